@@ -1,0 +1,94 @@
+#include "clicommon.h"
+
+#include <atomic>
+#include <csignal>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+#include <unistd.h>
+
+namespace ql::cli {
+
+namespace {
+std::atomic<bool> g_canceled{false};
+extern "C" void onSigint(int) { g_canceled = true; }
+} // namespace
+
+CliFeedback::CliFeedback(std::string label, bool verbose)
+    : m_label(std::move(label)), m_tty(::isatty(STDERR_FILENO) == 1), m_verbose(verbose)
+{
+    std::signal(SIGINT, onSigint);
+}
+
+CliFeedback::~CliFeedback()
+{
+    if (m_tty && m_lastPercent >= 0) std::fputs("\n", stderr);
+    std::signal(SIGINT, SIG_DFL);
+}
+
+void CliFeedback::progress(double fraction)
+{
+    if (!m_tty) return;
+    const int pct = static_cast<int>(fraction * 100.0);
+    if (pct == m_lastPercent) return;
+    m_lastPercent = pct;
+    std::fprintf(stderr, "\r%s: %3d%%", m_label.c_str(), pct);
+    std::fflush(stderr);
+}
+
+void CliFeedback::message(const std::string& text)
+{
+    if (!m_tty && !m_verbose) return;
+    std::fprintf(stderr, "%s%s: %s\n", m_tty && m_lastPercent >= 0 ? "\r" : "", m_label.c_str(), text.c_str());
+}
+
+bool CliFeedback::isCanceled() const { return g_canceled.load(); }
+
+bool parseArgs(QCommandLineParser& parser, const QStringList& args, int positional, const char* usage)
+{
+    parser.addHelpOption();
+    if (!parser.parse(args)) {
+        fail(parser.errorText().toStdString());
+        return false;
+    }
+    if (parser.isSet(QStringLiteral("help"))) {
+        std::cout << usage << "\n" << parser.helpText().toStdString();
+        std::exit(0);
+    }
+    if (parser.positionalArguments().size() != positional) {
+        fail(std::string("expected ") + std::to_string(positional) + " positional argument(s); usage: " + usage);
+        return false;
+    }
+    return true;
+}
+
+int fail(const std::string& message)
+{
+    std::cerr << "error: " << message << std::endl;
+    return 1;
+}
+
+Expected<std::string> readFile(const std::string& path)
+{
+    std::ifstream in(path, std::ios::binary);
+    if (!in) return makeError(path + ": cannot open for reading");
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+}
+
+Expected<int> intOption(const QCommandLineParser& p, const QString& name, int min)
+{
+    bool ok = false;
+    const int v = p.value(name).toInt(&ok);
+    if (!ok) return makeError("--" + name.toStdString() + " expects an integer, got '" + p.value(name).toStdString() + "'");
+    if (v < min)
+        return makeError("--" + name.toStdString() + " must be at least " + std::to_string(min) + ", got " +
+                         std::to_string(v));
+    return v;
+}
+
+void printJson(const nlohmann::json& j) { std::cout << j.dump(2) << std::endl; }
+
+} // namespace ql::cli

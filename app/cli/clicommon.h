@@ -1,0 +1,48 @@
+#pragma once
+
+#include "quantlens/expected.h"
+#include "quantlens/feedback.h"
+
+#include <QCommandLineParser>
+#include <QStringList>
+
+#include <nlohmann/json.hpp>
+
+#include <string>
+#include <vector>
+
+namespace ql::cli {
+
+/// Progress on stderr (a redrawn line on a terminal, nothing otherwise) and Ctrl-C cancellation.
+class CliFeedback final : public Feedback {
+public:
+    explicit CliFeedback(std::string label, bool verbose = false);
+    ~CliFeedback() override;
+    void progress(double fraction) override;
+    void message(const std::string& text) override;
+    bool isCanceled() const override;
+
+private:
+    std::string m_label;
+    bool m_tty;
+    bool m_verbose;
+    int m_lastPercent = -1;
+};
+
+/// Parses a subcommand's arguments; on failure prints the error and returns false.
+bool parseArgs(QCommandLineParser& parser, const QStringList& args, int positional, const char* usage);
+/// Prints "error: message" on stderr and returns the exit code for bad input.
+int fail(const std::string& message);
+/// Reads a whole file as bytes.
+Expected<std::string> readFile(const std::string& path);
+/// Parses an integer option, rejecting garbage and values below min.
+Expected<int> intOption(const QCommandLineParser& p, const QString& name, int min);
+/// Prints a JSON object on stdout.
+void printJson(const nlohmann::json& j);
+
+int cmdInfo(const QStringList& args);
+int cmdTokenize(const QStringList& args);
+int cmdEval(const QStringList& args);
+int cmdBenchForward(const QStringList& args);
+
+} // namespace ql::cli

@@ -1,0 +1,102 @@
+#include "clicommon.h"
+
+#include "quantlens/evaluator.h"
+#include "quantlens/model.h"
+#include "quantlens/tokenizer.h"
+
+#include <cstdio>
+
+namespace ql::cli {
+
+int cmdEval(const QStringList& args)
+{
+    QCommandLineParser p;
+    p.addOption({QStringLiteral("data"), QStringLiteral("Evaluation text file."), QStringLiteral("FILE")});
+    p.addOption({QStringLiteral("ctx"), QStringLiteral("Window length in tokens."), QStringLiteral("N"), QStringLiteral("512")});
+    p.addOption({QStringLiteral("chunks"), QStringLiteral("Windows to evaluate (-1: all)."), QStringLiteral("N"), QStringLiteral("-1")});
+    p.addOption({QStringLiteral("protocol"), QStringLiteral("llamacpp (BOS, score second half) or paper (score all)."),
+                 QStringLiteral("P"), QStringLiteral("llamacpp")});
+    p.addOption({QStringLiteral("threads"), QStringLiteral("Threads (0: all cores)."), QStringLiteral("N"), QStringLiteral("0")});
+    p.addOption({QStringLiteral("kl-ref"), QStringLiteral("Also report KL divergence from this reference model."),
+                 QStringLiteral("MODEL_DIR")});
+    p.addOption({QStringLiteral("json"), QStringLiteral("Print one JSON object.")});
+    p.addOption({QStringLiteral("verbose"), QStringLiteral("Print running perplexity per batch on stderr.")});
+    if (!parseArgs(p, args, 1, "quantlens-cli eval MODEL_DIR --data FILE [options]")) return 1;
+    if (!p.isSet(QStringLiteral("data"))) return fail("eval needs --data FILE");
+
+    EvalOptions opt;
+    const QString proto = p.value(QStringLiteral("protocol"));
+    if (proto == QLatin1String("llamacpp")) opt.protocol = PplProtocol::LlamaCpp;
+    else if (proto == QLatin1String("paper")) opt.protocol = PplProtocol::Paper;
+    else return fail("--protocol must be llamacpp or paper, got '" + proto.toStdString() + "'");
+    auto ctx = intOption(p, QStringLiteral("ctx"), 2);
+    if (!ctx) return fail(ctx.message());
+    auto chunks = intOption(p, QStringLiteral("chunks"), -1);
+    if (!chunks) return fail(chunks.message());
+    if (*chunks == 0) return fail("--chunks must be positive, or -1 for all windows");
+    auto threads = intOption(p, QStringLiteral("threads"), 0);
+    if (!threads) return fail(threads.message());
+    opt.ctx = *ctx;
+    opt.chunks = *chunks;
+    opt.threads = *threads;
+
+    const std::string dir = p.positionalArguments()[0].toStdString();
+    auto model = Model::open(dir);
+    if (!model) return fail(model.message());
+    auto tok = loadTokenizer(dir);
+    if (!tok) return fail(tok.message());
+    const std::string dataPath = p.value(QStringLiteral("data")).toStdString();
+    auto text = readFile(dataPath);
+    if (!text) return fail(text.message());
+    if (text->empty()) return fail(dataPath + ": the evaluation file is empty");
+    const auto tokens = (*tok)->encode(*text);
+    const int bos = opt.protocol == PplProtocol::LlamaCpp && (*tok)->addsBos() ? (*tok)->bosId() : -1;
+
+    CliFeedback fb("eval", p.isSet(QStringLiteral("verbose")));
+    auto r = evaluatePerplexity(model->config(), *model, tokens, bos, opt, &fb);
+    if (!r) return fail(r.message());
+
+    nlohmann::json j;
+    j["model_dir"] = model->dir();
+    j["data"] = dataPath;
+    j["ppl"] = r->ppl;
+    j["mean_nll"] = r->meanNll;
+    j["nll_stderr"] = r->nllStdErr;
+    j["protocol"] = protocolName(r->protocol);
+    j["n_ctx"] = r->ctx;
+    j["chunks"] = r->chunks;
+    j["tokens_scored"] = r->tokensScored;
+    j["tokens_processed"] = r->tokensProcessed;
+    j["text_tokens"] = tokens.size();
+    j["bos"] = bos;
+    j["seconds"] = r->seconds;
+    j["tokens_per_s"] = r->seconds > 0 ? double(r->tokensProcessed) / r->seconds : 0.0;
+
+    if (p.isSet(QStringLiteral("kl-ref"))) {
+        const std::string refDir = p.value(QStringLiteral("kl-ref")).toStdString();
+        auto ref = Model::open(refDir);
+        if (!ref) return fail(ref.message());
+        CliFeedback kfb("kl", p.isSet(QStringLiteral("verbose")));
+        auto kl = evaluateKl(ref->config(), *ref, model->config(), *model, tokens, bos, opt, &kfb);
+        if (!kl) return fail(kl.message());
+        j["kl"] = {{"reference", ref->dir()},       {"mean_kl", kl->meanKl},      {"max_kl", kl->maxKl},
+                   {"top1_agreement", kl->top1Agreement}, {"ppl_reference", kl->pplRef},
+                   {"tokens_scored", kl->tokensScored}, {"seconds", kl->seconds}};
+    }
+
+    if (p.isSet(QStringLiteral("json"))) {
+        printJson(j);
+        return 0;
+    }
+    std::printf("ppl = %.4f  (+/- %.4f)  protocol %s, ctx %d, %d windows, %lld tokens scored%s\n", r->ppl,
+                r->ppl * r->nllStdErr, protocolName(r->protocol), r->ctx, r->chunks, (long long)r->tokensScored,
+                bos >= 0 ? ", BOS at window start" : "");
+    std::printf("%.2f s, %.1f tokens/s\n", r->seconds, j["tokens_per_s"].get<double>());
+    if (j.contains("kl"))
+        std::printf("KL(ref || model) = %.6f nats/token (max %.4f), top-1 agreement %.2f%%, reference ppl %.4f\n",
+                    j["kl"]["mean_kl"].get<double>(), j["kl"]["max_kl"].get<double>(),
+                    100.0 * j["kl"]["top1_agreement"].get<double>(), j["kl"]["ppl_reference"].get<double>());
+    return 0;
+}
+
+} // namespace ql::cli

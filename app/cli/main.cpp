@@ -1,0 +1,44 @@
+#include "clicommon.h"
+
+#include <QCoreApplication>
+
+#include <iostream>
+
+namespace {
+
+const char* kUsage =
+    "usage: quantlens-cli COMMAND [options]\n"
+    "commands:\n"
+    "  info MODEL_DIR [--json]                      architecture, layers, shapes, parameter counts\n"
+    "  tokenize MODEL_DIR --text FILE [--out FILE]  token ids (space separated), no special tokens\n"
+    "  eval MODEL_DIR --data FILE [--ctx 512] [--chunks N] [--protocol llamacpp|paper]\n"
+    "       [--threads N] [--kl-ref MODEL_DIR] [--json]  perplexity (and KL to a reference model)\n"
+    "  bench-forward MODEL_DIR [--ctx 512] [--chunks N] [--threads N] [--json]\n"
+    "                                               prompt-processing throughput\n"
+    "run 'quantlens-cli COMMAND --help' for a command's options.\n";
+
+} // namespace
+
+int main(int argc, char** argv)
+{
+    QCoreApplication app(argc, argv);
+    QCoreApplication::setApplicationName(QStringLiteral("quantlens-cli"));
+    QCoreApplication::setApplicationVersion(QStringLiteral(QL_VERSION));
+    QStringList args = QCoreApplication::arguments();
+    if (args.size() < 2 || args[1] == QLatin1String("--help") || args[1] == QLatin1String("-h")) {
+        std::cout << kUsage;
+        return args.size() < 2 ? 2 : 0;
+    }
+    if (args[1] == QLatin1String("--version")) {
+        std::cout << "quantlens-cli " << QL_VERSION << "\n";
+        return 0;
+    }
+    const QString cmd = args[1];
+    args.removeAt(1); // the parser sees "quantlens-cli <options>"
+    if (cmd == QLatin1String("info")) return ql::cli::cmdInfo(args);
+    if (cmd == QLatin1String("tokenize")) return ql::cli::cmdTokenize(args);
+    if (cmd == QLatin1String("eval")) return ql::cli::cmdEval(args);
+    if (cmd == QLatin1String("bench-forward")) return ql::cli::cmdBenchForward(args);
+    std::cerr << "error: unknown command '" << cmd.toStdString() << "'\n" << kUsage;
+    return 2;
+}

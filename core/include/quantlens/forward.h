@@ -1,0 +1,76 @@
+#pragma once
+
+#include "quantlens/expected.h"
+#include "quantlens/feedback.h"
+#include "quantlens/modelconfig.h"
+#include "quantlens/weights.h"
+
+#include <Eigen/Core>
+
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace ql {
+
+/// One named intermediate of the forward pass, features × tokens (a column per token).
+struct Activation {
+    const std::string& name; ///< e.g. "layers.3.down_in"; see ForwardEngine for the list
+    int layer;               ///< block index, -1 for the final norm output
+    int sequence;            ///< index of the sequence in the batch passed to run()
+    const Eigen::MatrixXf& x;
+};
+
+/// Receives every named intermediate; statistics, Hessians and the pipeline subscribe here.
+using ActivationObserver = std::function<void(const Activation&)>;
+
+/// Receives a sequence's logits, vocab × (tokens from ForwardOptions::logitsFrom on).
+using LogitsSink = std::function<Expected<void>(int sequence, const Eigen::MatrixXf& logits)>;
+
+/// Settings of one forward run.
+struct ForwardOptions {
+    int threads = 0;        ///< OpenMP threads; 0 keeps the current setting
+    int logitsFrom = 0;     ///< first position whose logits are computed (negative: from the end)
+    bool computeLogits = true;
+};
+
+/// fp32 decoder forward pass (RMSNorm, RoPE, GQA causal attention, SwiGLU), run block by
+/// block over a batch of sequences so each block's weights are converted once per batch.
+///
+/// Intermediates emitted per block i (prefix "layers.i."): input, attn_in, q, k, v (after
+/// projection, before RoPE), o_in, attn_out, mlp_in, gate, up, down_in, mlp_out, output;
+/// then "final_norm" (layer -1).
+class ForwardEngine {
+public:
+    ForwardEngine(const ModelConfig& config, const WeightSource& weights);
+
+    /// Calls observer for every intermediate of every sequence; pass nullptr to stop.
+    void setObserver(ActivationObserver observer) { m_observer = std::move(observer); }
+    /// Runs the sequences; logits go to sink (may be empty when logits are not wanted).
+    Expected<void> run(const std::vector<std::vector<int32_t>>& sequences, const LogitsSink& sink,
+                       const ForwardOptions& options = {}, Feedback* feedback = nullptr);
+    /// Keeps the fp32 lm_head between runs (it is the largest single conversion).
+    void setCacheLmHead(bool on) { m_cacheLmHead = on; }
+    /// Number of floating-point operations run() performs for one sequence of n tokens
+    /// with logits for `logitTokens` positions (attention counted as computed).
+    double flopsPerSequence(int n, int logitTokens) const;
+
+private:
+    void runBlock(int layer, const BlockWeights& w, Eigen::MatrixXf& x, int seq);
+    void emit(int layer, int slot, int seq, const Eigen::MatrixXf& x);
+
+    const ModelConfig& m_config;
+    const WeightSource& m_weights;
+    ActivationObserver m_observer;
+    std::vector<float> m_invFreq;
+    std::vector<std::vector<std::string>> m_names;
+    std::string m_finalName = "final_norm";
+    bool m_cacheLmHead = false;
+    RowMatrix m_lmHead;
+    Eigen::VectorXf m_finalNorm;
+    // Scratch reused across sequences and blocks.
+    Eigen::MatrixXf m_h, m_q, m_k, m_v, m_attn, m_o, m_g, m_u;
+    Eigen::MatrixXf m_cos, m_sin;
+};
+
+} // namespace ql

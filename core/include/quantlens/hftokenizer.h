@@ -1,0 +1,35 @@
+#pragma once
+
+#include "quantlens/tokenizer.h"
+
+#include <memory>
+#include <string>
+
+namespace ql {
+
+namespace detail { struct HfTokenizerData; }
+
+/// A Hugging Face tokenizer.json with a BPE model (byte-level or SentencePiece-style with
+/// byte fallback), its normalizers, pre-tokenizers, added/special tokens and decoder.
+class HfTokenizer final : public Tokenizer {
+public:
+    /// Parses a tokenizer.json; errors name the file and the unsupported or malformed part.
+    static Expected<std::shared_ptr<HfTokenizer>> fromFile(const std::string& path);
+    /// Parses tokenizer.json content already in memory; origin names it in errors.
+    static Expected<std::shared_ptr<HfTokenizer>> fromJson(std::string_view json, const std::string& origin);
+    ~HfTokenizer() override;
+
+    std::vector<int32_t> encode(std::string_view text) const override;
+    std::string decode(std::span<const int32_t> ids) const override;
+    std::string tokenText(int32_t id) const override;
+    int32_t vocabSize() const override;
+    std::string kind() const override { return "hf-bpe"; }
+    /// Id of a vocabulary entry or added token, or -1.
+    int32_t tokenId(std::string_view piece) const;
+
+private:
+    HfTokenizer();
+    std::unique_ptr<detail::HfTokenizerData> m_d;
+};
+
+} // namespace ql

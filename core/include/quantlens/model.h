@@ -1,0 +1,71 @@
+#pragma once
+
+#include "quantlens/expected.h"
+#include "quantlens/modelconfig.h"
+#include "quantlens/safetensors.h"
+#include "quantlens/weights.h"
+
+#include <map>
+#include <string>
+#include <vector>
+
+namespace ql {
+
+/// One linear layer of the model as a researcher addresses it.
+struct LinearLayer {
+    std::string name;       ///< Hugging Face module name, e.g. model.layers.3.mlp.down_proj
+    std::string site;       ///< activation site feeding it, e.g. layers.3.down_in
+    int block = 0;
+    LinearKind kind = LinearKind::Q;
+    int64_t outFeatures = 0;
+    int64_t inFeatures = 0;
+    bool hasBias = false;
+    DType dtype = DType::F32;
+
+    int64_t params() const { return outFeatures * inFeatures + (hasBias ? outFeatures : 0); }
+};
+
+/// A Hugging Face model folder: config, validated tensor table over mmapped safetensors shards.
+/// Weights stay mapped and are converted to fp32 one block at a time on request.
+class Model final : public WeightSource {
+public:
+    /// Opens a model folder (config.json + model.safetensors, or sharded with an index).
+    static Expected<Model> open(const std::string& dir);
+
+    const ModelConfig& config() const { return m_config; }
+    const std::string& dir() const { return m_dir; }
+    /// Every linear layer in block order.
+    const std::vector<LinearLayer>& linearLayers() const { return m_linears; }
+    /// All tensors by name.
+    const std::map<std::string, TensorInfo>& tensors() const { return m_tensors; }
+    /// The weight files, in load order.
+    const std::vector<std::string>& weightFiles() const { return m_files; }
+    /// Total number of stored parameters.
+    int64_t parameterCount() const;
+    /// Converts one tensor to fp32 (row-major, shape flattened to rows × last dim).
+    Expected<RowMatrix> tensorAsFloat(const std::string& name) const;
+
+    Expected<BlockWeights> block(int i) const override;
+    Expected<void> embed(std::span<const int32_t> ids, Eigen::MatrixXf& out) const override;
+    Expected<Eigen::VectorXf> finalNorm() const override;
+    Expected<RowMatrix> lmHead() const override;
+
+    /// HF tensor names of block i's norms and linears.
+    static std::string attnNormName(int i);
+    static std::string mlpNormName(int i);
+    static std::string linearName(int i, LinearKind k);
+
+private:
+    Expected<void> validate();
+    Expected<Eigen::VectorXf> vector(const std::string& name) const;
+
+    ModelConfig m_config;
+    std::string m_dir;
+    std::vector<std::string> m_files;
+    std::vector<SafetensorsFile> m_shards;
+    std::map<std::string, TensorInfo> m_tensors;
+    std::vector<LinearLayer> m_linears;
+    std::string m_lmHeadName;
+};
+
+} // namespace ql

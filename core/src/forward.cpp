@@ -1,0 +1,249 @@
+#include "quantlens/forward.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+namespace ql {
+
+namespace {
+
+enum Slot { Input, AttnIn, Q, K, V, OIn, AttnOut, MlpIn, Gate, Up, DownIn, MlpOut, Output, SlotCount };
+constexpr const char* kSlotNames[SlotCount] = {"input",   "attn_in", "q",    "k",  "v",       "o_in",   "attn_out",
+                                               "mlp_in", "gate",    "up",   "down_in", "mlp_out", "output"};
+
+// Query columns handled together in attention: keys beyond the block's last query are
+// skipped, so the causal half of the score matrix is mostly never computed.
+constexpr int kQueryBlock = 128;
+
+// out = weight ⊙ x / sqrt(mean(x²) + eps), per column, as transformers' LlamaRMSNorm.
+void rmsNorm(const Eigen::MatrixXf& x, const Eigen::VectorXf& w, float eps, Eigen::MatrixXf& out)
+{
+    out.resize(x.rows(), x.cols());
+    const Eigen::Index n = x.cols();
+#pragma omp parallel for schedule(static)
+    for (Eigen::Index j = 0; j < n; ++j) {
+        const float ms = x.col(j).squaredNorm() / static_cast<float>(x.rows());
+        const float r = 1.0f / std::sqrt(ms + eps);
+        out.col(j) = w.cwiseProduct(x.col(j) * r);
+    }
+}
+
+// Rotate-half RoPE on every head of m (heads*headDim × T), positions 0..T-1.
+void applyRope(Eigen::MatrixXf& m, int headDim, const Eigen::MatrixXf& cosT, const Eigen::MatrixXf& sinT)
+{
+    const int half = headDim / 2;
+    const Eigen::Index heads = m.rows() / headDim;
+    const Eigen::Index n = m.cols();
+#pragma omp parallel for schedule(static)
+    for (Eigen::Index t = 0; t < n; ++t) {
+        float* col = m.col(t).data();
+        const float* c = cosT.col(t).data();
+        const float* s = sinT.col(t).data();
+        for (Eigen::Index h = 0; h < heads; ++h) {
+            float* a = col + h * headDim;
+            float* b = a + half;
+            for (int i = 0; i < half; ++i) {
+                const float x1 = a[i], x2 = b[i];
+                a[i] = x1 * c[i] - x2 * s[i];
+                b[i] = x2 * c[i] + x1 * s[i];
+            }
+        }
+    }
+}
+
+} // namespace
+
+ForwardEngine::ForwardEngine(const ModelConfig& config, const WeightSource& weights)
+    : m_config(config), m_weights(weights), m_invFreq(config.ropeInvFreq())
+{
+    m_names.resize(config.layers);
+    for (int i = 0; i < config.layers; ++i)
+        for (int s = 0; s < SlotCount; ++s)
+            m_names[i].push_back("layers." + std::to_string(i) + "." + kSlotNames[s]);
+}
+
+void ForwardEngine::emit(int layer, int slot, int seq, const Eigen::MatrixXf& x)
+{
+    if (m_observer) m_observer(Activation{m_names[layer][slot], layer, seq, x});
+}
+
+double ForwardEngine::flopsPerSequence(int n, int logitTokens) const
+{
+    const ModelConfig& c = m_config;
+    const double qDim = double(c.heads) * c.headDim, kvDim = double(c.kvHeads) * c.headDim;
+    const double linear = 2.0 * n * (c.hidden * (qDim + 2 * kvDim) + qDim * c.hidden + 3.0 * c.hidden * c.intermediate);
+    double attn = 0;
+    for (int j0 = 0; j0 < n; j0 += kQueryBlock) {
+        const int jb = std::min(kQueryBlock, n - j0);
+        attn += 2.0 * 2.0 * double(j0 + jb) * jb * c.headDim * c.heads; // scores and weighted values
+    }
+    return c.layers * (linear + attn) + 2.0 * c.vocab * c.hidden * logitTokens;
+}
+
+Expected<void> ForwardEngine::run(const std::vector<std::vector<int32_t>>& seqs, const LogitsSink& sink,
+                                  const ForwardOptions& opt, Feedback* fb)
+{
+    if (opt.threads > 0) {
+        omp_set_num_threads(opt.threads);
+        Eigen::setNbThreads(opt.threads);
+    }
+    const int nSeq = static_cast<int>(seqs.size());
+    size_t maxLen = 0;
+    for (const auto& s : seqs) {
+        if (s.empty()) return makeError("forward pass: empty token sequence");
+        maxLen = std::max(maxLen, s.size());
+    }
+    if (m_config.maxPositions > 0 && maxLen > static_cast<size_t>(m_config.maxPositions) && fb)
+        fb->message("warning: sequence length " + std::to_string(maxLen) + " exceeds max_position_embeddings " +
+                    std::to_string(m_config.maxPositions));
+
+    // Rotary tables, computed as transformers does: fp32 angle = pos * inv_freq, then cos/sin.
+    const int half = m_config.headDim / 2;
+    if (m_cos.cols() < static_cast<Eigen::Index>(maxLen) || m_cos.rows() != half) {
+        m_cos.resize(half, static_cast<Eigen::Index>(maxLen));
+        m_sin.resize(half, static_cast<Eigen::Index>(maxLen));
+        for (Eigen::Index t = 0; t < m_cos.cols(); ++t)
+            for (int i = 0; i < half; ++i) {
+                const float ang = static_cast<float>(t) * m_invFreq[i];
+                m_cos(i, t) = static_cast<float>(std::cos(static_cast<double>(ang)));
+                m_sin(i, t) = static_cast<float>(std::sin(static_cast<double>(ang)));
+            }
+    }
+
+    std::vector<Eigen::MatrixXf> xs(nSeq);
+    for (int s = 0; s < nSeq; ++s) QL_TRY(m_weights.embed(seqs[s], xs[s]));
+
+    const double units = double(m_config.layers) * nSeq + nSeq;
+    for (int layer = 0; layer < m_config.layers; ++layer) {
+        if (fb && fb->isCanceled()) return makeError(canceledMessage());
+        auto w = m_weights.block(layer);
+        if (!w) return w.error();
+        for (int s = 0; s < nSeq; ++s) {
+            if (fb && fb->isCanceled()) return makeError(canceledMessage());
+            runBlock(layer, *w, xs[s], s);
+            if (fb) fb->progress((double(layer) * nSeq + s + 1) / units);
+        }
+    }
+
+    if (m_finalNorm.size() == 0 || !m_cacheLmHead) {
+        auto fn = m_weights.finalNorm();
+        if (!fn) return fn.error();
+        m_finalNorm = std::move(*fn);
+    }
+    if (opt.computeLogits && (m_lmHead.size() == 0 || !m_cacheLmHead)) {
+        auto head = m_weights.lmHead();
+        if (!head) return head.error();
+        m_lmHead = std::move(*head);
+    }
+    Eigen::MatrixXf logits;
+    for (int s = 0; s < nSeq; ++s) {
+        if (fb && fb->isCanceled()) return makeError(canceledMessage());
+        rmsNorm(xs[s], m_finalNorm, m_config.rmsEps, m_h);
+        if (m_observer) m_observer(Activation{m_finalName, -1, s, m_h});
+        if (opt.computeLogits) {
+            const Eigen::Index n = m_h.cols();
+            Eigen::Index from = opt.logitsFrom < 0 ? n + opt.logitsFrom : opt.logitsFrom;
+            from = std::clamp<Eigen::Index>(from, 0, n - 1);
+            logits.noalias() = m_lmHead * m_h.rightCols(n - from);
+            if (sink) QL_TRY(sink(s, logits));
+        }
+        if (fb) fb->progress((double(m_config.layers) * nSeq + s + 1) / units);
+    }
+    if (!m_cacheLmHead) {
+        m_lmHead = RowMatrix();
+        m_finalNorm = Eigen::VectorXf();
+    }
+    return {};
+}
+
+void ForwardEngine::runBlock(int layer, const BlockWeights& w, Eigen::MatrixXf& x, int seq)
+{
+    const ModelConfig& c = m_config;
+    const Eigen::Index n = x.cols();
+    const int hd = c.headDim;
+    emit(layer, Input, seq, x);
+
+    rmsNorm(x, w.attnNorm, c.rmsEps, m_h);
+    emit(layer, AttnIn, seq, m_h);
+    auto project = [&](LinearKind k, const Eigen::MatrixXf& in, Eigen::MatrixXf& out) {
+        out.noalias() = w[k] * in;
+        const Eigen::VectorXf& b = w.bias[static_cast<int>(k)];
+        if (b.size()) out.colwise() += b;
+    };
+    project(LinearKind::Q, m_h, m_q);
+    project(LinearKind::K, m_h, m_k);
+    project(LinearKind::V, m_h, m_v);
+    emit(layer, Q, seq, m_q);
+    emit(layer, K, seq, m_k);
+    emit(layer, V, seq, m_v);
+    applyRope(m_q, hd, m_cos, m_sin);
+    applyRope(m_k, hd, m_cos, m_sin);
+
+    m_attn.resize(static_cast<Eigen::Index>(c.heads) * hd, n);
+    const int group = c.heads / c.kvHeads;
+    const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
+    const int window = c.slidingWindow;
+#pragma omp parallel
+    {
+        Eigen::MatrixXf scores;
+#pragma omp for schedule(dynamic)
+        for (int head = 0; head < c.heads; ++head) {
+            const int kvh = head / group;
+            const auto qh = m_q.middleRows(static_cast<Eigen::Index>(head) * hd, hd);
+            const auto kh = m_k.middleRows(static_cast<Eigen::Index>(kvh) * hd, hd);
+            const auto vh = m_v.middleRows(static_cast<Eigen::Index>(kvh) * hd, hd);
+            auto out = m_attn.middleRows(static_cast<Eigen::Index>(head) * hd, hd);
+            for (Eigen::Index j0 = 0; j0 < n; j0 += kQueryBlock) {
+                const Eigen::Index jb = std::min<Eigen::Index>(kQueryBlock, n - j0);
+                const Eigen::Index keys = j0 + jb;
+                scores.noalias() = kh.leftCols(keys).transpose() * qh.middleCols(j0, jb);
+                for (Eigen::Index cidx = 0; cidx < jb; ++cidx) {
+                    const Eigen::Index j = j0 + cidx;
+                    const Eigen::Index lo = window > 0 ? std::max<Eigen::Index>(0, j - window + 1) : 0;
+                    float* col = scores.col(cidx).data();
+                    float mx = -std::numeric_limits<float>::infinity();
+                    for (Eigen::Index i = lo; i <= j; ++i) {
+                        col[i] *= scale;
+                        mx = std::max(mx, col[i]);
+                    }
+                    float sum = 0.f;
+                    for (Eigen::Index i = lo; i <= j; ++i) {
+                        col[i] = std::exp(col[i] - mx);
+                        sum += col[i];
+                    }
+                    const float inv = 1.0f / sum;
+                    for (Eigen::Index i = 0; i < lo; ++i) col[i] = 0.f;
+                    for (Eigen::Index i = lo; i <= j; ++i) col[i] *= inv;
+                    for (Eigen::Index i = j + 1; i < keys; ++i) col[i] = 0.f;
+                }
+                out.middleCols(j0, jb).noalias() = vh.leftCols(keys) * scores;
+            }
+        }
+    }
+    emit(layer, OIn, seq, m_attn);
+    project(LinearKind::O, m_attn, m_o);
+    emit(layer, AttnOut, seq, m_o);
+    x += m_o;
+
+    rmsNorm(x, w.mlpNorm, c.rmsEps, m_h);
+    emit(layer, MlpIn, seq, m_h);
+    project(LinearKind::Gate, m_h, m_g);
+    project(LinearKind::Up, m_h, m_u);
+    emit(layer, Gate, seq, m_g);
+    emit(layer, Up, seq, m_u);
+#pragma omp parallel for schedule(static)
+    for (Eigen::Index j = 0; j < n; ++j) {
+        auto g = m_g.col(j).array();
+        g = g / (1.0f + (-g).exp()) * m_u.col(j).array();
+    }
+    emit(layer, DownIn, seq, m_g);
+    project(LinearKind::Down, m_g, m_o);
+    emit(layer, MlpOut, seq, m_o);
+    x += m_o;
+    emit(layer, Output, seq, x);
+}
+
+} // namespace ql

@@ -1,0 +1,238 @@
+#include "quantlens/model.h"
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+namespace fs = std::filesystem;
+
+namespace ql {
+
+namespace {
+
+struct LinearDesc {
+    LinearKind kind;
+    const char* module; // path under model.layers.<i>.
+    const char* site;   // activation site name suffix
+};
+
+// The block's linears in execution order; HF module paths and the site each one reads.
+constexpr LinearDesc kLinears[kLinearCount] = {
+    {LinearKind::Q, "self_attn.q_proj", "attn_in"}, {LinearKind::K, "self_attn.k_proj", "attn_in"},
+    {LinearKind::V, "self_attn.v_proj", "attn_in"}, {LinearKind::O, "self_attn.o_proj", "o_in"},
+    {LinearKind::Gate, "mlp.gate_proj", "mlp_in"},  {LinearKind::Up, "mlp.up_proj", "mlp_in"},
+    {LinearKind::Down, "mlp.down_proj", "down_in"},
+};
+
+std::string shapeString(const std::vector<int64_t>& s)
+{
+    TensorInfo t;
+    t.shape = s;
+    return t.shapeString();
+}
+
+bool isFloatType(DType t) { return t == DType::F32 || t == DType::F16 || t == DType::BF16 || t == DType::F64; }
+
+} // namespace
+
+const char* linearShortName(LinearKind k)
+{
+    static constexpr const char* names[kLinearCount] = {"q_proj", "k_proj", "v_proj", "o_proj",
+                                                        "gate_proj", "up_proj", "down_proj"};
+    return names[static_cast<int>(k)];
+}
+
+std::string Model::attnNormName(int i) { return "model.layers." + std::to_string(i) + ".input_layernorm.weight"; }
+std::string Model::mlpNormName(int i)
+{
+    return "model.layers." + std::to_string(i) + ".post_attention_layernorm.weight";
+}
+std::string Model::linearName(int i, LinearKind k)
+{
+    return "model.layers." + std::to_string(i) + "." + kLinears[static_cast<int>(k)].module;
+}
+
+Expected<Model> Model::open(const std::string& dirIn)
+{
+    Model m;
+    std::error_code ec;
+    if (!fs::is_directory(dirIn, ec)) return makeError(dirIn + ": not a folder (expected a Hugging Face model folder)");
+    m.m_dir = fs::path(dirIn).lexically_normal().string();
+    auto cfg = ModelConfig::fromFile((fs::path(m.m_dir) / "config.json").string());
+    if (!cfg) return cfg.error();
+    m.m_config = *cfg;
+
+    const fs::path index = fs::path(m.m_dir) / "model.safetensors.index.json";
+    const fs::path single = fs::path(m.m_dir) / "model.safetensors";
+    if (fs::exists(index)) {
+        std::ifstream in(index);
+        std::stringstream ss;
+        ss << in.rdbuf();
+        std::set<std::string> files;
+        try {
+            const auto j = nlohmann::json::parse(ss.str());
+            for (const auto& [name, file] : j.at("weight_map").items()) files.insert(file.get<std::string>());
+        } catch (const std::exception& e) {
+            return makeError(index.string() + ": invalid shard index (needs a weight_map object): " + e.what());
+        }
+        for (const auto& f : files) m.m_files.push_back((fs::path(m.m_dir) / f).string());
+    } else if (fs::exists(single)) {
+        m.m_files.push_back(single.string());
+    } else {
+        for (const auto& e : fs::directory_iterator(m.m_dir, ec))
+            if (e.path().extension() == ".safetensors") m.m_files.push_back(e.path().string());
+        std::sort(m.m_files.begin(), m.m_files.end());
+    }
+    if (m.m_files.empty())
+        return makeError(m.m_dir + ": no safetensors weights (expected model.safetensors or "
+                                   "model.safetensors.index.json; PyTorch .bin checkpoints are not supported)");
+
+    for (const auto& f : m.m_files) {
+        auto st = SafetensorsFile::open(f);
+        if (!st) return st.error();
+        for (const auto& t : st->tensors()) {
+            if (m.m_tensors.count(t.name))
+                return makeError(f + ": tensor " + t.name + " also appears in " + m.m_tensors[t.name].file);
+            m.m_tensors[t.name] = t;
+        }
+        m.m_shards.push_back(std::move(*st));
+    }
+    auto ok = m.validate();
+    if (!ok) return ok.error();
+    return m;
+}
+
+Expected<void> Model::validate()
+{
+    const ModelConfig& c = m_config;
+    auto expect = [&](const std::string& name, std::vector<int64_t> shape) -> Expected<void> {
+        auto it = m_tensors.find(name);
+        if (it == m_tensors.end())
+            return makeError(m_dir + ": missing tensor " + name + " (expected shape " + shapeString(shape) + ")");
+        const TensorInfo& t = it->second;
+        if (t.shape != shape)
+            return makeError(t.file + ": tensor " + name + " has shape " + t.shapeString() + ", expected " +
+                             shapeString(shape) + " from config.json");
+        if (!isFloatType(t.dtype))
+            return makeError(t.file + ": tensor " + name + " has dtype " + dtypeName(t.dtype) +
+                             ", expected F32, F16 or BF16");
+        return {};
+    };
+    const int64_t h = c.hidden, qDim = int64_t(c.heads) * c.headDim, kvDim = int64_t(c.kvHeads) * c.headDim;
+    QL_TRY(expect("model.embed_tokens.weight", {c.vocab, h}));
+    QL_TRY(expect("model.norm.weight", {h}));
+    m_lmHeadName = "model.embed_tokens.weight";
+    if (!c.tieEmbeddings) {
+        m_lmHeadName = "lm_head.weight";
+        QL_TRY(expect(m_lmHeadName, {c.vocab, h}));
+    }
+    m_linears.clear();
+    for (int i = 0; i < c.layers; ++i) {
+        QL_TRY(expect(attnNormName(i), {h}));
+        QL_TRY(expect(mlpNormName(i), {h}));
+        for (const auto& d : kLinears) {
+            int64_t out = 0, in = 0;
+            bool bias = false;
+            switch (d.kind) {
+            case LinearKind::Q: out = qDim, in = h, bias = c.qkvBias; break;
+            case LinearKind::K:
+            case LinearKind::V: out = kvDim, in = h, bias = c.qkvBias; break;
+            case LinearKind::O: out = h, in = qDim, bias = c.oBias; break;
+            case LinearKind::Gate:
+            case LinearKind::Up: out = c.intermediate, in = h, bias = c.mlpBias; break;
+            case LinearKind::Down: out = h, in = c.intermediate, bias = c.mlpBias; break;
+            }
+            LinearLayer l;
+            l.name = linearName(i, d.kind);
+            l.site = "layers." + std::to_string(i) + "." + d.site;
+            l.block = i;
+            l.kind = d.kind;
+            l.outFeatures = out;
+            l.inFeatures = in;
+            l.hasBias = bias;
+            QL_TRY(expect(l.name + ".weight", {out, in}));
+            l.dtype = m_tensors[l.name + ".weight"].dtype;
+            if (bias) QL_TRY(expect(l.name + ".bias", {out}));
+            m_linears.push_back(std::move(l));
+        }
+    }
+    return {};
+}
+
+int64_t Model::parameterCount() const
+{
+    int64_t n = 0;
+    for (const auto& [name, t] : m_tensors) n += t.numel();
+    return n;
+}
+
+Expected<RowMatrix> Model::tensorAsFloat(const std::string& name) const
+{
+    auto it = m_tensors.find(name);
+    if (it == m_tensors.end()) return makeError(m_dir + ": missing tensor " + name);
+    const TensorInfo& t = it->second;
+    const int64_t cols = t.shape.empty() ? 1 : t.shape.back();
+    const int64_t rows = cols == 0 ? 0 : t.numel() / cols;
+    RowMatrix m(rows, cols);
+    convertToFloat(t.dtype, t.data, m.data(), static_cast<size_t>(t.numel()));
+    return m;
+}
+
+Expected<Eigen::VectorXf> Model::vector(const std::string& name) const
+{
+    auto m = tensorAsFloat(name);
+    if (!m) return m.error();
+    return Eigen::VectorXf(Eigen::Map<const Eigen::VectorXf>(m->data(), m->size()));
+}
+
+Expected<BlockWeights> Model::block(int i) const
+{
+    if (i < 0 || i >= m_config.layers)
+        return makeError("block index " + std::to_string(i) + " out of range (model has " +
+                         std::to_string(m_config.layers) + ")");
+    BlockWeights b;
+    auto an = vector(attnNormName(i));
+    if (!an) return an.error();
+    auto mn = vector(mlpNormName(i));
+    if (!mn) return mn.error();
+    b.attnNorm = std::move(*an);
+    b.mlpNorm = std::move(*mn);
+    for (const auto& d : kLinears) {
+        const std::string base = linearName(i, d.kind);
+        auto w = tensorAsFloat(base + ".weight");
+        if (!w) return w.error();
+        b.linear[static_cast<int>(d.kind)] = std::move(*w);
+        if (m_tensors.count(base + ".bias")) {
+            auto bias = vector(base + ".bias");
+            if (!bias) return bias.error();
+            b.bias[static_cast<int>(d.kind)] = std::move(*bias);
+        }
+    }
+    return b;
+}
+
+Expected<void> Model::embed(std::span<const int32_t> ids, Eigen::MatrixXf& out) const
+{
+    const TensorInfo& t = m_tensors.at("model.embed_tokens.weight");
+    const int64_t h = m_config.hidden;
+    out.resize(h, static_cast<Eigen::Index>(ids.size()));
+    const size_t rowBytes = static_cast<size_t>(h) * dtypeSize(t.dtype);
+    for (size_t j = 0; j < ids.size(); ++j) {
+        if (ids[j] < 0 || ids[j] >= m_config.vocab)
+            return makeError("token id " + std::to_string(ids[j]) + " at position " + std::to_string(j) +
+                             " is outside the vocabulary (size " + std::to_string(m_config.vocab) + ")");
+        convertToFloat(t.dtype, t.data + rowBytes * static_cast<size_t>(ids[j]), out.col(j).data(),
+                       static_cast<size_t>(h));
+    }
+    return {};
+}
+
+Expected<Eigen::VectorXf> Model::finalNorm() const { return vector("model.norm.weight"); }
+
+Expected<RowMatrix> Model::lmHead() const { return tensorAsFloat(m_lmHeadName); }
+
+} // namespace ql
