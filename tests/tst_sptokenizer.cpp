@@ -115,7 +115,7 @@ private slots:
         for (int i = 0; i < 200; ++i)
             text += "the quick brown fox " + std::to_string(i) + " jumps over the lazy dog.\n";
         std::string err;
-        QVERIFY2(qlfix::writeSentencePieceTokenizer(tmp.path().toStdString(), text, 120, &err), err.c_str());
+        QVERIFY2(qlfix::writeSentencePieceTokenizer(tmp.path().toStdString(), text, 400, &err), err.c_str());
         auto tok = ql::loadTokenizer(tmp.path().toStdString());
         QVERIFY2(tok.ok(), tok.message().c_str());
         const std::string s = "the lazy fox 42 \xc3\xa9";

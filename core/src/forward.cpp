@@ -65,7 +65,7 @@ ForwardEngine::ForwardEngine(const ModelConfig& config, const WeightSource& weig
             m_names[i].push_back("layers." + std::to_string(i) + "." + kSlotNames[s]);
 }
 
-void ForwardEngine::emit(int layer, int slot, int seq, const Eigen::MatrixXf& x)
+void ForwardEngine::publish(int layer, int slot, int seq, const Eigen::MatrixXf& x)
 {
     if (m_observer) m_observer(Activation{m_names[layer][slot], layer, seq, x});
 }
@@ -164,10 +164,10 @@ void ForwardEngine::runBlock(int layer, const BlockWeights& w, Eigen::MatrixXf& 
     const ModelConfig& c = m_config;
     const Eigen::Index n = x.cols();
     const int hd = c.headDim;
-    emit(layer, Input, seq, x);
+    publish(layer, Input, seq, x);
 
     rmsNorm(x, w.attnNorm, c.rmsEps, m_h);
-    emit(layer, AttnIn, seq, m_h);
+    publish(layer, AttnIn, seq, m_h);
     auto project = [&](LinearKind k, const Eigen::MatrixXf& in, Eigen::MatrixXf& out) {
         out.noalias() = w[k] * in;
         const Eigen::VectorXf& b = w.bias[static_cast<int>(k)];
@@ -176,9 +176,9 @@ void ForwardEngine::runBlock(int layer, const BlockWeights& w, Eigen::MatrixXf& 
     project(LinearKind::Q, m_h, m_q);
     project(LinearKind::K, m_h, m_k);
     project(LinearKind::V, m_h, m_v);
-    emit(layer, Q, seq, m_q);
-    emit(layer, K, seq, m_k);
-    emit(layer, V, seq, m_v);
+    publish(layer, Q, seq, m_q);
+    publish(layer, K, seq, m_k);
+    publish(layer, V, seq, m_v);
     applyRope(m_q, hd, m_cos, m_sin);
     applyRope(m_k, hd, m_cos, m_sin);
 
@@ -223,27 +223,27 @@ void ForwardEngine::runBlock(int layer, const BlockWeights& w, Eigen::MatrixXf& 
             }
         }
     }
-    emit(layer, OIn, seq, m_attn);
+    publish(layer, OIn, seq, m_attn);
     project(LinearKind::O, m_attn, m_o);
-    emit(layer, AttnOut, seq, m_o);
+    publish(layer, AttnOut, seq, m_o);
     x += m_o;
 
     rmsNorm(x, w.mlpNorm, c.rmsEps, m_h);
-    emit(layer, MlpIn, seq, m_h);
+    publish(layer, MlpIn, seq, m_h);
     project(LinearKind::Gate, m_h, m_g);
     project(LinearKind::Up, m_h, m_u);
-    emit(layer, Gate, seq, m_g);
-    emit(layer, Up, seq, m_u);
+    publish(layer, Gate, seq, m_g);
+    publish(layer, Up, seq, m_u);
 #pragma omp parallel for schedule(static)
     for (Eigen::Index j = 0; j < n; ++j) {
         auto g = m_g.col(j).array();
         g = g / (1.0f + (-g).exp()) * m_u.col(j).array();
     }
-    emit(layer, DownIn, seq, m_g);
+    publish(layer, DownIn, seq, m_g);
     project(LinearKind::Down, m_g, m_o);
-    emit(layer, MlpOut, seq, m_o);
+    publish(layer, MlpOut, seq, m_o);
     x += m_o;
-    emit(layer, Output, seq, x);
+    publish(layer, Output, seq, x);
 }
 
 } // namespace ql

@@ -57,7 +57,7 @@ public:
 
 private:
     void runBlock(int layer, const BlockWeights& w, Eigen::MatrixXf& x, int seq);
-    void emit(int layer, int slot, int seq, const Eigen::MatrixXf& x);
+    void publish(int layer, int slot, int seq, const Eigen::MatrixXf& x);
 
     const ModelConfig& m_config;
     const WeightSource& m_weights;

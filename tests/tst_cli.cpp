@@ -1,0 +1,169 @@
+// The quantlens-cli contract: subcommands, JSON fields, exit codes and one-line errors.
+#include "fixturemodel.h"
+#include "testpaths.h"
+
+#include <QProcess>
+#include <QTemporaryDir>
+#include <QtTest>
+
+#include <nlohmann/json.hpp>
+
+#include <fstream>
+
+namespace {
+
+struct Run {
+    int code = -1;
+    QString out;
+    QString err;
+};
+
+Run cli(const QStringList& args, int timeoutMs = 120000)
+{
+    QProcess p;
+    p.start(QStringLiteral(QL_CLI_PATH), args);
+    p.waitForFinished(timeoutMs);
+    return {p.exitStatus() == QProcess::NormalExit ? p.exitCode() : -1, QString::fromUtf8(p.readAllStandardOutput()),
+            QString::fromUtf8(p.readAllStandardError())};
+}
+
+QByteArray readAll(const QString& path)
+{
+    QFile f(path);
+    return f.open(QIODevice::ReadOnly) ? f.readAll() : QByteArray();
+}
+
+} // namespace
+
+class TestCli : public QObject {
+    Q_OBJECT
+
+    QTemporaryDir m_tmp;
+    QString m_model;
+
+private slots:
+    void initTestCase()
+    {
+        m_model = m_tmp.path() + QStringLiteral("/model");
+        qlfix::ModelSpec spec;
+        spec.vocab = 400;
+        QVERIFY(qlfix::writeModel(m_model.toStdString(), spec));
+        std::string text;
+        for (int i = 0; i < 300; ++i) text += "a small model reads story number " + std::to_string(i) + " again.\n";
+        std::string err;
+        QVERIFY2(qlfix::writeSentencePieceTokenizer(m_model.toStdString(), text, 400, &err), err.c_str());
+        std::ofstream(m_tmp.path().toStdString() + "/eval.txt") << text;
+    }
+
+    void info()
+    {
+        const Run r = cli({QStringLiteral("info"), m_model, QStringLiteral("--json")});
+        QCOMPARE(r.code, 0);
+        const auto j = nlohmann::json::parse(r.out.toStdString());
+        QCOMPARE(j["architecture"].get<std::string>(), std::string("llama"));
+        QCOMPARE(j["num_layers"].get<int>(), 2);
+        QCOMPARE(j["linear_layers"].size(), size_t(14));
+        QCOMPARE(j["linear_layers"][6]["shape"][1].get<int>(), 172);
+        QCOMPARE(j["tokenizer"]["kind"].get<std::string>(), std::string("sentencepiece"));
+        const Run text = cli({QStringLiteral("info"), m_model});
+        QCOMPARE(text.code, 0);
+        QVERIFY(text.out.contains(QStringLiteral("model.layers.1.mlp.down_proj")));
+    }
+
+    void tokenizeGolden_data()
+    {
+        QTest::addColumn<QString>("model");
+        QTest::newRow("stories260k (SentencePiece)") << "stories260k";
+        QTest::newRow("tinystories-656k (tokenizer.json)") << "tinystories-656k";
+    }
+    void tokenizeGolden()
+    {
+        QFETCH(QString, model);
+        const QString dir = qltest::sharedModel(model);
+        const QString text = qltest::sharedFile(QStringLiteral("data/wikitext-2-raw/wiki.test.raw"));
+        const QString golden = qltest::sharedFile(QStringLiteral("golden/%1.wiki.test.ids").arg(model));
+        QL_REQUIRE_SHARED(dir);
+        QL_REQUIRE_SHARED(golden);
+        const QString out = m_tmp.path() + QStringLiteral("/%1.ids").arg(model);
+        const Run r = cli({QStringLiteral("tokenize"), dir, QStringLiteral("--text"), text, QStringLiteral("--out"), out});
+        QVERIFY2(r.code == 0, qPrintable(r.err));
+        const QByteArray got = readAll(out), expect = readAll(golden);
+        QVERIFY(!expect.isEmpty());
+        QCOMPARE(got.size(), expect.size());
+        QVERIFY2(got == expect, "token ids differ from the golden file");
+    }
+
+    void evalJson()
+    {
+        const Run r = cli({QStringLiteral("eval"), m_model, QStringLiteral("--data"), m_tmp.path() + "/eval.txt",
+                           QStringLiteral("--ctx"), QStringLiteral("64"), QStringLiteral("--chunks"),
+                           QStringLiteral("3"), QStringLiteral("--protocol"), QStringLiteral("paper"),
+                           QStringLiteral("--threads"), QStringLiteral("2"), QStringLiteral("--kl-ref"), m_model,
+                           QStringLiteral("--json")});
+        QVERIFY2(r.code == 0, qPrintable(r.err));
+        const auto j = nlohmann::json::parse(r.out.toStdString());
+        for (const char* key : {"ppl", "protocol", "n_ctx", "chunks", "tokens_scored", "seconds", "tokens_per_s"})
+            QVERIFY2(j.contains(key), key);
+        QCOMPARE(j["protocol"].get<std::string>(), std::string("paper"));
+        QCOMPARE(j["n_ctx"].get<int>(), 64);
+        QCOMPARE(j["chunks"].get<int>(), 3);
+        QCOMPARE(j["tokens_scored"].get<int>(), 3 * 63);
+        QVERIFY(j["ppl"].get<double>() > 1.0);
+        QVERIFY(std::abs(j["kl"]["mean_kl"].get<double>()) < 1e-6); // the model against itself
+        QVERIFY(std::abs(j["kl"]["ppl_reference"].get<double>() / j["ppl"].get<double>() - 1) < 1e-5);
+        const Run llama = cli({QStringLiteral("eval"), m_model, QStringLiteral("--data"), m_tmp.path() + "/eval.txt",
+                               QStringLiteral("--ctx"), QStringLiteral("64"), QStringLiteral("--chunks"),
+                               QStringLiteral("2"), QStringLiteral("--json")});
+        QVERIFY2(llama.code == 0, qPrintable(llama.err));
+        const auto jl = nlohmann::json::parse(llama.out.toStdString());
+        QCOMPARE(jl["protocol"].get<std::string>(), std::string("llamacpp"));
+        QCOMPARE(jl["tokens_scored"].get<int>(), 2 * 31);
+        QCOMPARE(jl["bos"].get<int>(), 1);
+    }
+
+    void benchForward()
+    {
+        const Run r = cli({QStringLiteral("bench-forward"), m_model, QStringLiteral("--ctx"), QStringLiteral("128"),
+                           QStringLiteral("--chunks"), QStringLiteral("2"), QStringLiteral("--json")});
+        QVERIFY2(r.code == 0, qPrintable(r.err));
+        const auto j = nlohmann::json::parse(r.out.toStdString());
+        QVERIFY(j["tokens_per_s"].get<double>() > 0);
+        QVERIFY(j["gemm_peak_gflops"].get<double>() > 0);
+    }
+
+    void badInput_data()
+    {
+        QTest::addColumn<QStringList>("args");
+        QTest::addColumn<QString>("expect");
+        const QString data = QStringLiteral("%DATA%");
+        QTest::newRow("unknown command") << QStringList{"frobnicate"} << "unknown command 'frobnicate'";
+        QTest::newRow("missing model") << QStringList{"info", "/nonexistent/model"} << "/nonexistent/model: not a folder";
+        QTest::newRow("eval without data") << QStringList{"eval", "%MODEL%"} << "eval needs --data FILE";
+        QTest::newRow("missing data file") << QStringList{"eval", "%MODEL%", "--data", "/nonexistent.txt"} << "/nonexistent.txt: cannot open";
+        QTest::newRow("bad protocol") << QStringList{"eval", "%MODEL%", "--data", data, "--protocol", "hf"} << "--protocol must be llamacpp or paper";
+        QTest::newRow("zero chunks") << QStringList{"eval", "%MODEL%", "--data", data, "--chunks", "0"} << "--chunks must be positive";
+        QTest::newRow("ctx not a number") << QStringList{"eval", "%MODEL%", "--data", data, "--ctx", "abc"} << "--ctx expects an integer";
+        QTest::newRow("text too short") << QStringList{"eval", "%MODEL%", "--data", data, "--ctx", "100000"} << "fewer than one window of 100000";
+        QTest::newRow("empty data") << QStringList{"eval", "%MODEL%", "--data", "%EMPTY%"} << "the evaluation file is empty";
+        QTest::newRow("tokenize without text") << QStringList{"tokenize", "%MODEL%"} << "tokenize needs --text FILE";
+        QTest::newRow("unknown option") << QStringList{"info", "%MODEL%", "--bogus"} << "Unknown option 'bogus'";
+    }
+    void badInput()
+    {
+        QFETCH(QStringList, args);
+        QFETCH(QString, expect);
+        std::ofstream(m_tmp.path().toStdString() + "/empty.txt").close();
+        for (QString& a : args) {
+            a.replace(QStringLiteral("%MODEL%"), m_model);
+            a.replace(QStringLiteral("%DATA%"), m_tmp.path() + "/eval.txt");
+            a.replace(QStringLiteral("%EMPTY%"), m_tmp.path() + "/empty.txt");
+        }
+        const Run r = cli(args);
+        QVERIFY2(r.code > 0, qPrintable(QString::number(r.code)));
+        QVERIFY2(r.err.contains(expect), qPrintable(r.err));
+        QVERIFY2(r.err.startsWith(QStringLiteral("error: ")), qPrintable(r.err));
+    }
+};
+
+QTEST_GUILESS_MAIN(TestCli)
+#include "tst_cli.moc"
