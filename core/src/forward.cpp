@@ -119,11 +119,10 @@ Expected<void> ForwardEngine::run(const std::vector<std::vector<int32_t>>& seqs,
     const double units = double(m_config.layers) * nSeq + nSeq;
     for (int layer = 0; layer < m_config.layers; ++layer) {
         if (fb && fb->isCanceled()) return makeError(canceledMessage());
-        auto w = m_weights.block(layer);
-        if (!w) return w.error();
+        QL_TRY(m_weights.block(layer, m_block));
         for (int s = 0; s < nSeq; ++s) {
             if (fb && fb->isCanceled()) return makeError(canceledMessage());
-            runBlock(layer, *w, xs[s], s);
+            runBlock(layer, m_block, xs[s], s);
             if (fb) fb->progress((double(layer) * nSeq + s + 1) / units);
         }
     }
@@ -204,20 +203,13 @@ void ForwardEngine::runBlock(int layer, const BlockWeights& w, Eigen::MatrixXf& 
                     const Eigen::Index j = j0 + cidx;
                     const Eigen::Index lo = window > 0 ? std::max<Eigen::Index>(0, j - window + 1) : 0;
                     float* col = scores.col(cidx).data();
-                    float mx = -std::numeric_limits<float>::infinity();
-                    for (Eigen::Index i = lo; i <= j; ++i) {
-                        col[i] *= scale;
-                        mx = std::max(mx, col[i]);
-                    }
-                    float sum = 0.f;
-                    for (Eigen::Index i = lo; i <= j; ++i) {
-                        col[i] = std::exp(col[i] - mx);
-                        sum += col[i];
-                    }
-                    const float inv = 1.0f / sum;
-                    for (Eigen::Index i = 0; i < lo; ++i) col[i] = 0.f;
-                    for (Eigen::Index i = lo; i <= j; ++i) col[i] *= inv;
-                    for (Eigen::Index i = j + 1; i < keys; ++i) col[i] = 0.f;
+                    // Vectorised softmax over the visible keys lo..j; the rest of the column is masked.
+                    Eigen::Map<Eigen::ArrayXf> seg(col + lo, j - lo + 1);
+                    seg *= scale;
+                    seg = (seg - seg.maxCoeff()).exp();
+                    seg *= 1.0f / seg.sum();
+                    std::fill(col, col + lo, 0.f);
+                    std::fill(col + j + 1, col + keys, 0.f);
                 }
                 out.middleCols(j0, jb).noalias() = vh.leftCols(keys) * scores;
             }

@@ -189,12 +189,11 @@ Expected<Eigen::VectorXf> Model::vector(const std::string& name) const
     return Eigen::VectorXf(Eigen::Map<const Eigen::VectorXf>(m->data(), m->size()));
 }
 
-Expected<BlockWeights> Model::block(int i) const
+Expected<void> Model::block(int i, BlockWeights& b) const
 {
     if (i < 0 || i >= m_config.layers)
         return makeError("block index " + std::to_string(i) + " out of range (model has " +
                          std::to_string(m_config.layers) + ")");
-    BlockWeights b;
     auto an = vector(attnNormName(i));
     if (!an) return an.error();
     auto mn = vector(mlpNormName(i));
@@ -202,17 +201,27 @@ Expected<BlockWeights> Model::block(int i) const
     b.attnNorm = std::move(*an);
     b.mlpNorm = std::move(*mn);
     for (const auto& d : kLinears) {
+        const int k = static_cast<int>(d.kind);
         const std::string base = linearName(i, d.kind);
-        auto w = tensorAsFloat(base + ".weight");
-        if (!w) return w.error();
-        b.linear[static_cast<int>(d.kind)] = std::move(*w);
+        const TensorInfo& t = m_tensors.at(base + ".weight");
+        const Eigen::Index rows = t.shape[0], cols = t.shape[1];
+        // F32 weights are used in place from the mapping, as llama.cpp does; others are
+        // converted into storage that stays allocated across blocks of the same shape.
+        if (t.dtype == DType::F32 && reinterpret_cast<uintptr_t>(t.data) % alignof(float) == 0) {
+            b.setView(d.kind, reinterpret_cast<const float*>(t.data), rows, cols);
+        } else {
+            b.storage[k].resize(rows, cols);
+            convertToFloat(t.dtype, t.data, b.storage[k].data(), static_cast<size_t>(t.numel()));
+            b.useStorage(d.kind);
+        }
+        b.bias[k].resize(0);
         if (m_tensors.count(base + ".bias")) {
             auto bias = vector(base + ".bias");
             if (!bias) return bias.error();
-            b.bias[static_cast<int>(d.kind)] = std::move(*bias);
+            b.bias[k] = std::move(*bias);
         }
     }
-    return b;
+    return {};
 }
 
 Expected<void> Model::embed(std::span<const int32_t> ids, Eigen::MatrixXf& out) const

@@ -68,6 +68,7 @@ private:
     bool m_cacheLmHead = false;
     RowMatrix m_lmHead;
     Eigen::VectorXf m_finalNorm;
+    BlockWeights m_block;
     // Scratch reused across sequences and blocks.
     Eigen::MatrixXf m_h, m_q, m_k, m_v, m_attn, m_o, m_g, m_u;
     Eigen::MatrixXf m_cos, m_sin;

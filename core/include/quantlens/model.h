@@ -45,7 +45,7 @@ public:
     /// Converts one tensor to fp32 (row-major, shape flattened to rows × last dim).
     Expected<RowMatrix> tensorAsFloat(const std::string& name) const;
 
-    Expected<BlockWeights> block(int i) const override;
+    Expected<void> block(int i, BlockWeights& out) const override;
     Expected<void> embed(std::span<const int32_t> ids, Eigen::MatrixXf& out) const override;
     Expected<Eigen::VectorXf> finalNorm() const override;
     Expected<RowMatrix> lmHead() const override;

@@ -20,23 +20,51 @@ inline constexpr int kLinearCount = 7;
 /// Short name of a linear kind ("q_proj" ... "down_proj").
 const char* linearShortName(LinearKind k);
 
-/// The fp32 weights of one decoder block, ready for the forward pass.
+/// A read-only view of a row-major fp32 matrix.
+using ConstRowMap = Eigen::Map<const RowMatrix>;
+
+/// The fp32 weights of one decoder block, ready for the forward pass. A linear is either
+/// owned (converted or computed) or a view of memory that outlives the block, such as an
+/// mmapped F32 tensor; storage is reused when a block object is filled again.
 struct BlockWeights {
     Eigen::VectorXf attnNorm;
     Eigen::VectorXf mlpNorm;
-    std::array<RowMatrix, kLinearCount> linear;
+    std::array<RowMatrix, kLinearCount> storage;   ///< owned values (unused for views)
     std::array<Eigen::VectorXf, kLinearCount> bias; ///< empty where the layer has no bias
 
-    RowMatrix& operator[](LinearKind k) { return linear[static_cast<int>(k)]; }
-    const RowMatrix& operator[](LinearKind k) const { return linear[static_cast<int>(k)]; }
+    /// The weight of linear k, [out, in].
+    ConstRowMap operator[](LinearKind k) const
+    {
+        const View& v = m_views[static_cast<int>(k)];
+        return ConstRowMap(v.data, v.rows, v.cols);
+    }
+    /// Makes linear k a view of external fp32 data.
+    void setView(LinearKind k, const float* data, Eigen::Index rows, Eigen::Index cols)
+    {
+        m_views[static_cast<int>(k)] = View{data, rows, cols};
+    }
+    /// Makes linear k use its own storage (after storage[k] was filled).
+    void useStorage(LinearKind k)
+    {
+        const RowMatrix& m = storage[static_cast<int>(k)];
+        m_views[static_cast<int>(k)] = View{m.data(), m.rows(), m.cols()};
+    }
+
+private:
+    struct View {
+        const float* data = nullptr;
+        Eigen::Index rows = 0;
+        Eigen::Index cols = 0;
+    };
+    std::array<View, kLinearCount> m_views{};
 };
 
 /// Where the forward pass gets fp32 weights from: a float model, or later a quantized one.
 class WeightSource {
 public:
     virtual ~WeightSource() = default;
-    /// Weights of block i, converted to fp32.
-    virtual Expected<BlockWeights> block(int i) const = 0;
+    /// Fills out with block i's fp32 weights, reusing out's storage where shapes allow.
+    virtual Expected<void> block(int i, BlockWeights& out) const = 0;
     /// Embedding rows of ids as columns of out (hidden × ids.size()).
     virtual Expected<void> embed(std::span<const int32_t> ids, Eigen::MatrixXf& out) const = 0;
     /// The final RMSNorm weight.
