@@ -91,6 +91,7 @@ int cmdTokenize(const QStringList& args)
         if (i) out += ' ';
         out += std::to_string(ids[i]);
     }
+    out += '\n';
     if (p.isSet(QStringLiteral("out"))) {
         const std::string path = p.value(QStringLiteral("out")).toStdString();
         std::FILE* f = std::fopen(path.c_str(), "wb");
@@ -99,7 +100,7 @@ int cmdTokenize(const QStringList& args)
         if (std::fclose(f) != 0 || !ok) return fail(path + ": write failed");
         std::cerr << ids.size() << " tokens written to " << path << "\n";
     } else {
-        std::cout << out << "\n";
+        std::cout << out;
     }
     return 0;
 }
