@@ -41,24 +41,6 @@ int intOr(const nlohmann::json& j, const char* key, int fallback)
     return fallback;
 }
 
-// Whether tokenizer.json's post-processor puts a special token before the sequence.
-bool postProcessorAddsPrefix(const nlohmann::json& tj)
-{
-    if (!tj.is_object() || !tj.contains("post_processor")) return false;
-    const auto& pp = tj["post_processor"];
-    if (!pp.is_object()) return false;
-    auto check = [](const nlohmann::json& p) {
-        if (p.value("type", "") == "TemplateProcessing" && p.contains("single") && p["single"].is_array() &&
-            !p["single"].empty())
-            return p["single"][0].contains("SpecialToken");
-        return false;
-    };
-    if (pp.value("type", "") == "Sequence" && pp.contains("processors"))
-        for (const auto& p : pp["processors"])
-            if (check(p)) return true;
-    return check(pp);
-}
-
 } // namespace
 
 Expected<std::shared_ptr<Tokenizer>> loadTokenizer(const std::string& modelDir)
@@ -76,8 +58,10 @@ Expected<std::shared_ptr<Tokenizer>> loadTokenizer(const std::string& modelDir)
     if (fs::exists(jsonPath)) {
         auto t = HfTokenizer::fromFile(jsonPath.string());
         if (!t) return t.error();
+        // A post-processor template that puts a special token first means the model adds BOS.
+        defaultAddBos = !(*t)->postProcessorPrefix().empty();
+        if (defaultAddBos) bos = (*t)->postProcessorPrefix().front();
         tok = *t;
-        defaultAddBos = postProcessorAddsPrefix(readJsonOrNull(jsonPath));
     } else if (fs::exists(spPath)) {
         auto t = SpTokenizer::fromFile(spPath.string());
         if (!t) return t.error();
