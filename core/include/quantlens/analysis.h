@@ -1,0 +1,91 @@
+#pragma once
+
+#include <Eigen/Core>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace ql {
+
+/// Statistics of one activation site (the input of a linear layer) over the calibration tokens.
+/// Sites: layers.<i>.attn_in (q/k/v), layers.<i>.o_in, layers.<i>.mlp_in (gate/up), layers.<i>.down_in.
+struct SiteStats {
+    std::string name;
+    int layer = 0;
+    int64_t nTokens = 0;
+    // Per channel, float32 [in_features]; moments are population moments.
+    Eigen::VectorXf absmax, mean, var, kurtosis, min, max, p01, p25, p75, p99;
+    /// Per token: max |x| over channels, in calibration order (sample-major).
+    std::vector<float> tokenAbsmax;
+    /// Histogram of all values of the site: counts [bins], edges [bins + 1].
+    std::vector<double> histCounts;
+    std::vector<float> histEdges;
+    double energyEntropyBits = 0; ///< llama.cpp imatrix estimator: p_c = E[x_c²] / Σ E[x_k²]
+    double valueEntropyBits = 0;  ///< Shannon entropy of the value histogram
+    double kurtosisSite = 0;      ///< excess kurtosis of all values of the site
+    double absmaxSite = 0;
+    double outlierThreshold = 20; ///< absmax / median absmax above which a channel is an outlier
+    std::vector<int32_t> outlierChannels;
+    /// Σ x xᵀ over tokens (not divided by n), double; empty unless requested.
+    Eigen::MatrixXd hessian;
+};
+
+/// The residual stream after block `layer`.
+struct ResidualStats {
+    int layer = 0;
+    Eigen::VectorXf absmax;          ///< per channel
+    std::vector<float> tokenAbsmax;  ///< per token
+};
+
+/// One massive activation (Sun et al. 2024): |a| > 100 and > 1000x the median |a| of its hidden state.
+struct MassiveActivation {
+    int layer = 0;
+    int64_t token = 0; ///< index in calibration order (sample * seqlen + position)
+    int32_t tokenId = 0;
+    int32_t channel = 0;
+    float value = 0;
+};
+
+/// Statistics of one weight matrix [out, in].
+struct WeightStats {
+    std::string name; ///< HF tensor name, e.g. model.layers.0.mlp.down_proj.weight
+    Eigen::VectorXf rowAbsmax, rowStd;
+    double kurtosis = 0;         ///< excess kurtosis of all weights
+    double fracBeyond3Sigma = 0; ///< fraction of |w - mean| > 3 std
+};
+
+/// Per-layer sensitivity to round-to-nearest quantization at several widths.
+struct LayerSensitivity {
+    std::string name; ///< HF module name, e.g. model.layers.0.mlp.down_proj
+    std::vector<int32_t> bits;
+    std::vector<double> proxy;  ///< tr(ΔW H ΔWᵀ) / n_tokens
+    std::vector<double> relMse; ///< ||Y - Ŷ||² / ||Y||² on calibration inputs
+    std::vector<double> sqnrDb;
+    std::vector<double> kl;     ///< end-to-end KL, empty when not computed
+};
+
+/// Where an analysis came from; stored as root attributes of the analysis file.
+struct AnalysisMeta {
+    int schemaVersion = 1;
+    std::string quantlensVersion;
+    std::string modelDir;
+    std::string modelSha256;
+    std::string calibSha256;
+    int samples = 0;
+    int seqlen = 0;
+    std::string sampling; ///< "contiguous" or "random"
+    uint64_t seed = 0;
+};
+
+/// Everything one analysis produced.
+struct AnalysisResult {
+    AnalysisMeta meta;
+    std::vector<SiteStats> sites;
+    std::vector<ResidualStats> residuals;
+    std::vector<MassiveActivation> massive;
+    std::vector<WeightStats> weights;
+    std::vector<LayerSensitivity> sensitivity;
+};
+
+} // namespace ql
