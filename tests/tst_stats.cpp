@@ -1,0 +1,304 @@
+// Calibration sets and the statistics pass, against a straightforward recomputation (double
+// precision, full sorts) over activations captured from the same forward pass.
+#include "fixturemodel.h"
+#include "quantlens/calibration.h"
+#include "quantlens/model.h"
+#include "quantlens/statscollector.h"
+#include "quantlens/tokenizer.h"
+
+#include <QTemporaryDir>
+#include <QtTest>
+
+#include <algorithm>
+#include <cmath>
+#include <fstream>
+#include <map>
+
+namespace {
+
+// numpy.percentile(v, 100*q) with the default linear interpolation, on a sorted vector.
+double percentileSorted(const std::vector<double>& v, double q)
+{
+    const double pos = q * double(v.size() - 1);
+    const size_t k = size_t(std::floor(pos));
+    const double frac = pos - double(k);
+    return k + 1 < v.size() ? v[k] + frac * (v[k + 1] - v[k]) : v[k];
+}
+
+bool close(double got, double expect, double rel = 1e-4)
+{
+    return std::abs(got - expect) <= rel * std::max(1.0, std::abs(expect));
+}
+
+// A text tokenizer stand-in: ids are bytes + 3, no merges.
+struct ByteTokenizer final : ql::Tokenizer {
+    std::vector<int32_t> encode(std::string_view t) const override
+    {
+        std::vector<int32_t> ids;
+        for (unsigned char c : t) ids.push_back(int32_t(c) + 3);
+        return ids;
+    }
+    std::string decode(std::span<const int32_t>) const override { return {}; }
+    std::string tokenText(int32_t) const override { return {}; }
+    int32_t vocabSize() const override { return 259; }
+    int32_t tokenId(std::string_view) const override { return -1; }
+    std::string kind() const override { return "bytes"; }
+};
+
+} // namespace
+
+class TestStats : public QObject {
+    Q_OBJECT
+
+private slots:
+    void calibrationWindows()
+    {
+        ByteTokenizer tok;
+        std::string text;
+        for (int i = 0; i < 1000; ++i) text += char('a' + i % 26);
+        ql::CalibrationSpec spec;
+        spec.samples = 4;
+        spec.seqlen = 100;
+        auto c = ql::makeCalibrationSet(text, tok, spec);
+        QVERIFY(c.ok());
+        QCOMPARE(c->windows.size(), size_t(4));
+        QCOMPARE(c->windows[2][0], int32_t('a' + 200 % 26) + 3);
+        QCOMPARE(c->sourceTokens, int64_t(1000));
+        spec.sampling = ql::Sampling::Random;
+        spec.seed = 5;
+        auto r1 = ql::makeCalibrationSet(text, tok, spec);
+        auto r2 = ql::makeCalibrationSet(text, tok, spec);
+        QCOMPARE(r1->sha256, r2->sha256); // seeded: reproducible
+        QVERIFY(r1->sha256 != c->sha256);
+        spec.seed = 6;
+        QVERIFY(ql::makeCalibrationSet(text, tok, spec)->sha256 != r1->sha256);
+        for (const auto& w : r1->windows) { // every window is a real slice of the text
+            const std::string s(w.size(), ' ');
+            std::string back;
+            for (int32_t id : w) back += char(id - 3);
+            QVERIFY(text.find(back) != std::string::npos);
+        }
+        QCOMPARE(ql::sha256Hex("abc", 3), std::string("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"));
+    }
+
+    void calibrationErrors()
+    {
+        ByteTokenizer tok;
+        ql::CalibrationSpec spec;
+        spec.samples = 0;
+        QVERIFY(QString::fromStdString(ql::makeCalibrationSet("abc", tok, spec).message()).contains("--samples must be positive"));
+        spec.samples = 10;
+        spec.seqlen = 512;
+        const auto shortText = ql::makeCalibrationSet("abc", tok, spec);
+        QVERIFY2(QString::fromStdString(shortText.message()).contains("has 3 tokens"), shortText.message().c_str());
+        QTemporaryDir tmp;
+        const std::string empty = tmp.path().toStdString() + "/empty.txt", jsonl = tmp.path().toStdString() + "/c.jsonl";
+        std::ofstream(empty).close();
+        QVERIFY(QString::fromStdString(ql::readCalibrationText(empty).message()).contains("is empty"));
+        std::ofstream(jsonl) << "{\"text\": \"first doc\"}\n\n{\"url\": \"x\"}\n";
+        const auto bad = ql::readCalibrationText(jsonl);
+        QVERIFY2(QString::fromStdString(bad.message()).contains("c.jsonl:3: line has no \"text\""), bad.message().c_str());
+        std::ofstream(jsonl) << "{\"text\": \"first doc\"}\n{\"text\": \"second\", \"url\": \"u\"}\n";
+        QCOMPARE(*ql::readCalibrationText(jsonl), std::string("first doc\n\nsecond"));
+        QVERIFY(QString::fromStdString(ql::readCalibrationText("/nonexistent.txt").message()).contains("cannot open"));
+    }
+
+    void statsMatchNaive()
+    {
+        qlfix::ModelSpec s;
+        s.layers = 2;
+        s.weightStd = 0.15f;
+        auto tensors = qlfix::makeWeights(s);
+        for (auto& t : tensors) // token 7 carries a huge channel 5: a massive activation and an outlier channel
+            if (t.name == "model.embed_tokens.weight") t.data[size_t(7) * s.hidden + 5] = 5000.f;
+        QTemporaryDir tmp;
+        const std::string dir = tmp.path().toStdString();
+        std::ofstream(dir + "/config.json") << qlfix::configJson(s);
+        QVERIFY(qlfix::writeSafetensors(dir + "/model.safetensors", tensors, {}));
+        auto m = ql::Model::open(dir);
+        QVERIFY2(m.ok(), m.message().c_str());
+
+        std::vector<std::vector<int32_t>> windows(3, std::vector<int32_t>(41));
+        for (int w = 0; w < 3; ++w)
+            for (int t = 0; t < 41; ++t) windows[w][t] = (w * 53 + t * 17 + 1) % s.vocab;
+        windows[1][9] = 7;
+
+        ql::StatsOptions opt;
+        opt.hessian = true;
+        opt.histogramBins = 64;
+        opt.outlierThreshold = 2.5; // low, so the outlier lists below are non-empty and compared
+        ql::StatsCollector collector(m->config(), windows, opt);
+        std::map<std::string, std::vector<Eigen::MatrixXf>> captured; // name -> per sequence
+        auto collect = collector.observer();
+        ql::ForwardEngine engine(m->config(), *m);
+        engine.setObserver([&](const ql::Activation& a) {
+            collect(a);
+            auto& v = captured[a.name];
+            v.resize(3);
+            v[a.sequence] = a.x;
+        });
+        QVERIFY(engine.run(windows, {}, {}).ok());
+        std::vector<ql::SiteStats> sites;
+        std::vector<ql::ResidualStats> residuals;
+        std::vector<ql::MassiveActivation> massive;
+        collector.finish(sites, residuals, massive);
+        QCOMPARE(sites.size(), size_t(8));
+        QCOMPARE(sites[0].name, std::string("layers.0.attn_in"));
+        QCOMPARE(sites[3].name, std::string("layers.0.down_in"));
+
+        for (const auto& st : sites) {
+            const auto& seqs = captured.at(st.name);
+            const int C = int(seqs[0].rows());
+            std::vector<std::vector<double>> ch(C);
+            std::vector<double> tokenMax;
+            for (const auto& x : seqs)
+                for (Eigen::Index t = 0; t < x.cols(); ++t) {
+                    double mx = 0;
+                    for (int c = 0; c < C; ++c) {
+                        ch[c].push_back(x(c, t));
+                        mx = std::max(mx, std::abs(double(x(c, t))));
+                    }
+                    tokenMax.push_back(mx);
+                }
+            const double n = double(ch[0].size());
+            QCOMPARE(st.nTokens, int64_t(n));
+            std::vector<double> absmax(C), energy(C), all;
+            for (int c = 0; c < C; ++c) {
+                std::vector<double> v = ch[c];
+                double mean = 0;
+                for (double x : v) mean += x;
+                mean /= n;
+                double m2 = 0, m4 = 0, e = 0;
+                for (double x : v) {
+                    m2 += (x - mean) * (x - mean);
+                    m4 += std::pow(x - mean, 4);
+                    e += x * x;
+                }
+                m2 /= n;
+                m4 /= n;
+                energy[c] = e / n;
+                std::sort(v.begin(), v.end());
+                absmax[c] = std::max(std::abs(v.front()), std::abs(v.back()));
+                all.insert(all.end(), v.begin(), v.end());
+                const QString where = QStringLiteral("%1 channel %2").arg(QString::fromStdString(st.name)).arg(c);
+                QVERIFY2(close(st.mean[c], mean, 1e-4) || std::abs(st.mean[c] - mean) < 1e-6, qPrintable(where + " mean"));
+                QVERIFY2(close(st.var[c], m2), qPrintable(where + " var"));
+                QVERIFY2(close(st.kurtosis[c], m4 / (m2 * m2) - 3), qPrintable(where + " kurtosis"));
+                QVERIFY2(st.min[c] == float(v.front()) && st.max[c] == float(v.back()), qPrintable(where + " min/max"));
+                QVERIFY2(st.absmax[c] == float(absmax[c]), qPrintable(where + " absmax"));
+                QVERIFY2(close(st.p01[c], percentileSorted(v, 0.01)), qPrintable(where + " p01"));
+                QVERIFY2(close(st.p25[c], percentileSorted(v, 0.25)), qPrintable(where + " p25"));
+                QVERIFY2(close(st.p75[c], percentileSorted(v, 0.75)), qPrintable(where + " p75"));
+                QVERIFY2(close(st.p99[c], percentileSorted(v, 0.99)), qPrintable(where + " p99"));
+                for (int d = 0; d < C; d += 7) { // Hessian entries, sampled
+                    double h = 0;
+                    for (size_t t = 0; t < ch[c].size(); ++t) h += ch[c][t] * ch[d][t];
+                    QVERIFY2(close(st.hessian(c, d), h, 1e-4), qPrintable(where + " hessian"));
+                }
+            }
+            for (size_t t = 0; t < tokenMax.size(); ++t) QVERIFY(st.tokenAbsmax[t] == float(tokenMax[t]));
+            // Energy entropy.
+            double etot = 0, H = 0;
+            for (double e : energy) etot += e;
+            for (double e : energy) if (e > 0) H -= e / etot * std::log2(e / etot);
+            QVERIFY2(close(st.energyEntropyBits, H), qPrintable(QString::fromStdString(st.name) + " energy entropy"));
+            // Site kurtosis and the value histogram over uniform bins on [min, max].
+            double gm = 0;
+            for (double x : all) gm += x;
+            gm /= double(all.size());
+            double g2 = 0, g4 = 0;
+            for (double x : all) g2 += (x - gm) * (x - gm), g4 += std::pow(x - gm, 4);
+            g2 /= double(all.size());
+            g4 /= double(all.size());
+            QVERIFY(close(st.kurtosisSite, g4 / (g2 * g2) - 3));
+            std::sort(all.begin(), all.end());
+            const double lo = all.front(), hi = all.back();
+            QCOMPARE(st.histEdges.front(), float(lo));
+            QCOMPARE(st.histEdges.back(), float(hi));
+            std::vector<double> counts(64, 0);
+            for (double x : all) counts[std::min(63, int((x - lo) / (hi - lo) * 64))] += 1;
+            double Hv = 0;
+            for (int b = 0; b < 64; ++b) {
+                QCOMPARE(st.histCounts[b], counts[b]);
+                if (counts[b] > 0) Hv -= counts[b] / double(all.size()) * std::log2(counts[b] / double(all.size()));
+            }
+            QVERIFY(close(st.valueEntropyBits, Hv));
+            // Outlier channels: absmax / median absmax > threshold.
+            std::vector<double> a = absmax;
+            std::sort(a.begin(), a.end());
+            const double med = C % 2 ? a[C / 2] : 0.5 * (a[C / 2 - 1] + a[C / 2]);
+            std::vector<int32_t> outl;
+            for (int c = 0; c < C; ++c)
+                if (absmax[c] / med > opt.outlierThreshold) outl.push_back(c);
+            QCOMPARE(st.outlierChannels, outl);
+        }
+        // The injected channel stands out in the first site (post-norm, so by a smaller factor).
+        QVERIFY(std::find(sites[0].outlierChannels.begin(), sites[0].outlierChannels.end(), 5) != sites[0].outlierChannels.end());
+
+        // Residual stream and massive activations, recomputed.
+        std::vector<ql::MassiveActivation> expectMassive;
+        for (int L = 0; L < s.layers; ++L) {
+            const auto& seqs = captured.at("layers." + std::to_string(L) + ".output");
+            Eigen::VectorXf absmax = Eigen::VectorXf::Zero(s.hidden);
+            int64_t tok = 0;
+            for (int q = 0; q < 3; ++q)
+                for (Eigen::Index t = 0; t < seqs[q].cols(); ++t, ++tok) {
+                    std::vector<float> col(s.hidden);
+                    for (int c = 0; c < s.hidden; ++c) {
+                        col[c] = std::abs(seqs[q](c, t));
+                        absmax[c] = std::max(absmax[c], col[c]);
+                    }
+                    QCOMPARE(residuals[L].tokenAbsmax[tok], *std::max_element(col.begin(), col.end()));
+                    std::vector<float> sorted = col;
+                    std::sort(sorted.begin(), sorted.end());
+                    const float median = sorted[s.hidden / 2];
+                    for (int c = 0; c < s.hidden; ++c)
+                        if (col[c] > 100 && col[c] > 1000 * median)
+                            expectMassive.push_back({L, tok, windows[q][t], c, seqs[q](c, t)});
+                }
+            QVERIFY(residuals[L].absmax.isApprox(absmax, 0.f));
+        }
+        QVERIFY(!expectMassive.empty());
+        QCOMPARE(massive.size(), expectMassive.size());
+        for (size_t i = 0; i < massive.size(); ++i) {
+            QCOMPARE(massive[i].layer, expectMassive[i].layer);
+            QCOMPARE(massive[i].token, expectMassive[i].token);
+            QCOMPARE(massive[i].tokenId, 7);
+            QCOMPARE(massive[i].channel, 5);
+            QCOMPARE(massive[i].value, expectMassive[i].value);
+        }
+    }
+
+    void weightStats()
+    {
+        qlfix::ModelSpec s;
+        QTemporaryDir tmp;
+        QVERIFY(qlfix::writeModel(tmp.path().toStdString(), s));
+        auto m = ql::Model::open(tmp.path().toStdString());
+        const auto ws = ql::computeWeightStats(*m);
+        QCOMPARE(ws.size(), size_t(14));
+        const auto& down = ws[6];
+        QCOMPARE(down.name, std::string("model.layers.0.mlp.down_proj.weight"));
+        auto w = m->tensorAsFloat(down.name);
+        double mean = w->cast<double>().mean(), m2 = 0, m4 = 0;
+        int64_t beyond = 0;
+        for (Eigen::Index i = 0; i < w->size(); ++i) {
+            const double d = w->data()[i] - mean;
+            m2 += d * d, m4 += d * d * d * d;
+        }
+        m2 /= double(w->size());
+        m4 /= double(w->size());
+        for (Eigen::Index i = 0; i < w->size(); ++i) beyond += std::abs(w->data()[i] - mean) > 3 * std::sqrt(m2);
+        QVERIFY(close(down.kurtosis, m4 / (m2 * m2) - 3));
+        QCOMPARE(down.fracBeyond3Sigma, double(beyond) / double(w->size()));
+        for (Eigen::Index r = 0; r < w->rows(); ++r) {
+            const double rm = w->row(r).cast<double>().mean();
+            const double sd = std::sqrt((w->row(r).cast<double>().array() - rm).square().mean());
+            QVERIFY(close(down.rowStd[r], sd));
+            QCOMPARE(down.rowAbsmax[r], w->row(r).cwiseAbs().maxCoeff());
+        }
+    }
+};
+
+QTEST_GUILESS_MAIN(TestStats)
+#include "tst_stats.moc"
