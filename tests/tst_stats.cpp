@@ -1,7 +1,9 @@
 // Calibration sets and the statistics pass, against a straightforward recomputation (double
 // precision, full sorts) over activations captured from the same forward pass.
 #include "fixturemodel.h"
+#include "quantlens/analyzer.h"
 #include "quantlens/calibration.h"
+#include "quantlens/rtn.h"
 #include "quantlens/model.h"
 #include "quantlens/statscollector.h"
 #include "quantlens/tokenizer.h"
@@ -266,6 +268,91 @@ private slots:
             QCOMPARE(massive[i].tokenId, 7);
             QCOMPARE(massive[i].channel, 5);
             QCOMPARE(massive[i].value, expectMassive[i].value);
+        }
+    }
+
+    void rtnMatchesNaive()
+    {
+        qlfix::Gaussian g(3);
+        ql::RowMatrix w(5, 172);
+        for (Eigen::Index i = 0; i < w.size(); ++i) w.data()[i] = float(g.next());
+        for (int bits : {2, 3, 4, 8})
+            for (int group : {32, 128, 0})
+                for (bool sym : {false, true}) {
+                    const ql::RowMatrix q = ql::rtnFakeQuant(w, bits, group, sym);
+                    const int gs = group <= 0 ? 172 : group, maxq = (1 << bits) - 1;
+                    for (int r = 0; r < 5; ++r)
+                        for (int c0 = 0; c0 < 172; c0 += gs) {
+                            const int len = std::min(gs, 172 - c0);
+                            double lo = 0, hi = 0;
+                            for (int c = c0; c < c0 + len; ++c) lo = std::min(lo, double(w(r, c))), hi = std::max(hi, double(w(r, c)));
+                            if (sym) lo = -std::max(-lo, hi), hi = -lo;
+                            const double scale = (hi - lo) / maxq;
+                            const double zero = sym ? (maxq + 1) / 2 : std::round(-lo / scale);
+                            for (int c = c0; c < c0 + len; ++c) {
+                                const double code = std::clamp(std::round(w(r, c) / scale) + zero, 0.0, double(maxq));
+                                // At an exact half-step tie float and double division may round apart: either neighbour is right.
+                                const double t = w(r, c) / scale;
+                                const bool tie = std::abs(std::abs(t - std::floor(t)) - 0.5) < 1e-4;
+                                const double d = std::abs(q(r, c) - scale * (code - zero));
+                                QVERIFY(d < 1e-5 || (tie && std::abs(d - scale) < 1e-5));
+                            }
+                        }
+                }
+    }
+
+    void sensitivityMatchesDirect()
+    {
+        qlfix::ModelSpec s;
+        s.qkvBias = true; // exercises the bias term of ||Y||²
+        s.weightStd = 0.15f;
+        QTemporaryDir tmp;
+        QVERIFY(qlfix::writeModel(tmp.path().toStdString(), s));
+        auto m = ql::Model::open(tmp.path().toStdString());
+        ql::CalibrationSet calib;
+        calib.spec.samples = 2;
+        calib.spec.seqlen = 50;
+        calib.sha256 = "test";
+        for (int w = 0; w < 2; ++w) {
+            calib.windows.emplace_back(50);
+            for (int t = 0; t < 50; ++t) calib.windows[w][t] = (w * 31 + t * 7 + 2) % s.vocab;
+        }
+        ql::AnalyzeOptions opt;
+        opt.groupSize = 32;
+        auto r = ql::analyze(*m, calib, opt);
+        QVERIFY2(r.ok(), r.message().c_str());
+        QCOMPARE(r->sensitivity.size(), size_t(14));
+        QCOMPARE(r->sites.size(), size_t(8));
+        QVERIFY(r->sites[0].hessian.size() == 0); // dropped unless asked to keep
+        QCOMPARE(r->meta.modelSha256.size(), size_t(64));
+        // Direct: capture each site's inputs, compute Y and Ŷ, compare.
+        std::map<std::string, Eigen::MatrixXf> inputs;
+        ql::ForwardEngine engine(m->config(), *m);
+        engine.setObserver([&](const ql::Activation& a) {
+            auto& x = inputs[a.name];
+            x.conservativeResize(a.x.rows(), x.cols() + a.x.cols());
+            x.rightCols(a.x.cols()) = a.x;
+        });
+        QVERIFY(engine.run(calib.windows, {}).ok());
+        for (const auto& sens : r->sensitivity) {
+            const auto it = std::find_if(m->linearLayers().begin(), m->linearLayers().end(),
+                                         [&](const ql::LinearLayer& l) { return l.name == sens.name; });
+            auto w = m->tensorAsFloat(sens.name + ".weight");
+            Eigen::VectorXf b = Eigen::VectorXf::Zero(w->rows());
+            if (it->hasBias) b = m->tensorAsFloat(sens.name + ".bias")->row(0).transpose();
+            const Eigen::MatrixXd x = inputs.at(it->site).cast<double>();
+            const Eigen::MatrixXd y = (w->cast<double>() * x).colwise() + b.cast<double>();
+            QCOMPARE(sens.bits, (std::vector<int32_t>{2, 3, 4, 8}));
+            for (size_t k = 0; k < sens.bits.size(); ++k) {
+                const ql::RowMatrix q = ql::rtnFakeQuant(*w, sens.bits[k], 32);
+                const Eigen::MatrixXd yq = (q.cast<double>() * x).colwise() + b.cast<double>();
+                const double err = (y - yq).squaredNorm();
+                const QString where = QStringLiteral("%1 %2 bits").arg(QString::fromStdString(sens.name)).arg(sens.bits[k]);
+                QVERIFY2(close(sens.proxy[k], err / 100.0, 1e-3), qPrintable(where + " proxy"));
+                QVERIFY2(close(sens.relMse[k], err / y.squaredNorm(), 1e-3), qPrintable(where + " rel mse"));
+                QVERIFY2(std::abs(sens.sqnrDb[k] - 10 * std::log10(y.squaredNorm() / err)) < 1e-2, qPrintable(where + " sqnr"));
+            }
+            QVERIFY(sens.relMse[0] > sens.relMse[3]); // 2 bits are worse than 8
         }
     }
 

@@ -100,7 +100,8 @@ void StatsCollector::finalizeLayer(int layer)
         auto it = m_open.find(name);
         if (it == m_open.end()) continue;
         m_sites.push_back(siteStatsFromValues(name, layer, it->second->values, m_opt));
-        m_open.erase(it);
+        m_open.erase(it); // frees the block's values before the next block fills its own
+        if (m_onSite) m_onSite(m_sites.back());
     }
 }
 

@@ -4,6 +4,7 @@
 #include "quantlens/forward.h"
 #include "quantlens/modelconfig.h"
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <vector>
@@ -31,6 +32,8 @@ public:
 
     /// The observer to install on the ForwardEngine.
     ActivationObserver observer();
+    /// Called with each site as soon as its block is finished (e.g. to use and drop its Hessian).
+    void setSiteCallback(std::function<void(SiteStats&)> callback) { m_onSite = std::move(callback); }
     /// Finishes the last block and hands over the statistics (sites in block order, q/k/v site first).
     void finish(std::vector<SiteStats>& sites, std::vector<ResidualStats>& residuals,
                 std::vector<MassiveActivation>& massive);
@@ -50,6 +53,7 @@ private:
     std::vector<SiteStats> m_sites;
     std::vector<ResidualStats> m_residuals;
     std::vector<MassiveActivation> m_massive;
+    std::function<void(SiteStats&)> m_onSite;
 };
 
 /// Per-row absmax and std, kurtosis and the 3σ tail fraction of every linear weight of a model.

@@ -1,0 +1,35 @@
+#pragma once
+
+#include "quantlens/analysis.h"
+#include "quantlens/calibration.h"
+#include "quantlens/feedback.h"
+#include "quantlens/model.h"
+#include "quantlens/statscollector.h"
+
+namespace ql {
+
+/// Which sensitivity measures an analysis computes.
+enum class SensitivityMode { None, Proxy, Full };
+
+/// Settings of one analysis run.
+struct AnalyzeOptions {
+    StatsOptions stats;
+    SensitivityMode sensitivity = SensitivityMode::Proxy;
+    std::vector<int> bits{2, 3, 4, 8};
+    int groupSize = 128;    ///< RTN group for sensitivity; the whole row when the row is shorter
+    bool keepHessians = false;
+    int threads = 0;
+};
+
+/// Runs the calibration windows through the model once (block by block, one batch) and returns
+/// statistics, weight statistics and, when asked, sensitivity; meta carries the hashes.
+Expected<AnalysisResult> analyze(const Model& model, const CalibrationSet& calib, const AnalyzeOptions& options,
+                                 Feedback* feedback = nullptr);
+
+/// Proxy, relative output MSE and SQNR of RTN at each width for one linear, from its site's
+/// Hessian Σxxᵀ and channel means (exact identities, no forward pass).
+LayerSensitivity layerSensitivity(const std::string& name, Eigen::Ref<const RowMatrix> weight,
+                                  const Eigen::VectorXf& bias, const SiteStats& site,
+                                  const std::vector<int>& bits, int groupSize);
+
+} // namespace ql

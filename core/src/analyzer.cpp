@@ -1,0 +1,90 @@
+#include "quantlens/analyzer.h"
+
+#include "quantlens/forward.h"
+#include "quantlens/rtn.h"
+
+#include <cmath>
+
+namespace ql {
+
+LayerSensitivity layerSensitivity(const std::string& name, Eigen::Ref<const RowMatrix> w, const Eigen::VectorXf& bias,
+                                  const SiteStats& site, const std::vector<int>& bits, int groupSize)
+{
+    LayerSensitivity s;
+    s.name = name;
+    const double n = double(site.nTokens);
+    const Eigen::MatrixXf h = site.hessian.cast<float>();
+    // ||W X + b||² = tr(W H Wᵀ) + 2 bᵀ W Σx + n ||b||², with H = Σ x xᵀ and Σx = n · mean.
+    const Eigen::MatrixXf wh = w * h;
+    double signal = (wh.cwiseProduct(w)).cast<double>().sum();
+    if (bias.size()) {
+        const Eigen::VectorXd sumX = site.mean.cast<double>() * n;
+        signal += 2.0 * bias.cast<double>().dot(w.cast<double>() * sumX) + n * bias.cast<double>().squaredNorm();
+    }
+    for (int b : bits) {
+        const RowMatrix dw = rtnFakeQuant(w, b, groupSize) - w;
+        // ||ΔW X||² = tr(ΔW H ΔWᵀ): the GPTQ objective of this quantization, from the Hessian.
+        const Eigen::MatrixXf dh = dw * h;
+        const double err = std::max(0.0, (dh.cwiseProduct(dw)).cast<double>().sum());
+        s.bits.push_back(b);
+        s.proxy.push_back(err / n);
+        s.relMse.push_back(signal > 0 ? err / signal : 0.0);
+        s.sqnrDb.push_back(err > 0 ? 10.0 * std::log10(signal / err) : INFINITY);
+    }
+    return s;
+}
+
+Expected<AnalysisResult> analyze(const Model& model, const CalibrationSet& calib, const AnalyzeOptions& opt,
+                                 Feedback* fb)
+{
+    if (opt.sensitivity == SensitivityMode::Full)
+        return makeError("--sensitivity full (end-to-end KL per layer) is not available in this version; use proxy");
+    AnalysisResult result;
+    AnalysisMeta& meta = result.meta;
+    meta.quantlensVersion = QL_VERSION;
+    meta.modelDir = model.dir();
+    if (fb) fb->message("hashing the weight files");
+    auto modelHash = sha256OfFiles(model.weightFiles());
+    if (!modelHash) return modelHash.error();
+    meta.modelSha256 = *modelHash;
+    meta.calibSha256 = calib.sha256;
+    meta.samples = calib.spec.samples;
+    meta.seqlen = calib.spec.seqlen;
+    meta.sampling = samplingName(calib.spec.sampling);
+    meta.seed = calib.spec.seed;
+
+    StatsOptions so = opt.stats;
+    so.hessian = so.hessian || opt.sensitivity != SensitivityMode::None || opt.keepHessians;
+    StatsCollector collector(model.config(), calib.windows, so);
+    BlockWeights block;
+    int blockLoaded = -1;
+    Expected<void> sensitivityStatus;
+    collector.setSiteCallback([&](SiteStats& site) {
+        if (opt.sensitivity != SensitivityMode::None && sensitivityStatus) {
+            if (blockLoaded != site.layer) {
+                sensitivityStatus = model.block(site.layer, block);
+                blockLoaded = site.layer;
+            }
+            if (sensitivityStatus)
+                for (const auto& l : model.linearLayers())
+                    if (l.block == site.layer && l.site == site.name)
+                        result.sensitivity.push_back(layerSensitivity(l.name, block[l.kind],
+                                                                      block.bias[static_cast<int>(l.kind)], site,
+                                                                      opt.bits, opt.groupSize));
+        }
+        if (!opt.keepHessians) site.hessian = Eigen::MatrixXd();
+    });
+    ForwardEngine engine(model.config(), model);
+    engine.setObserver(collector.observer());
+    ForwardOptions fo;
+    fo.threads = opt.threads;
+    fo.computeLogits = false;
+    if (fb) fb->message("running " + std::to_string(calib.windows.size()) + " calibration windows");
+    QL_TRY(engine.run(calib.windows, {}, fo, fb));
+    collector.finish(result.sites, result.residuals, result.massive);
+    if (!sensitivityStatus) return sensitivityStatus.error();
+    result.weights = computeWeightStats(model);
+    return result;
+}
+
+} // namespace ql
