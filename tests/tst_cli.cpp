@@ -131,6 +131,33 @@ private slots:
         QVERIFY(j["gemm_peak_gflops"].get<double>() > 0);
     }
 
+    void analyze()
+    {
+        const QString out = m_tmp.path() + QStringLiteral("/a.h5");
+        const QStringList base{QStringLiteral("analyze"), m_model, QStringLiteral("--calib"), m_tmp.path() + "/eval.txt",
+                               QStringLiteral("--samples"), QStringLiteral("4"), QStringLiteral("--seqlen"),
+                               QStringLiteral("64"), QStringLiteral("--out"), out, QStringLiteral("--json")};
+        const Run r = cli(base);
+        QVERIFY2(r.code == 0, qPrintable(r.err));
+        const auto j = nlohmann::json::parse(r.out.toStdString());
+        QCOMPARE(j["samples"].get<int>(), 4);
+        QCOMPARE(j["top_outlier_sites"].size(), size_t(5));
+        QCOMPARE(j["most_sensitive"].size(), size_t(5));
+        QCOMPARE(j["sensitivity_bits"].get<int>(), 4);
+        QVERIFY(QFileInfo::exists(out));
+        QVERIFY(QDir(m_tmp.path()).entryList({QStringLiteral("*.tmp*")}).isEmpty());
+        // Same inputs again: the store is reused, nothing recomputed.
+        const Run again = cli(base);
+        QVERIFY2(again.code == 0, qPrintable(again.err));
+        QCOMPARE(nlohmann::json::parse(again.out.toStdString())["calib_sha256"], j["calib_sha256"]);
+        // Other calibration windows into the same store: refused, the file is left alone.
+        QStringList other = base;
+        other[5] = QStringLiteral("3");
+        const Run refused = cli(other);
+        QVERIFY(refused.code > 0);
+        QVERIFY2(refused.err.contains(QStringLiteral("another calibration")), qPrintable(refused.err));
+    }
+
     void badInput_data()
     {
         QTest::addColumn<QStringList>("args");
@@ -146,6 +173,13 @@ private slots:
         QTest::newRow("text too short") << QStringList{"eval", "%MODEL%", "--data", data, "--ctx", "100000"} << "fewer than one window of 100000";
         QTest::newRow("empty data") << QStringList{"eval", "%MODEL%", "--data", "%EMPTY%"} << "the evaluation file is empty";
         QTest::newRow("tokenize without text") << QStringList{"tokenize", "%MODEL%"} << "tokenize needs --text FILE";
+        const QStringList an{"analyze", "%MODEL%", "--samples", "2", "--seqlen", "32"};
+        QTest::newRow("analyze empty calibration") << (an + QStringList{"--calib", "%EMPTY%", "--out", "%TMP%/x.h5"}) << "the calibration file is empty";
+        QTest::newRow("analyze jsonl without text") << (an + QStringList{"--calib", "%NOTEXT%", "--out", "%TMP%/x.h5"}) << "notext.jsonl:2: line has no \"text\"";
+        QTest::newRow("analyze zero samples") << QStringList{"analyze", "%MODEL%", "--calib", data, "--samples", "0", "--out", "%TMP%/x.h5"} << "--samples must be at least 1";
+        QTest::newRow("analyze out folder missing") << (an + QStringList{"--calib", data, "--out", "/nonexistent/dir/x.h5"}) << "/nonexistent/dir: folder does not exist";
+        QTest::newRow("analyze calibration too short") << QStringList{"analyze", "%MODEL%", "--calib", data, "--samples", "100000", "--out", "%TMP%/x.h5"} << "contiguous windows of 512 need";
+        QTest::newRow("analyze store from another model") << (an + QStringList{"--calib", data, "--out", "%OTHER%"}) << "another model";
         QTest::newRow("unknown option") << QStringList{"info", "%MODEL%", "--bogus"} << "Unknown option 'bogus'";
     }
     void badInput()
@@ -153,10 +187,28 @@ private slots:
         QFETCH(QStringList, args);
         QFETCH(QString, expect);
         std::ofstream(m_tmp.path().toStdString() + "/empty.txt").close();
+        std::ofstream(m_tmp.path().toStdString() + "/notext.jsonl") << "{\"text\": \"a b c\"}\n{\"url\": \"u\"}\n";
+        const QString other = m_tmp.path() + QStringLiteral("/other.h5");
+        if (!QFileInfo::exists(other)) { // a store made from a different model
+            const QString otherModel = m_tmp.path() + QStringLiteral("/other-model");
+            qlfix::ModelSpec spec;
+            spec.vocab = 400;
+            spec.seed = 42;
+            QVERIFY(qlfix::writeModel(otherModel.toStdString(), spec));
+            for (const char* f : {"tokenizer.model", "tokenizer_config.json"})
+                QFile::copy(m_model + "/" + f, otherModel + "/" + f);
+            const Run made = cli({QStringLiteral("analyze"), otherModel, QStringLiteral("--calib"), m_tmp.path() + "/eval.txt",
+                                  QStringLiteral("--samples"), QStringLiteral("2"), QStringLiteral("--seqlen"),
+                                  QStringLiteral("32"), QStringLiteral("--out"), other});
+            QVERIFY2(made.code == 0, qPrintable(made.err));
+        }
         for (QString& a : args) {
             a.replace(QStringLiteral("%MODEL%"), m_model);
             a.replace(QStringLiteral("%DATA%"), m_tmp.path() + "/eval.txt");
             a.replace(QStringLiteral("%EMPTY%"), m_tmp.path() + "/empty.txt");
+            a.replace(QStringLiteral("%NOTEXT%"), m_tmp.path() + "/notext.jsonl");
+            a.replace(QStringLiteral("%OTHER%"), other);
+            a.replace(QStringLiteral("%TMP%"), m_tmp.path());
         }
         const Run r = cli(args);
         QVERIFY2(r.code > 0, qPrintable(QString::number(r.code)));

@@ -44,5 +44,6 @@ int cmdInfo(const QStringList& args);
 int cmdTokenize(const QStringList& args);
 int cmdEval(const QStringList& args);
 int cmdBenchForward(const QStringList& args);
+int cmdAnalyze(const QStringList& args);
 
 } // namespace ql::cli

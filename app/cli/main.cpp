@@ -15,6 +15,9 @@ const char* kUsage =
     "       [--threads N] [--kl-ref MODEL_DIR] [--json]  perplexity (and KL to a reference model)\n"
     "  bench-forward MODEL_DIR [--ctx 512] [--chunks N] [--threads N] [--json]\n"
     "                                               prompt-processing throughput\n"
+    "  analyze MODEL_DIR --calib FILE --out FILE.h5 [--samples 128] [--seqlen 512]\n"
+    "       [--sampling contiguous|random] [--seed 0] [--sensitivity none|proxy|full]\n"
+    "       [--save-hessian] [--force] [--json]     calibration statistics and sensitivity\n"
     "run 'quantlens-cli COMMAND --help' for a command's options.\n";
 
 } // namespace
@@ -39,6 +42,7 @@ int main(int argc, char** argv)
     if (cmd == QLatin1String("tokenize")) return ql::cli::cmdTokenize(args);
     if (cmd == QLatin1String("eval")) return ql::cli::cmdEval(args);
     if (cmd == QLatin1String("bench-forward")) return ql::cli::cmdBenchForward(args);
+    if (cmd == QLatin1String("analyze")) return ql::cli::cmdAnalyze(args);
     std::cerr << "error: unknown command '" << cmd.toStdString() << "'\n" << kUsage;
     return 2;
 }

@@ -43,10 +43,13 @@ Expected<AnalysisResult> analyze(const Model& model, const CalibrationSet& calib
     AnalysisMeta& meta = result.meta;
     meta.quantlensVersion = QL_VERSION;
     meta.modelDir = model.dir();
-    if (fb) fb->message("hashing the weight files");
-    auto modelHash = sha256OfFiles(model.weightFiles());
-    if (!modelHash) return modelHash.error();
-    meta.modelSha256 = *modelHash;
+    meta.modelSha256 = opt.modelSha256;
+    if (meta.modelSha256.empty()) {
+        if (fb) fb->message("hashing the weight files");
+        auto modelHash = sha256OfFiles(model.weightFiles());
+        if (!modelHash) return modelHash.error();
+        meta.modelSha256 = *modelHash;
+    }
     meta.calibSha256 = calib.sha256;
     meta.samples = calib.spec.samples;
     meta.seqlen = calib.spec.seqlen;

@@ -19,6 +19,7 @@ struct AnalyzeOptions {
     int groupSize = 128;    ///< RTN group for sensitivity; the whole row when the row is shorter
     bool keepHessians = false;
     int threads = 0;
+    std::string modelSha256; ///< precomputed hash of the weight files; empty: computed here
 };
 
 /// Runs the calibration windows through the model once (block by block, one batch) and returns

@@ -1,0 +1,162 @@
+#include "clicommon.h"
+
+#include "quantlens/analysisstore.h"
+#include "quantlens/analyzer.h"
+#include "quantlens/tokenizer.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+
+namespace fs = std::filesystem;
+
+namespace ql::cli {
+
+namespace {
+
+// The JSON summary: where the outliers are, the massive activations, the extremes of sensitivity.
+nlohmann::json summarize(const AnalysisResult& r, const std::string& out, double seconds)
+{
+    nlohmann::json j;
+    j["out"] = out;
+    j["model_dir"] = r.meta.modelDir;
+    j["model_sha256"] = r.meta.modelSha256;
+    j["calib_sha256"] = r.meta.calibSha256;
+    j["samples"] = r.meta.samples;
+    j["seqlen"] = r.meta.seqlen;
+    j["sampling"] = r.meta.sampling;
+    j["seed"] = r.meta.seed;
+    j["seconds"] = seconds;
+    std::vector<const SiteStats*> sites;
+    for (const auto& s : r.sites) sites.push_back(&s);
+    std::sort(sites.begin(), sites.end(), [](auto a, auto b) { return a->absmaxSite > b->absmaxSite; });
+    nlohmann::json top = nlohmann::json::array();
+    for (size_t i = 0; i < std::min<size_t>(5, sites.size()); ++i)
+        top.push_back({{"site", sites[i]->name}, {"absmax", sites[i]->absmaxSite}, {"kurtosis", sites[i]->kurtosisSite},
+                       {"outlier_channels", sites[i]->outlierChannels.size()},
+                       {"energy_entropy_bits", sites[i]->energyEntropyBits},
+                       {"value_entropy_bits", sites[i]->valueEntropyBits}});
+    j["top_outlier_sites"] = top;
+    j["massive_activations"] = r.massive.size();
+    nlohmann::json massive = nlohmann::json::array();
+    for (size_t i = 0; i < std::min<size_t>(10, r.massive.size()); ++i)
+        massive.push_back({{"layer", r.massive[i].layer}, {"token", r.massive[i].token},
+                           {"token_id", r.massive[i].tokenId}, {"channel", r.massive[i].channel},
+                           {"value", r.massive[i].value}});
+    j["massive_first"] = massive;
+    if (!r.sensitivity.empty()) {
+        // Ranked by relative output MSE at the width closest to 4 bits.
+        const auto& bits = r.sensitivity.front().bits;
+        size_t k = 0;
+        for (size_t i = 0; i < bits.size(); ++i)
+            if (std::abs(bits[i] - 4) < std::abs(bits[k] - 4)) k = i;
+        std::vector<const LayerSensitivity*> s;
+        for (const auto& l : r.sensitivity) s.push_back(&l);
+        std::sort(s.begin(), s.end(), [k](auto a, auto b) { return a->relMse[k] > b->relMse[k]; });
+        auto row = [k](const LayerSensitivity* l) {
+            return nlohmann::json{{"layer", l->name}, {"rel_mse", l->relMse[k]}, {"sqnr_db", l->sqnrDb[k]}, {"proxy", l->proxy[k]}};
+        };
+        nlohmann::json most = nlohmann::json::array(), least = nlohmann::json::array();
+        for (size_t i = 0; i < std::min<size_t>(5, s.size()); ++i) {
+            most.push_back(row(s[i]));
+            least.push_back(row(s[s.size() - 1 - i]));
+        }
+        j["sensitivity_bits"] = bits[k];
+        j["most_sensitive"] = most;
+        j["least_sensitive"] = least;
+    }
+    return j;
+}
+
+} // namespace
+
+int cmdAnalyze(const QStringList& args)
+{
+    QCommandLineParser p;
+    p.addOption({QStringLiteral("calib"), QStringLiteral("Calibration text (.txt, or .jsonl with a text field)."), QStringLiteral("FILE")});
+    p.addOption({QStringLiteral("samples"), QStringLiteral("Calibration windows."), QStringLiteral("N"), QStringLiteral("128")});
+    p.addOption({QStringLiteral("seqlen"), QStringLiteral("Tokens per window."), QStringLiteral("N"), QStringLiteral("512")});
+    p.addOption({QStringLiteral("sampling"), QStringLiteral("contiguous or random."), QStringLiteral("S"), QStringLiteral("contiguous")});
+    p.addOption({QStringLiteral("seed"), QStringLiteral("Seed of random sampling."), QStringLiteral("N"), QStringLiteral("0")});
+    p.addOption({QStringLiteral("sensitivity"), QStringLiteral("none, proxy or full."), QStringLiteral("M"), QStringLiteral("proxy")});
+    p.addOption({QStringLiteral("save-hessian"), QStringLiteral("Store each site's Σxxᵀ (large).")});
+    p.addOption({QStringLiteral("out"), QStringLiteral("Analysis file to write (HDF5)."), QStringLiteral("FILE.h5")});
+    p.addOption({QStringLiteral("force"), QStringLiteral("Overwrite an existing analysis file made from other inputs.")});
+    p.addOption({QStringLiteral("threads"), QStringLiteral("Threads (0: all cores)."), QStringLiteral("N"), QStringLiteral("0")});
+    p.addOption({QStringLiteral("json"), QStringLiteral("Print a JSON summary.")});
+    if (!parseArgs(p, args, 1, "quantlens-cli analyze MODEL_DIR --calib FILE --out FILE.h5 [options]")) return 1;
+    if (!p.isSet(QStringLiteral("calib"))) return fail("analyze needs --calib FILE");
+    if (!p.isSet(QStringLiteral("out"))) return fail("analyze needs --out FILE.h5");
+    CalibrationSpec spec;
+    auto samples = intOption(p, QStringLiteral("samples"), 1);
+    if (!samples) return fail(samples.message());
+    auto seqlen = intOption(p, QStringLiteral("seqlen"), 2);
+    if (!seqlen) return fail(seqlen.message());
+    auto threads = intOption(p, QStringLiteral("threads"), 0);
+    if (!threads) return fail(threads.message());
+    bool seedOk = false;
+    spec.seed = p.value(QStringLiteral("seed")).toULongLong(&seedOk);
+    if (!seedOk) return fail("--seed expects a non-negative integer");
+    spec.samples = *samples;
+    spec.seqlen = *seqlen;
+    const QString sampling = p.value(QStringLiteral("sampling"));
+    if (sampling == QLatin1String("random")) spec.sampling = Sampling::Random;
+    else if (sampling != QLatin1String("contiguous")) return fail("--sampling must be contiguous or random");
+    AnalyzeOptions opt;
+    const QString sens = p.value(QStringLiteral("sensitivity"));
+    if (sens == QLatin1String("none")) opt.sensitivity = SensitivityMode::None;
+    else if (sens == QLatin1String("full")) opt.sensitivity = SensitivityMode::Full;
+    else if (sens != QLatin1String("proxy")) return fail("--sensitivity must be none, proxy or full");
+    opt.keepHessians = p.isSet(QStringLiteral("save-hessian"));
+    opt.threads = *threads;
+
+    const std::string out = p.value(QStringLiteral("out")).toStdString();
+    const fs::path parent = fs::absolute(out).parent_path();
+    if (!fs::is_directory(parent)) return fail(parent.string() + ": folder does not exist (for --out " + out + ")");
+    const std::string dir = p.positionalArguments()[0].toStdString();
+    auto model = Model::open(dir);
+    if (!model) return fail(model.message());
+    auto tok = loadTokenizer(dir);
+    if (!tok) return fail(tok.message());
+    auto text = readCalibrationText(p.value(QStringLiteral("calib")).toStdString());
+    if (!text) return fail(text.message());
+    auto calib = makeCalibrationSet(*text, **tok, spec);
+    if (!calib) return fail(calib.message());
+    auto modelHash = sha256OfFiles(model->weightFiles());
+    if (!modelHash) return fail(modelHash.message());
+    opt.modelSha256 = *modelHash;
+
+    const auto t0 = std::chrono::steady_clock::now();
+    if (fs::exists(out) && !p.isSet(QStringLiteral("force"))) {
+        // A store that matches these inputs is reused; one from other inputs is never overwritten silently.
+        auto existing = AnalysisStore::openFor(out, *modelHash, calib->sha256);
+        if (!existing) return fail(existing.message() + " (pass --force to overwrite it)");
+        if (p.isSet(QStringLiteral("json")))
+            printJson(summarize(*existing, out, 0.0));
+        else
+            std::printf("%s is up to date for this model and calibration set; nothing recomputed\n", out.c_str());
+        return 0;
+    }
+    CliFeedback fb("analyze");
+    auto result = analyze(*model, *calib, opt, &fb);
+    if (!result) return fail(result.message());
+    auto written = AnalysisStore::write(out, *result);
+    if (!written) return fail(written.message());
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    const nlohmann::json j = summarize(*result, out, seconds);
+    if (p.isSet(QStringLiteral("json"))) {
+        printJson(j);
+        return 0;
+    }
+    std::printf("analysed %d x %d tokens (%s) in %.1f s -> %s\n", spec.samples, spec.seqlen, samplingName(spec.sampling),
+                seconds, out.c_str());
+    std::printf("%zu sites, %zu massive activations, %zu layers with sensitivity\n", result->sites.size(),
+                result->massive.size(), result->sensitivity.size());
+    for (const auto& s : j["top_outlier_sites"])
+        std::printf("  %-22s absmax %10.3f  kurtosis %9.2f  outlier channels %3zu\n", s["site"].get<std::string>().c_str(),
+                    s["absmax"].get<double>(), s["kurtosis"].get<double>(), s["outlier_channels"].get<size_t>());
+    return 0;
+}
+
+} // namespace ql::cli
