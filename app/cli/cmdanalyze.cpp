@@ -144,7 +144,9 @@ int cmdAnalyze(const QStringList& args)
     auto written = AnalysisStore::write(out, *result);
     if (!written) return fail(written.message());
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    const nlohmann::json j = summarize(*result, out, seconds);
+    nlohmann::json j = summarize(*result, out, seconds);
+    j["pass_seconds"] = result->passSeconds;
+    j["sensitivity_seconds"] = result->sensitivitySeconds;
     if (p.isSet(QStringLiteral("json"))) {
         printJson(j);
         return 0;

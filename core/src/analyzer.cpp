@@ -3,6 +3,7 @@
 #include "quantlens/forward.h"
 #include "quantlens/rtn.h"
 
+#include <chrono>
 #include <cmath>
 
 namespace ql {
@@ -68,12 +69,14 @@ Expected<AnalysisResult> analyze(const Model& model, const CalibrationSet& calib
                 sensitivityStatus = model.block(site.layer, block);
                 blockLoaded = site.layer;
             }
+            const auto s0 = std::chrono::steady_clock::now();
             if (sensitivityStatus)
                 for (const auto& l : model.linearLayers())
                     if (l.block == site.layer && l.site == site.name)
                         result.sensitivity.push_back(layerSensitivity(l.name, block[l.kind],
                                                                       block.bias[static_cast<int>(l.kind)], site,
                                                                       opt.bits, opt.groupSize));
+            result.sensitivitySeconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - s0).count();
         }
         if (!opt.keepHessians) site.hessian = Eigen::MatrixXd();
     });
@@ -83,8 +86,10 @@ Expected<AnalysisResult> analyze(const Model& model, const CalibrationSet& calib
     fo.threads = opt.threads;
     fo.computeLogits = false;
     if (fb) fb->message("running " + std::to_string(calib.windows.size()) + " calibration windows");
+    const auto t0 = std::chrono::steady_clock::now();
     QL_TRY(engine.run(calib.windows, {}, fo, fb));
     collector.finish(result.sites, result.residuals, result.massive);
+    result.passSeconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     if (!sensitivityStatus) return sensitivityStatus.error();
     result.weights = computeWeightStats(model);
     return result;

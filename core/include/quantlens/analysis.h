@@ -86,6 +86,8 @@ struct AnalysisResult {
     std::vector<MassiveActivation> massive;
     std::vector<WeightStats> weights;
     std::vector<LayerSensitivity> sensitivity;
+    double passSeconds = 0;        ///< forward pass with statistics (and proxy sensitivity), not stored
+    double sensitivitySeconds = 0; ///< of which sensitivity, not stored
 };
 
 } // namespace ql

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Cost of the statistics pass against a plain forward pass over the same number of tokens, peak
+# memory, and the time of proxy sensitivity at 4 widths, on a synthetic SmolLM-135M-shaped
+# model calibrated with 128 x 512 tokens of the C4 sample.
+# usage: bench_analyze.sh QUANTLENS_CLI QL_MAKE_FIXTURE MODELS_DIR SHARED_DIR [THREADS]
+set -euo pipefail
+cli=$1; make=$2; models=$3; shared=$4; threads=${5:-2}
+model=$models/smollm-135m-f32
+calib=$shared/data/c4/c4_en_validation_sample_first1000.jsonl
+if [ ! -f "$calib" ] || [ ! -f "$shared/models/stories260k/tokenizer.model" ]; then
+  echo "skipped: needs $calib and the stories260k tokenizer in $shared"; exit 0
+fi
+[ -f "$model/model.safetensors" ] || "$make" "$model" --preset smollm-135m --dtype F32
+# Any tokenizer with ids below the synthetic vocabulary serves; the weights are random anyway.
+cp "$shared/models/stories260k/tokenizer.model" "$shared/models/stories260k/tokenizer_config.json" "$model/"
+out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
+rss() { /usr/bin/time -f '%M' -o "$out/rss" "$@" > "$out/json"; echo "peak_rss_mib=$(( $(cat "$out/rss") / 1024 ))"; cat "$out/json"; }
+echo "== plain forward, 128 x 512 tokens, last-token logits (baseline measured in this run)"
+rss "$cli" bench-forward "$model" --ctx 512 --chunks 128 --threads "$threads" --json
+base=$(python3 -c "import json,sys; print(json.load(open('$out/json'))['seconds'])")
+echo "== statistics pass, no sensitivity"
+rss "$cli" analyze "$model" --calib "$calib" --samples 128 --seqlen 512 --sensitivity none --threads "$threads" --out "$out/a.h5" --json
+stats=$(python3 -c "import json; print(json.load(open('$out/json'))['pass_seconds'])")
+echo "stats_pass_over_forward_ratio=$(python3 -c "print(round($stats / $base, 3))")"
+echo "== statistics pass with proxy sensitivity at 2/3/4/8 bits"
+rss "$cli" analyze "$model" --calib "$calib" --samples 128 --seqlen 512 --sensitivity proxy --threads "$threads" --out "$out/b.h5" --json | grep -E 'peak_rss|seconds'
