@@ -45,22 +45,12 @@ SiteStats siteStatsFromValues(const std::string& name, int layer, const Eigen::M
 #pragma omp for schedule(dynamic, 8)
         for (Eigen::Index j = 0; j < c; ++j) {
             const float* col = x.col(j).data();
-            double s1 = 0;
-            float mn = col[0], mx = col[0];
-            for (Eigen::Index t = 0; t < n; ++t) {
-                s1 += col[t];
-                mn = std::min(mn, col[t]);
-                mx = std::max(mx, col[t]);
-            }
+            const Eigen::Map<const Eigen::ArrayXf> v(col, n);
+            const double s1 = v.cast<double>().sum();
+            const float mn = v.minCoeff(), mx = v.maxCoeff();
             const double mean = s1 / double(n);
-            double c2 = 0, c4 = 0;
-            for (Eigen::Index t = 0; t < n; ++t) {
-                const double d = col[t] - mean, d2 = d * d;
-                c2 += d2;
-                c4 += d2 * d2;
-            }
-            c2 /= double(n);
-            c4 /= double(n);
+            const Eigen::ArrayXd d2 = (v.cast<double>() - mean).square();
+            const double c2 = d2.sum() / double(n), c4 = d2.square().sum() / double(n);
             sum[j] = s1;
             m2[j] = c2;
             s.mean[j] = float(mean);
@@ -75,8 +65,10 @@ SiteStats siteStatsFromValues(const std::string& name, int layer, const Eigen::M
             s.p01[j] = p[0], s.p25[j] = p[1], s.p75[j] = p[2], s.p99[j] = p[3];
         }
     }
-    s.tokenAbsmax.resize(static_cast<size_t>(n));
-    Eigen::Map<Eigen::VectorXf>(s.tokenAbsmax.data(), n) = x.cwiseAbs().rowwise().maxCoeff();
+    // Per-token max over channels, column by column so every read is contiguous.
+    s.tokenAbsmax.assign(static_cast<size_t>(n), 0.f);
+    Eigen::Map<Eigen::ArrayXf> tokenMax(s.tokenAbsmax.data(), n);
+    for (Eigen::Index j = 0; j < c; ++j) tokenMax = tokenMax.max(x.col(j).array().abs());
     s.absmaxSite = c ? s.absmax.maxCoeff() : 0.0;
 
     // Energy entropy (llama.cpp imatrix): p_c ∝ E[x_c²] = var_c + mean_c².
@@ -93,12 +85,9 @@ SiteStats siteStatsFromValues(const std::string& name, int layer, const Eigen::M
     double g2 = 0, g4 = 0;
 #pragma omp parallel for reduction(+ : g2, g4) schedule(static)
     for (Eigen::Index j = 0; j < c; ++j) {
-        const float* col = x.col(j).data();
-        for (Eigen::Index t = 0; t < n; ++t) {
-            const double d = col[t] - gmean, d2 = d * d;
-            g2 += d2;
-            g4 += d2 * d2;
-        }
+        const Eigen::ArrayXd d2 = (x.col(j).array().cast<double>() - gmean).square();
+        g2 += d2.sum();
+        g4 += d2.square().sum();
     }
     g2 /= total;
     g4 /= total;
@@ -112,12 +101,27 @@ SiteStats siteStatsFromValues(const std::string& name, int layer, const Eigen::M
     s.histCounts.assign(bins, 0.0);
     const double scale = hi > lo ? bins / double(hi - lo) : 0.0;
     std::vector<int64_t> counts(bins, 0);
-    for (Eigen::Index j = 0; j < c; ++j) {
-        const float* col = x.col(j).data();
-        for (Eigen::Index t = 0; t < n; ++t) {
-            int b = static_cast<int>((double(col[t]) - lo) * scale);
-            counts[std::clamp(b, 0, bins - 1)]++;
+#pragma omp parallel
+    {
+        // Four interleaved sub-histograms: consecutive values often hit the same bin, and
+        // separate counters keep those increments from waiting on each other.
+        std::vector<int64_t> local(size_t(bins) * 4, 0);
+        Eigen::ArrayXi idx(n);
+#pragma omp for schedule(static) nowait
+        for (Eigen::Index j = 0; j < c; ++j) {
+            // Bin indices computed vectorised; only the increments are scalar.
+            idx = ((x.col(j).array() - lo) * float(scale)).cast<int>().max(0).min(bins - 1);
+            Eigen::Index t = 0;
+            for (; t + 4 <= n; t += 4) {
+                local[idx[t]]++;
+                local[bins + idx[t + 1]]++;
+                local[2 * bins + idx[t + 2]]++;
+                local[3 * bins + idx[t + 3]]++;
+            }
+            for (; t < n; ++t) local[idx[t]]++;
         }
+#pragma omp critical
+        for (int b = 0; b < bins; ++b) counts[b] += local[b] + local[bins + b] + local[2 * bins + b] + local[3 * bins + b];
     }
     s.valueEntropyBits = 0;
     for (int b = 0; b < bins; ++b) {

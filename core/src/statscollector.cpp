@@ -20,7 +20,27 @@ bool endsWith(const std::string& s, const char* suffix)
 
 } // namespace
 
-// One block's values of a site, tokens × channels, filled sequence by sequence.
+namespace detail {
+
+void transposeBlocked(const Eigen::MatrixXf& src, Eigen::MatrixXf& dst)
+{
+    // 32×32 tiles keep both the reads and the writes within a few cache lines per row.
+    constexpr Eigen::Index tile = 32;
+    const Eigen::Index rows = src.rows(), cols = src.cols();
+    dst.resize(cols, rows);
+#pragma omp parallel for schedule(static)
+    for (Eigen::Index c0 = 0; c0 < cols; c0 += tile)
+        for (Eigen::Index r0 = 0; r0 < rows; r0 += tile) {
+            const Eigen::Index cn = std::min(tile, cols - c0), rn = std::min(tile, rows - r0);
+            for (Eigen::Index c = c0; c < c0 + cn; ++c)
+                for (Eigen::Index r = r0; r < r0 + rn; ++r) dst(c, r) = src(r, c);
+        }
+}
+
+} // namespace detail
+
+// One block's values of a site, channels × tokens as the forward pass produces them (a plain
+// column copy); transposed once, blocked, when the block is finished.
 struct StatsCollector::SiteAccum {
     Eigen::MatrixXf values;
     int64_t filled = 0;
@@ -62,9 +82,9 @@ void StatsCollector::observe(const Activation& a)
         auto& acc = m_open[a.name];
         if (!acc) {
             acc = std::make_unique<SiteAccum>();
-            acc->values.resize(m_totalTokens, a.x.rows());
+            acc->values.resize(a.x.rows(), m_totalTokens);
         }
-        acc->values.middleRows(offset, a.x.cols()) = a.x.transpose();
+        acc->values.middleCols(offset, a.x.cols()) = a.x;
         acc->filled += a.x.cols();
         return;
     }
@@ -99,7 +119,10 @@ void StatsCollector::finalizeLayer(int layer)
         const std::string name = "layers." + std::to_string(layer) + "." + site;
         auto it = m_open.find(name);
         if (it == m_open.end()) continue;
-        m_sites.push_back(siteStatsFromValues(name, layer, it->second->values, m_opt));
+        Eigen::MatrixXf byChannel;
+        detail::transposeBlocked(it->second->values, byChannel);
+        it->second->values = Eigen::MatrixXf(); // keep at most one extra copy alive
+        m_sites.push_back(siteStatsFromValues(name, layer, byChannel, m_opt));
         m_open.erase(it); // frees the block's values before the next block fills its own
         if (m_onSite) m_onSite(m_sites.back());
     }

@@ -64,4 +64,9 @@ std::vector<WeightStats> computeWeightStats(const class Model& model);
 SiteStats siteStatsFromValues(const std::string& name, int layer, const Eigen::MatrixXf& valuesTokensByChannels,
                               const StatsOptions& options);
 
+namespace detail {
+/// dst = srcᵀ with cache-blocked tiles (the naive loop misses the cache on every element).
+void transposeBlocked(const Eigen::MatrixXf& src, Eigen::MatrixXf& dst);
+} // namespace detail
+
 } // namespace ql
