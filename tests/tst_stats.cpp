@@ -7,6 +7,7 @@
 #include "quantlens/model.h"
 #include "quantlens/statscollector.h"
 #include "quantlens/tokenizer.h"
+#include "testpaths.h"
 
 #include <QTemporaryDir>
 #include <QtTest>
@@ -51,6 +52,161 @@ struct ByteTokenizer final : ql::Tokenizer {
 
 class TestStats : public QObject {
     Q_OBJECT
+
+    // Runs the statistics pass and checks every statistic against a recomputation over the
+    // activations captured from the same forward pass.
+    void compareWithNaive(const ql::Model& model, const std::vector<std::vector<int32_t>>& windows,
+                          const ql::StatsOptions& opt, std::vector<ql::SiteStats>& sites,
+                          std::vector<ql::MassiveActivation>& massive)
+    {
+        const int hidden = model.config().hidden, layers = model.config().layers;
+        const int nSeq = int(windows.size());
+        ql::StatsCollector collector(model.config(), windows, opt);
+        std::map<std::string, std::vector<Eigen::MatrixXf>> captured; // name -> per sequence
+        auto collect = collector.observer();
+        ql::ForwardEngine engine(model.config(), model);
+        engine.setObserver([&](const ql::Activation& a) {
+            collect(a);
+            auto& v = captured[a.name];
+            v.resize(nSeq);
+            v[a.sequence] = a.x;
+        });
+        QVERIFY(engine.run(windows, {}, {}).ok());
+        std::vector<ql::ResidualStats> residuals;
+        collector.finish(sites, residuals, massive);
+        QCOMPARE(sites.size(), size_t(4 * layers));
+        QCOMPARE(sites[0].name, std::string("layers.0.attn_in"));
+        QCOMPARE(sites[3].name, std::string("layers.0.down_in"));
+
+        for (const auto& st : sites) {
+            const auto& seqs = captured.at(st.name);
+            const int C = int(seqs[0].rows());
+            std::vector<std::vector<double>> ch(C);
+            std::vector<double> tokenMax;
+            for (const auto& x : seqs)
+                for (Eigen::Index t = 0; t < x.cols(); ++t) {
+                    double mx = 0;
+                    for (int c = 0; c < C; ++c) {
+                        ch[c].push_back(x(c, t));
+                        mx = std::max(mx, std::abs(double(x(c, t))));
+                    }
+                    tokenMax.push_back(mx);
+                }
+            const double n = double(ch[0].size());
+            QCOMPARE(st.nTokens, int64_t(n));
+            std::vector<double> absmax(C), energy(C), all;
+            for (int c = 0; c < C; ++c) {
+                std::vector<double> v = ch[c];
+                double mean = 0;
+                for (double x : v) mean += x;
+                mean /= n;
+                double m2 = 0, m4 = 0, e = 0;
+                for (double x : v) {
+                    m2 += (x - mean) * (x - mean);
+                    m4 += std::pow(x - mean, 4);
+                    e += x * x;
+                }
+                m2 /= n;
+                m4 /= n;
+                energy[c] = e / n;
+                std::sort(v.begin(), v.end());
+                absmax[c] = std::max(std::abs(v.front()), std::abs(v.back()));
+                all.insert(all.end(), v.begin(), v.end());
+                const QString where = QStringLiteral("%1 channel %2").arg(QString::fromStdString(st.name)).arg(c);
+                QVERIFY2(close(st.mean[c], mean, 1e-4) || std::abs(st.mean[c] - mean) < 1e-6, qPrintable(where + " mean"));
+                QVERIFY2(close(st.var[c], m2), qPrintable(where + " var"));
+                QVERIFY2(close(st.kurtosis[c], m4 / (m2 * m2) - 3), qPrintable(where + " kurtosis"));
+                QVERIFY2(st.min[c] == float(v.front()) && st.max[c] == float(v.back()), qPrintable(where + " min/max"));
+                QVERIFY2(st.absmax[c] == float(absmax[c]), qPrintable(where + " absmax"));
+                QVERIFY2(close(st.p01[c], percentileSorted(v, 0.01)), qPrintable(where + " p01"));
+                QVERIFY2(close(st.p25[c], percentileSorted(v, 0.25)), qPrintable(where + " p25"));
+                QVERIFY2(close(st.p75[c], percentileSorted(v, 0.75)), qPrintable(where + " p75"));
+                QVERIFY2(close(st.p99[c], percentileSorted(v, 0.99)), qPrintable(where + " p99"));
+                for (int d = 0; d < C; d += 7) { // Hessian entries, sampled
+                    double h = 0;
+                    for (size_t t = 0; t < ch[c].size(); ++t) h += ch[c][t] * ch[d][t];
+                    QVERIFY2(close(st.hessian(c, d), h, 1e-4), qPrintable(where + " hessian"));
+                }
+            }
+            for (size_t t = 0; t < tokenMax.size(); ++t) QVERIFY(st.tokenAbsmax[t] == float(tokenMax[t]));
+            // Energy entropy.
+            double etot = 0, H = 0;
+            for (double e : energy) etot += e;
+            for (double e : energy) if (e > 0) H -= e / etot * std::log2(e / etot);
+            QVERIFY2(close(st.energyEntropyBits, H), qPrintable(QString::fromStdString(st.name) + " energy entropy"));
+            // Site kurtosis and the value histogram over uniform bins on [min, max].
+            double gm = 0;
+            for (double x : all) gm += x;
+            gm /= double(all.size());
+            double g2 = 0, g4 = 0;
+            for (double x : all) g2 += (x - gm) * (x - gm), g4 += std::pow(x - gm, 4);
+            g2 /= double(all.size());
+            g4 /= double(all.size());
+            QVERIFY(close(st.kurtosisSite, g4 / (g2 * g2) - 3));
+            std::sort(all.begin(), all.end());
+            const double lo = all.front(), hi = all.back();
+            QCOMPARE(st.histEdges.front(), float(lo));
+            QCOMPARE(st.histEdges.back(), float(hi));
+            // Bins of the naive (double) computation; values within 1e-4 of a bin boundary may fall on
+            // either side in float, so the counts may differ by at most those values.
+            const int bins = opt.histogramBins;
+            std::vector<double> counts(bins, 0);
+            int64_t ambiguous = 0;
+            for (double x : all) {
+                const double pos = (x - lo) / (hi - lo) * bins;
+                counts[std::min(bins - 1, int(pos))] += 1;
+                const double frac = pos - std::floor(pos);
+                ambiguous += frac < 1e-4 || frac > 1 - 1e-4;
+            }
+            double Hv = 0, diff = 0;
+            for (int b = 0; b < bins; ++b) {
+                diff += std::abs(st.histCounts[b] - counts[b]);
+                if (counts[b] > 0) Hv -= counts[b] / double(all.size()) * std::log2(counts[b] / double(all.size()));
+            }
+            QVERIFY2(diff <= 2.0 * double(ambiguous), qPrintable(QStringLiteral("histogram differs in %1 counts, %2 boundary values").arg(diff).arg(ambiguous)));
+            QVERIFY(close(st.valueEntropyBits, Hv, 1e-3));
+            // Outlier channels: absmax / median absmax > threshold.
+            std::vector<double> a = absmax;
+            std::sort(a.begin(), a.end());
+            const double med = C % 2 ? a[C / 2] : 0.5 * (a[C / 2 - 1] + a[C / 2]);
+            std::vector<int32_t> outl;
+            for (int c = 0; c < C; ++c)
+                if (absmax[c] / med > opt.outlierThreshold) outl.push_back(c);
+            QCOMPARE(st.outlierChannels, outl);
+        }
+
+        // Residual stream and massive activations, recomputed.
+        std::vector<ql::MassiveActivation> expectMassive;
+        for (int L = 0; L < layers; ++L) {
+            const auto& seqs = captured.at("layers." + std::to_string(L) + ".output");
+            Eigen::VectorXf absmax = Eigen::VectorXf::Zero(hidden);
+            int64_t tok = 0;
+            for (int q = 0; q < nSeq; ++q)
+                for (Eigen::Index t = 0; t < seqs[q].cols(); ++t, ++tok) {
+                    std::vector<float> col(hidden);
+                    for (int c = 0; c < hidden; ++c) {
+                        col[c] = std::abs(seqs[q](c, t));
+                        absmax[c] = std::max(absmax[c], col[c]);
+                    }
+                    QCOMPARE(residuals[L].tokenAbsmax[tok], *std::max_element(col.begin(), col.end()));
+                    std::vector<float> sorted = col;
+                    std::sort(sorted.begin(), sorted.end());
+                    const float median = sorted[hidden / 2];
+                    for (int c = 0; c < hidden; ++c)
+                        if (col[c] > 100 && col[c] > 1000 * median)
+                            expectMassive.push_back({L, tok, windows[q][t], c, seqs[q](c, t)});
+                }
+            QVERIFY(residuals[L].absmax.isApprox(absmax, 0.f));
+        }
+        QCOMPARE(massive.size(), expectMassive.size());
+        for (size_t i = 0; i < massive.size(); ++i) {
+            QCOMPARE(massive[i].layer, expectMassive[i].layer);
+            QCOMPARE(massive[i].token, expectMassive[i].token);
+            QCOMPARE(massive[i].tokenId, expectMassive[i].tokenId);
+            QCOMPARE(massive[i].channel, expectMassive[i].channel);
+            QCOMPARE(massive[i].value, expectMassive[i].value);
+        }
+    }
 
 private slots:
     void calibrationWindows()
@@ -129,146 +285,55 @@ private slots:
         opt.hessian = true;
         opt.histogramBins = 64;
         opt.outlierThreshold = 2.5; // low, so the outlier lists below are non-empty and compared
-        ql::StatsCollector collector(m->config(), windows, opt);
-        std::map<std::string, std::vector<Eigen::MatrixXf>> captured; // name -> per sequence
-        auto collect = collector.observer();
-        ql::ForwardEngine engine(m->config(), *m);
-        engine.setObserver([&](const ql::Activation& a) {
-            collect(a);
-            auto& v = captured[a.name];
-            v.resize(3);
-            v[a.sequence] = a.x;
-        });
-        QVERIFY(engine.run(windows, {}, {}).ok());
         std::vector<ql::SiteStats> sites;
-        std::vector<ql::ResidualStats> residuals;
         std::vector<ql::MassiveActivation> massive;
-        collector.finish(sites, residuals, massive);
-        QCOMPARE(sites.size(), size_t(8));
-        QCOMPARE(sites[0].name, std::string("layers.0.attn_in"));
-        QCOMPARE(sites[3].name, std::string("layers.0.down_in"));
-
-        for (const auto& st : sites) {
-            const auto& seqs = captured.at(st.name);
-            const int C = int(seqs[0].rows());
-            std::vector<std::vector<double>> ch(C);
-            std::vector<double> tokenMax;
-            for (const auto& x : seqs)
-                for (Eigen::Index t = 0; t < x.cols(); ++t) {
-                    double mx = 0;
-                    for (int c = 0; c < C; ++c) {
-                        ch[c].push_back(x(c, t));
-                        mx = std::max(mx, std::abs(double(x(c, t))));
-                    }
-                    tokenMax.push_back(mx);
-                }
-            const double n = double(ch[0].size());
-            QCOMPARE(st.nTokens, int64_t(n));
-            std::vector<double> absmax(C), energy(C), all;
-            for (int c = 0; c < C; ++c) {
-                std::vector<double> v = ch[c];
-                double mean = 0;
-                for (double x : v) mean += x;
-                mean /= n;
-                double m2 = 0, m4 = 0, e = 0;
-                for (double x : v) {
-                    m2 += (x - mean) * (x - mean);
-                    m4 += std::pow(x - mean, 4);
-                    e += x * x;
-                }
-                m2 /= n;
-                m4 /= n;
-                energy[c] = e / n;
-                std::sort(v.begin(), v.end());
-                absmax[c] = std::max(std::abs(v.front()), std::abs(v.back()));
-                all.insert(all.end(), v.begin(), v.end());
-                const QString where = QStringLiteral("%1 channel %2").arg(QString::fromStdString(st.name)).arg(c);
-                QVERIFY2(close(st.mean[c], mean, 1e-4) || std::abs(st.mean[c] - mean) < 1e-6, qPrintable(where + " mean"));
-                QVERIFY2(close(st.var[c], m2), qPrintable(where + " var"));
-                QVERIFY2(close(st.kurtosis[c], m4 / (m2 * m2) - 3), qPrintable(where + " kurtosis"));
-                QVERIFY2(st.min[c] == float(v.front()) && st.max[c] == float(v.back()), qPrintable(where + " min/max"));
-                QVERIFY2(st.absmax[c] == float(absmax[c]), qPrintable(where + " absmax"));
-                QVERIFY2(close(st.p01[c], percentileSorted(v, 0.01)), qPrintable(where + " p01"));
-                QVERIFY2(close(st.p25[c], percentileSorted(v, 0.25)), qPrintable(where + " p25"));
-                QVERIFY2(close(st.p75[c], percentileSorted(v, 0.75)), qPrintable(where + " p75"));
-                QVERIFY2(close(st.p99[c], percentileSorted(v, 0.99)), qPrintable(where + " p99"));
-                for (int d = 0; d < C; d += 7) { // Hessian entries, sampled
-                    double h = 0;
-                    for (size_t t = 0; t < ch[c].size(); ++t) h += ch[c][t] * ch[d][t];
-                    QVERIFY2(close(st.hessian(c, d), h, 1e-4), qPrintable(where + " hessian"));
-                }
-            }
-            for (size_t t = 0; t < tokenMax.size(); ++t) QVERIFY(st.tokenAbsmax[t] == float(tokenMax[t]));
-            // Energy entropy.
-            double etot = 0, H = 0;
-            for (double e : energy) etot += e;
-            for (double e : energy) if (e > 0) H -= e / etot * std::log2(e / etot);
-            QVERIFY2(close(st.energyEntropyBits, H), qPrintable(QString::fromStdString(st.name) + " energy entropy"));
-            // Site kurtosis and the value histogram over uniform bins on [min, max].
-            double gm = 0;
-            for (double x : all) gm += x;
-            gm /= double(all.size());
-            double g2 = 0, g4 = 0;
-            for (double x : all) g2 += (x - gm) * (x - gm), g4 += std::pow(x - gm, 4);
-            g2 /= double(all.size());
-            g4 /= double(all.size());
-            QVERIFY(close(st.kurtosisSite, g4 / (g2 * g2) - 3));
-            std::sort(all.begin(), all.end());
-            const double lo = all.front(), hi = all.back();
-            QCOMPARE(st.histEdges.front(), float(lo));
-            QCOMPARE(st.histEdges.back(), float(hi));
-            std::vector<double> counts(64, 0);
-            for (double x : all) counts[std::min(63, int((x - lo) / (hi - lo) * 64))] += 1;
-            double Hv = 0;
-            for (int b = 0; b < 64; ++b) {
-                QCOMPARE(st.histCounts[b], counts[b]);
-                if (counts[b] > 0) Hv -= counts[b] / double(all.size()) * std::log2(counts[b] / double(all.size()));
-            }
-            QVERIFY(close(st.valueEntropyBits, Hv));
-            // Outlier channels: absmax / median absmax > threshold.
-            std::vector<double> a = absmax;
-            std::sort(a.begin(), a.end());
-            const double med = C % 2 ? a[C / 2] : 0.5 * (a[C / 2 - 1] + a[C / 2]);
-            std::vector<int32_t> outl;
-            for (int c = 0; c < C; ++c)
-                if (absmax[c] / med > opt.outlierThreshold) outl.push_back(c);
-            QCOMPARE(st.outlierChannels, outl);
-        }
-        // The injected channel stands out in the first site (post-norm, so by a smaller factor).
+        compareWithNaive(*m, windows, opt, sites, massive);
+        if (QTest::currentTestFailed()) return;
+        // The injected channel stands out in the first site (post-norm, so by a smaller factor),
+        // and is a massive activation in the residual stream of every layer.
         QVERIFY(std::find(sites[0].outlierChannels.begin(), sites[0].outlierChannels.end(), 5) != sites[0].outlierChannels.end());
+        QCOMPARE(massive.size(), size_t(s.layers));
+        for (const auto& a : massive) {
+            QCOMPARE(a.tokenId, 7);
+            QCOMPARE(a.channel, 5);
+            QCOMPARE(a.token, int64_t(41 + 9));
+        }
+    }
 
-        // Residual stream and massive activations, recomputed.
-        std::vector<ql::MassiveActivation> expectMassive;
-        for (int L = 0; L < s.layers; ++L) {
-            const auto& seqs = captured.at("layers." + std::to_string(L) + ".output");
-            Eigen::VectorXf absmax = Eigen::VectorXf::Zero(s.hidden);
-            int64_t tok = 0;
-            for (int q = 0; q < 3; ++q)
-                for (Eigen::Index t = 0; t < seqs[q].cols(); ++t, ++tok) {
-                    std::vector<float> col(s.hidden);
-                    for (int c = 0; c < s.hidden; ++c) {
-                        col[c] = std::abs(seqs[q](c, t));
-                        absmax[c] = std::max(absmax[c], col[c]);
-                    }
-                    QCOMPARE(residuals[L].tokenAbsmax[tok], *std::max_element(col.begin(), col.end()));
-                    std::vector<float> sorted = col;
-                    std::sort(sorted.begin(), sorted.end());
-                    const float median = sorted[s.hidden / 2];
-                    for (int c = 0; c < s.hidden; ++c)
-                        if (col[c] > 100 && col[c] > 1000 * median)
-                            expectMassive.push_back({L, tok, windows[q][t], c, seqs[q](c, t)});
-                }
-            QVERIFY(residuals[L].absmax.isApprox(absmax, 0.f));
-        }
-        QVERIFY(!expectMassive.empty());
-        QCOMPARE(massive.size(), expectMassive.size());
-        for (size_t i = 0; i < massive.size(); ++i) {
-            QCOMPARE(massive[i].layer, expectMassive[i].layer);
-            QCOMPARE(massive[i].token, expectMassive[i].token);
-            QCOMPARE(massive[i].tokenId, 7);
-            QCOMPARE(massive[i].channel, 5);
-            QCOMPARE(massive[i].value, expectMassive[i].value);
-        }
+    void statsMatchNaiveOnSharedModels_data()
+    {
+        QTest::addColumn<QString>("model");
+        QTest::newRow("stories260k") << "stories260k";
+        QTest::newRow("tinystories-656k") << "tinystories-656k";
+    }
+    // The acceptance setting: C4 sample, 8 contiguous windows of 512 tokens.
+    void statsMatchNaiveOnSharedModels()
+    {
+        QFETCH(QString, model);
+        const QString dir = qltest::sharedModel(model);
+        const QString c4 = qltest::sharedFile(QStringLiteral("data/c4/c4_en_validation_sample_first1000.jsonl"));
+        QL_REQUIRE_SHARED(dir);
+        QL_REQUIRE_SHARED(c4);
+        auto m = ql::Model::open(dir.toStdString());
+        QVERIFY2(m.ok(), m.message().c_str());
+        auto tok = ql::loadTokenizer(dir.toStdString());
+        QVERIFY(tok.ok());
+        auto text = ql::readCalibrationText(c4.toStdString());
+        QVERIFY2(text.ok(), text.message().c_str());
+        ql::CalibrationSpec spec;
+        spec.samples = 8;
+        spec.seqlen = 512;
+        auto calib = ql::makeCalibrationSet(*text, **tok, spec);
+        QVERIFY2(calib.ok(), calib.message().c_str());
+        ql::StatsOptions opt;
+        opt.hessian = true;
+        std::vector<ql::SiteStats> sites;
+        std::vector<ql::MassiveActivation> massive;
+        compareWithNaive(*m, calib->windows, opt, sites, massive);
+        if (QTest::currentTestFailed()) return;
+        size_t outliers = 0;
+        for (const auto& st : sites) outliers += st.outlierChannels.size();
+        qInfo("%zu sites, %zu outlier channels, %zu massive activations", sites.size(), outliers, massive.size());
     }
 
     void rtnMatchesNaive()
