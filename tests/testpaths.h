@@ -4,6 +4,12 @@
 #include <QDir>
 #include <QString>
 
+#include <cstdint>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
 // Where the shared read-only models, data and golden files live: $QL_SHARED_DIR, else
 // ../shared beside the source tree. $QL_TEST_MODELS overrides the models folder alone.
 namespace qltest {
@@ -24,6 +30,25 @@ inline QString modelsDir()
 
 inline QString sharedModel(const QString& name) { return modelsDir() + QLatin1Char('/') + name; }
 inline QString sharedFile(const QString& rel) { return sharedDir() + QLatin1Char('/') + rel; }
+
+// A whole file as bytes (empty when it cannot be read).
+inline std::string readAll(const std::string& path)
+{
+    std::ifstream in(path, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+}
+inline std::string readAll(const QString& path) { return readAll(path.toStdString()); }
+
+// Whitespace-separated token ids, as in the golden files.
+inline std::vector<int32_t> readIds(const std::string& path)
+{
+    std::istringstream in(readAll(path));
+    std::vector<int32_t> ids;
+    int32_t v;
+    while (in >> v) ids.push_back(v);
+    return ids;
+}
+inline std::vector<int32_t> readIds(const QString& path) { return readIds(path.toStdString()); }
 
 } // namespace qltest
 

@@ -10,6 +10,8 @@
 
 #include <fstream>
 
+using qltest::readAll;
+
 namespace {
 
 struct Run {
@@ -25,12 +27,6 @@ Run cli(const QStringList& args, int timeoutMs = 120000)
     p.waitForFinished(timeoutMs);
     return {p.exitStatus() == QProcess::NormalExit ? p.exitCode() : -1, QString::fromUtf8(p.readAllStandardOutput()),
             QString::fromUtf8(p.readAllStandardError())};
-}
-
-QByteArray readAll(const QString& path)
-{
-    QFile f(path);
-    return f.open(QIODevice::ReadOnly) ? f.readAll() : QByteArray();
 }
 
 } // namespace
@@ -87,8 +83,8 @@ private slots:
         const QString out = m_tmp.path() + QStringLiteral("/%1.ids").arg(model);
         const Run r = cli({QStringLiteral("tokenize"), dir, QStringLiteral("--text"), text, QStringLiteral("--out"), out});
         QVERIFY2(r.code == 0, qPrintable(r.err));
-        const QByteArray got = readAll(out), expect = readAll(golden);
-        QVERIFY(!expect.isEmpty());
+        const std::string got = readAll(out), expect = readAll(golden);
+        QVERIFY(!expect.empty());
         QCOMPARE(got.size(), expect.size());
         QVERIFY2(got == expect, "token ids differ from the golden file");
     }
@@ -219,3 +215,4 @@ private slots:
 
 QTEST_GUILESS_MAIN(TestCli)
 #include "tst_cli.moc"
+

@@ -20,6 +20,8 @@
 #include <cmath>
 #include <fstream>
 
+using qltest::readAll;
+
 namespace {
 
 double logSoftmaxAt(const std::vector<double>& l, int idx)
@@ -29,12 +31,6 @@ double logSoftmaxAt(const std::vector<double>& l, int idx)
     double s = 0;
     for (double v : l) s += std::exp(v - mx);
     return l[idx] - mx - std::log(s);
-}
-
-std::string readAll(const QString& p)
-{
-    std::ifstream in(p.toStdString(), std::ios::binary);
-    return std::string(std::istreambuf_iterator<char>(in), {});
 }
 
 } // namespace
@@ -219,3 +215,4 @@ private slots:
 
 QTEST_GUILESS_MAIN(TestEvaluator)
 #include "tst_evaluator.moc"
+

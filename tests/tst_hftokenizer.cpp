@@ -19,25 +19,13 @@
 #include <regex>
 #include <sstream>
 
+using qltest::readAll;
+using qltest::readIds;
+
 using Json = nlohmann::json;
 using Ids = std::vector<int32_t>;
 
 namespace {
-
-std::string readAll(const std::string& p)
-{
-    std::ifstream in(p, std::ios::binary);
-    return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
-Ids readIds(const std::string& p)
-{
-    std::istringstream in(readAll(p));
-    Ids ids;
-    int32_t v;
-    while (in >> v) ids.push_back(v);
-    return ids;
-}
 
 std::vector<std::string> chars(const std::string& s)
 {
@@ -727,3 +715,4 @@ private slots:
 
 QTEST_GUILESS_MAIN(TestHfTokenizer)
 #include "tst_hftokenizer.moc"
+

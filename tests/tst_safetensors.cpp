@@ -4,6 +4,8 @@
 #include "quantlens/model.h"
 #include "quantlens/safetensors.h"
 
+#include "testpaths.h"
+
 #include <QTemporaryDir>
 #include <QtTest>
 
@@ -13,16 +15,13 @@
 #include <filesystem>
 #include <fstream>
 
+using qltest::readAll;
+
 namespace fs = std::filesystem;
 
 class TestSafetensors : public QObject {
     Q_OBJECT
 
-    static std::string readAll(const std::string& p)
-    {
-        std::ifstream in(p, std::ios::binary);
-        return std::string(std::istreambuf_iterator<char>(in), {});
-    }
     static void writeAll(const std::string& p, const std::string& s) { std::ofstream(p, std::ios::binary) << s; }
 
     // A small valid model folder to corrupt.
@@ -249,3 +248,4 @@ private slots:
 
 QTEST_GUILESS_MAIN(TestSafetensors)
 #include "tst_safetensors.moc"
+

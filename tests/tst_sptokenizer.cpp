@@ -13,24 +13,8 @@
 #include <fstream>
 #include <sstream>
 
-namespace {
-
-std::string readAll(const QString& p)
-{
-    std::ifstream in(p.toStdString(), std::ios::binary);
-    return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
-std::vector<int32_t> readIds(const QString& p)
-{
-    std::istringstream in(readAll(p));
-    std::vector<int32_t> ids;
-    int32_t v;
-    while (in >> v) ids.push_back(v);
-    return ids;
-}
-
-} // namespace
+using qltest::readAll;
+using qltest::readIds;
 
 class TestSpTokenizer : public QObject {
     Q_OBJECT
@@ -140,3 +124,4 @@ private slots:
 
 QTEST_GUILESS_MAIN(TestSpTokenizer)
 #include "tst_sptokenizer.moc"
+

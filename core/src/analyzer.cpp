@@ -9,12 +9,12 @@
 namespace ql {
 
 LayerSensitivity layerSensitivity(const std::string& name, Eigen::Ref<const RowMatrix> w, const Eigen::VectorXf& bias,
-                                  const SiteStats& site, const std::vector<int>& bits, int groupSize)
+                                  const SiteStats& site, const Eigen::MatrixXf& h, const std::vector<int>& bits,
+                                  int groupSize)
 {
     LayerSensitivity s;
     s.name = name;
     const double n = double(site.nTokens);
-    const Eigen::MatrixXf h = site.hessian.cast<float>();
     // ||W X + b||² = tr(W H Wᵀ) + 2 bᵀ W Σx + n ||b||², with H = Σ x xᵀ and Σx = n · mean.
     const Eigen::MatrixXf wh = w * h;
     double signal = (wh.cwiseProduct(w)).cast<double>().sum();
@@ -70,11 +70,12 @@ Expected<AnalysisResult> analyze(const Model& model, const CalibrationSet& calib
                 blockLoaded = site.layer;
             }
             const auto s0 = std::chrono::steady_clock::now();
+            const Eigen::MatrixXf hessian = site.hessian.cast<float>(); // q/k/v and gate/up share it
             if (sensitivityStatus)
                 for (const auto& l : model.linearLayers())
                     if (l.block == site.layer && l.site == site.name)
                         result.sensitivity.push_back(layerSensitivity(l.name, block[l.kind],
-                                                                      block.bias[static_cast<int>(l.kind)], site,
+                                                                      block.bias[static_cast<int>(l.kind)], site, hessian,
                                                                       opt.bits, opt.groupSize));
             result.sensitivitySeconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - s0).count();
         }

@@ -39,13 +39,6 @@ void transposeBlocked(const Eigen::MatrixXf& src, Eigen::MatrixXf& dst)
 
 } // namespace detail
 
-// One block's values of a site, channels × tokens as the forward pass produces them (a plain
-// column copy); transposed once, blocked, when the block is finished.
-struct StatsCollector::SiteAccum {
-    Eigen::MatrixXf values;
-    int64_t filled = 0;
-};
-
 StatsCollector::StatsCollector(const ModelConfig& config, const std::vector<std::vector<int32_t>>& windows,
                                StatsOptions options)
     : m_config(config), m_windows(windows), m_opt(options)
@@ -79,13 +72,11 @@ void StatsCollector::observe(const Activation& a)
     const int64_t offset = m_offsets.at(static_cast<size_t>(a.sequence));
     for (const char* site : kSites) {
         if (!endsWith(a.name, site)) continue;
-        auto& acc = m_open[a.name];
-        if (!acc) {
-            acc = std::make_unique<SiteAccum>();
-            acc->values.resize(a.x.rows(), m_totalTokens);
-        }
-        acc->values.middleCols(offset, a.x.cols()) = a.x;
-        acc->filled += a.x.cols();
+        // Kept as the forward pass produces it (a plain column copy); transposed once, blocked,
+        // when the block is finished.
+        Eigen::MatrixXf& values = m_open[a.name];
+        if (values.size() == 0) values.resize(a.x.rows(), m_totalTokens);
+        values.middleCols(offset, a.x.cols()) = a.x;
         return;
     }
     if (!endsWith(a.name, "output")) return;
@@ -120,8 +111,8 @@ void StatsCollector::finalizeLayer(int layer)
         auto it = m_open.find(name);
         if (it == m_open.end()) continue;
         Eigen::MatrixXf byChannel;
-        detail::transposeBlocked(it->second->values, byChannel);
-        it->second->values = Eigen::MatrixXf(); // keep at most one extra copy alive
+        detail::transposeBlocked(it->second, byChannel);
+        it->second = Eigen::MatrixXf(); // keep at most one extra copy alive
         m_sites.push_back(siteStatsFromValues(name, layer, byChannel, m_opt));
         m_open.erase(it); // frees the block's values before the next block fills its own
         if (m_onSite) m_onSite(m_sites.back());

@@ -28,9 +28,10 @@ Expected<AnalysisResult> analyze(const Model& model, const CalibrationSet& calib
                                  Feedback* feedback = nullptr);
 
 /// Proxy, relative output MSE and SQNR of RTN at each width for one linear, from its site's
-/// Hessian Σxxᵀ and channel means (exact identities, no forward pass).
+/// Hessian Σxxᵀ (as float, shared by the linears of the site) and channel means (exact
+/// identities, no forward pass).
 LayerSensitivity layerSensitivity(const std::string& name, Eigen::Ref<const RowMatrix> weight,
-                                  const Eigen::VectorXf& bias, const SiteStats& site,
+                                  const Eigen::VectorXf& bias, const SiteStats& site, const Eigen::MatrixXf& hessian,
                                   const std::vector<int>& bits, int groupSize);
 
 } // namespace ql

@@ -6,7 +6,6 @@
 
 #include <functional>
 #include <map>
-#include <memory>
 #include <vector>
 
 namespace ql {
@@ -39,7 +38,6 @@ public:
                 std::vector<MassiveActivation>& massive);
 
 private:
-    struct SiteAccum;
     void observe(const Activation& a);
     void finalizeLayer(int layer);
 
@@ -49,7 +47,7 @@ private:
     int64_t m_totalTokens = 0;
     std::vector<int64_t> m_offsets; ///< first calibration-order token index of each window
     int m_currentLayer = -1;
-    std::map<std::string, std::unique_ptr<SiteAccum>> m_open;
+    std::map<std::string, Eigen::MatrixXf> m_open; ///< this block's site values, channels × tokens
     std::vector<SiteStats> m_sites;
     std::vector<ResidualStats> m_residuals;
     std::vector<MassiveActivation> m_massive;
