@@ -55,7 +55,9 @@ nlohmann::json summarize(const AnalysisResult& r, const std::string& out, double
         for (const auto& l : r.sensitivity) s.push_back(&l);
         std::sort(s.begin(), s.end(), [k](auto a, auto b) { return a->relMse[k] > b->relMse[k]; });
         auto row = [k](const LayerSensitivity* l) {
-            return nlohmann::json{{"layer", l->name}, {"rel_mse", l->relMse[k]}, {"sqnr_db", l->sqnrDb[k]}, {"proxy", l->proxy[k]}};
+            nlohmann::json j{{"layer", l->name}, {"rel_mse", l->relMse[k]}, {"sqnr_db", l->sqnrDb[k]}, {"proxy", l->proxy[k]}};
+            if (k < l->kl.size()) j["kl"] = l->kl[k];
+            return j;
         };
         nlohmann::json most = nlohmann::json::array(), least = nlohmann::json::array();
         for (size_t i = 0; i < std::min<size_t>(5, s.size()); ++i) {
@@ -65,6 +67,12 @@ nlohmann::json summarize(const AnalysisResult& r, const std::string& out, double
         j["sensitivity_bits"] = bits[k];
         j["most_sensitive"] = most;
         j["least_sensitive"] = least;
+    }
+    if (r.endToEnd.windows > 0) {
+        const EndToEndSummary& e = r.endToEnd;
+        j["end_to_end"] = {{"windows", e.windows}, {"seqlen", e.seqlen}, {"tokens", e.tokens},
+                           {"held_out_sha256", e.heldOutSha256}, {"bits", e.bits},
+                           {"spearman_proxy_kl", e.spearmanProxyKl}, {"spearman_rel_mse_kl", e.spearmanRelMseKl}};
     }
     return j;
 }
@@ -80,6 +88,7 @@ int cmdAnalyze(const QStringList& args)
     p.addOption({QStringLiteral("sampling"), QStringLiteral("contiguous or random."), QStringLiteral("S"), QStringLiteral("contiguous")});
     p.addOption({QStringLiteral("seed"), QStringLiteral("Seed of random sampling."), QStringLiteral("N"), QStringLiteral("0")});
     p.addOption({QStringLiteral("sensitivity"), QStringLiteral("none, proxy or full."), QStringLiteral("M"), QStringLiteral("proxy")});
+    p.addOption({QStringLiteral("kl-samples"), QStringLiteral("Held-out windows for --sensitivity full, taken from the end of the calibration text."), QStringLiteral("N"), QStringLiteral("4")});
     p.addOption({QStringLiteral("save-hessian"), QStringLiteral("Store each site's Σxxᵀ (large).")});
     p.addOption({QStringLiteral("out"), QStringLiteral("Analysis file to write (HDF5)."), QStringLiteral("FILE.h5")});
     p.addOption({QStringLiteral("force"), QStringLiteral("Overwrite an existing analysis file made from other inputs.")});
@@ -108,6 +117,11 @@ int cmdAnalyze(const QStringList& args)
     if (sens == QLatin1String("none")) opt.sensitivity = SensitivityMode::None;
     else if (sens == QLatin1String("full")) opt.sensitivity = SensitivityMode::Full;
     else if (sens != QLatin1String("proxy")) return fail("--sensitivity must be none, proxy or full");
+    if (opt.sensitivity == SensitivityMode::Full) {
+        auto held = intOption(p, QStringLiteral("kl-samples"), 1);
+        if (!held) return fail(held.message());
+        spec.heldOut = *held;
+    }
     opt.keepHessians = p.isSet(QStringLiteral("save-hessian"));
     opt.threads = *threads;
 
@@ -132,11 +146,17 @@ int cmdAnalyze(const QStringList& args)
         // A store that matches these inputs is reused; one from other inputs is never overwritten silently.
         auto existing = AnalysisStore::openFor(out, *modelHash, calib->sha256);
         if (!existing) return fail(existing.message() + " (pass --force to overwrite it)");
-        if (p.isSet(QStringLiteral("json")))
-            printJson(summarize(*existing, out, 0.0));
-        else
-            std::printf("%s is up to date for this model and calibration set; nothing recomputed\n", out.c_str());
-        return 0;
+        // Same inputs: reuse it unless it lacks a measure asked for now.
+        const bool lacksProxy = opt.sensitivity != SensitivityMode::None && existing->sensitivity.empty();
+        const bool lacksKl = opt.sensitivity == SensitivityMode::Full &&
+                             (existing->endToEnd.windows == 0 || existing->endToEnd.heldOutSha256 != calib->heldOutSha256);
+        if (!lacksProxy && !lacksKl) {
+            if (p.isSet(QStringLiteral("json")))
+                printJson(summarize(*existing, out, 0.0));
+            else
+                std::printf("%s is up to date for this model and calibration set; nothing recomputed\n", out.c_str());
+            return 0;
+        }
     }
     CliFeedback fb("analyze");
     auto result = analyze(*model, *calib, opt, &fb);
@@ -147,6 +167,7 @@ int cmdAnalyze(const QStringList& args)
     nlohmann::json j = summarize(*result, out, seconds);
     j["pass_seconds"] = result->passSeconds;
     j["sensitivity_seconds"] = result->sensitivitySeconds;
+    if (result->endToEnd.windows > 0) j["end_to_end"]["seconds"] = result->endToEnd.seconds;
     if (p.isSet(QStringLiteral("json"))) {
         printJson(j);
         return 0;
@@ -158,6 +179,10 @@ int cmdAnalyze(const QStringList& args)
     for (const auto& s : j["top_outlier_sites"])
         std::printf("  %-22s absmax %10.3f  kurtosis %9.2f  outlier channels %3zu\n", s["site"].get<std::string>().c_str(),
                     s["absmax"].get<double>(), s["kurtosis"].get<double>(), s["outlier_channels"].get<size_t>());
+    const EndToEndSummary& e = result->endToEnd;
+    for (size_t i = 0; i < e.bits.size(); ++i)
+        std::printf("  %d bits: Spearman rank correlation with end-to-end KL over layers: proxy %.3f, rel. MSE %.3f\n",
+                    e.bits[i], e.spearmanProxyKl[i], e.spearmanRelMseKl[i]);
     return 0;
 }
 

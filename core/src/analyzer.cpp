@@ -1,10 +1,12 @@
 #include "quantlens/analyzer.h"
 
+#include "quantlens/endtoend.h"
 #include "quantlens/forward.h"
 #include "quantlens/rtn.h"
 
 #include <chrono>
 #include <cmath>
+#include <map>
 
 namespace ql {
 
@@ -35,11 +37,68 @@ LayerSensitivity layerSensitivity(const std::string& name, Eigen::Ref<const RowM
     return s;
 }
 
+namespace {
+
+// KL of every linear at every width on the held-out windows, and how the proxies rank against it.
+Expected<void> endToEndSensitivity(const Model& model, const CalibrationSet& calib, const AnalyzeOptions& opt,
+                                   AnalysisResult& result, Feedback* fb)
+{
+    const auto t0 = std::chrono::steady_clock::now();
+    if (fb) fb->message("end-to-end sensitivity: float reference on " + std::to_string(calib.heldOutWindows.size()) +
+                        " held-out windows");
+    auto e2e = EndToEndSensitivity::prepare(model, calib.heldOutWindows, opt.threads);
+    if (!e2e) return e2e.error();
+    std::map<std::string, const LinearLayer*> byName;
+    for (const auto& l : model.linearLayers()) byName[l.name] = &l;
+    BlockWeights block;
+    int loaded = -1;
+    const size_t total = result.sensitivity.size() * opt.bits.size();
+    size_t done = 0;
+    for (LayerSensitivity& ls : result.sensitivity) {
+        const LinearLayer& l = *byName.at(ls.name);
+        if (loaded != l.block) {
+            QL_TRY(model.block(l.block, block));
+            loaded = l.block;
+        }
+        const RowMatrix w = block[l.kind];
+        ls.kl.clear();
+        for (int b : opt.bits) {
+            if (fb && fb->isCanceled()) return makeError(canceledMessage());
+            if (fb) fb->message("end-to-end KL: " + ls.name + " at " + std::to_string(b) + " bits");
+            const RowMatrix q = rtnFakeQuant(w, b, opt.groupSize);
+            auto kl = e2e->klWithLinear(l.block, l.kind, q);
+            if (!kl) return kl.error();
+            ls.kl.push_back(*kl);
+            if (fb) fb->progress(double(++done) / double(total));
+        }
+    }
+    EndToEndSummary& s = result.endToEnd;
+    s.windows = int(calib.heldOutWindows.size());
+    s.seqlen = calib.spec.seqlen;
+    s.tokens = e2e->tokens();
+    s.heldOutSha256 = calib.heldOutSha256;
+    for (size_t i = 0; i < opt.bits.size(); ++i) {
+        std::vector<double> proxy, relMse, kl;
+        for (const auto& ls : result.sensitivity) {
+            proxy.push_back(ls.proxy[i]);
+            relMse.push_back(ls.relMse[i]);
+            kl.push_back(ls.kl[i]);
+        }
+        s.bits.push_back(opt.bits[i]);
+        s.spearmanProxyKl.push_back(spearman(proxy, kl));
+        s.spearmanRelMseKl.push_back(spearman(relMse, kl));
+    }
+    s.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    return {};
+}
+
+} // namespace
+
 Expected<AnalysisResult> analyze(const Model& model, const CalibrationSet& calib, const AnalyzeOptions& opt,
                                  Feedback* fb)
 {
-    if (opt.sensitivity == SensitivityMode::Full)
-        return makeError("--sensitivity full (end-to-end KL per layer) is not available in this version; use proxy");
+    if (opt.sensitivity == SensitivityMode::Full && calib.heldOutWindows.empty())
+        return makeError("end-to-end sensitivity needs held-out windows (none were kept apart from the calibration text)");
     AnalysisResult result;
     AnalysisMeta& meta = result.meta;
     meta.quantlensVersion = QL_VERSION;
@@ -93,6 +152,7 @@ Expected<AnalysisResult> analyze(const Model& model, const CalibrationSet& calib
     result.passSeconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     if (!sensitivityStatus) return sensitivityStatus.error();
     result.weights = computeWeightStats(model);
+    if (opt.sensitivity == SensitivityMode::Full) QL_TRY(endToEndSensitivity(model, calib, opt, result, fb));
     return result;
 }
 

@@ -12,6 +12,20 @@
 
 namespace ql {
 
+namespace {
+
+// SHA-256 of windows' token ids as little-endian int32, in order.
+std::string hashWindows(const std::vector<std::vector<int32_t>>& windows)
+{
+    std::vector<unsigned char> bytes;
+    for (const auto& w : windows)
+        for (int32_t id : w)
+            for (int b = 0; b < 4; ++b) bytes.push_back(static_cast<unsigned char>(uint32_t(id) >> (8 * b)));
+    return sha256Hex(bytes.data(), bytes.size());
+}
+
+} // namespace
+
 const char* samplingName(Sampling s) { return s == Sampling::Contiguous ? "contiguous" : "random"; }
 
 Expected<std::string> readCalibrationText(const std::string& path)
@@ -46,23 +60,36 @@ Expected<CalibrationSet> makeCalibrationSet(const std::string& text, const Token
 {
     if (spec.samples <= 0) return makeError("--samples must be positive, got " + std::to_string(spec.samples));
     if (spec.seqlen <= 1) return makeError("--seqlen must be at least 2, got " + std::to_string(spec.seqlen));
-    const std::vector<int32_t> ids = tokenizer.encode(text);
-    const int64_t n = static_cast<int64_t>(ids.size());
+    if (spec.heldOut < 0) return makeError("held-out windows must be 0 or more, got " + std::to_string(spec.heldOut));
+    const std::vector<int32_t> all = tokenizer.encode(text);
     CalibrationSet set;
     set.spec = spec;
-    set.sourceTokens = n;
+    set.sourceTokens = static_cast<int64_t>(all.size());
+    // Held-out windows are the tail of the text; calibration windows come only from before it.
+    const int64_t heldTokens = int64_t(spec.heldOut) * spec.seqlen;
+    const int64_t n = set.sourceTokens - heldTokens;
+    const std::string heldNote = spec.heldOut ? " (after keeping " + std::to_string(heldTokens) +
+                                                    " tokens apart for held-out windows)"
+                                              : std::string();
+    if (n < 0)
+        return makeError("the calibration text has " + std::to_string(set.sourceTokens) + " tokens, fewer than the " +
+                         std::to_string(heldTokens) + " of " + std::to_string(spec.heldOut) + " held-out windows");
+    for (int i = 0; i < spec.heldOut; ++i)
+        set.heldOutWindows.emplace_back(all.begin() + n + int64_t(i) * spec.seqlen,
+                                        all.begin() + n + int64_t(i + 1) * spec.seqlen);
+    const std::vector<int32_t> ids(all.begin(), all.begin() + n);
     if (spec.sampling == Sampling::Contiguous) {
         const int64_t need = int64_t(spec.samples) * spec.seqlen;
         if (n < need)
-            return makeError("the calibration text has " + std::to_string(n) + " tokens; " +
+            return makeError("the calibration text has " + std::to_string(n) + " tokens" + heldNote + "; " +
                              std::to_string(spec.samples) + " contiguous windows of " + std::to_string(spec.seqlen) +
                              " need " + std::to_string(need));
         for (int i = 0; i < spec.samples; ++i)
             set.windows.emplace_back(ids.begin() + int64_t(i) * spec.seqlen, ids.begin() + int64_t(i + 1) * spec.seqlen);
     } else {
         if (n < spec.seqlen)
-            return makeError("the calibration text has " + std::to_string(n) + " tokens, fewer than one window of " +
-                             std::to_string(spec.seqlen));
+            return makeError("the calibration text has " + std::to_string(n) + " tokens" + heldNote +
+                             ", fewer than one window of " + std::to_string(spec.seqlen));
         std::mt19937_64 rng(spec.seed);
         std::uniform_int_distribution<int64_t> start(0, n - spec.seqlen);
         for (int i = 0; i < spec.samples; ++i) {
@@ -70,12 +97,8 @@ Expected<CalibrationSet> makeCalibrationSet(const std::string& text, const Token
             set.windows.emplace_back(ids.begin() + s, ids.begin() + s + spec.seqlen);
         }
     }
-    std::vector<unsigned char> bytes;
-    bytes.reserve(size_t(spec.samples) * spec.seqlen * 4);
-    for (const auto& w : set.windows)
-        for (int32_t id : w)
-            for (int b = 0; b < 4; ++b) bytes.push_back(static_cast<unsigned char>(uint32_t(id) >> (8 * b)));
-    set.sha256 = sha256Hex(bytes.data(), bytes.size());
+    set.heldOutSha256 = hashWindows(set.heldOutWindows);
+    set.sha256 = hashWindows(set.windows);
     return set;
 }
 

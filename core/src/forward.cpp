@@ -86,15 +86,31 @@ double ForwardEngine::flopsPerSequence(int n, int logitTokens) const
 Expected<void> ForwardEngine::run(const std::vector<std::vector<int32_t>>& seqs, const LogitsSink& sink,
                                   const ForwardOptions& opt, Feedback* fb)
 {
+    for (const auto& s : seqs)
+        if (s.empty()) return makeError("forward pass: empty token sequence");
+    std::vector<Eigen::MatrixXf> xs(seqs.size());
+    for (size_t s = 0; s < seqs.size(); ++s) QL_TRY(m_weights.embed(seqs[s], xs[s]));
+    return runFrom(0, xs, sink, opt, fb);
+}
+
+Expected<void> ForwardEngine::runFrom(int firstLayer, std::vector<Eigen::MatrixXf>& xs, const LogitsSink& sink,
+                                      const ForwardOptions& opt, Feedback* fb)
+{
     if (opt.threads > 0) {
         omp_set_num_threads(opt.threads);
         Eigen::setNbThreads(opt.threads);
     }
-    const int nSeq = static_cast<int>(seqs.size());
+    if (firstLayer < 0 || firstLayer > m_config.layers)
+        return makeError("forward pass: no block " + std::to_string(firstLayer) + " in a model of " +
+                         std::to_string(m_config.layers));
+    const int nSeq = static_cast<int>(xs.size());
     size_t maxLen = 0;
-    for (const auto& s : seqs) {
-        if (s.empty()) return makeError("forward pass: empty token sequence");
-        maxLen = std::max(maxLen, s.size());
+    for (const auto& x : xs) {
+        if (x.cols() == 0) return makeError("forward pass: empty token sequence");
+        if (x.rows() != m_config.hidden)
+            return makeError("forward pass: hidden state has " + std::to_string(x.rows()) + " rows, expected " +
+                             std::to_string(m_config.hidden));
+        maxLen = std::max(maxLen, static_cast<size_t>(x.cols()));
     }
     if (m_config.maxPositions > 0 && maxLen > static_cast<size_t>(m_config.maxPositions) && fb)
         fb->message("warning: sequence length " + std::to_string(maxLen) + " exceeds max_position_embeddings " +
@@ -113,17 +129,14 @@ Expected<void> ForwardEngine::run(const std::vector<std::vector<int32_t>>& seqs,
             }
     }
 
-    std::vector<Eigen::MatrixXf> xs(nSeq);
-    for (int s = 0; s < nSeq; ++s) QL_TRY(m_weights.embed(seqs[s], xs[s]));
-
-    const double units = double(m_config.layers) * nSeq + nSeq;
-    for (int layer = 0; layer < m_config.layers; ++layer) {
+    const double units = double(m_config.layers - firstLayer) * nSeq + nSeq;
+    for (int layer = firstLayer; layer < m_config.layers; ++layer) {
         if (fb && fb->isCanceled()) return makeError(canceledMessage());
         QL_TRY(m_weights.block(layer, m_block));
         for (int s = 0; s < nSeq; ++s) {
             if (fb && fb->isCanceled()) return makeError(canceledMessage());
             runBlock(layer, m_block, xs[s], s);
-            if (fb) fb->progress((double(layer) * nSeq + s + 1) / units);
+            if (fb) fb->progress((double(layer - firstLayer) * nSeq + s + 1) / units);
         }
     }
 
@@ -149,7 +162,7 @@ Expected<void> ForwardEngine::run(const std::vector<std::vector<int32_t>>& seqs,
             logits.noalias() = m_lmHead * m_h.rightCols(n - from);
             if (sink) QL_TRY(sink(s, logits));
         }
-        if (fb) fb->progress((double(m_config.layers) * nSeq + s + 1) / units);
+        if (fb) fb->progress((double(m_config.layers - firstLayer) * nSeq + s + 1) / units);
     }
     if (!m_cacheLmHead) {
         m_lmHead = RowMatrix();

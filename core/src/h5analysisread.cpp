@@ -183,6 +183,26 @@ Expected<std::vector<MassiveActivation>> readMassive(hid_t file)
     return out;
 }
 
+Expected<EndToEndSummary> readEndToEnd(hid_t file)
+{
+    EndToEndSummary e;
+    if (!hasLink(file, "end_to_end")) return e;
+    auto g = openGroup(file, "", "end_to_end");
+    if (!g) return g.error();
+    const hid_t id = g->get();
+    const std::string w = "/end_to_end";
+    QL_ASSIGN(e.windows, readAttr<int32_t>(id, w, "windows"));
+    QL_ASSIGN(e.seqlen, readAttr<int32_t>(id, w, "seqlen"));
+    QL_ASSIGN(e.tokens, readAttr<int64_t>(id, w, "tokens"));
+    QL_ASSIGN(e.heldOutSha256, readAttrString(id, w, "held_out_sha256"));
+    QL_ASSIGN(e.bits, readArray<int32_t>(id, w, "bits", 1));
+    QL_ASSIGN(e.spearmanProxyKl, readArray<double>(id, w, "spearman_proxy_kl", 1));
+    QL_ASSIGN(e.spearmanRelMseKl, readArray<double>(id, w, "spearman_rel_mse_kl", 1));
+    if (e.spearmanProxyKl.size() != e.bits.size() || e.spearmanRelMseKl.size() != e.bits.size())
+        return makeError(w + ": bits, spearman_proxy_kl and spearman_rel_mse_kl differ in length");
+    return e;
+}
+
 } // namespace
 
 Expected<AnalysisResult> readAnalysis(hid_t file)
@@ -194,6 +214,7 @@ Expected<AnalysisResult> readAnalysis(hid_t file)
     QL_ASSIGN(r.massive, readMassive(file));
     QL_ASSIGN(r.weights, readNamed<WeightStats>(file, "weights", "weight_order", readWeights));
     QL_ASSIGN(r.sensitivity, readNamed<LayerSensitivity>(file, "sensitivity", "sensitivity_order", readSensitivity));
+    QL_ASSIGN(r.endToEnd, readEndToEnd(file));
     return r;
 }
 

@@ -128,6 +128,23 @@ Expected<void> writeSensitivity(hid_t sens, const LayerSensitivity& ls)
     return {};
 }
 
+Expected<void> writeEndToEnd(hid_t file, const EndToEndSummary& e)
+{
+    if (e.windows <= 0) return {};
+    auto g = createGroup(file, "", "end_to_end");
+    if (!g) return g.error();
+    const hid_t id = g->get();
+    const std::string w = "/end_to_end";
+    QL_TRY(writeAttr<int32_t>(id, w, "windows", e.windows));
+    QL_TRY(writeAttr<int32_t>(id, w, "seqlen", e.seqlen));
+    QL_TRY(writeAttr<int64_t>(id, w, "tokens", e.tokens));
+    QL_TRY(writeAttr(id, w, "held_out_sha256", e.heldOutSha256));
+    QL_TRY(writeVector(id, w, "bits", e.bits.data(), e.bits.size()));
+    QL_TRY(writeVector(id, w, "spearman_proxy_kl", e.spearmanProxyKl.data(), e.spearmanProxyKl.size()));
+    QL_TRY(writeVector(id, w, "spearman_rel_mse_kl", e.spearmanRelMseKl.data(), e.spearmanRelMseKl.size()));
+    return {};
+}
+
 // Writes the named items under a fresh group and their names, in order, to a root dataset,
 // because HDF5 (and h5py by default) list group members alphabetically.
 template <class T, class WriteOne>
@@ -154,6 +171,7 @@ Expected<void> writeAnalysis(hid_t file, const AnalysisResult& r)
     QL_TRY(writeMassive(file, r.massive));
     QL_TRY(writeNamed(file, "weights", "weight_order", r.weights, writeWeights));
     QL_TRY(writeNamed(file, "sensitivity", "sensitivity_order", r.sensitivity, writeSensitivity));
+    QL_TRY(writeEndToEnd(file, r.endToEnd));
     return {};
 }
 

@@ -2,6 +2,8 @@
 
 #include "quantlens/model.h"
 
+#include "siteaccumulator.h"
+
 #include <algorithm>
 #include <cmath>
 
@@ -20,25 +22,6 @@ bool endsWith(const std::string& s, const char* suffix)
 
 } // namespace
 
-namespace detail {
-
-void transposeBlocked(const Eigen::MatrixXf& src, Eigen::MatrixXf& dst)
-{
-    // 32×32 tiles keep both the reads and the writes within a few cache lines per row.
-    constexpr Eigen::Index tile = 32;
-    const Eigen::Index rows = src.rows(), cols = src.cols();
-    dst.resize(cols, rows);
-#pragma omp parallel for schedule(static)
-    for (Eigen::Index c0 = 0; c0 < cols; c0 += tile)
-        for (Eigen::Index r0 = 0; r0 < rows; r0 += tile) {
-            const Eigen::Index cn = std::min(tile, cols - c0), rn = std::min(tile, rows - r0);
-            for (Eigen::Index c = c0; c < c0 + cn; ++c)
-                for (Eigen::Index r = r0; r < r0 + rn; ++r) dst(c, r) = src(r, c);
-        }
-}
-
-} // namespace detail
-
 StatsCollector::StatsCollector(const ModelConfig& config, const std::vector<std::vector<int32_t>>& windows,
                                StatsOptions options)
     : m_config(config), m_windows(windows), m_opt(options)
@@ -47,6 +30,7 @@ StatsCollector::StatsCollector(const ModelConfig& config, const std::vector<std:
         m_offsets.push_back(m_totalTokens);
         m_totalTokens += static_cast<int64_t>(w.size());
     }
+    m_open.resize(std::size(kSites));
     m_residuals.resize(config.layers);
     for (int i = 0; i < config.layers; ++i) {
         m_residuals[i].layer = i;
@@ -70,13 +54,11 @@ void StatsCollector::observe(const Activation& a)
         m_currentLayer = a.layer;
     }
     const int64_t offset = m_offsets.at(static_cast<size_t>(a.sequence));
-    for (const char* site : kSites) {
-        if (!endsWith(a.name, site)) continue;
-        // Kept as the forward pass produces it (a plain column copy); transposed once, blocked,
-        // when the block is finished.
-        Eigen::MatrixXf& values = m_open[a.name];
-        if (values.size() == 0) values.resize(a.x.rows(), m_totalTokens);
-        values.middleCols(offset, a.x.cols()) = a.x;
+    for (size_t k = 0; k < std::size(kSites); ++k) {
+        if (!endsWith(a.name, kSites[k])) continue;
+        detail::SiteAccumulator& acc = m_open[k];
+        if (!acc.active()) acc.start(a.x.rows(), m_totalTokens);
+        acc.add(offset, a.x);
         return;
     }
     if (!endsWith(a.name, "output")) return;
@@ -106,17 +88,20 @@ void StatsCollector::observe(const Activation& a)
 
 void StatsCollector::finalizeLayer(int layer)
 {
-    for (const char* site : kSites) {
-        const std::string name = "layers." + std::to_string(layer) + "." + site;
-        auto it = m_open.find(name);
-        if (it == m_open.end()) continue;
-        Eigen::MatrixXf byChannel;
-        detail::transposeBlocked(it->second, byChannel);
-        it->second = Eigen::MatrixXf(); // keep at most one extra copy alive
-        m_sites.push_back(siteStatsFromValues(name, layer, byChannel, m_opt));
-        m_open.erase(it); // frees the block's values before the next block fills its own
+    for (size_t k = 0; k < std::size(kSites); ++k) {
+        if (!m_open[k].active()) continue;
+        const std::string name = "layers." + std::to_string(layer) + "." + kSites[k];
+        m_sites.push_back(m_open[k].finish(name, layer, m_opt));
         if (m_onSite) m_onSite(m_sites.back());
     }
+}
+
+SiteStats siteStatsFromValues(const std::string& name, int layer, const Eigen::MatrixXf& x, const StatsOptions& opt)
+{
+    detail::SiteAccumulator acc;
+    acc.start(x.cols(), x.rows());
+    acc.add(0, x.transpose());
+    return acc.finish(name, layer, opt);
 }
 
 void StatsCollector::finish(std::vector<SiteStats>& sites, std::vector<ResidualStats>& residuals,
@@ -124,6 +109,7 @@ void StatsCollector::finish(std::vector<SiteStats>& sites, std::vector<ResidualS
 {
     if (m_currentLayer >= 0) finalizeLayer(m_currentLayer);
     m_currentLayer = -1;
+    m_open.assign(std::size(kSites), detail::SiteAccumulator()); // the block buffers are no longer needed
     sites = std::move(m_sites);
     residuals = std::move(m_residuals);
     massive = std::move(m_massive);

@@ -78,6 +78,18 @@ struct AnalysisMeta {
     uint64_t seed = 0;
 };
 
+/// How end-to-end sensitivity was measured, and how well the cheap measures rank layers as it does.
+struct EndToEndSummary {
+    int windows = 0; ///< held-out windows (0: end-to-end sensitivity was not computed)
+    int seqlen = 0;
+    int64_t tokens = 0;         ///< tokens each KL averages over
+    std::string heldOutSha256;  ///< of the held-out windows' token ids
+    std::vector<int32_t> bits;  ///< widths, parallel to the correlations
+    std::vector<double> spearmanProxyKl;  ///< over layers at each width: Hessian proxy vs KL
+    std::vector<double> spearmanRelMseKl; ///< over layers at each width: relative output MSE vs KL
+    double seconds = 0;         ///< not stored
+};
+
 /// Everything one analysis produced.
 struct AnalysisResult {
     AnalysisMeta meta;
@@ -86,6 +98,7 @@ struct AnalysisResult {
     std::vector<MassiveActivation> massive;
     std::vector<WeightStats> weights;
     std::vector<LayerSensitivity> sensitivity;
+    EndToEndSummary endToEnd;
     double passSeconds = 0;        ///< forward pass with statistics (and proxy sensitivity), not stored
     double sensitivitySeconds = 0; ///< of which sensitivity, not stored
 };

@@ -24,6 +24,7 @@ struct CalibrationSpec {
     int seqlen = 512;
     Sampling sampling = Sampling::Contiguous;
     uint64_t seed = 0;
+    int heldOut = 0; ///< windows of seqlen kept apart at the end of the text (end-to-end measures)
 };
 
 /// Token windows for calibration, with the hash that identifies them wherever results are stored.
@@ -32,6 +33,9 @@ struct CalibrationSet {
     std::vector<std::vector<int32_t>> windows;
     int64_t sourceTokens = 0; ///< tokens in the whole tokenized text
     std::string sha256;       ///< of the windows' token ids (little-endian int32, in order)
+    /// The last spec.heldOut windows of the text, never overlapping a calibration window.
+    std::vector<std::vector<int32_t>> heldOutWindows;
+    std::string heldOutSha256; ///< of the held-out windows, hashed like sha256
 };
 
 /// Reads calibration text: a plain text file as is, or a .jsonl file whose lines are objects

@@ -49,6 +49,10 @@ public:
     /// Runs the sequences; logits go to sink (may be empty when logits are not wanted).
     Expected<void> run(const std::vector<std::vector<int32_t>>& sequences, const LogitsSink& sink,
                        const ForwardOptions& options = {}, Feedback* feedback = nullptr);
+    /// Runs blocks firstLayer.. on hidden states (hidden × tokens each, the inputs of block
+    /// firstLayer, updated in place), then the head; positions start at 0 in every sequence.
+    Expected<void> runFrom(int firstLayer, std::vector<Eigen::MatrixXf>& states, const LogitsSink& sink,
+                           const ForwardOptions& options = {}, Feedback* feedback = nullptr);
     /// Keeps the fp32 lm_head between runs (it is the largest single conversion).
     void setCacheLmHead(bool on) { m_cacheLmHead = on; }
     /// Number of floating-point operations run() performs for one sequence of n tokens

@@ -5,10 +5,13 @@
 #include "quantlens/modelconfig.h"
 
 #include <functional>
-#include <map>
 #include <vector>
 
 namespace ql {
+
+namespace detail {
+class SiteAccumulator;
+} // namespace detail
 
 /// What the statistics pass records, and its thresholds.
 struct StatsOptions {
@@ -47,7 +50,7 @@ private:
     int64_t m_totalTokens = 0;
     std::vector<int64_t> m_offsets; ///< first calibration-order token index of each window
     int m_currentLayer = -1;
-    std::map<std::string, Eigen::MatrixXf> m_open; ///< this block's site values, channels × tokens
+    std::vector<detail::SiteAccumulator> m_open; ///< this block's sites, reused block after block
     std::vector<SiteStats> m_sites;
     std::vector<ResidualStats> m_residuals;
     std::vector<MassiveActivation> m_massive;
@@ -57,14 +60,9 @@ private:
 /// Per-row absmax and std, kurtosis and the 3σ tail fraction of every linear weight of a model.
 std::vector<WeightStats> computeWeightStats(const class Model& model);
 
-/// Statistics of one site computed from its values (channels × tokens): the definitions the
-/// collector implements, shared with sensitivity code that has the values at hand.
+/// Statistics of one site computed from its values (tokens × channels): the definitions the
+/// collector implements, for code that has the values at hand.
 SiteStats siteStatsFromValues(const std::string& name, int layer, const Eigen::MatrixXf& valuesTokensByChannels,
                               const StatsOptions& options);
-
-namespace detail {
-/// dst = srcᵀ with cache-blocked tiles (the naive loop misses the cache on every element).
-void transposeBlocked(const Eigen::MatrixXf& src, Eigen::MatrixXf& dst);
-} // namespace detail
 
 } // namespace ql

@@ -1,0 +1,236 @@
+// End-to-end sensitivity: restarting the forward pass at a block, KL with one linear replaced
+// (against a float64 naive forward from the embeddings), Spearman rank correlation, held-out
+// calibration windows, and the full analysis with its store round trip.
+#include "fixturemodel.h"
+#include "quantlens/analysisstore.h"
+#include "quantlens/analyzer.h"
+#include "quantlens/endtoend.h"
+#include "quantlens/forward.h"
+#include "quantlens/model.h"
+#include "quantlens/rtn.h"
+#include "reference/naivellama.h"
+
+#include <QTemporaryDir>
+#include <QtTest>
+
+#include <cmath>
+
+namespace {
+
+// KL(P‖Q) per token in float64 from two sets of logits, averaged.
+double naiveMeanKl(const std::vector<qltest::Vec>& ref, const std::vector<qltest::Vec>& model)
+{
+    double sum = 0;
+    for (size_t t = 0; t < ref.size(); ++t) {
+        auto logSoftmax = [](const qltest::Vec& z) {
+            double m = z[0];
+            for (double v : z) m = std::max(m, v);
+            double s = 0;
+            for (double v : z) s += std::exp(v - m);
+            qltest::Vec out(z.size());
+            for (size_t i = 0; i < z.size(); ++i) out[i] = z[i] - m - std::log(s);
+            return out;
+        };
+        const qltest::Vec p = logSoftmax(ref[t]), q = logSoftmax(model[t]);
+        for (size_t i = 0; i < p.size(); ++i) sum += std::exp(p[i]) * (p[i] - q[i]);
+    }
+    return sum / double(ref.size());
+}
+
+std::vector<std::vector<int32_t>> windowsFor(int n, int len, int vocab, uint32_t seed)
+{
+    std::vector<std::vector<int32_t>> w(n);
+    uint32_t x = seed;
+    for (auto& s : w)
+        for (int t = 0; t < len; ++t) {
+            x = x * 1664525u + 1013904223u;
+            s.push_back(int32_t((x >> 8) % uint32_t(vocab)));
+        }
+    return w;
+}
+
+} // namespace
+
+class TestEndToEnd : public QObject {
+    Q_OBJECT
+
+    QTemporaryDir m_tmp;
+    qlfix::ModelSpec m_spec;
+    std::string m_dir;
+
+private slots:
+    void initTestCase()
+    {
+        QVERIFY(m_tmp.isValid());
+        m_spec.layers = 3;
+        m_spec.vocab = 96;
+        m_dir = m_tmp.filePath(QStringLiteral("model")).toStdString();
+        std::string err;
+        QVERIFY2(qlfix::writeModel(m_dir, m_spec, &err), err.c_str());
+    }
+
+    void restartMatchesFullRun()
+    {
+        auto model = ql::Model::open(m_dir);
+        QVERIFY(model.ok());
+        const auto windows = windowsFor(2, 40, m_spec.vocab, 3);
+        for (int first = 0; first <= m_spec.layers; ++first) {
+            ql::ForwardEngine engine(model->config(), *model);
+            std::vector<Eigen::MatrixXf> inputs(windows.size()), full(windows.size()), restarted(windows.size());
+            // Block `first`'s input; after the last block, the state the head reads.
+            const std::string want = first < m_spec.layers ? "layers." + std::to_string(first) + ".input"
+                                                           : "layers." + std::to_string(first - 1) + ".output";
+            engine.setObserver([&](const ql::Activation& a) {
+                if (a.name == want) inputs[size_t(a.sequence)] = a.x;
+            });
+            QVERIFY(engine.run(windows, [&](int s, const Eigen::MatrixXf& l) -> ql::Expected<void> {
+                full[size_t(s)] = l;
+                return {};
+            }).ok());
+            engine.setObserver(nullptr);
+            QVERIFY(engine.runFrom(first, inputs, [&](int s, const Eigen::MatrixXf& l) -> ql::Expected<void> {
+                restarted[size_t(s)] = l;
+                return {};
+            }).ok());
+            for (size_t s = 0; s < windows.size(); ++s) {
+                const double diff = (full[s] - restarted[s]).cwiseAbs().maxCoeff();
+                QVERIFY2(diff <= 1e-5, qPrintable(QStringLiteral("from block %1: max |Δlogit| %2").arg(first).arg(diff)));
+            }
+        }
+        ql::ForwardEngine engine(model->config(), *model);
+        std::vector<Eigen::MatrixXf> bad{Eigen::MatrixXf::Zero(5, 3)};
+        QVERIFY(QString::fromStdString(engine.runFrom(0, bad, {}).message()).contains("expected 64"));
+        QVERIFY(!engine.runFrom(m_spec.layers + 1, bad, {}).ok());
+    }
+
+    void klMatchesNaiveFromEmbeddings_data()
+    {
+        QTest::addColumn<int>("block");
+        QTest::addColumn<QString>("linear");
+        QTest::addColumn<int>("bits");
+        QTest::newRow("block 0 q_proj 2 bits") << 0 << "self_attn.q_proj" << 2;
+        QTest::newRow("block 1 down_proj 3 bits") << 1 << "mlp.down_proj" << 3;
+        QTest::newRow("block 2 v_proj 4 bits") << 2 << "self_attn.v_proj" << 4;
+        QTest::newRow("block 2 up_proj 8 bits") << 2 << "mlp.up_proj" << 8;
+    }
+
+    void klMatchesNaiveFromEmbeddings()
+    {
+        QFETCH(int, block);
+        QFETCH(QString, linear);
+        QFETCH(int, bits);
+        auto model = ql::Model::open(m_dir);
+        QVERIFY(model.ok());
+        const auto windows = windowsFor(2, 24, m_spec.vocab, 11);
+        auto e2e = ql::EndToEndSensitivity::prepare(*model, windows);
+        QVERIFY2(e2e.ok(), e2e.message().c_str());
+        QCOMPARE(e2e->tokens(), int64_t(48));
+
+        const std::string name = "model.layers." + std::to_string(block) + "." + linear.toStdString();
+        const ql::LinearLayer* layer = nullptr;
+        for (const auto& l : model->linearLayers())
+            if (l.name == name) layer = &l;
+        QVERIFY(layer);
+        ql::BlockWeights bw;
+        QVERIFY(model->block(block, bw).ok());
+        const ql::RowMatrix q = ql::rtnFakeQuant(bw[layer->kind], bits, 16);
+        auto kl = e2e->klWithLinear(block, layer->kind, q);
+        QVERIFY2(kl.ok(), kl.message().c_str());
+
+        // Reference: float64 forward from the embeddings, with and without the replaced weight.
+        auto tensors = qlfix::makeWeights(m_spec);
+        std::vector<qltest::Vec> ref, mod;
+        for (const auto& w : windows) {
+            auto r = qltest::naiveLogits(m_spec, tensors, w);
+            ref.insert(ref.end(), r.begin(), r.end());
+        }
+        for (auto& t : tensors)
+            if (t.name == name + ".weight") t.data.assign(q.data(), q.data() + q.size());
+        for (const auto& w : windows) {
+            auto r = qltest::naiveLogits(m_spec, tensors, w);
+            mod.insert(mod.end(), r.begin(), r.end());
+        }
+        const double expect = naiveMeanKl(ref, mod);
+        QVERIFY2(expect > 0, "the replaced weight must change the output");
+        QVERIFY2(std::abs(*kl - expect) <= 1e-3 * expect + 1e-9,
+                 qPrintable(QStringLiteral("KL %1, float64 reference %2").arg(*kl, 0, 'g', 8).arg(expect, 0, 'g', 8)));
+        // The float weight itself gives (numerically) zero.
+        const ql::RowMatrix same = bw[layer->kind];
+        auto zero = e2e->klWithLinear(block, layer->kind, same);
+        QVERIFY(zero.ok());
+        QVERIFY2(*zero < 1e-9, qPrintable(QString::number(*zero)));
+    }
+
+    void spearmanKnownValues()
+    {
+        // scipy.stats.spearmanr([1,2,3,4,5], [5,6,7,8,7]).statistic = 0.8207826816681233
+        QVERIFY(std::abs(ql::spearman({1, 2, 3, 4, 5}, {5, 6, 7, 8, 7}) - 0.8207826816681233) < 1e-12);
+        QCOMPARE(ql::spearman({1, 2, 3}, {10, 200, 3000}), 1.0);
+        QCOMPARE(ql::spearman({1, 2, 3, 4}, {4, 3, 2, 1}), -1.0);
+        // Ties average their ranks: ranks (1.5, 1.5, 3, 4) vs (1, 2, 3, 4) -> 0.9486832980505138.
+        QVERIFY(std::abs(ql::spearman({7, 7, 8, 9}, {1, 2, 3, 4}) - 0.9486832980505138) < 1e-12);
+        QVERIFY(std::isnan(ql::spearman({1, 1, 1}, {1, 2, 3})));
+        QVERIFY(std::isnan(ql::spearman({1}, {2})));
+    }
+
+    void fullAnalysisAndStore()
+    {
+        auto model = ql::Model::open(m_dir);
+        QVERIFY(model.ok());
+        ql::CalibrationSet calib;
+        calib.spec.samples = 2;
+        calib.spec.seqlen = 32;
+        calib.windows = windowsFor(2, 32, m_spec.vocab, 5);
+        calib.sha256 = "c";
+        ql::AnalyzeOptions opt;
+        opt.sensitivity = ql::SensitivityMode::Full;
+        opt.groupSize = 16;
+        opt.modelSha256 = "m";
+        QVERIFY(QString::fromStdString(ql::analyze(*model, calib, opt).message()).contains("held-out"));
+        calib.heldOutWindows = windowsFor(2, 32, m_spec.vocab, 9);
+        calib.heldOutSha256 = "h";
+        auto r = ql::analyze(*model, calib, opt);
+        QVERIFY2(r.ok(), r.message().c_str());
+        QCOMPARE(r->sensitivity.size(), size_t(7 * m_spec.layers));
+        auto e2e = ql::EndToEndSensitivity::prepare(*model, calib.heldOutWindows);
+        QVERIFY(e2e.ok());
+        ql::BlockWeights bw;
+        for (const auto& ls : r->sensitivity) {
+            QCOMPARE(ls.kl.size(), opt.bits.size());
+            QVERIFY2(ls.kl.front() > ls.kl.back(), ls.name.c_str()); // 2 bits hurt more than 8
+        }
+        // One entry recomputed directly.
+        const auto& l = model->linearLayers()[9];
+        QVERIFY(model->block(l.block, bw).ok());
+        auto kl3 = e2e->klWithLinear(l.block, l.kind, ql::rtnFakeQuant(bw[l.kind], 3, 16));
+        QVERIFY(kl3.ok());
+        const auto& ls = *std::find_if(r->sensitivity.begin(), r->sensitivity.end(), [&](auto& s) { return s.name == l.name; });
+        QCOMPARE(ls.kl[1], *kl3);
+        // Correlations are those of the stored columns.
+        const auto& e = r->endToEnd;
+        QCOMPARE(e.windows, 2);
+        QCOMPARE(e.tokens, int64_t(64));
+        QCOMPARE(e.bits, std::vector<int32_t>({2, 3, 4, 8}));
+        for (size_t i = 0; i < e.bits.size(); ++i) {
+            std::vector<double> proxy, rel, kl;
+            for (const auto& s : r->sensitivity) {
+                proxy.push_back(s.proxy[i]);
+                rel.push_back(s.relMse[i]);
+                kl.push_back(s.kl[i]);
+            }
+            QCOMPARE(e.spearmanProxyKl[i], ql::spearman(proxy, kl));
+            QCOMPARE(e.spearmanRelMseKl[i], ql::spearman(rel, kl));
+            qInfo("%d bits: spearman proxy %.3f rel_mse %.3f", e.bits[i], e.spearmanProxyKl[i], e.spearmanRelMseKl[i]);
+        }
+        const std::string path = m_tmp.filePath(QStringLiteral("full.h5")).toStdString();
+        QVERIFY(ql::AnalysisStore::write(path, *r).ok());
+        auto back = ql::AnalysisStore::read(path);
+        QVERIFY2(back.ok(), back.message().c_str());
+        QCOMPARE(back->endToEnd.heldOutSha256, std::string("h"));
+        QCOMPARE(back->endToEnd.spearmanProxyKl, e.spearmanProxyKl);
+        QCOMPARE(back->sensitivity[4].kl, r->sensitivity[4].kl);
+    }
+};
+
+QTEST_GUILESS_MAIN(TestEndToEnd)
+#include "tst_endtoend.moc"
