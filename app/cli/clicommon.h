@@ -45,5 +45,6 @@ int cmdTokenize(const QStringList& args);
 int cmdEval(const QStringList& args);
 int cmdBenchForward(const QStringList& args);
 int cmdAnalyze(const QStringList& args);
+int cmdPlugins(const QStringList& args);
 
 } // namespace ql::cli

@@ -18,6 +18,7 @@ const char* kUsage =
     "  analyze MODEL_DIR --calib FILE --out FILE.h5 [--samples 128] [--seqlen 512]\n"
     "       [--sampling contiguous|random] [--seed 0] [--sensitivity none|proxy|full]\n"
     "       [--save-hessian] [--force] [--json]     calibration statistics and sensitivity\n"
+    "  plugins [--json]                             quantization methods and their parameters\n"
     "run 'quantlens-cli COMMAND --help' for a command's options.\n";
 
 } // namespace
@@ -43,6 +44,7 @@ int main(int argc, char** argv)
     if (cmd == QLatin1String("eval")) return ql::cli::cmdEval(args);
     if (cmd == QLatin1String("bench-forward")) return ql::cli::cmdBenchForward(args);
     if (cmd == QLatin1String("analyze")) return ql::cli::cmdAnalyze(args);
+    if (cmd == QLatin1String("plugins")) return ql::cli::cmdPlugins(args);
     std::cerr << "error: unknown command '" << cmd.toStdString() << "'\n" << kUsage;
     return 2;
 }

@@ -93,16 +93,22 @@ Expected<void> ForwardEngine::run(const std::vector<std::vector<int32_t>>& seqs,
     return runFrom(0, xs, sink, opt, fb);
 }
 
-Expected<void> ForwardEngine::runFrom(int firstLayer, std::vector<Eigen::MatrixXf>& xs, const LogitsSink& sink,
-                                      const ForwardOptions& opt, Feedback* fb)
+Expected<void> ForwardEngine::runLayers(int first, int last, std::vector<Eigen::MatrixXf>& xs,
+                                        const ForwardOptions& opt, Feedback* fb)
+{
+    return layers(first, last, xs, opt, fb, double(last - first) * double(xs.size()));
+}
+
+Expected<void> ForwardEngine::layers(int first, int last, std::vector<Eigen::MatrixXf>& xs, const ForwardOptions& opt,
+                                     Feedback* fb, double units)
 {
     if (opt.threads > 0) {
         omp_set_num_threads(opt.threads);
         Eigen::setNbThreads(opt.threads);
     }
-    if (firstLayer < 0 || firstLayer > m_config.layers)
-        return makeError("forward pass: no block " + std::to_string(firstLayer) + " in a model of " +
-                         std::to_string(m_config.layers));
+    if (first < 0 || first > last || last > m_config.layers)
+        return makeError("forward pass: blocks [" + std::to_string(first) + ", " + std::to_string(last) +
+                         ") do not exist in a model of " + std::to_string(m_config.layers));
     const int nSeq = static_cast<int>(xs.size());
     size_t maxLen = 0;
     for (const auto& x : xs) {
@@ -129,16 +135,27 @@ Expected<void> ForwardEngine::runFrom(int firstLayer, std::vector<Eigen::MatrixX
             }
     }
 
-    const double units = double(m_config.layers - firstLayer) * nSeq + nSeq;
-    for (int layer = firstLayer; layer < m_config.layers; ++layer) {
+    for (int layer = first; layer < last; ++layer) {
         if (fb && fb->isCanceled()) return makeError(canceledMessage());
         QL_TRY(m_weights.block(layer, m_block));
         for (int s = 0; s < nSeq; ++s) {
             if (fb && fb->isCanceled()) return makeError(canceledMessage());
             runBlock(layer, m_block, xs[s], s);
-            if (fb) fb->progress((double(layer - firstLayer) * nSeq + s + 1) / units);
+            if (fb && units > 0) fb->progress((double(layer - first) * nSeq + s + 1) / units);
         }
     }
+    return {};
+}
+
+Expected<void> ForwardEngine::runFrom(int firstLayer, std::vector<Eigen::MatrixXf>& xs, const LogitsSink& sink,
+                                      const ForwardOptions& opt, Feedback* fb)
+{
+    if (firstLayer < 0 || firstLayer > m_config.layers)
+        return makeError("forward pass: no block " + std::to_string(firstLayer) + " in a model of " +
+                         std::to_string(m_config.layers));
+    const int nSeq = static_cast<int>(xs.size());
+    const double units = double(m_config.layers - firstLayer) * nSeq + nSeq;
+    QL_TRY(layers(firstLayer, m_config.layers, xs, opt, fb, units));
 
     if (m_finalNorm.size() == 0 || !m_cacheLmHead) {
         auto fn = m_weights.finalNorm();

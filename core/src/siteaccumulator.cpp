@@ -141,6 +141,37 @@ float rangeScale(float lo, float hi, int bins)
     return hi > lo ? float(bins / (double(hi) - double(lo))) : 0.f;
 }
 
+// Σ x xᵀ over the rows of x (tokens × channels). Products in float over short strips of tokens
+// (short strips bound the rounding of entries whose terms cancel), sums in double. The lower
+// triangle is cut into tiles computed in parallel, each a single-threaded GEMM: half a full
+// product's work, on every core.
+Eigen::MatrixXd hessianOf(const Eigen::MatrixXf& x)
+{
+    constexpr Eigen::Index kHessianStrip = 512, kTile = 192;
+    const Eigen::Index n = x.rows(), c = x.cols();
+    Eigen::MatrixXd h = Eigen::MatrixXd::Zero(c, c);
+    std::vector<std::pair<Eigen::Index, Eigen::Index>> tiles;
+    for (Eigen::Index i = 0; i < c; i += kTile)
+        for (Eigen::Index j = 0; j <= i; j += kTile) tiles.emplace_back(i, j);
+#pragma omp parallel
+    {
+        Eigen::MatrixXf part;
+#pragma omp for schedule(dynamic, 1)
+        for (size_t k = 0; k < tiles.size(); ++k) {
+            const auto [i0, j0] = tiles[k];
+            const Eigen::Index ni = std::min(kTile, c - i0), nj = std::min(kTile, c - j0);
+            for (Eigen::Index t0 = 0; t0 < n; t0 += kHessianStrip) {
+                const Eigen::Index len = std::min(kHessianStrip, n - t0);
+                part.noalias() = x.block(t0, i0, len, ni).transpose() * x.block(t0, j0, len, nj);
+                h.block(i0, j0, ni, nj) += part.cast<double>();
+            }
+        }
+    }
+    for (Eigen::Index j = 0; j < c; ++j)
+        for (Eigen::Index i = j + 1; i < c; ++i) h(j, i) = h(i, j);
+    return h;
+}
+
 } // namespace
 
 void SiteAccumulator::start(Eigen::Index channels, int64_t tokens)
@@ -278,22 +309,7 @@ SiteStats SiteAccumulator::finish(const std::string& name, int layer, const Stat
             if (median > 0 && s.absmax[j] / median > opt.outlierThreshold) s.outlierChannels.push_back(int32_t(j));
     }
 
-    if (opt.hessian) {
-        // Σ x xᵀ: symmetric rank-k updates in float over short strips of tokens (half a GEMM's
-        // work), accumulated in double; short strips bound the float rounding of entries whose
-        // terms cancel.
-        constexpr Eigen::Index kHessianStrip = 512;
-        s.hessian = Eigen::MatrixXd::Zero(c, c);
-        Eigen::MatrixXf part(c, c);
-        for (Eigen::Index t0 = 0; t0 < n; t0 += kHessianStrip) {
-            const Eigen::Index len = std::min<Eigen::Index>(kHessianStrip, n - t0);
-            part.setZero();
-            part.selfadjointView<Eigen::Lower>().rankUpdate(m_values.middleRows(t0, len).transpose());
-            s.hessian.triangularView<Eigen::Lower>() += part.cast<double>();
-        }
-        for (Eigen::Index j = 0; j < c; ++j)
-            for (Eigen::Index i = j + 1; i < c; ++i) s.hessian(j, i) = s.hessian(i, j);
-    }
+    if (opt.hessian) s.hessian = hessianOf(m_values);
     return s;
 }
 

@@ -53,6 +53,9 @@ public:
     /// firstLayer, updated in place), then the head; positions start at 0 in every sequence.
     Expected<void> runFrom(int firstLayer, std::vector<Eigen::MatrixXf>& states, const LogitsSink& sink,
                            const ForwardOptions& options = {}, Feedback* feedback = nullptr);
+    /// Runs blocks [first, last) on hidden states in place (no head, no logits).
+    Expected<void> runLayers(int first, int last, std::vector<Eigen::MatrixXf>& states, const ForwardOptions& options = {},
+                             Feedback* feedback = nullptr);
     /// Keeps the fp32 lm_head between runs (it is the largest single conversion).
     void setCacheLmHead(bool on) { m_cacheLmHead = on; }
     /// Number of floating-point operations run() performs for one sequence of n tokens
@@ -60,6 +63,8 @@ public:
     double flopsPerSequence(int n, int logitTokens) const;
 
 private:
+    Expected<void> layers(int first, int last, std::vector<Eigen::MatrixXf>& xs, const ForwardOptions& opt,
+                          Feedback* fb, double units);
     void runBlock(int layer, const BlockWeights& w, Eigen::MatrixXf& x, int seq);
     void publish(int layer, int slot, int seq, const Eigen::MatrixXf& x);
 

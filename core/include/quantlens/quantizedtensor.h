@@ -33,6 +33,8 @@ struct FormatSpec {
     std::string format = "int4_asym";             ///< an id of the format table
     Granularity granularity = Granularity::PerGroup;
     int groupSize = 128;                          ///< input columns per group (PerGroup only); the last group may be partial
+
+    bool operator==(const FormatSpec&) const = default;
 };
 
 /// A quantized [out, in] weight with packed codes, parameters and group index.

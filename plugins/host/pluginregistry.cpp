@@ -1,0 +1,148 @@
+#include "pluginregistry.h"
+
+#include "quantlensplugin.h"
+
+#include <QCoreApplication>
+#include <QDir>
+#include <QFileInfo>
+#include <QJsonArray>
+#include <QJsonObject>
+#include <QLibrary>
+#include <QPluginLoader>
+
+#include <algorithm>
+#include <exception>
+
+namespace ql {
+
+namespace {
+
+// Runs a plugin's method so that nothing it does escapes as an exception, and every error it
+// reports names the plugin.
+class GuardedQuantizer final : public Quantizer {
+public:
+    GuardedQuantizer(std::shared_ptr<Quantizer> inner, std::string plugin)
+        : m_inner(std::move(inner)), m_plugin(std::move(plugin)), m_id(m_inner->id())
+    {
+    }
+    std::string id() const override { return m_id; }
+    std::string description() const override { return m_inner->description(); }
+    std::vector<ParamSpec> parameters() const override { return m_inner->parameters(); }
+    bool needsHessian() const override { return m_inner->needsHessian(); }
+    bool needsInputs() const override { return m_inner->needsInputs(); }
+    Expected<LayerResult> quantize(const LayerInput& in, const QuantSpec& spec, const ParamMap& params) const override
+    {
+        const std::string who = "plugin " + m_plugin + ", method " + m_id + ", layer " + in.name + ": ";
+        try {
+            auto r = m_inner->quantize(in, spec, params);
+            if (!r) return makeError(who + r.message());
+            if (!in.weight || r->dequantized.rows() != in.weight->rows() || r->dequantized.cols() != in.weight->cols())
+                return makeError(who + "returned a weight of the wrong shape");
+            return r;
+        } catch (const std::exception& e) {
+            return makeError(who + "threw: " + e.what());
+        } catch (...) {
+            return makeError(who + "threw an unknown exception");
+        }
+    }
+
+private:
+    std::shared_ptr<Quantizer> m_inner;
+    std::string m_plugin;
+    std::string m_id;
+};
+
+} // namespace
+
+QStringList PluginRegistry::defaultDirs()
+{
+    QStringList dirs;
+    const QString env = qEnvironmentVariable("QL_PLUGIN_PATH");
+    for (const QString& d : env.split(QLatin1Char(':'), Qt::SkipEmptyParts)) dirs << d;
+    const QString exeDir = QCoreApplication::instance() ? QCoreApplication::applicationDirPath()
+                                                        : QDir::currentPath();
+    dirs << QDir::cleanPath(exeDir + QStringLiteral("/../lib/quantlens/plugins"));
+    return dirs;
+}
+
+void PluginRegistry::scan(const QStringList& dirs)
+{
+    for (const QString& d : dirs) {
+        const QDir dir(d);
+        if (!dir.exists()) continue;
+        for (const QFileInfo& fi : dir.entryInfoList(QDir::Files, QDir::Name))
+            if (QLibrary::isLibrary(fi.fileName())) consider(fi.absoluteFilePath());
+    }
+}
+
+void PluginRegistry::consider(const QString& file)
+{
+    const std::string path = file.toStdString();
+    QPluginLoader loader(file);
+    // Metadata first: a module for another API version is never loaded (its code may not
+    // even link against this QuantLens).
+    const QJsonObject meta = loader.metaData();
+    if (meta.isEmpty()) {
+        m_problems.push_back(path + ": not a Qt plugin module (no metadata)");
+        return;
+    }
+    if (meta.value(QStringLiteral("IID")).toString() != QLatin1String(QuantLensPlugin_iid)) {
+        m_problems.push_back(path + ": not a QuantLens plugin (interface " +
+                             meta.value(QStringLiteral("IID")).toString().toStdString() + ")");
+        return;
+    }
+    const QJsonObject md = meta.value(QStringLiteral("MetaData")).toObject();
+    const std::string name = md.value(QStringLiteral("name")).toString(QFileInfo(file).baseName()).toStdString();
+    const int api = md.value(QStringLiteral("apiVersion")).toInt(-1);
+    if (api != kPluginApiVersion) {
+        m_problems.push_back(path + " (plugin " + name + "): apiVersion " + std::to_string(api) +
+                             ", this QuantLens supports " + std::to_string(kPluginApiVersion) + "; not loaded");
+        return;
+    }
+    std::vector<std::string> declared;
+    for (const auto& v : md.value(QStringLiteral("methods")).toArray()) declared.push_back(v.toString().toStdString());
+    if (declared.empty()) {
+        m_problems.push_back(path + " (plugin " + name + "): metadata lists no methods; not loaded");
+        return;
+    }
+    for (const auto& id : declared)
+        if (m_methods.count(id)) {
+            m_problems.push_back(path + " (plugin " + name + "): method " + id + " is already provided by " +
+                                 m_methods.at(id).plugin + "; not loaded");
+            return;
+        }
+    QObject* root = loader.instance(); // stays loaded for the life of the process
+    if (!root) {
+        m_problems.push_back(path + " (plugin " + name + "): cannot load: " + loader.errorString().toStdString());
+        return;
+    }
+    auto* plugin = qobject_cast<QuantLensPlugin*>(root);
+    if (!plugin) {
+        m_problems.push_back(path + " (plugin " + name + "): does not implement the QuantLens interface");
+        return;
+    }
+    std::vector<std::shared_ptr<Quantizer>> made;
+    try {
+        made = plugin->quantizers();
+    } catch (...) {
+        m_problems.push_back(path + " (plugin " + name + "): threw while listing its methods");
+        return;
+    }
+    for (const auto& q : made) {
+        const std::string id = q ? q->id() : std::string();
+        if (!q || std::find(declared.begin(), declared.end(), id) == declared.end()) {
+            m_problems.push_back(path + " (plugin " + name + "): offers method \"" + id +
+                                 "\" that its metadata does not declare; skipped");
+            continue;
+        }
+        m_methods[id] = MethodInfo{id, name, path, std::make_shared<GuardedQuantizer>(q, name)};
+    }
+}
+
+const Quantizer* PluginRegistry::quantizer(const std::string& id) const
+{
+    auto it = m_methods.find(id);
+    return it == m_methods.end() ? nullptr : it->second.quantizer.get();
+}
+
+} // namespace ql

@@ -1,0 +1,48 @@
+#pragma once
+
+#include "quantlens/quantizer.h"
+
+#include <QStringList>
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace ql {
+
+/// A method offered by a plugin module.
+struct MethodInfo {
+    std::string id;
+    std::string plugin;     ///< the module's "name" metadata
+    std::string file;       ///< the module's path
+    std::shared_ptr<const Quantizer> quantizer; ///< guarded: exceptions become errors naming the plugin
+};
+
+/// Finds plugin modules, checks their metadata before loading them, and offers their methods.
+/// A bad module (wrong API version, missing interface, duplicate method id, load failure) is
+/// recorded as a problem and skipped; the others are still available.
+class PluginRegistry {
+public:
+    /// The plugin folders: each entry of QL_PLUGIN_PATH (':'-separated), then
+    /// <folder of the executable>/../lib/quantlens/plugins (build tree and installs alike).
+    static QStringList defaultDirs();
+    /// Scans folders for modules (non-recursive), in order; a method id seen before is refused.
+    void scan(const QStringList& dirs);
+    /// Scans defaultDirs().
+    void scanDefault() { scan(defaultDirs()); }
+    /// The method with this id, or null.
+    const Quantizer* quantizer(const std::string& id) const;
+    /// Every method found, by id.
+    const std::map<std::string, MethodInfo>& methods() const { return m_methods; }
+    /// One message per module that was skipped, naming the file and the reason.
+    const std::vector<std::string>& problems() const { return m_problems; }
+
+private:
+    void consider(const QString& file);
+
+    std::map<std::string, MethodInfo> m_methods;
+    std::vector<std::string> m_problems;
+};
+
+} // namespace ql

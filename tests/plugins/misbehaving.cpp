@@ -1,0 +1,45 @@
+// Methods that throw, return an error, or return a weight of the wrong shape: each must fail
+// its own call with a message naming the plugin, and nothing else.
+#include "quantlensplugin.h"
+
+#include <QObject>
+
+#include <stdexcept>
+
+namespace {
+
+class Misbehaving final : public ql::Quantizer {
+public:
+    explicit Misbehaving(std::string id) : m_id(std::move(id)) {}
+    std::string id() const override { return m_id; }
+    std::string description() const override { return "misbehaves on purpose"; }
+    std::vector<ql::ParamSpec> parameters() const override { return {}; }
+    ql::Expected<ql::LayerResult> quantize(const ql::LayerInput&, const ql::QuantSpec&, const ql::ParamMap&) const override
+    {
+        if (m_id == "throws") throw std::runtime_error("out of cheese");
+        if (m_id == "fails") return ql::makeError("cannot quantize this");
+        ql::LayerResult r;
+        r.dequantized = ql::RowMatrix::Zero(1, 1);
+        return r;
+    }
+
+private:
+    std::string m_id;
+};
+
+} // namespace
+
+class MisbehavingPlugin : public QObject, public QuantLensPlugin {
+    Q_OBJECT
+    Q_PLUGIN_METADATA(IID QuantLensPlugin_iid FILE "misbehaving.json")
+    Q_INTERFACES(QuantLensPlugin)
+
+public:
+    std::vector<std::shared_ptr<ql::Quantizer>> quantizers() const override
+    {
+        return {std::make_shared<Misbehaving>("throws"), std::make_shared<Misbehaving>("fails"),
+                std::make_shared<Misbehaving>("wrong_shape"), std::make_shared<Misbehaving>("undeclared")};
+    }
+};
+
+#include "misbehaving.moc"
