@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include <fstream>
+#include <set>
 
 using qltest::readAll;
 
@@ -154,6 +155,75 @@ private slots:
         QVERIFY2(refused.err.contains(QStringLiteral("another calibration")), qPrintable(refused.err));
     }
 
+    void quantizeAndEvalWithRecipe()
+    {
+        const QString recipe = m_tmp.path() + QStringLiteral("/mixed.json");
+        std::ofstream(recipe.toStdString())
+            << "{\"version\": 1, \"name\": \"mixed\", \"pipeline\": \"sequential\",\n"
+               " \"rules\": [{\"match\": \"*.mlp.*\", \"method\": \"rtn\", \"bits\": 3, \"group\": 32},\n"
+               "           {\"match\": \"*\", \"method\": \"gptq\", \"bits\": 4, \"group\": 32}],\n"
+               " \"skip\": [\"model.layers.1.mlp.down_proj\"]}";
+        const QString run = m_tmp.path() + QStringLiteral("/run");
+        const QStringList q{QStringLiteral("quantize"), m_model, QStringLiteral("--recipe"), recipe,
+                            QStringLiteral("--calib"), m_tmp.path() + "/eval.txt", QStringLiteral("--samples"),
+                            QStringLiteral("4"), QStringLiteral("--seqlen"), QStringLiteral("64"),
+                            QStringLiteral("--out"), run, QStringLiteral("--json")};
+        const Run r = cli(q);
+        QVERIFY2(r.code == 0, qPrintable(r.err));
+        const auto j = nlohmann::json::parse(r.out.toStdString());
+        QCOMPARE(j["layers"].size(), size_t(14));
+        QCOMPARE(j["layers_quantized"].get<int>(), 13);
+        QCOMPARE(j["calib_windows"].get<int>(), 4);
+        for (const auto& l : j["layers"]) {
+            const std::string name = l["layer"];
+            const std::string method = l["method"];
+            if (name == "model.layers.1.mlp.down_proj") QCOMPARE(method, std::string("float"));
+            else if (name.find(".mlp.") != std::string::npos) QCOMPARE(method, std::string("rtn"));
+            else QCOMPARE(method, std::string("gptq"));
+        }
+        // 13 of 14 layers quantized at 3 or 4 bits plus fp16 scales and 3/4-bit zeros per 32 columns.
+        const double bpw = j["bits_per_weight"];
+        QVERIFY2(bpw > 3.5 && bpw < 4.6, qPrintable(QString::number(bpw)));
+        for (const char* f : {"recipe.json", "resolved.json", "report.json", "quantized.safetensors"})
+            QVERIFY2(QFileInfo::exists(run + "/" + f), f);
+        QVERIFY(QDir(m_tmp.path()).entryList({QStringLiteral("run.tmp*")}, QDir::Dirs).isEmpty());
+        const auto resolved = nlohmann::json::parse(readAll((run + "/resolved.json").toStdString()));
+        QVERIFY2(resolved.dump().find("int3_asym") != std::string::npos, resolved.dump().c_str());
+        // A run folder is not replaced without --force.
+        const Run again = cli(q);
+        QVERIFY(again.code > 0 && again.err.contains(QStringLiteral("pass --force")));
+
+        const QStringList e{QStringLiteral("eval"), m_model, QStringLiteral("--data"), m_tmp.path() + "/eval.txt",
+                            QStringLiteral("--ctx"), QStringLiteral("64"), QStringLiteral("--chunks"), QStringLiteral("4"),
+                            QStringLiteral("--json")};
+        const Run fl = cli(e);
+        QVERIFY2(fl.code == 0, qPrintable(fl.err));
+        const Run qe = cli(e + QStringList{QStringLiteral("--recipe"), recipe, QStringLiteral("--calib"), m_tmp.path() + "/eval.txt",
+                                           QStringLiteral("--samples"), QStringLiteral("4"), QStringLiteral("--seqlen"),
+                                           QStringLiteral("64"), QStringLiteral("--kl-ref"), m_model});
+        QVERIFY2(qe.code == 0, qPrintable(qe.err));
+        const auto fj = nlohmann::json::parse(fl.out.toStdString()), qj = nlohmann::json::parse(qe.out.toStdString());
+        QVERIFY(qj["ppl"].get<double>() != fj["ppl"].get<double>());
+        QCOMPARE(qj["quantization"]["bits_per_weight"].get<double>(), bpw);
+        QVERIFY(qj["kl"]["mean_kl"].get<double>() > 0);
+        QCOMPARE(qj["kl"]["ppl_reference"].get<double>(), fj["ppl"].get<double>());
+    }
+
+    void plugins()
+    {
+        const Run r = cli({QStringLiteral("plugins"), QStringLiteral("--json")});
+        QVERIFY2(r.code == 0, qPrintable(r.err));
+        const auto j = nlohmann::json::parse(r.out.toStdString());
+        std::set<std::string> ids;
+        for (const auto& m : j["methods"]) {
+            ids.insert(m["id"].get<std::string>());
+            QVERIFY(!m["parameters"].empty());
+            for (const auto& p : m["parameters"]) QVERIFY(p.contains("default") && p.contains("help"));
+        }
+        for (const char* id : {"rtn", "gptq", "pbllm"}) QVERIFY2(ids.count(id), id);
+        QVERIFY(j["problems"].empty());
+    }
+
     void badInput_data()
     {
         QTest::addColumn<QStringList>("args");
@@ -177,12 +247,20 @@ private slots:
         QTest::newRow("analyze calibration too short") << QStringList{"analyze", "%MODEL%", "--calib", data, "--samples", "100000", "--out", "%TMP%/x.h5"} << "contiguous windows of 512 need";
         QTest::newRow("analyze store from another model") << (an + QStringList{"--calib", data, "--out", "%OTHER%"}) << "another model";
         QTest::newRow("unknown option") << QStringList{"info", "%MODEL%", "--bogus"} << "Unknown option 'bogus'";
+        QTest::newRow("quantize without recipe") << QStringList{"quantize", "%MODEL%", "--out", "%TMP%/r"} << "quantize needs --recipe";
+        QTest::newRow("quantize recipe error path") << QStringList{"quantize", "%MODEL%", "--recipe", "%BADRECIPE%", "--out", "%TMP%/r"} << "rules[0].bits: expected an integer in 2..8";
+        QTest::newRow("quantize unknown method") << QStringList{"quantize", "%MODEL%", "--recipe", "%NOMETHOD%", "--out", "%TMP%/r"} << "asks for method \"gpt5\", which no plugin provides";
+        QTest::newRow("gptq without calibration") << QStringList{"quantize", "%MODEL%", "--recipe", "%GPTQ%", "--out", "%TMP%/r"} << "needs calibration data";
+        QTest::newRow("eval recipe missing") << QStringList{"eval", "%MODEL%", "--data", data, "--recipe", "/nonexistent.json"} << "/nonexistent.json";
     }
     void badInput()
     {
         QFETCH(QStringList, args);
         QFETCH(QString, expect);
         std::ofstream(m_tmp.path().toStdString() + "/empty.txt").close();
+        std::ofstream(m_tmp.path().toStdString() + "/badrecipe.json") << "{\"version\": 1, \"rules\": [{\"match\": \"*\", \"method\": \"rtn\", \"bits\": \"four\"}]}";
+        std::ofstream(m_tmp.path().toStdString() + "/nomethod.json") << "{\"version\": 1, \"rules\": [{\"match\": \"*\", \"method\": \"gpt5\", \"bits\": 4}]}";
+        std::ofstream(m_tmp.path().toStdString() + "/gptq.json") << "{\"version\": 1, \"rules\": [{\"match\": \"*\", \"method\": \"gptq\", \"bits\": 4}]}";
         std::ofstream(m_tmp.path().toStdString() + "/notext.jsonl") << "{\"text\": \"a b c\"}\n{\"url\": \"u\"}\n";
         const QString other = m_tmp.path() + QStringLiteral("/other.h5");
         if (!QFileInfo::exists(other)) { // a store made from a different model
@@ -205,6 +283,9 @@ private slots:
             a.replace(QStringLiteral("%NOTEXT%"), m_tmp.path() + "/notext.jsonl");
             a.replace(QStringLiteral("%OTHER%"), other);
             a.replace(QStringLiteral("%TMP%"), m_tmp.path());
+            a.replace(QStringLiteral("%BADRECIPE%"), m_tmp.path() + "/badrecipe.json");
+            a.replace(QStringLiteral("%NOMETHOD%"), m_tmp.path() + "/nomethod.json");
+            a.replace(QStringLiteral("%GPTQ%"), m_tmp.path() + "/gptq.json");
         }
         const Run r = cli(args);
         QVERIFY2(r.code > 0, qPrintable(QString::number(r.code)));

@@ -46,5 +46,6 @@ int cmdEval(const QStringList& args);
 int cmdBenchForward(const QStringList& args);
 int cmdAnalyze(const QStringList& args);
 int cmdPlugins(const QStringList& args);
+int cmdQuantize(const QStringList& args);
 
 } // namespace ql::cli

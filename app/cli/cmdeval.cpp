@@ -1,10 +1,12 @@
 #include "clicommon.h"
+#include "quantizerun.h"
 
 #include "quantlens/evaluator.h"
 #include "quantlens/model.h"
 #include "quantlens/tokenizer.h"
 
 #include <cstdio>
+#include <optional>
 
 namespace ql::cli {
 
@@ -21,6 +23,7 @@ int cmdEval(const QStringList& args)
                  QStringLiteral("MODEL_DIR")});
     p.addOption({QStringLiteral("json"), QStringLiteral("Print one JSON object.")});
     p.addOption({QStringLiteral("verbose"), QStringLiteral("Print running perplexity per batch on stderr.")});
+    addRecipeOptions(p);
     if (!parseArgs(p, args, 1, "quantlens-cli eval MODEL_DIR --data FILE [options]")) return 1;
     if (!p.isSet(QStringLiteral("data"))) return fail("eval needs --data FILE");
 
@@ -52,8 +55,21 @@ int cmdEval(const QStringList& args)
     const auto tokens = (*tok)->encode(*text);
     const int bos = opt.protocol == PplProtocol::LlamaCpp && (*tok)->addsBos() ? (*tok)->bosId() : -1;
 
+    // With a recipe, the model is quantized in memory first and evaluated through its fake-quant weights.
+    const WeightSource* weights = &*model;
+    std::optional<QuantizeRun> run;
+    if (p.isSet(QStringLiteral("recipe"))) {
+        PluginRegistry plugins;
+        plugins.scanDefault();
+        for (const auto& problem : plugins.problems()) std::fprintf(stderr, "warning: %s\n", problem.c_str());
+        CliFeedback qfb("quantize");
+        auto q = quantizeWithRecipe(p, *model, **tok, plugins, opt.threads, &qfb);
+        if (!q) return fail(q.message());
+        run = std::move(*q);
+        weights = run->model.get();
+    }
     CliFeedback fb("eval", p.isSet(QStringLiteral("verbose")));
-    auto r = evaluatePerplexity(model->config(), *model, tokens, bos, opt, &fb);
+    auto r = evaluatePerplexity(model->config(), *weights, tokens, bos, opt, &fb);
     if (!r) return fail(r.message());
 
     nlohmann::json j;
@@ -71,13 +87,18 @@ int cmdEval(const QStringList& args)
     j["bos"] = bos;
     j["seconds"] = r->seconds;
     j["tokens_per_s"] = r->seconds > 0 ? double(r->tokensProcessed) / r->seconds : 0.0;
+    if (run) {
+        j["recipe"] = p.value(QStringLiteral("recipe")).toStdString();
+        j["quantization"] = runReport(*model, *run);
+        j["quantization"].erase("layers");
+    }
 
     if (p.isSet(QStringLiteral("kl-ref"))) {
         const std::string refDir = p.value(QStringLiteral("kl-ref")).toStdString();
         auto ref = Model::open(refDir);
         if (!ref) return fail(ref.message());
         CliFeedback kfb("kl", p.isSet(QStringLiteral("verbose")));
-        auto kl = evaluateKl(ref->config(), *ref, model->config(), *model, tokens, bos, opt, &kfb);
+        auto kl = evaluateKl(ref->config(), *ref, model->config(), *weights, tokens, bos, opt, &kfb);
         if (!kl) return fail(kl.message());
         j["kl"] = {{"reference", ref->dir()},       {"mean_kl", kl->meanKl},      {"max_kl", kl->maxKl},
                    {"top1_agreement", kl->top1Agreement}, {"ppl_reference", kl->pplRef},
@@ -92,6 +113,10 @@ int cmdEval(const QStringList& args)
                 r->ppl * r->nllStdErr, protocolName(r->protocol), r->ctx, r->chunks, (long long)r->tokensScored,
                 bos >= 0 ? ", BOS at window start" : "");
     std::printf("%.2f s, %.1f tokens/s\n", r->seconds, j["tokens_per_s"].get<double>());
+    if (run)
+        std::printf("quantized with %s: %.3f bits per weight over %zu layers (%.1f s)\n",
+                    j["recipe"].get<std::string>().c_str(), j["quantization"]["bits_per_weight"].get<double>(),
+                    run->model->layers().size(), run->stats.seconds);
     if (j.contains("kl"))
         std::printf("KL(ref || model) = %.6f nats/token (max %.4f), top-1 agreement %.2f%%, reference ppl %.4f\n",
                     j["kl"]["mean_kl"].get<double>(), j["kl"]["max_kl"].get<double>(),

@@ -12,13 +12,17 @@ const char* kUsage =
     "  info MODEL_DIR [--json]                      architecture, layers, shapes, parameter counts\n"
     "  tokenize MODEL_DIR --text FILE [--out FILE]  token ids (space separated), no special tokens\n"
     "  eval MODEL_DIR --data FILE [--ctx 512] [--chunks N] [--protocol llamacpp|paper]\n"
-    "       [--threads N] [--kl-ref MODEL_DIR] [--json]  perplexity (and KL to a reference model)\n"
+    "       [--threads N] [--kl-ref MODEL_DIR] [--recipe R.json [--calib FILE ...]] [--json]\n"
+    "                                               perplexity (of the recipe's quantized model;\n"
+    "                                               KL to a reference model)\n"
     "  bench-forward MODEL_DIR [--ctx 512] [--chunks N] [--threads N] [--json]\n"
     "                                               prompt-processing throughput\n"
     "  analyze MODEL_DIR --calib FILE --out FILE.h5 [--samples 128] [--seqlen 512]\n"
     "       [--sampling contiguous|random] [--seed 0] [--sensitivity none|proxy|full]\n"
     "       [--save-hessian] [--force] [--json]     calibration statistics and sensitivity\n"
     "  plugins [--json]                             quantization methods and their parameters\n"
+    "  quantize MODEL_DIR --recipe R.json --out RUN_DIR [--calib FILE] [--samples N] [--seqlen N]\n"
+    "       [--mode sequential|parallel] [--force] [--json]  quantize with a recipe, write the run\n"
     "run 'quantlens-cli COMMAND --help' for a command's options.\n";
 
 } // namespace
@@ -45,6 +49,7 @@ int main(int argc, char** argv)
     if (cmd == QLatin1String("bench-forward")) return ql::cli::cmdBenchForward(args);
     if (cmd == QLatin1String("analyze")) return ql::cli::cmdAnalyze(args);
     if (cmd == QLatin1String("plugins")) return ql::cli::cmdPlugins(args);
+    if (cmd == QLatin1String("quantize")) return ql::cli::cmdQuantize(args);
     std::cerr << "error: unknown command '" << cmd.toStdString() << "'\n" << kUsage;
     return 2;
 }

@@ -152,6 +152,9 @@ Expected<std::shared_ptr<QuantizedModel>> QuantPipeline::run(const std::map<std:
                 }
             }
             SiteCapture capture;
+            if (needSite && calib.windows.empty())
+                return makeError("quantize: layer " + group.front()->layer->name + ": method " + group.front()->spec.method +
+                                 " needs calibration data (give --calib FILE or a calibration file in the recipe)");
             if (needSite) {
                 if (statesBlock < 0) {
                     states.resize(calib.windows.size());
@@ -208,8 +211,13 @@ Expected<std::shared_ptr<QuantizedModel>> QuantPipeline::run(const std::map<std:
                     ++m_stats.layersQuantized;
                 }
                 qm->setLayer(QuantizedLayer{j.layer->name, b, j.layer->kind, j.spec, result});
-                if (opt.sequential) upstream = sha256Hex((upstream + "|" + keys[i]).data(), upstream.size() + 1 + keys[i].size());
                 if (fb) fb->progress(double(++done) / total);
+            }
+            // The layers of one group read the same input, so the identity moves on per group.
+            if (opt.sequential) {
+                std::string chain = upstream;
+                for (const auto& k : keys) chain += "|" + k;
+                upstream = sha256Hex(chain.data(), chain.size());
             }
         }
     }

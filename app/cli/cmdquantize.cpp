@@ -1,0 +1,118 @@
+#include "clicommon.h"
+#include "quantizerun.h"
+
+#include "quantlens/safetensors.h"
+#include "quantlens/safetensorswriter.h"
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <unistd.h>
+
+namespace fs = std::filesystem;
+
+namespace ql::cli {
+
+namespace {
+
+Expected<void> writeText(const fs::path& path, const std::string& text)
+{
+    std::ofstream out(path, std::ios::binary | std::ios::trunc);
+    out << text;
+    out.flush();
+    if (!out) return makeError(path.string() + ": write failed");
+    return {};
+}
+
+// Everything an exporter needs per layer: packed codes (int32 words of the bit stream), scales,
+// zeros and the group index; layers whose method has no single format keep their weight.
+Expected<void> writeState(const fs::path& path, const QuantizeRun& run, const std::string& modelSha)
+{
+    std::vector<TensorData> tensors;
+    for (const auto& [name, l] : run.model->layers()) {
+        const LayerResult& r = *l.result;
+        if (r.tensor) {
+            const QuantizedTensor& t = *r.tensor;
+            const auto& codes = t.packedCodes();
+            tensors.push_back(makeTensorData(name + ".qcodes", DType::I32, {t.rows(), t.wordsPerRow()}, codes.data(), codes.size()));
+            const RowMatrix scales = t.scales(), zeros = t.zeros();
+            tensors.push_back(makeTensorData(name + ".scales", DType::F32, {scales.rows(), scales.cols()}, scales.data(), size_t(scales.size())));
+            tensors.push_back(makeTensorData(name + ".zeros", DType::F32, {zeros.rows(), zeros.cols()}, zeros.data(), size_t(zeros.size())));
+            const auto& g = t.groupIndex();
+            tensors.push_back(makeTensorData(name + ".g_idx", DType::I32, {int64_t(g.size())}, g.data(), g.size()));
+        } else {
+            const RowMatrix& w = r.dequantized;
+            tensors.push_back(makeTensorData(name + ".weight", DType::F32, {w.rows(), w.cols()}, w.data(), size_t(w.size())));
+        }
+    }
+    return writeSafetensorsFile(path.string(), tensors,
+                                {{"format", "quantlens-state"}, {"version", "1"}, {"model_sha256", modelSha}});
+}
+
+} // namespace
+
+int cmdQuantize(const QStringList& args)
+{
+    QCommandLineParser p;
+    addRecipeOptions(p);
+    p.addOption({QStringLiteral("out"), QStringLiteral("Run folder to create."), QStringLiteral("RUN_DIR")});
+    p.addOption({QStringLiteral("force"), QStringLiteral("Replace an existing run folder.")});
+    p.addOption({QStringLiteral("threads"), QStringLiteral("Threads (0: all cores)."), QStringLiteral("N"), QStringLiteral("0")});
+    p.addOption({QStringLiteral("json"), QStringLiteral("Print the report as JSON.")});
+    if (!parseArgs(p, args, 1, "quantlens-cli quantize MODEL_DIR --recipe R.json --out RUN_DIR [options]")) return 1;
+    if (!p.isSet(QStringLiteral("recipe"))) return fail("quantize needs --recipe R.json");
+    if (!p.isSet(QStringLiteral("out"))) return fail("quantize needs --out RUN_DIR");
+    auto threads = intOption(p, QStringLiteral("threads"), 0);
+    if (!threads) return fail(threads.message());
+    const fs::path out = fs::absolute(p.value(QStringLiteral("out")).toStdString());
+    if (!fs::is_directory(out.parent_path())) return fail(out.parent_path().string() + ": folder does not exist (for --out)");
+    if (fs::exists(out) && !p.isSet(QStringLiteral("force")))
+        return fail(out.string() + " exists; pass --force to replace it");
+
+    const std::string dir = p.positionalArguments()[0].toStdString();
+    auto model = Model::open(dir);
+    if (!model) return fail(model.message());
+    auto tok = loadTokenizer(dir);
+    if (!tok) return fail(tok.message());
+    PluginRegistry plugins;
+    plugins.scanDefault();
+    for (const auto& problem : plugins.problems()) std::fprintf(stderr, "warning: %s\n", problem.c_str());
+    auto modelSha = sha256OfFiles(model->weightFiles());
+    if (!modelSha) return fail(modelSha.message());
+
+    CliFeedback fb("quantize");
+    auto run = quantizeWithRecipe(p, *model, **tok, plugins, *threads, &fb);
+    if (!run) return fail(run.message());
+
+    // Written into a temporary folder, renamed into place when complete.
+    const fs::path tmp = out.string() + ".tmp-" + std::to_string(getpid());
+    std::error_code ec;
+    fs::remove_all(tmp, ec);
+    if (!fs::create_directory(tmp, ec)) return fail(tmp.string() + ": cannot create the folder: " + ec.message());
+    nlohmann::json report = runReport(*model, *run);
+    report["model_dir"] = model->dir();
+    report["model_sha256"] = *modelSha;
+    report["recipe"] = p.value(QStringLiteral("recipe")).toStdString();
+    auto step = writeText(tmp / "recipe.json", recipeToJson(run->recipe));
+    if (step) step = writeText(tmp / "resolved.json", resolvedToJson(run->specs));
+    if (step) step = writeText(tmp / "report.json", report.dump(2) + "\n");
+    if (step) step = writeState(tmp / "quantized.safetensors", *run, *modelSha);
+    if (!step) {
+        fs::remove_all(tmp, ec);
+        return fail(step.message());
+    }
+    if (fs::exists(out)) fs::remove_all(out, ec);
+    fs::rename(tmp, out, ec);
+    if (ec) return fail(out.string() + ": cannot move the finished run into place: " + ec.message());
+
+    if (p.isSet(QStringLiteral("json"))) {
+        report["out"] = out.string();
+        printJson(report);
+        return 0;
+    }
+    std::printf("quantized %zu layers (%d computed) to %.3f bits per weight in %.1f s -> %s\n", run->model->layers().size(),
+                run->stats.layersQuantized, report["bits_per_weight"].get<double>(), run->stats.seconds, out.c_str());
+    return 0;
+}
+
+} // namespace ql::cli

@@ -1,0 +1,57 @@
+#pragma once
+
+// GPTQ (Frantar et al. 2022; reference IST-DASLab/gptq gptq.py + quant.py, with the act-order,
+// static-group and g_idx conventions of AutoGPTQ / GPTQModel): quantize one column at a time and
+// push each column's error onto the columns not yet quantized, weighted by the inverse Hessian.
+//
+// Conventions, and where they differ from the reference:
+// - H is Σ x xᵀ over the calibration tokens, as accumulated by the pipeline, not the reference's
+//   2/n · Σ x xᵀ. Only the loss depends on that scale (dampening is relative to mean diag H).
+// - Group parameters are computed when a group is entered, from the current values of its
+//   columns, i.e. after every earlier column's error update. Deviation: when a group starts
+//   inside a lazy block (group size < block size, e.g. g = 32 with blocks of 128) the reference
+//   reads the group's columns as they were when the block started (W, not the updated W1), so
+//   those parameters ignore the updates from the block's earlier columns. Here the blocked loop
+//   gives exactly the column-by-column algorithm for every block size.
+// - Per channel, the row parameters come from the weight after dead columns were zeroed (the
+//   reference computes them before zeroing); per tensor, one (scale, zero) from the whole weight.
+// - Act order sorts by descending diag H with a stable sort (ties keep column order).
+// - The Hessian factor is computed in double; weight updates are float32 as in the reference
+//   (torch float32), unless doublePrecision asks for double.
+
+#include "quantlens/expected.h"
+#include "quantlens/quantizedtensor.h"
+#include "quantlens/weights.h"
+
+#include <Eigen/Core>
+
+namespace ql {
+
+/// GPTQ settings (AutoGPTQ names in comments).
+struct GptqOptions {
+    double damp = 0.01;        ///< damp_percent: H += damp · mean(diag H) · I
+    int blockSize = 128;       ///< columns per lazy batch update
+    bool actOrder = false;     ///< desc_act: process columns by descending diag H
+    bool staticGroups = false; ///< group parameters computed up front from the original weight
+    bool mseClip = false;      ///< per group, shrink the range on quant.py's grid (grid 100, maxshrink 0.8, norm 2.4)
+    bool doublePrecision = false; ///< weight updates in double instead of float32 (comparisons, not production)
+};
+
+/// A GPTQ-quantized layer.
+struct GptqResult {
+    QuantizedTensor tensor; ///< codes, parameters and g_idx (under act order as GPTQ checkpoints store it)
+    RowMatrix dequantized;  ///< [out, in] in the original column order; equals tensor.dequantize()
+    /// ½ Σ_j (w_j − q_j)² / U_jj² summed over rows (the reference's Losses.sum()) for the H passed:
+    /// with H = Σ x xᵀ it is ½‖(W − Q) X‖² plus ½ λ ‖W − Q‖² from the dampening λ; times 2 / tokens
+    /// it is the reference's number for its H = 2/n · Σ x xᵀ.
+    double loss = 0;
+    int deadColumns = 0;    ///< input channels with H_jj = 0 (their weights become 0)
+};
+
+/// Quantizes w [out, in] with GPTQ given H = Σ x xᵀ [in, in] (double, lower triangle used).
+/// Errors on shape mismatch, non-finite input, invalid options or a Hessian that is not
+/// positive definite after dampening.
+Expected<GptqResult> gptqQuantize(Eigen::Ref<const RowMatrix> w, const Eigen::MatrixXd& hessian,
+                                  const FormatSpec& spec, const GptqOptions& opt = {});
+
+} // namespace ql

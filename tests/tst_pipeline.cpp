@@ -1,0 +1,228 @@
+// The quantization pipeline: the Hessians it hands each layer in sequential and parallel mode
+// (against a capture recomputed here), the fake-quant model it returns, and incrementality
+// (which layers an edit recomputes), counted.
+#include "fixturemodel.h"
+#include "quantlens/forward.h"
+#include "quantlens/model.h"
+#include "quantlens/params.h"
+#include "quantlens/pipeline.h"
+#include "quantlens/quantizedtensor.h"
+
+#include <QTemporaryDir>
+#include <QtTest>
+
+#include <map>
+
+namespace {
+
+// RTN that asks for the Hessian and remembers what it was given, per layer.
+class ProbeQuantizer final : public ql::Quantizer {
+public:
+    explicit ProbeQuantizer(bool hessian) : m_hessian(hessian) {}
+    std::string id() const override { return m_hessian ? "probe" : "plain"; }
+    std::string description() const override { return "test probe"; }
+    std::vector<ql::ParamSpec> parameters() const override
+    {
+        return {{"tag", ql::ParamSpec::Type::Int, int64_t(0), 0, 100, {}, "changes the spec, not the result"}};
+    }
+    bool needsHessian() const override { return m_hessian; }
+    ql::Expected<ql::LayerResult> quantize(const ql::LayerInput& in, const ql::QuantSpec& spec, const ql::ParamMap&) const override
+    {
+        if (m_hessian) seen[in.name] = *in.hessian;
+        auto q = ql::quantize(Eigen::MatrixXf(*in.weight), spec.weight);
+        if (!q) return q.error();
+        ql::LayerResult r;
+        r.dequantized = q->dequantize();
+        r.tensor = std::move(*q);
+        return r;
+    }
+    mutable std::map<std::string, Eigen::MatrixXd> seen;
+
+private:
+    bool m_hessian;
+};
+
+std::vector<std::vector<int32_t>> windowsFor(int n, int len, int vocab)
+{
+    std::vector<std::vector<int32_t>> w(n);
+    uint32_t x = 17;
+    for (auto& s : w)
+        for (int t = 0; t < len; ++t) {
+            x = x * 1664525u + 1013904223u;
+            s.push_back(int32_t((x >> 8) % uint32_t(vocab)));
+        }
+    return w;
+}
+
+} // namespace
+
+class TestPipeline : public QObject {
+    Q_OBJECT
+
+    QTemporaryDir m_tmp;
+    qlfix::ModelSpec m_spec;
+    std::string m_dir;
+    ql::CalibrationSet m_calib;
+    ProbeQuantizer m_probe{true}, m_plain{false};
+
+    ql::MethodLookup lookup()
+    {
+        return [this](const std::string& id) -> const ql::Quantizer* {
+            if (id == "probe") return &m_probe;
+            if (id == "plain") return &m_plain;
+            return nullptr;
+        };
+    }
+    std::map<std::string, ql::QuantSpec> allLayers(const ql::Model& m, const std::string& method, const std::string& format)
+    {
+        std::map<std::string, ql::QuantSpec> specs;
+        for (const auto& l : m.linearLayers()) {
+            ql::QuantSpec s;
+            s.method = method;
+            s.weight.format = format;
+            s.weight.groupSize = 16;
+            specs[l.name] = s;
+        }
+        return specs;
+    }
+    // Σ x xᵀ at a site, recomputed here from a forward pass of the given weights.
+    Eigen::MatrixXd captureHessian(const ql::Model& m, const ql::WeightSource& w, const std::string& site)
+    {
+        ql::ForwardEngine e(m.config(), w);
+        Eigen::MatrixXd h;
+        e.setObserver([&](const ql::Activation& a) {
+            if (a.name != site) return;
+            const Eigen::MatrixXd x = a.x.cast<double>();
+            if (h.size() == 0) h = Eigen::MatrixXd::Zero(x.rows(), x.rows());
+            h += x * x.transpose();
+        });
+        ql::ForwardOptions fo;
+        fo.computeLogits = false;
+        if (!e.run(m_calib.windows, {}, fo)) return {};
+        return h;
+    }
+    static double relDiff(const Eigen::MatrixXd& a, const Eigen::MatrixXd& b)
+    {
+        return (a - b).cwiseAbs().maxCoeff() / std::max(1e-30, b.cwiseAbs().maxCoeff());
+    }
+
+private slots:
+    void initTestCase()
+    {
+        QVERIFY(m_tmp.isValid());
+        m_spec.layers = 3;
+        m_spec.vocab = 96;
+        m_dir = m_tmp.filePath(QStringLiteral("model")).toStdString();
+        QVERIFY(qlfix::writeModel(m_dir, m_spec));
+        m_calib.windows = windowsFor(3, 40, m_spec.vocab);
+        m_calib.sha256 = "calib";
+    }
+
+    void hessiansFollowTheMode()
+    {
+        auto model = ql::Model::open(m_dir);
+        QVERIFY(model.ok());
+        for (bool sequential : {true, false}) {
+            m_probe.seen.clear();
+            ql::QuantPipeline pipe(*model, lookup());
+            ql::PipelineOptions opt;
+            opt.sequential = sequential;
+            auto qm = pipe.run(allLayers(*model, "probe", "int3_asym"), m_calib, opt);
+            QVERIFY2(qm.ok(), qm.message().c_str());
+            QCOMPARE(pipe.lastRun().layersQuantized, 7 * m_spec.layers);
+            // Every layer's Hessian, recomputed: in sequential mode from a model holding only the
+            // layers quantized before it (the true-sequential order q/k/v, o, gate/up, down);
+            // in parallel mode from the float model.
+            for (const auto& l : model->linearLayers()) {
+                ql::QuantizedModel partial(*model);
+                if (sequential)
+                    for (const auto& [name, ql] : (*qm)->layers()) {
+                        const auto* other = &ql;
+                        const int order = other->block * 4 + (int(other->kind) <= 2 ? 0 : int(other->kind) == 3 ? 1 : int(other->kind) <= 5 ? 2 : 3);
+                        const int mine = l.block * 4 + (int(l.kind) <= 2 ? 0 : int(l.kind) == 3 ? 1 : int(l.kind) <= 5 ? 2 : 3);
+                        if (order < mine) partial.setLayer(*other);
+                    }
+                const Eigen::MatrixXd expect = captureHessian(*model, partial, l.site);
+                const double d = relDiff(m_probe.seen.at(l.name), expect);
+                QVERIFY2(d < 1e-5, qPrintable(QStringLiteral("%1 (%2): Hessian differs by %3")
+                                                  .arg(QString::fromStdString(l.name)).arg(sequential).arg(d)));
+            }
+            // The returned model serves the quantized weights.
+            ql::BlockWeights b;
+            QVERIFY((*qm)->block(2, b).ok());
+            const auto* down = (*qm)->layer("model.layers.2.mlp.down_proj");
+            QVERIFY(down);
+            QVERIFY(b[ql::LinearKind::Down] == down->result->dequantized);
+        }
+        // The two modes really differ once earlier layers are quantized.
+        m_probe.seen.clear();
+        ql::QuantPipeline seq(*model, lookup()), par(*model, lookup());
+        QVERIFY(seq.run(allLayers(*model, "probe", "int2_asym"), m_calib).ok());
+        const auto hs = m_probe.seen.at("model.layers.2.self_attn.q_proj");
+        ql::PipelineOptions popt;
+        popt.sequential = false;
+        QVERIFY(par.run(allLayers(*model, "probe", "int2_asym"), m_calib, popt).ok());
+        QVERIFY(relDiff(hs, m_probe.seen.at("model.layers.2.self_attn.q_proj")) > 1e-3);
+    }
+
+    void editsRecomputeOnlyWhatDependsOnThem()
+    {
+        auto model = ql::Model::open(m_dir);
+        QVERIFY(model.ok());
+        for (bool sequential : {true, false}) {
+            ql::QuantPipeline pipe(*model, lookup());
+            ql::PipelineOptions opt;
+            opt.sequential = sequential;
+            auto specs = allLayers(*model, "probe", "int4_asym");
+            // Two layers that need no inputs: an edit upstream never recomputes them.
+            specs["model.layers.2.mlp.up_proj"].method = "plain";
+            specs["model.layers.1.self_attn.k_proj"].method = "plain";
+            QVERIFY(pipe.run(specs, m_calib, opt).ok());
+            QCOMPARE(pipe.lastRun().layersQuantized, 21);
+            QVERIFY(pipe.run(specs, m_calib, opt).ok()); // nothing changed
+            QCOMPARE(pipe.lastRun().layersQuantized, 0);
+            QCOMPARE(pipe.lastRun().layersReused, 21);
+            QCOMPARE(pipe.lastRun().blockForwards, 0);
+
+            specs["model.layers.1.self_attn.o_proj"].params["tag"] = int64_t(1); // an edit in block 1
+            QVERIFY(pipe.run(specs, m_calib, opt).ok());
+            // Sequential: o_proj, then gate/up/down of block 1 and all of block 2 that reads
+            // inputs (6 of its 7 layers; up_proj is weights-only). Parallel: o_proj alone.
+            QCOMPARE(pipe.lastRun().layersQuantized, sequential ? 1 + 3 + 6 : 1);
+            QCOMPARE(pipe.lastRun().layersReused, 21 - pipe.lastRun().layersQuantized);
+
+            specs["model.layers.2.mlp.up_proj"].weight.format = "int3_asym"; // a weights-only layer
+            QVERIFY(pipe.run(specs, m_calib, opt).ok());
+            // In sequential mode the layer after it (down_proj) reads its output.
+            QCOMPARE(pipe.lastRun().layersQuantized, sequential ? 2 : 1);
+        }
+    }
+
+    void badSpecsAreRefused()
+    {
+        auto model = ql::Model::open(m_dir);
+        QVERIFY(model.ok());
+        ql::QuantPipeline pipe(*model, lookup());
+        std::map<std::string, ql::QuantSpec> specs;
+        specs["model.layers.9.mlp.down_proj"] = {};
+        QVERIFY(QString::fromStdString(pipe.run(specs, m_calib).message()).contains("no linear layer model.layers.9.mlp.down_proj"));
+        specs.clear();
+        specs["model.layers.0.mlp.down_proj"].method = "gptx";
+        QVERIFY(QString::fromStdString(pipe.run(specs, m_calib).message()).contains("asks for method \"gptx\", which no plugin provides"));
+        specs["model.layers.0.mlp.down_proj"].method = "probe";
+        specs["model.layers.0.mlp.down_proj"].params["tga"] = int64_t(1);
+        const auto bad = pipe.run(specs, m_calib);
+        QVERIFY2(QString::fromStdString(bad.message()).contains("layer model.layers.0.mlp.down_proj: probe: parameter \"tga\" is unknown"),
+                 bad.message().c_str());
+        specs["model.layers.0.mlp.down_proj"].params.clear();
+        specs["model.layers.0.mlp.down_proj"].weight.format = "int9";
+        QVERIFY(!pipe.run(specs, m_calib).ok());
+        specs["model.layers.0.mlp.down_proj"].skip = true; // skipped layers are not checked or run
+        auto skipped = pipe.run(specs, m_calib);
+        QVERIFY(skipped.ok());
+        QVERIFY((*skipped)->layers().empty());
+    }
+};
+
+QTEST_GUILESS_MAIN(TestPipeline)
+#include "tst_pipeline.moc"
