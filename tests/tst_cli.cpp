@@ -209,6 +209,31 @@ private slots:
         QCOMPARE(qj["kl"]["ppl_reference"].get<double>(), fj["ppl"].get<double>());
     }
 
+    void transformsPreservePerplexity_data()
+    {
+        QTest::addColumn<QString>("transforms");
+        QTest::newRow("hadamard") << "[{\"method\": \"hadamard\", \"params\": {\"seed\": 3}}]";
+        QTest::newRow("smoothquant") << "[{\"method\": \"smoothquant\", \"params\": {\"alpha\": 0.85}}]";
+        QTest::newRow("both") << "[{\"method\": \"hadamard\"}, {\"method\": \"smoothquant\"}]";
+    }
+
+    void transformsPreservePerplexity()
+    {
+        // With quantization off (no rules), a transform must leave perplexity unchanged.
+        QFETCH(QString, transforms);
+        const QString recipe = m_tmp.path() + QStringLiteral("/transform.json");
+        std::ofstream(recipe.toStdString()) << "{\"version\": 1, \"rules\": [], \"transforms\": " << transforms.toStdString() << "}";
+        const QStringList e{QStringLiteral("eval"), m_model, QStringLiteral("--data"), m_tmp.path() + "/eval.txt",
+                            QStringLiteral("--ctx"), QStringLiteral("64"), QStringLiteral("--chunks"), QStringLiteral("4"),
+                            QStringLiteral("--json")};
+        const Run fl = cli(e);
+        const Run tr = cli(e + QStringList{QStringLiteral("--recipe"), recipe, QStringLiteral("--calib"), m_tmp.path() + "/eval.txt",
+                                           QStringLiteral("--samples"), QStringLiteral("4"), QStringLiteral("--seqlen"), QStringLiteral("64")});
+        QVERIFY2(fl.code == 0 && tr.code == 0, qPrintable(fl.err + tr.err));
+        const double a = nlohmann::json::parse(fl.out.toStdString())["ppl"], b = nlohmann::json::parse(tr.out.toStdString())["ppl"];
+        QVERIFY2(std::abs(a - b) <= 1e-4 * a, qPrintable(QStringLiteral("float %1, transformed %2").arg(a, 0, 'g', 10).arg(b, 0, 'g', 10)));
+    }
+
     void plugins()
     {
         const Run r = cli({QStringLiteral("plugins"), QStringLiteral("--json")});
@@ -220,7 +245,7 @@ private slots:
             QVERIFY(!m["parameters"].empty());
             for (const auto& p : m["parameters"]) QVERIFY(p.contains("default") && p.contains("help"));
         }
-        for (const char* id : {"rtn", "gptq", "pbllm"}) QVERIFY2(ids.count(id), id);
+        for (const char* id : {"rtn", "gptq", "pbllm", "hadamard", "smoothquant"}) QVERIFY2(ids.count(id), id);
         QVERIFY(j["problems"].empty());
     }
 

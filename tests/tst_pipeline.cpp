@@ -198,6 +198,21 @@ private slots:
         }
     }
 
+    void groupLargerThanTheRowIsReported()
+    {
+        auto model = ql::Model::open(m_dir);
+        QVERIFY(model.ok());
+        ql::QuantPipeline pipe(*model, lookup());
+        std::map<std::string, ql::QuantSpec> specs;
+        specs["model.layers.0.mlp.down_proj"].method = "plain";
+        specs["model.layers.0.mlp.down_proj"].weight.groupSize = 1000; // rows have 172 columns
+        auto qm = pipe.run(specs, m_calib);
+        QVERIFY2(qm.ok(), qm.message().c_str());
+        const auto& notes = (*qm)->layer("model.layers.0.mlp.down_proj")->result->report.notes;
+        QCOMPARE(notes.size(), size_t(1));
+        QCOMPARE(notes[0], std::string("group size 1000 is larger than the row (172 columns): one group per row"));
+    }
+
     void badSpecsAreRefused()
     {
         auto model = ql::Model::open(m_dir);

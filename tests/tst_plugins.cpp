@@ -1,6 +1,9 @@
 // The plugin host: discovery, metadata checked before loading, misbehaving methods contained,
 // and the built-in RTN module against the core quantizer it wraps.
+#include "fixturemodel.h"
 #include "pluginregistry.h"
+#include "quantlens/forward.h"
+#include "quantlens/model.h"
 #include "quantlens/params.h"
 #include "quantlens/quantizedtensor.h"
 
@@ -46,6 +49,54 @@ private slots:
         QVERIFY(reg.quantizer("rtn"));
         QCOMPARE(reg.methods().at("rtn").plugin, std::string("rtn"));
         QVERIFY(!reg.quantizer("no-such-method"));
+        QVERIFY(reg.transform("smoothquant") && reg.transform("hadamard"));
+        QCOMPARE(reg.transforms().at("hadamard").plugin, std::string("hadamard"));
+        QVERIFY(!reg.quantizer("hadamard") && !reg.transform("rtn"));
+    }
+
+    void transformModulesPreserveFunction()
+    {
+        ql::PluginRegistry reg;
+        reg.scanDefault();
+        QTemporaryDir tmp;
+        const std::string dir = tmp.filePath(QStringLiteral("m")).toStdString();
+        QVERIFY(qlfix::writeModel(dir, qlfix::ModelSpec{}));
+        auto model = ql::Model::open(dir);
+        QVERIFY(model.ok());
+        auto fw = ql::FloatWeights::load(*model);
+        QVERIFY(fw.ok());
+        const std::vector<std::vector<int32_t>> windows = {{1, 5, 9, 200, 3, 3, 7, 42, 11, 0}};
+        auto logits = [&](const ql::WeightSource& src) {
+            Eigen::MatrixXf out;
+            ql::ForwardEngine e(model->config(), src);
+            e.setObserver({});
+            (void)e.run(windows, [&](int, const Eigen::MatrixXf& l) -> ql::Expected<void> {
+                out = l;
+                return {};
+            });
+            return out;
+        };
+        std::vector<ql::SiteStats> sites;
+        ql::ForwardEngine stats(model->config(), *model);
+        stats.setObserver([&](const ql::Activation& a) {
+            if (a.name.ends_with("attn_in") || a.name.ends_with("mlp_in")) {
+                sites.emplace_back();
+                sites.back().name = a.name;
+                sites.back().absmax = a.x.cwiseAbs().rowwise().maxCoeff();
+            }
+        });
+        QVERIFY(stats.run(windows, {}).ok());
+        ql::TransformContext ctx;
+        ctx.sites = &sites;
+        QVERIFY(reg.transform("smoothquant")->needsStatistics());
+        auto s = reg.transform("smoothquant")->apply(*fw, ctx, {{"alpha", 0.8}});
+        QVERIFY2(s.ok(), s.message().c_str());
+        auto h = reg.transform("hadamard")->apply(*fw, {}, {{"seed", int64_t(4)}});
+        QVERIFY2(h.ok(), h.message().c_str());
+        const Eigen::MatrixXf a = logits(*model), b = logits(*fw);
+        QVERIFY((a - b).cwiseAbs().maxCoeff() <= 1e-4 * a.cwiseAbs().maxCoeff());
+        auto missing = reg.transform("smoothquant")->apply(*fw, {}, {});
+        QVERIFY(QString::fromStdString(missing.message()).startsWith(QStringLiteral("plugin smoothquant, transform smoothquant: ")));
     }
 
     void badModulesAreReportedNotLoaded()
@@ -77,6 +128,18 @@ private slots:
         QVERIFY(QString::fromStdString(failed.message()).endsWith(QStringLiteral("cannot quantize this")));
         auto shape = reg.quantizer("wrong_shape")->quantize(in, {}, {});
         QVERIFY(QString::fromStdString(shape.message()).contains(QStringLiteral("wrong shape")));
+
+        QVERIFY(reg.transform("throwing_transform") && reg.transform("breaking_transform"));
+        const std::string dir = tmp.filePath(QStringLiteral("m")).toStdString();
+        QVERIFY(qlfix::writeModel(dir, qlfix::ModelSpec{}));
+        auto model = ql::Model::open(dir);
+        QVERIFY(model.ok());
+        auto fw = ql::FloatWeights::load(*model);
+        QVERIFY(fw.ok());
+        QCOMPARE(QString::fromStdString(reg.transform("throwing_transform")->apply(*fw, {}, {}).message()),
+                 QStringLiteral("plugin misbehaving, transform throwing_transform: threw: rotation jammed"));
+        QVERIFY(QString::fromStdString(reg.transform("breaking_transform")->apply(*fw, {}, {}).message())
+                    .contains(QStringLiteral("left the weights inconsistent: embedding has shape [256, 3], expected [256, 64]")));
 
         // The same method id from a second scan is refused, naming who provides it already.
         reg.scan({QStringLiteral(QL_TEST_PLUGIN_DIR)});
@@ -137,6 +200,41 @@ private slots:
         const double plain = (r->dequantized - w).array().abs().pow(2.4f).cast<double>().sum();
         const double searched = (rc->dequantized - w).array().abs().pow(2.4f).cast<double>().sum();
         QVERIFY2(searched <= plain * (1 + 1e-6), qPrintable(QStringLiteral("%1 > %2").arg(searched).arg(plain)));
+    }
+
+    void gptqRaisesDampingWhenNeeded()
+    {
+        // A Hessian of rank 2 (two tokens) is singular; with no dampening GPTQ cannot factor it.
+        ql::PluginRegistry reg;
+        reg.scanDefault();
+        const ql::Quantizer* gptq = reg.quantizer("gptq");
+        QVERIFY(gptq);
+        const ql::RowMatrix w = randomWeight(8, 32, 3);
+        Eigen::MatrixXd x = Eigen::MatrixXd::Random(32, 2);
+        const Eigen::MatrixXd h = x * x.transpose();
+        ql::LayerInput in;
+        in.name = "layer";
+        in.weight = &w;
+        in.hessian = &h;
+        ql::QuantSpec spec;
+        spec.weight.format = "int4_asym";
+        spec.weight.groupSize = 16;
+        auto fixed = ql::completeParams(gptq->parameters(), {{"damp", 0.0}, {"auto_damp", false}}, "gptq");
+        QVERIFY(fixed.ok());
+        auto refused = gptq->quantize(in, spec, *fixed);
+        QVERIFY(!refused.ok());
+        QVERIFY2(QString::fromStdString(refused.message()).contains(QStringLiteral("increase the dampening")), refused.message().c_str());
+        auto automatic = ql::completeParams(gptq->parameters(), {{"damp", 0.0}}, "gptq");
+        auto r = gptq->quantize(in, spec, *automatic);
+        QVERIFY2(r.ok(), r.message().c_str());
+        QCOMPARE(r->report.metrics.at("damp"), 0.01);
+        QVERIFY(!r->report.notes.empty());
+        QVERIFY2(QString::fromStdString(r->report.notes.front()).contains(QStringLiteral("raised to 0.01")), r->report.notes.front().c_str());
+        // What it produced is GPTQ at that dampening.
+        auto at = ql::completeParams(gptq->parameters(), {{"damp", 0.01}}, "gptq");
+        auto direct = gptq->quantize(in, spec, *at);
+        QVERIFY(direct.ok());
+        QCOMPARE(direct->dequantized, r->dequantized);
     }
 
     void parameterChecks()

@@ -1,5 +1,9 @@
 #include "clicommon.h"
 
+#include "quantlens/weights.h"
+
+#include <chrono>
+
 #include <atomic>
 #include <csignal>
 #include <cstdio>
@@ -90,5 +94,20 @@ Expected<int> intOption(const QCommandLineParser& p, const QString& name, int mi
 }
 
 void printJson(const nlohmann::json& j) { std::cout << j.dump(2) << std::endl; }
+
+double measureGemmPeak(int m, int k, int n)
+{
+    RowMatrix a = RowMatrix::Random(m, k);
+    Eigen::MatrixXf b = Eigen::MatrixXf::Random(k, n), c(m, n);
+    c.noalias() = a * b; // warm-up
+    double best = 0;
+    for (int rep = 0; rep < 5; ++rep) {
+        const auto t0 = std::chrono::steady_clock::now();
+        c.noalias() = a * b;
+        const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        best = std::max(best, 2.0 * m * k * n / s / 1e9);
+    }
+    return best;
+}
 
 } // namespace ql::cli

@@ -37,6 +37,9 @@ int fail(const std::string& message);
 Expected<std::string> readFile(const std::string& path);
 /// Parses an integer option, rejecting garbage and values below min.
 Expected<int> intOption(const QCommandLineParser& p, const QString& name, int min);
+/// GFLOP/s of Eigen's fp32 GEMM [m, k] × [k, n], best of 5, measured now: the same-run baseline
+/// throughput figures are stated against.
+double measureGemmPeak(int m, int k, int n);
 /// Prints a JSON object on stdout.
 void printJson(const nlohmann::json& j);
 
@@ -47,5 +50,6 @@ int cmdBenchForward(const QStringList& args);
 int cmdAnalyze(const QStringList& args);
 int cmdPlugins(const QStringList& args);
 int cmdQuantize(const QStringList& args);
+int cmdBenchGptq(const QStringList& args);
 
 } // namespace ql::cli

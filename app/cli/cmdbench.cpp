@@ -15,23 +15,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-// GFLOP/s of Eigen's fp32 GEMM on the model's largest block-sized product, measured now,
-// so throughput can be stated as a fraction of what this machine reaches at this moment.
-double measureGemmPeak(int m, int k, int n)
-{
-    RowMatrix a = RowMatrix::Random(m, k);
-    Eigen::MatrixXf b = Eigen::MatrixXf::Random(k, n), c(m, n);
-    c.noalias() = a * b; // warm-up
-    double best = 0;
-    for (int rep = 0; rep < 5; ++rep) {
-        const auto t0 = Clock::now();
-        c.noalias() = a * b;
-        const double s = std::chrono::duration<double>(Clock::now() - t0).count();
-        best = std::max(best, 2.0 * m * k * n / s / 1e9);
-    }
-    return best;
-}
-
 } // namespace
 
 int cmdBenchForward(const QStringList& args)

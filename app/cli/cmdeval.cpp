@@ -63,7 +63,7 @@ int cmdEval(const QStringList& args)
         plugins.scanDefault();
         for (const auto& problem : plugins.problems()) std::fprintf(stderr, "warning: %s\n", problem.c_str());
         CliFeedback qfb("quantize");
-        auto q = quantizeWithRecipe(p, *model, **tok, plugins, opt.threads, &qfb);
+        auto q = quantizeWithRecipe(p, *model, tok->get(), plugins, opt.threads, &qfb);
         if (!q) return fail(q.message());
         run = std::move(*q);
         weights = run->model.get();

@@ -72,8 +72,7 @@ int cmdQuantize(const QStringList& args)
     const std::string dir = p.positionalArguments()[0].toStdString();
     auto model = Model::open(dir);
     if (!model) return fail(model.message());
-    auto tok = loadTokenizer(dir);
-    if (!tok) return fail(tok.message());
+    auto tok = loadTokenizer(dir); // needed only to tokenize calibration text
     PluginRegistry plugins;
     plugins.scanDefault();
     for (const auto& problem : plugins.problems()) std::fprintf(stderr, "warning: %s\n", problem.c_str());
@@ -81,7 +80,8 @@ int cmdQuantize(const QStringList& args)
     if (!modelSha) return fail(modelSha.message());
 
     CliFeedback fb("quantize");
-    auto run = quantizeWithRecipe(p, *model, **tok, plugins, *threads, &fb);
+    auto run = quantizeWithRecipe(p, *model, tok ? tok->get() : nullptr, plugins, *threads, &fb);
+    if (!run && !tok && run.message().find("tokenizer") != std::string::npos) return fail(run.message() + ": " + tok.message());
     if (!run) return fail(run.message());
 
     // Written into a temporary folder, renamed into place when complete.

@@ -17,6 +17,8 @@ const char* kUsage =
     "                                               KL to a reference model)\n"
     "  bench-forward MODEL_DIR [--ctx 512] [--chunks N] [--threads N] [--json]\n"
     "                                               prompt-processing throughput\n"
+    "  bench-gptq [--size 4096] [--tokens 4096] [--bits 4] [--group 128] [--json]\n"
+    "                                               GPTQ of one layer against the GEMM peak\n"
     "  analyze MODEL_DIR --calib FILE --out FILE.h5 [--samples 128] [--seqlen 512]\n"
     "       [--sampling contiguous|random] [--seed 0] [--sensitivity none|proxy|full]\n"
     "       [--save-hessian] [--force] [--json]     calibration statistics and sensitivity\n"
@@ -50,6 +52,7 @@ int main(int argc, char** argv)
     if (cmd == QLatin1String("analyze")) return ql::cli::cmdAnalyze(args);
     if (cmd == QLatin1String("plugins")) return ql::cli::cmdPlugins(args);
     if (cmd == QLatin1String("quantize")) return ql::cli::cmdQuantize(args);
+    if (cmd == QLatin1String("bench-gptq")) return ql::cli::cmdBenchGptq(args);
     std::cerr << "error: unknown command '" << cmd.toStdString() << "'\n" << kUsage;
     return 2;
 }

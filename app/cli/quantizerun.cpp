@@ -2,6 +2,9 @@
 
 #include "clicommon.h"
 
+#include "quantlens/params.h"
+#include "quantlens/siteranges.h"
+
 namespace ql::cli {
 
 void addRecipeOptions(QCommandLineParser& p)
@@ -15,7 +18,7 @@ void addRecipeOptions(QCommandLineParser& p)
     p.addOption({QStringLiteral("mode"), QStringLiteral("sequential or parallel (overrides the recipe)."), QStringLiteral("M")});
 }
 
-Expected<QuantizeRun> quantizeWithRecipe(const QCommandLineParser& p, const Model& model, const Tokenizer& tokenizer,
+Expected<QuantizeRun> quantizeWithRecipe(const QCommandLineParser& p, const Model& model, const Tokenizer* tokenizer,
                                          const PluginRegistry& plugins, int threads, Feedback* fb)
 {
     QuantizeRun run;
@@ -52,23 +55,54 @@ Expected<QuantizeRun> quantizeWithRecipe(const QCommandLineParser& p, const Mode
         else return makeError("--mode must be sequential or parallel");
     }
     if (p.isSet(QStringLiteral("calib"))) r.calibrationFile = p.value(QStringLiteral("calib")).toStdString();
-    if (!r.transforms.empty())
-        return makeError("recipe transforms (" + r.transforms.front().method + ") are not supported by this version yet");
 
     auto specs = resolveRecipe(r, model.linearLayers());
     if (!specs) return specs.error();
     run.specs = std::move(*specs);
     if (!r.calibrationFile.empty()) {
+        if (!tokenizer) return makeError("calibration needs the model's tokenizer, which could not be loaded");
         auto text = readCalibrationText(r.calibrationFile);
         if (!text) return text.error();
-        auto calib = makeCalibrationSet(*text, tokenizer, cs);
+        auto calib = makeCalibrationSet(*text, *tokenizer, cs);
         if (!calib) return makeError(r.calibrationFile + ": " + calib.message());
         run.calib = std::move(*calib);
     }
-    QuantPipeline pipe(model, [&plugins](const std::string& id) { return plugins.quantizer(id); });
     PipelineOptions po;
     po.sequential = r.mode == Recipe::PipelineMode::Sequential;
     po.threads = threads;
+    if (!r.transforms.empty()) {
+        // Transforms rewrite an in-memory copy of the float weights, in recipe order; statistics
+        // are measured on the weights as each transform finds them.
+        if (fb) fb->message("loading the float weights for " + std::to_string(r.transforms.size()) + " transform(s)");
+        auto fw = FloatWeights::load(model, fb);
+        if (!fw) return fw.error();
+        run.transformed = std::make_unique<FloatWeights>(std::move(*fw));
+        for (size_t i = 0; i < r.transforms.size(); ++i) {
+            const TransformStep& step = r.transforms[i];
+            const std::string where = "transforms[" + std::to_string(i) + "] (" + step.method + "): ";
+            const Transform* t = plugins.transform(step.method);
+            if (!t) return makeError(where + "no plugin provides this transform");
+            auto params = completeParams(t->parameters(), step.params, step.method);
+            if (!params) return makeError(where + params.message());
+            std::vector<SiteStats> sites;
+            TransformContext ctx;
+            ctx.feedback = fb;
+            if (t->needsStatistics()) {
+                if (run.calib.windows.empty())
+                    return makeError(where + "needs activation statistics: give calibration data (--calib)");
+                auto st = siteRanges(run.transformed->config(), *run.transformed, run.calib.windows, threads, fb);
+                if (!st) return makeError(where + st.message());
+                sites = std::move(*st);
+                ctx.sites = &sites;
+            }
+            if (fb) fb->message("transform " + step.method);
+            auto applied = t->apply(*run.transformed, ctx, *params);
+            if (!applied) return makeError(where + applied.message());
+            po.baseIdentity += step.method + "(" + specKey(QuantSpec{step.method, *params}) + ");";
+        }
+        po.base = run.transformed.get();
+    }
+    QuantPipeline pipe(model, [&plugins](const std::string& id) { return plugins.quantizer(id); });
     auto qm = pipe.run(run.specs, run.calib, po, fb);
     if (!qm) return qm.error();
     run.model = std::move(*qm);

@@ -5,6 +5,7 @@
 #include "quantlens/feedback.h"
 #include "quantlens/pipeline.h"
 #include "quantlens/recipe.h"
+#include "quantlens/transform.h"
 #include "quantlens/tokenizer.h"
 
 #include <QCommandLineParser>
@@ -20,6 +21,7 @@ struct QuantizeRun {
     Recipe recipe;                             ///< with the command line's overrides applied
     std::map<std::string, QuantSpec> specs;    ///< resolved, one per linear layer
     CalibrationSet calib;
+    std::unique_ptr<FloatWeights> transformed; ///< the float weights after the recipe's transforms (null without)
     std::shared_ptr<QuantizedModel> model;
     PipelineRunStats stats;
 };
@@ -28,8 +30,9 @@ struct QuantizeRun {
 void addRecipeOptions(QCommandLineParser& p);
 
 /// Loads the recipe, applies the command-line overrides, builds the calibration set (none
-/// when neither the recipe nor --calib names a file) and runs the pipeline with the plugins.
-Expected<QuantizeRun> quantizeWithRecipe(const QCommandLineParser& p, const Model& model, const Tokenizer& tokenizer,
+/// when neither the recipe nor --calib names a file; then the tokenizer may be null) and runs
+/// the transforms and the pipeline with the plugins.
+Expected<QuantizeRun> quantizeWithRecipe(const QCommandLineParser& p, const Model& model, const Tokenizer* tokenizer,
                                          const PluginRegistry& plugins, int threads, Feedback* fb);
 
 /// Per-layer reports and totals (bits per weight weighted by parameters) as JSON.

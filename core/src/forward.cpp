@@ -1,5 +1,8 @@
 #include "quantlens/forward.h"
 
+#include "quantlens/actquant.h"
+#include "quantlens/hadamard.h"
+
 #include <omp.h>
 
 #include <algorithm>
@@ -197,8 +200,22 @@ void ForwardEngine::runBlock(int layer, const BlockWeights& w, Eigen::MatrixXf& 
 
     rmsNorm(x, w.attnNorm, c.rmsEps, m_h);
     publish(layer, AttnIn, seq, m_h);
+    // Simulated activation quantization: the GEMM reads a fake-quantized copy of its input, made
+    // once per site for linears with equal specs (q/k/v, gate/up); observers saw the float value.
+    const Eigen::MatrixXf* quantizedFrom = nullptr;
+    ActQuantSpec quantizedAs;
+    auto input = [&](LinearKind k, const Eigen::MatrixXf& in) -> const Eigen::MatrixXf& {
+        const ActQuantSpec& a = w.actQuant[static_cast<int>(k)];
+        if (a.bits <= 0) return in;
+        if (quantizedFrom != &in || !(quantizedAs == a)) {
+            fakeQuantizeActivations(in, a, m_xq);
+            quantizedFrom = &in;
+            quantizedAs = a;
+        }
+        return m_xq;
+    };
     auto project = [&](LinearKind k, const Eigen::MatrixXf& in, Eigen::MatrixXf& out) {
-        out.noalias() = w[k] * in;
+        out.noalias() = w[k] * input(k, in);
         const Eigen::VectorXf& b = w.bias[static_cast<int>(k)];
         if (b.size()) out.colwise() += b;
     };
@@ -251,6 +268,7 @@ void ForwardEngine::runBlock(int layer, const BlockWeights& w, Eigen::MatrixXf& 
     x += m_o;
 
     rmsNorm(x, w.mlpNorm, c.rmsEps, m_h);
+    quantizedFrom = nullptr; // m_h holds a new site now
     publish(layer, MlpIn, seq, m_h);
     project(LinearKind::Gate, m_h, m_g);
     project(LinearKind::Up, m_h, m_u);
@@ -261,6 +279,9 @@ void ForwardEngine::runBlock(int layer, const BlockWeights& w, Eigen::MatrixXf& 
         auto g = m_g.col(j).array();
         g = g / (1.0f + (-g).exp()) * m_u.col(j).array();
     }
+    // The online rotation is part of the function (down_proj's weight was stored as W·Rᵀ), so
+    // down_in is published rotated: it is what down_proj reads and what its quantizer must see.
+    if (w.downInputRotation) w.downInputRotation->leftMultiply(m_g);
     publish(layer, DownIn, seq, m_g);
     project(LinearKind::Down, m_g, m_o);
     publish(layer, MlpOut, seq, m_o);

@@ -260,4 +260,16 @@ Expected<GptqResult> gptqQuantize(Eigen::Ref<const RowMatrix> w, const Eigen::Ma
     return runGptq<float>(w, *ph, spec, opt, std::move(*tensor));
 }
 
+Expected<double> withAutoDamping(double damp, bool automatic, const std::function<Expected<void>(double)>& attempt)
+{
+    for (;;) {
+        auto r = attempt(damp);
+        if (r) return damp;
+        // Only conditioning failures are retried; their messages all advise more dampening.
+        const bool conditioning = r.message().find("increase the dampening") != std::string::npos;
+        if (!automatic || !conditioning || damp >= 100) return r.error();
+        damp = damp > 0 ? damp * 10 : 0.01;
+    }
+}
+
 } // namespace ql

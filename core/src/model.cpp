@@ -200,6 +200,7 @@ Expected<void> Model::block(int i, BlockWeights& b) const
     if (!mn) return mn.error();
     b.attnNorm = std::move(*an);
     b.mlpNorm = std::move(*mn);
+    b.clearHooks(); // the object may have been filled by a source that installs hooks
     for (const auto& d : kLinears) {
         const int k = static_cast<int>(d.kind);
         const std::string base = linearName(i, d.kind);

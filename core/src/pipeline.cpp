@@ -120,8 +120,9 @@ Expected<std::shared_ptr<QuantizedModel>> QuantPipeline::run(const std::map<std:
         jobs.emplace(std::make_pair(it->second->block, static_cast<int>(it->second->kind)), std::move(job));
     }
 
-    auto qm = std::make_shared<QuantizedModel>(m_model);
-    ForwardEngine floatEngine(cfg, m_model), quantEngine(cfg, *qm);
+    const WeightSource& base = opt.base ? *opt.base : static_cast<const WeightSource&>(m_model);
+    auto qm = std::make_shared<QuantizedModel>(m_model, base);
+    ForwardEngine floatEngine(cfg, base), quantEngine(cfg, *qm);
     ForwardEngine& engine = opt.sequential ? quantEngine : floatEngine;
     ForwardOptions fo;
     fo.threads = opt.threads;
@@ -129,7 +130,7 @@ Expected<std::shared_ptr<QuantizedModel>> QuantPipeline::run(const std::map<std:
     int statesBlock = -1;
     // Identity of what the next layer's inputs depend on: the calibration set, the mode and, in
     // sequential mode, every spec applied before it.
-    std::string upstream = calib.sha256 + (opt.sequential ? "|sequential" : "|parallel");
+    std::string upstream = calib.sha256 + (opt.sequential ? "|sequential|" : "|parallel|") + opt.baseIdentity;
     const double total = double(std::max<size_t>(1, jobs.size()));
     int done = 0;
 
@@ -145,7 +146,8 @@ Expected<std::shared_ptr<QuantizedModel>> QuantPipeline::run(const std::map<std:
             bool needSite = false, needInputs = false;
             for (Job* j : group) {
                 const bool usesInputs = j->method->needsHessian() || j->method->needsInputs();
-                keys.push_back(j->layer->name + "#" + specKey(j->spec) + "#" + (usesInputs ? upstream : "weights only"));
+                keys.push_back(j->layer->name + "#" + specKey(j->spec) + "#" +
+                               (usesInputs ? upstream : "weights only|" + opt.baseIdentity));
                 if (!m_cache.count(keys.back())) {
                     needSite = needSite || usesInputs;
                     needInputs = needInputs || j->method->needsInputs();
@@ -158,7 +160,7 @@ Expected<std::shared_ptr<QuantizedModel>> QuantPipeline::run(const std::map<std:
             if (needSite) {
                 if (statesBlock < 0) {
                     states.resize(calib.windows.size());
-                    for (size_t s = 0; s < calib.windows.size(); ++s) QL_TRY(m_model.embed(calib.windows[s], states[s]));
+                    for (size_t s = 0; s < calib.windows.size(); ++s) QL_TRY(base.embed(calib.windows[s], states[s]));
                     statesBlock = 0;
                 }
                 if (statesBlock < b) {
@@ -182,7 +184,7 @@ Expected<std::shared_ptr<QuantizedModel>> QuantPipeline::run(const std::map<std:
             }
             const Eigen::MatrixXf inputs = needInputs ? capture.joinedInputs() : Eigen::MatrixXf();
             BlockWeights floatBlock;
-            QL_TRY(m_model.block(b, floatBlock));
+            QL_TRY(base.block(b, floatBlock));
             for (size_t i = 0; i < group.size(); ++i) {
                 Job& j = *group[i];
                 if (fb && fb->isCanceled()) return makeError(canceledMessage());
@@ -206,6 +208,10 @@ Expected<std::shared_ptr<QuantizedModel>> QuantPipeline::run(const std::map<std:
                     if (needInputs) in.inputs = &inputs;
                     auto r = j.method->quantize(in, j.spec, j.spec.params);
                     if (!r) return makeError("quantize: " + r.message());
+                    const FormatSpec& f = j.spec.weight;
+                    if (f.granularity == Granularity::PerGroup && f.groupSize > w.cols())
+                        r->report.notes.push_back("group size " + std::to_string(f.groupSize) + " is larger than the row (" +
+                                                  std::to_string(w.cols()) + " columns): one group per row");
                     result = std::make_shared<const LayerResult>(std::move(*r));
                     m_cache[keys[i]] = result;
                     ++m_stats.layersQuantized;

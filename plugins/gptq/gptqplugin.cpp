@@ -21,6 +21,7 @@ public:
         using T = ql::ParamSpec::Type;
         return {
             {"damp", T::Double, 0.01, 0.0, 1.0, {}, "Dampening: H += damp · mean(diag H) · I (GPTQ's percdamp)"},
+            {"auto_damp", T::Bool, true, 0, -1, {}, "When the dampened Hessian is not positive definite, retry with 10x the dampening and report it"},
             {"block_size", T::Int, int64_t(128), 1, 4096, {}, "Columns per lazy batch update"},
             {"act_order", T::Bool, false, 0, -1, {}, "Quantize columns in order of decreasing Hessian diagonal (desc_act)"},
             {"static_groups", T::Bool, false, 0, -1, {}, "Compute all group parameters up front from the original weight"},
@@ -35,14 +36,24 @@ public:
         if (!in.weight || !in.hessian || in.hessian->size() == 0)
             return ql::makeError("GPTQ needs the layer's Hessian: give calibration data");
         ql::GptqOptions o;
-        o.damp = ql::paramDouble(p, "damp");
         o.blockSize = int(ql::paramInt(p, "block_size"));
         o.actOrder = ql::paramBool(p, "act_order");
         o.staticGroups = ql::paramBool(p, "static_groups");
         o.mseClip = ql::paramBool(p, "mse_clip");
-        auto g = ql::gptqQuantize(*in.weight, *in.hessian, spec.weight, o);
-        if (!g) return g.error();
+        ql::Expected<ql::GptqResult> g = ql::makeError("not run");
+        const double asked = ql::paramDouble(p, "damp");
+        auto used = ql::withAutoDamping(asked, ql::paramBool(p, "auto_damp"), [&](double damp) -> ql::Expected<void> {
+            o.damp = damp;
+            g = ql::gptqQuantize(*in.weight, *in.hessian, spec.weight, o);
+            if (!g) return g.error();
+            return {};
+        });
+        if (!used) return used.error();
         ql::LayerResult r;
+        r.report.metrics["damp"] = *used;
+        if (*used != asked)
+            r.report.notes.push_back("the Hessian was not positive definite with damp " + ql::paramValueText(asked) +
+                                     "; raised to " + ql::paramValueText(*used));
         r.dequantized = std::move(g->dequantized);
         r.report.bitsPerWeight = ql::effectiveBits(g->tensor);
         r.report.metrics["gptq_loss"] = g->loss;

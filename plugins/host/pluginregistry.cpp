@@ -52,6 +52,39 @@ private:
     std::string m_id;
 };
 
+// The same guard for transforms; a transform must also leave the weights consistent.
+class GuardedTransform final : public Transform {
+public:
+    GuardedTransform(std::shared_ptr<Transform> inner, std::string plugin)
+        : m_inner(std::move(inner)), m_plugin(std::move(plugin)), m_id(m_inner->id())
+    {
+    }
+    std::string id() const override { return m_id; }
+    std::string description() const override { return m_inner->description(); }
+    std::vector<ParamSpec> parameters() const override { return m_inner->parameters(); }
+    bool needsStatistics() const override { return m_inner->needsStatistics(); }
+    Expected<void> apply(FloatWeights& weights, const TransformContext& ctx, const ParamMap& params) const override
+    {
+        const std::string who = "plugin " + m_plugin + ", transform " + m_id + ": ";
+        try {
+            auto r = m_inner->apply(weights, ctx, params);
+            if (!r) return makeError(who + r.message());
+            auto valid = weights.validate();
+            if (!valid) return makeError(who + "left the weights inconsistent: " + valid.message());
+            return {};
+        } catch (const std::exception& e) {
+            return makeError(who + "threw: " + e.what());
+        } catch (...) {
+            return makeError(who + "threw an unknown exception");
+        }
+    }
+
+private:
+    std::shared_ptr<Transform> m_inner;
+    std::string m_plugin;
+    std::string m_id;
+};
+
 } // namespace
 
 QStringList PluginRegistry::defaultDirs()
@@ -106,9 +139,10 @@ void PluginRegistry::consider(const QString& file)
         return;
     }
     for (const auto& id : declared)
-        if (m_methods.count(id)) {
-            m_problems.push_back(path + " (plugin " + name + "): method " + id + " is already provided by " +
-                                 m_methods.at(id).plugin + "; not loaded");
+        if (m_methods.count(id) || m_transforms.count(id)) {
+            const std::string& owner = m_methods.count(id) ? m_methods.at(id).plugin : m_transforms.at(id).plugin;
+            m_problems.push_back(path + " (plugin " + name + "): method " + id + " is already provided by " + owner +
+                                 "; not loaded");
             return;
         }
     QObject* root = loader.instance(); // stays loaded for the life of the process
@@ -122,20 +156,31 @@ void PluginRegistry::consider(const QString& file)
         return;
     }
     std::vector<std::shared_ptr<Quantizer>> made;
+    std::vector<std::shared_ptr<Transform>> madeTransforms;
     try {
         made = plugin->quantizers();
+        madeTransforms = plugin->transforms();
     } catch (...) {
         m_problems.push_back(path + " (plugin " + name + "): threw while listing its methods");
         return;
     }
+    auto declaredId = [&](const std::string& id, const char* what) {
+        const bool ok = !id.empty() && std::find(declared.begin(), declared.end(), id) != declared.end() &&
+                        !m_methods.count(id) && !m_transforms.count(id);
+        if (!ok)
+            m_problems.push_back(path + " (plugin " + name + "): offers " + what + " \"" + id +
+                                 "\" that its metadata does not declare (or offers twice); skipped");
+        return ok;
+    };
     for (const auto& q : made) {
         const std::string id = q ? q->id() : std::string();
-        if (!q || std::find(declared.begin(), declared.end(), id) == declared.end()) {
-            m_problems.push_back(path + " (plugin " + name + "): offers method \"" + id +
-                                 "\" that its metadata does not declare; skipped");
-            continue;
-        }
+        if (!q || !declaredId(id, "method")) continue;
         m_methods[id] = MethodInfo{id, name, path, std::make_shared<GuardedQuantizer>(q, name)};
+    }
+    for (const auto& t : madeTransforms) {
+        const std::string id = t ? t->id() : std::string();
+        if (!t || !declaredId(id, "transform")) continue;
+        m_transforms[id] = TransformInfo{id, name, path, std::make_shared<GuardedTransform>(t, name)};
     }
 }
 
@@ -143,6 +188,12 @@ const Quantizer* PluginRegistry::quantizer(const std::string& id) const
 {
     auto it = m_methods.find(id);
     return it == m_methods.end() ? nullptr : it->second.quantizer.get();
+}
+
+const Transform* PluginRegistry::transform(const std::string& id) const
+{
+    auto it = m_transforms.find(id);
+    return it == m_transforms.end() ? nullptr : it->second.transform.get();
 }
 
 } // namespace ql

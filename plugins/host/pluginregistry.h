@@ -1,6 +1,7 @@
 #pragma once
 
 #include "quantlens/quantizer.h"
+#include "quantlens/transform.h"
 
 #include <QStringList>
 
@@ -19,6 +20,14 @@ struct MethodInfo {
     std::shared_ptr<const Quantizer> quantizer; ///< guarded: exceptions become errors naming the plugin
 };
 
+/// A transform offered by a plugin module.
+struct TransformInfo {
+    std::string id;
+    std::string plugin;     ///< the module's "name" metadata
+    std::string file;       ///< the module's path
+    std::shared_ptr<const Transform> transform; ///< guarded: exceptions become errors naming the plugin
+};
+
 /// Finds plugin modules, checks their metadata before loading them, and offers their methods.
 /// A bad module (wrong API version, missing interface, duplicate method id, load failure) is
 /// recorded as a problem and skipped; the others are still available.
@@ -35,6 +44,10 @@ public:
     const Quantizer* quantizer(const std::string& id) const;
     /// Every method found, by id.
     const std::map<std::string, MethodInfo>& methods() const { return m_methods; }
+    /// The transform with this id, or null.
+    const Transform* transform(const std::string& id) const;
+    /// Every transform found, by id (ids are unique across methods and transforms).
+    const std::map<std::string, TransformInfo>& transforms() const { return m_transforms; }
     /// One message per module that was skipped, naming the file and the reason.
     const std::vector<std::string>& problems() const { return m_problems; }
 
@@ -42,6 +55,7 @@ private:
     void consider(const QString& file);
 
     std::map<std::string, MethodInfo> m_methods;
+    std::map<std::string, TransformInfo> m_transforms;
     std::vector<std::string> m_problems;
 };
 

@@ -25,6 +25,7 @@ public:
              "Salient weights by |w| or by the OBS saliency w² / U_jj²"},
             {"salient_bits", T::Int, int64_t(8), 2, 8, {}, "Bits of the salient weights (asymmetric integer)"},
             {"damp", T::Double, 0.01, 0.0, 1.0, {}, "Dampening: H += damp · mean(diag H) · I"},
+            {"auto_damp", T::Bool, true, 0, -1, {}, "When the dampened Hessian is not positive definite, retry with 10x the dampening and report it"},
             {"block_size", T::Int, int64_t(128), 1, 4096, {}, "Columns per block (lazy update, mask and parameter unit)"},
         };
     }
@@ -38,11 +39,21 @@ public:
         o.salientFraction = ql::paramDouble(p, "salient_fraction");
         o.criterion = ql::paramString(p, "criterion") == "magnitude" ? ql::PbllmCriterion::Magnitude : ql::PbllmCriterion::Hessian;
         o.salientBits = int(ql::paramInt(p, "salient_bits"));
-        o.damp = ql::paramDouble(p, "damp");
         o.blockSize = int(ql::paramInt(p, "block_size"));
-        auto q = ql::pbllmQuantize(*in.weight, *in.hessian, o);
-        if (!q) return q.error();
+        ql::Expected<ql::PbllmResult> q = ql::makeError("not run");
+        const double asked = ql::paramDouble(p, "damp");
+        auto used = ql::withAutoDamping(asked, ql::paramBool(p, "auto_damp"), [&](double damp) -> ql::Expected<void> {
+            o.damp = damp;
+            q = ql::pbllmQuantize(*in.weight, *in.hessian, o);
+            if (!q) return q.error();
+            return {};
+        });
+        if (!used) return used.error();
         ql::LayerResult r; // two formats in one weight: no single QuantizedTensor
+        r.report.metrics["damp"] = *used;
+        if (*used != asked)
+            r.report.notes.push_back("the Hessian was not positive definite with damp " + ql::paramValueText(asked) +
+                                     "; raised to " + ql::paramValueText(*used));
         r.dequantized = std::move(q->dequantized);
         r.report.bitsPerWeight = q->bitsPerWeight;
         r.report.metrics["gptq_loss"] = q->loss;

@@ -1,5 +1,6 @@
-// Methods that throw, return an error, or return a weight of the wrong shape: each must fail
-// its own call with a message naming the plugin, and nothing else.
+// Methods that throw, return an error, or return a weight of the wrong shape, and transforms that
+// throw or break the weights: each must fail its own call with a message naming the plugin, and
+// nothing else.
 #include "quantlensplugin.h"
 
 #include <QObject>
@@ -27,6 +28,24 @@ private:
     std::string m_id;
 };
 
+// A transform that throws, and one that leaves the weights with a wrong shape.
+class MisbehavingTransform final : public ql::Transform {
+public:
+    explicit MisbehavingTransform(std::string id) : m_id(std::move(id)) {}
+    std::string id() const override { return m_id; }
+    std::string description() const override { return "misbehaves on purpose"; }
+    std::vector<ql::ParamSpec> parameters() const override { return {}; }
+    ql::Expected<void> apply(ql::FloatWeights& w, const ql::TransformContext&, const ql::ParamMap&) const override
+    {
+        if (m_id == "throwing_transform") throw std::runtime_error("rotation jammed");
+        w.embedding().conservativeResize(w.embedding().rows(), 3);
+        return {};
+    }
+
+private:
+    std::string m_id;
+};
+
 } // namespace
 
 class MisbehavingPlugin : public QObject, public QuantLensPlugin {
@@ -39,6 +58,11 @@ public:
     {
         return {std::make_shared<Misbehaving>("throws"), std::make_shared<Misbehaving>("fails"),
                 std::make_shared<Misbehaving>("wrong_shape"), std::make_shared<Misbehaving>("undeclared")};
+    }
+    std::vector<std::shared_ptr<ql::Transform>> transforms() const override
+    {
+        return {std::make_shared<MisbehavingTransform>("throwing_transform"),
+                std::make_shared<MisbehavingTransform>("breaking_transform")};
     }
 };
 

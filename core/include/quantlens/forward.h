@@ -40,6 +40,11 @@ struct ForwardOptions {
 /// Intermediates emitted per block i (prefix "layers.i."): input, attn_in, q, k, v (after
 /// projection, before RoPE), o_in, attn_out, mlp_in, gate, up, down_in, mlp_out, output;
 /// then "final_norm" (layer -1).
+///
+/// Hooks of BlockWeights: with BlockWeights::actQuant set, a linear multiplies a fake-quantized
+/// copy of its input, while the site (attn_in, o_in, mlp_in, down_in) is published unquantized.
+/// With BlockWeights::downInputRotation set, down_in is published after the rotation, i.e. as
+/// the input down_proj actually reads.
 class ForwardEngine {
 public:
     ForwardEngine(const ModelConfig& config, const WeightSource& weights);
@@ -80,6 +85,7 @@ private:
     BlockWeights m_block;
     // Scratch reused across sequences and blocks.
     Eigen::MatrixXf m_h, m_q, m_k, m_v, m_attn, m_o, m_g, m_u;
+    Eigen::MatrixXf m_xq; // fake-quantized linear input (activation-quantization hook)
     Eigen::MatrixXf m_cos, m_sin;
 };
 

@@ -25,6 +25,8 @@
 
 #include <Eigen/Core>
 
+#include <functional>
+
 namespace ql {
 
 /// GPTQ settings (AutoGPTQ names in comments).
@@ -53,5 +55,10 @@ struct GptqResult {
 /// positive definite after dampening.
 Expected<GptqResult> gptqQuantize(Eigen::Ref<const RowMatrix> w, const Eigen::MatrixXd& hessian,
                                   const FormatSpec& spec, const GptqOptions& opt = {});
+
+/// Runs attempt(damp); while it fails because the dampened Hessian is not positive definite (or
+/// the solve is not finite), and `automatic` is set, retries with ten times the dampening (0.01
+/// after 0) up to 100·mean(diag H). Returns the dampening that worked, or the last error.
+Expected<double> withAutoDamping(double damp, bool automatic, const std::function<Expected<void>(double)>& attempt);
 
 } // namespace ql

@@ -20,6 +20,12 @@ struct PipelineOptions {
     /// before it (GPTQ's true-sequential order inside a block); false: from the float model.
     bool sequential = true;
     int threads = 0;
+    /// Float weights to quantize instead of the model's own (e.g. after transforms); must outlive
+    /// the returned model.
+    const WeightSource* base = nullptr;
+    /// What distinguishes `base` from the model (e.g. the transforms and their parameters): part
+    /// of every cache key, so results over other float weights are never reused.
+    std::string baseIdentity;
 };
 
 /// What the last run did: the test of incrementality, and progress reports.

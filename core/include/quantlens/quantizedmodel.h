@@ -20,10 +20,14 @@ struct QuantizedLayer {
 };
 
 /// A model whose quantized linear layers are served as their dequantized weights (the
-/// fake-quant forward); every other weight is the float model's. Evaluator and exporters read it.
+/// fake-quant forward, with simulated activation quantization where a spec asks for it); every
+/// other weight comes from the float weights underneath: the model itself, or its transformed
+/// copy (FloatWeights). Evaluator and exporters read it.
 class QuantizedModel final : public WeightSource {
 public:
-    explicit QuantizedModel(const Model& base) : m_base(base) {}
+    explicit QuantizedModel(const Model& model) : m_model(model), m_base(model) {}
+    /// Quantized layers over transformed float weights (which must outlive this object).
+    QuantizedModel(const Model& model, const WeightSource& base) : m_model(model), m_base(base) {}
 
     /// Replaces a layer (or sets it for the first time).
     void setLayer(QuantizedLayer layer);
@@ -31,8 +35,10 @@ public:
     const QuantizedLayer* layer(const std::string& name) const;
     /// Every quantized layer, by name.
     const std::map<std::string, QuantizedLayer>& layers() const { return m_layers; }
-    /// The float model underneath.
-    const Model& base() const { return m_base; }
+    /// The model the layers belong to.
+    const Model& model() const { return m_model; }
+    /// The float weights underneath.
+    const WeightSource& base() const { return m_base; }
 
     Expected<void> block(int i, BlockWeights& out) const override;
     Expected<void> embed(std::span<const int32_t> ids, Eigen::MatrixXf& out) const override { return m_base.embed(ids, out); }
@@ -40,7 +46,8 @@ public:
     Expected<RowMatrix> lmHead() const override { return m_base.lmHead(); }
 
 private:
-    const Model& m_base;
+    const Model& m_model;
+    const WeightSource& m_base;
     std::map<std::string, QuantizedLayer> m_layers;
     std::map<int, std::vector<const QuantizedLayer*>> m_byBlock;
 };

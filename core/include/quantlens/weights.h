@@ -1,14 +1,18 @@
 #pragma once
 
 #include "quantlens/expected.h"
+#include "quantlens/quantspec.h"
 
 #include <Eigen/Core>
 
 #include <array>
 #include <cstdint>
+#include <memory>
 #include <span>
 
 namespace ql {
+
+class HadamardRotation;
 
 /// A row-major fp32 matrix: the layout of a Hugging Face [out, in] weight.
 using RowMatrix = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
@@ -31,6 +35,21 @@ struct BlockWeights {
     Eigen::VectorXf mlpNorm;
     std::array<RowMatrix, kLinearCount> storage;   ///< owned values (unused for views)
     std::array<Eigen::VectorXf, kLinearCount> bias; ///< empty where the layer has no bias
+
+    // Forward-pass hooks installed by transforms and activation-quantization specs. Both are
+    // off by default, and the forward pass without them is unchanged (see ForwardEngine).
+    /// Online rotation R of down_proj's input: the forward feeds R·a to down_proj, whose weight
+    /// the transform stored as W·Rᵀ (QuaRot's online Hadamard). Null: none.
+    std::shared_ptr<const HadamardRotation> downInputRotation;
+    /// Simulated activation quantization of each linear's input (bits 0: none).
+    std::array<ActQuantSpec, kLinearCount> actQuant{};
+
+    /// Removes every forward-pass hook (sources that have none call this when refilling).
+    void clearHooks()
+    {
+        downInputRotation.reset();
+        actQuant.fill(ActQuantSpec{});
+    }
 
     /// The weight of linear k, [out, in].
     ConstRowMap operator[](LinearKind k) const
