@@ -630,7 +630,7 @@ private slots:
         // its file and uses the parameter names the methods declare.
         const std::map<std::string, std::set<std::string>> known{
             {"rtn", {"mse_clip"}}, {"gptq", {"damp", "block_size", "act_order", "static_groups"}},
-            {"awq", {"alpha_grid", "clip"}}, {"smoothquant", {"alpha"}}, {"hadamard", {"seed", "online_down"}},
+            {"awq", {"bits", "sym", "group", "alpha_grid", "clip", "max_shrink", "clip_grid"}}, {"smoothquant", {"alpha"}}, {"hadamard", {"seed", "online_down"}},
             {"pbllm", {"salient_fraction", "criterion", "salient_bits"}}};
         const auto checkParams = [&](const std::string& method, const ql::ParamMap& params) {
             QVERIFY2(known.count(method), method.c_str());

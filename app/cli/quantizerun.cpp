@@ -87,6 +87,12 @@ Expected<QuantizeRun> quantizeWithRecipe(const QCommandLineParser& p, const Mode
             std::vector<SiteStats> sites;
             TransformContext ctx;
             ctx.feedback = fb;
+            ctx.threads = threads;
+            if (t->needsCalibration()) {
+                if (run.calib.windows.empty())
+                    return makeError(where + "needs calibration windows: give calibration data (--calib)");
+                ctx.windows = &run.calib.windows;
+            }
             if (t->needsStatistics()) {
                 if (run.calib.windows.empty())
                     return makeError(where + "needs activation statistics: give calibration data (--calib)");

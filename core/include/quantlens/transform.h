@@ -10,6 +10,7 @@
 #include "quantlens/floatweights.h"
 #include "quantlens/params.h"
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -22,6 +23,9 @@ struct TransformContext {
     /// before an earlier transform describe other activations: recompute them in between.
     const std::vector<SiteStats>* sites = nullptr;
     Feedback* feedback = nullptr; ///< progress, messages and cancellation
+    /// Calibration token windows, for transforms that run the model themselves (AWQ).
+    const std::vector<std::vector<int32_t>>* windows = nullptr;
+    int threads = 0; ///< OpenMP threads for the transform's kernels; 0 keeps the current setting
 };
 
 /// A function-preserving rewrite of a model's float weights (SmoothQuant, Hadamard rotation …).
@@ -36,6 +40,8 @@ public:
     virtual std::vector<ParamSpec> parameters() const = 0;
     /// True when apply() needs TransformContext::sites.
     virtual bool needsStatistics() const { return false; }
+    /// True when apply() needs TransformContext::windows (calibration token windows).
+    virtual bool needsCalibration() const { return false; }
     /// Rewrites weights in place. Missing parameters take their defaults; errors say what is
     /// wrong (a parameter, missing statistics). On error the weights may be partly rewritten:
     /// apply to a copy when the original must survive. Never throws.
