@@ -215,11 +215,14 @@ private slots:
         QTest::newRow("hadamard") << "[{\"method\": \"hadamard\", \"params\": {\"seed\": 3}}]";
         QTest::newRow("smoothquant") << "[{\"method\": \"smoothquant\", \"params\": {\"alpha\": 0.85}}]";
         QTest::newRow("both") << "[{\"method\": \"hadamard\"}, {\"method\": \"smoothquant\"}]";
+        // AWQ's scale folds alone are function-preserving; its clipping is not, so it is off here.
+        QTest::newRow("awq scales") << "[{\"method\": \"awq\", \"params\": {\"clip\": false, \"group\": 32}}]";
     }
 
     void transformsPreservePerplexity()
     {
-        // With quantization off (no rules), a transform must leave perplexity unchanged.
+        // With quantization off (no rules), a transform must leave perplexity unchanged (and a
+        // transform that needs calibration data gets it through the plugin host).
         QFETCH(QString, transforms);
         const QString recipe = m_tmp.path() + QStringLiteral("/transform.json");
         std::ofstream(recipe.toStdString()) << "{\"version\": 1, \"rules\": [], \"transforms\": " << transforms.toStdString() << "}";

@@ -63,6 +63,7 @@ public:
     std::string description() const override { return m_inner->description(); }
     std::vector<ParamSpec> parameters() const override { return m_inner->parameters(); }
     bool needsStatistics() const override { return m_inner->needsStatistics(); }
+    bool needsCalibration() const override { return m_inner->needsCalibration(); }
     Expected<void> apply(FloatWeights& weights, const TransformContext& ctx, const ParamMap& params) const override
     {
         const std::string who = "plugin " + m_plugin + ", transform " + m_id + ": ";
