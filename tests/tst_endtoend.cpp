@@ -101,6 +101,33 @@ private slots:
         std::vector<Eigen::MatrixXf> bad{Eigen::MatrixXf::Zero(5, 3)};
         QVERIFY(QString::fromStdString(engine.runFrom(0, bad, {}).message()).contains("expected 64"));
         QVERIFY(!engine.runFrom(m_spec.layers + 1, bad, {}).ok());
+        // Stopping a block at a site publishes that site exactly as a full run does.
+        const auto one16 = windowsFor(1, 16, m_spec.vocab, 5);
+        for (const char* site : {"attn_in", "o_in", "mlp_in", "down_in"}) {
+            const std::string name = std::string("layers.1.") + site;
+            Eigen::MatrixXf full, stopped;
+            std::vector<std::string> seen;
+            ql::ForwardEngine e(model->config(), *model);
+            e.setObserver([&](const ql::Activation& a) { if (a.name == name) full = a.x; });
+            std::vector<Eigen::MatrixXf> states(1);
+            QVERIFY(model->embed(one16[0], states[0]).ok());
+            std::vector<Eigen::MatrixXf> copy = states;
+            QVERIFY(e.runLayers(0, 2, copy).ok());
+            e.setObserver([&](const ql::Activation& a) {
+                seen.push_back(a.name);
+                if (a.name == name) stopped = a.x;
+            });
+            ql::ForwardOptions stop;
+            stop.stopAfterSite = site;
+            QVERIFY(e.runLayers(0, 2, states, stop).ok());
+            QCOMPARE(seen.back(), name); // nothing after the site ran
+            QVERIFY(stopped == full);
+        }
+        ql::ForwardOptions wrong;
+        wrong.stopAfterSite = "q";
+        std::vector<Eigen::MatrixXf> one(1);
+        QVERIFY(model->embed(one16[0], one[0]).ok());
+        QVERIFY(QString::fromStdString(engine.runLayers(0, 1, one, wrong).message()).contains("not a site"));
     }
 
     void klMatchesNaiveFromEmbeddings_data()

@@ -138,6 +138,13 @@ Expected<void> ForwardEngine::layers(int first, int last, std::vector<Eigen::Mat
             }
     }
 
+    m_stopLayer = m_stopSlot = -1;
+    if (!opt.stopAfterSite.empty()) {
+        for (int s : {AttnIn, OIn, MlpIn, DownIn})
+            if (opt.stopAfterSite == kSlotNames[s]) m_stopSlot = s;
+        if (m_stopSlot < 0) return makeError("forward pass: cannot stop after \"" + opt.stopAfterSite + "\", not a site");
+        m_stopLayer = last - 1;
+    }
     for (int layer = first; layer < last; ++layer) {
         if (fb && fb->isCanceled()) return makeError(canceledMessage());
         QL_TRY(m_weights.block(layer, m_block));
@@ -200,6 +207,7 @@ void ForwardEngine::runBlock(int layer, const BlockWeights& w, Eigen::MatrixXf& 
 
     rmsNorm(x, w.attnNorm, c.rmsEps, m_h);
     publish(layer, AttnIn, seq, m_h);
+    if (stopHere(layer, AttnIn)) return;
     // Simulated activation quantization: the GEMM reads a fake-quantized copy of its input, made
     // once per site for linears with equal specs (q/k/v, gate/up); observers saw the float value.
     const Eigen::MatrixXf* quantizedFrom = nullptr;
@@ -263,6 +271,7 @@ void ForwardEngine::runBlock(int layer, const BlockWeights& w, Eigen::MatrixXf& 
         }
     }
     publish(layer, OIn, seq, m_attn);
+    if (stopHere(layer, OIn)) return;
     project(LinearKind::O, m_attn, m_o);
     publish(layer, AttnOut, seq, m_o);
     x += m_o;
@@ -270,6 +279,7 @@ void ForwardEngine::runBlock(int layer, const BlockWeights& w, Eigen::MatrixXf& 
     rmsNorm(x, w.mlpNorm, c.rmsEps, m_h);
     quantizedFrom = nullptr; // m_h holds a new site now
     publish(layer, MlpIn, seq, m_h);
+    if (stopHere(layer, MlpIn)) return;
     project(LinearKind::Gate, m_h, m_g);
     project(LinearKind::Up, m_h, m_u);
     publish(layer, Gate, seq, m_g);
@@ -283,6 +293,7 @@ void ForwardEngine::runBlock(int layer, const BlockWeights& w, Eigen::MatrixXf& 
     // down_in is published rotated: it is what down_proj reads and what its quantizer must see.
     if (w.downInputRotation) w.downInputRotation->leftMultiply(m_g);
     publish(layer, DownIn, seq, m_g);
+    if (stopHere(layer, DownIn)) return;
     project(LinearKind::Down, m_g, m_o);
     publish(layer, MlpOut, seq, m_o);
     x += m_o;

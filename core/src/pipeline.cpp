@@ -176,7 +176,9 @@ Expected<std::shared_ptr<QuantizedModel>> QuantPipeline::run(const std::map<std:
                     if (a.name == site) capture.add(a.x);
                 });
                 std::vector<Eigen::MatrixXf> scratch = states;
-                auto ran = engine.runLayers(b, b + 1, scratch, fo, nullptr);
+                ForwardOptions siteOnly = fo;
+                siteOnly.stopAfterSite = g.site; // the rest of the block is not needed here
+                auto ran = engine.runLayers(b, b + 1, scratch, siteOnly, nullptr);
                 engine.setObserver(nullptr);
                 QL_TRY(ran);
                 ++m_stats.blockForwards;

@@ -32,6 +32,10 @@ struct ForwardOptions {
     int threads = 0;        ///< OpenMP threads; 0 keeps the current setting
     int logitsFrom = 0;     ///< first position whose logits are computed (negative: from the end)
     bool computeLogits = true;
+    /// runLayers only: in its last block, return as soon as this site ("attn_in", "o_in",
+    /// "mlp_in" or "down_in") is published; the states are then left unfinished. For callers
+    /// that only need a site's inputs.
+    std::string stopAfterSite;
 };
 
 /// fp32 decoder forward pass (RMSNorm, RoPE, GQA causal attention, SwiGLU), run block by
@@ -71,6 +75,7 @@ private:
     Expected<void> layers(int first, int last, std::vector<Eigen::MatrixXf>& xs, const ForwardOptions& opt,
                           Feedback* fb, double units);
     void runBlock(int layer, const BlockWeights& w, Eigen::MatrixXf& x, int seq);
+    bool stopHere(int layer, int slot) const { return layer == m_stopLayer && slot == m_stopSlot; }
     void publish(int layer, int slot, int seq, const Eigen::MatrixXf& x);
 
     const ModelConfig& m_config;
@@ -80,6 +85,7 @@ private:
     std::vector<std::vector<std::string>> m_names;
     std::string m_finalName = "final_norm";
     bool m_cacheLmHead = false;
+    int m_stopLayer = -1, m_stopSlot = -1; ///< see ForwardOptions::stopAfterSite
     RowMatrix m_lmHead;
     Eigen::VectorXf m_finalNorm;
     BlockWeights m_block;
