@@ -50,6 +50,19 @@ inline std::vector<int32_t> readIds(const std::string& path)
 }
 inline std::vector<int32_t> readIds(const QString& path) { return readIds(path.toStdString()); }
 
+/// Deterministic token windows (a linear congruential sequence of ids below vocab).
+inline std::vector<std::vector<int32_t>> tokenWindows(int n, int len, int vocab, uint32_t seed)
+{
+    std::vector<std::vector<int32_t>> w(static_cast<size_t>(n));
+    uint32_t x = seed;
+    for (auto& s : w)
+        for (int t = 0; t < len; ++t) {
+            x = x * 1664525u + 1013904223u;
+            s.push_back(int32_t((x >> 8) % uint32_t(vocab)));
+        }
+    return w;
+}
+
 } // namespace qltest
 
 // Skips the current test with a message saying where the shared file was expected.

@@ -1,4 +1,6 @@
 #pragma once
+
+#include "testpaths.h"
 // Helpers of the transform tests: fixture models with edited tensors, forward runs over any
 // WeightSource, site statistics gathered from the observer, and error measures.
 #include "fixturemodel.h"
@@ -35,19 +37,6 @@ inline qlfix::Tensor& tensorNamed(std::vector<qlfix::Tensor>& ts, const std::str
         if (t.name == name) return t;
     static qlfix::Tensor none;
     return none;
-}
-
-/// Deterministic token windows.
-inline std::vector<std::vector<int32_t>> tokenWindows(int n, int len, int vocab, uint32_t seed)
-{
-    std::vector<std::vector<int32_t>> w(static_cast<size_t>(n));
-    uint32_t x = seed;
-    for (auto& s : w)
-        for (int t = 0; t < len; ++t) {
-            x = x * 1664525u + 1013904223u;
-            s.push_back(int32_t((x >> 8) % uint32_t(vocab)));
-        }
-    return w;
 }
 
 /// Logits of every window (vocab × tokens each); empty on failure.

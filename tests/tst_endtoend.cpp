@@ -2,6 +2,7 @@
 // (against a float64 naive forward from the embeddings), Spearman rank correlation, held-out
 // calibration windows, and the full analysis with its store round trip.
 #include "fixturemodel.h"
+#include "testpaths.h"
 #include "quantlens/analysisstore.h"
 #include "quantlens/analyzer.h"
 #include "quantlens/endtoend.h"
@@ -37,18 +38,6 @@ double naiveMeanKl(const std::vector<qltest::Vec>& ref, const std::vector<qltest
     return sum / double(ref.size());
 }
 
-std::vector<std::vector<int32_t>> windowsFor(int n, int len, int vocab, uint32_t seed)
-{
-    std::vector<std::vector<int32_t>> w(n);
-    uint32_t x = seed;
-    for (auto& s : w)
-        for (int t = 0; t < len; ++t) {
-            x = x * 1664525u + 1013904223u;
-            s.push_back(int32_t((x >> 8) % uint32_t(vocab)));
-        }
-    return w;
-}
-
 } // namespace
 
 class TestEndToEnd : public QObject {
@@ -73,7 +62,7 @@ private slots:
     {
         auto model = ql::Model::open(m_dir);
         QVERIFY(model.ok());
-        const auto windows = windowsFor(2, 40, m_spec.vocab, 3);
+        const auto windows = qltest::tokenWindows(2, 40, m_spec.vocab, 3);
         for (int first = 0; first <= m_spec.layers; ++first) {
             ql::ForwardEngine engine(model->config(), *model);
             std::vector<Eigen::MatrixXf> inputs(windows.size()), full(windows.size()), restarted(windows.size());
@@ -102,7 +91,7 @@ private slots:
         QVERIFY(QString::fromStdString(engine.runFrom(0, bad, {}).message()).contains("expected 64"));
         QVERIFY(!engine.runFrom(m_spec.layers + 1, bad, {}).ok());
         // Stopping a block at a site publishes that site exactly as a full run does.
-        const auto one16 = windowsFor(1, 16, m_spec.vocab, 5);
+        const auto one16 = qltest::tokenWindows(1, 16, m_spec.vocab, 5);
         for (const char* site : {"attn_in", "o_in", "mlp_in", "down_in"}) {
             const std::string name = std::string("layers.1.") + site;
             Eigen::MatrixXf full, stopped;
@@ -148,7 +137,7 @@ private slots:
         QFETCH(int, bits);
         auto model = ql::Model::open(m_dir);
         QVERIFY(model.ok());
-        const auto windows = windowsFor(2, 24, m_spec.vocab, 11);
+        const auto windows = qltest::tokenWindows(2, 24, m_spec.vocab, 11);
         auto e2e = ql::EndToEndSensitivity::prepare(*model, windows);
         QVERIFY2(e2e.ok(), e2e.message().c_str());
         QCOMPARE(e2e->tokens(), int64_t(48));
@@ -207,14 +196,14 @@ private slots:
         ql::CalibrationSet calib;
         calib.spec.samples = 2;
         calib.spec.seqlen = 32;
-        calib.windows = windowsFor(2, 32, m_spec.vocab, 5);
+        calib.windows = qltest::tokenWindows(2, 32, m_spec.vocab, 5);
         calib.sha256 = "c";
         ql::AnalyzeOptions opt;
         opt.sensitivity = ql::SensitivityMode::Full;
         opt.groupSize = 16;
         opt.modelSha256 = "m";
         QVERIFY(QString::fromStdString(ql::analyze(*model, calib, opt).message()).contains("held-out"));
-        calib.heldOutWindows = windowsFor(2, 32, m_spec.vocab, 9);
+        calib.heldOutWindows = qltest::tokenWindows(2, 32, m_spec.vocab, 9);
         calib.heldOutSha256 = "h";
         auto r = ql::analyze(*model, calib, opt);
         QVERIFY2(r.ok(), r.message().c_str());

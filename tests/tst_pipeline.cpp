@@ -2,6 +2,7 @@
 // (against a capture recomputed here), the fake-quant model it returns, and incrementality
 // (which layers an edit recomputes), counted.
 #include "fixturemodel.h"
+#include "testpaths.h"
 #include "quantlens/forward.h"
 #include "quantlens/model.h"
 #include "quantlens/params.h"
@@ -41,18 +42,6 @@ public:
 private:
     bool m_hessian;
 };
-
-std::vector<std::vector<int32_t>> windowsFor(int n, int len, int vocab)
-{
-    std::vector<std::vector<int32_t>> w(n);
-    uint32_t x = 17;
-    for (auto& s : w)
-        for (int t = 0; t < len; ++t) {
-            x = x * 1664525u + 1013904223u;
-            s.push_back(int32_t((x >> 8) % uint32_t(vocab)));
-        }
-    return w;
-}
 
 } // namespace
 
@@ -114,7 +103,7 @@ private slots:
         m_spec.vocab = 96;
         m_dir = m_tmp.filePath(QStringLiteral("model")).toStdString();
         QVERIFY(qlfix::writeModel(m_dir, m_spec));
-        m_calib.windows = windowsFor(3, 40, m_spec.vocab);
+        m_calib.windows = qltest::tokenWindows(3, 40, m_spec.vocab, 17);
         m_calib.sha256 = "calib";
     }
 

@@ -134,7 +134,9 @@ Expected<std::shared_ptr<QuantizedModel>> QuantPipeline::run(const std::map<std:
     const double total = double(std::max<size_t>(1, jobs.size()));
     int done = 0;
 
+    BlockWeights floatBlock;
     for (int b = 0; b < cfg.layers; ++b) {
+        bool blockLoaded = false; // converted once per block, and only when a layer needs it
         for (const Group& g : kGroups) {
             std::vector<Job*> group;
             for (LinearKind k : g.kinds) {
@@ -185,8 +187,6 @@ Expected<std::shared_ptr<QuantizedModel>> QuantPipeline::run(const std::map<std:
                 if (capture.stats.nTokens > 0) capture.stats.mean /= float(capture.stats.nTokens);
             }
             const Eigen::MatrixXf inputs = needInputs ? capture.joinedInputs() : Eigen::MatrixXf();
-            BlockWeights floatBlock;
-            QL_TRY(base.block(b, floatBlock));
             for (size_t i = 0; i < group.size(); ++i) {
                 Job& j = *group[i];
                 if (fb && fb->isCanceled()) return makeError(canceledMessage());
@@ -196,6 +196,10 @@ Expected<std::shared_ptr<QuantizedModel>> QuantPipeline::run(const std::map<std:
                     result = hit->second;
                     ++m_stats.layersReused;
                 } else {
+                    if (!blockLoaded) {
+                        QL_TRY(base.block(b, floatBlock));
+                        blockLoaded = true;
+                    }
                     if (fb) fb->message(j.layer->name + ": " + j.spec.method + " " + j.spec.weight.format);
                     const RowMatrix w = floatBlock[j.layer->kind];
                     LayerInput in;
