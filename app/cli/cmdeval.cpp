@@ -3,6 +3,7 @@
 
 #include "quantlens/evaluator.h"
 #include "quantlens/model.h"
+#include "quantlens/runstate.h"
 #include "quantlens/tokenizer.h"
 
 #include <cstdio>
@@ -23,8 +24,10 @@ int cmdEval(const QStringList& args)
                  QStringLiteral("MODEL_DIR")});
     p.addOption({QStringLiteral("json"), QStringLiteral("Print one JSON object.")});
     p.addOption({QStringLiteral("verbose"), QStringLiteral("Print running perplexity per batch on stderr.")});
+    p.addOption({QStringLiteral("run"), QStringLiteral("Evaluate the quantized model saved in a run folder (quantize --out)."),
+                 QStringLiteral("RUN_DIR")});
     addRecipeOptions(p);
-    if (!parseArgs(p, args, 1, "quantlens-cli eval MODEL_DIR --data FILE [options]")) return 1;
+    if (!parseArgs(p, args, 1, "quantlens-cli eval MODEL_DIR --data FILE [--run RUN_DIR | --recipe R.json] [options]")) return 1;
     if (!p.isSet(QStringLiteral("data"))) return fail("eval needs --data FILE");
 
     EvalOptions opt;
@@ -58,7 +61,20 @@ int cmdEval(const QStringList& args)
     // With a recipe, the model is quantized in memory first and evaluated through its fake-quant weights.
     const WeightSource* weights = &*model;
     std::optional<QuantizeRun> run;
-    if (p.isSet(QStringLiteral("recipe"))) {
+    std::optional<RunState> saved;
+    if (p.isSet(QStringLiteral("run"))) {
+        if (p.isSet(QStringLiteral("recipe"))) return fail("pass either --run or --recipe, not both");
+        const std::string state = p.value(QStringLiteral("run")).toStdString() + "/quantized.safetensors";
+        auto s = readRunState(state, *model);
+        if (!s) return fail(s.message());
+        auto sha = sha256OfFiles(model->weightFiles());
+        if (!sha) return fail(sha.message());
+        if (s->modelSha256 != *sha)
+            return fail(state + ": quantized from other weights (sha256 " + s->modelSha256.substr(0, 12) + "…, " +
+                        model->dir() + " has " + sha->substr(0, 12) + "…)");
+        saved = std::move(*s);
+        weights = saved->model.get();
+    } else if (p.isSet(QStringLiteral("recipe"))) {
         PluginRegistry plugins;
         plugins.scanDefault();
         for (const auto& problem : plugins.problems()) std::fprintf(stderr, "warning: %s\n", problem.c_str());
@@ -87,6 +103,7 @@ int cmdEval(const QStringList& args)
     j["bos"] = bos;
     j["seconds"] = r->seconds;
     j["tokens_per_s"] = r->seconds > 0 ? double(r->tokensProcessed) / r->seconds : 0.0;
+    if (saved) j["run"] = p.value(QStringLiteral("run")).toStdString();
     if (run) {
         j["recipe"] = p.value(QStringLiteral("recipe")).toStdString();
         j["quantization"] = runReport(*model, *run);

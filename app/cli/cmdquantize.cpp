@@ -1,8 +1,7 @@
 #include "clicommon.h"
 #include "quantizerun.h"
 
-#include "quantlens/safetensors.h"
-#include "quantlens/safetensorswriter.h"
+#include "quantlens/runstate.h"
 
 #include <cstdio>
 #include <filesystem>
@@ -22,31 +21,6 @@ Expected<void> writeText(const fs::path& path, const std::string& text)
     out.flush();
     if (!out) return makeError(path.string() + ": write failed");
     return {};
-}
-
-// Everything an exporter needs per layer: packed codes (int32 words of the bit stream), scales,
-// zeros and the group index; layers whose method has no single format keep their weight.
-Expected<void> writeState(const fs::path& path, const QuantizeRun& run, const std::string& modelSha)
-{
-    std::vector<TensorData> tensors;
-    for (const auto& [name, l] : run.model->layers()) {
-        const LayerResult& r = *l.result;
-        if (r.tensor) {
-            const QuantizedTensor& t = *r.tensor;
-            const auto& codes = t.packedCodes();
-            tensors.push_back(makeTensorData(name + ".qcodes", DType::I32, {t.rows(), t.wordsPerRow()}, codes.data(), codes.size()));
-            const RowMatrix scales = t.scales(), zeros = t.zeros();
-            tensors.push_back(makeTensorData(name + ".scales", DType::F32, {scales.rows(), scales.cols()}, scales.data(), size_t(scales.size())));
-            tensors.push_back(makeTensorData(name + ".zeros", DType::F32, {zeros.rows(), zeros.cols()}, zeros.data(), size_t(zeros.size())));
-            const auto& g = t.groupIndex();
-            tensors.push_back(makeTensorData(name + ".g_idx", DType::I32, {int64_t(g.size())}, g.data(), g.size()));
-        } else {
-            const RowMatrix& w = r.dequantized;
-            tensors.push_back(makeTensorData(name + ".weight", DType::F32, {w.rows(), w.cols()}, w.data(), size_t(w.size())));
-        }
-    }
-    return writeSafetensorsFile(path.string(), tensors,
-                                {{"format", "quantlens-state"}, {"version", "1"}, {"model_sha256", modelSha}});
 }
 
 } // namespace
@@ -96,7 +70,7 @@ int cmdQuantize(const QStringList& args)
     auto step = writeText(tmp / "recipe.json", recipeToJson(run->recipe));
     if (step) step = writeText(tmp / "resolved.json", resolvedToJson(run->specs));
     if (step) step = writeText(tmp / "report.json", report.dump(2) + "\n");
-    if (step) step = writeState(tmp / "quantized.safetensors", *run, *modelSha);
+    if (step) step = writeRunState((tmp / "quantized.safetensors").string(), *run->model, run->transformed.get(), *modelSha);
     if (!step) {
         fs::remove_all(tmp, ec);
         return fail(step.message());

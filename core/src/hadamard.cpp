@@ -107,6 +107,8 @@ Expected<HadamardRotation> HadamardRotation::create(int n, uint64_t seed, bool r
     if (n <= 0) return makeError("Hadamard rotation: order must be positive, got " + std::to_string(n));
     HadamardRotation r;
     r.m_n = n;
+    r.m_seed = seed;
+    r.m_randomSigns = randomSigns;
     int odd = n, pow2 = 1;
     while (odd % 2 == 0) odd /= 2, pow2 *= 2;
     if (odd == 1) {

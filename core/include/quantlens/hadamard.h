@@ -45,6 +45,10 @@ public:
 
     /// The order n.
     int size() const { return m_n; }
+    /// The seed the signs were drawn from (create's argument).
+    uint64_t seed() const { return m_seed; }
+    /// True when d holds random signs (create's argument).
+    bool randomSigns() const { return m_randomSigns; }
     /// m, the order of the factor A (1 for a power of two).
     int factorOrder() const { return m_m; }
     /// p, the order of the Sylvester factor.
@@ -73,6 +77,8 @@ private:
     void transformOne(S* x, S* tmp, bool transposed) const;
 
     int m_n = 0, m_m = 1, m_p = 1;
+    uint64_t m_seed = 0;
+    bool m_randomSigns = true;
     bool m_hadamardFactor = true;
     std::string m_construction;
     Eigen::MatrixXd m_a;  ///< A (m × m), empty when m = 1
