@@ -2,6 +2,8 @@
 
 #include <Eigen/Core>
 
+#include <array>
+
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -36,6 +38,10 @@ struct ResidualStats {
     int layer = 0;
     Eigen::VectorXf absmax;          ///< per channel
     std::vector<float> tokenAbsmax;  ///< per token
+    /// The three largest |a| over all tokens and channels, descending (Sun et al.'s top-1/2/3).
+    std::array<float, 3> top3{};
+    /// Median over tokens of each token's median |a| across channels.
+    float medianAbs = 0;
 };
 
 /// One massive activation (Sun et al. 2024): |a| > 100 and > 1000x the median |a| of its hidden state.
@@ -53,6 +59,9 @@ struct WeightStats {
     Eigen::VectorXf rowAbsmax, rowStd;
     double kurtosis = 0;         ///< excess kurtosis of all weights
     double fracBeyond3Sigma = 0; ///< fraction of |w - mean| > 3 std
+    /// Histogram of all weights: counts [bins], edges [bins + 1] (uniform over [min, max]).
+    std::vector<double> histCounts;
+    std::vector<float> histEdges;
 };
 
 /// Per-layer sensitivity to round-to-nearest quantization at several widths.
