@@ -124,6 +124,42 @@ private slots:
         QVERIFY(tail.isApprox(single[0].rightCols(10), 1e-6f));
     }
 
+    void blockPartsEqualTheWholeBlock()
+    {
+        // A block run in parts (input → each site in turn → end) gives the same output and the
+        // same site values as one run of the block; a site behind the checkpoint is refused.
+        qlfix::ModelSpec s;
+        QTemporaryDir tmp;
+        QVERIFY(qlfix::writeModel(tmp.path().toStdString(), s));
+        auto m = ql::Model::open(tmp.path().toStdString());
+        std::vector<int32_t> a(23), b(9);
+        for (int i = 0; i < 23; ++i) a[i] = (i * 7 + 1) % s.vocab;
+        for (int i = 0; i < 9; ++i) b[i] = (i * 11 + 2) % s.vocab;
+        std::vector<Eigen::MatrixXf> whole(2);
+        QVERIFY(m->embed(a, whole[0]).ok() && m->embed(b, whole[1]).ok());
+        std::vector<Eigen::MatrixXf> parts = whole;
+        ql::ForwardEngine engine(m->config(), *m);
+        std::map<std::string, Eigen::MatrixXf> seen; // site of sequence 1 in the whole run
+        engine.setObserver([&](const ql::Activation& x) { if (x.sequence == 1) seen[x.name] = x.x; });
+        QVERIFY(engine.runLayers(1, 2, whole).ok());
+        engine.setObserver(nullptr);
+        ql::BlockCheckpoint cp;
+        for (const char* site : {"attn_in", "o_in", "mlp_in", "down_in"}) {
+            ql::ForwardOptions fo;
+            fo.stopAfterSite = site;
+            QVERIFY(engine.runBlockPart(1, parts, cp, fo).ok());
+            QCOMPARE(cp.layer, 1);
+            QCOMPARE(cp.values[1], seen[std::string("layers.1.") + site]);
+        }
+        ql::ForwardOptions back;
+        back.stopAfterSite = "o_in";
+        QVERIFY(!engine.runBlockPart(1, parts, cp, back).ok());
+        QVERIFY(engine.runBlockPart(1, parts, cp).ok());
+        QCOMPARE(cp.layer, -1);
+        QCOMPARE(parts[0], whole[0]); // the same operations in the same order: bit-identical
+        QCOMPARE(parts[1], whole[1]);
+    }
+
     void cancelStopsTheRun()
     {
         struct Cancel : ql::Feedback {

@@ -149,6 +149,7 @@ nlohmann::json runReport(const Model& model, const QuantizeRun& run)
             {"bits_per_weight", params > 0 ? bits / params : 0.0},
             {"layers_quantized", run.stats.layersQuantized},
             {"block_forwards", run.stats.blockForwards},
+            {"block_parts", run.stats.blockParts},
             {"seconds", run.stats.seconds},
             {"calib_sha256", run.calib.sha256},
             {"calib_windows", run.calib.windows.size()}};

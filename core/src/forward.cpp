@@ -102,6 +102,45 @@ Expected<void> ForwardEngine::runLayers(int first, int last, std::vector<Eigen::
     return layers(first, last, xs, opt, fb, double(last - first) * double(xs.size()));
 }
 
+Expected<void> ForwardEngine::runBlockPart(int layer, std::vector<Eigen::MatrixXf>& xs, BlockCheckpoint& cp,
+                                           const ForwardOptions& opt, Feedback* fb)
+{
+    int start = Input;
+    if (cp.layer == layer) {
+        for (int s : {AttnIn, OIn, MlpIn, DownIn})
+            if (cp.site == kSlotNames[s]) start = s;
+        if (start == Input) return makeError("forward pass: checkpoint at \"" + cp.site + "\" is not a site");
+        if (cp.values.size() != xs.size())
+            return makeError("forward pass: checkpoint holds " + std::to_string(cp.values.size()) + " sequences, states " +
+                             std::to_string(xs.size()));
+    }
+    if (!opt.stopAfterSite.empty()) {
+        int stop = -1;
+        for (int s : {AttnIn, OIn, MlpIn, DownIn})
+            if (opt.stopAfterSite == kSlotNames[s]) stop = s;
+        if (stop >= 0 && stop <= start)
+            return makeError("forward pass: cannot run block " + std::to_string(layer) + " from \"" + cp.site +
+                             "\" to \"" + opt.stopAfterSite + "\", which comes before it");
+    }
+    cp.values.resize(xs.size());
+    m_startSlot = start;
+    m_checkpoint = &cp;
+    auto ran = layers(layer, layer + 1, xs, opt, fb, double(xs.size()));
+    m_startSlot = Input;
+    m_checkpoint = nullptr;
+    if (!ran) {
+        cp = BlockCheckpoint(); // a half-updated checkpoint is never resumed
+        return ran;
+    }
+    if (opt.stopAfterSite.empty()) {
+        cp = BlockCheckpoint();
+    } else {
+        cp.layer = layer;
+        cp.site = opt.stopAfterSite;
+    }
+    return {};
+}
+
 Expected<void> ForwardEngine::layers(int first, int last, std::vector<Eigen::MatrixXf>& xs, const ForwardOptions& opt,
                                      Feedback* fb, double units)
 {
@@ -203,11 +242,21 @@ void ForwardEngine::runBlock(int layer, const BlockWeights& w, Eigen::MatrixXf& 
     const ModelConfig& c = m_config;
     const Eigen::Index n = x.cols();
     const int hd = c.headDim;
-    publish(layer, Input, seq, x);
-
-    rmsNorm(x, w.attnNorm, c.rmsEps, m_h);
-    publish(layer, AttnIn, seq, m_h);
-    if (stopHere(layer, AttnIn)) return;
+    // runBlockPart: resume after the checkpoint's site with its value, or save the value where
+    // the run stops (swapped, not copied: the scratch takes over the checkpoint's old buffer).
+    const int start = m_checkpoint ? m_startSlot : Input;
+    auto resumeInto = [&](Eigen::MatrixXf& scratch) { std::swap(scratch, m_checkpoint->values[size_t(seq)]); };
+    auto stopAt = [&](int slot, Eigen::MatrixXf& value) {
+        if (!stopHere(layer, slot)) return false;
+        if (m_checkpoint) std::swap(value, m_checkpoint->values[size_t(seq)]);
+        return true;
+    };
+    if (start == Input) {
+        publish(layer, Input, seq, x);
+        rmsNorm(x, w.attnNorm, c.rmsEps, m_h);
+        publish(layer, AttnIn, seq, m_h);
+        if (stopAt(AttnIn, m_h)) return;
+    }
     // Simulated activation quantization: the GEMM reads a fake-quantized copy of its input, made
     // once per site for linears with equal specs (q/k/v, gate/up); observers saw the float value.
     const Eigen::MatrixXf* quantizedFrom = nullptr;
@@ -227,73 +276,82 @@ void ForwardEngine::runBlock(int layer, const BlockWeights& w, Eigen::MatrixXf& 
         const Eigen::VectorXf& b = w.bias[static_cast<int>(k)];
         if (b.size()) out.colwise() += b;
     };
-    project(LinearKind::Q, m_h, m_q);
-    project(LinearKind::K, m_h, m_k);
-    project(LinearKind::V, m_h, m_v);
-    publish(layer, Q, seq, m_q);
-    publish(layer, K, seq, m_k);
-    publish(layer, V, seq, m_v);
-    applyRope(m_q, hd, m_cos, m_sin);
-    applyRope(m_k, hd, m_cos, m_sin);
+    if (start <= AttnIn) {
+        if (start == AttnIn) resumeInto(m_h);
+        project(LinearKind::Q, m_h, m_q);
+        project(LinearKind::K, m_h, m_k);
+        project(LinearKind::V, m_h, m_v);
+        publish(layer, Q, seq, m_q);
+        publish(layer, K, seq, m_k);
+        publish(layer, V, seq, m_v);
+        applyRope(m_q, hd, m_cos, m_sin);
+        applyRope(m_k, hd, m_cos, m_sin);
 
-    m_attn.resize(static_cast<Eigen::Index>(c.heads) * hd, n);
-    const int group = c.heads / c.kvHeads;
-    const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
-    const int window = c.slidingWindow;
+        m_attn.resize(static_cast<Eigen::Index>(c.heads) * hd, n);
+        const int group = c.heads / c.kvHeads;
+        const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
+        const int window = c.slidingWindow;
 #pragma omp parallel
-    {
-        Eigen::MatrixXf scores;
+        {
+            Eigen::MatrixXf scores;
 #pragma omp for schedule(dynamic)
-        for (int head = 0; head < c.heads; ++head) {
-            const int kvh = head / group;
-            const auto qh = m_q.middleRows(static_cast<Eigen::Index>(head) * hd, hd);
-            const auto kh = m_k.middleRows(static_cast<Eigen::Index>(kvh) * hd, hd);
-            const auto vh = m_v.middleRows(static_cast<Eigen::Index>(kvh) * hd, hd);
-            auto out = m_attn.middleRows(static_cast<Eigen::Index>(head) * hd, hd);
-            for (Eigen::Index j0 = 0; j0 < n; j0 += kQueryBlock) {
-                const Eigen::Index jb = std::min<Eigen::Index>(kQueryBlock, n - j0);
-                const Eigen::Index keys = j0 + jb;
-                scores.noalias() = kh.leftCols(keys).transpose() * qh.middleCols(j0, jb);
-                for (Eigen::Index cidx = 0; cidx < jb; ++cidx) {
-                    const Eigen::Index j = j0 + cidx;
-                    const Eigen::Index lo = window > 0 ? std::max<Eigen::Index>(0, j - window + 1) : 0;
-                    float* col = scores.col(cidx).data();
-                    // Vectorised softmax over the visible keys lo..j; the rest of the column is masked.
-                    Eigen::Map<Eigen::ArrayXf> seg(col + lo, j - lo + 1);
-                    seg *= scale;
-                    seg = (seg - seg.maxCoeff()).exp();
-                    seg *= 1.0f / seg.sum();
-                    std::fill(col, col + lo, 0.f);
-                    std::fill(col + j + 1, col + keys, 0.f);
+            for (int head = 0; head < c.heads; ++head) {
+                const int kvh = head / group;
+                const auto qh = m_q.middleRows(static_cast<Eigen::Index>(head) * hd, hd);
+                const auto kh = m_k.middleRows(static_cast<Eigen::Index>(kvh) * hd, hd);
+                const auto vh = m_v.middleRows(static_cast<Eigen::Index>(kvh) * hd, hd);
+                auto out = m_attn.middleRows(static_cast<Eigen::Index>(head) * hd, hd);
+                for (Eigen::Index j0 = 0; j0 < n; j0 += kQueryBlock) {
+                    const Eigen::Index jb = std::min<Eigen::Index>(kQueryBlock, n - j0);
+                    const Eigen::Index keys = j0 + jb;
+                    scores.noalias() = kh.leftCols(keys).transpose() * qh.middleCols(j0, jb);
+                    for (Eigen::Index cidx = 0; cidx < jb; ++cidx) {
+                        const Eigen::Index j = j0 + cidx;
+                        const Eigen::Index lo = window > 0 ? std::max<Eigen::Index>(0, j - window + 1) : 0;
+                        float* col = scores.col(cidx).data();
+                        // Vectorised softmax over the visible keys lo..j; the rest of the column is masked.
+                        Eigen::Map<Eigen::ArrayXf> seg(col + lo, j - lo + 1);
+                        seg *= scale;
+                        seg = (seg - seg.maxCoeff()).exp();
+                        seg *= 1.0f / seg.sum();
+                        std::fill(col, col + lo, 0.f);
+                        std::fill(col + j + 1, col + keys, 0.f);
+                    }
+                    out.middleCols(j0, jb).noalias() = vh.leftCols(keys) * scores;
                 }
-                out.middleCols(j0, jb).noalias() = vh.leftCols(keys) * scores;
             }
         }
+        publish(layer, OIn, seq, m_attn);
+        if (stopAt(OIn, m_attn)) return;
     }
-    publish(layer, OIn, seq, m_attn);
-    if (stopHere(layer, OIn)) return;
-    project(LinearKind::O, m_attn, m_o);
-    publish(layer, AttnOut, seq, m_o);
-    x += m_o;
-
-    rmsNorm(x, w.mlpNorm, c.rmsEps, m_h);
-    quantizedFrom = nullptr; // m_h holds a new site now
-    publish(layer, MlpIn, seq, m_h);
-    if (stopHere(layer, MlpIn)) return;
-    project(LinearKind::Gate, m_h, m_g);
-    project(LinearKind::Up, m_h, m_u);
-    publish(layer, Gate, seq, m_g);
-    publish(layer, Up, seq, m_u);
+    if (start <= OIn) {
+        if (start == OIn) resumeInto(m_attn);
+        project(LinearKind::O, m_attn, m_o);
+        publish(layer, AttnOut, seq, m_o);
+        x += m_o;
+        rmsNorm(x, w.mlpNorm, c.rmsEps, m_h);
+        quantizedFrom = nullptr; // m_h holds a new site now
+        publish(layer, MlpIn, seq, m_h);
+        if (stopAt(MlpIn, m_h)) return;
+    }
+    if (start <= MlpIn) {
+        if (start == MlpIn) resumeInto(m_h);
+        project(LinearKind::Gate, m_h, m_g);
+        project(LinearKind::Up, m_h, m_u);
+        publish(layer, Gate, seq, m_g);
+        publish(layer, Up, seq, m_u);
 #pragma omp parallel for schedule(static)
-    for (Eigen::Index j = 0; j < n; ++j) {
-        auto g = m_g.col(j).array();
-        g = g / (1.0f + (-g).exp()) * m_u.col(j).array();
+        for (Eigen::Index j = 0; j < n; ++j) {
+            auto g = m_g.col(j).array();
+            g = g / (1.0f + (-g).exp()) * m_u.col(j).array();
+        }
+        // The online rotation is part of the function (down_proj's weight was stored as W·Rᵀ), so
+        // down_in is published rotated: it is what down_proj reads and what its quantizer must see.
+        if (w.downInputRotation) w.downInputRotation->leftMultiply(m_g);
+        publish(layer, DownIn, seq, m_g);
+        if (stopAt(DownIn, m_g)) return;
     }
-    // The online rotation is part of the function (down_proj's weight was stored as W·Rᵀ), so
-    // down_in is published rotated: it is what down_proj reads and what its quantizer must see.
-    if (w.downInputRotation) w.downInputRotation->leftMultiply(m_g);
-    publish(layer, DownIn, seq, m_g);
-    if (stopHere(layer, DownIn)) return;
+    if (start == DownIn) resumeInto(m_g);
     project(LinearKind::Down, m_g, m_o);
     publish(layer, MlpOut, seq, m_o);
     x += m_o;

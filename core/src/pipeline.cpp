@@ -126,8 +126,12 @@ Expected<std::shared_ptr<QuantizedModel>> QuantPipeline::run(const std::map<std:
     ForwardEngine& engine = opt.sequential ? quantEngine : floatEngine;
     ForwardOptions fo;
     fo.threads = opt.threads;
-    std::vector<Eigen::MatrixXf> states; // inputs of block statesBlock for every calibration window
+    // The calibration windows' residual stream in block statesBlock: its input, or where the
+    // checkpoint's partial run stopped. Each part of a block runs once, with the layers quantized
+    // so far, instead of re-running the block from its input for every site.
+    std::vector<Eigen::MatrixXf> states;
     int statesBlock = -1;
+    BlockCheckpoint checkpoint;
     // Identity of what the next layer's inputs depend on: the calibration set, the mode and, in
     // sequential mode, every spec applied before it.
     std::string upstream = calib.sha256 + (opt.sequential ? "|sequential|" : "|parallel|") + opt.baseIdentity;
@@ -165,6 +169,12 @@ Expected<std::shared_ptr<QuantizedModel>> QuantPipeline::run(const std::map<std:
                     for (size_t s = 0; s < calib.windows.size(); ++s) QL_TRY(base.embed(calib.windows[s], states[s]));
                     statesBlock = 0;
                 }
+                if (checkpoint.layer >= 0 && checkpoint.layer < b) { // finish the block left at a site
+                    const int finished = checkpoint.layer;
+                    QL_TRY(engine.runBlockPart(finished, states, checkpoint, fo, nullptr));
+                    ++m_stats.blockParts;
+                    statesBlock = finished + 1;
+                }
                 if (statesBlock < b) {
                     QL_TRY(engine.runLayers(statesBlock, b, states, fo, nullptr));
                     m_stats.blockForwards += b - statesBlock;
@@ -177,13 +187,12 @@ Expected<std::shared_ptr<QuantizedModel>> QuantPipeline::run(const std::map<std:
                 engine.setObserver([&](const Activation& a) {
                     if (a.name == site) capture.add(a.x);
                 });
-                std::vector<Eigen::MatrixXf> scratch = states;
-                ForwardOptions siteOnly = fo;
-                siteOnly.stopAfterSite = g.site; // the rest of the block is not needed here
-                auto ran = engine.runLayers(b, b + 1, scratch, siteOnly, nullptr);
+                ForwardOptions toSite = fo;
+                toSite.stopAfterSite = g.site;
+                auto ran = engine.runBlockPart(b, states, checkpoint, toSite, nullptr);
                 engine.setObserver(nullptr);
                 QL_TRY(ran);
-                ++m_stats.blockForwards;
+                ++m_stats.blockParts;
                 if (capture.stats.nTokens > 0) capture.stats.mean /= float(capture.stats.nTokens);
             }
             const Eigen::MatrixXf inputs = needInputs ? capture.joinedInputs() : Eigen::MatrixXf();

@@ -38,6 +38,14 @@ struct ForwardOptions {
     std::string stopAfterSite;
 };
 
+/// Where a partial run of one block stopped: each sequence's value at a site. The residual
+/// stream at that point stays in the caller's states.
+struct BlockCheckpoint {
+    int layer = -1;                      ///< -1: no checkpoint
+    std::string site;                    ///< "attn_in", "o_in", "mlp_in" or "down_in"
+    std::vector<Eigen::MatrixXf> values; ///< per sequence, features × tokens
+};
+
 /// fp32 decoder forward pass (RMSNorm, RoPE, GQA causal attention, SwiGLU), run block by
 /// block over a batch of sequences so each block's weights are converted once per batch.
 ///
@@ -65,6 +73,14 @@ public:
     /// Runs blocks [first, last) on hidden states in place (no head, no logits).
     Expected<void> runLayers(int first, int last, std::vector<Eigen::MatrixXf>& states, const ForwardOptions& options = {},
                              Feedback* feedback = nullptr);
+    /// Runs part of block `layer` on states: from the block's input, or from checkpoint when it
+    /// holds this block (then states hold the residual stream it stopped at), up to
+    /// options.stopAfterSite (the checkpoint then holds that site) or to the block's end (states
+    /// then hold the block's output and the checkpoint is cleared). The block's weights are read
+    /// again, so layers quantized since the checkpoint take part: how the pipeline runs each part
+    /// of a block once instead of re-running it from the input for every site.
+    Expected<void> runBlockPart(int layer, std::vector<Eigen::MatrixXf>& states, BlockCheckpoint& checkpoint,
+                                const ForwardOptions& options = {}, Feedback* feedback = nullptr);
     /// Keeps the fp32 lm_head between runs (it is the largest single conversion).
     void setCacheLmHead(bool on) { m_cacheLmHead = on; }
     /// Number of floating-point operations run() performs for one sequence of n tokens
@@ -86,6 +102,8 @@ private:
     std::string m_finalName = "final_norm";
     bool m_cacheLmHead = false;
     int m_stopLayer = -1, m_stopSlot = -1; ///< see ForwardOptions::stopAfterSite
+    int m_startSlot = 0;                   ///< runBlockPart: the slot the block resumes after
+    BlockCheckpoint* m_checkpoint = nullptr; ///< runBlockPart: read at the start, written at the stop
     RowMatrix m_lmHead;
     Eigen::VectorXf m_finalNorm;
     BlockWeights m_block;

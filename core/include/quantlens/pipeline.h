@@ -32,7 +32,8 @@ struct PipelineOptions {
 struct PipelineRunStats {
     int layersQuantized = 0; ///< quantizer calls
     int layersReused = 0;    ///< results taken from the cache
-    int blockForwards = 0;   ///< single-block forward passes over the calibration windows
+    int blockForwards = 0;   ///< whole-block forward passes over the calibration windows
+    int blockParts = 0;      ///< partial block runs (block input or a site, to a site or the block's end)
     double seconds = 0;
 };
 
