@@ -1,6 +1,7 @@
 // The HDF5 analysis store: every field of a synthetic analysis survives a write/read round trip
-// exactly, writes go through a temporary file renamed into place, bad files and foreign hashes
-// are refused with messages naming them, and h5py reads the documented layout.
+// exactly, files from before the later optional datasets still read, writes go through a
+// temporary file renamed into place, bad files and foreign hashes are refused with messages
+// naming them, and h5py reads the documented layout.
 #include "quantlens/analysisstore.h"
 
 #include <QDir>
@@ -10,6 +11,8 @@
 #include <QtTest>
 
 #include <nlohmann/json.hpp>
+
+#include <dlfcn.h>
 
 #include <filesystem>
 #include <fstream>
@@ -121,13 +124,18 @@ AnalysisResult makeResult()
         res.layer = layer;
         res.absmax = Eigen::VectorXf::LinSpaced(11, 0.f, float(layer) + 0.1f);
         for (int t = 0; t < 9; ++t) res.tokenAbsmax.push_back(float(t * layer) + 0.125f);
+        // Not representable in few bits, so a float64 attribute or a narrowed read would show.
+        res.top3 = {4567.891f + float(layer), 123.456789f, 0.1f * float(layer) + 1e-7f};
+        res.medianAbs = 0.0312345678f + float(layer);
         r.residuals.push_back(res);
     }
     r.massive = {{2, 5000000000LL, 128000, 171, 2345.75f}, {2, 3, 1, 0, -731.5f}, {10, 36, 42, 4, 100.001f}};
     WeightStats w1{"model.layers.0.self_attn.q_proj.weight", Eigen::VectorXf::LinSpaced(13, 0.01f, 0.9f),
-                   Eigen::VectorXf::LinSpaced(13, 0.001f, 0.1f), 2.718281828459045, 0.0123456789};
-    WeightStats w2{"lm_head.weight", Eigen::VectorXf::Constant(3, 0.5f), Eigen::VectorXf::Constant(3, 0.25f), -0.5, 0};
-    r.weights = {w1, w2};
+                   Eigen::VectorXf::LinSpaced(13, 0.001f, 0.1f), 2.718281828459045, 0.0123456789, {}, {}};
+    WeightStats w2{"lm_head.weight", Eigen::VectorXf::Constant(3, 0.5f), Eigen::VectorXf::Constant(3, 0.25f), -0.5, 0, {}, {}};
+    for (int b = 0; b < 5; ++b) w1.histCounts.push_back(double(b * b) + 1e6);
+    for (int b = 0; b <= 5; ++b) w1.histEdges.push_back(-0.3f + 0.1234567f * float(b));
+    r.weights = {w1, w2}; // w2 keeps an empty histogram
     LayerSensitivity s1{"model.layers.0.self_attn.q_proj", {2, 3, 4, 8}, {1.5, 0.3, 0.07, 1e-5},
                         {0.1, 0.02, 0.004, 1e-7}, {9.5, 17.25, 23.1, 48.0}, {0.9, 0.2, 0.05, 1e-6}};
     LayerSensitivity s2{"model.layers.0.mlp.down_proj", {4, 8}, {0.2, 0.001}, {0.01, 1e-4}, {20.0, 40.0}, {}};
@@ -181,6 +189,8 @@ void compareResults(const AnalysisResult& a, const AnalysisResult& b)
         QCOMPARE(a.residuals[i].layer, b.residuals[i].layer);
         QL_SAME(a.residuals[i].absmax, b.residuals[i].absmax, "residual absmax");
         QL_SAME(a.residuals[i].tokenAbsmax, b.residuals[i].tokenAbsmax, "residual tokenAbsmax");
+        QL_SAME(a.residuals[i].top3, b.residuals[i].top3, "residual top3");
+        QL_EXACT(a.residuals[i].medianAbs, b.residuals[i].medianAbs);
     }
     QCOMPARE(a.massive.size(), b.massive.size());
     for (size_t i = 0; i < a.massive.size(); ++i) {
@@ -197,6 +207,8 @@ void compareResults(const AnalysisResult& a, const AnalysisResult& b)
         QL_SAME(a.weights[i].rowStd, b.weights[i].rowStd, a.weights[i].name + " rowStd");
         QL_EXACT(a.weights[i].kurtosis, b.weights[i].kurtosis);
         QL_EXACT(a.weights[i].fracBeyond3Sigma, b.weights[i].fracBeyond3Sigma);
+        QL_SAME(a.weights[i].histCounts, b.weights[i].histCounts, a.weights[i].name + " histCounts");
+        QL_SAME(a.weights[i].histEdges, b.weights[i].histEdges, a.weights[i].name + " histEdges");
     }
     QCOMPARE(a.sensitivity.size(), b.sensitivity.size());
     for (size_t i = 0; i < a.sensitivity.size(); ++i) {
@@ -215,6 +227,31 @@ QStringList entries(const QString& dir)
 {
     return QDir(dir).entryList(QDir::Files | QDir::Dirs | QDir::NoDotAndDotDot, QDir::Name);
 }
+
+// The few HDF5 calls the old-file test needs. Tests are not linked to HDF5; core is, so the
+// library is loaded and its functions are found at run time (HDF5 >= 1.10: hid_t is int64_t).
+namespace Hdf5 {
+using Fopen = int64_t (*)(const char*, unsigned, int64_t);
+using Fclose = int (*)(int64_t);
+using Ldelete = int (*)(int64_t, const char*, int64_t);
+using AdeleteByName = int (*)(int64_t, const char*, const char*, int64_t);
+template <class F>
+F find(const char* name)
+{
+    return reinterpret_cast<F>(dlsym(RTLD_DEFAULT, name));
+}
+inline Fopen h5Fopen = find<Fopen>("H5Fopen");
+inline Fclose h5Fclose = find<Fclose>("H5Fclose");
+inline Ldelete h5Ldelete = find<Ldelete>("H5Ldelete");
+inline AdeleteByName h5AdeleteByName = find<AdeleteByName>("H5Adelete_by_name");
+bool available(std::string* why)
+{
+    if (h5Fopen && h5Fclose && h5Ldelete && h5AdeleteByName) return true;
+    const char* err = dlerror();
+    *why = std::string("HDF5 functions not found in the process: ") + (err ? err : "?");
+    return false;
+}
+} // namespace Hdf5
 
 } // namespace
 
@@ -242,6 +279,62 @@ private slots:
         QVERIFY(r->sensitivity[1].kl.empty());
         QCOMPARE(r->residuals[3].layer, 10);
         QCOMPARE(r->massive[0].token, int64_t(5000000000LL));
+        QL_EXACT(r->residuals[1].top3[0], 4567.891f + 1.f);
+        QL_EXACT(r->residuals[2].medianAbs, 0.0312345678f + 2.f);
+        QCOMPARE(r->weights[0].histCounts.size(), size_t(5));
+        QVERIFY(r->weights[1].histEdges.empty());
+    }
+
+    // A file written before the residual top3 / median_abs and the weight histograms existed:
+    // made by deleting those objects from a fresh file with HDF5 itself. It must read, with the
+    // new fields zero or empty and everything else intact.
+    void readsFileWithoutNewerFields()
+    {
+        QTemporaryDir tmp;
+        const std::string path = tmp.filePath("old.h5").toStdString();
+        const AnalysisResult written = makeResult();
+        QVERIFY(AnalysisStore::write(path, written).ok());
+        std::string why;
+        QVERIFY2(Hdf5::available(&why), why.c_str());
+        const int64_t file = Hdf5::h5Fopen(path.c_str(), 0x0001u /* H5F_ACC_RDWR */, 0 /* H5P_DEFAULT */);
+        QVERIFY2(file >= 0, path.c_str());
+        int deleted = 0;
+        for (const auto& res : written.residuals) {
+            const std::string g = "/residual/" + std::to_string(res.layer);
+            deleted += Hdf5::h5Ldelete(file, (g + "/top3").c_str(), 0) >= 0;
+            deleted += Hdf5::h5AdeleteByName(file, g.c_str(), "median_abs", 0) >= 0;
+        }
+        for (const auto& w : written.weights) {
+            deleted += Hdf5::h5Ldelete(file, ("/weights/" + w.name + "/hist_counts").c_str(), 0) >= 0;
+            deleted += Hdf5::h5Ldelete(file, ("/weights/" + w.name + "/hist_edges").c_str(), 0) >= 0;
+        }
+        QVERIFY(Hdf5::h5Fclose(file) >= 0);
+        QCOMPARE(deleted, int(2 * written.residuals.size() + 2 * written.weights.size()));
+
+        auto r = AnalysisStore::read(path);
+        QVERIFY2(r.ok(), r.message().c_str());
+        AnalysisResult expect = written; // what an old file held: the new fields at their defaults
+        for (auto& res : expect.residuals) {
+            res.top3 = {};
+            res.medianAbs = 0;
+        }
+        for (auto& w : expect.weights) {
+            w.histCounts.clear();
+            w.histEdges.clear();
+        }
+        compareResults(*r, expect);
+        if (QTest::currentTestFailed()) return;
+        QCOMPARE(r->residuals[1].top3[0], 0.f); // the deletion really happened
+        QVERIFY(r->weights[0].histCounts.empty());
+
+        // A histogram whose edges do not fit its counts is refused, naming the group.
+        AnalysisResult bad = makeResult();
+        bad.weights[0].histEdges.pop_back();
+        QVERIFY(AnalysisStore::write(path, bad).ok());
+        auto b = AnalysisStore::read(path);
+        QVERIFY(!b.ok());
+        QVERIFY2(b.message().find("/weights/" + bad.weights[0].name + ": hist_edges has 5 values, expected one more than the 5")
+                     != std::string::npos, b.message().c_str());
     }
 
     void readMetaReadsRootAttributes()
@@ -418,6 +511,13 @@ with h5py.File(sys.argv[1], 'r') as f:
         'site_order': list(f['site_order'].asstr()[...]), 'site_keys': list(f['sites'].keys()),
         'massive_value': [float(x) for x in f['massive/value'][...]],
         'token_dtype': str(f['massive/token'].dtype), 'kl': 'kl' in f['/sensitivity/model.layers.0.mlp.down_proj'],
+        'top3': [float(x) for x in f['residual/1/top3'][...]], 'top3_dtype': str(f['residual/1/top3'].dtype),
+        'median_abs': float(f['residual/1'].attrs['median_abs']),
+        'median_abs_dtype': str(f['residual/1'].attrs['median_abs'].dtype),
+        'hist_counts': [float(x) for x in f['weights/model.layers.0.self_attn.q_proj.weight/hist_counts'][...]],
+        'hist_counts_dtype': str(f['weights/model.layers.0.self_attn.q_proj.weight/hist_counts'].dtype),
+        'hist_edges_dtype': str(f['weights/model.layers.0.self_attn.q_proj.weight/hist_edges'].dtype),
+        'empty_hist_shape': list(f['weights/lm_head.weight/hist_edges'].shape),
     }))
 )";
         QProcess p;
@@ -443,6 +543,16 @@ with h5py.File(sys.argv[1], 'r') as f:
         QL_EXACT(j["massive_value"][0].get<double>(), 2345.75);
         QCOMPARE(j["token_dtype"].get<std::string>(), std::string("int64"));
         QCOMPARE(j["kl"].get<bool>(), false);
+        const ResidualStats& res = written.residuals[1];
+        for (int k = 0; k < 3; ++k) QL_EXACT(j["top3"][k].get<double>(), double(res.top3[k]));
+        QCOMPARE(j["top3_dtype"].get<std::string>(), std::string("float32"));
+        QL_EXACT(j["median_abs"].get<double>(), double(res.medianAbs));
+        QCOMPARE(j["median_abs_dtype"].get<std::string>(), std::string("float64"));
+        QCOMPARE(j["hist_counts"].size(), written.weights[0].histCounts.size());
+        QL_EXACT(j["hist_counts"][4].get<double>(), written.weights[0].histCounts[4]);
+        QCOMPARE(j["hist_counts_dtype"].get<std::string>(), std::string("float64"));
+        QCOMPARE(j["hist_edges_dtype"].get<std::string>(), std::string("float32"));
+        QCOMPARE(j["empty_hist_shape"], nlohmann::json({0}));
 
         const QString newer = tmp.filePath("newer.h5"), bare = tmp.filePath("bare.h5");
         const char* maker = R"(

@@ -190,6 +190,7 @@ class TestStats : public QObject {
         for (int L = 0; L < layers; ++L) {
             const auto& seqs = captured.at("layers." + std::to_string(L) + ".output");
             Eigen::VectorXf absmax = Eigen::VectorXf::Zero(hidden);
+            std::vector<float> allAbs, tokenMedians; // every |a| of the layer; sampled tokens' median |a|
             int64_t tok = 0;
             for (int q = 0; q < nSeq; ++q)
                 for (Eigen::Index t = 0; t < seqs[q].cols(); ++t, ++tok) {
@@ -202,11 +203,29 @@ class TestStats : public QObject {
                     std::vector<float> sorted = col;
                     std::sort(sorted.begin(), sorted.end());
                     const float median = sorted[hidden / 2];
+                    if (tok % 8 == 0) tokenMedians.push_back(median); // the documented sample: every 8th token
+                    allAbs.insert(allAbs.end(), col.begin(), col.end());
                     for (int c = 0; c < hidden; ++c)
                         if (col[c] > 100 && col[c] > 1000 * median)
                             expectMassive.push_back({L, tok, windows[q][t], c, seqs[q](c, t)});
                 }
             QVERIFY(residuals[L].absmax.isApprox(absmax, 0.f));
+            // Top-3 |a| over all tokens and channels by a full sort, and the (upper) median over
+            // tokens 0, 8, 16, ... of the per-token (upper) medians by full sorts: both exact, as
+            // the same floats are compared.
+            std::sort(allAbs.begin(), allAbs.end(), std::greater<float>());
+            QVERIFY(allAbs.size() >= 3);
+            for (int k = 0; k < 3; ++k)
+                QVERIFY2(residuals[L].top3[k] == allAbs[size_t(k)],
+                         qPrintable(QStringLiteral("layer %1 top%2: %3, expected %4").arg(L).arg(k + 1)
+                                        .arg(residuals[L].top3[k], 0, 'g', 9).arg(allAbs[size_t(k)], 0, 'g', 9)));
+            std::sort(tokenMedians.begin(), tokenMedians.end());
+            const float medianAbs = tokenMedians[tokenMedians.size() / 2];
+            QVERIFY2(residuals[L].medianAbs == medianAbs,
+                     qPrintable(QStringLiteral("layer %1 medianAbs: %2, expected %3").arg(L)
+                                    .arg(residuals[L].medianAbs, 0, 'g', 9).arg(medianAbs, 0, 'g', 9)));
+            QVERIFY(medianAbs > 0);
+            QCOMPARE(residuals[L].tokenAbsmax.size(), size_t(tok));
         }
         QCOMPARE(massive.size(), expectMassive.size());
         for (size_t i = 0; i < massive.size(); ++i) {
@@ -458,6 +477,73 @@ private slots:
             const double sd = std::sqrt((w->row(r).cast<double>().array() - rm).square().mean());
             QVERIFY(close(down.rowStd[r], sd));
             QCOMPARE(down.rowAbsmax[r], w->row(r).cwiseAbs().maxCoeff());
+        }
+    }
+
+    // The weight histogram of every matrix against a naive binning: edges within 1e-6 of the
+    // range's magnitude of min + (max - min)·b/256 (float32 rounding is 6e-8), counts exactly
+    // those of binning each weight by binary search in the stored edges (bin b: edges[b] <= w <
+    // edges[b+1], the max in the last bin), and within the boundary-straddling weights of a
+    // float64 floor((w - min) / (max - min) · 256). Every matrix also holds each interior edge
+    // value exactly, where a scaled-position estimate alone may pick the bin below.
+    void weightHistogram()
+    {
+        qlfix::ModelSpec s;
+        s.intermediate = 173; // odd, so rows and columns do not split evenly over threads
+        auto tensors = qlfix::makeWeights(s);
+        for (auto& t : tensors) {
+            if (t.name.find("_proj.weight") == std::string::npos) continue;
+            const double lo = *std::min_element(t.data.begin(), t.data.end());
+            const double hi = *std::max_element(t.data.begin(), t.data.end());
+            for (int b = 1; b < 256; ++b) t.data[size_t(b) * (t.data.size() / 256)] = float(lo + (hi - lo) * b / 256);
+        }
+        QTemporaryDir tmp;
+        const std::string dir = tmp.path().toStdString();
+        std::ofstream(dir + "/config.json") << qlfix::configJson(s);
+        QVERIFY(qlfix::writeSafetensors(dir + "/model.safetensors", tensors, {}));
+        auto m = ql::Model::open(dir);
+        QVERIFY2(m.ok(), m.message().c_str());
+        const auto ws = ql::computeWeightStats(*m);
+        QCOMPARE(ws.size(), size_t(14));
+        const int bins = 256;
+        for (const auto& st : ws) {
+            auto w = m->tensorAsFloat(st.name);
+            QVERIFY2(w.ok(), w.message().c_str());
+            const QString where = QString::fromStdString(st.name);
+            QCOMPARE(st.histCounts.size(), size_t(bins));
+            QCOMPARE(st.histEdges.size(), size_t(bins + 1));
+            const std::vector<float> v(w->data(), w->data() + w->size());
+            const double lo = *std::min_element(v.begin(), v.end()), hi = *std::max_element(v.begin(), v.end());
+            QCOMPARE(st.histEdges.front(), float(lo));
+            QCOMPARE(st.histEdges.back(), float(hi));
+            const double mag = std::max(std::abs(lo), std::abs(hi));
+            for (int b = 0; b <= bins; ++b) {
+                const double expect = lo + (hi - lo) * b / bins;
+                QVERIFY2(std::abs(st.histEdges[size_t(b)] - expect) <= 1e-6 * mag,
+                         qPrintable(where + QStringLiteral(" edge %1: %2, expected %3").arg(b)
+                                                .arg(st.histEdges[size_t(b)], 0, 'g', 9).arg(expect, 0, 'g', 9)));
+            }
+            std::vector<double> byEdges(bins, 0), byFloor(bins, 0);
+            double ambiguous = 0;
+            for (float x : v) {
+                // Interior edges edges[1..bins-1]: how many are <= x is the bin.
+                const auto it = std::upper_bound(st.histEdges.begin() + 1, st.histEdges.end() - 1, x);
+                byEdges[size_t(it - (st.histEdges.begin() + 1))] += 1;
+                const double pos = (double(x) - lo) / (hi - lo) * bins;
+                byFloor[size_t(std::min(bins - 1, int(pos)))] += 1;
+                const double frac = pos - std::floor(pos);
+                ambiguous += frac < 1e-5 || frac > 1 - 1e-5;
+            }
+            double diff = 0;
+            for (int b = 0; b < bins; ++b) {
+                QVERIFY2(st.histCounts[size_t(b)] == byEdges[size_t(b)],
+                         qPrintable(where + QStringLiteral(" bin %1: %2, expected %3")
+                                                .arg(b).arg(st.histCounts[size_t(b)]).arg(byEdges[size_t(b)])));
+                diff += std::abs(st.histCounts[size_t(b)] - byFloor[size_t(b)]);
+            }
+            QVERIFY2(diff <= 2 * ambiguous, qPrintable(where + QStringLiteral(": %1 counts differ from float64 binning, "
+                                                                              "%2 boundary values").arg(diff).arg(ambiguous)));
+            QVERIFY(st.histCounts.back() >= 1 && st.histCounts.front() >= 1); // max and min
         }
     }
 };

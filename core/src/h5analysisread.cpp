@@ -95,6 +95,13 @@ Expected<WeightStats> readWeights(hid_t weights, const std::string& name)
     if (!stdev) return stdev.error();
     ws.rowAbsmax = toEigen(*absmax);
     ws.rowStd = toEigen(*stdev);
+    // The histogram arrived after the first files were written: absent means empty.
+    if (hasLink(g->get(), "hist_counts")) QL_ASSIGN(ws.histCounts, readArray<double>(g->get(), w, "hist_counts", 1));
+    if (hasLink(g->get(), "hist_edges")) QL_ASSIGN(ws.histEdges, readArray<float>(g->get(), w, "hist_edges", 1));
+    if ((!ws.histCounts.empty() || !ws.histEdges.empty()) && ws.histEdges.size() != ws.histCounts.size() + 1)
+        return makeError(w + ": hist_edges has " + std::to_string(ws.histEdges.size()) +
+                         " values, expected one more than the " + std::to_string(ws.histCounts.size()) +
+                         " of hist_counts");
     QL_ASSIGN(ws.kurtosis, readAttr<double>(g->get(), w, "kurtosis"));
     QL_ASSIGN(ws.fracBeyond3Sigma, readAttr<double>(g->get(), w, "frac_beyond_3sigma"));
     return ws;
@@ -154,6 +161,16 @@ Expected<std::vector<ResidualStats>> readResiduals(hid_t file)
         if (!absmax) return absmax.error();
         r.absmax = toEigen(*absmax);
         QL_ASSIGN(r.tokenAbsmax, readArray<float>(g->get(), "/residual/" + name, "token_absmax", 1));
+        // top3 and median_abs arrived after the first files were written: absent means zero.
+        if (hasLink(g->get(), "top3")) {
+            std::vector<float> top;
+            QL_ASSIGN(top, readArray<float>(g->get(), "/residual/" + name, "top3", 1));
+            if (top.size() != r.top3.size())
+                return makeError("/residual/" + name + "/top3: expected 3 values, found " + std::to_string(top.size()));
+            std::copy(top.begin(), top.end(), r.top3.begin());
+        }
+        if (hasAttr(g->get(), "median_abs"))
+            QL_ASSIGN(r.medianAbs, readAttr<float>(g->get(), "/residual/" + name, "median_abs"));
         out.push_back(std::move(r));
     }
     std::stable_sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.layer < b.layer; });

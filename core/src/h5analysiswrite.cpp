@@ -72,6 +72,8 @@ Expected<void> writeResiduals(hid_t file, const std::vector<ResidualStats>& resi
         if (!g) return g.error();
         QL_TRY(writeEigen(g->get(), "/residual/" + name, "absmax", r.absmax));
         QL_TRY(writeVector(g->get(), "/residual/" + name, "token_absmax", r.tokenAbsmax.data(), r.tokenAbsmax.size()));
+        QL_TRY(writeVector(g->get(), "/residual/" + name, "top3", r.top3.data(), r.top3.size()));
+        QL_TRY(writeAttr<double>(g->get(), "/residual/" + name, "median_abs", r.medianAbs));
     }
     return {};
 }
@@ -108,6 +110,8 @@ Expected<void> writeWeights(hid_t weights, const WeightStats& ws)
     const std::string w = "/weights/" + ws.name;
     QL_TRY(writeEigen(g->get(), w, "row_absmax", ws.rowAbsmax));
     QL_TRY(writeEigen(g->get(), w, "row_std", ws.rowStd));
+    QL_TRY(writeVector(g->get(), w, "hist_counts", ws.histCounts.data(), ws.histCounts.size()));
+    QL_TRY(writeVector(g->get(), w, "hist_edges", ws.histEdges.data(), ws.histEdges.size()));
     QL_TRY(writeAttr<double>(g->get(), w, "kurtosis", ws.kurtosis));
     QL_TRY(writeAttr<double>(g->get(), w, "frac_beyond_3sigma", ws.fracBeyond3Sigma));
     return {};

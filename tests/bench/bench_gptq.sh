@@ -24,6 +24,6 @@ python3 - "$out/report.json" "$wall" "$kib" <<'PY'
 import json, sys
 j = json.load(open(sys.argv[1]))
 gptq = sum(l.get("seconds", 0) for l in j["layers"])
-print("pipeline_seconds=%.1f wall_seconds=%s peak_rss_mib=%d layers=%d gptq_seconds=%.1f block_forwards=%d bits_per_weight=%.3f"
-      % (j["seconds"], sys.argv[2], int(sys.argv[3]) // 1024, j["layers_quantized"], gptq, j["block_forwards"], j["bits_per_weight"]))
+print("pipeline_seconds=%.1f wall_seconds=%s peak_rss_mib=%d layers=%d gptq_seconds=%.1f block_forwards=%d block_parts=%d bits_per_weight=%.3f"
+      % (j["seconds"], sys.argv[2], int(sys.argv[3]) // 1024, j["layers_quantized"], gptq, j["block_forwards"], j.get("block_parts", 0), j["bits_per_weight"]))
 PY

@@ -40,7 +40,7 @@ struct ResidualStats {
     std::vector<float> tokenAbsmax;  ///< per token
     /// The three largest |a| over all tokens and channels, descending (Sun et al.'s top-1/2/3).
     std::array<float, 3> top3{};
-    /// Median over tokens of each token's median |a| across channels.
+    /// Median over every 8th token (calibration order) of that token's median |a| across channels.
     float medianAbs = 0;
 };
 

@@ -53,6 +53,7 @@ private:
     std::vector<detail::SiteAccumulator> m_open; ///< this block's sites, reused block after block
     std::vector<SiteStats> m_sites;
     std::vector<ResidualStats> m_residuals;
+    std::vector<std::vector<float>> m_tokenMedians; ///< per layer: median |a| of every 8th token
     std::vector<MassiveActivation> m_massive;
     std::function<void(SiteStats&)> m_onSite;
 };

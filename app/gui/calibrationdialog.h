@@ -1,0 +1,33 @@
+#pragma once
+
+#include "project.h"
+
+#include <QDialog>
+
+class QComboBox;
+class QLineEdit;
+class QSpinBox;
+
+namespace ql {
+
+/// Chooses the calibration text, its windows and the sensitivity mode of the next analysis.
+class CalibrationDialog : public QDialog {
+    Q_OBJECT
+public:
+    explicit CalibrationDialog(const Project& project, QWidget* parent = nullptr);
+    /// The chosen calibration file.
+    QString file() const;
+    /// The chosen windows.
+    CalibrationSpec spec() const;
+    /// none, proxy or full.
+    QString sensitivity() const;
+    /// Held-out windows for full sensitivity.
+    int klSamples() const;
+
+private:
+    QLineEdit* m_file;
+    QSpinBox *m_samples, *m_seqlen, *m_seed, *m_kl;
+    QComboBox *m_sampling, *m_sensitivity;
+};
+
+} // namespace ql

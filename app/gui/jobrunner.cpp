@@ -1,0 +1,50 @@
+#include "jobrunner.h"
+
+namespace ql {
+
+JobRunner::JobRunner(QObject* parent) : QObject(parent)
+{
+    // Progress is read on a timer rather than signalled per update: the core reports far more
+    // often than a person can read, and the UI thread must stay free.
+    m_tick.setInterval(100);
+    connect(&m_tick, &QTimer::timeout, this, [this]() {
+        for (Job* j : std::as_const(m_jobs))
+            if (j->state() == Job::State::Running) emit j->updated();
+    });
+}
+
+JobRunner::~JobRunner()
+{
+    cancelAll();
+    for (QFuture<void>& f : m_futures) f.waitForFinished();
+}
+
+int JobRunner::running() const
+{
+    int n = 0;
+    for (const Job* j : m_jobs) n += j->state() == Job::State::Running;
+    return n;
+}
+
+void JobRunner::cancelAll()
+{
+    for (Job* j : std::as_const(m_jobs)) j->cancel();
+}
+
+void JobRunner::jobBegan(Job* job)
+{
+    m_jobs.append(job);
+    if (!m_tick.isActive()) m_tick.start();
+    emit jobStarted(job);
+}
+
+void JobRunner::jobEnded(Job* job)
+{
+    emit jobFinished(job);
+    if (running() == 0) {
+        m_tick.stop();
+        emit idle();
+    }
+}
+
+} // namespace ql

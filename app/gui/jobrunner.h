@@ -1,0 +1,81 @@
+#pragma once
+
+#include "job.h"
+
+#include "quantlens/expected.h"
+
+#include <QFutureWatcher>
+#include <QList>
+#include <QObject>
+#include <QPointer>
+#include <QTimer>
+#include <QtConcurrent>
+
+#include <functional>
+#include <memory>
+#include <optional>
+
+namespace ql {
+
+/// Runs core work off the UI thread (QtConcurrent) and reports through Job objects; the result
+/// is handed to a continuation on the UI thread. No event-loop spinning: callers that must wait
+/// (tests, screenshots) wait on the finished() signal.
+class JobRunner : public QObject {
+    Q_OBJECT
+public:
+    explicit JobRunner(QObject* parent = nullptr);
+    /// Cancels every running job and waits for its work to return (the work reports to its Job).
+    ~JobRunner() override;
+
+    /// Starts work(job) on the pool; when it succeeds, done(value) runs on the UI thread. A
+    /// failure or cancel ends the job with its message and done is not called.
+    template <class T>
+    Job* run(const QString& title, std::function<Expected<T>(Job&)> work, std::function<void(T&)> done)
+    {
+        auto* job = new Job(title, this);
+        auto result = std::make_shared<std::optional<Expected<T>>>();
+        auto* watcher = new QFutureWatcher<void>(job);
+        connect(watcher, &QFutureWatcher<void>::finished, this, [this, job, result, done]() {
+            Expected<T>& r = **result;
+            if (job->isCanceled()) job->finish(Job::State::Canceled, QStringLiteral("canceled"));
+            else if (!r) job->finish(Job::State::Failed, QString::fromStdString(r.message()));
+            else {
+                if (done) done(*r);
+                job->finish(Job::State::Succeeded);
+            }
+            jobEnded(job);
+        });
+        QFuture<void> future = QtConcurrent::run([job, result, work]() { result->emplace(work(*job)); });
+        watcher->setFuture(future);
+        m_futures.append(future);
+        jobBegan(job);
+        return job;
+    }
+
+    /// Every job of this session, oldest first.
+    QList<Job*> jobs() const { return m_jobs; }
+    /// Number of jobs still running.
+    int running() const;
+
+public slots:
+    /// Asks every running job to stop.
+    void cancelAll();
+
+signals:
+    /// A job was started.
+    void jobStarted(ql::Job* job);
+    /// A job ended (succeeded, failed or canceled).
+    void jobFinished(ql::Job* job);
+    /// No job is running any more.
+    void idle();
+
+private:
+    void jobBegan(Job* job);
+    void jobEnded(Job* job);
+
+    QList<Job*> m_jobs;
+    QList<QFuture<void>> m_futures;
+    QTimer m_tick;
+};
+
+} // namespace ql

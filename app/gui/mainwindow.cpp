@@ -1,0 +1,254 @@
+#include "mainwindow.h"
+
+#include "calibrationdialog.h"
+#include "entropyview.h"
+#include "explorerview.h"
+#include "exportable.h"
+#include "jobsview.h"
+#include "massiveview.h"
+#include "outliersview.h"
+#include "overviewview.h"
+#include "sensitivityview.h"
+#include "weightsview.h"
+#include "workbench.h"
+
+#include <QCloseEvent>
+#include <QDockWidget>
+#include <QFileDialog>
+#include <QFileInfo>
+#include <QLabel>
+#include <QMenuBar>
+#include <QMessageBox>
+#include <QMimeData>
+#include <QSettings>
+#include <QStatusBar>
+#include <QTabWidget>
+
+namespace ql {
+
+namespace {
+
+constexpr int kMaxRecent = 8;
+
+// Connects a view's snapshot to the workbench's and gives it the current one.
+template <class View>
+View* addView(Workbench* wb, View* view)
+{
+    QObject::connect(wb, &Workbench::snapshotChanged, view, &View::setSnapshot);
+    view->setSnapshot(wb->snapshot());
+    return view;
+}
+
+} // namespace
+
+MainWindow::MainWindow(Workbench* wb, QWidget* parent) : QMainWindow(parent), m_wb(wb)
+{
+    setObjectName(QStringLiteral("QuantLensMainWindow"));
+    setAcceptDrops(true);
+    createViews();
+    createMenus();
+    m_status = new QLabel(this);
+    statusBar()->addWidget(m_status, 1);
+    connect(wb, &Workbench::failed, this, &MainWindow::showError);
+    connect(wb, &Workbench::projectChanged, this, &MainWindow::updateTitle);
+    connect(wb->jobs(), &JobRunner::jobFinished, this, [this](Job* job) {
+        m_status->setText(tr("%1: %2 (%3 s)").arg(job->title(), job->state() == Job::State::Succeeded ? tr("done") : job->error())
+                              .arg(job->elapsedSeconds(), 0, 'f', 1));
+    });
+    QSettings settings;
+    restoreGeometry(settings.value(QStringLiteral("window/geometry")).toByteArray());
+    restoreState(settings.value(QStringLiteral("window/state")).toByteArray());
+    updateTitle();
+}
+
+void MainWindow::createViews()
+{
+    Selection* sel = m_wb->selection();
+    m_tabs = new QTabWidget(this);
+    auto add = [this](const QString& id, const QString& title, QWidget* w) {
+        m_pages.insert(id, w);
+        m_pageIds << id;
+        m_tabs->addTab(w, title);
+    };
+    add(QStringLiteral("overview"), tr("Overview"), addView(m_wb, new OverviewView(sel, this)));
+    m_outliers = addView(m_wb, new OutliersView(sel, this));
+    add(QStringLiteral("outliers"), tr("Outliers"), m_outliers);
+    add(QStringLiteral("massive"), tr("Massive activations"), addView(m_wb, new MassiveView(sel, this)));
+    add(QStringLiteral("sensitivity"), tr("Sensitivity"), addView(m_wb, new SensitivityView(sel, this)));
+    add(QStringLiteral("entropy"), tr("Entropy"), addView(m_wb, new EntropyView(sel, this)));
+    add(QStringLiteral("weights"), tr("Weights"), addView(m_wb, new WeightsView(sel, this)));
+    setCentralWidget(m_tabs);
+    connect(m_outliers, &OutliersView::siteSampleRequested, m_wb, &Workbench::requestSiteSample);
+    connect(m_wb, &Workbench::siteSampleReady, m_outliers, &OutliersView::setSiteSample);
+
+    m_explorer = addView(m_wb, new ExplorerView(sel, this));
+    auto* explorerDock = new QDockWidget(tr("Model"), this);
+    explorerDock->setObjectName(QStringLiteral("ModelDock"));
+    explorerDock->setWidget(m_explorer);
+    addDockWidget(Qt::LeftDockWidgetArea, explorerDock);
+    m_jobs = new JobsView(m_wb->jobs(), this);
+    auto* jobsDock = new QDockWidget(tr("Jobs"), this);
+    jobsDock->setObjectName(QStringLiteral("JobsDock"));
+    jobsDock->setWidget(m_jobs);
+    addDockWidget(Qt::BottomDockWidgetArea, jobsDock);
+}
+
+void MainWindow::createMenus()
+{
+    QMenu* file = menuBar()->addMenu(tr("&File"));
+    file->addAction(tr("&New Project from Model Folder…"), QKeySequence::New, this, [this]() {
+        const QString dir = QFileDialog::getExistingDirectory(this, tr("Hugging Face model folder"));
+        if (!dir.isEmpty()) openModelFolder(dir);
+    });
+    file->addAction(tr("&Open Project…"), QKeySequence::Open, this, [this]() {
+        const QString f = QFileDialog::getOpenFileName(this, tr("Open project"), {}, tr("QuantLens projects (*.qlproj *.json)"));
+        if (!f.isEmpty()) openProjectFile(f);
+    });
+    m_recent = file->addMenu(tr("Open &Recent"));
+    rebuildRecentMenu();
+    file->addAction(tr("&Save Project"), QKeySequence::Save, this, [this]() {
+        if (m_wb->project().path.isEmpty()) return saveAs();
+        if (auto r = m_wb->saveProject(); !r) showError(tr("Save project"), QString::fromStdString(r.message()));
+    });
+    file->addAction(tr("Save Project &As…"), QKeySequence::SaveAs, this, &MainWindow::saveAs);
+    file->addSeparator();
+    file->addAction(tr("&Quit"), QKeySequence::Quit, this, &QWidget::close);
+
+    QMenu* analysis = menuBar()->addMenu(tr("&Analysis"));
+    analysis->addAction(tr("&Calibration…"), this, &MainWindow::editCalibration);
+    analysis->addAction(tr("&Run Analysis"), QKeySequence(Qt::CTRL | Qt::Key_R), m_wb, &Workbench::runAnalysis);
+    analysis->addAction(tr("Cancel &All Jobs"), m_wb->jobs(), &JobRunner::cancelAll);
+
+    QMenu* view = menuBar()->addMenu(tr("&View"));
+    view->addAction(tr("Export Chart as &PNG…"), this, [this]() { exportCurrent(QStringLiteral("png")); });
+    view->addAction(tr("Export Chart as &SVG…"), this, [this]() { exportCurrent(QStringLiteral("svg")); });
+    view->addAction(tr("Export &Data as CSV…"), this, [this]() { exportCurrent(QStringLiteral("csv")); });
+}
+
+void MainWindow::showPage(const QString& id)
+{
+    if (QWidget* w = page(id)) m_tabs->setCurrentWidget(w);
+}
+
+QWidget* MainWindow::takePage(const QString& id)
+{
+    QWidget* w = page(id);
+    if (!w) return nullptr;
+    m_tabs->removeTab(m_tabs->indexOf(w));
+    w->setParent(nullptr);
+    return w;
+}
+
+QList<Exportable*> MainWindow::currentExportables() const
+{
+    const QWidget* w = m_tabs->currentWidget();
+    if (auto* v = qobject_cast<const OverviewView*>(w)) return v->exportables();
+    if (auto* v = qobject_cast<const OutliersView*>(w)) return v->exportables();
+    if (auto* v = qobject_cast<const MassiveView*>(w)) return v->exportables();
+    if (auto* v = qobject_cast<const SensitivityView*>(w)) return v->exportables();
+    if (auto* v = qobject_cast<const EntropyView*>(w)) return v->exportables();
+    if (auto* v = qobject_cast<const WeightsView*>(w)) return v->exportables();
+    return {};
+}
+
+void MainWindow::showError(const QString& title, const QString& message)
+{
+    m_lastError = title + QStringLiteral(": ") + message;
+    m_status->setText(m_lastError);
+    // Window-modal, not blocking: jobs and tests go on while the message is up.
+    auto* box = new QMessageBox(QMessageBox::Warning, title, message, QMessageBox::Ok, this);
+    box->setAttribute(Qt::WA_DeleteOnClose);
+    box->open();
+}
+
+void MainWindow::openProjectFile(const QString& path)
+{
+    if (m_wb->openProject(path)) rememberRecent(QFileInfo(path).absoluteFilePath());
+}
+
+void MainWindow::openModelFolder(const QString& dir)
+{
+    if (!QFileInfo(dir).isDir()) return showError(tr("Open model"), tr("%1 is not a folder").arg(dir));
+    m_wb->openModel(dir);
+}
+
+void MainWindow::saveAs()
+{
+    const QString f = QFileDialog::getSaveFileName(this, tr("Save project"), {}, tr("QuantLens projects (*.qlproj)"));
+    if (f.isEmpty()) return;
+    if (auto r = m_wb->saveProject(f); !r) return showError(tr("Save project"), QString::fromStdString(r.message()));
+    rememberRecent(m_wb->project().path);
+}
+
+void MainWindow::editCalibration()
+{
+    CalibrationDialog dlg(m_wb->project(), this);
+    if (dlg.exec() != QDialog::Accepted) return;
+    m_wb->setCalibration(dlg.file(), dlg.spec());
+    m_wb->setSensitivity(dlg.sensitivity(), dlg.klSamples());
+}
+
+void MainWindow::exportCurrent(const QString& format)
+{
+    const QList<Exportable*> list = currentExportables();
+    if (list.isEmpty()) return showError(tr("Export"), tr("This view has nothing to export yet."));
+    Exportable* e = list.front();
+    const QString f = QFileDialog::getSaveFileName(this, tr("Export %1").arg(e->exportTitle()),
+                                                   e->exportTitle() + QLatin1Char('.') + format);
+    if (f.isEmpty()) return;
+    QString error;
+    const bool ok = format == QLatin1String("png")   ? e->exportPng(f, &error)
+                    : format == QLatin1String("svg") ? e->exportSvg(f, &error)
+                                                     : e->exportCsv(f, &error);
+    if (!ok) showError(tr("Export"), error);
+}
+
+void MainWindow::rememberRecent(const QString& path)
+{
+    QSettings settings;
+    QStringList recent = settings.value(QStringLiteral("recentProjects")).toStringList();
+    recent.removeAll(path);
+    recent.prepend(path);
+    while (recent.size() > kMaxRecent) recent.removeLast();
+    settings.setValue(QStringLiteral("recentProjects"), recent);
+    rebuildRecentMenu();
+}
+
+void MainWindow::rebuildRecentMenu()
+{
+    m_recent->clear();
+    const QStringList recent = QSettings().value(QStringLiteral("recentProjects")).toStringList();
+    for (const QString& p : recent) m_recent->addAction(p, this, [this, p]() { openProjectFile(p); });
+    m_recent->setEnabled(!recent.isEmpty());
+}
+
+void MainWindow::updateTitle()
+{
+    const Project& p = m_wb->project();
+    QString name = p.path.isEmpty() ? QFileInfo(p.modelDir).fileName() : QFileInfo(p.path).fileName();
+    setWindowTitle(name.isEmpty() ? QStringLiteral("QuantLens") : name + QStringLiteral(" — QuantLens"));
+}
+
+void MainWindow::closeEvent(QCloseEvent* event)
+{
+    m_wb->jobs()->cancelAll();
+    QSettings settings;
+    settings.setValue(QStringLiteral("window/geometry"), saveGeometry());
+    settings.setValue(QStringLiteral("window/state"), saveState());
+    event->accept();
+}
+
+void MainWindow::dragEnterEvent(QDragEnterEvent* event)
+{
+    const auto urls = event->mimeData()->urls();
+    if (urls.size() == 1 && urls.front().isLocalFile()) event->acceptProposedAction();
+}
+
+void MainWindow::dropEvent(QDropEvent* event)
+{
+    const QString path = event->mimeData()->urls().front().toLocalFile();
+    if (QFileInfo(path).isDir()) openModelFolder(path);
+    else openProjectFile(path);
+}
+
+} // namespace ql

@@ -1,0 +1,71 @@
+#pragma once
+
+#include "snapshot.h"
+
+#include <QMainWindow>
+#include <QMap>
+
+class QLabel;
+class QMenu;
+class QTabWidget;
+
+namespace ql {
+
+class Exportable;
+class ExplorerView;
+class JobsView;
+class OutliersView;
+class Workbench;
+
+/// The workbench window. It only wires: the Workbench owns the data and the jobs, each view
+/// is its own class in views/, and the window connects them with docks, tabs and actions.
+class MainWindow : public QMainWindow {
+    Q_OBJECT
+public:
+    explicit MainWindow(Workbench* workbench, QWidget* parent = nullptr);
+
+    /// Ids of the view pages, in tab order: overview, outliers, massive, sensitivity, entropy, weights.
+    QStringList pageIds() const { return m_pageIds; }
+    /// The page widget of an id (null when unknown).
+    QWidget* page(const QString& id) const { return m_pages.value(id); }
+    /// Removes a page from the tabs and hands it to the caller (screenshots render it alone, at
+    /// an exact size).
+    QWidget* takePage(const QString& id);
+    /// Brings a page to the front.
+    void showPage(const QString& id);
+    /// What the current page can export, its main chart first.
+    QList<Exportable*> currentExportables() const;
+    /// The last error shown (tests).
+    QString lastError() const { return m_lastError; }
+
+protected:
+    void closeEvent(QCloseEvent* event) override;
+    void dragEnterEvent(QDragEnterEvent* event) override;
+    void dropEvent(QDropEvent* event) override;
+
+private:
+    void createViews();
+    void createMenus();
+    void showError(const QString& title, const QString& message);
+    void openProjectFile(const QString& path);
+    void openModelFolder(const QString& dir);
+    void saveAs();
+    void editCalibration();
+    void exportCurrent(const QString& format);
+    void rememberRecent(const QString& path);
+    void rebuildRecentMenu();
+    void updateTitle();
+
+    Workbench* m_wb;
+    QTabWidget* m_tabs = nullptr;
+    QMap<QString, QWidget*> m_pages;
+    QStringList m_pageIds;
+    OutliersView* m_outliers = nullptr;
+    ExplorerView* m_explorer = nullptr;
+    JobsView* m_jobs = nullptr;
+    QMenu* m_recent = nullptr;
+    QLabel* m_status = nullptr;
+    QString m_lastError;
+};
+
+} // namespace ql

@@ -1,0 +1,98 @@
+#include "project.h"
+
+#include <QDir>
+#include <QFileInfo>
+#include <QJsonDocument>
+#include <QJsonObject>
+#include <QSaveFile>
+
+namespace ql {
+
+namespace {
+
+QString relativeTo(const QDir& base, const QString& path)
+{
+    if (path.isEmpty()) return path;
+    const QString rel = base.relativeFilePath(path);
+    return rel.startsWith(QLatin1String("..")) ? QDir::cleanPath(path) : rel;
+}
+
+QString resolve(const QDir& base, const QString& path)
+{
+    return path.isEmpty() ? path : QDir::cleanPath(base.absoluteFilePath(path));
+}
+
+Expected<void> fieldError(const QString& file, const char* field, const QString& what)
+{
+    return makeError((file + ": " + field + ": " + what).toStdString());
+}
+
+} // namespace
+
+QString Project::defaultStore(const QString& projectPath)
+{
+    const QFileInfo fi(projectPath);
+    return fi.absoluteDir().filePath(fi.completeBaseName() + QStringLiteral(".h5"));
+}
+
+Expected<Project> Project::load(const QString& path)
+{
+    QFile f(path);
+    if (!f.open(QIODevice::ReadOnly)) return makeError((path + ": cannot open: " + f.errorString()).toStdString());
+    QJsonParseError perr;
+    const QJsonDocument doc = QJsonDocument::fromJson(f.readAll(), &perr);
+    if (doc.isNull() || !doc.isObject())
+        return makeError((path + ": not a QuantLens project (JSON error: " + perr.errorString() + ")").toStdString());
+    const QJsonObject o = doc.object();
+    if (o.value(QStringLiteral("version")).toInt() != 1)
+        return fieldError(path, "version", QStringLiteral("expected 1")).error();
+    const QDir base = QFileInfo(path).absoluteDir();
+    Project p;
+    p.path = QFileInfo(path).absoluteFilePath();
+    p.modelDir = resolve(base, o.value(QStringLiteral("model")).toString());
+    if (p.modelDir.isEmpty()) return fieldError(path, "model", QStringLiteral("missing (the model folder)")).error();
+    const QJsonObject c = o.value(QStringLiteral("calibration")).toObject();
+    p.calibFile = resolve(base, c.value(QStringLiteral("file")).toString());
+    p.calib.samples = c.value(QStringLiteral("samples")).toInt(p.calib.samples);
+    p.calib.seqlen = c.value(QStringLiteral("seqlen")).toInt(p.calib.seqlen);
+    const QString sampling = c.value(QStringLiteral("sampling")).toString(QStringLiteral("random"));
+    if (sampling != QLatin1String("random") && sampling != QLatin1String("contiguous"))
+        return fieldError(path, "calibration.sampling", "expected random or contiguous, got " + sampling).error();
+    p.calib.sampling = sampling == QLatin1String("random") ? Sampling::Random : Sampling::Contiguous;
+    p.calib.seed = uint64_t(c.value(QStringLiteral("seed")).toInteger(0));
+    if (p.calib.samples <= 0 || p.calib.seqlen <= 1)
+        return fieldError(path, "calibration", QStringLiteral("samples must be positive and seqlen at least 2")).error();
+    p.sensitivity = o.value(QStringLiteral("sensitivity")).toString(QStringLiteral("proxy"));
+    if (p.sensitivity != QLatin1String("none") && p.sensitivity != QLatin1String("proxy") && p.sensitivity != QLatin1String("full"))
+        return fieldError(path, "sensitivity", "expected none, proxy or full, got " + p.sensitivity).error();
+    p.klSamples = o.value(QStringLiteral("kl_samples")).toInt(4);
+    p.storeFile = resolve(base, o.value(QStringLiteral("analysis")).toString());
+    if (p.storeFile.isEmpty()) p.storeFile = defaultStore(path);
+    return p;
+}
+
+Expected<void> Project::save(const QString& target)
+{
+    const QString abs = QFileInfo(target).absoluteFilePath();
+    const QDir base = QFileInfo(abs).absoluteDir();
+    if (storeFile.isEmpty()) storeFile = defaultStore(abs);
+    QJsonObject c{{"file", relativeTo(base, calibFile)},
+                  {"samples", calib.samples},
+                  {"seqlen", calib.seqlen},
+                  {"sampling", calib.sampling == Sampling::Random ? "random" : "contiguous"},
+                  {"seed", qint64(calib.seed)}};
+    QJsonObject o{{"version", 1},
+                  {"model", relativeTo(base, modelDir)},
+                  {"calibration", c},
+                  {"sensitivity", sensitivity},
+                  {"kl_samples", klSamples},
+                  {"analysis", relativeTo(base, storeFile)}};
+    QSaveFile f(abs);
+    if (!f.open(QIODevice::WriteOnly)) return makeError((abs + ": cannot write: " + f.errorString()).toStdString());
+    f.write(QJsonDocument(o).toJson());
+    if (!f.commit()) return makeError((abs + ": cannot write: " + f.errorString()).toStdString());
+    path = abs;
+    return {};
+}
+
+} // namespace ql

@@ -1,0 +1,35 @@
+#pragma once
+
+#include <QObject>
+#include <QSize>
+#include <QString>
+
+namespace ql {
+
+class MainWindow;
+class Workbench;
+
+/// `quantlens --project P --view V --screenshot F.png`: waits for the project to load (running
+/// the analysis when its store has none, and the outliers view's activation sample), renders
+/// the view at a fixed size into F and ends the application with 0, or 1 and a message.
+class Screenshot : public QObject {
+    Q_OBJECT
+public:
+    Screenshot(Workbench* workbench, MainWindow* window, QString view, QString file, QSize size, QObject* parent = nullptr);
+    /// Starts by opening the project.
+    void start(const QString& projectPath);
+
+private:
+    void loaded();
+    void analysed();
+    void render();
+    void fail(const QString& message);
+
+    Workbench* m_wb;
+    MainWindow* m_window;
+    QString m_view, m_file;
+    QSize m_size;
+    bool m_done = false;
+};
+
+} // namespace ql

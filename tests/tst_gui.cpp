@@ -1,0 +1,311 @@
+// The workbench window on the offscreen platform: a fixture project opened and analysed through
+// the Jobs machinery, a canceled analysis that leaves the project as it was, views following
+// the one selection, chart export, a screenshot from the real executable, and bad input that
+// shows a message and leaves the window usable.
+#include "channelstatsmodel.h"
+#include "exportable.h"
+#include "fixturemodel.h"
+#include "jobsview.h"
+#include "layertablemodel.h"
+#include "mainwindow.h"
+#include "outliersview.h"
+#include "overviewview.h"
+#include "weightsview.h"
+#include "workbench.h"
+
+#include "quantlens/analysisstore.h"
+#include "quantlens/model.h"
+
+#include <QFile>
+#include <QImage>
+#include <QProcess>
+#include <QSet>
+#include <QSignalSpy>
+#include <QTemporaryDir>
+#include <QTreeWidget>
+#include <QtTest>
+
+#include <fstream>
+
+using namespace ql;
+
+namespace {
+
+// Waits for a job to end (true when it did within the time).
+bool finish(Job* job, int ms = 120000)
+{
+    if (!job) return false;
+    if (job->state() != Job::State::Running) return true;
+    QSignalSpy spy(job, &Job::finished);
+    return spy.wait(ms);
+}
+
+QByteArray readBytes(const QString& path)
+{
+    QFile f(path);
+    return f.open(QIODevice::ReadOnly) ? f.readAll() : QByteArray();
+}
+
+// Distinct colours in an image: a blank or single-colour picture has one or two.
+int distinctColours(const QImage& img)
+{
+    QSet<QRgb> seen;
+    for (int y = 0; y < img.height(); y += 2)
+        for (int x = 0; x < img.width(); x += 2) seen.insert(img.pixel(x, y));
+    return int(seen.size());
+}
+
+} // namespace
+
+class TestGui : public QObject {
+    Q_OBJECT
+
+    QTemporaryDir m_tmp;
+    QString m_project, m_store;
+
+    QString path(const QString& name) const { return m_tmp.path() + QLatin1Char('/') + name; }
+
+    void writeProject(const QString& file, const QString& model, const QString& calib, const QString& store = {})
+    {
+        std::ofstream out(file.toStdString());
+        out << "{\"version\": 1, \"model\": \"" << model.toStdString() << "\", \"calibration\": {\"file\": \""
+            << calib.toStdString() << "\", \"samples\": 4, \"seqlen\": 32, \"sampling\": \"contiguous\"}";
+        if (!store.isEmpty()) out << ", \"analysis\": \"" << store.toStdString() << "\"";
+        out << ", \"sensitivity\": \"proxy\"}";
+    }
+
+    // A window with the fixture project open and analysed.
+    void openAnalysed(Workbench& wb)
+    {
+        Job* open = wb.openProject(m_project);
+        QVERIFY(finish(open));
+        QCOMPARE(open->state(), Job::State::Succeeded);
+        if (!wb.snapshot()->analysis) {
+            Job* a = wb.runAnalysis();
+            QVERIFY(finish(a));
+            QCOMPARE(a->state(), Job::State::Succeeded);
+        }
+        QVERIFY(wb.snapshot()->analysis);
+    }
+
+private slots:
+    void initTestCase()
+    {
+        std::string text;
+        for (int i = 0; i < 300; ++i) text += "a small model reads story number " + std::to_string(i) + " again.\n";
+        for (const char* name : {"model", "other"}) {
+            qlfix::ModelSpec spec;
+            spec.vocab = 400;
+            if (std::string(name) == "other") spec.seed = 99;
+            const std::string dir = path(name).toStdString();
+            QVERIFY(qlfix::writeModel(dir, spec));
+            std::string err;
+            QVERIFY2(qlfix::writeSentencePieceTokenizer(dir, text, 400, &err), err.c_str());
+        }
+        std::ofstream(path("calib.txt").toStdString()) << text;
+        std::ofstream(path("empty.txt").toStdString()) << "";
+        m_project = path("fixture.qlproj");
+        m_store = path("fixture.h5");
+        writeProject(m_project, "model", "calib.txt");
+    }
+
+    void openAndAnalyseThroughJobs()
+    {
+        QFile::remove(m_store);
+        Workbench wb;
+        MainWindow w(&wb);
+        Job* open = wb.openProject(m_project);
+        QVERIFY(finish(open));
+        QCOMPARE(open->state(), Job::State::Succeeded);
+        auto model = Model::open(path("model").toStdString());
+        QVERIFY(model.ok());
+        QCOMPARE(wb.snapshot()->layers.size(), model->linearLayers().size());
+        QVERIFY(!wb.snapshot()->analysis); // no store yet
+
+        Job* a = wb.runAnalysis();
+        QVERIFY(finish(a));
+        QCOMPARE(a->state(), Job::State::Succeeded);
+        QVERIFY(wb.snapshot()->analysis);
+        // The store on disk holds what the views show.
+        auto stored = AnalysisStore::read(m_store.toStdString());
+        QVERIFY2(stored.ok(), stored.message().c_str());
+        QCOMPARE(stored->sites.size(), wb.snapshot()->analysis->sites.size());
+        QCOMPARE(stored->sites[3].absmax, wb.snapshot()->analysis->sites[3].absmax);
+
+        auto* overview = qobject_cast<OverviewView*>(w.page(QStringLiteral("overview")));
+        QVERIFY(overview);
+        QCOMPARE(overview->model()->rowCount(), int(model->linearLayers().size()));
+        auto* jobs = w.findChild<JobsView*>();
+        QVERIFY(jobs);
+        // Open, analysis, and the outliers view's activation sample for the selected site.
+        QVERIFY(jobs->list()->topLevelItemCount() >= 2);
+        const auto rows = jobs->list()->findItems(a->title(), Qt::MatchExactly, 0);
+        QCOMPARE(rows.size(), 1);
+        QCOMPARE(rows.front()->text(4), QStringLiteral("done"));
+
+        // Reopening the project reuses the store instead of recomputing.
+        Workbench again;
+        Job* reopen = again.openProject(m_project);
+        QVERIFY(finish(reopen));
+        QVERIFY(again.snapshot()->analysis);
+        QCOMPARE(again.snapshot()->analysis->sites[3].absmax, stored->sites[3].absmax);
+    }
+
+    void cancelLeavesTheProjectAsItWas()
+    {
+        Workbench wb;
+        openAnalysed(wb);
+        const SnapshotPtr before = wb.snapshot();
+        const QByteArray storeBefore = readBytes(m_store);
+        QVERIFY(!storeBefore.isEmpty());
+        CalibrationSpec bigger = wb.project().calib;
+        bigger.samples = 40;
+        bigger.seqlen = 64;
+        wb.setCalibration(wb.project().calibFile, bigger);
+        QSignalSpy snapshots(&wb, &Workbench::snapshotChanged);
+        Job* a = wb.runAnalysis();
+        QVERIFY(a);
+        a->cancel();
+        QVERIFY(finish(a));
+        QCOMPARE(a->state(), Job::State::Canceled);
+        QCOMPARE(snapshots.count(), 0);
+        QCOMPARE(wb.snapshot(), before);
+        QCOMPARE(readBytes(m_store), storeBefore);
+    }
+
+    void viewsFollowTheSelection()
+    {
+        Workbench wb;
+        MainWindow w(&wb);
+        openAnalysed(wb);
+        auto* outliers = qobject_cast<OutliersView*>(w.page(QStringLiteral("outliers")));
+        auto* weights = qobject_cast<WeightsView*>(w.page(QStringLiteral("weights")));
+        QVERIFY(outliers && weights);
+        const auto* analysis = wb.snapshot()->analysis.get();
+        for (const auto& [layer, site] : {std::pair{"model.layers.1.mlp.down_proj", "layers.1.down_in"},
+                                         std::pair{"model.layers.0.self_attn.k_proj", "layers.0.attn_in"}}) {
+            wb.selection()->selectLayer(QString::fromLatin1(layer));
+            const SiteStats* s = nullptr;
+            for (const auto& st : analysis->sites)
+                if (st.name == site) s = &st;
+            QVERIFY(s);
+            ChannelStatsModel* cm = outliers->channelModel();
+            QCOMPARE(cm->rowCount(), int(s->absmax.size()));
+            for (int c : {0, int(s->absmax.size()) - 1})
+                QCOMPARE(cm->data(cm->index(c, ChannelStatsModel::Absmax), ChannelStatsModel::RawRole).toDouble(),
+                         double(s->absmax[c]));
+            QVERIFY(weights->weightStats());
+            QCOMPARE(QString::fromStdString(weights->weightStats()->name), QString::fromLatin1(layer) + ".weight");
+        }
+    }
+
+    void exportsTheCurrentChart()
+    {
+        Workbench wb;
+        MainWindow w(&wb);
+        w.resize(1200, 800);
+        w.show();
+        openAnalysed(wb);
+        wb.selection()->selectLayer(QStringLiteral("model.layers.0.mlp.down_proj"));
+        w.showPage(QStringLiteral("outliers"));
+        const QList<Exportable*> list = w.currentExportables();
+        QVERIFY(!list.isEmpty());
+        QString error;
+        QVERIFY2(list.front()->exportPng(path("chart.png"), &error), qPrintable(error));
+        QImage img(path("chart.png"));
+        QVERIFY(!img.isNull());
+        QVERIFY2(distinctColours(img) > 10, "the exported chart is blank");
+        QVERIFY2(list.front()->exportSvg(path("chart.svg"), &error), qPrintable(error));
+        QVERIFY(readBytes(path("chart.svg")).contains("<svg"));
+        QVERIFY2(list.front()->exportCsv(path("chart.csv"), &error), qPrintable(error));
+        const QList<QByteArray> lines = readBytes(path("chart.csv")).trimmed().split('\n');
+        QCOMPARE(lines.size(), 172 + 1); // header + one line per input channel of down_proj
+    }
+
+    void screenshotIsNotBlank()
+    {
+        {
+            Workbench wb;
+            openAnalysed(wb); // the store exists, so the screenshot does not analyse again
+        }
+        QProcess p;
+        QProcessEnvironment env = QProcessEnvironment::systemEnvironment();
+        env.insert(QStringLiteral("QT_QPA_PLATFORM"), QStringLiteral("offscreen"));
+        p.setProcessEnvironment(env);
+        const QString shot = path("entropy.png");
+        p.start(QStringLiteral(QL_GUI_PATH), {QStringLiteral("--project"), m_project, QStringLiteral("--view"),
+                                              QStringLiteral("entropy"), QStringLiteral("--screenshot"), shot});
+        QVERIFY(p.waitForFinished(120000));
+        QVERIFY2(p.exitCode() == 0, p.readAllStandardError().constData());
+        QImage img(shot);
+        QCOMPARE(img.size(), QSize(1200, 800));
+        QVERIFY2(distinctColours(img) > 50, "the screenshot is blank");
+        // An unknown view is refused with the list of views.
+        p.start(QStringLiteral(QL_GUI_PATH), {QStringLiteral("--project"), m_project, QStringLiteral("--view"),
+                                              QStringLiteral("nope"), QStringLiteral("--screenshot"), shot});
+        QVERIFY(p.waitForFinished(60000));
+        QCOMPARE(p.exitCode(), 1);
+        QVERIFY(p.readAllStandardError().contains("overview, outliers"));
+    }
+
+    void badInputShowsAMessage_data()
+    {
+        QTest::addColumn<QString>("kind");
+        QTest::addColumn<QString>("expected");
+        QTest::newRow("not a model") << "notamodel" << "config.json";
+        QTest::newRow("corrupt safetensors") << "corrupt" << "model.safetensors";
+        QTest::newRow("empty calibration") << "emptycalib" << "empty.txt: the calibration file is empty";
+        QTest::newRow("store of another model") << "otherstore" << "was made from another model";
+        QTest::newRow("unreadable project") << "badproject" << "not a QuantLens project";
+    }
+
+    void badInputShowsAMessage()
+    {
+        QFETCH(QString, kind);
+        QFETCH(QString, expected);
+        {
+            Workbench wb;
+            openAnalysed(wb); // fixture.h5 exists for the "other model" case
+        }
+        Workbench wb;
+        MainWindow w(&wb);
+        QSignalSpy failures(&wb, &Workbench::failed);
+        Job* job = nullptr;
+        if (kind == "notamodel") {
+            QDir(m_tmp.path()).mkpath(QStringLiteral("notamodel"));
+            job = wb.openModel(path("notamodel"));
+        } else if (kind == "corrupt") {
+            QDir(m_tmp.path()).mkpath(QStringLiteral("corrupt"));
+            for (const char* f : {"config.json", "tokenizer.model"})
+                QFile::copy(path("model/") + f, path("corrupt/") + f);
+            QByteArray bytes = readBytes(path("model/model.safetensors"));
+            QFile out(path("corrupt/model.safetensors"));
+            QVERIFY(out.open(QIODevice::WriteOnly));
+            out.write(bytes.left(bytes.size() / 2));
+            out.close();
+            job = wb.openModel(path("corrupt"));
+        } else if (kind == "emptycalib") {
+            writeProject(path("empty.qlproj"), "model", "empty.txt");
+            job = wb.openProject(path("empty.qlproj"));
+        } else if (kind == "otherstore") {
+            writeProject(path("other.qlproj"), "other", "calib.txt", "fixture.h5");
+            job = wb.openProject(path("other.qlproj"));
+        } else {
+            std::ofstream(path("bad.qlproj").toStdString()) << "{ this is not json";
+            job = wb.openProject(path("bad.qlproj"));
+        }
+        if (job) QVERIFY(finish(job));
+        QVERIFY(failures.count() >= 1);
+        const QString message = failures.last().at(1).toString();
+        QVERIFY2(message.contains(expected), qPrintable(message));
+        QVERIFY2(w.lastError().contains(expected), qPrintable(w.lastError()));
+        // The window stays usable: the good project opens afterwards.
+        Job* good = wb.openProject(m_project);
+        QVERIFY(finish(good));
+        QCOMPARE(good->state(), Job::State::Succeeded);
+        QVERIFY(wb.snapshot()->analysis);
+    }
+};
+
+QTEST_MAIN(TestGui)
+#include "tst_gui.moc"

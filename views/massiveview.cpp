@@ -1,0 +1,187 @@
+#include "massiveview.h"
+
+#include "chartpanel.h"
+#include "massivetablemodel.h"
+#include "residualdepthmodel.h"
+#include "selection.h"
+
+#include <QChart>
+#include <QHeaderView>
+#include <QLabel>
+#include <QLineSeries>
+#include <QLogValueAxis>
+#include <QSortFilterProxyModel>
+#include <QSplitter>
+#include <QStackedWidget>
+#include <QTableView>
+#include <QVBoxLayout>
+#include <QValueAxis>
+
+#include <cmath>
+#include <limits>
+
+namespace ql {
+
+MassiveView::MassiveView(Selection* selection, QWidget* parent)
+    : QWidget(parent), m_selection(selection), m_residualModel(new ResidualDepthModel(this)),
+      m_massiveModel(new MassiveTableModel(this)), m_proxy(new QSortFilterProxyModel(this))
+{
+    m_stack = new QStackedWidget(this);
+    m_placeholder = new QLabel(m_stack);
+    m_placeholder->setAlignment(Qt::AlignCenter);
+    m_placeholder->setWordWrap(true);
+    m_placeholder->setMargin(24);
+    m_stack->addWidget(m_placeholder);
+
+    auto* content = new QWidget(m_stack);
+    m_summary = new QLabel(content);
+    m_summary->setWordWrap(true);
+    m_chart = new ChartPanel(tr("Residual stream |a| across depth"), content);
+    m_chart->setCsvSource([this] { return chartCsv(); });
+
+    m_proxy->setSourceModel(m_massiveModel);
+    m_proxy->setSortRole(MassiveTableModel::RawRole); // numbers sort as numbers
+    m_table = new QTableView(content);
+    m_table->setModel(m_proxy);
+    m_table->setSortingEnabled(true);
+    m_table->sortByColumn(MassiveTableModel::Layer, Qt::AscendingOrder);
+    m_table->setSelectionBehavior(QAbstractItemView::SelectRows);
+    m_table->setSelectionMode(QAbstractItemView::SingleSelection);
+    m_table->setAlternatingRowColors(true);
+    m_table->verticalHeader()->hide();
+    m_table->verticalHeader()->setDefaultSectionSize(m_table->fontMetrics().height() + 6);
+    m_table->horizontalHeader()->setStretchLastSection(false);
+    m_table->setToolTip(tr("Click a row to select its block"));
+    connect(m_table, &QTableView::clicked, this, &MassiveView::activateRow);
+    connect(m_table, &QTableView::activated, this, &MassiveView::activateRow);
+
+    auto* split = new QSplitter(Qt::Vertical, content);
+    split->addWidget(m_chart);
+    split->addWidget(m_table);
+    split->setStretchFactor(0, 3);
+    split->setStretchFactor(1, 2);
+    split->setSizes({600, 400}); // proportions: the chart gets three fifths
+    auto* layout = new QVBoxLayout(content);
+    layout->setContentsMargins(4, 4, 4, 4);
+    layout->addWidget(m_summary);
+    layout->addWidget(split, 1);
+    m_stack->addWidget(content);
+
+    auto* outer = new QVBoxLayout(this);
+    outer->setContentsMargins(0, 0, 0, 0);
+    outer->addWidget(m_stack);
+    setSnapshot(nullptr);
+}
+
+MassiveView::~MassiveView() = default;
+
+void MassiveView::setSnapshot(SnapshotPtr snapshot)
+{
+    m_snapshot = std::move(snapshot);
+    const bool has = m_snapshot && m_snapshot->analysis;
+    m_residualModel->setSnapshot(has ? m_snapshot : nullptr);
+    m_massiveModel->setSnapshot(has ? m_snapshot : nullptr);
+    rebuildChart();
+    if (!has) {
+        m_placeholder->setText(!m_snapshot ? tr("No model loaded.\nOpen a model folder to look for massive activations.")
+                                           : tr("No analysis yet.\nRun Analyze to measure the residual stream; massive "
+                                                "activations (|a| > 100 and > 1000× the median) appear here."));
+        m_stack->setCurrentWidget(m_placeholder);
+        return;
+    }
+    const int n = m_massiveModel->rowCount();
+    m_summary->setText(n == 0 ? tr("No massive activations (|a| > 100 and > 1000× the median |a| of the hidden state) "
+                                   "in the calibration set.")
+                              : tr("%n massive activation(s): |a| > 100 and > 1000× the median |a| of the hidden state. "
+                                   "Click a row to select its block.", nullptr, n));
+    m_table->resizeColumnsToContents();
+    // Token text varies most in width; let it take the spare room.
+    m_table->horizontalHeader()->setSectionResizeMode(MassiveTableModel::Token, QHeaderView::Stretch);
+    m_stack->setCurrentIndex(1);
+}
+
+bool MassiveView::showsPlaceholder() const { return m_stack->currentWidget() == m_placeholder; }
+
+QString MassiveView::placeholderText() const { return m_placeholder->text(); }
+
+QList<Exportable*> MassiveView::exportables() const { return {m_chart}; }
+
+void MassiveView::activateRow(const QModelIndex& proxyIndex)
+{
+    if (!proxyIndex.isValid()) return;
+    const MassiveActivation* m = m_massiveModel->activation(m_proxy->mapToSource(proxyIndex).row());
+    if (m) m_selection->selectSite(QStringLiteral("layers.%1.attn_in").arg(m->layer));
+}
+
+void MassiveView::rebuildChart()
+{
+    m_chart->clear();
+    const int rows = m_residualModel->rowCount();
+    if (rows == 0) return;
+    QChart* chart = m_chart->chart();
+    static const QColor colours[] = {QColor(200, 40, 40), QColor(230, 130, 20), QColor(220, 190, 40),
+                                     QColor(40, 90, 170)};
+    double lo = std::numeric_limits<double>::max(), hi = 0;
+    QList<QLineSeries*> lines;
+    for (int col = ResidualDepthModel::Top1; col <= ResidualDepthModel::Median; ++col) {
+        auto* line = new QLineSeries;
+        line->setName(m_residualModel->headerData(col, Qt::Horizontal).toString());
+        line->setPointsVisible(true);
+        QPen pen(colours[col - ResidualDepthModel::Top1], col == ResidualDepthModel::Median ? 2.5 : 2);
+        if (col == ResidualDepthModel::Median) pen.setStyle(Qt::DashLine);
+        line->setPen(pen);
+        for (int r = 0; r < rows; ++r) {
+            const double v = m_residualModel->value(r, col);
+            if (!(v > 0) || !std::isfinite(v)) continue; // a log axis cannot show 0
+            line->append(m_residualModel->value(r, ResidualDepthModel::Block), v);
+            lo = std::min(lo, v);
+            hi = std::max(hi, v);
+        }
+        lines << line;
+    }
+    if (hi <= 0) return;
+    auto* x = new QValueAxis;
+    x->setTitleText(tr("block (residual stream after it)"));
+    x->setRange(m_residualModel->value(0, ResidualDepthModel::Block) - 0.5,
+                m_residualModel->value(rows - 1, ResidualDepthModel::Block) + 0.5);
+    x->setLabelFormat(QStringLiteral("%d"));
+    x->setTickType(QValueAxis::TicksDynamic);
+    x->setTickAnchor(0);
+    x->setTickInterval(std::max(1, rows / 16));
+    auto* y = new QLogValueAxis;
+    y->setBase(10);
+    y->setTitleText(tr("|a| (log)"));
+    y->setLabelFormat(QStringLiteral("%g"));
+    // Whole decades, so the axis always has labelled ticks; minor ticks mark 2×, 3×, … 9×.
+    y->setRange(std::pow(10.0, std::floor(std::log10(lo))), std::pow(10.0, std::ceil(std::log10(hi * 1.0001))));
+    // Minor ticks only while they stay readable (few decades).
+    y->setMinorTickCount(std::log10(y->max() / y->min()) <= 3.5 ? 8 : 0);
+    chart->addAxis(x, Qt::AlignBottom);
+    chart->addAxis(y, Qt::AlignLeft);
+    for (QLineSeries* line : lines) {
+        chart->addSeries(line);
+        line->attachAxis(x);
+        line->attachAxis(y);
+        m_chart->attachHover(line, [line](int i, const QBarSet*) {
+            return tr("block %1\n%2 = %3").arg(int(line->at(i).x())).arg(line->name()).arg(line->at(i).y(), 0, 'g', 5);
+        });
+        // Clicking a point selects that block, like the table.
+        connect(line, &QXYSeries::clicked, this, [this](const QPointF& p) {
+            m_selection->selectSite(QStringLiteral("layers.%1.attn_in").arg(qRound(p.x())));
+        });
+    }
+}
+
+QString MassiveView::chartCsv() const
+{
+    QString out = QStringLiteral("block,top1,top2,top3,median\n");
+    for (int r = 0; r < m_residualModel->rowCount(); ++r) {
+        out += QString::number(int(m_residualModel->value(r, ResidualDepthModel::Block)));
+        for (int col = ResidualDepthModel::Top1; col <= ResidualDepthModel::Median; ++col)
+            out += ',' + QString::number(m_residualModel->value(r, col), 'g', 6);
+        out += '\n';
+    }
+    return out;
+}
+
+} // namespace ql

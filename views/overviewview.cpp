@@ -1,0 +1,188 @@
+#include "overviewview.h"
+
+#include "layertablemodel.h"
+#include "selection.h"
+#include "tableexport.h"
+
+#include <QHBoxLayout>
+#include <QHeaderView>
+#include <QItemSelectionModel>
+#include <QLabel>
+#include <QLineEdit>
+#include <QRegularExpression>
+#include <QSortFilterProxyModel>
+#include <QStackedWidget>
+#include <QTableView>
+#include <QVBoxLayout>
+
+namespace ql {
+
+OverviewView::OverviewView(Selection* selection, QWidget* parent)
+    : QWidget(parent)
+    , m_selection(selection)
+    , m_model(new LayerTableModel(this))
+    , m_proxy(new QSortFilterProxyModel(this))
+{
+    m_proxy->setSourceModel(m_model);
+    m_proxy->setSortRole(Qt::UserRole);
+    m_proxy->setFilterKeyColumn(LayerTableModel::NameColumn);
+    m_proxy->setFilterCaseSensitivity(Qt::CaseInsensitive);
+
+    m_placeholder = new QLabel(this);
+    m_placeholder->setAlignment(Qt::AlignCenter);
+    m_placeholder->setWordWrap(true);
+    m_placeholder->setEnabled(false); // the disabled palette greys it out like other empty states
+
+    auto* page = new QWidget(this);
+    m_summary = new QLabel(page);
+    m_summary->setTextFormat(Qt::PlainText);
+    m_filter = new QLineEdit(page);
+    m_filter->setPlaceholderText(tr("Filter by name, e.g. down_proj or layers.1*.mlp"));
+    m_filter->setClearButtonEnabled(true);
+    m_filter->setMinimumWidth(320);
+    m_filter->setMaximumWidth(420);
+    m_count = new QLabel(page);
+
+    m_table = new QTableView(page);
+    m_table->setModel(m_proxy);
+    m_table->setSelectionBehavior(QAbstractItemView::SelectRows);
+    m_table->setSelectionMode(QAbstractItemView::SingleSelection);
+    m_table->setEditTriggers(QAbstractItemView::NoEditTriggers);
+    m_table->setAlternatingRowColors(true);
+    m_table->setWordWrap(false);
+    m_table->verticalHeader()->hide();
+    m_table->verticalHeader()->setDefaultSectionSize(m_table->fontMetrics().height() + 6);
+    m_table->horizontalHeader()->setHighlightSections(false);
+    // Model order until the user clicks a header: sorting by column -1 keeps the source order.
+    m_table->horizontalHeader()->setSortIndicator(-1, Qt::AscendingOrder);
+    m_table->setSortingEnabled(true);
+
+    auto* bar = new QHBoxLayout;
+    bar->addWidget(m_filter, 1);
+    bar->addWidget(m_count);
+    bar->addStretch(1);
+    bar->addWidget(m_summary);
+    auto* pageLayout = new QVBoxLayout(page);
+    pageLayout->setContentsMargins(0, 0, 0, 0);
+    pageLayout->addLayout(bar);
+    pageLayout->addWidget(m_table, 1);
+
+    m_stack = new QStackedWidget(this);
+    m_stack->addWidget(m_placeholder);
+    m_stack->addWidget(page);
+    auto* layout = new QVBoxLayout(this);
+    layout->setContentsMargins(4, 4, 4, 4);
+    layout->addWidget(m_stack);
+
+    m_export = std::make_unique<TableExport>(tr("Layer overview"), m_table);
+
+    connect(m_filter, &QLineEdit::textChanged, this, &OverviewView::applyFilter);
+    connect(m_table->selectionModel(), &QItemSelectionModel::currentRowChanged, this,
+            [this](const QModelIndex& current) { onCurrentRowChanged(current); });
+    // A click on the row that is already current still selects it (the selection may have moved on).
+    connect(m_table, &QTableView::clicked, this, [this](const QModelIndex& index) { onCurrentRowChanged(index); });
+    connect(m_proxy, &QAbstractItemModel::rowsInserted, this, &OverviewView::updateCount);
+    connect(m_proxy, &QAbstractItemModel::rowsRemoved, this, &OverviewView::updateCount);
+    connect(m_proxy, &QAbstractItemModel::modelReset, this, &OverviewView::updateCount);
+    connect(m_proxy, &QAbstractItemModel::layoutChanged, this, &OverviewView::updateCount);
+    if (m_selection) connect(m_selection, &Selection::changed, this, &OverviewView::followSelection);
+
+    setSnapshot(nullptr);
+}
+
+OverviewView::~OverviewView() = default;
+
+void OverviewView::setSnapshot(SnapshotPtr snapshot)
+{
+    m_snapshot = std::move(snapshot);
+    m_syncing = true;
+    m_model->setSnapshot(m_snapshot);
+    m_syncing = false;
+
+    if (!m_snapshot) {
+        m_placeholder->setText(tr("No model open.\n\nOpen a Hugging Face model folder to see its linear layers here."));
+        m_stack->setCurrentIndex(0);
+        return;
+    }
+    if (m_snapshot->layers.empty()) {
+        m_placeholder->setText(tr("The model has no linear layers to show."));
+        m_stack->setCurrentIndex(0);
+        return;
+    }
+    QString summary = tr("%1 · %2 blocks · %3 linear layers")
+                          .arg(QString::fromStdString(m_snapshot->modelName))
+                          .arg(m_snapshot->blocks)
+                          .arg(m_snapshot->layers.size());
+    if (const AnalysisResult* a = m_snapshot->analysis.get()) {
+        summary += tr(" · calibration %1 × %2 tokens").arg(a->meta.samples).arg(a->meta.seqlen);
+        if (a->endToEnd.windows > 0) summary += tr(" · KL on %1 held-out windows").arg(a->endToEnd.windows);
+    } else {
+        summary += tr(" · no analysis yet: statistics columns fill in once an analysis has run");
+    }
+    m_summary->setText(summary);
+    m_stack->setCurrentIndex(1);
+
+    m_table->resizeColumnsToContents();
+    // Long module names would otherwise push every statistic off screen.
+    m_table->setColumnWidth(LayerTableModel::NameColumn, qMin(m_table->columnWidth(LayerTableModel::NameColumn), 280));
+    updateCount();
+    followSelection();
+}
+
+QList<Exportable*> OverviewView::exportables() const
+{
+    return {m_export.get()};
+}
+
+bool OverviewView::showsPlaceholder() const
+{
+    return m_stack->currentIndex() == 0;
+}
+
+QString OverviewView::placeholderText() const
+{
+    return m_placeholder->text();
+}
+
+void OverviewView::applyFilter(const QString& text)
+{
+    m_syncing = true;
+    m_proxy->setFilterRegularExpression(QRegularExpression(
+        QRegularExpression::wildcardToRegularExpression(text, QRegularExpression::UnanchoredWildcardConversion),
+        QRegularExpression::CaseInsensitiveOption));
+    m_syncing = false;
+    updateCount();
+    followSelection();
+}
+
+void OverviewView::updateCount()
+{
+    m_count->setText(tr("%1 of %2 layers").arg(m_proxy->rowCount()).arg(m_model->rowCount()));
+}
+
+void OverviewView::followSelection()
+{
+    if (!m_selection) return;
+    const int row = m_model->rowOfLayer(m_selection->layer());
+    const QModelIndex index = row < 0 ? QModelIndex() : m_proxy->mapFromSource(m_model->index(row, 0));
+    m_syncing = true;
+    if (index.isValid()) {
+        m_table->selectionModel()->setCurrentIndex(
+            index, QItemSelectionModel::ClearAndSelect | QItemSelectionModel::Rows);
+        m_table->scrollTo(index);
+    } else {
+        m_table->selectionModel()->clearSelection();
+        m_table->selectionModel()->setCurrentIndex(QModelIndex(), QItemSelectionModel::NoUpdate);
+    }
+    m_syncing = false;
+}
+
+void OverviewView::onCurrentRowChanged(const QModelIndex& current)
+{
+    // Moves made by the view itself (following the selection, filtering, a new snapshot) are not user choices.
+    if (m_syncing || !m_selection || !current.isValid()) return;
+    const QString layer = current.data(LayerTableModel::LayerNameRole).toString();
+    if (!layer.isEmpty()) m_selection->selectLayer(layer);
+}
+
+} // namespace ql
