@@ -2,6 +2,7 @@
 // max-pooling downsampling, hit testing, export), offscreen.
 #include "chartpanel.h"
 #include "heatmapwidget.h"
+#include "viewtestutil.h"
 
 #include <QBarCategoryAxis>
 #include <QBarSeries>
@@ -19,27 +20,10 @@
 #include <cmath>
 
 using namespace ql;
+using viewtest::nonBackgroundFraction;
+using viewtest::readText;
 
 namespace {
-
-// Fraction of pixels that differ from the top-left pixel (the background).
-double nonBackgroundFraction(const QImage& img)
-{
-    if (img.isNull()) return 0;
-    const QRgb bg = img.pixel(0, 0);
-    qint64 differ = 0;
-    for (int y = 0; y < img.height(); ++y)
-        for (int x = 0; x < img.width(); ++x)
-            if (img.pixel(x, y) != bg) ++differ;
-    return double(differ) / (double(img.width()) * img.height());
-}
-
-QString readAll(const QString& path)
-{
-    QFile f(path);
-    if (!f.open(QIODevice::ReadOnly)) return {};
-    return QString::fromUtf8(f.readAll());
-}
 
 // A panel with one line series y = x² over x = 0..10 on value axes.
 struct LinePanel {
@@ -224,11 +208,11 @@ void TestCharts::exportPanel()
     QVERIFY(img.width() >= 600 && img.height() >= 380);
     QVERIFY2(nonBackgroundFraction(img) > 0.01, qPrintable(QString::number(nonBackgroundFraction(img))));
     QVERIFY2(t.panel.exportSvg(svg, &error), qPrintable(error));
-    const QString svgText = readAll(svg);
+    const QString svgText = readText(svg);
     QVERIFY(svgText.contains("<svg"));
     QVERIFY(svgText.contains("Line test"));
     QVERIFY2(t.panel.exportCsv(csv, &error), qPrintable(error));
-    QCOMPARE(readAll(csv), QStringLiteral("x,y\n1,2\n"));
+    QCOMPARE(readText(csv), QStringLiteral("x,y\n1,2\n"));
 
     // A panel never shown still exports a picture.
     ChartPanel hidden(QStringLiteral("Hidden"));
@@ -381,9 +365,9 @@ void TestCharts::heatExport()
     const QPoint last(plot.left() + int((cols - 0.5) * plot.width() / cols), plot.top() + int((rows - 0.5) * plot.height() / rows));
     QCOMPARE(QColor(img.pixel(last)), HeatMapWidget::rampColour(1.0));
     QVERIFY2(heat.exportSvg(dir.filePath("h.svg"), &error), qPrintable(error));
-    QVERIFY(readAll(dir.filePath("h.svg")).contains("<svg"));
+    QVERIFY(readText(dir.filePath("h.svg")).contains("<svg"));
     QVERIFY2(heat.exportCsv(dir.filePath("h.csv"), &error), qPrintable(error));
-    const QStringList lines = readAll(dir.filePath("h.csv")).split('\n', Qt::SkipEmptyParts);
+    const QStringList lines = readText(dir.filePath("h.csv")).split('\n', Qt::SkipEmptyParts);
     QCOMPARE(lines.size(), rows + 1);
     QCOMPARE(lines[0], QStringLiteral("token,0,1,2,3,4"));
     for (int r = 0; r < rows; ++r) {

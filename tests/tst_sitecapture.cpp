@@ -1,6 +1,6 @@
-// captureSite: the activations entering a site for one window, against a float64 naive forward
-// pass that records the inputs of every linear (itself checked against the shared naive
-// reference's logits), against the full forward pass, and its errors.
+// captureSite: the activations entering a site for one window, against the inputs of every
+// linear recorded by the shared float64 naive forward pass (qltest::naiveLogits), against the
+// full forward pass, and its errors.
 #include "fixturemodel.h"
 #include "quantlens/forward.h"
 #include "quantlens/model.h"
@@ -15,99 +15,6 @@
 #include <optional>
 
 namespace {
-
-using qltest::Vec;
-
-// The inputs of the linears of every block, per token, from a float64 forward pass written
-// as plainly as qltest::naiveLogits (which it repeats, recording more), plus its logits.
-struct NaiveRun {
-    std::map<std::string, std::vector<Vec>> sites; ///< "layers.i.attn_in" -> [token][channel]
-    std::vector<Vec> logits;
-};
-
-NaiveRun naiveSites(const qlfix::ModelSpec& s, const std::vector<qlfix::Tensor>& tensors, const std::vector<int32_t>& ids)
-{
-    std::map<std::string, const qlfix::Tensor*> W;
-    for (const auto& t : tensors) W[t.name] = &t;
-    auto val = [&](const std::string& n, size_t i) { return double(W.at(n)->data[i]); }; // F32 fixture
-    auto matvec = [&](const std::string& n, const Vec& x, int out) {
-        Vec y(out, 0.0);
-        for (int o = 0; o < out; ++o)
-            for (size_t i = 0; i < x.size(); ++i) y[o] += val(n + ".weight", o * x.size() + i) * x[i];
-        if (W.count(n + ".bias"))
-            for (int o = 0; o < out; ++o) y[o] += val(n + ".bias", o);
-        return y;
-    };
-    auto norm = [&](const Vec& x, const std::string& n) {
-        double ss = 0;
-        for (double v : x) ss += v * v;
-        const double r = 1.0 / std::sqrt(ss / double(x.size()) + s.rmsEps);
-        Vec y(x.size());
-        for (size_t i = 0; i < x.size(); ++i) y[i] = val(n, i) * x[i] * r;
-        return y;
-    };
-    const int T = int(ids.size()), H = s.hidden, hd = s.hidden / s.heads, half = hd / 2;
-    auto rope = [&](Vec& v, int heads, int pos) {
-        for (int h = 0; h < heads; ++h)
-            for (int i = 0; i < half; ++i) {
-                const double f = std::pow(s.ropeTheta, -2.0 * i / hd) * pos;
-                const double a = v[h * hd + i], b = v[h * hd + i + half];
-                v[h * hd + i] = a * std::cos(f) - b * std::sin(f);
-                v[h * hd + i + half] = b * std::cos(f) + a * std::sin(f);
-            }
-    };
-    NaiveRun run;
-    std::vector<Vec> x(T, Vec(H));
-    for (int t = 0; t < T; ++t)
-        for (int i = 0; i < H; ++i) x[t][i] = val("model.embed_tokens.weight", size_t(ids[t]) * H + i);
-    for (int L = 0; L < s.layers; ++L) {
-        const std::string p = "model.layers." + std::to_string(L) + ".", site = "layers." + std::to_string(L) + ".";
-        auto& attnIn = run.sites[site + "attn_in"];
-        auto& oIn = run.sites[site + "o_in"];
-        auto& mlpIn = run.sites[site + "mlp_in"];
-        auto& downIn = run.sites[site + "down_in"];
-        std::vector<Vec> q(T), k(T), v(T);
-        for (int t = 0; t < T; ++t) {
-            attnIn.push_back(norm(x[t], p + "input_layernorm.weight"));
-            q[t] = matvec(p + "self_attn.q_proj", attnIn[t], s.heads * hd);
-            k[t] = matvec(p + "self_attn.k_proj", attnIn[t], s.kvHeads * hd);
-            v[t] = matvec(p + "self_attn.v_proj", attnIn[t], s.kvHeads * hd);
-            rope(q[t], s.heads, t);
-            rope(k[t], s.kvHeads, t);
-        }
-        for (int t = 0; t < T; ++t) {
-            Vec attn(s.heads * hd, 0.0);
-            for (int h = 0; h < s.heads; ++h) {
-                const int kh = h / (s.heads / s.kvHeads);
-                Vec sc(t + 1);
-                double mx = -1e300, sum = 0;
-                for (int u = 0; u <= t; ++u) {
-                    double d = 0;
-                    for (int i = 0; i < hd; ++i) d += q[t][h * hd + i] * k[u][kh * hd + i];
-                    sc[u] = d / std::sqrt(double(hd));
-                    mx = std::max(mx, sc[u]);
-                }
-                for (int u = 0; u <= t; ++u) sum += std::exp(sc[u] - mx);
-                for (int u = 0; u <= t; ++u)
-                    for (int i = 0; i < hd; ++i) attn[h * hd + i] += std::exp(sc[u] - mx) / sum * v[u][kh * hd + i];
-            }
-            oIn.push_back(attn);
-            const Vec o = matvec(p + "self_attn.o_proj", attn, H);
-            for (int i = 0; i < H; ++i) x[t][i] += o[i];
-            mlpIn.push_back(norm(x[t], p + "post_attention_layernorm.weight"));
-            const Vec g = matvec(p + "mlp.gate_proj", mlpIn[t], s.intermediate);
-            const Vec u = matvec(p + "mlp.up_proj", mlpIn[t], s.intermediate);
-            Vec a(s.intermediate);
-            for (int i = 0; i < s.intermediate; ++i) a[i] = g[i] / (1.0 + std::exp(-g[i])) * u[i];
-            downIn.push_back(a);
-            const Vec d = matvec(p + "mlp.down_proj", a, H);
-            for (int i = 0; i < H; ++i) x[t][i] += d[i];
-        }
-    }
-    const std::string head = s.tieEmbeddings ? "model.embed_tokens" : "lm_head";
-    for (int t = 0; t < T; ++t) run.logits.push_back(matvec(head, norm(x[t], "model.norm.weight"), s.vocab));
-    return run;
-}
 
 // Cancels once `after` progress reports arrived; records the last fraction.
 struct CancelAfter final : ql::Feedback {
@@ -158,16 +65,12 @@ private slots:
     void matchesNaiveForward()
     {
         QFETCH(QString, site);
-        const NaiveRun naive = naiveSites(m_spec, m_tensors, m_ids);
-        // The reference itself: its logits agree with the shared naive reference's.
-        const auto ref = qltest::naiveLogits(m_spec, m_tensors, m_ids);
-        for (size_t t = 0; t < ref.size(); ++t)
-            for (int v = 0; v < m_spec.vocab; ++v)
-                QVERIFY(std::abs(naive.logits[t][v] - ref[t][v]) <= 1e-9 * (1 + std::abs(ref[t][v])));
+        qltest::SiteInputs naive; // the reference's logits are checked in tst_forward
+        qltest::naiveLogits(m_spec, m_tensors, m_ids, 0, &naive);
 
         auto got = ql::captureSite(*m_model, m_model->config(), m_ids, site.toStdString());
         QVERIFY2(got.ok(), got.message().c_str());
-        const auto& expect = naive.sites.at(site.toStdString());
+        const auto& expect = naive.at(site.toStdString());
         QCOMPARE(got->rows(), Eigen::Index(m_ids.size()));
         QCOMPARE(got->cols(), Eigen::Index(expect[0].size()));
         QCOMPARE(got->cols(), Eigen::Index(site.endsWith("down_in") ? m_spec.intermediate : m_spec.hidden));

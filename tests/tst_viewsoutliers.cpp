@@ -8,6 +8,7 @@
 #include "outliersview.h"
 #include "residualdepthmodel.h"
 #include "selection.h"
+#include "viewtestutil.h"
 
 #include <QAbstractItemModelTester>
 #include <QChart>
@@ -25,6 +26,8 @@
 #include <cmath>
 
 using namespace ql;
+using viewtest::nonBackgroundFraction;
+using viewtest::readText;
 
 namespace {
 
@@ -106,23 +109,6 @@ SnapshotPtr makeSnapshot(bool withAnalysis = true)
     a->massive = {MassiveActivation{1, 5, 2, 3, 2400.f}, MassiveActivation{0, 1, 7, 0, -300.f}};
     snap->analysis = a;
     return snap;
-}
-
-double nonBackgroundFraction(const QImage& img)
-{
-    if (img.isNull()) return 0;
-    const QRgb bg = img.pixel(0, 0);
-    qint64 differ = 0;
-    for (int y = 0; y < img.height(); ++y)
-        for (int x = 0; x < img.width(); ++x)
-            if (img.pixel(x, y) != bg) ++differ;
-    return double(differ) / (double(img.width()) * img.height());
-}
-
-QString readAll(const QString& path)
-{
-    QFile f(path);
-    return f.open(QIODevice::ReadOnly) ? QString::fromUtf8(f.readAll()) : QString();
 }
 
 void checkHeaders(QAbstractItemModel& m)
@@ -382,7 +368,7 @@ void TestViewsOutliers::outliersExports()
             QVERIFY2(ex[i]->exportPng(base + ".png", &error), qPrintable(error));
             QVERIFY2(nonBackgroundFraction(QImage(base + ".png")) > 0.01, qPrintable(ex[i]->exportTitle()));
             QVERIFY2(ex[i]->exportSvg(base + ".svg", &error), qPrintable(error));
-            QVERIFY(readAll(base + ".svg").contains("<svg"));
+            QVERIFY(readText(base + ".svg").contains("<svg"));
             QVERIFY2(ex[i]->exportCsv(base + ".csv", &error), qPrintable(error));
         }
     }
@@ -392,16 +378,16 @@ void TestViewsOutliers::outliersExports()
     for (int c = 0; c < kHidden; ++c)
         expect += QStringLiteral("%1,%2,%3\n").arg(c).arg(double(s.absmax[c]), 0, 'g', 6).arg(c == s.outlierChannels[0] ? 1 : 0);
     QVERIFY(ex[0]->exportCsv(dir.filePath("a.csv"), &error));
-    QCOMPARE(readAll(dir.filePath("a.csv")), expect);
+    QCOMPARE(readText(dir.filePath("a.csv")), expect);
     QVERIFY(ex[3]->exportCsv(dir.filePath("d.csv"), &error));
-    const QStringList depth = readAll(dir.filePath("d.csv")).split('\n', Qt::SkipEmptyParts);
+    const QStringList depth = readText(dir.filePath("d.csv")).split('\n', Qt::SkipEmptyParts);
     QCOMPARE(depth.size(), 3);
     QCOMPARE(depth[0], QStringLiteral("block,attn_in,o_in,mlp_in,down_in"));
     QCOMPARE(depth[2], QStringLiteral("1,%1,%2,%3,%4").arg(snap->site("layers.1.attn_in")->absmaxSite)
                            .arg(snap->site("layers.1.o_in")->absmaxSite).arg(snap->site("layers.1.mlp_in")->absmaxSite)
                            .arg(snap->site("layers.1.down_in")->absmaxSite));
     QVERIFY(ex[2]->exportCsv(dir.filePath("h.csv"), &error));
-    QVERIFY(readAll(dir.filePath("h.csv")).startsWith(QStringLiteral("token,0,1,2,3\n0,0.5,9,0.5,0.5\n")));
+    QVERIFY(readText(dir.filePath("h.csv")).startsWith(QStringLiteral("token,0,1,2,3\n0,0.5,9,0.5,0.5\n")));
 }
 
 void TestViewsOutliers::massiveView()
@@ -445,7 +431,7 @@ void TestViewsOutliers::massiveView()
     QVERIFY2(view.exportables()[0]->exportPng(dir.filePath("m.png"), &error), qPrintable(error));
     QVERIFY(nonBackgroundFraction(QImage(dir.filePath("m.png"))) > 0.01);
     QVERIFY(view.exportables()[0]->exportCsv(dir.filePath("m.csv"), &error));
-    QCOMPARE(readAll(dir.filePath("m.csv")), QStringLiteral("block,top1,top2,top3,median\n0,30,20,10,0.5\n1,2400,900,80,0.6\n"));
+    QCOMPARE(readText(dir.filePath("m.csv")), QStringLiteral("block,top1,top2,top3,median\n0,30,20,10,0.5\n1,2400,900,80,0.6\n"));
     view.setSnapshot(nullptr);
     QVERIFY(view.showsPlaceholder());
     QCOMPARE(view.proxyModel()->rowCount(), 0);

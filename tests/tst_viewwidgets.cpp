@@ -12,6 +12,7 @@
 #include "sensitivityview.h"
 #include "tableexport.h"
 #include "viewsnapshotfixture.h"
+#include "viewtestutil.h"
 #include "weightsview.h"
 
 #include <QBarSeries>
@@ -27,6 +28,7 @@
 
 using namespace viewfixture;
 using ql::LinearKind;
+using viewtest::readText;
 
 namespace {
 
@@ -41,12 +43,6 @@ bool nonBlank(const QString& path)
     for (int y = 0; y < img.height(); y += 3)
         for (int x = 0; x < img.width(); x += 3) colors.insert(img.pixel(x, y));
     return colors.size() >= 8;
-}
-
-QString readFile(const QString& path)
-{
-    QFile f(path);
-    return f.open(QIODevice::ReadOnly) ? QString::fromUtf8(f.readAll()) : QString();
 }
 
 // Shows a view at the size screenshots are taken at; optionally saves it for a human to look at.
@@ -169,7 +165,7 @@ private slots:
         QTemporaryDir dir;
         QString error;
         QVERIFY2(ex[0]->exportCsv(dir.filePath("t.csv"), &error), qPrintable(error));
-        const QString csv = readFile(dir.filePath("t.csv"));
+        const QString csv = readText(dir.filePath("t.csv"));
         QCOMPARE(csv, ql::TableExport::csvOf(view.proxyModel()));
         const QStringList lines = csv.split('\n', Qt::SkipEmptyParts);
         QCOMPARE(lines.size(), view.proxyModel()->rowCount() + 1);
@@ -179,7 +175,7 @@ private slots:
         QVERIFY2(ex[0]->exportPng(dir.filePath("t.png"), &error), qPrintable(error));
         QVERIFY(nonBlank(dir.filePath("t.png")));
         QVERIFY(ex[0]->exportSvg(dir.filePath("t.svg"), &error));
-        QVERIFY(readFile(dir.filePath("t.svg")).contains("<svg"));
+        QVERIFY(readText(dir.filePath("t.svg")).contains("<svg"));
         QVERIFY(!ex[0]->exportPng(dir.filePath("no/such/dir/t.png"), &error));
     }
 
@@ -216,9 +212,9 @@ private slots:
         QVERIFY(view.exportables()[0]->exportPng(dir.filePath("h.png")));
         QVERIFY(nonBlank(dir.filePath("h.png")));
         QVERIFY(view.exportables()[0]->exportCsv(dir.filePath("h.csv")));
-        QCOMPARE(readFile(dir.filePath("h.csv")), ql::TableExport::csvOf(h));
+        QCOMPARE(readText(dir.filePath("h.csv")), ql::TableExport::csvOf(h));
         QVERIFY(view.exportables()[1]->exportCsv(dir.filePath("r.csv")));
-        QCOMPARE(readFile(dir.filePath("r.csv")).split('\n', Qt::SkipEmptyParts).size(), kInter + 1);
+        QCOMPARE(readText(dir.filePath("r.csv")).split('\n', Qt::SkipEmptyParts).size(), kInter + 1);
 
         // The last layer has no weight statistics: said so, nothing stale shown.
         sel.selectLayer(layer(kBlocks - 1, LinearKind::Down));
@@ -273,7 +269,7 @@ private slots:
         QVERIFY(ex[1]->exportPng(dir.filePath("h.png")));
         QVERIFY(nonBlank(dir.filePath("h.png")));
         QVERIFY(ex[2]->exportCsv(dir.filePath("t.csv")));
-        QCOMPARE(readFile(dir.filePath("t.csv")), ql::TableExport::csvOf(view.proxyModel()));
+        QCOMPARE(readText(dir.filePath("t.csv")), ql::TableExport::csvOf(view.proxyModel()));
     }
 
     void sensitivityBarsAndScatter()
@@ -344,11 +340,11 @@ private slots:
         QVERIFY(ex[1]->exportPng(dir.filePath("s.png")));
         QVERIFY(nonBlank(dir.filePath("s.png")));
         QVERIFY(ex[0]->exportCsv(dir.filePath("b.csv")));
-        const QStringList lines = readFile(dir.filePath("b.csv")).split('\n', Qt::SkipEmptyParts);
+        const QStringList lines = readText(dir.filePath("b.csv")).split('\n', Qt::SkipEmptyParts);
         QCOMPARE(lines.size(), kBlocks * ql::kLinearCount + 1);
         QCOMPARE(lines[1].split(',').last().toDouble(), proxyValue(0, 3));
         QVERIFY(ex[2]->exportCsv(dir.filePath("t.csv")));
-        QCOMPARE(readFile(dir.filePath("t.csv")), ql::TableExport::csvOf(view.proxyModel()));
+        QCOMPARE(readText(dir.filePath("t.csv")), ql::TableExport::csvOf(view.proxyModel()));
     }
 
     void sensitivityWithoutKl()

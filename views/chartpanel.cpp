@@ -19,7 +19,6 @@
 #include <QMessageBox>
 #include <QMouseEvent>
 #include <QPainter>
-#include <QSaveFile>
 #include <QStandardPaths>
 #include <QSvgGenerator>
 #include <QToolButton>
@@ -43,16 +42,6 @@ QString csvField(QString s)
 {
     if (s.contains(',') || s.contains('"') || s.contains('\n')) return '"' + s.replace('"', "\"\"") + '"';
     return s;
-}
-
-bool writeFile(const QString& path, const QByteArray& data, QString* error)
-{
-    QSaveFile f(path);
-    if (!f.open(QIODevice::WriteOnly) || f.write(data) != data.size() || !f.commit()) {
-        if (error) *error = QObject::tr("Cannot write %1: %2").arg(path, f.errorString());
-        return false;
-    }
-    return true;
 }
 
 // A file name from a title: keeps letters, digits, '-', '_', '.'.
@@ -444,12 +433,12 @@ bool ChartPanel::exportSvg(const QString& path, QString* error) const
         // QWidget::render (not QGraphicsView's) also lays out a widget that was never shown.
         static_cast<QWidget*>(m_view)->render(&p, QPoint(), QRegion(), QWidget::DrawChildren);
     }
-    return writeFile(path, buffer.data(), error);
+    return detail::writeExportFile(path, buffer.data(), error);
 }
 
 bool ChartPanel::exportCsv(const QString& path, QString* error) const
 {
-    return writeFile(path, csvText().toUtf8(), error);
+    return detail::writeExportFile(path, csvText().toUtf8(), error);
 }
 
 void ChartPanel::exportWithDialog(const QString& format)

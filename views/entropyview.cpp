@@ -5,11 +5,11 @@
 #include "histogramchart.h"
 #include "selection.h"
 #include "tableexport.h"
+#include "viewlayout.h"
 
 #include <QChart>
 #include <QCheckBox>
 #include <QHBoxLayout>
-#include <QHeaderView>
 #include <QItemSelectionModel>
 #include <QLabel>
 #include <QLegend>
@@ -52,10 +52,7 @@ EntropyView::EntropyView(Selection* selection, QWidget* parent)
     m_proxy->setSourceModel(m_model);
     m_proxy->setSortRole(Qt::UserRole);
 
-    m_placeholder = new QLabel(this);
-    m_placeholder->setAlignment(Qt::AlignCenter);
-    m_placeholder->setWordWrap(true);
-    m_placeholder->setEnabled(false);
+    m_placeholder = detail::makePlaceholder(this);
 
     auto* page = new QWidget(this);
     m_depthPanel = new ChartPanel(tr("Activation entropy across depth"), page);
@@ -65,16 +62,7 @@ EntropyView::EntropyView(Selection* selection, QWidget* parent)
     m_logCheck->setChecked(m_histogram->logCounts());
     m_logCheck->setToolTip(tr("Logarithmic count axis: the tails of the distribution, where outliers live, stay visible"));
 
-    m_table = new QTableView(page);
-    m_table->setModel(m_proxy);
-    m_table->setSelectionBehavior(QAbstractItemView::SelectRows);
-    m_table->setSelectionMode(QAbstractItemView::SingleSelection);
-    m_table->setEditTriggers(QAbstractItemView::NoEditTriggers);
-    m_table->setAlternatingRowColors(true);
-    m_table->verticalHeader()->hide();
-    m_table->verticalHeader()->setDefaultSectionSize(m_table->fontMetrics().height() + 6);
-    m_table->horizontalHeader()->setSortIndicator(-1, Qt::AscendingOrder);
-    m_table->setSortingEnabled(true);
+    m_table = detail::makeRowTable(m_proxy, page);
 
     auto* histBox = new QWidget(page);
     auto* histLayout = new QVBoxLayout(histBox);
@@ -82,30 +70,14 @@ EntropyView::EntropyView(Selection* selection, QWidget* parent)
     histLayout->addWidget(m_histogram, 1);
     histLayout->addWidget(m_logCheck);
 
-    auto* bottom = new QSplitter(Qt::Horizontal, page);
-    bottom->addWidget(histBox);
-    bottom->addWidget(m_table);
-    bottom->setStretchFactor(0, 3);
-    bottom->setStretchFactor(1, 2);
-    // Initial proportions (scaled to the real size on first layout).
-    bottom->setSizes({3000, 2000});
-    auto* split = new QSplitter(Qt::Vertical, page);
-    split->addWidget(m_depthPanel);
-    split->addWidget(bottom);
-    split->setStretchFactor(0, 1);
-    split->setStretchFactor(1, 1);
-    split->setSizes({1000, 1000});
+    auto* bottom = detail::makeSplitter(Qt::Horizontal, histBox, m_table, 3, 2, {3000, 2000}, page);
+    auto* split = detail::makeSplitter(Qt::Vertical, m_depthPanel, bottom, 1, 1, {1000, 1000}, page);
     split->setChildrenCollapsible(false);
     auto* pageLayout = new QVBoxLayout(page);
     pageLayout->setContentsMargins(0, 0, 0, 0);
     pageLayout->addWidget(split);
 
-    m_stack = new QStackedWidget(this);
-    m_stack->addWidget(m_placeholder);
-    m_stack->addWidget(page);
-    auto* layout = new QVBoxLayout(this);
-    layout->setContentsMargins(4, 4, 4, 4);
-    layout->addWidget(m_stack);
+    m_stack = detail::makePlaceholderStack(this, m_placeholder, page);
 
     m_tableExport = std::make_unique<TableExport>(tr("Site entropy"), m_table);
 

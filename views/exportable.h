@@ -19,4 +19,12 @@ public:
     virtual bool exportCsv(const QString& path, QString* error = nullptr) const = 0;
 };
 
+namespace detail {
+
+/// Writes an export's bytes to `path` in one step (nothing is left half written); on failure
+/// returns false and sets `error` to a message naming the file.
+bool writeExportFile(const QString& path, const QByteArray& data, QString* error);
+
+} // namespace detail
+
 } // namespace ql

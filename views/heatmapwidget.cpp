@@ -4,7 +4,6 @@
 #include <QHelpEvent>
 #include <QMouseEvent>
 #include <QPainter>
-#include <QSaveFile>
 #include <QSvgGenerator>
 #include <QToolTip>
 
@@ -49,16 +48,6 @@ QString absLabel(double logValue)
 {
     const double v = std::max(0.0, std::pow(10.0, logValue) - HeatMapWidget::kEps);
     return QString::number(v, 'g', 3);
-}
-
-bool writeFile(const QString& path, const QByteArray& data, QString* error)
-{
-    QSaveFile f(path);
-    if (!f.open(QIODevice::WriteOnly) || f.write(data) != data.size() || !f.commit()) {
-        if (error) *error = QObject::tr("Cannot write %1: %2").arg(path, f.errorString());
-        return false;
-    }
-    return true;
 }
 
 } // namespace
@@ -370,7 +359,7 @@ bool HeatMapWidget::exportSvg(const QString& path, QString* error) const
         QPainter p(&gen);
         paintTo(p, size);
     }
-    return writeFile(path, buffer.data(), error);
+    return detail::writeExportFile(path, buffer.data(), error);
 }
 
 QString HeatMapWidget::csvText() const
@@ -389,7 +378,7 @@ QString HeatMapWidget::csvText() const
 
 bool HeatMapWidget::exportCsv(const QString& path, QString* error) const
 {
-    return writeFile(path, csvText().toUtf8(), error);
+    return detail::writeExportFile(path, csvText().toUtf8(), error);
 }
 
 } // namespace ql

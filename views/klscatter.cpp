@@ -3,6 +3,7 @@
 #include "chartpanel.h"
 #include "selection.h"
 #include "tableexport.h"
+#include "viewlayout.h"
 
 #include <QChart>
 #include <QLabel>
@@ -41,11 +42,7 @@ KlScatter::KlScatter(Selection* selection, QWidget* parent)
     m_panel = new ChartPanel(tr("Cheap measure vs end-to-end KL"), this);
     m_panel->chart()->legend()->setAlignment(Qt::AlignRight);
     m_panel->setCsvSource([this] { return csv(); });
-    m_note = new QLabel(this);
-    m_note->setAlignment(Qt::AlignCenter);
-    m_note->setWordWrap(true);
-    m_note->setEnabled(false);
-    m_note->setMargin(24);
+    m_note = detail::makePlaceholder(this, 24);
     m_stack = new QStackedWidget(this);
     m_stack->addWidget(m_panel);
     m_stack->addWidget(m_note);

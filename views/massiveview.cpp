@@ -1,9 +1,11 @@
 #include "massiveview.h"
 
+#include "chartaxes.h"
 #include "chartpanel.h"
 #include "massivetablemodel.h"
 #include "residualdepthmodel.h"
 #include "selection.h"
+#include "viewlayout.h"
 
 #include <QChart>
 #include <QHeaderView>
@@ -26,14 +28,12 @@ MassiveView::MassiveView(Selection* selection, QWidget* parent)
     : QWidget(parent), m_selection(selection), m_residualModel(new ResidualDepthModel(this)),
       m_massiveModel(new MassiveTableModel(this)), m_proxy(new QSortFilterProxyModel(this))
 {
-    m_stack = new QStackedWidget(this);
-    m_placeholder = new QLabel(m_stack);
+    m_placeholder = new QLabel(this);
     m_placeholder->setAlignment(Qt::AlignCenter);
     m_placeholder->setWordWrap(true);
     m_placeholder->setMargin(24);
-    m_stack->addWidget(m_placeholder);
 
-    auto* content = new QWidget(m_stack);
+    auto* content = new QWidget(this);
     m_summary = new QLabel(content);
     m_summary->setWordWrap(true);
     m_chart = new ChartPanel(tr("Residual stream |a| across depth"), content);
@@ -55,21 +55,14 @@ MassiveView::MassiveView(Selection* selection, QWidget* parent)
     connect(m_table, &QTableView::clicked, this, &MassiveView::activateRow);
     connect(m_table, &QTableView::activated, this, &MassiveView::activateRow);
 
-    auto* split = new QSplitter(Qt::Vertical, content);
-    split->addWidget(m_chart);
-    split->addWidget(m_table);
-    split->setStretchFactor(0, 3);
-    split->setStretchFactor(1, 2);
-    split->setSizes({600, 400}); // proportions: the chart gets three fifths
+    // The chart gets three fifths.
+    auto* split = detail::makeSplitter(Qt::Vertical, m_chart, m_table, 3, 2, {600, 400}, content);
     auto* layout = new QVBoxLayout(content);
     layout->setContentsMargins(4, 4, 4, 4);
     layout->addWidget(m_summary);
     layout->addWidget(split, 1);
-    m_stack->addWidget(content);
 
-    auto* outer = new QVBoxLayout(this);
-    outer->setContentsMargins(0, 0, 0, 0);
-    outer->addWidget(m_stack);
+    m_stack = detail::makePlaceholderStack(this, m_placeholder, content, 0);
     setSnapshot(nullptr);
 }
 
@@ -140,22 +133,9 @@ void MassiveView::rebuildChart()
         lines << line;
     }
     if (hi <= 0) return;
-    auto* x = new QValueAxis;
-    x->setTitleText(tr("block (residual stream after it)"));
-    x->setRange(m_residualModel->value(0, ResidualDepthModel::Block) - 0.5,
-                m_residualModel->value(rows - 1, ResidualDepthModel::Block) + 0.5);
-    x->setLabelFormat(QStringLiteral("%d"));
-    x->setTickType(QValueAxis::TicksDynamic);
-    x->setTickAnchor(0);
-    x->setTickInterval(std::max(1, rows / 16));
-    auto* y = new QLogValueAxis;
-    y->setBase(10);
-    y->setTitleText(tr("|a| (log)"));
-    y->setLabelFormat(QStringLiteral("%g"));
-    // Whole decades, so the axis always has labelled ticks; minor ticks mark 2×, 3×, … 9×.
-    y->setRange(std::pow(10.0, std::floor(std::log10(lo))), std::pow(10.0, std::ceil(std::log10(hi * 1.0001))));
-    // Minor ticks only while they stay readable (few decades).
-    y->setMinorTickCount(std::log10(y->max() / y->min()) <= 3.5 ? 8 : 0);
+    auto* x = detail::blockAxis(tr("block (residual stream after it)"), m_residualModel->value(0, ResidualDepthModel::Block),
+                                m_residualModel->value(rows - 1, ResidualDepthModel::Block), rows);
+    auto* y = detail::decadeAxis(tr("|a| (log)"), lo, hi);
     chart->addAxis(x, Qt::AlignBottom);
     chart->addAxis(y, Qt::AlignLeft);
     for (QLineSeries* line : lines) {

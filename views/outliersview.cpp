@@ -1,10 +1,12 @@
 #include "outliersview.h"
 
 #include "channelstatsmodel.h"
+#include "chartaxes.h"
 #include "chartpanel.h"
 #include "depthmodel.h"
 #include "heatmapwidget.h"
 #include "selection.h"
+#include "viewlayout.h"
 
 #include <QAreaSeries>
 #include <QChart>
@@ -21,7 +23,6 @@
 #include <QStackedWidget>
 #include <QTabWidget>
 #include <QTableView>
-#include <QVBoxLayout>
 #include <QValueAxis>
 
 #include <algorithm>
@@ -101,14 +102,12 @@ OutliersView::OutliersView(Selection* selection, QWidget* parent)
     : QWidget(parent), m_selection(selection), m_channelModel(new ChannelStatsModel(this)),
       m_depthModel(new DepthModel(this))
 {
-    m_stack = new QStackedWidget(this);
-    m_placeholder = new QLabel(m_stack);
+    m_placeholder = new QLabel(this);
     m_placeholder->setAlignment(Qt::AlignCenter);
     m_placeholder->setWordWrap(true);
     m_placeholder->setMargin(24);
-    m_stack->addWidget(m_placeholder);
 
-    auto* content = new QWidget(m_stack);
+    auto* content = new QWidget(this);
     m_header = new QLabel(content);
     m_header->setTextFormat(Qt::RichText);
     m_header->setWordWrap(true);
@@ -135,33 +134,17 @@ OutliersView::OutliersView(Selection* selection, QWidget* parent)
     auto* chartSplit = new QSplitter(Qt::Vertical);
     chartSplit->addWidget(m_absmaxPanel);
     chartSplit->addWidget(m_bandPanel);
-    auto* channelsTab = new QSplitter(Qt::Horizontal);
-    channelsTab->addWidget(chartSplit);
-    channelsTab->addWidget(m_channelTable);
-    channelsTab->setStretchFactor(0, 3);
-    channelsTab->setStretchFactor(1, 1);
-    channelsTab->setSizes({900, 300}); // proportions: the charts get three quarters
-    auto* depthTab = new QSplitter(Qt::Horizontal);
-    depthTab->addWidget(m_depthPanel);
-    depthTab->addWidget(m_depthTable);
-    depthTab->setStretchFactor(0, 3);
-    depthTab->setStretchFactor(1, 1);
-    depthTab->setSizes({900, 300});
+    // The charts get three quarters.
+    auto* channelsTab = detail::makeSplitter(Qt::Horizontal, chartSplit, m_channelTable, 3, 1, {900, 300});
+    auto* depthTab = detail::makeSplitter(Qt::Horizontal, m_depthPanel, m_depthTable, 3, 1, {900, 300});
 
     m_tabs = new QTabWidget(content);
     m_tabs->addTab(channelsTab, tr("Channels"));
     m_tabs->addTab(m_heatMap, tr("Heat map"));
     m_tabs->addTab(depthTab, tr("Across depth"));
 
-    auto* contentLayout = new QVBoxLayout(content);
-    contentLayout->setContentsMargins(4, 4, 4, 4);
-    contentLayout->addLayout(top);
-    contentLayout->addWidget(m_tabs, 1);
-    m_stack->addWidget(content);
-
-    auto* layout = new QVBoxLayout(this);
-    layout->setContentsMargins(0, 0, 0, 0);
-    layout->addWidget(m_stack);
+    detail::layOutPage(content, top, m_tabs, 4);
+    m_stack = detail::makePlaceholderStack(this, m_placeholder, content, 0);
 
     connect(m_selection, &Selection::changed, this, &OutliersView::onSelectionChanged);
     connect(m_sampleSpin, &QSpinBox::valueChanged, this, [this] {
@@ -387,21 +370,8 @@ void OutliersView::rebuildDepthChart()
     m_depthMarker->setName(tr("selected block"));
     m_depthMarker->setPen(QPen(QColor(120, 120, 120), 1, Qt::DashLine));
     lines << m_depthMarker;
-    auto* x = new QValueAxis;
-    x->setTitleText(tr("block"));
-    x->setRange(-0.5, blocks - 0.5);
-    x->setLabelFormat(QStringLiteral("%d"));
-    x->setTickType(QValueAxis::TicksDynamic);
-    x->setTickAnchor(0);
-    x->setTickInterval(std::max(1, blocks / 16));
-    auto* y = new QLogValueAxis;
-    y->setBase(10);
-    y->setTitleText(tr("max |x| (log)"));
-    y->setLabelFormat(QStringLiteral("%g"));
-    // Whole decades, so the axis always has labelled ticks; minor ticks mark 2×, 3×, … 9×.
-    y->setRange(std::pow(10.0, std::floor(std::log10(lo))), std::pow(10.0, std::ceil(std::log10(hi * 1.0001))));
-    // Minor ticks only while they stay readable (few decades).
-    y->setMinorTickCount(std::log10(y->max() / y->min()) <= 3.5 ? 8 : 0);
+    auto* x = detail::blockAxis(tr("block"), 0, blocks - 1, blocks);
+    auto* y = detail::decadeAxis(tr("max |x| (log)"), lo, hi);
     chart->addAxis(x, Qt::AlignBottom);
     chart->addAxis(y, Qt::AlignLeft);
     for (QLineSeries* line : lines) {

@@ -3,6 +3,7 @@
 #include "layertablemodel.h"
 #include "selection.h"
 #include "tableexport.h"
+#include "viewlayout.h"
 
 #include <QHBoxLayout>
 #include <QHeaderView>
@@ -13,7 +14,6 @@
 #include <QSortFilterProxyModel>
 #include <QStackedWidget>
 #include <QTableView>
-#include <QVBoxLayout>
 
 namespace ql {
 
@@ -28,10 +28,7 @@ OverviewView::OverviewView(Selection* selection, QWidget* parent)
     m_proxy->setFilterKeyColumn(LayerTableModel::NameColumn);
     m_proxy->setFilterCaseSensitivity(Qt::CaseInsensitive);
 
-    m_placeholder = new QLabel(this);
-    m_placeholder->setAlignment(Qt::AlignCenter);
-    m_placeholder->setWordWrap(true);
-    m_placeholder->setEnabled(false); // the disabled palette greys it out like other empty states
+    m_placeholder = detail::makePlaceholder(this);
 
     auto* page = new QWidget(this);
     m_summary = new QLabel(page);
@@ -43,36 +40,17 @@ OverviewView::OverviewView(Selection* selection, QWidget* parent)
     m_filter->setMaximumWidth(420);
     m_count = new QLabel(page);
 
-    m_table = new QTableView(page);
-    m_table->setModel(m_proxy);
-    m_table->setSelectionBehavior(QAbstractItemView::SelectRows);
-    m_table->setSelectionMode(QAbstractItemView::SingleSelection);
-    m_table->setEditTriggers(QAbstractItemView::NoEditTriggers);
-    m_table->setAlternatingRowColors(true);
+    m_table = detail::makeRowTable(m_proxy, page);
     m_table->setWordWrap(false);
-    m_table->verticalHeader()->hide();
-    m_table->verticalHeader()->setDefaultSectionSize(m_table->fontMetrics().height() + 6);
     m_table->horizontalHeader()->setHighlightSections(false);
-    // Model order until the user clicks a header: sorting by column -1 keeps the source order.
-    m_table->horizontalHeader()->setSortIndicator(-1, Qt::AscendingOrder);
-    m_table->setSortingEnabled(true);
 
     auto* bar = new QHBoxLayout;
     bar->addWidget(m_filter, 1);
     bar->addWidget(m_count);
     bar->addStretch(1);
     bar->addWidget(m_summary);
-    auto* pageLayout = new QVBoxLayout(page);
-    pageLayout->setContentsMargins(0, 0, 0, 0);
-    pageLayout->addLayout(bar);
-    pageLayout->addWidget(m_table, 1);
-
-    m_stack = new QStackedWidget(this);
-    m_stack->addWidget(m_placeholder);
-    m_stack->addWidget(page);
-    auto* layout = new QVBoxLayout(this);
-    layout->setContentsMargins(4, 4, 4, 4);
-    layout->addWidget(m_stack);
+    detail::layOutPage(page, bar, m_table);
+    m_stack = detail::makePlaceholderStack(this, m_placeholder, page);
 
     m_export = std::make_unique<TableExport>(tr("Layer overview"), m_table);
 

@@ -4,6 +4,7 @@
 #include "klscatter.h"
 #include "selection.h"
 #include "tableexport.h"
+#include "viewlayout.h"
 
 #include <QBarCategoryAxis>
 #include <QBarSeries>
@@ -12,7 +13,6 @@
 #include <QCheckBox>
 #include <QComboBox>
 #include <QHBoxLayout>
-#include <QHeaderView>
 #include <QItemSelectionModel>
 #include <QLabel>
 #include <QLocale>
@@ -21,7 +21,6 @@
 #include <QSplitter>
 #include <QStackedWidget>
 #include <QTableView>
-#include <QVBoxLayout>
 #include <QValueAxis>
 
 #include <algorithm>
@@ -37,16 +36,6 @@ QPair<double, double> decades(double lo, double hi)
     return {std::pow(10.0, std::floor(std::log10(lo))), std::pow(10.0, std::ceil(std::log10(hi)))};
 }
 
-QLabel* makeNote(QWidget* parent)
-{
-    auto* label = new QLabel(parent);
-    label->setAlignment(Qt::AlignCenter);
-    label->setWordWrap(true);
-    label->setEnabled(false);
-    label->setMargin(24);
-    return label;
-}
-
 } // namespace
 
 SensitivityView::SensitivityView(Selection* selection, QWidget* parent)
@@ -58,7 +47,7 @@ SensitivityView::SensitivityView(Selection* selection, QWidget* parent)
     m_proxy->setSourceModel(m_model);
     m_proxy->setSortRole(Qt::UserRole);
 
-    m_placeholder = makeNote(this);
+    m_placeholder = detail::makePlaceholder(this, 24);
     auto* page = new QWidget(this);
 
     m_measureCombo = new QComboBox(page);
@@ -85,43 +74,14 @@ SensitivityView::SensitivityView(Selection* selection, QWidget* parent)
     m_barPanel = new ChartPanel(tr("Sensitivity per layer"), page);
     m_scatter = new KlScatter(selection, page);
 
-    m_table = new QTableView(page);
-    m_table->setModel(m_proxy);
-    m_table->setSelectionBehavior(QAbstractItemView::SelectRows);
-    m_table->setSelectionMode(QAbstractItemView::SingleSelection);
-    m_table->setEditTriggers(QAbstractItemView::NoEditTriggers);
-    m_table->setAlternatingRowColors(true);
-    m_table->verticalHeader()->hide();
-    m_table->verticalHeader()->setDefaultSectionSize(m_table->fontMetrics().height() + 6);
-    m_table->horizontalHeader()->setSortIndicator(-1, Qt::AscendingOrder);
-    m_table->setSortingEnabled(true);
+    m_table = detail::makeRowTable(m_proxy, page);
 
-    auto* charts = new QSplitter(Qt::Horizontal, page);
-    charts->addWidget(m_barPanel);
-    charts->addWidget(m_scatter);
-    charts->setStretchFactor(0, 3);
-    charts->setStretchFactor(1, 2);
-    // Initial proportions (scaled to the real size on first layout): bars get the larger share.
-    charts->setSizes({3000, 2000});
-    auto* split = new QSplitter(Qt::Vertical, page);
-    split->addWidget(charts);
-    split->addWidget(m_table);
-    split->setStretchFactor(0, 3);
-    split->setStretchFactor(1, 2);
-    split->setSizes({3000, 2000});
+    // The bars get the larger share.
+    auto* charts = detail::makeSplitter(Qt::Horizontal, m_barPanel, m_scatter, 3, 2, {3000, 2000}, page);
+    auto* split = detail::makeSplitter(Qt::Vertical, charts, m_table, 3, 2, {3000, 2000}, page);
     split->setChildrenCollapsible(false);
-
-    auto* pageLayout = new QVBoxLayout(page);
-    pageLayout->setContentsMargins(0, 0, 0, 0);
-    pageLayout->addLayout(controls);
-    pageLayout->addWidget(split, 1);
-
-    m_stack = new QStackedWidget(this);
-    m_stack->addWidget(m_placeholder);
-    m_stack->addWidget(page);
-    auto* layout = new QVBoxLayout(this);
-    layout->setContentsMargins(4, 4, 4, 4);
-    layout->addWidget(m_stack);
+    detail::layOutPage(page, controls, split);
+    m_stack = detail::makePlaceholderStack(this, m_placeholder, page);
 
     m_tableExport = std::make_unique<TableExport>(tr("Sensitivity table"), m_table);
     m_barPanel->setCsvSource([this] { return barCsv(); });

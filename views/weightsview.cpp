@@ -4,6 +4,7 @@
 #include "histogramchart.h"
 #include "histogrammodel.h"
 #include "selection.h"
+#include "viewlayout.h"
 
 #include <QChart>
 #include <QCheckBox>
@@ -13,7 +14,6 @@
 #include <QLineSeries>
 #include <QSplitter>
 #include <QStackedWidget>
-#include <QVBoxLayout>
 #include <QValueAxis>
 
 #include <algorithm>
@@ -25,10 +25,7 @@ WeightsView::WeightsView(Selection* selection, QWidget* parent)
     : QWidget(parent)
     , m_selection(selection)
 {
-    m_placeholder = new QLabel(this);
-    m_placeholder->setAlignment(Qt::AlignCenter);
-    m_placeholder->setWordWrap(true);
-    m_placeholder->setEnabled(false);
+    m_placeholder = detail::makePlaceholder(this);
 
     auto* page = new QWidget(this);
     m_summary = new QLabel(page);
@@ -49,17 +46,8 @@ WeightsView::WeightsView(Selection* selection, QWidget* parent)
     split->addWidget(m_rowPanel);
     split->setSizes({1000, 1000});
     split->setChildrenCollapsible(false);
-    auto* pageLayout = new QVBoxLayout(page);
-    pageLayout->setContentsMargins(0, 0, 0, 0);
-    pageLayout->addLayout(bar);
-    pageLayout->addWidget(split, 1);
-
-    m_stack = new QStackedWidget(this);
-    m_stack->addWidget(m_placeholder);
-    m_stack->addWidget(page);
-    auto* layout = new QVBoxLayout(this);
-    layout->setContentsMargins(4, 4, 4, 4);
-    layout->addWidget(m_stack);
+    detail::layOutPage(page, bar, split);
+    m_stack = detail::makePlaceholderStack(this, m_placeholder, page);
 
     connect(m_logCheck, &QCheckBox::toggled, m_histogram, &HistogramChart::setLogCounts);
     if (m_selection) connect(m_selection, &Selection::changed, this, &WeightsView::followSelection);

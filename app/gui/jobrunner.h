@@ -8,6 +8,7 @@
 #include <QList>
 #include <QObject>
 #include <QPointer>
+#include <QThreadPool>
 #include <QTimer>
 #include <QtConcurrent>
 
@@ -45,7 +46,7 @@ public:
             }
             jobEnded(job);
         });
-        QFuture<void> future = QtConcurrent::run([job, result, work]() { result->emplace(work(*job)); });
+        QFuture<void> future = QtConcurrent::run(&m_pool, [job, result, work]() { result->emplace(work(*job)); });
         watcher->setFuture(future);
         m_futures.append(future);
         jobBegan(job);
@@ -75,6 +76,9 @@ private:
 
     QList<Job*> m_jobs;
     QList<QFuture<void>> m_futures;
+    // Jobs run in a pool of their own: Qt's image conversion and scaling on the UI thread wait
+    // for tasks on the global pool, which long jobs would otherwise hold for seconds.
+    QThreadPool m_pool;
     QTimer m_tick;
 };
 

@@ -16,7 +16,8 @@ struct Workbench::Loaded {
     std::shared_ptr<const CalibrationSet> calib;
     std::string modelSha;
     std::shared_ptr<const AnalysisResult> analysis;
-    QString storeProblem; ///< why an existing store was not used
+    std::vector<std::string> pieces; ///< token id → text, read here rather than on the UI thread
+    QString storeProblem;            ///< why an existing store was not used
 };
 
 namespace {
@@ -89,6 +90,8 @@ Job* Workbench::openProjectData(const Project& project, const QString& name)
         auto tok = loadTokenizer(project.modelDir.toStdString());
         if (!tok) return tok.error();
         out->tokenizer = *tok;
+        out->pieces.resize(size_t(out->tokenizer->vocabSize()));
+        for (int32_t i = 0; i < out->tokenizer->vocabSize(); ++i) out->pieces[size_t(i)] = out->tokenizer->tokenText(i);
         if (job.isCanceled()) return makeError(canceledMessage());
         job.message("hashing the weights");
         job.progress(0.2);
@@ -122,6 +125,7 @@ void Workbench::adopt(Loaded& l)
     m_tokenizer = l.tokenizer;
     m_calib = l.calib;
     m_modelSha = l.modelSha;
+    m_pieces = std::move(l.pieces);
     publish(l.analysis);
     emit projectChanged();
     if (!l.storeProblem.isEmpty())
@@ -239,10 +243,7 @@ void Workbench::publish(std::shared_ptr<const AnalysisResult> analysis)
         s->seqlen = m_calib->spec.seqlen;
         for (const auto& w : m_calib->windows) s->calibTokens.insert(s->calibTokens.end(), w.begin(), w.end());
     }
-    if (m_tokenizer) {
-        s->tokenPieces.resize(size_t(m_tokenizer->vocabSize()));
-        for (int32_t i = 0; i < m_tokenizer->vocabSize(); ++i) s->tokenPieces[size_t(i)] = m_tokenizer->tokenText(i);
-    }
+    s->tokenPieces = m_pieces;
     m_snapshot = s;
     emit snapshotChanged(m_snapshot);
 

@@ -74,6 +74,7 @@ private:
     std::shared_ptr<Tokenizer> m_tokenizer;
     std::shared_ptr<const CalibrationSet> m_calib;
     std::string m_modelSha;
+    std::vector<std::string> m_pieces;
     SnapshotPtr m_snapshot;
 };
 

@@ -15,10 +15,19 @@ namespace qltest {
 
 using Vec = std::vector<double>;
 
+/// The inputs of the linears of every block, per token: "layers.<i>.attn_in|o_in|mlp_in|down_in"
+/// -> [token][channel].
+using SiteInputs = std::map<std::string, std::vector<Vec>>;
+
 // Straightforward float64 LLaMA forward: loops only, one token at a time, full causal softmax.
+// `window` > 0 limits attention to the last `window` positions; a non-null `sites` receives the
+// input of every linear (attn_in, o_in, mlp_in, down_in of each block, one Vec per token).
 inline std::vector<Vec> naiveLogits(const qlfix::ModelSpec& s, const std::vector<qlfix::Tensor>& tensors,
-                             const std::vector<int32_t>& ids, int window = 0)
+                             const std::vector<int32_t>& ids, int window = 0, SiteInputs* sites = nullptr)
 {
+    auto record = [&](int layer, const char* site, const Vec& in) {
+        if (sites) (*sites)["layers." + std::to_string(layer) + "." + site].push_back(in);
+    };
     std::map<std::string, const qlfix::Tensor*> W;
     for (const auto& t : tensors) W[t.name] = &t;
     auto val = [&](const std::string& n, size_t i) -> double {
@@ -65,6 +74,7 @@ inline std::vector<Vec> naiveLogits(const qlfix::ModelSpec& s, const std::vector
         std::vector<Vec> q(T), k(T), v(T);
         for (int t = 0; t < T; ++t) {
             const Vec h = norm(x[t], p + "input_layernorm.weight");
+            record(L, "attn_in", h);
             q[t] = matvec(p + "self_attn.q_proj", h, s.heads * hd);
             k[t] = matvec(p + "self_attn.k_proj", h, s.kvHeads * hd);
             v[t] = matvec(p + "self_attn.v_proj", h, s.kvHeads * hd);
@@ -89,13 +99,16 @@ inline std::vector<Vec> naiveLogits(const qlfix::ModelSpec& s, const std::vector
                 for (int u = lo; u <= t; ++u)
                     for (int i = 0; i < hd; ++i) attn[h * hd + i] += std::exp(sc[u] - mx) / sum * v[u][kh * hd + i];
             }
+            record(L, "o_in", attn);
             const Vec o = matvec(p + "self_attn.o_proj", attn, H);
             for (int i = 0; i < H; ++i) x[t][i] += o[i];
             const Vec h2 = norm(x[t], p + "post_attention_layernorm.weight");
+            record(L, "mlp_in", h2);
             const Vec g = matvec(p + "mlp.gate_proj", h2, s.intermediate);
             const Vec u = matvec(p + "mlp.up_proj", h2, s.intermediate);
             Vec a(s.intermediate);
             for (int i = 0; i < s.intermediate; ++i) a[i] = g[i] / (1.0 + std::exp(-g[i])) * u[i];
+            record(L, "down_in", a);
             const Vec d = matvec(p + "mlp.down_proj", a, H);
             for (int i = 0; i < H; ++i) x[t][i] += d[i];
         }
@@ -105,6 +118,5 @@ inline std::vector<Vec> naiveLogits(const qlfix::ModelSpec& s, const std::vector
     for (int t = 0; t < T; ++t) logits[t] = matvec(head, norm(x[t], "model.norm.weight"), s.vocab);
     return logits;
 }
-
 
 } // namespace qltest
