@@ -21,7 +21,7 @@ int main(int argc, char** argv)
     p.addVersionOption();
     p.addPositionalArgument(QStringLiteral("path"), QStringLiteral("A model folder or a project file to open."), QStringLiteral("[path]"));
     p.addOption({QStringLiteral("project"), QStringLiteral("Project file to open."), QStringLiteral("P.qlproj")});
-    p.addOption({QStringLiteral("view"), QStringLiteral("View to show: overview, outliers, massive, sensitivity, entropy, weights."),
+    p.addOption({QStringLiteral("view"), QStringLiteral("View to show: overview, outliers, massive, sensitivity, entropy, weights (screenshots also: heatmap, depth)."),
                  QStringLiteral("VIEW"), QStringLiteral("overview")});
     p.addOption({QStringLiteral("screenshot"), QStringLiteral("Render the view into FILE.png and exit (needs --project)."),
                  QStringLiteral("FILE.png")});

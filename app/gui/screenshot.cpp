@@ -1,6 +1,7 @@
 #include "screenshot.h"
 
 #include "mainwindow.h"
+#include "outliersview.h"
 #include "workbench.h"
 
 #include <QApplication>
@@ -15,10 +16,24 @@ Screenshot::Screenshot(Workbench* wb, MainWindow* window, QString view, QString 
 {
 }
 
+namespace {
+
+// The outliers view's other tabs have ids of their own for pictures: heatmap and depth.
+int outliersTab(const QString& view)
+{
+    return view == QLatin1String("heatmap") ? 1 : view == QLatin1String("depth") ? 2 : -1;
+}
+
+} // namespace
+
 void Screenshot::start(const QString& projectPath)
 {
+    if (outliersTab(m_view) >= 0) {
+        m_tab = outliersTab(m_view);
+        m_view = QStringLiteral("outliers");
+    }
     if (!m_window->page(m_view))
-        return fail(QStringLiteral("unknown view '%1'; expected one of: %2").arg(m_view, m_window->pageIds().join(", ")));
+        return fail(QStringLiteral("unknown view '%1'; expected one of: %2, heatmap, depth").arg(m_view, m_window->pageIds().join(", ")));
     connect(m_wb, &Workbench::failed, this, [this](const QString& title, const QString& message) { fail(title + ": " + message); });
     Job* job = m_wb->openProject(projectPath);
     if (!job) return; // failed() was emitted
@@ -53,6 +68,7 @@ void Screenshot::render()
     // Rendered alone, so the picture has exactly the requested size whatever the docks take.
     QWidget* page = m_window->takePage(m_view);
     page->setParent(m_window, Qt::Window);
+    if (auto* outliers = qobject_cast<OutliersView*>(page); outliers && m_tab >= 0) outliers->tabs()->setCurrentIndex(m_tab);
     page->resize(m_size);
     page->show();
     const QPixmap pixmap = page->grab();

@@ -30,6 +30,7 @@ private:
     QString m_view, m_file;
     QSize m_size;
     bool m_done = false;
+    int m_tab = -1; ///< outliers tab for the heatmap and depth pictures
 };
 
 } // namespace ql
