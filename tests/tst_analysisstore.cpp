@@ -12,7 +12,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include <dlfcn.h>
+#include <hdf5.h>
 
 #include <filesystem>
 #include <fstream>
@@ -228,30 +228,6 @@ QStringList entries(const QString& dir)
     return QDir(dir).entryList(QDir::Files | QDir::Dirs | QDir::NoDotAndDotDot, QDir::Name);
 }
 
-// The few HDF5 calls the old-file test needs. Tests are not linked to HDF5; core is, so the
-// library is loaded and its functions are found at run time (HDF5 >= 1.10: hid_t is int64_t).
-namespace Hdf5 {
-using Fopen = int64_t (*)(const char*, unsigned, int64_t);
-using Fclose = int (*)(int64_t);
-using Ldelete = int (*)(int64_t, const char*, int64_t);
-using AdeleteByName = int (*)(int64_t, const char*, const char*, int64_t);
-template <class F>
-F find(const char* name)
-{
-    return reinterpret_cast<F>(dlsym(RTLD_DEFAULT, name));
-}
-inline Fopen h5Fopen = find<Fopen>("H5Fopen");
-inline Fclose h5Fclose = find<Fclose>("H5Fclose");
-inline Ldelete h5Ldelete = find<Ldelete>("H5Ldelete");
-inline AdeleteByName h5AdeleteByName = find<AdeleteByName>("H5Adelete_by_name");
-bool available(std::string* why)
-{
-    if (h5Fopen && h5Fclose && h5Ldelete && h5AdeleteByName) return true;
-    const char* err = dlerror();
-    *why = std::string("HDF5 functions not found in the process: ") + (err ? err : "?");
-    return false;
-}
-} // namespace Hdf5
 
 } // namespace
 
@@ -294,21 +270,19 @@ private slots:
         const std::string path = tmp.filePath("old.h5").toStdString();
         const AnalysisResult written = makeResult();
         QVERIFY(AnalysisStore::write(path, written).ok());
-        std::string why;
-        QVERIFY2(Hdf5::available(&why), why.c_str());
-        const int64_t file = Hdf5::h5Fopen(path.c_str(), 0x0001u /* H5F_ACC_RDWR */, 0 /* H5P_DEFAULT */);
+        const hid_t file = H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
         QVERIFY2(file >= 0, path.c_str());
         int deleted = 0;
         for (const auto& res : written.residuals) {
             const std::string g = "/residual/" + std::to_string(res.layer);
-            deleted += Hdf5::h5Ldelete(file, (g + "/top3").c_str(), 0) >= 0;
-            deleted += Hdf5::h5AdeleteByName(file, g.c_str(), "median_abs", 0) >= 0;
+            deleted += H5Ldelete(file, (g + "/top3").c_str(), H5P_DEFAULT) >= 0;
+            deleted += H5Adelete_by_name(file, g.c_str(), "median_abs", H5P_DEFAULT) >= 0;
         }
         for (const auto& w : written.weights) {
-            deleted += Hdf5::h5Ldelete(file, ("/weights/" + w.name + "/hist_counts").c_str(), 0) >= 0;
-            deleted += Hdf5::h5Ldelete(file, ("/weights/" + w.name + "/hist_edges").c_str(), 0) >= 0;
+            deleted += H5Ldelete(file, ("/weights/" + w.name + "/hist_counts").c_str(), H5P_DEFAULT) >= 0;
+            deleted += H5Ldelete(file, ("/weights/" + w.name + "/hist_edges").c_str(), H5P_DEFAULT) >= 0;
         }
-        QVERIFY(Hdf5::h5Fclose(file) >= 0);
+        QVERIFY(H5Fclose(file) >= 0);
         QCOMPARE(deleted, int(2 * written.residuals.size() + 2 * written.weights.size()));
 
         auto r = AnalysisStore::read(path);
