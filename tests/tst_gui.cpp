@@ -177,6 +177,7 @@ private slots:
     {
         Workbench wb;
         MainWindow w(&wb);
+        w.show();
         openAnalysed(wb);
         auto* outliers = qobject_cast<OutliersView*>(w.page(QStringLiteral("outliers")));
         auto* weights = qobject_cast<WeightsView*>(w.page(QStringLiteral("weights")));
@@ -184,6 +185,8 @@ private slots:
         const auto* analysis = wb.snapshot()->analysis.get();
         for (const auto& [layer, site] : {std::pair{"model.layers.1.mlp.down_proj", "layers.1.down_in"},
                                          std::pair{"model.layers.0.self_attn.k_proj", "layers.0.attn_in"}}) {
+            // The shown page follows at once; a hidden one when it is shown.
+            w.showPage(QStringLiteral("outliers"));
             wb.selection()->selectLayer(QString::fromLatin1(layer));
             const SiteStats* s = nullptr;
             for (const auto& st : analysis->sites)
@@ -194,6 +197,9 @@ private slots:
             for (int c : {0, int(s->absmax.size()) - 1})
                 QCOMPARE(cm->data(cm->index(c, ChannelStatsModel::Absmax), ChannelStatsModel::RawRole).toDouble(),
                          double(s->absmax[c]));
+            const QString before = weights->weightStats() ? QString::fromStdString(weights->weightStats()->name) : QString();
+            QVERIFY(before != QString::fromLatin1(layer) + ".weight"); // hidden: not updated yet
+            w.showPage(QStringLiteral("weights"));
             QVERIFY(weights->weightStats());
             QCOMPARE(QString::fromStdString(weights->weightStats()->name), QString::fromLatin1(layer) + ".weight");
         }

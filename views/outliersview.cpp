@@ -425,7 +425,7 @@ void OutliersView::updateHeatMap()
         QString token = QStringLiteral("?");
         if (size_t(row) < keep->tokens.size()) {
             const int32_t id = keep->tokens[size_t(row)];
-            token = QStringLiteral("\"%1\" (id %2)").arg(QString::fromStdString(snap ? snap->tokenText(id) : "#" + std::to_string(id)))
+            token = QStringLiteral("\"%1\" (id %2)").arg(snap ? QString::fromStdString(snap->tokenText(id)) : QStringLiteral("#%1").arg(id))
                         .arg(id);
         }
         return tr("token %1 at position %2\nchannel %3\nx = %4").arg(token).arg(row).arg(col).arg(double(value), 0, 'g', 5);

@@ -25,7 +25,9 @@ struct AnalysisSnapshot {
     std::string tokenText(int32_t id) const
     {
         if (id >= 0 && size_t(id) < tokenPieces.size()) return tokenPieces[size_t(id)];
-        return "#" + std::to_string(id);
+        std::string text = "#"; // appended, not "#" + ...: GCC 12 warns falsely (-Wrestrict) on that
+        text += std::to_string(id);
+        return text;
     }
     /// The statistics of a site ("layers.3.down_in"), or null.
     const SiteStats* site(const std::string& name) const

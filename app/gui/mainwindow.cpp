@@ -8,6 +8,7 @@
 #include "massiveview.h"
 #include "outliersview.h"
 #include "overviewview.h"
+#include "pageselection.h"
 #include "sensitivityview.h"
 #include "weightsview.h"
 #include "workbench.h"
@@ -63,25 +64,35 @@ MainWindow::MainWindow(Workbench* wb, QWidget* parent) : QMainWindow(parent), m_
 
 void MainWindow::createViews()
 {
-    Selection* sel = m_wb->selection();
     m_tabs = new QTabWidget(this);
-    auto add = [this](const QString& id, const QString& title, QWidget* w) {
-        m_pages.insert(id, w);
+    // Each page sees the window's selection through its own PageSelection: hidden pages do
+    // nothing on a click and catch up when shown.
+    auto add = [this](const QString& id, const QString& title, auto* view, PageSelection* sel) {
+        sel->setPage(view);
+        m_pages.insert(id, view);
         m_pageIds << id;
-        m_tabs->addTab(w, title);
+        m_tabs->addTab(addView(m_wb, view), title);
+        return view;
     };
-    add(QStringLiteral("overview"), tr("Overview"), addView(m_wb, new OverviewView(sel, this)));
-    m_outliers = addView(m_wb, new OutliersView(sel, this));
-    add(QStringLiteral("outliers"), tr("Outliers"), m_outliers);
-    add(QStringLiteral("massive"), tr("Massive activations"), addView(m_wb, new MassiveView(sel, this)));
-    add(QStringLiteral("sensitivity"), tr("Sensitivity"), addView(m_wb, new SensitivityView(sel, this)));
-    add(QStringLiteral("entropy"), tr("Entropy"), addView(m_wb, new EntropyView(sel, this)));
-    add(QStringLiteral("weights"), tr("Weights"), addView(m_wb, new WeightsView(sel, this)));
+    auto page = [this]() { return new PageSelection(m_wb->selection(), this); };
+    PageSelection* s = nullptr;
+    s = page();
+    add(QStringLiteral("overview"), tr("Overview"), new OverviewView(s, this), s);
+    s = page();
+    m_outliers = add(QStringLiteral("outliers"), tr("Outliers"), new OutliersView(s, this), s);
+    s = page();
+    add(QStringLiteral("massive"), tr("Massive activations"), new MassiveView(s, this), s);
+    s = page();
+    add(QStringLiteral("sensitivity"), tr("Sensitivity"), new SensitivityView(s, this), s);
+    s = page();
+    add(QStringLiteral("entropy"), tr("Entropy"), new EntropyView(s, this), s);
+    s = page();
+    add(QStringLiteral("weights"), tr("Weights"), new WeightsView(s, this), s);
     setCentralWidget(m_tabs);
     connect(m_outliers, &OutliersView::siteSampleRequested, m_wb, &Workbench::requestSiteSample);
     connect(m_wb, &Workbench::siteSampleReady, m_outliers, &OutliersView::setSiteSample);
 
-    m_explorer = addView(m_wb, new ExplorerView(sel, this));
+    m_explorer = addView(m_wb, new ExplorerView(m_wb->selection(), this));
     auto* explorerDock = new QDockWidget(tr("Model"), this);
     explorerDock->setObjectName(QStringLiteral("ModelDock"));
     explorerDock->setWidget(m_explorer);

@@ -1,0 +1,32 @@
+#pragma once
+
+#include "selection.h"
+
+#include <QPointer>
+
+class QWidget;
+
+namespace ql {
+
+/// The selection as one page of the window sees it: it follows the window's selection only
+/// while the page is visible (and catches up when the page is shown), and passes the page's
+/// own selections on to the window. Hidden views thus do no work on every click.
+class PageSelection : public Selection {
+    Q_OBJECT
+public:
+    /// Follows `master` for `page` (set with setPage once the page exists).
+    explicit PageSelection(Selection* master, QObject* parent = nullptr);
+    /// The page whose visibility gates the updates.
+    void setPage(QWidget* page);
+
+protected:
+    bool eventFilter(QObject* watched, QEvent* event) override;
+
+private:
+    void pull();
+
+    Selection* m_master;
+    QPointer<QWidget> m_page;
+};
+
+} // namespace ql
