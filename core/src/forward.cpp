@@ -17,6 +17,14 @@ enum Slot { Input, AttnIn, Q, K, V, OIn, AttnOut, MlpIn, Gate, Up, DownIn, MlpOu
 constexpr const char* kSlotNames[SlotCount] = {"input",   "attn_in", "q",    "k",  "v",       "o_in",   "attn_out",
                                                "mlp_in", "gate",    "up",   "down_in", "mlp_out", "output"};
 
+// The slot of a site name ("attn_in", "o_in", "mlp_in", "down_in"), -1 for anything else.
+int siteSlot(const std::string& name)
+{
+    for (int s : {AttnIn, OIn, MlpIn, DownIn})
+        if (name == kSlotNames[s]) return s;
+    return -1;
+}
+
 // Query columns handled together in attention: keys beyond the block's last query are
 // skipped, so the causal half of the score matrix is mostly never computed.
 constexpr int kQueryBlock = 128;
@@ -107,17 +115,14 @@ Expected<void> ForwardEngine::runBlockPart(int layer, std::vector<Eigen::MatrixX
 {
     int start = Input;
     if (cp.layer == layer) {
-        for (int s : {AttnIn, OIn, MlpIn, DownIn})
-            if (cp.site == kSlotNames[s]) start = s;
-        if (start == Input) return makeError("forward pass: checkpoint at \"" + cp.site + "\" is not a site");
+        start = siteSlot(cp.site);
+        if (start < 0) return makeError("forward pass: checkpoint at \"" + cp.site + "\" is not a site");
         if (cp.values.size() != xs.size())
             return makeError("forward pass: checkpoint holds " + std::to_string(cp.values.size()) + " sequences, states " +
                              std::to_string(xs.size()));
     }
     if (!opt.stopAfterSite.empty()) {
-        int stop = -1;
-        for (int s : {AttnIn, OIn, MlpIn, DownIn})
-            if (opt.stopAfterSite == kSlotNames[s]) stop = s;
+        const int stop = siteSlot(opt.stopAfterSite);
         if (stop >= 0 && stop <= start)
             return makeError("forward pass: cannot run block " + std::to_string(layer) + " from \"" + cp.site +
                              "\" to \"" + opt.stopAfterSite + "\", which comes before it");
@@ -179,8 +184,7 @@ Expected<void> ForwardEngine::layers(int first, int last, std::vector<Eigen::Mat
 
     m_stopLayer = m_stopSlot = -1;
     if (!opt.stopAfterSite.empty()) {
-        for (int s : {AttnIn, OIn, MlpIn, DownIn})
-            if (opt.stopAfterSite == kSlotNames[s]) m_stopSlot = s;
+        m_stopSlot = siteSlot(opt.stopAfterSite);
         if (m_stopSlot < 0) return makeError("forward pass: cannot stop after \"" + opt.stopAfterSite + "\", not a site");
         m_stopLayer = last - 1;
     }

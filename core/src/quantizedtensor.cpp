@@ -12,6 +12,23 @@ std::string shape(Eigen::Index rows, Eigen::Index cols) { return std::to_string(
 
 } // namespace
 
+const char* granularityName(Granularity g)
+{
+    switch (g) {
+    case Granularity::PerTensor: return "per_tensor";
+    case Granularity::PerChannel: return "per_channel";
+    case Granularity::PerGroup: return "per_group";
+    }
+    return "per_group";
+}
+
+std::optional<Granularity> granularityFromName(std::string_view name)
+{
+    for (Granularity g : {Granularity::PerTensor, Granularity::PerChannel, Granularity::PerGroup})
+        if (name == granularityName(g)) return g;
+    return std::nullopt;
+}
+
 Expected<QuantizedTensor> QuantizedTensor::create(Eigen::Index rows, Eigen::Index cols, const FormatSpec& spec)
 {
     auto format = findFormat(spec.format);

@@ -110,16 +110,6 @@ private:
     std::vector<Frame> m_stack;
 };
 
-const char* granularityName(Granularity g)
-{
-    switch (g) {
-    case Granularity::PerTensor: return "per_tensor";
-    case Granularity::PerChannel: return "per_channel";
-    case Granularity::PerGroup: return "per_group";
-    }
-    return "per_group";
-}
-
 } // namespace
 
 std::string childPath(const std::string& parent, std::string_view key)
@@ -294,11 +284,9 @@ Expected<WeightFields> readWeightFields(const Json& obj, const std::string& path
         const std::string p = childPath(path, "granularity");
         const Json& g = obj["granularity"];
         const std::string s = g.is_string() ? g.get<std::string>() : std::string();
-        Granularity gran;
-        if (s == "per_group") gran = Granularity::PerGroup;
-        else if (s == "per_channel") gran = Granularity::PerChannel;
-        else if (s == "per_tensor") gran = Granularity::PerTensor;
-        else return errorAt(p, "expected \"per_group\", \"per_channel\" or \"per_tensor\", got " + shortDump(g));
+        const std::optional<Granularity> named = granularityFromName(s);
+        if (!named) return errorAt(p, "expected \"per_group\", \"per_channel\" or \"per_tensor\", got " + shortDump(g));
+        const Granularity gran = *named;
         if (f.granularity && *f.granularity != gran)
             return errorAt(p, std::string("\"") + s + "\" contradicts \"group\": " + shortDump(obj["group"]));
         f.granularity = gran;

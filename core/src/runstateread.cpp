@@ -61,13 +61,6 @@ private:
     std::map<std::string, const TensorInfo*> m_byName;
 };
 
-Expected<Granularity> granularityFrom(const std::string& s)
-{
-    for (Granularity g : {Granularity::PerTensor, Granularity::PerChannel, Granularity::PerGroup})
-        if (s == detail::granularityKey(g)) return g;
-    return makeError("unknown granularity '" + s + "'");
-}
-
 Expected<LayerResult> readLayer(const StateTensors& st, const LinearLayer& info, const Json& j)
 {
     LayerResult r;
@@ -79,8 +72,9 @@ Expected<LayerResult> readLayer(const StateTensors& st, const LinearLayer& info,
     }
     FormatSpec spec;
     spec.format = j.at("format").get<std::string>();
-    auto g = granularityFrom(j.at("granularity").get<std::string>());
-    if (!g) return makeError(info.name + ": " + g.message());
+    const std::string granularity = j.at("granularity").get<std::string>();
+    const auto g = granularityFromName(granularity);
+    if (!g) return makeError(info.name + ": unknown granularity '" + granularity + "'");
     spec.granularity = *g;
     spec.groupSize = j.at("group").get<int>();
     auto empty = QuantizedTensor::create(info.outFeatures, info.inFeatures, spec);
@@ -190,7 +184,7 @@ Expected<RunState> readRunState(const std::string& path, const Model& model)
             q.spec.method = j.value("method", "");
             q.spec.weight.format = j.value("format", "");
             q.spec.weight.groupSize = j.value("group", 0);
-            if (auto g = granularityFrom(j.value("granularity", "per_group"))) q.spec.weight.granularity = *g;
+            if (auto g = granularityFromName(j.value("granularity", "per_group"))) q.spec.weight.granularity = *g;
             if (j.contains("activations")) {
                 const Json& a = j["activations"];
                 q.spec.activations = {a.at("bits").get<int>(), a.at("per_token").get<bool>(), a.at("symmetric").get<bool>()};

@@ -25,7 +25,7 @@ nlohmann::json layerJson(const QuantizedLayer& l)
     const FormatSpec& f = l.result->tensor ? l.result->tensor->spec() : l.spec.weight;
     nlohmann::json j = {{"method", l.spec.method},
                         {"format", f.format},
-                        {"granularity", detail::granularityKey(f.granularity)},
+                        {"granularity", granularityName(f.granularity)},
                         {"group", f.groupSize},
                         {"packed", l.result->tensor.has_value()}};
     if (l.spec.activations.bits > 0)

@@ -19,14 +19,21 @@
 #include <Eigen/Core>
 
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace ql {
 
 /// Which weights share one (scale, zero).
 enum class Granularity : uint8_t { PerTensor, PerChannel, PerGroup };
+
+/// The spelling of a granularity in recipes and run files: per_tensor, per_channel or per_group.
+const char* granularityName(Granularity g);
+/// The granularity a spelling names, or nothing for any other text.
+std::optional<Granularity> granularityFromName(std::string_view name);
 
 /// Format and granularity of a quantized weight.
 struct FormatSpec {
