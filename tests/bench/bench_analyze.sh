@@ -5,14 +5,7 @@
 # usage: bench_analyze.sh QUANTLENS_CLI QL_MAKE_FIXTURE MODELS_DIR SHARED_DIR [THREADS]
 set -euo pipefail
 cli=$1; make=$2; models=$3; shared=$4; threads=${5:-2}
-model=$models/smollm-135m-f32
-calib=$shared/data/c4/c4_en_validation_sample_first1000.jsonl
-if [ ! -f "$calib" ] || [ ! -f "$shared/models/stories260k/tokenizer.model" ]; then
-  echo "skipped: needs $calib and the stories260k tokenizer in $shared"; exit 0
-fi
-[ -f "$model/model.safetensors" ] || "$make" "$model" --preset smollm-135m --dtype F32
-# Any tokenizer with ids below the synthetic vocabulary serves; the weights are random anyway.
-cp "$shared/models/stories260k/tokenizer.model" "$shared/models/stories260k/tokenizer_config.json" "$model/"
+source "$(dirname "$0")/benchmodel.sh"
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 rss() { /usr/bin/time -f '%M %U %S' -o "$out/rss" "$@" > "$out/json"; read -r kib user sys < "$out/rss"

@@ -7,13 +7,7 @@ set -euo pipefail
 cli=$1; make=$2; models=$3; shared=$4; recipes=$5; threads=${6:-2}
 echo "== GPTQ of one 4096 x 4096 layer, int4 g128"
 "$cli" bench-gptq --size 4096 --tokens 4096 --bits 4 --group 128 --threads "$threads" --json
-model=$models/smollm-135m-f32
-calib=$shared/data/c4/c4_en_validation_sample_first1000.jsonl
-if [ ! -f "$calib" ] || [ ! -f "$shared/models/stories260k/tokenizer.model" ]; then
-  echo "skipped the pipeline: needs $calib and the stories260k tokenizer in $shared"; exit 0
-fi
-[ -f "$model/model.safetensors" ] || "$make" "$model" --preset smollm-135m --dtype F32
-cp "$shared/models/stories260k/tokenizer.model" "$shared/models/stories260k/tokenizer_config.json" "$model/"
+source "$(dirname "$0")/benchmodel.sh"
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 echo "== W4 GPTQ g128 pipeline (sequential), 128 x 512 tokens"

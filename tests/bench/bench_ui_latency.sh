@@ -4,14 +4,7 @@
 # usage: bench_ui_latency.sh QL_BENCH_UI_LATENCY QL_MAKE_FIXTURE MODELS_DIR SHARED_DIR
 set -euo pipefail
 bench=$1; make=$2; models=$3; shared=$4
-mkdir -p "$models"
-model=$(cd "$models" && pwd)/smollm-135m-f32
-calib=$shared/data/c4/c4_en_validation_sample_first1000.jsonl
-if [ ! -f "$calib" ] || [ ! -f "$shared/models/stories260k/tokenizer.model" ]; then
-  echo "skipped: needs $calib and the stories260k tokenizer in $shared"; exit 0
-fi
-[ -f "$model/model.safetensors" ] || "$make" "$model" --preset smollm-135m --dtype F32
-cp "$shared/models/stories260k/tokenizer.model" "$shared/models/stories260k/tokenizer_config.json" "$model/"
+source "$(dirname "$0")/benchmodel.sh"
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 cat > "$out/bench.qlproj" <<JSON
