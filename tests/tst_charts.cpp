@@ -1,4 +1,4 @@
-// ChartPanel (zoom, pan, reset, hover text, export) and HeatMapWidget (log colour scale,
+// ChartPanel (zoom, pan, reset, hover text, export, pixel-level decimation) and HeatMapWidget (log colour scale,
 // max-pooling downsampling, hit testing, export), offscreen.
 #include "chartpanel.h"
 #include "heatmapwidget.h"
@@ -17,6 +17,7 @@
 #include <QWheelEvent>
 #include <QtTest>
 
+#include <algorithm>
 #include <cmath>
 
 using namespace ql;
@@ -62,6 +63,9 @@ private slots:
     void exportErrorNamesFile();
     void defaultCsv();
     void clearRemovesEverything();
+    void decimateKeepsEachColumnsExtremes();
+    void decimateKeepsEverythingWhenFew();
+    void panelDrawsWideDataAtPixelDetail();
 
     void heatColourMonotone();
     void heatDownsampleTakesMax();
@@ -249,6 +253,106 @@ void TestCharts::defaultCsv()
     line->append(3, 4.5);
     panel.chart()->addSeries(line);
     QCOMPARE(panel.csvText(), QStringLiteral("series,x,y\n\"a,b\",1,2\n\"a,b\",3,4.5\n"));
+}
+
+namespace {
+
+// A noisy series with rare spikes both ways, x = 0 .. n-1.
+QList<QPointF> spiky(int n)
+{
+    QList<QPointF> pts;
+    quint32 state = 12345;
+    for (int i = 0; i < n; ++i) {
+        state = state * 1664525u + 1013904223u;
+        double y = double(state >> 8) / double(1 << 24) - 0.5;
+        if (i % 733 == 17) y = 40;
+        if (i % 911 == 3) y = -25;
+        pts.append(QPointF(i, y));
+    }
+    return pts;
+}
+
+} // namespace
+
+void TestCharts::decimateKeepsEachColumnsExtremes()
+{
+    const QList<QPointF> pts = spiky(10000);
+    const double x0 = 1234.5, x1 = 8765.25;
+    const int columns = 300;
+    for (Decimation mode : {Decimation::MinMax, Decimation::Max, Decimation::Min}) {
+        const QList<QPointF> out = decimate(pts, x0, x1, columns, mode);
+        // Every kept point is an input point, in input order; at most what the columns hold.
+        QVERIFY(out.size() <= (mode == Decimation::MinMax ? 2 : 1) * columns + 2);
+        for (qsizetype i = 0; i < out.size(); ++i) {
+            const int k = int(out[i].x());
+            QCOMPARE(out[i].x(), double(k));
+            QCOMPARE(out[i].y(), pts[k].y());
+            if (i > 0) QVERIFY(out[i].x() > out[i - 1].x());
+        }
+        // The neighbours outside the range, so the line reaches both edges.
+        QCOMPARE(out.front().x(), 1234.0);
+        QCOMPARE(out.back().x(), 8766.0);
+        // Naively, per column: the extremes of its points must be drawn.
+        std::vector<double> lo(columns, 1e300), hi(columns, -1e300), keptLo(columns, 1e300), keptHi(columns, -1e300);
+        const auto col = [&](double x) { return std::clamp(int(std::floor((x - x0) / (x1 - x0) * columns)), 0, columns - 1); };
+        for (const QPointF& p : pts)
+            if (p.x() >= x0 && p.x() <= x1) lo[col(p.x())] = std::min(lo[col(p.x())], p.y()), hi[col(p.x())] = std::max(hi[col(p.x())], p.y());
+        for (const QPointF& p : out)
+            if (p.x() >= x0 && p.x() <= x1)
+                keptLo[col(p.x())] = std::min(keptLo[col(p.x())], p.y()), keptHi[col(p.x())] = std::max(keptHi[col(p.x())], p.y());
+        for (int c = 0; c < columns; ++c) {
+            if (mode != Decimation::Min) QCOMPARE(keptHi[size_t(c)], hi[size_t(c)]);
+            if (mode != Decimation::Max) QCOMPARE(keptLo[size_t(c)], lo[size_t(c)]);
+            if (mode == Decimation::Max) QCOMPARE(keptLo[size_t(c)], hi[size_t(c)]); // one point: the highest
+        }
+    }
+}
+
+void TestCharts::decimateKeepsEverythingWhenFew()
+{
+    const QList<QPointF> pts = spiky(1000);
+    // 41 points in range, 100 columns: all kept, with a neighbour each side.
+    const QList<QPointF> out = decimate(pts, 100, 140, 100, Decimation::MinMax);
+    QCOMPARE(out, pts.mid(99, 43));
+    // The whole range, at the ends: no neighbours to add.
+    QCOMPARE(decimate(pts, 0, 999, 2000, Decimation::Max), pts);
+    QVERIFY(decimate({}, 0, 1, 10, Decimation::MinMax).isEmpty());
+    // A range between two points keeps the two neighbours.
+    QCOMPARE(decimate(pts, 10.2, 10.8, 5, Decimation::MinMax), pts.mid(10, 2));
+}
+
+void TestCharts::panelDrawsWideDataAtPixelDetail()
+{
+    LinePanel t;
+    QVERIFY(QTest::qWaitForWindowExposed(&t.panel));
+    const QList<QPointF> pts = spiky(20000);
+    t.x->setRange(0, 19999);
+    t.y->setRange(-30, 45);
+    t.panel.setPoints(t.series, pts);
+    QTRY_VERIFY(t.panel.chart()->plotArea().width() > 100);
+    const int columns = int(std::ceil(t.panel.chart()->plotArea().width() * t.panel.devicePixelRatioF()));
+    QVERIFY2(t.series->count() <= 2 * columns + 2, qPrintable(QString::number(t.series->count())));
+    QVERIFY(t.series->count() > columns / 2);
+    // Every spike is drawn.
+    for (const QPointF& p : pts)
+        if (std::abs(p.y()) > 20) QVERIFY(t.series->points().contains(p));
+    // Zoomed in to a few hundred points, every point of the range is drawn; reset goes back.
+    t.panel.zoomBy(60.0);
+    QVERIFY(t.x->max() - t.x->min() < 400);
+    for (const QPointF& p : pts)
+        if (p.x() >= t.x->min() && p.x() <= t.x->max()) QVERIFY(t.series->points().contains(p));
+    QVERIFY(t.series->count() < 500);
+    t.panel.resetZoom();
+    QVERIFY(t.series->count() <= 2 * columns + 2 && t.series->count() > columns / 2);
+    // Export and hover see the data, not the drawn subset.
+    QCOMPARE(t.panel.allPoints(t.series).size(), pts.size());
+    QCOMPARE(t.panel.csvText().count(QLatin1Char('\n')), 20001);
+    const int i = int(t.series->points().indexOf(QPointF(17, 40)));
+    QVERIFY(i >= 0);
+    QVERIFY2(t.panel.hoverText(t.series, i).contains(QStringLiteral("40")), qPrintable(t.panel.hoverText(t.series, i)));
+    // A resize redraws at the new width.
+    t.panel.resize(300, 300);
+    QTRY_VERIFY(t.series->count() <= 2 * int(std::ceil(t.panel.chart()->plotArea().width() * t.panel.devicePixelRatioF())) + 2);
 }
 
 void TestCharts::clearRemovesEverything()

@@ -11,6 +11,7 @@
 #include "viewtestutil.h"
 
 #include <QAbstractItemModelTester>
+#include <QAreaSeries>
 #include <QChart>
 #include <QFile>
 #include <QImage>
@@ -128,6 +129,7 @@ private slots:
     void massiveTableModel();
     void outliersPlaceholder();
     void outliersFollowsSelection();
+    void outliersWideSite();
     void outliersSampleRequests();
     void outliersExports();
     void massiveView();
@@ -296,6 +298,52 @@ void TestViewsOutliers::outliersFollowsSelection()
     auto* attn = qobject_cast<QXYSeries*>(view.depthPanel()->chart()->series()[0]);
     QCOMPARE(attn->count(), 2);
     QCOMPARE(attn->at(1).y(), snap->site("layers.1.attn_in")->absmaxSite);
+}
+
+void TestViewsOutliers::outliersWideSite()
+{
+    // A 7B-sized site: 20000 channels, flat but for one spike. The charts draw it at pixel
+    // detail (not 20000 points per series) and still show the spike and name it on hover.
+    const SnapshotPtr base = makeSnapshot();
+    auto snap = std::make_shared<AnalysisSnapshot>(*base);
+    auto a = std::make_shared<AnalysisResult>(*base->analysis);
+    constexpr int n = 20000, spike = 12345;
+    for (SiteStats& st : a->sites)
+        if (st.name == "layers.1.down_in") {
+            st = makeSite(1, 3, n, 1.f, spike);
+            for (int c = 0; c < n; ++c) st.absmax[c] = 1.f + 0.1f * float(c % 7);
+            st.absmax[spike] = 400.f;
+            st.max = st.absmax, st.min = -0.5f * st.absmax, st.p99 = 0.8f * st.absmax, st.p01 = -0.4f * st.absmax;
+        }
+    snap->analysis = a;
+    Selection selection;
+    OutliersView view(&selection);
+    view.resize(1200, 800);
+    view.show();
+    QVERIFY(QTest::qWaitForWindowExposed(&view));
+    view.setSnapshot(snap);
+    selection.selectLayer(QStringLiteral("model.layers.1.mlp.down_proj"));
+    QCOMPARE(view.channelModel()->rowCount(), n);
+    ChartPanel* absmax = view.absmaxPanel();
+    QTRY_VERIFY(absmax->chart()->plotArea().width() > 100);
+    const int columns = int(std::ceil(absmax->chart()->plotArea().width() * absmax->devicePixelRatioF()));
+    auto* line = qobject_cast<QXYSeries*>(absmax->chart()->series()[0]);
+    QVERIFY(line->count() <= 2 * columns + 2);
+    QCOMPARE(absmax->allPoints(line).size(), n);
+    const int i = int(line->points().indexOf(QPointF(spike, 400)));
+    QVERIFY(i >= 0);
+    QVERIFY(absmax->hoverText(line, i).contains(QStringLiteral("channel 12345")));
+    QVERIFY(absmax->hoverText(line, i).contains(QStringLiteral("outlier channel")));
+    QCOMPARE(absmax->csvText().count(QLatin1Char('\n')), n + 1);
+    // The min…max band: its upper edge keeps the spike's max, its lower edge the spike's min.
+    auto* area = qobject_cast<QAreaSeries*>(view.bandPanel()->chart()->series()[0]);
+    QVERIFY(area);
+    QVERIFY(area->upperSeries()->count() <= columns + 2);
+    const int u = int(area->upperSeries()->points().indexOf(QPointF(spike, 400)));
+    QVERIFY(u >= 0);
+    QVERIFY(area->lowerSeries()->points().contains(QPointF(spike, -200)));
+    QVERIFY2(view.bandPanel()->hoverText(area, u).startsWith(QStringLiteral("channel 12345\nmin -200 · max 400")),
+             qPrintable(view.bandPanel()->hoverText(area, u)));
 }
 
 void TestViewsOutliers::outliersSampleRequests()

@@ -51,9 +51,30 @@ inline void bellHistogram(int bins, float w, double scale, std::vector<double>& 
     counts[0] = 1, counts[size_t(bins) - 1] = 2;
 }
 
+// Per-channel statistics of a realistic spread: a scale that varies from channel to channel,
+// and every 97th channel an outlier 40 times larger, which the outlier list names.
+inline void realisticChannels(int channels, int block, ql::SiteStats& st)
+{
+    auto vec = [channels] { return Eigen::VectorXf(channels); };
+    st.min = vec(), st.max = vec(), st.p01 = vec(), st.p25 = vec(), st.p75 = vec(), st.p99 = vec();
+    st.mean = vec(), st.var = vec(), st.kurtosis = vec(), st.absmax = vec();
+    st.outlierChannels.clear();
+    for (int c = 0; c < channels; ++c) {
+        const bool outlier = c % 97 == 13;
+        const float s = (0.5f + 0.5f * float((c * 7919 + block * 31) % 101) / 101.0f) * (outlier ? 40.0f : 1.0f);
+        st.p25[c] = -0.67f * s, st.p75[c] = 0.67f * s;
+        st.p01[c] = -2.3f * s, st.p99[c] = 2.4f * s;
+        st.min[c] = -4.0f * s, st.max[c] = 4.5f * s;
+        st.mean[c] = 0.02f * s, st.var[c] = s * s, st.kurtosis[c] = outlier ? 12.0f : 0.3f;
+        st.absmax[c] = 4.5f * s;
+        if (outlier) st.outlierChannels.push_back(c);
+    }
+}
+
 /// The test snapshot; `analysis` false leaves the analysis null, `kl` false leaves KL uncomputed.
 /// The sizes default to the small model the content checks use; `bins` > 0 gives every site and
-/// weight a bell-shaped histogram of that many bins (a realistic picture for screenshots).
+/// weight a bell-shaped histogram of that many bins and every site realistic per-channel
+/// statistics (a realistic picture for screenshots and the paint benchmark).
 inline ql::SnapshotPtr makeSnapshot(bool analysis = true, bool kl = true, int blocks = kBlocks,
                                     int hidden = kHidden, int inter = kInter, int bins = 0)
 {
@@ -97,7 +118,10 @@ inline ql::SnapshotPtr makeSnapshot(bool analysis = true, bool kl = true, int bl
             for (int c = 0; c < s; ++c) st.outlierChannels.push_back(c * 2);
             st.histCounts = {1.0, 10.0 * (i + 1), 5.0, 0.0};
             st.histEdges = {-2.0f * (i + 1), -1.0f * (i + 1), 0.0f, 1.0f * (i + 1), 2.0f * (i + 1)};
-            if (bins > 0) bellHistogram(bins, 20.0f * float(b + 1), 1e6, st.histCounts, st.histEdges);
+            if (bins > 0) {
+                bellHistogram(bins, 20.0f * float(b + 1), 1e6, st.histCounts, st.histEdges);
+                realisticChannels(channels, b, st);
+            }
             a->sites.push_back(st);
         }
     }

@@ -28,6 +28,7 @@
 #include <QWheelEvent>
 #include <QXYSeries>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
@@ -172,6 +173,7 @@ ChartPanel::ChartPanel(const QString& title, QWidget* parent) : QWidget(parent),
     m_chart->legend()->setAlignment(Qt::AlignBottom);
     m_chart->setMargins(QMargins(4, 4, 4, 4));
     m_view = new detail::InteractiveChartView(m_chart, this); // the view owns the chart
+    connect(m_chart, &QChart::plotAreaChanged, this, &ChartPanel::refreshDetail);
     m_view->setToolTip(tr("Drag: zoom · wheel: zoom · right/middle drag or arrows: pan · "
                           "double-click: reset · right click: export"));
 
@@ -227,6 +229,7 @@ void ChartPanel::clear()
     QToolTip::hideText();
     m_savedRanges.clear();
     m_hover.clear();
+    m_detail.clear();
     m_chart->removeAllSeries();
     for (QAbstractAxis* axis : m_chart->axes()) {
         m_chart->removeAxis(axis);
@@ -319,6 +322,53 @@ void ChartPanel::attachHover(QAbstractSeries* series, HoverText text)
     }
 }
 
+namespace {
+
+// The x axis a series is drawn against: its own, or the chart's (the edges of an area series
+// are not in the chart themselves).
+QValueAxis* xAxisOf(QXYSeries* series, const QChart* chart)
+{
+    for (QAbstractAxis* axis : series->attachedAxes())
+        if (axis->orientation() == Qt::Horizontal) return qobject_cast<QValueAxis*>(axis);
+    return qobject_cast<QValueAxis*>(chart->axes(Qt::Horizontal).value(0));
+}
+
+} // namespace
+
+void ChartPanel::setPoints(QXYSeries* series, QList<QPointF> points, Decimation mode)
+{
+    if (!series) return;
+    if (!m_detail.contains(series))
+        connect(series, &QObject::destroyed, this, [this, series] { m_detail.remove(series); });
+    if (QValueAxis* x = xAxisOf(series, m_chart))
+        connect(x, &QValueAxis::rangeChanged, this, &ChartPanel::refreshDetail, Qt::UniqueConnection);
+    m_detail.insert(series, Detailed{std::move(points), mode});
+    refreshDetail();
+}
+
+QList<QPointF> ChartPanel::allPoints(const QXYSeries* series) const
+{
+    const auto it = m_detail.constFind(const_cast<QXYSeries*>(series));
+    return it != m_detail.constEnd() ? it->points : series->points();
+}
+
+void ChartPanel::refreshDetail()
+{
+    // Device pixels across the plot; before the first layout, a typical width.
+    const double plotWidth = m_chart->plotArea().width();
+    const int columns = plotWidth >= 8 ? int(std::ceil(plotWidth * devicePixelRatioF())) : 1000;
+    for (auto it = m_detail.begin(); it != m_detail.end(); ++it) {
+        const QList<QPointF>& all = it->points;
+        if (all.isEmpty()) {
+            it.key()->clear();
+            continue;
+        }
+        const QValueAxis* x = xAxisOf(it.key(), m_chart);
+        const double x0 = x ? x->min() : all.front().x(), x1 = x ? x->max() : all.back().x();
+        it.key()->replace(decimate(all, x0, x1, columns, it->mode));
+    }
+}
+
 void ChartPanel::attachHoverToAll()
 {
     for (QAbstractSeries* s : m_chart->series())
@@ -361,7 +411,14 @@ QString ChartPanel::hoverText(QAbstractSeries* series, int index, const QBarSet*
         if (!up || index < 0 || index >= up->count()) return {};
         QString t = QStringLiteral("%1\nx = %2\nupper = %3").arg(area->name(), num(up->at(index).x()),
                                                                  num(up->at(index).y()));
-        if (lo && index < lo->count()) t += QStringLiteral("\nlower = %1").arg(num(lo->at(index).y()));
+        if (lo && lo->count() > 0) { // the edges may be drawn at different x (setPoints)
+            const QList<QPointF> pts = lo->points();
+            const double x = up->at(index).x();
+            const auto nearest = std::min_element(pts.begin(), pts.end(), [x](const QPointF& a, const QPointF& b) {
+                return std::abs(a.x() - x) < std::abs(b.x() - x);
+            });
+            t += QStringLiteral("\nlower = %1").arg(num(nearest->y()));
+        }
         return t;
     }
     if (auto* xy = qobject_cast<QXYSeries*>(series)) {
@@ -375,9 +432,8 @@ QString ChartPanel::defaultCsv() const
 {
     // Long format so series of different lengths and kinds fit one table.
     QString out = QStringLiteral("series,x,y\n");
-    const auto xyRows = [&out](const QString& name, const QXYSeries* s) {
-        for (int i = 0; i < s->count(); ++i)
-            out += csvField(name) + ',' + num(s->at(i).x()) + ',' + num(s->at(i).y()) + '\n';
+    const auto xyRows = [this, &out](const QString& name, const QXYSeries* s) {
+        for (const QPointF& p : allPoints(s)) out += csvField(name) + ',' + num(p.x()) + ',' + num(p.y()) + '\n';
     };
     for (QAbstractSeries* series : m_chart->series()) {
         if (auto* area = qobject_cast<QAreaSeries*>(series)) {

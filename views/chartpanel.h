@@ -1,5 +1,6 @@
 #pragma once
 
+#include "decimation.h"
 #include "exportable.h"
 
 #include <QHash>
@@ -17,6 +18,7 @@ class QChart;
 class QChartView;
 class QMenu;
 class QToolButton;
+class QXYSeries;
 QT_END_NAMESPACE
 
 namespace ql {
@@ -67,6 +69,13 @@ public:
     /// Pans by a pixel offset (positive dx shows data further right).
     void panBy(double dx, double dy);
 
+    /// Draws an XY series (already attached to its x axis) from `points`, sorted by x, reduced to
+    /// what the plot's pixel columns can show, and again after every zoom, pan or resize: one
+    /// point per channel of a 7B model stays fast to draw. Hover indices refer to drawn points.
+    void setPoints(QXYSeries* series, QList<QPointF> points, Decimation mode = Decimation::MinMax);
+    /// The points given to setPoints() for a series, or the drawn points of any other series.
+    QList<QPointF> allPoints(const QXYSeries* series) const;
+
     /// Shows tooltips with the values under the mouse for an XY, area or bar series already added
     /// to chart(); `text` overrides the default "name: x, y" text.
     void attachHover(QAbstractSeries* series, HoverText text = {});
@@ -95,6 +104,7 @@ private:
 
     void saveRangesBeforeInteraction();
     void onAxisRangeChanged();
+    void refreshDetail();
     void onXYHovered(QAbstractSeries* series, const QPointF& point, bool state);
     void showContextMenu(const QPoint& globalPos);
     QString defaultCsv() const;
@@ -108,6 +118,11 @@ private:
     QString m_title;
     std::function<QString()> m_csv;
     QHash<QAbstractSeries*, HoverText> m_hover;
+    struct Detailed {
+        QList<QPointF> points;
+        Decimation mode;
+    };
+    QHash<QXYSeries*, Detailed> m_detail; // series drawn through setPoints()
     QList<SavedRange> m_savedRanges;
     bool m_interacting = false; // true while the panel itself changes axis ranges
 };

@@ -10,6 +10,7 @@
 
 #include <QAreaSeries>
 #include <QChart>
+#include <QChartView>
 #include <QHBoxLayout>
 #include <QHeaderView>
 #include <QLabel>
@@ -69,30 +70,43 @@ QTableView* makeTable(QAbstractItemModel* model, QWidget* parent)
     table->verticalHeader()->hide();
     table->verticalHeader()->setDefaultSectionSize(table->fontMetrics().height() + 6);
     table->horizontalHeader()->setSectionResizeMode(QHeaderView::ResizeToContents);
+    // Fit the columns to the rows on screen, not to every row: a site of a 7B model has 11008
+    // channels, and numbers of one column are all about as wide.
+    table->horizontalHeader()->setResizeContentsPrecision(0);
     return table;
 }
 
-// A band between two per-channel vectors, as an area series owning its two edge lines.
-QAreaSeries* band(const QString& name, const Eigen::VectorXf& lo, const Eigen::VectorXf& hi, const QColor& colour)
+// A pen of `width` device pixels: cosmetic pens take the fast stroker, which matters for a
+// polyline across thousands of channels.
+QPen hairline(const QColor& colour, double width)
+{
+    QPen pen(colour, width);
+    pen.setCosmetic(true);
+    return pen;
+}
+
+// The points (c, v[c]) of a per-channel vector.
+QList<QPointF> perChannel(const Eigen::VectorXf& v)
+{
+    QList<QPointF> pts;
+    pts.reserve(v.size());
+    for (Eigen::Index c = 0; c < v.size(); ++c) pts.append(QPointF(double(c), double(v[c])));
+    return pts;
+}
+
+// A band between two per-channel vectors: an area series owning its two edge lines, which the
+// panel fills once the series is on its axes.
+QAreaSeries* band(const QString& name, const QColor& colour)
 {
     auto* upper = new QLineSeries;
     auto* lower = new QLineSeries;
-    QList<QPointF> up, down;
-    up.reserve(hi.size());
-    down.reserve(lo.size());
-    for (Eigen::Index c = 0; c < hi.size(); ++c) {
-        up.append(QPointF(double(c), double(hi[c])));
-        down.append(QPointF(double(c), double(lo[c])));
-    }
-    upper->replace(up);
-    lower->replace(down);
     auto* area = new QAreaSeries(upper, lower);
     upper->setParent(area); // QAreaSeries does not own its edges
     lower->setParent(area);
     area->setName(name);
     area->setColor(colour);
     area->setBorderColor(colour);
-    area->setPen(QPen(colour.darker(110), 0.5));
+    area->setPen(hairline(colour.darker(110), 1));
     return area;
 }
 
@@ -121,6 +135,9 @@ OutliersView::OutliersView(Selection* selection, QWidget* parent)
 
     m_absmaxPanel = new ChartPanel(tr("Per-channel max |x|"), content);
     m_bandPanel = new ChartPanel(tr("Per-channel value range"), content);
+    // Antialiasing the band fills costs more than all else on the page and does not show on
+    // bands that change every pixel.
+    m_bandPanel->chartView()->setRenderHint(QPainter::Antialiasing, false);
     m_depthPanel = new ChartPanel(tr("Max |x| per projection across depth"), content);
     m_heatMap = new HeatMapWidget(tr("|x| of one calibration sample"), content);
     m_absmaxPanel->setCsvSource([this] { return absmaxCsv(); });
@@ -253,27 +270,22 @@ void OutliersView::rebuildAbsmaxChart()
     QChart* chart = m_absmaxPanel->chart();
     auto* line = new QLineSeries;
     line->setName(tr("absmax"));
+    line->setPen(hairline(QColor(40, 90, 170), 1));
     auto* outliers = new QScatterSeries;
     outliers->setName(tr("outlier channels"));
     outliers->setColor(QColor(200, 40, 40));
     outliers->setBorderColor(QColor(200, 40, 40));
     outliers->setMarkerSize(7);
-    QList<QPointF> pts, outPts;
-    pts.reserve(s->absmax.size());
-    double top = 0;
-    for (Eigen::Index c = 0; c < s->absmax.size(); ++c) {
-        pts.append(QPointF(double(c), double(s->absmax[c])));
-        top = std::max(top, double(s->absmax[c]));
-        if (m_channelModel->isOutlier(int(c))) outPts.append(pts.back());
-    }
-    line->replace(pts);
-    line->setPen(QPen(QColor(40, 90, 170), 1));
+    QList<QPointF> outPts;
+    for (int c : s->outlierChannels)
+        if (c >= 0 && c < s->absmax.size()) outPts.append(QPointF(c, double(s->absmax[c])));
     outliers->replace(outPts);
     chart->addSeries(line);
     chart->addSeries(outliers);
     auto* x = channelAxis(s->absmax.size());
     auto* y = new QValueAxis;
     y->setTitleText(tr("max |x|"));
+    const double top = double(s->absmax.maxCoeff());
     y->setRange(0, top > 0 ? top * 1.05 : 1);
     y->applyNiceNumbers();
     y->setLabelFormat(QStringLiteral("%g"));
@@ -291,6 +303,7 @@ void OutliersView::rebuildAbsmaxChart()
                 .arg(m_channelModel->isOutlier(c) ? tr("\noutlier channel") : QString());
         });
     }
+    m_absmaxPanel->setPoints(line, perChannel(s->absmax));
 }
 
 void OutliersView::rebuildBandChart()
@@ -302,18 +315,24 @@ void OutliersView::rebuildBandChart()
     const Eigen::Index n = s->absmax.size();
     const auto has = [n](const Eigen::VectorXf& v) { return n > 0 && v.size() == n; };
     QChart* chart = m_bandPanel->chart();
+    struct Band {
+        QString name;
+        const Eigen::VectorXf &lo, &hi;
+        QColor colour;
+    };
     // Widest band first, so the narrower, darker bands draw on top of it.
-    QList<QAbstractSeries*> added;
-    if (has(s->min) && has(s->max)) added << band(tr("min … max"), s->min, s->max, QColor(170, 200, 235));
-    if (has(s->p01) && has(s->p99)) added << band(tr("p1 … p99"), s->p01, s->p99, QColor(90, 145, 210));
-    if (has(s->p25) && has(s->p75)) added << band(tr("p25 … p75"), s->p25, s->p75, QColor(20, 70, 140));
-    if (added.isEmpty()) return;
+    const Band bands[] = {{tr("min … max"), s->min, s->max, QColor(170, 200, 235)},
+                          {tr("p1 … p99"), s->p01, s->p99, QColor(90, 145, 210)},
+                          {tr("p25 … p75"), s->p25, s->p75, QColor(20, 70, 140)}};
+    QList<std::pair<QAreaSeries*, const Band*>> added;
     double lo = 0, hi = 0;
-    for (auto* series : added) {
-        chart->addSeries(series);
-        for (const QPointF& p : static_cast<QAreaSeries*>(series)->upperSeries()->points()) hi = std::max(hi, p.y());
-        for (const QPointF& p : static_cast<QAreaSeries*>(series)->lowerSeries()->points()) lo = std::min(lo, p.y());
+    for (const Band& b : bands) {
+        if (!has(b.lo) || !has(b.hi)) continue;
+        added.append({band(b.name, b.colour), &b});
+        lo = std::min(lo, double(b.lo.minCoeff()));
+        hi = std::max(hi, double(b.hi.maxCoeff()));
     }
+    if (added.isEmpty()) return;
     auto* x = channelAxis(n);
     auto* y = new QValueAxis;
     y->setTitleText(tr("x"));
@@ -323,10 +342,17 @@ void OutliersView::rebuildBandChart()
     y->setLabelFormat(QStringLiteral("%g"));
     chart->addAxis(x, Qt::AlignBottom);
     chart->addAxis(y, Qt::AlignLeft);
-    for (auto* series : added) {
-        series->attachAxis(x);
-        series->attachAxis(y);
-        m_bandPanel->attachHover(series, [this](int c, const QBarSet*) {
+    for (const auto& [area, b] : added) {
+        chart->addSeries(area);
+        area->attachAxis(x);
+        area->attachAxis(y);
+        // The panel draws each edge at pixel resolution: the upper edge keeps each pixel
+        // column's highest value and the lower its lowest, so the band is the true envelope.
+        m_bandPanel->setPoints(area->upperSeries(), perChannel(b->hi), Decimation::Max);
+        m_bandPanel->setPoints(area->lowerSeries(), perChannel(b->lo), Decimation::Min);
+        QLineSeries* upper = area->upperSeries();
+        m_bandPanel->attachHover(area, [this, upper](int i, const QBarSet*) {
+            const int c = qRound(upper->at(i).x());
             const auto v = [&](int col) { return num(m_channelModel->rawValue(c, col)); };
             return tr("channel %1\nmin %2 · max %3\np1 %4 · p99 %5\np25 %6 · p75 %7")
                 .arg(c)
