@@ -114,6 +114,8 @@ private slots:
         QFile::remove(m_store);
         Workbench wb;
         MainWindow w(&wb);
+        w.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&w));
         Job* open = wb.openProject(m_project);
         QVERIFY(finish(open));
         QCOMPARE(open->state(), Job::State::Succeeded);
@@ -135,6 +137,12 @@ private slots:
         auto* overview = qobject_cast<OverviewView*>(w.page(QStringLiteral("overview")));
         QVERIFY(overview);
         QCOMPARE(overview->model()->rowCount(), int(model->linearLayers().size()));
+        // A hidden page takes the analysis when it is shown, not before.
+        auto* outliers = qobject_cast<OutliersView*>(w.page(QStringLiteral("outliers")));
+        QVERIFY(outliers && outliers->showsPlaceholder());
+        w.showPage(QStringLiteral("outliers"));
+        QVERIFY(!outliers->showsPlaceholder());
+        QVERIFY(outliers->channelModel()->rowCount() > 0);
         auto* jobs = w.findChild<JobsView*>();
         QVERIFY(jobs);
         // Open, analysis, and the outliers view's activation sample for the selected site.

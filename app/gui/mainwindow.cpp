@@ -8,6 +8,7 @@
 #include "massiveview.h"
 #include "outliersview.h"
 #include "overviewview.h"
+#include "pagegate.h"
 #include "pageselection.h"
 #include "sensitivityview.h"
 #include "weightsview.h"
@@ -40,6 +41,17 @@ View* addView(Workbench* wb, View* view)
     return view;
 }
 
+// addView() for a page: a hidden page takes a new snapshot when it is next shown.
+template <class View>
+View* addPage(Workbench* wb, View* view)
+{
+    auto* gate = new PageGate(view);
+    QObject::connect(wb, &Workbench::snapshotChanged, gate,
+                     [gate, view](SnapshotPtr s) { gate->run([view, s]() { view->setSnapshot(s); }); });
+    view->setSnapshot(wb->snapshot());
+    return view;
+}
+
 } // namespace
 
 MainWindow::MainWindow(Workbench* wb, QWidget* parent) : QMainWindow(parent), m_wb(wb)
@@ -65,13 +77,14 @@ MainWindow::MainWindow(Workbench* wb, QWidget* parent) : QMainWindow(parent), m_
 void MainWindow::createViews()
 {
     m_tabs = new QTabWidget(this);
-    // Each page sees the window's selection through its own PageSelection: hidden pages do
-    // nothing on a click and catch up when shown.
+    // Each page sees the window's selection through its own PageSelection and its snapshot
+    // through a PageGate: hidden pages do nothing on a click or a new analysis and catch up
+    // when shown.
     auto add = [this](const QString& id, const QString& title, auto* view, PageSelection* sel) {
         sel->setPage(view);
         m_pages.insert(id, view);
         m_pageIds << id;
-        m_tabs->addTab(addView(m_wb, view), title);
+        m_tabs->addTab(addPage(m_wb, view), title);
         return view;
     };
     auto page = [this]() { return new PageSelection(m_wb->selection(), this); };
