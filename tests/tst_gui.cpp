@@ -5,6 +5,7 @@
 #include "channelstatsmodel.h"
 #include "exportable.h"
 #include "fixturemodel.h"
+#include "jobrunner.h"
 #include "jobsview.h"
 #include "layertablemodel.h"
 #include "mainwindow.h"
@@ -25,7 +26,14 @@
 #include <QTreeWidget>
 #include <QtTest>
 
+#include <array>
+#include <cerrno>
 #include <fstream>
+
+#include <omp.h>
+#ifdef __linux__
+#include <sys/resource.h>
+#endif
 
 using namespace ql;
 
@@ -157,6 +165,33 @@ private slots:
         QVERIFY(finish(reopen));
         QVERIFY(again.snapshot()->analysis);
         QCOMPARE(again.snapshot()->analysis->sites[3].absmax, stored->sites[3].absmax);
+    }
+
+    void jobsRunBelowTheUiThread()
+    {
+#ifdef __linux__
+        // The job's thread and the OpenMP threads it starts run at a higher nice value than
+        // the UI thread, so a paint never waits behind the analysis for a core.
+        errno = 0;
+        const int ui = getpriority(PRIO_PROCESS, 0);
+        QCOMPARE(errno, 0);
+        using Nice = std::array<int, 2>; // no heap: GCC 12 misreads a vector moved through Expected
+        JobRunner runner;
+        Nice seen{-1, -1};
+        std::function<Expected<Nice>(Job&)> work = [](Job&) -> Expected<Nice> {
+            Nice nice{-100, -100};
+#pragma omp parallel num_threads(2)
+            nice[size_t(omp_get_thread_num())] = getpriority(PRIO_PROCESS, 0);
+            return nice;
+        };
+        std::function<void(Nice&)> done = [&seen](Nice& v) { seen = v; };
+        Job* job = runner.run<Nice>(QStringLiteral("nice"), work, done);
+        QVERIFY(finish(job));
+        for (int n : seen) QCOMPARE(n, std::min(19, ui + 10));
+        QCOMPARE(getpriority(PRIO_PROCESS, 0), ui); // the UI thread is untouched
+#else
+        QSKIP("thread priorities are only lowered on Linux");
+#endif
     }
 
     void cancelLeavesTheProjectAsItWas()

@@ -1,6 +1,29 @@
 #include "jobrunner.h"
 
+#include <algorithm>
+#include <cerrno>
+
+#ifdef __linux__
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
+
 namespace ql {
+
+void JobRunner::yieldToUiThread()
+{
+#ifdef __linux__
+    // Linux schedules each thread by its own nice value; raising it needs no privilege.
+    thread_local bool lowered = false;
+    if (lowered) return;
+    lowered = true;
+    const auto tid = id_t(::syscall(SYS_gettid));
+    errno = 0;
+    const int nice = ::getpriority(PRIO_PROCESS, tid);
+    if (errno == 0) ::setpriority(PRIO_PROCESS, tid, std::min(19, nice + 10));
+#endif
+}
 
 JobRunner::JobRunner(QObject* parent) : QObject(parent)
 {

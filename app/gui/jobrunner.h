@@ -46,12 +46,20 @@ public:
             }
             jobEnded(job);
         });
-        QFuture<void> future = QtConcurrent::run(&m_pool, [job, result, work]() { result->emplace(work(*job)); });
+        QFuture<void> future = QtConcurrent::run(&m_pool, [job, result, work]() {
+            yieldToUiThread();
+            result->emplace(work(*job));
+        });
         watcher->setFuture(future);
         m_futures.append(future);
         jobBegan(job);
         return job;
     }
+
+    /// Lowers the calling thread's scheduling priority (nice +10, inherited by the OpenMP threads
+    /// it starts) once per thread: the UI thread then gets a core the moment it needs one, and a
+    /// job loses nothing while the UI is idle. Job threads call it before their work.
+    static void yieldToUiThread();
 
     /// Every job of this session, oldest first.
     QList<Job*> jobs() const { return m_jobs; }

@@ -140,14 +140,16 @@ int main(int argc, char** argv)
     const auto layers = wb.snapshot()->layers;
     const QStringList pages = window.pageIds();
     int step = 0;
+    QElapsedTimer analysisClock;
     QTimer clicks;
     clicks.setInterval(250);
+    std::vector<std::pair<double, QString>> clickLog; // (s since the analysis started, page shown)
     QObject::connect(&clicks, &QTimer::timeout, [&]() {
         ++step;
+        clickLog.push_back({double(analysisClock.nsecsElapsed()) / 1e9, pages[step % pages.size()]});
         wb.selection()->selectLayer(QString::fromStdString(layers[size_t(step * 7) % layers.size()].name));
         window.showPage(pages[step % pages.size()]);
     });
-    QElapsedTimer analysisClock;
     analysisClock.start();
     probe.start();
     if (qEnvironmentVariableIsEmpty("QL_BENCH_NO_CLICKS")) clicks.start();
@@ -197,9 +199,13 @@ int main(int argc, char** argv)
         }
     }
     QString longGaps;
-    for (const auto& [at, gap] : probe.longGaps())
-        longGaps += QStringLiteral("%1[%2, %3]").arg(longGaps.isEmpty() ? "" : ", ").arg(at, 0, 'f', 2).arg(gap, 0, 'f', 0);
-    std::printf("long gaps (s since the analysis started, ms): [%s], analysis finished at %.2f s\n", qPrintable(longGaps),
+    for (const auto& [at, gap] : probe.longGaps()) {
+        QString page; // the page in front when the gap began
+        for (const auto& [t, p] : clickLog)
+            if (t <= at - gap / 1000.0) page = p;
+        longGaps += QStringLiteral("%1[%2, %3, %4]").arg(longGaps.isEmpty() ? "" : ", ").arg(at, 0, 'f', 2).arg(gap, 0, 'f', 0).arg(page);
+    }
+    std::printf("long gaps (s since the analysis started, ms, page in front): [%s], analysis finished at %.2f s\n", qPrintable(longGaps),
                 analysisSeconds);
     std::printf("{\"baseline_max_gap_ms\": %.1f, \"baseline_p99_gap_ms\": %.1f, \"analysis_seconds\": %.1f, "
                 "\"ticks\": %zu, \"max_gap_ms\": %.1f, \"p99_gap_ms\": %.1f, \"gaps_over_100ms\": %d, "
