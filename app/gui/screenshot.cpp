@@ -66,12 +66,19 @@ void Screenshot::render()
     if (m_done) return; // one picture, even when a second sample arrives
     m_done = true;
     // Rendered alone, so the picture has exactly the requested size whatever the docks take.
-    QWidget* page = m_window->takePage(m_view);
+    QWidget* page = m_page = m_window->takePage(m_view);
     page->setParent(m_window, Qt::Window);
     if (auto* outliers = qobject_cast<OutliersView*>(page); outliers && m_tab >= 0) outliers->tabs()->setCurrentIndex(m_tab);
     page->resize(m_size);
-    page->show();
-    const QPixmap pixmap = page->grab();
+    page->show(); // a page shown for the first time takes its snapshot now (PageGate)
+    // The charts lay themselves out in posted events: grab once those have run.
+    QTimer::singleShot(0, this, &Screenshot::grab);
+}
+
+void Screenshot::grab()
+{
+    if (QWidget* f = m_page->focusWidget()) f->clearFocus(); // no text cursor in the picture
+    const QPixmap pixmap = m_page->grab();
     if (pixmap.isNull() || !pixmap.save(m_file)) return fail(m_file + QStringLiteral(": cannot write the screenshot"));
     std::printf("%s: %dx%d\n", qPrintable(m_file), pixmap.width(), pixmap.height());
     QApplication::exit(0);

@@ -23,12 +23,14 @@ private:
     void loaded();
     void analysed();
     void render();
+    void grab();
     void fail(const QString& message);
 
     Workbench* m_wb;
     MainWindow* m_window;
     QString m_view, m_file;
     QSize m_size;
+    QWidget* m_page = nullptr; ///< the page taken out of the window to be rendered alone
     bool m_done = false;
     int m_tab = -1; ///< outliers tab for the heatmap and depth pictures
 };
