@@ -1,22 +1,35 @@
 // The workbench window on the offscreen platform: a fixture project opened and analysed through
 // the Jobs machinery, a canceled analysis that leaves the project as it was, views following
-// the one selection, chart export, a screenshot from the real executable, and bad input that
-// shows a message and leaves the window usable.
+// the one selection, chart export, a screenshot from the real executable, the README's walk
+// through the shared stories260k model, and bad input that shows a message and leaves the
+// window usable.
 #include "channelstatsmodel.h"
+#include "chartpanel.h"
+#include "depthmodel.h"
+#include "entropymodel.h"
+#include "entropyview.h"
 #include "exportable.h"
 #include "fixturemodel.h"
+#include "heatmapwidget.h"
+#include "histogrammodel.h"
 #include "jobrunner.h"
 #include "jobsview.h"
 #include "layertablemodel.h"
 #include "mainwindow.h"
+#include "massiveview.h"
 #include "outliersview.h"
 #include "overviewview.h"
+#include "residualdepthmodel.h"
+#include "sensitivitymodel.h"
+#include "sensitivityview.h"
+#include "testpaths.h"
 #include "weightsview.h"
 #include "workbench.h"
 
 #include "quantlens/analysisstore.h"
 #include "quantlens/model.h"
 
+#include <QChart>
 #include <QFile>
 #include <QImage>
 #include <QProcess>
@@ -295,6 +308,66 @@ private slots:
         QVERIFY(p.waitForFinished(60000));
         QCOMPARE(p.exitCode(), 1);
         QVERIFY(p.readAllStandardError().contains("overview, outliers"));
+    }
+
+    void readmeWalkthroughOnStories260k()
+    {
+        // What the README tells a new user to do: open the shared stories260k folder, choose the
+        // WikiText-2 test text as calibration (the dialog's defaults otherwise), run the analysis;
+        // then every page shows it.
+        const QString modelDir = qltest::sharedFile(QStringLiteral("models/stories260k"));
+        const QString text = qltest::sharedFile(QStringLiteral("data/wikitext-2-raw/wiki.test.raw"));
+        QL_REQUIRE_SHARED(modelDir + QStringLiteral("/config.json"));
+        QL_REQUIRE_SHARED(text);
+        Workbench wb;
+        MainWindow w(&wb);
+        w.resize(1200, 800);
+        w.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&w));
+        QVERIFY(finish(wb.openModel(modelDir)));
+        wb.setCalibration(text, Project().calib);
+        std::shared_ptr<const SiteSample> sample;
+        connect(&wb, &Workbench::siteSampleReady, this, [&sample](std::shared_ptr<const SiteSample> s) { sample = s; });
+        Job* job = wb.runAnalysis();
+        QVERIFY(finish(job, 600000));
+        QCOMPARE(job->state(), Job::State::Succeeded);
+        QVERIFY(w.lastError().isEmpty());
+        const int layers = int(wb.snapshot()->layers.size());
+        QCOMPARE(layers, 5 * 7);
+        for (const QString& id : w.pageIds()) {
+            w.showPage(id);
+            QCoreApplication::processEvents();
+            QWidget* page = w.page(id);
+            if (auto* v = qobject_cast<OverviewView*>(page)) {
+                QVERIFY(!v->showsPlaceholder());
+                QCOMPARE(v->model()->rowCount(), layers);
+            } else if (auto* v = qobject_cast<OutliersView*>(page)) {
+                QVERIFY(!v->showsPlaceholder());
+                QVERIFY(v->channelModel()->rowCount() > 0);
+                QCOMPARE(v->depthModel()->rowCount(), 5);
+                QTRY_VERIFY_WITH_TIMEOUT(v->heatMap()->rows() > 0, 60000); // one window captured by a job
+                QCOMPARE(v->heatMap()->rows(), Project().calib.seqlen);
+                QCOMPARE(v->heatMap()->cols(), v->channelModel()->rowCount());
+            } else if (auto* v = qobject_cast<MassiveView*>(page)) {
+                QVERIFY(!v->showsPlaceholder());
+                QCOMPARE(v->residualModel()->rowCount(), 5);
+            } else if (auto* v = qobject_cast<SensitivityView*>(page)) {
+                QVERIFY(!v->showsPlaceholder());
+                QCOMPARE(v->model()->rowCount(), layers);
+                QVERIFY(!v->barPanel()->chart()->series().isEmpty());
+            } else if (auto* v = qobject_cast<EntropyView*>(page)) {
+                QVERIFY(!v->showsPlaceholder());
+                QVERIFY(v->model()->rowCount() > 0);
+                QVERIFY(v->histogramModel()->rowCount() > 0);
+            } else if (auto* v = qobject_cast<WeightsView*>(page)) {
+                QVERIFY(!v->showsPlaceholder());
+                QVERIFY(v->histogramModel()->rowCount() > 0);
+                QVERIFY(!v->rowPanel()->chart()->series().isEmpty());
+            } else {
+                QFAIL(qPrintable(QStringLiteral("no check for page %1").arg(id)));
+            }
+        }
+        QVERIFY(sample);
     }
 
     void badInputShowsAMessage_data()
