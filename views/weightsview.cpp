@@ -133,6 +133,18 @@ void WeightsView::followSelection()
     rebuildRows();
 }
 
+namespace {
+
+// A 1.5-pixel cosmetic pen: the fast stroker for polylines across thousands of rows.
+QPen hairline(const QColor& colour)
+{
+    QPen pen(colour, 1.5);
+    pen.setCosmetic(true);
+    return pen;
+}
+
+} // namespace
+
 void WeightsView::rebuildRows()
 {
     m_rowPanel->clear();
@@ -152,14 +164,12 @@ void WeightsView::rebuildRows()
     QChart* chart = m_rowPanel->chart();
     m_absmax = new QLineSeries;
     m_absmax->setName(tr("row absmax"));
-    m_absmax->setPen(QPen(QColor(0xe1, 0x57, 0x59), 1.5));
-    m_absmax->replace(absmax);
+    m_absmax->setPen(hairline(QColor(0xe1, 0x57, 0x59)));
     chart->addSeries(m_absmax);
     if (!stddev.isEmpty()) {
         m_std = new QLineSeries;
         m_std->setName(tr("row std"));
-        m_std->setPen(QPen(QColor(0x4e, 0x79, 0xa7), 1.5));
-        m_std->replace(stddev);
+        m_std->setPen(hairline(QColor(0x4e, 0x79, 0xa7)));
         chart->addSeries(m_std);
     }
     auto* x = new QValueAxis;
@@ -188,9 +198,12 @@ void WeightsView::rebuildRows()
         s->attachAxis(y);
         m_rowPanel->attachHover(s, [s](int index, const QBarSet*) {
             if (index < 0 || index >= s->count()) return QString();
-            return QStringLiteral("row %1\n%2: %3").arg(index).arg(s->name()).arg(s->at(index).y(), 0, 'g', 5);
+            return QStringLiteral("row %1\n%2: %3").arg(qRound(s->at(index).x())).arg(s->name()).arg(s->at(index).y(), 0, 'g', 5);
         });
     }
+    // At pixel detail: a 7B model's gate and up projections have 11008 rows.
+    m_rowPanel->setPoints(m_absmax, absmax);
+    if (m_std) m_rowPanel->setPoints(m_std, stddev);
     m_rowPanel->setTitle(tr("Per-row absmax and std — %1 (%2 rows)").arg(m_selection ? m_selection->layer() : QString()).arg(rows));
 }
 
