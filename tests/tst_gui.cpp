@@ -37,11 +37,18 @@
 #include <QSignalSpy>
 #include <QTemporaryDir>
 #include <QTreeWidget>
+#include <QMenu>
+#include <QMimeData>
+#include <QSettings>
+#include <QStandardPaths>
+#include <QUrl>
+#include <QDragEnterEvent>
 #include <QtTest>
 
 #include <array>
 #include <cerrno>
 #include <fstream>
+#include <memory>
 
 #include <omp.h>
 #ifdef __linux__
@@ -112,6 +119,11 @@ class TestGui : public QObject {
 private slots:
     void initTestCase()
     {
+        // Recent projects and window state go to a test location, not the user's settings.
+        QStandardPaths::setTestModeEnabled(true);
+        QCoreApplication::setOrganizationName(QStringLiteral("QuantLensTest"));
+        QCoreApplication::setApplicationName(QStringLiteral("tst_gui"));
+        QSettings().clear();
         std::string text;
         for (int i = 0; i < 300; ++i) text += "a small model reads story number " + std::to_string(i) + " again.\n";
         for (const char* name : {"model", "other"}) {
@@ -308,6 +320,49 @@ private slots:
         QVERIFY(p.waitForFinished(60000));
         QCOMPARE(p.exitCode(), 1);
         QVERIFY(p.readAllStandardError().contains("overview, outliers"));
+    }
+
+    void dropRecentAndWindowState()
+    {
+        QSettings().clear();
+        Workbench wb;
+        auto window = std::make_unique<MainWindow>(&wb);
+        window->resize(900, 700);
+        window->show();
+        QVERIFY(QTest::qWaitForWindowExposed(window.get()));
+        // Dropping a model folder opens it.
+        const auto drop = [&](const QString& local) {
+            QMimeData mime;
+            mime.setUrls({QUrl::fromLocalFile(local)});
+            QDragEnterEvent enter(QPoint(10, 10), Qt::CopyAction, &mime, Qt::LeftButton, Qt::NoModifier);
+            QApplication::sendEvent(window.get(), &enter);
+            QVERIFY(enter.isAccepted());
+            QDropEvent dropEvent(QPointF(10, 10), Qt::CopyAction, &mime, Qt::LeftButton, Qt::NoModifier);
+            QApplication::sendEvent(window.get(), &dropEvent);
+        };
+        drop(path("model"));
+        QTRY_COMPARE(QFileInfo(wb.project().modelDir).canonicalFilePath(), QFileInfo(path("model")).canonicalFilePath());
+        QVERIFY(finish(wb.jobs()->jobs().back()));
+        QCOMPARE(wb.snapshot()->layers.size(), size_t(2 * 7));
+        // Dropping a project file opens it and puts it first in File > Open Recent.
+        drop(m_project);
+        QVERIFY(finish(wb.jobs()->jobs().back()));
+        QCOMPARE(wb.project().path, QFileInfo(m_project).absoluteFilePath());
+        const QStringList recent = QSettings().value(QStringLiteral("recentProjects")).toStringList();
+        QCOMPARE(recent.value(0), QFileInfo(m_project).absoluteFilePath());
+        QMenu* recentMenu = nullptr;
+        for (QMenu* m : window->findChildren<QMenu*>())
+            if (m->title().remove(QLatin1Char('&')) == QStringLiteral("Open Recent")) recentMenu = m;
+        QVERIFY(recentMenu && recentMenu->isEnabled());
+        QCOMPARE(recentMenu->actions().value(0) ? recentMenu->actions().value(0)->text() : QString(), recent.value(0));
+        // The window's size comes back in the next session.
+        const QSize size = window->minimumSizeHint().expandedTo(QSize(900, 600)) + QSize(57, 31);
+        window->resize(size);
+        QTRY_COMPARE(window->size(), size);
+        window->close();
+        window.reset();
+        MainWindow again(&wb);
+        QCOMPARE(again.size(), size);
     }
 
     void readmeWalkthroughOnStories260k()
