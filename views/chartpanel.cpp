@@ -343,7 +343,7 @@ void ChartPanel::setPoints(QXYSeries* series, QList<QPointF> points, Decimation 
     if (QValueAxis* x = xAxisOf(series, m_chart))
         connect(x, &QValueAxis::rangeChanged, this, &ChartPanel::refreshDetail, Qt::UniqueConnection);
     m_detail.insert(series, Detailed{std::move(points), mode});
-    refreshDetail();
+    drawDetail(series);
 }
 
 QList<QPointF> ChartPanel::allPoints(const QXYSeries* series) const
@@ -354,19 +354,22 @@ QList<QPointF> ChartPanel::allPoints(const QXYSeries* series) const
 
 void ChartPanel::refreshDetail()
 {
+    for (auto it = m_detail.begin(); it != m_detail.end(); ++it) drawDetail(it.key());
+}
+
+void ChartPanel::drawDetail(QXYSeries* series)
+{
+    const Detailed& d = m_detail[series];
+    if (d.points.isEmpty()) {
+        series->clear();
+        return;
+    }
     // Device pixels across the plot; before the first layout, a typical width.
     const double plotWidth = m_chart->plotArea().width();
     const int columns = plotWidth >= 8 ? int(std::ceil(plotWidth * devicePixelRatioF())) : 1000;
-    for (auto it = m_detail.begin(); it != m_detail.end(); ++it) {
-        const QList<QPointF>& all = it->points;
-        if (all.isEmpty()) {
-            it.key()->clear();
-            continue;
-        }
-        const QValueAxis* x = xAxisOf(it.key(), m_chart);
-        const double x0 = x ? x->min() : all.front().x(), x1 = x ? x->max() : all.back().x();
-        it.key()->replace(decimate(all, x0, x1, columns, it->mode));
-    }
+    const QValueAxis* x = xAxisOf(series, m_chart);
+    const double x0 = x ? x->min() : d.points.front().x(), x1 = x ? x->max() : d.points.back().x();
+    series->replace(decimate(d.points, x0, x1, columns, d.mode));
 }
 
 void ChartPanel::attachHoverToAll()

@@ -105,6 +105,7 @@ private:
     void saveRangesBeforeInteraction();
     void onAxisRangeChanged();
     void refreshDetail();
+    void drawDetail(QXYSeries* series);
     void onXYHovered(QAbstractSeries* series, const QPointF& point, bool state);
     void showContextMenu(const QPoint& globalPos);
     QString defaultCsv() const;

@@ -89,11 +89,7 @@ EntropyView::EntropyView(Selection* selection, QWidget* parent)
     setSnapshot(nullptr);
 }
 
-EntropyView::~EntropyView()
-{
-    // Series removed while the panel is whole: their destroyed() handlers touch the panel's hover table.
-    m_depthPanel->clear();
-}
+EntropyView::~EntropyView() = default;
 
 void EntropyView::setSnapshot(SnapshotPtr snapshot)
 {

@@ -28,10 +28,7 @@ MassiveView::MassiveView(Selection* selection, QWidget* parent)
     : QWidget(parent), m_selection(selection), m_residualModel(new ResidualDepthModel(this)),
       m_massiveModel(new MassiveTableModel(this)), m_proxy(new QSortFilterProxyModel(this))
 {
-    m_placeholder = new QLabel(this);
-    m_placeholder->setAlignment(Qt::AlignCenter);
-    m_placeholder->setWordWrap(true);
-    m_placeholder->setMargin(24);
+    m_placeholder = detail::makePlaceholder(this, 24);
 
     auto* content = new QWidget(this);
     m_summary = new QLabel(content);
@@ -41,15 +38,8 @@ MassiveView::MassiveView(Selection* selection, QWidget* parent)
 
     m_proxy->setSourceModel(m_massiveModel);
     m_proxy->setSortRole(MassiveTableModel::RawRole); // numbers sort as numbers
-    m_table = new QTableView(content);
-    m_table->setModel(m_proxy);
-    m_table->setSortingEnabled(true);
+    m_table = detail::makeRowTable(m_proxy, content);
     m_table->sortByColumn(MassiveTableModel::Layer, Qt::AscendingOrder);
-    m_table->setSelectionBehavior(QAbstractItemView::SelectRows);
-    m_table->setSelectionMode(QAbstractItemView::SingleSelection);
-    m_table->setAlternatingRowColors(true);
-    m_table->verticalHeader()->hide();
-    m_table->verticalHeader()->setDefaultSectionSize(m_table->fontMetrics().height() + 6);
     m_table->horizontalHeader()->setStretchLastSection(false);
     m_table->setToolTip(tr("Click a row to select its block"));
     connect(m_table, &QTableView::clicked, this, &MassiveView::activateRow);

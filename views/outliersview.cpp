@@ -35,54 +35,18 @@ namespace {
 
 QString num(double v) { return std::isnan(v) ? QString() : QString::number(v, 'g', 6); }
 
-// A channel axis over [0, n-1] with ticks at round channel numbers (0, 500, 1000, …).
-QValueAxis* channelAxis(Eigen::Index n)
-{
-    auto* x = new QValueAxis;
-    x->setTitleText(QObject::tr("input channel"));
-    x->setRange(0, std::max<double>(1, double(n - 1)));
-    x->setLabelFormat(QStringLiteral("%d"));
-    const double raw = std::max(1.0, double(n) / 8);
-    const double mag = std::pow(10.0, std::floor(std::log10(raw)));
-    double step = 10 * mag;
-    for (double m : {1.0, 2.0, 5.0})
-        if (m * mag >= raw) {
-            step = m * mag;
-            break;
-        }
-    x->setTickType(QValueAxis::TicksDynamic);
-    x->setTickAnchor(0);
-    x->setTickInterval(step);
-    return x;
-}
-
 QTableView* makeTable(QAbstractItemModel* model, QWidget* parent)
 {
     auto* proxy = new QSortFilterProxyModel(parent);
     proxy->setSourceModel(model);
     proxy->setSortRole(Qt::UserRole); // raw numbers, so 100 sorts after 20
-    auto* table = new QTableView(parent);
-    table->setModel(proxy);
-    table->setSortingEnabled(true);
+    QTableView* table = detail::makeRowTable(proxy, parent);
     table->sortByColumn(0, Qt::AscendingOrder);
-    table->setSelectionBehavior(QAbstractItemView::SelectRows);
-    table->setAlternatingRowColors(true);
-    table->verticalHeader()->hide();
-    table->verticalHeader()->setDefaultSectionSize(table->fontMetrics().height() + 6);
     table->horizontalHeader()->setSectionResizeMode(QHeaderView::ResizeToContents);
     // Fit the columns to the rows on screen, not to every row: a site of a 7B model has 11008
     // channels, and numbers of one column are all about as wide.
     table->horizontalHeader()->setResizeContentsPrecision(0);
     return table;
-}
-
-// A pen of `width` device pixels: cosmetic pens take the fast stroker, which matters for a
-// polyline across thousands of channels.
-QPen hairline(const QColor& colour, double width)
-{
-    QPen pen(colour, width);
-    pen.setCosmetic(true);
-    return pen;
 }
 
 // The points (c, v[c]) of a per-channel vector.
@@ -106,7 +70,7 @@ QAreaSeries* band(const QString& name, const QColor& colour)
     area->setName(name);
     area->setColor(colour);
     area->setBorderColor(colour);
-    area->setPen(hairline(colour.darker(110), 1));
+    area->setPen(detail::hairline(colour.darker(110), 1));
     return area;
 }
 
@@ -116,10 +80,7 @@ OutliersView::OutliersView(Selection* selection, QWidget* parent)
     : QWidget(parent), m_selection(selection), m_channelModel(new ChannelStatsModel(this)),
       m_depthModel(new DepthModel(this))
 {
-    m_placeholder = new QLabel(this);
-    m_placeholder->setAlignment(Qt::AlignCenter);
-    m_placeholder->setWordWrap(true);
-    m_placeholder->setMargin(24);
+    m_placeholder = detail::makePlaceholder(this, 24);
 
     auto* content = new QWidget(this);
     m_header = new QLabel(content);
@@ -270,7 +231,7 @@ void OutliersView::rebuildAbsmaxChart()
     QChart* chart = m_absmaxPanel->chart();
     auto* line = new QLineSeries;
     line->setName(tr("absmax"));
-    line->setPen(hairline(QColor(40, 90, 170), 1));
+    line->setPen(detail::hairline(QColor(40, 90, 170), 1));
     auto* outliers = new QScatterSeries;
     outliers->setName(tr("outlier channels"));
     outliers->setColor(QColor(200, 40, 40));
@@ -282,7 +243,7 @@ void OutliersView::rebuildAbsmaxChart()
     outliers->replace(outPts);
     chart->addSeries(line);
     chart->addSeries(outliers);
-    auto* x = channelAxis(s->absmax.size());
+    auto* x = detail::indexAxis(tr("input channel"), s->absmax.size());
     auto* y = new QValueAxis;
     y->setTitleText(tr("max |x|"));
     const double top = double(s->absmax.maxCoeff());
@@ -333,7 +294,7 @@ void OutliersView::rebuildBandChart()
         hi = std::max(hi, double(b.hi.maxCoeff()));
     }
     if (added.isEmpty()) return;
-    auto* x = channelAxis(n);
+    auto* x = detail::indexAxis(tr("input channel"), n);
     auto* y = new QValueAxis;
     y->setTitleText(tr("x"));
     const double pad = (hi - lo) * 0.04 + 1e-9;

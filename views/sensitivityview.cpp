@@ -105,11 +105,7 @@ SensitivityView::SensitivityView(Selection* selection, QWidget* parent)
     setSnapshot(nullptr);
 }
 
-SensitivityView::~SensitivityView()
-{
-    // Series removed while the panels are whole: their destroyed() handlers touch the panels' hover tables.
-    m_barPanel->clear();
-}
+SensitivityView::~SensitivityView() = default;
 
 void SensitivityView::setSnapshot(SnapshotPtr snapshot)
 {

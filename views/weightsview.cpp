@@ -1,5 +1,6 @@
 #include "weightsview.h"
 
+#include "chartaxes.h"
 #include "chartpanel.h"
 #include "histogramchart.h"
 #include "histogrammodel.h"
@@ -54,11 +55,7 @@ WeightsView::WeightsView(Selection* selection, QWidget* parent)
     setSnapshot(nullptr);
 }
 
-WeightsView::~WeightsView()
-{
-    // Series removed while the panel is whole: their destroyed() handlers touch the panel's hover table.
-    m_rowPanel->clear();
-}
+WeightsView::~WeightsView() = default;
 
 void WeightsView::setSnapshot(SnapshotPtr snapshot)
 {
@@ -133,18 +130,6 @@ void WeightsView::followSelection()
     rebuildRows();
 }
 
-namespace {
-
-// A 1.5-pixel cosmetic pen: the fast stroker for polylines across thousands of rows.
-QPen hairline(const QColor& colour)
-{
-    QPen pen(colour, 1.5);
-    pen.setCosmetic(true);
-    return pen;
-}
-
-} // namespace
-
 void WeightsView::rebuildRows()
 {
     m_rowPanel->clear();
@@ -164,27 +149,15 @@ void WeightsView::rebuildRows()
     QChart* chart = m_rowPanel->chart();
     m_absmax = new QLineSeries;
     m_absmax->setName(tr("row absmax"));
-    m_absmax->setPen(hairline(QColor(0xe1, 0x57, 0x59)));
+    m_absmax->setPen(detail::hairline(QColor(0xe1, 0x57, 0x59), 1.5));
     chart->addSeries(m_absmax);
     if (!stddev.isEmpty()) {
         m_std = new QLineSeries;
         m_std->setName(tr("row std"));
-        m_std->setPen(hairline(QColor(0x4e, 0x79, 0xa7)));
+        m_std->setPen(detail::hairline(QColor(0x4e, 0x79, 0xa7), 1.5));
         chart->addSeries(m_std);
     }
-    auto* x = new QValueAxis;
-    x->setRange(0, double(std::max<Eigen::Index>(rows - 1, 1)));
-    x->setLabelFormat(QStringLiteral("%d"));
-    // Round row numbers on the ticks (0, 500, 1000 …) rather than fractions of the row count.
-    const double raw = double(rows) / 8.0;
-    const double magnitude = std::pow(10.0, std::floor(std::log10(std::max(raw, 1.0))));
-    double step = magnitude;
-    for (double f : {1.0, 2.0, 5.0, 10.0})
-        if (f * magnitude >= raw) { step = f * magnitude; break; }
-    x->setTickType(QValueAxis::TicksDynamic);
-    x->setTickAnchor(0);
-    x->setTickInterval(std::max(1.0, step));
-    x->setTitleText(tr("Output row"));
+    auto* x = detail::indexAxis(tr("Output row"), rows);
     auto* y = new QValueAxis;
     y->setRange(0, double(m_stats->rowAbsmax.maxCoeff()) * 1.05 + 1e-12);
     y->applyNiceNumbers();

@@ -19,8 +19,6 @@ public:
     explicit PageGate(QWidget* page);
     /// Runs `work` now if the page is visible, otherwise when it is shown (replacing older work).
     void run(std::function<void()> work);
-    /// True while work waits for the page to be shown.
-    bool pending() const { return bool(m_pending); }
 
 protected:
     bool eventFilter(QObject* watched, QEvent* event) override;

@@ -11,6 +11,7 @@
 #include "outliersview.h"
 #include "overviewview.h"
 #include "sensitivityview.h"
+#include "viewtiming.h"
 #include "weightsview.h"
 #include "workbench.h"
 
@@ -85,30 +86,13 @@ void wait(int ms)
     loop.exec();
 }
 
-// Milliseconds a view spends on the UI thread taking the snapshot, then on a selection change.
+// One view's cost on the finished analysis, printed.
 template <class View>
 void timeView(const char* name, const ql::SnapshotPtr& snap, const std::vector<QString>& layers)
 {
-    ql::Selection sel;
-    View view(&sel);
-    view.resize(1200, 800);
-    view.show();
-    QElapsedTimer t;
-    t.start();
-    view.setSnapshot(snap);
-    QCoreApplication::processEvents(); // the charts lay out in posted events
-    const double setMs = double(t.nsecsElapsed()) / 1e6;
-    double selMax = 0;
-    for (const QString& l : layers) {
-        t.restart();
-        sel.selectLayer(l);
-        QCoreApplication::processEvents();
-        selMax = std::max(selMax, double(t.nsecsElapsed()) / 1e6);
-    }
-    t.restart();
-    view.grab(); // one full paint
-    std::printf("  %-12s setSnapshot %7.1f ms, selection change max %7.1f ms, paint %7.1f ms\n", name, setMs, selMax,
-                double(t.nsecsElapsed()) / 1e6);
+    const viewtiming::Cost c = viewtiming::timeView<View>(snap, layers);
+    std::printf("  %-12s setSnapshot %7.1f ms, selection change max %7.1f ms, paint %7.1f ms\n", name, c.set, c.select,
+                c.paint);
 }
 
 } // namespace

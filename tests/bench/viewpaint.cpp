@@ -4,7 +4,8 @@
 // For each view, with the events each step posts (layout, repaint) processed as the event loop
 // would: a new snapshot, the slowest of several selection changes, and a full paint (the slowest
 // of three), against the paint of a plain widget of the same size measured in the same run.
-// usage: ql-bench-view-paint   (prints a table, then one JSON object)
+// usage: ql-bench-view-paint   (prints a table, then one JSON object; QL_BENCH_VIEW=outliers
+// times that view alone, for profiling)
 #include "entropyview.h"
 #include "explorerview.h"
 #include "massiveview.h"
@@ -13,6 +14,7 @@
 #include "selection.h"
 #include "sensitivityview.h"
 #include "viewsnapshotfixture.h"
+#include "viewtiming.h"
 #include "weightsview.h"
 
 #include <QApplication>
@@ -24,58 +26,9 @@
 #include <string>
 #include <vector>
 
-namespace {
-
-double ms(const QElapsedTimer& t) { return double(t.nsecsElapsed()) / 1e6; }
-
-// The slowest of three full paints of a shown widget (the first one also lays out and caches).
-double paintMs(QWidget& w)
-{
-    std::vector<double> t;
-    for (int i = 0; i < 3; ++i) {
-        QElapsedTimer clock;
-        clock.start();
-        w.grab();
-        t.push_back(ms(clock));
-    }
-    std::sort(t.begin(), t.end());
-    return t[2];
-}
-
-struct Cost {
-    double set = 0, select = 0, paint = 0;
-};
-
-template <class View>
-Cost timeView(const ql::SnapshotPtr& snap, const std::vector<QString>& layers)
-{
-    ql::Selection sel;
-    View view(&sel);
-    view.resize(1200, 800);
-    view.show();
-    Cost c;
-    QElapsedTimer t;
-    t.start();
-    view.setSnapshot(snap);
-    QCoreApplication::processEvents(); // the charts lay out in posted events
-    c.set = ms(t);
-    for (const QString& l : layers) {
-        t.restart();
-        sel.selectLayer(l);
-        QCoreApplication::processEvents();
-        c.select = std::max(c.select, ms(t));
-    }
-    c.paint = paintMs(view);
-    if (qEnvironmentVariableIsSet("QL_BENCH_PARTS"))
-        for (QWidget* w : view.template findChildren<QWidget*>())
-            if (w->isVisible() && w->width() > 200 && w->height() > 100) {
-                const double t = paintMs(*w);
-                if (t > 5) std::printf("    %s %s %dx%d %.1f ms\n", w->metaObject()->className(), qPrintable(w->objectName()), w->width(), w->height(), t);
-            }
-    return c;
-}
-
-} // namespace
+using viewtiming::Cost;
+using viewtiming::paintMs;
+using viewtiming::timeView;
 
 int main(int argc, char** argv)
 {
@@ -116,6 +69,5 @@ int main(int argc, char** argv)
     }
     json += ", \"worst_ms\": " + std::to_string(worst) + "}";
     std::printf("%s\n", json.c_str());
-    (void)argc, (void)argv;
     return 0;
 }
