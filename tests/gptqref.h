@@ -1,7 +1,8 @@
 #pragma once
 
 // Independent references for tst_gptq: the published GPTQ algorithm written column by column
-// (no lazy batches; each column's error goes straight onto every later column), the Hessian
+// (no lazy batches; each column's error goes straight onto every later column; group parameters
+// from the weights at the start of the published loop's block, or from the updated ones), the Hessian
 // inverted explicitly and then factored, GPTQ quant.py's integer rule and MSE grid reimplemented,
 // and correlated calibration inputs with outlier channels. Nothing here calls the library.
 #include "fixturemodel.h"
@@ -79,6 +80,10 @@ struct Config {
     int group = 128; // > 0: columns per group; 0: per channel; -1: per tensor
     bool actOrder = false, staticGroups = false, mse = false;
     double damp = 0.01;
+    // > 0: the published loop's lazy blocks of this many columns, whose group parameters are read
+    // from W as it stood when the block began (gptq.py: find_params(W[:, i1+i : i1+i+g]) while
+    // the block's updates go to its copy W1). 0: from the fully updated columns.
+    int blockSize = 0;
 };
 
 struct Result {
@@ -132,10 +137,16 @@ inline Result naiveGptq(const RowF& w0, MatD h, const Config& c)
     }
     const bool dynamic = c.group > 0 && !c.staticGroups;
     MatD qp(rows, n);
+    // Column by column every update lands at once, so at a block's first column wp holds what
+    // the blocked loop's W holds for the whole block: every earlier block's updates, none of its own.
+    MatD blockStart = wp;
     for (int j = 0; j < n; ++j) {
         const int k = c.group <= 0 ? 0 : dynamic ? j / g : out.perm[size_t(j)] / g;
+        if (c.blockSize > 0 && j % c.blockSize == 0) blockStart = wp;
+        const MatD& groupSource = c.blockSize > 0 ? blockStart : wp;
         for (int r = 0; r < rows; ++r) {
-            if (dynamic && j % g == 0) params[size_t(r)][size_t(k)] = searchParams(values(wp, r, j, std::min(g, n - j)), c.rule, c.mse);
+            if (dynamic && j % g == 0)
+                params[size_t(r)][size_t(k)] = searchParams(values(groupSource, r, j, std::min(g, n - j)), c.rule, c.mse);
             const double x = wp(r, j);
             const double q = fakeQuant(float(x), params[size_t(r)][size_t(k)], c.rule);
             qp(r, j) = q;

@@ -8,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cmath>
 #include <fstream>
 #include <set>
 
@@ -296,6 +297,39 @@ private slots:
         QVERIFY(j["problems"].empty());
     }
 
+    // The fixture model with a NaN in block 0's down_proj.
+    QString nanModel()
+    {
+        const QString dir = m_tmp.path() + QStringLiteral("/nan-model");
+        if (QFileInfo::exists(dir + "/model.safetensors")) return dir;
+        qlfix::ModelSpec spec;
+        spec.vocab = 400;
+        auto tensors = qlfix::makeWeights(spec);
+        for (auto& t : tensors)
+            if (t.name == "model.layers.0.mlp.down_proj.weight") t.data[size_t(spec.intermediate + 2)] = NAN;
+        QDir().mkpath(dir);
+        std::ofstream(dir.toStdString() + "/config.json") << qlfix::configJson(spec);
+        if (!qlfix::writeSafetensors(dir.toStdString() + "/model.safetensors", tensors, {})) return {};
+        for (const char* f : {"tokenizer.model", "tokenizer_config.json"}) QFile::copy(m_model + "/" + f, dir + "/" + f);
+        return dir;
+    }
+
+    void nonFiniteWeightsOnRequest()
+    {
+        // Refused by default (badInput); with --allow-nonfinite the run goes on and says which
+        // tensor is bad, and the perplexity shows the damage instead of hiding it.
+        const QString data = m_tmp.path() + "/eval.txt";
+        const Run r = cli({QStringLiteral("eval"), nanModel(), QStringLiteral("--data"), data, QStringLiteral("--ctx"),
+                           QStringLiteral("32"), QStringLiteral("--chunks"), QStringLiteral("2"), QStringLiteral("--allow-nonfinite"),
+                           QStringLiteral("--json")});
+        QVERIFY2(r.code == 0, qPrintable(r.err));
+        QVERIFY2(r.err.contains(QStringLiteral("warning: ")) &&
+                     r.err.contains(QStringLiteral("model.layers.0.mlp.down_proj.weight holds NaN at [1, 2]")),
+                 qPrintable(r.err));
+        const auto j = nlohmann::json::parse(r.out.toStdString());
+        QVERIFY(!j["ppl"].is_number() || std::isnan(j["ppl"].get<double>()));
+    }
+
     void badInput_data()
     {
         QTest::addColumn<QStringList>("args");
@@ -308,13 +342,19 @@ private slots:
         QTest::newRow("bad protocol") << QStringList{"eval", "%MODEL%", "--data", data, "--protocol", "hf"} << "--protocol must be llamacpp or paper";
         QTest::newRow("zero chunks") << QStringList{"eval", "%MODEL%", "--data", data, "--chunks", "0"} << "--chunks must be positive";
         QTest::newRow("ctx not a number") << QStringList{"eval", "%MODEL%", "--data", data, "--ctx", "abc"} << "--ctx expects an integer";
-        QTest::newRow("text too short") << QStringList{"eval", "%MODEL%", "--data", data, "--ctx", "100000"} << "fewer than one window of 100000";
+        QTest::newRow("text too short") << QStringList{"eval", "%MODEL%", "--data", data, "--ctx", "100000", "--force-ctx"} << "fewer than one window of 100000";
+        QTest::newRow("ctx beyond trained positions") << QStringList{"eval", "%MODEL%", "--data", data, "--ctx", "100000"}
+                                                      << "--ctx 100000 is longer than the model's trained positions (max_position_embeddings 512";
+        QTest::newRow("NaN weights") << QStringList{"eval", "%NANMODEL%", "--data", data, "--ctx", "32"}
+                                     << "tensor model.layers.0.mlp.down_proj.weight holds NaN at [1, 2]";
         QTest::newRow("empty data") << QStringList{"eval", "%MODEL%", "--data", "%EMPTY%"} << "the evaluation file is empty";
         QTest::newRow("tokenize without text") << QStringList{"tokenize", "%MODEL%"} << "tokenize needs --text FILE";
         const QStringList an{"analyze", "%MODEL%", "--samples", "2", "--seqlen", "32"};
         QTest::newRow("analyze empty calibration") << (an + QStringList{"--calib", "%EMPTY%", "--out", "%TMP%/x.h5"}) << "the calibration file is empty";
         QTest::newRow("analyze jsonl without text") << (an + QStringList{"--calib", "%NOTEXT%", "--out", "%TMP%/x.h5"}) << "notext.jsonl:2: line has no \"text\"";
         QTest::newRow("analyze zero samples") << QStringList{"analyze", "%MODEL%", "--calib", data, "--samples", "0", "--out", "%TMP%/x.h5"} << "--samples must be at least 1";
+        QTest::newRow("analyze seqlen beyond trained positions") << QStringList{"analyze", "%MODEL%", "--calib", data, "--samples", "1", "--seqlen", "600", "--out", "%TMP%/x.h5"}
+                                                                 << "--seqlen 600 is longer than the model's trained positions";
         QTest::newRow("analyze out folder missing") << (an + QStringList{"--calib", data, "--out", "/nonexistent/dir/x.h5"}) << "/nonexistent/dir: folder does not exist";
         QTest::newRow("analyze calibration too short") << QStringList{"analyze", "%MODEL%", "--calib", data, "--samples", "100000", "--out", "%TMP%/x.h5"} << "contiguous windows of 512 need";
         QTest::newRow("analyze store from another model") << (an + QStringList{"--calib", data, "--out", "%OTHER%"}) << "another model";
@@ -350,6 +390,7 @@ private slots:
         }
         for (QString& a : args) {
             a.replace(QStringLiteral("%MODEL%"), m_model);
+            a.replace(QStringLiteral("%NANMODEL%"), nanModel());
             a.replace(QStringLiteral("%DATA%"), m_tmp.path() + "/eval.txt");
             a.replace(QStringLiteral("%EMPTY%"), m_tmp.path() + "/empty.txt");
             a.replace(QStringLiteral("%NOTEXT%"), m_tmp.path() + "/notext.jsonl");

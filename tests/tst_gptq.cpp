@@ -1,5 +1,7 @@
 // GPTQ and PB-LLM: the blocked implementation against the column-by-column algorithm of
-// gptqref.h for every ordering, grouping and block size; GPTQ against RTN on the objective they
+// gptqref.h for every ordering, grouping and block size, with group parameters read as the
+// published loop reads them (from the weights at the start of the lazy block) and block-size
+// invariantly; GPTQ against RTN on the objective they
 // share; PB-LLM's salient set, binarized values, compensation and bit count; errors.
 //
 // Tolerances: with doublePrecision the library and the reference differ only by double rounding
@@ -59,23 +61,41 @@ private slots:
         QTest::addColumn<int>("block");
         QTest::addColumn<int>("dead");
         QTest::addColumn<bool>("fixture");
-        QTest::newRow("int4 asym g32 48x172") << 48 << 172 << 4 << false << 32 << false << false << false << 128 << 0 << false;
-        QTest::newRow("int3 sym g64 64x256 b40") << 64 << 256 << 3 << true << 64 << false << false << false << 40 << 0 << false;
-        QTest::newRow("int2 g128 partial 48x172 b40") << 48 << 172 << 2 << false << 128 << false << false << false << 40 << 0 << false;
-        QTest::newRow("int4 per-channel 64x256 b40") << 64 << 256 << 4 << false << 0 << false << false << false << 40 << 0 << false;
-        QTest::newRow("int4 per-tensor 48x172") << 48 << 172 << 4 << false << -1 << false << false << false << 128 << 0 << false;
-        QTest::newRow("int4 g32 act 64x256 b40") << 64 << 256 << 4 << false << 32 << true << false << false << 40 << 0 << false;
-        QTest::newRow("int4 g32 act static 64x256 b40") << 64 << 256 << 4 << false << 32 << true << true << false << 40 << 0 << false;
-        QTest::newRow("int3 g64 act partial 48x172") << 48 << 172 << 3 << false << 64 << true << false << false << 128 << 0 << false;
-        QTest::newRow("int3 sym g64 act static 48x172 b40") << 48 << 172 << 3 << true << 64 << true << true << false << 40 << 0 << false;
-        QTest::newRow("int4 g32 static no-act 48x172 b40") << 48 << 172 << 4 << false << 32 << false << true << false << 40 << 0 << false;
-        QTest::newRow("int4 g32 dead 48x172 b40") << 48 << 172 << 4 << false << 32 << false << false << false << 40 << 2 << false;
-        QTest::newRow("int4 g32 dead act 48x172 b40") << 48 << 172 << 4 << false << 32 << true << false << false << 40 << 2 << false;
-        QTest::newRow("int4 g128 mse 48x172 b40") << 48 << 172 << 4 << false << 128 << false << false << true << 40 << 0 << false;
-        QTest::newRow("int3 per-channel act mse 48x172") << 48 << 172 << 3 << false << 0 << true << false << true << 128 << 0 << false;
-        QTest::newRow("int4 g32 block 1") << 16 << 96 << 4 << false << 32 << false << false << false << 1 << 0 << false;
-        QTest::newRow("int4 g32 block > cols") << 16 << 96 << 4 << false << 32 << true << false << false << 512 << 0 << false;
-        QTest::newRow("fixture down_proj int4 g32 act b40") << 64 << 172 << 4 << false << 32 << true << false << false << 40 << 0 << true;
+        QTest::addColumn<bool>("invariant"); // group parameters from the updated weights, not the block start
+        QTest::newRow("int4 asym g32 48x172") << 48 << 172 << 4 << false << 32 << false << false << false << 128 << 0 << false << false;
+        QTest::newRow("int4 asym g32 48x172 invariant") << 48 << 172 << 4 << false << 32 << false << false << false << 128 << 0 << false << true;
+        QTest::newRow("int3 sym g64 64x256 b40") << 64 << 256 << 3 << true << 64 << false << false << false << 40 << 0 << false << false;
+        QTest::newRow("int3 sym g64 64x256 b40 invariant") << 64 << 256 << 3 << true << 64 << false << false << false << 40 << 0 << false << true;
+        QTest::newRow("int2 g128 partial 48x172 b40") << 48 << 172 << 2 << false << 128 << false << false << false << 40 << 0 << false << false;
+        QTest::newRow("int2 g128 partial 48x172 b40 invariant") << 48 << 172 << 2 << false << 128 << false << false << false << 40 << 0 << false << true;
+        QTest::newRow("int4 per-channel 64x256 b40") << 64 << 256 << 4 << false << 0 << false << false << false << 40 << 0 << false << false;
+        QTest::newRow("int4 per-channel 64x256 b40 invariant") << 64 << 256 << 4 << false << 0 << false << false << false << 40 << 0 << false << true;
+        QTest::newRow("int4 per-tensor 48x172") << 48 << 172 << 4 << false << -1 << false << false << false << 128 << 0 << false << false;
+        QTest::newRow("int4 per-tensor 48x172 invariant") << 48 << 172 << 4 << false << -1 << false << false << false << 128 << 0 << false << true;
+        QTest::newRow("int4 g32 act 64x256 b40") << 64 << 256 << 4 << false << 32 << true << false << false << 40 << 0 << false << false;
+        QTest::newRow("int4 g32 act 64x256 b40 invariant") << 64 << 256 << 4 << false << 32 << true << false << false << 40 << 0 << false << true;
+        QTest::newRow("int4 g32 act static 64x256 b40") << 64 << 256 << 4 << false << 32 << true << true << false << 40 << 0 << false << false;
+        QTest::newRow("int4 g32 act static 64x256 b40 invariant") << 64 << 256 << 4 << false << 32 << true << true << false << 40 << 0 << false << true;
+        QTest::newRow("int3 g64 act partial 48x172") << 48 << 172 << 3 << false << 64 << true << false << false << 128 << 0 << false << false;
+        QTest::newRow("int3 g64 act partial 48x172 invariant") << 48 << 172 << 3 << false << 64 << true << false << false << 128 << 0 << false << true;
+        QTest::newRow("int3 sym g64 act static 48x172 b40") << 48 << 172 << 3 << true << 64 << true << true << false << 40 << 0 << false << false;
+        QTest::newRow("int3 sym g64 act static 48x172 b40 invariant") << 48 << 172 << 3 << true << 64 << true << true << false << 40 << 0 << false << true;
+        QTest::newRow("int4 g32 static no-act 48x172 b40") << 48 << 172 << 4 << false << 32 << false << true << false << 40 << 0 << false << false;
+        QTest::newRow("int4 g32 static no-act 48x172 b40 invariant") << 48 << 172 << 4 << false << 32 << false << true << false << 40 << 0 << false << true;
+        QTest::newRow("int4 g32 dead 48x172 b40") << 48 << 172 << 4 << false << 32 << false << false << false << 40 << 2 << false << false;
+        QTest::newRow("int4 g32 dead 48x172 b40 invariant") << 48 << 172 << 4 << false << 32 << false << false << false << 40 << 2 << false << true;
+        QTest::newRow("int4 g32 dead act 48x172 b40") << 48 << 172 << 4 << false << 32 << true << false << false << 40 << 2 << false << false;
+        QTest::newRow("int4 g32 dead act 48x172 b40 invariant") << 48 << 172 << 4 << false << 32 << true << false << false << 40 << 2 << false << true;
+        QTest::newRow("int4 g128 mse 48x172 b40") << 48 << 172 << 4 << false << 128 << false << false << true << 40 << 0 << false << false;
+        QTest::newRow("int4 g128 mse 48x172 b40 invariant") << 48 << 172 << 4 << false << 128 << false << false << true << 40 << 0 << false << true;
+        QTest::newRow("int3 per-channel act mse 48x172") << 48 << 172 << 3 << false << 0 << true << false << true << 128 << 0 << false << false;
+        QTest::newRow("int3 per-channel act mse 48x172 invariant") << 48 << 172 << 3 << false << 0 << true << false << true << 128 << 0 << false << true;
+        QTest::newRow("int4 g32 block 1") << 16 << 96 << 4 << false << 32 << false << false << false << 1 << 0 << false << false;
+        QTest::newRow("int4 g32 block 1 invariant") << 16 << 96 << 4 << false << 32 << false << false << false << 1 << 0 << false << true;
+        QTest::newRow("int4 g32 block > cols") << 16 << 96 << 4 << false << 32 << true << false << false << 512 << 0 << false << false;
+        QTest::newRow("int4 g32 block > cols invariant") << 16 << 96 << 4 << false << 32 << true << false << false << 512 << 0 << false << true;
+        QTest::newRow("fixture down_proj int4 g32 act b40") << 64 << 172 << 4 << false << 32 << true << false << false << 40 << 0 << true << false;
+        QTest::newRow("fixture down_proj int4 g32 act b40 invariant") << 64 << 172 << 4 << false << 32 << true << false << false << 40 << 0 << true << true;
     }
     void matchesColumnByColumn()
     {
@@ -90,6 +110,7 @@ private slots:
         QFETCH(int, block);
         QFETCH(int, dead);
         QFETCH(bool, fixture);
+        QFETCH(bool, invariant);
         const RowF w = fixture ? fixtureDownProj() : gptqref::randomWeight(rows, cols, uint64_t(rows * 7919 + cols));
         QCOMPARE(w.rows(), Eigen::Index(rows));
         const MatD x = deadInputs(gptqref::correlatedInputs(cols, 3 * cols, uint64_t(cols + bits)), dead);
@@ -101,6 +122,7 @@ private slots:
         c.actOrder = act;
         c.staticGroups = stat;
         c.mse = mse;
+        c.blockSize = invariant ? 0 : block;
         const gptqref::Result ref = gptqref::naiveGptq(w, h, c);
 
         const ql::FormatSpec spec{"int" + std::to_string(bits) + (sym ? "_sym" : "_asym"),
@@ -111,6 +133,7 @@ private slots:
         opt.actOrder = act;
         opt.staticGroups = stat;
         opt.mseClip = mse;
+        opt.blockInvariantGroups = invariant;
         opt.doublePrecision = true;
         const auto dbl = ql::gptqQuantize(w, h, spec, opt);
         QVERIFY2(dbl.ok(), dbl.message().c_str());
@@ -166,6 +189,35 @@ private slots:
             const int expect = group <= 0 ? 0 : (act && !stat) ? invperm[size_t(j)] / group : j / group;
             QCOMPARE(dbl->tensor.groupIndex()[size_t(j)], expect);
         }
+    }
+
+    void groupParametersFollowTheBlockStart()
+    {
+        // Groups of 32 inside blocks of 128: the published loop's group parameters ignore the
+        // block's earlier updates, so its codes differ from the block-invariant ones; with blocks
+        // of 32 every group starts a block and the two agree exactly.
+        const RowF w = gptqref::randomWeight(48, 256, 11);
+        const MatD x = gptqref::correlatedInputs(256, 768, 5);
+        const MatD h = x * x.transpose();
+        const ql::FormatSpec spec{"int4_asym", Granularity::PerGroup, 32};
+        auto quantize = [&](int block, bool invariant) {
+            ql::GptqOptions opt;
+            opt.blockSize = block;
+            opt.blockInvariantGroups = invariant;
+            opt.doublePrecision = true;
+            auto r = ql::gptqQuantize(w, h, spec, opt);
+            return r ? RowF(r->dequantized) : RowF();
+        };
+        const RowF ref128 = quantize(128, false), inv128 = quantize(128, true), ref32 = quantize(32, false),
+                   inv32 = quantize(32, true);
+        QVERIFY(ref128.size() > 0 && inv128.size() > 0 && ref32.size() > 0 && inv32.size() > 0);
+        QVERIFY((ref32.array() == inv32.array()).all());
+        // Invariant: the block size changes only the order of double additions.
+        QVERIFY((inv128 - inv32).cwiseAbs().maxCoeff() <= 1e-5f * w.cwiseAbs().maxCoeff());
+        const Eigen::Index differ = (ref128.array() != inv128.array()).count();
+        qInfo("published group parameters change %lld of %lld dequantized weights at blocks of 128",
+              (long long)differ, (long long)ref128.size());
+        QVERIFY(differ > ref128.size() / 100);
     }
 
     void beatsRtn_data()

@@ -8,6 +8,7 @@
 #include "depthmodel.h"
 #include "entropymodel.h"
 #include "entropyview.h"
+#include "explorerview.h"
 #include "exportable.h"
 #include "fixturemodel.h"
 #include "heatmapwidget.h"
@@ -27,7 +28,9 @@
 #include "workbench.h"
 
 #include "quantlens/analysisstore.h"
+#include "quantlens/calibration.h"
 #include "quantlens/model.h"
+#include "quantlens/tokenizer.h"
 
 #include <QChart>
 #include <QFile>
@@ -43,12 +46,18 @@
 #include <QStandardPaths>
 #include <QUrl>
 #include <QDragEnterEvent>
+#include <QDockWidget>
+#include <QHeaderView>
+#include <QScreen>
+#include <QTreeView>
 #include <QtTest>
 
 #include <array>
 #include <cerrno>
 #include <fstream>
 #include <memory>
+#include <new>
+#include <stdexcept>
 
 #include <omp.h>
 #ifdef __linux__
@@ -217,6 +226,116 @@ private slots:
 #else
         QSKIP("thread priorities are only lowered on Linux");
 #endif
+    }
+
+    void aThrowingJobFailsAlone()
+    {
+        // An exception inside a job (std::bad_alloc, or a plugin's own) fails that job with its
+        // message; the runner and the window go on.
+        JobRunner runner;
+        int got = 0;
+        std::function<void(int&)> done = [&got](int& v) { got = v; };
+        std::function<Expected<int>(Job&)> oom = [](Job&) -> Expected<int> { throw std::bad_alloc(); };
+        std::function<Expected<int>(Job&)> plugin = [](Job&) -> Expected<int> { throw std::runtime_error("the plugin broke"); };
+        std::function<Expected<int>(Job&)> odd = [](Job&) -> Expected<int> { throw 42; };
+        Job* a = runner.run<int>(QStringLiteral("oom"), oom, done);
+        Job* b = runner.run<int>(QStringLiteral("plugin"), plugin, done);
+        Job* c = runner.run<int>(QStringLiteral("odd"), odd, done);
+        for (Job* j : {a, b, c}) {
+            QVERIFY(finish(j));
+            QCOMPARE(j->state(), Job::State::Failed);
+        }
+        QVERIFY2(a->error().contains(QStringLiteral("out of memory")), qPrintable(a->error()));
+        QVERIFY2(b->error().contains(QStringLiteral("the plugin broke")), qPrintable(b->error()));
+        QVERIFY2(c->error().contains(QStringLiteral("unknown type")), qPrintable(c->error()));
+        QCOMPARE(got, 0);
+        std::function<Expected<int>(Job&)> fine = [](Job&) -> Expected<int> { return 7; };
+        Job* d = runner.run<int>(QStringLiteral("fine"), fine, done);
+        QVERIFY(finish(d));
+        QCOMPARE(d->state(), Job::State::Succeeded);
+        QCOMPARE(got, 7);
+    }
+
+    void changedCalibrationIsAnalysedAgain()
+    {
+        // The calibration is its content: another file with other text, and the same file
+        // rewritten, are each analysed from what they hold now, with the windows settings unchanged.
+        writeProject(path("calibchange.qlproj"), "model", "calib.txt");
+        Workbench wb;
+        QVERIFY(finish(wb.openProject(path("calibchange.qlproj"))));
+        auto tok = loadTokenizer(path("model").toStdString());
+        QVERIFY(tok.ok());
+        const CalibrationSpec spec = wb.project().calib;
+        auto analyse = [&wb]() -> std::string {
+            Job* a = wb.runAnalysis();
+            if (!finish(a) || a->state() != Job::State::Succeeded) return {};
+            return wb.snapshot()->analysis->meta.calibSha256;
+        };
+        auto windowsOf = [&](const std::string& text) {
+            auto set = makeCalibrationSet(text, **tok, spec);
+            return set ? set->sha256 : std::string();
+        };
+        auto story = [](const char* words) {
+            std::string t;
+            for (int i = 0; i < 300; ++i) t += std::string(words) + " " + std::to_string(i) + ".\n";
+            return t;
+        };
+        const std::string first = analyse();
+        QVERIFY(!first.empty());
+        const std::string other = story("every other line says something else about number");
+        std::ofstream(path("calib-b.txt").toStdString()) << other;
+        wb.setCalibration(path("calib-b.txt"), spec);
+        const std::string second = analyse();
+        QCOMPARE(second, windowsOf(other));
+        QVERIFY(second != first);
+        const std::string rewritten = story("the same file now holds a third text with item");
+        std::ofstream(path("calib-b.txt").toStdString()) << rewritten;
+        const std::string third = analyse();
+        QCOMPARE(third, windowsOf(rewritten));
+        QVERIFY(third != second);
+    }
+
+    void firstLayoutIsRoomy()
+    {
+        // First run (no saved settings): most of the screen, an explorer that shows whole layer
+        // names and shapes, and a Jobs dock a few rows high; the user's own layout comes back.
+        QSettings().clear();
+        Workbench wb;
+        auto w = std::make_unique<MainWindow>(&wb);
+        w->show();
+        QVERIFY(QTest::qWaitForWindowExposed(w.get()));
+        QVERIFY(finish(wb.openModel(path("model"))));
+        auto* explorer = qobject_cast<ExplorerView*>(w->explorerDock()->widget());
+        QVERIFY(explorer);
+        explorer->tree()->expandAll();
+        QCoreApplication::processEvents();
+        const QRect screen = w->screen()->availableGeometry();
+        if (screen.width() < 1280 || screen.height() < 800)
+            QSKIP("the first layout is checked on a screen of at least 1280x800 (ctest gives tst_gui a 1600x1000 offscreen screen)");
+        QVERIFY2(w->width() >= 0.75 * screen.width() && w->height() >= 0.75 * screen.height(),
+                 qPrintable(QStringLiteral("window %1x%2 on a %3x%4 screen").arg(w->width()).arg(w->height())
+                                .arg(screen.width()).arg(screen.height())));
+        // Each column at the size its content and header ask for (the last one stretches to fill
+        // the view, so its own need counts).
+        QHeaderView* header = explorer->tree()->header();
+        const int last = header->count() - 1;
+        int columns = std::max(static_cast<QAbstractItemView*>(explorer->tree())->sizeHintForColumn(last), header->sectionSizeHint(last));
+        for (int c = 0; c < last; ++c) columns += header->sectionSize(c);
+        QVERIFY2(columns <= explorer->tree()->viewport()->width(),
+                 qPrintable(QStringLiteral("explorer columns need %1 px, the view has %2").arg(columns)
+                                .arg(explorer->tree()->viewport()->width())));
+        QVERIFY2(w->jobsDock()->height() <= w->height() / 5,
+                 qPrintable(QStringLiteral("jobs dock %1 px of %2").arg(w->jobsDock()->height()).arg(w->height())));
+        // The user widens the explorer; the next session shows it so.
+        const int wider = w->explorerDock()->width() + 80;
+        w->resizeDocks({w->explorerDock()}, {wider}, Qt::Horizontal);
+        QTRY_COMPARE(w->explorerDock()->width(), wider);
+        w->close();
+        w.reset();
+        MainWindow again(&wb);
+        again.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&again));
+        QTRY_COMPARE(again.explorerDock()->width(), wider);
     }
 
     void cancelLeavesTheProjectAsItWas()

@@ -161,6 +161,65 @@ private slots:
         QVERIFY(m->lmHead()->isApprox(*m->tensorAsFloat("model.embed_tokens.weight"), 0.f));
     }
 
+    void nonFiniteWeightsAreRefused_data()
+    {
+        QTest::addColumn<QString>("dtype");
+        QTest::newRow("F32") << "F32";
+        QTest::newRow("BF16") << "BF16";
+        QTest::newRow("F16") << "F16";
+    }
+    void nonFiniteWeightsAreRefused()
+    {
+        // NaN in a block's q_proj, +Inf in one embedding row, -Inf in the final norm: each is
+        // refused when it is first converted, naming the tensor, the element and the file.
+        QFETCH(QString, dtype);
+        QTemporaryDir tmp;
+        qlfix::ModelSpec spec;
+        spec.dtype = dtype.toStdString();
+        auto tensors = qlfix::makeWeights(spec);
+        for (auto& t : tensors) {
+            if (t.name == "model.layers.1.self_attn.q_proj.weight") t.data[size_t(3 * spec.hidden + 17)] = NAN;
+            if (t.name == "model.embed_tokens.weight") t.data[size_t(5 * spec.hidden + 2)] = INFINITY;
+            if (t.name == "model.norm.weight") t.data[7] = -INFINITY;
+        }
+        const std::string dir = tmp.path().toStdString() + "/nan";
+        fs::create_directories(dir);
+        writeAll(dir + "/config.json", qlfix::configJson(spec));
+        std::string err;
+        QVERIFY2(qlfix::writeSafetensors(dir + "/model.safetensors", tensors, {}, &err), err.c_str());
+
+        auto m = ql::Model::open(dir); // checks are lazy: opening a 7B model reads no weights
+        QVERIFY2(m.ok(), m.message().c_str());
+        ql::BlockWeights b;
+        QVERIFY(m->block(0, b).ok());
+        const auto bad = m->block(1, b);
+        QVERIFY(!bad.ok());
+        const QString msg = QString::fromStdString(bad.message());
+        for (const char* part : {"model.safetensors: tensor model.layers.1.self_attn.q_proj.weight holds NaN at [3, 17]",
+                                 "expected finite weights"})
+            QVERIFY2(msg.contains(QLatin1String(part)), qPrintable(msg));
+        QVERIFY(!m->block(1, b).ok()); // refused every time, not only the first
+
+        Eigen::MatrixXf x;
+        QVERIFY(m->embed(std::vector<int32_t>{4, 6}, x).ok());
+        const auto row = m->embed(std::vector<int32_t>{4, 5}, x);
+        QVERIFY2(!row.ok() && QString::fromStdString(row.message()).contains("model.embed_tokens.weight holds +Inf at [5, 2]"),
+                 row.message().c_str());
+        const auto norm = m->finalNorm();
+        QVERIFY2(!norm.ok() && QString::fromStdString(norm.message()).contains("model.norm.weight holds -Inf at [7]"),
+                 norm.message().c_str());
+
+        // Every offending tensor is listed by a full scan, once each.
+        const auto listed = m->nonFiniteTensors();
+        QCOMPARE(listed.size(), size_t(3));
+        // A user who asks to go on gets the values as stored.
+        m->allowNonFinite(true);
+        QVERIFY(m->block(1, b).ok());
+        QVERIFY(std::isnan(b[ql::LinearKind::Q](3, 17)));
+        QVERIFY(m->embed(std::vector<int32_t>{5}, x).ok());
+        QVERIFY(std::isinf(x(2, 0)));
+    }
+
     void badInput_data()
     {
         QTest::addColumn<int>("kind");

@@ -23,6 +23,8 @@ public:
     ModelTreeModel* model() const { return m_model; }
     /// The tree widget (tests).
     QTreeView* tree() const { return m_tree; }
+    /// Wide enough for a layer's name, shape and size without scrolling.
+    QSize sizeHint() const override;
 
 private:
     void followSelection();

@@ -33,10 +33,12 @@ OverviewView::OverviewView(Selection* selection, QWidget* parent)
     auto* page = new QWidget(this);
     m_summary = new QLabel(page);
     m_summary->setTextFormat(Qt::PlainText);
+    // A long summary is cut, not allowed to set the window's minimum width (its tooltip has it whole).
+    m_summary->setSizePolicy(QSizePolicy::Ignored, QSizePolicy::Preferred);
     m_filter = new QLineEdit(page);
     m_filter->setPlaceholderText(tr("Filter by name, e.g. down_proj or layers.1*.mlp"));
     m_filter->setClearButtonEnabled(true);
-    m_filter->setMinimumWidth(320);
+    m_filter->setMinimumWidth(200);
     m_filter->setMaximumWidth(420);
     m_count = new QLabel(page);
 
@@ -98,6 +100,7 @@ void OverviewView::setSnapshot(SnapshotPtr snapshot)
         summary += tr(" · no analysis yet: statistics columns fill in once an analysis has run");
     }
     m_summary->setText(summary);
+    m_summary->setToolTip(summary);
     m_stack->setCurrentIndex(1);
 
     m_table->resizeColumnsToContents();

@@ -1,5 +1,6 @@
 #include "clicommon.h"
 
+#include "quantlens/model.h"
 #include "quantlens/weights.h"
 
 #include <chrono>
@@ -108,6 +109,30 @@ double measureGemmPeak(int m, int k, int n)
         best = std::max(best, 2.0 * m * k * n / s / 1e9);
     }
     return best;
+}
+
+void addNonFiniteOption(QCommandLineParser& p)
+{
+    p.addOption({QStringLiteral("allow-nonfinite"),
+                 QStringLiteral("Go on when weights hold NaN or Inf (each such tensor is named on stderr).")});
+}
+
+void applyNonFiniteOption(const QCommandLineParser& p, Model& model)
+{
+    if (!p.isSet(QStringLiteral("allow-nonfinite"))) return;
+    model.allowNonFinite(true);
+    for (const std::string& bad : model.nonFiniteTensors()) std::fprintf(stderr, "warning: %s\n", bad.c_str());
+}
+
+void announceCost(double flops, const std::string& what)
+{
+    constexpr double kLarge = 2e12; // about a minute on a 2-core machine: below that, just run
+    if (!(flops > kLarge)) return;
+    const double gflops = measureGemmPeak(256, 256, 256);
+    const double seconds = flops / (gflops * 1e9);
+    std::fprintf(stderr, "note: %s is about %.1f TFLOP: at least %.0f s at the %.0f GFLOP/s this machine's GEMM reaches "
+                         "now (Ctrl-C cancels)\n",
+                 what.c_str(), flops / 1e12, seconds, gflops);
 }
 
 } // namespace ql::cli

@@ -11,6 +11,10 @@
 #include <string>
 #include <vector>
 
+namespace ql {
+class Model;
+}
+
 namespace ql::cli {
 
 /// Progress on stderr (a redrawn line on a terminal, nothing otherwise) and Ctrl-C cancellation.
@@ -40,6 +44,14 @@ Expected<int> intOption(const QCommandLineParser& p, const QString& name, int mi
 /// GFLOP/s of Eigen's fp32 GEMM [m, k] × [k, n], best of 5, measured now: the same-run baseline
 /// throughput figures are stated against.
 double measureGemmPeak(int m, int k, int n);
+/// Adds --allow-nonfinite (go on with NaN or Inf weights, warning about each tensor).
+void addNonFiniteOption(QCommandLineParser& p);
+/// With --allow-nonfinite: scans the model, warns on stderr about every tensor with NaN or Inf
+/// and lets them through.
+void applyNonFiniteOption(const QCommandLineParser& p, Model& model);
+/// Before a long run: when `flops` is large, states on stderr its size and the time it takes at
+/// the GEMM throughput measured now ("what" names the run).
+void announceCost(double flops, const std::string& what);
 /// Prints a JSON object on stdout.
 void printJson(const nlohmann::json& j);
 

@@ -94,6 +94,8 @@ int cmdAnalyze(const QStringList& args)
     p.addOption({QStringLiteral("force"), QStringLiteral("Overwrite an existing analysis file made from other inputs.")});
     p.addOption({QStringLiteral("threads"), QStringLiteral("Threads (0: all cores)."), QStringLiteral("N"), QStringLiteral("0")});
     p.addOption({QStringLiteral("json"), QStringLiteral("Print a JSON summary.")});
+    p.addOption({QStringLiteral("force-ctx"), QStringLiteral("Run even when --seqlen exceeds the model's max_position_embeddings.")});
+    addNonFiniteOption(p);
     if (!parseArgs(p, args, 1, "quantlens-cli analyze MODEL_DIR --calib FILE --out FILE.h5 [options]")) return 1;
     if (!p.isSet(QStringLiteral("calib"))) return fail("analyze needs --calib FILE");
     if (!p.isSet(QStringLiteral("out"))) return fail("analyze needs --out FILE.h5");
@@ -131,6 +133,10 @@ int cmdAnalyze(const QStringList& args)
     const std::string dir = p.positionalArguments()[0].toStdString();
     auto model = Model::open(dir);
     if (!model) return fail(model.message());
+    opt.beyondTrainedPositions = p.isSet(QStringLiteral("force-ctx"));
+    if (auto c = checkSequenceLength(model->config(), spec.seqlen, opt.beyondTrainedPositions, "--seqlen"); !c)
+        return fail(c.message() + ", or pass --force-ctx to run anyway");
+    applyNonFiniteOption(p, *model);
     auto tok = loadTokenizer(dir);
     if (!tok) return fail(tok.message());
     auto text = readCalibrationText(p.value(QStringLiteral("calib")).toStdString());

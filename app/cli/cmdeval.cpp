@@ -20,6 +20,8 @@ int cmdEval(const QStringList& args)
     p.addOption({QStringLiteral("protocol"), QStringLiteral("llamacpp (BOS, score second half) or paper (score all)."),
                  QStringLiteral("P"), QStringLiteral("llamacpp")});
     p.addOption({QStringLiteral("threads"), QStringLiteral("Threads (0: all cores)."), QStringLiteral("N"), QStringLiteral("0")});
+    p.addOption({QStringLiteral("force-ctx"), QStringLiteral("Run even when --ctx exceeds the model's max_position_embeddings.")});
+    addNonFiniteOption(p);
     p.addOption({QStringLiteral("kl-ref"), QStringLiteral("Also report KL divergence from this reference model."),
                  QStringLiteral("MODEL_DIR")});
     p.addOption({QStringLiteral("json"), QStringLiteral("Print one JSON object.")});
@@ -49,6 +51,10 @@ int cmdEval(const QStringList& args)
     const std::string dir = p.positionalArguments()[0].toStdString();
     auto model = Model::open(dir);
     if (!model) return fail(model.message());
+    opt.beyondTrainedPositions = p.isSet(QStringLiteral("force-ctx"));
+    if (auto c = checkSequenceLength(model->config(), opt.ctx, opt.beyondTrainedPositions, "--ctx"); !c)
+        return fail(c.message() + ", or pass --force-ctx to run anyway");
+    applyNonFiniteOption(p, *model);
     auto tok = loadTokenizer(dir);
     if (!tok) return fail(tok.message());
     const std::string dataPath = p.value(QStringLiteral("data")).toStdString();
@@ -84,6 +90,8 @@ int cmdEval(const QStringList& args)
         run = std::move(*q);
         weights = run->model.get();
     }
+    if (auto windows = makeWindows(tokens, bos, opt); windows)
+        announceCost(evaluationFlops(model->config(), opt, int64_t(windows->size())), "this evaluation");
     CliFeedback fb("eval", p.isSet(QStringLiteral("verbose")));
     auto r = evaluatePerplexity(model->config(), *weights, tokens, bos, opt, &fb);
     if (!r) return fail(r.message());

@@ -33,6 +33,7 @@ int cmdQuantize(const QStringList& args)
     p.addOption({QStringLiteral("force"), QStringLiteral("Replace an existing run folder.")});
     p.addOption({QStringLiteral("threads"), QStringLiteral("Threads (0: all cores)."), QStringLiteral("N"), QStringLiteral("0")});
     p.addOption({QStringLiteral("json"), QStringLiteral("Print the report as JSON.")});
+    addNonFiniteOption(p);
     if (!parseArgs(p, args, 1, "quantlens-cli quantize MODEL_DIR --recipe R.json --out RUN_DIR [options]")) return 1;
     if (!p.isSet(QStringLiteral("recipe"))) return fail("quantize needs --recipe R.json");
     if (!p.isSet(QStringLiteral("out"))) return fail("quantize needs --out RUN_DIR");
@@ -46,6 +47,7 @@ int cmdQuantize(const QStringList& args)
     const std::string dir = p.positionalArguments()[0].toStdString();
     auto model = Model::open(dir);
     if (!model) return fail(model.message());
+    applyNonFiniteOption(p, *model);
     auto tok = loadTokenizer(dir); // needed only to tokenize calibration text
     PluginRegistry plugins;
     plugins.scanDefault();

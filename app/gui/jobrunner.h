@@ -12,9 +12,12 @@
 #include <QTimer>
 #include <QtConcurrent>
 
+#include <exception>
 #include <functional>
 #include <memory>
+#include <new>
 #include <optional>
+#include <string>
 
 namespace ql {
 
@@ -48,7 +51,17 @@ public:
         });
         QFuture<void> future = QtConcurrent::run(&m_pool, [job, result, work]() {
             yieldToUiThread();
-            result->emplace(work(*job));
+            // An exception (std::bad_alloc, a plugin's own) fails this job; escaping the pool
+            // task it would terminate the application.
+            try {
+                result->emplace(work(*job));
+            } catch (const std::bad_alloc&) {
+                result->emplace(makeError("out of memory"));
+            } catch (const std::exception& e) {
+                result->emplace(makeError(std::string("unexpected error: ") + e.what()));
+            } catch (...) {
+                result->emplace(makeError("unexpected error (an exception of unknown type)"));
+            }
         });
         watcher->setFuture(future);
         m_futures.append(future);

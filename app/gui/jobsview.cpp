@@ -8,6 +8,8 @@
 #include <QTreeWidget>
 #include <QVBoxLayout>
 
+#include <algorithm>
+
 namespace ql {
 
 namespace {
@@ -47,6 +49,13 @@ JobsView::JobsView(JobRunner* runner, QWidget* parent) : QWidget(parent), m_list
     m_list->header()->setStretchLastSection(false);
     for (Job* j : runner->jobs()) add(j);
     connect(runner, &JobRunner::jobStarted, this, &JobsView::add);
+}
+
+QSize JobsView::sizeHint() const
+{
+    // The header and three rows: a job's progress bar sets the row height.
+    const int row = std::max(fontMetrics().height() + 8, QProgressBar().sizeHint().height() + 4);
+    return {QWidget::sizeHint().width(), m_list->header()->sizeHint().height() + 3 * row + 2 * m_list->frameWidth()};
 }
 
 void JobsView::add(Job* job)

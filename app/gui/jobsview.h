@@ -18,6 +18,8 @@ public:
     explicit JobsView(JobRunner* runner, QWidget* parent = nullptr);
     /// The list (tests).
     QTreeWidget* list() const { return m_list; }
+    /// Room for a few jobs: the dock stays small beside the views until the user enlarges it.
+    QSize sizeHint() const override;
 
 private:
     void add(Job* job);

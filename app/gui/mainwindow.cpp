@@ -23,7 +23,9 @@
 #include <QMessageBox>
 #include <QMimeData>
 #include <QSettings>
+#include <QScreen>
 #include <QStatusBar>
+#include <QStyle>
 #include <QTabWidget>
 
 namespace ql {
@@ -69,7 +71,7 @@ MainWindow::MainWindow(Workbench* wb, QWidget* parent) : QMainWindow(parent), m_
                               .arg(job->elapsedSeconds(), 0, 'f', 1));
     });
     QSettings settings;
-    restoreGeometry(settings.value(QStringLiteral("window/geometry")).toByteArray());
+    if (!restoreGeometry(settings.value(QStringLiteral("window/geometry")).toByteArray())) firstRunLayout();
     restoreState(settings.value(QStringLiteral("window/state")).toByteArray());
     updateTitle();
 }
@@ -106,15 +108,34 @@ void MainWindow::createViews()
     connect(m_wb, &Workbench::siteSampleReady, m_outliers, &OutliersView::setSiteSample);
 
     m_explorer = addView(m_wb, new ExplorerView(m_wb->selection(), this));
-    auto* explorerDock = new QDockWidget(tr("Model"), this);
-    explorerDock->setObjectName(QStringLiteral("ModelDock"));
-    explorerDock->setWidget(m_explorer);
-    addDockWidget(Qt::LeftDockWidgetArea, explorerDock);
+    m_explorerDock = new QDockWidget(tr("Model"), this);
+    m_explorerDock->setObjectName(QStringLiteral("ModelDock"));
+    m_explorerDock->setWidget(m_explorer);
+    addDockWidget(Qt::LeftDockWidgetArea, m_explorerDock);
     m_jobs = new JobsView(m_wb->jobs(), this);
-    auto* jobsDock = new QDockWidget(tr("Jobs"), this);
-    jobsDock->setObjectName(QStringLiteral("JobsDock"));
-    jobsDock->setWidget(m_jobs);
-    addDockWidget(Qt::BottomDockWidgetArea, jobsDock);
+    m_jobsDock = new QDockWidget(tr("Jobs"), this);
+    m_jobsDock->setObjectName(QStringLiteral("JobsDock"));
+    m_jobsDock->setWidget(m_jobs);
+    addDockWidget(Qt::BottomDockWidgetArea, m_jobsDock);
+}
+
+void MainWindow::firstRunLayout()
+{
+    // Most of the screen, centred; the explorer as wide as its names and the Jobs dock a few rows
+    // high. Later sessions restore whatever the user made of it.
+    const QRect screen = this->screen()->availableGeometry();
+    const QSize size = (screen.size() * 0.8).expandedTo(minimumSizeHint()).boundedTo(screen.size());
+    setGeometry(QStyle::alignedRect(Qt::LeftToRight, Qt::AlignCenter, size, screen));
+    m_sizeDocksOnShow = true; // the docks take sizes only once the window has its own
+}
+
+void MainWindow::showEvent(QShowEvent* event)
+{
+    QMainWindow::showEvent(event);
+    if (!m_sizeDocksOnShow) return;
+    m_sizeDocksOnShow = false;
+    resizeDocks({m_explorerDock}, {m_explorer->sizeHint().width()}, Qt::Horizontal);
+    resizeDocks({m_jobsDock}, {m_jobs->sizeHint().height()}, Qt::Vertical);
 }
 
 void MainWindow::createMenus()

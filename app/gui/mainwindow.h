@@ -5,6 +5,7 @@
 #include <QMainWindow>
 #include <QMap>
 
+class QDockWidget;
 class QLabel;
 class QMenu;
 class QTabWidget;
@@ -35,17 +36,22 @@ public:
     void showPage(const QString& id);
     /// What the current page can export, its main chart first.
     QList<Exportable*> currentExportables() const;
+    /// The model explorer and the Jobs dock (tests).
+    QDockWidget* explorerDock() const { return m_explorerDock; }
+    QDockWidget* jobsDock() const { return m_jobsDock; }
     /// The last error shown (tests).
     QString lastError() const { return m_lastError; }
 
 protected:
     void closeEvent(QCloseEvent* event) override;
+    void showEvent(QShowEvent* event) override;
     void dragEnterEvent(QDragEnterEvent* event) override;
     void dropEvent(QDropEvent* event) override;
 
 private:
     void createViews();
     void createMenus();
+    void firstRunLayout();
     void showError(const QString& title, const QString& message);
     void openProjectFile(const QString& path);
     void openModelFolder(const QString& dir);
@@ -63,6 +69,9 @@ private:
     OutliersView* m_outliers = nullptr;
     ExplorerView* m_explorer = nullptr;
     JobsView* m_jobs = nullptr;
+    QDockWidget* m_explorerDock = nullptr;
+    QDockWidget* m_jobsDock = nullptr;
+    bool m_sizeDocksOnShow = false; ///< first run: give the docks their sizes when first shown
     QMenu* m_recent = nullptr;
     QLabel* m_status = nullptr;
     QString m_lastError;

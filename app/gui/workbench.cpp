@@ -29,20 +29,26 @@ CalibrationSpec effectiveSpec(const Project& p)
     return s;
 }
 
-Expected<std::shared_ptr<const CalibrationSet>> loadCalibration(const Project& p, const Tokenizer& tok)
-{
-    auto text = readCalibrationText(p.calibFile.toStdString());
-    if (!text) return text.error();
-    if (text->empty()) return makeError(p.calibFile.toStdString() + ": the calibration file is empty");
-    auto set = makeCalibrationSet(*text, tok, effectiveSpec(p));
-    if (!set) return makeError(p.calibFile.toStdString() + ": " + set.message());
-    return std::make_shared<const CalibrationSet>(std::move(*set));
-}
-
 bool sameWindows(const CalibrationSet* c, const CalibrationSpec& s)
 {
     return c && c->spec.samples == s.samples && c->spec.seqlen == s.seqlen && c->spec.sampling == s.sampling &&
            c->spec.seed == s.seed && c->spec.heldOut == s.heldOut;
+}
+
+// The project's calibration windows. `cached` is reused only when the text has the same content
+// (by hash, so a changed file or another file with other text is never mistaken for it) and
+// the windows are cut the same way.
+Expected<std::shared_ptr<const CalibrationSet>> loadCalibration(const Project& p, const Tokenizer& tok,
+                                                                std::shared_ptr<const CalibrationSet> cached = nullptr)
+{
+    auto text = readCalibrationText(p.calibFile.toStdString());
+    if (!text) return text.error();
+    if (text->empty()) return makeError(p.calibFile.toStdString() + ": the calibration file is empty");
+    if (sameWindows(cached.get(), effectiveSpec(p)) && cached->textSha256 == sha256Hex(text->data(), text->size()))
+        return cached;
+    auto set = makeCalibrationSet(*text, tok, effectiveSpec(p));
+    if (!set) return makeError(p.calibFile.toStdString() + ": " + set.message());
+    return std::make_shared<const CalibrationSet>(std::move(*set));
 }
 
 } // namespace
@@ -172,20 +178,18 @@ Job* Workbench::runAnalysis()
     const Project project = m_project;
     auto model = m_model;
     auto tok = m_tokenizer;
-    auto calib = sameWindows(m_calib.get(), effectiveSpec(project)) ? m_calib : nullptr;
+    auto calib = m_calib;
     const std::string sha = m_modelSha;
     struct Out {
         std::shared_ptr<const CalibrationSet> calib;
         std::shared_ptr<const AnalysisResult> result;
     };
     auto work = [project, model, tok, calib, sha](Job& job) -> Expected<Out> {
-        Out out{calib, nullptr};
-        if (!out.calib) {
-            job.message("tokenizing the calibration text");
-            auto c = loadCalibration(project, *tok);
-            if (!c) return c.error();
-            out.calib = *c;
-        }
+        Out out{nullptr, nullptr};
+        job.message("reading the calibration text");
+        auto c = loadCalibration(project, *tok, calib);
+        if (!c) return c.error();
+        out.calib = *c;
         AnalyzeOptions opt;
         opt.modelSha256 = sha;
         opt.sensitivity = project.sensitivity == QLatin1String("none")   ? SensitivityMode::None

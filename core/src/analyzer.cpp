@@ -99,6 +99,7 @@ Expected<AnalysisResult> analyze(const Model& model, const CalibrationSet& calib
 {
     if (opt.sensitivity == SensitivityMode::Full && calib.heldOutWindows.empty())
         return makeError("end-to-end sensitivity needs held-out windows (none were kept apart from the calibration text)");
+    QL_TRY(checkSequenceLength(model.config(), calib.spec.seqlen, opt.beyondTrainedPositions, "calibration window length"));
     AnalysisResult result;
     AnalysisMeta& meta = result.meta;
     meta.quantlensVersion = QL_VERSION;

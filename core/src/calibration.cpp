@@ -99,6 +99,7 @@ Expected<CalibrationSet> makeCalibrationSet(const std::string& text, const Token
     }
     set.heldOutSha256 = hashWindows(set.heldOutWindows);
     set.sha256 = hashWindows(set.windows);
+    set.textSha256 = sha256Hex(text.data(), text.size());
     return set;
 }
 

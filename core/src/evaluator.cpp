@@ -74,10 +74,18 @@ int batchSize(const EvalOptions& opt, int hidden, int vocab, int scored, bool ke
 
 } // namespace
 
+double evaluationFlops(const ModelConfig& config, const EvalOptions& opt, int64_t windows)
+{
+    // Logits are computed from the first scored position to the window's end (makeWindows).
+    const int logits = opt.protocol == PplProtocol::LlamaCpp ? opt.ctx - opt.ctx / 2 : opt.ctx;
+    return double(windows) * ForwardEngine::flops(config, opt.ctx, logits);
+}
+
 Expected<PplResult> evaluatePerplexity(const ModelConfig& config, const WeightSource& weights,
                                        const std::vector<int32_t>& tokens, int bos, const EvalOptions& opt,
                                        Feedback* fb)
 {
+    QL_TRY(checkSequenceLength(config, opt.ctx, opt.beyondTrainedPositions, "context"));
     auto windows = makeWindows(tokens, bos, opt);
     if (!windows) return windows.error();
     const auto t0 = Clock::now();
@@ -139,6 +147,8 @@ Expected<KlResult> evaluateKl(const ModelConfig& refConfig, const WeightSource& 
     if (refConfig.vocab != config.vocab)
         return makeError("KL needs the same vocabulary: reference has " + std::to_string(refConfig.vocab) +
                          " tokens, model has " + std::to_string(config.vocab));
+    QL_TRY(checkSequenceLength(config, opt.ctx, opt.beyondTrainedPositions, "context"));
+    QL_TRY(checkSequenceLength(refConfig, opt.ctx, opt.beyondTrainedPositions, "context"));
     auto windows = makeWindows(tokens, bos, opt);
     if (!windows) return windows.error();
     const auto t0 = Clock::now();

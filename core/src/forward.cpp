@@ -81,9 +81,10 @@ void ForwardEngine::publish(int layer, int slot, int seq, const Eigen::MatrixXf&
     if (m_observer) m_observer(Activation{m_names[layer][slot], layer, seq, x});
 }
 
-double ForwardEngine::flopsPerSequence(int n, int logitTokens) const
+double ForwardEngine::flopsPerSequence(int n, int logitTokens) const { return flops(m_config, n, logitTokens); }
+
+double ForwardEngine::flops(const ModelConfig& c, int n, int logitTokens)
 {
-    const ModelConfig& c = m_config;
     const double qDim = double(c.heads) * c.headDim, kvDim = double(c.kvHeads) * c.headDim;
     const double linear = 2.0 * n * (c.hidden * (qDim + 2 * kvDim) + qDim * c.hidden + 3.0 * c.hidden * c.intermediate);
     double attn = 0;

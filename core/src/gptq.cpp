@@ -191,7 +191,8 @@ Expected<GptqResult> runGptq(Eigen::Ref<const RowMatrix> w, const detail::Prepar
         if (dynamic && p % g == 0) {
             const Eigen::Index len = std::min(g, cols - p);
             Eigen::VectorXf values(len);
-            for (Eigen::Index c = 0; c < len; ++c) values[c] = float(view.current(r, p + c, i));
+            for (Eigen::Index c = 0; c < len; ++c)
+                values[c] = float(opt.blockInvariantGroups ? view.current(r, p + c, i) : view.atBlockStart(r, p + c));
             auto prm = detail::groupParams(f, values, opt.mseClip);
             if (prm) {
                 scales(r, k) = prm->scale;

@@ -59,8 +59,13 @@ template <class S>
 struct BlockView {
     const RowMat<S>& w;
     const RowMat<S>& u;
-    const RowMat<S>& err; ///< errors of this block's columns so far, [rows, block]
-    Eigen::Index i1, i2;  ///< the block's columns [i1, i2)
+    const RowMat<S>& err;   ///< errors of this block's columns so far, [rows, block]
+    const RowMat<S>& start; ///< the block's columns as they were when the block began, [rows, block]
+    Eigen::Index i1, i2;    ///< the block's columns [i1, i2)
+
+    /// Value of (r, c), c >= i1, when the block began: after every earlier block's updates and
+    /// none of this block's (what the published GPTQ loop reads from W inside a block).
+    S atBlockStart(Eigen::Index r, Eigen::Index c) const { return c < i2 ? start(r, c - i1) : w(r, c); }
 
     /// Value of (r, c), c >= i1 + i, after the updates of every column before i1 + i. Later
     /// columns of the block are updated in place; columns past it still owe this block's
@@ -85,12 +90,13 @@ void gptqLoop(RowMat<S>& w, const RowMat<S>& u, int blockSize, Begin&& begin, St
     const Eigen::Index rows = w.rows(), cols = w.cols();
     q.resize(rows, cols);
     rowLoss.assign(size_t(rows), 0.0);
-    RowMat<S> err;
+    RowMat<S> err, start;
     for (Eigen::Index i1 = 0; i1 < cols; i1 += blockSize) {
         const Eigen::Index i2 = std::min<Eigen::Index>(i1 + blockSize, cols), count = i2 - i1;
         begin(i1, i2);
         err.setZero(rows, count);
-        const BlockView<S> view{w, u, err, i1, i2};
+        start = w.middleCols(i1, count);
+        const BlockView<S> view{w, u, err, start, i1, i2};
         // Rows are independent inside a block: every row has its own parameters and its own
         // error, and the updates only mix columns. Small blocks stay on one thread, where a
         // parallel region would cost more than the work.

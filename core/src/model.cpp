@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -36,6 +37,21 @@ std::string shapeString(const std::vector<int64_t>& s)
 }
 
 bool isFloatType(DType t) { return t == DType::F32 || t == DType::F16 || t == DType::BF16 || t == DType::F64; }
+
+// Fails on the first NaN or Inf of a tensor's fp32 values, naming the tensor, the element and
+// its file. All-finite data costs one vectorised pass.
+Expected<void> checkFinite(const TensorInfo& t, const float* v, int64_t n, int64_t offset = 0)
+{
+    if (Eigen::Map<const Eigen::ArrayXf>(v, Eigen::Index(n)).allFinite()) return {};
+    int64_t i = 0;
+    while (std::isfinite(v[i])) ++i;
+    const int64_t flat = offset + i, cols = t.shape.size() > 1 ? t.shape.back() : 0;
+    const std::string where = cols > 0 ? "[" + std::to_string(flat / cols) + ", " + std::to_string(flat % cols) + "]"
+                                       : "[" + std::to_string(flat) + "]";
+    return makeError(t.file + ": tensor " + t.name + " holds " + (std::isnan(v[i]) ? "NaN" : v[i] > 0 ? "+Inf" : "-Inf") +
+                     " at " + where + "; expected finite weights (the checkpoint is damaged or was saved from a "
+                     "diverged run)");
+}
 
 } // namespace
 
@@ -103,6 +119,7 @@ Expected<Model> Model::open(const std::string& dirIn)
     }
     auto ok = m.validate();
     if (!ok) return ok.error();
+    m.m_blockChecked.reset(new std::atomic<bool>[size_t(std::max(1, m.m_config.layers))]()); // all false
     return m;
 }
 
@@ -179,7 +196,28 @@ Expected<RowMatrix> Model::tensorAsFloat(const std::string& name) const
     const int64_t rows = cols == 0 ? 0 : t.numel() / cols;
     RowMatrix m(rows, cols);
     convertToFloat(t.dtype, t.data, m.data(), static_cast<size_t>(t.numel()));
+    if (!m_allowNonFinite) QL_TRY(checkFinite(t, m.data(), m.size()));
     return m;
+}
+
+std::vector<std::string> Model::nonFiniteTensors() const
+{
+    std::vector<std::string> bad;
+    std::vector<float> buf;
+    for (const auto& [name, t] : m_tensors) {
+        if (!isFloatType(t.dtype)) continue;
+        constexpr int64_t kChunk = int64_t(1) << 20; // converted a piece at a time: no full copy of a large tensor
+        for (int64_t i0 = 0; i0 < t.numel(); i0 += kChunk) {
+            const int64_t n = std::min(kChunk, t.numel() - i0);
+            buf.resize(size_t(n));
+            convertToFloat(t.dtype, t.data + size_t(i0) * dtypeSize(t.dtype), buf.data(), size_t(n));
+            if (auto r = checkFinite(t, buf.data(), n, i0); !r) {
+                bad.push_back(r.message());
+                break;
+            }
+        }
+    }
+    return bad;
 }
 
 Expected<Eigen::VectorXf> Model::vector(const std::string& name) const
@@ -222,6 +260,15 @@ Expected<void> Model::block(int i, BlockWeights& b) const
             b.bias[k] = std::move(*bias);
         }
     }
+    // The linears are checked the first time the block is converted (norms and biases are
+    // checked by vector() on every call); later calls trust the verdict.
+    if (!m_allowNonFinite && !m_blockChecked[size_t(i)].load(std::memory_order_acquire)) {
+        for (const auto& d : kLinears) {
+            const ConstRowMap w = b[d.kind];
+            QL_TRY(checkFinite(m_tensors.at(linearName(i, d.kind) + ".weight"), w.data(), w.size()));
+        }
+        m_blockChecked[size_t(i)].store(true, std::memory_order_release);
+    }
     return {};
 }
 
@@ -237,6 +284,7 @@ Expected<void> Model::embed(std::span<const int32_t> ids, Eigen::MatrixXf& out) 
                              " is outside the vocabulary (size " + std::to_string(m_config.vocab) + ")");
         convertToFloat(t.dtype, t.data + rowBytes * static_cast<size_t>(ids[j]), out.col(j).data(),
                        static_cast<size_t>(h));
+        if (!m_allowNonFinite) QL_TRY(checkFinite(t, out.col(j).data(), h, int64_t(ids[j]) * h));
     }
     return {};
 }

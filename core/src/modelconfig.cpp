@@ -170,4 +170,13 @@ std::vector<float> ModelConfig::ropeInvFreq() const
     return inv;
 }
 
+Expected<void> checkSequenceLength(const ModelConfig& config, int64_t length, bool force, const std::string& what)
+{
+    if (force || config.maxPositions <= 0 || length <= config.maxPositions) return {};
+    return makeError(what + " " + std::to_string(length) + " is longer than the model's trained positions "
+                     "(max_position_embeddings " + std::to_string(config.maxPositions) +
+                     " in config.json), where its predictions mean nothing; use at most " +
+                     std::to_string(config.maxPositions));
+}
+
 } // namespace ql

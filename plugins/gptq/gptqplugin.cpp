@@ -26,6 +26,9 @@ public:
             {"act_order", T::Bool, false, 0, -1, {}, "Quantize columns in order of decreasing Hessian diagonal (desc_act)"},
             {"static_groups", T::Bool, false, 0, -1, {}, "Compute all group parameters up front from the original weight"},
             {"mse_clip", T::Bool, false, 0, -1, {}, "Search a clipping ratio per group (quant.py's mse grid)"},
+            {"block_invariant_groups", T::Bool, false, 0, -1, {},
+             "Take group parameters from the fully updated weights, so codes do not depend on block_size (the reference "
+             "takes them from the weights as they were when the block began)"},
         };
     }
     bool needsHessian() const override { return true; }
@@ -40,6 +43,7 @@ public:
         o.actOrder = ql::paramBool(p, "act_order");
         o.staticGroups = ql::paramBool(p, "static_groups");
         o.mseClip = ql::paramBool(p, "mse_clip");
+        o.blockInvariantGroups = ql::paramBool(p, "block_invariant_groups");
         ql::Expected<ql::GptqResult> g = ql::makeError("not run");
         const double asked = ql::paramDouble(p, "damp");
         auto used = ql::withAutoDamping(asked, ql::paramBool(p, "auto_damp"), [&](double damp) -> ql::Expected<void> {

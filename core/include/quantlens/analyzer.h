@@ -22,6 +22,7 @@ struct AnalyzeOptions {
     bool keepHessians = false;
     int threads = 0;
     std::string modelSha256; ///< precomputed hash of the weight files; empty: computed here
+    bool beyondTrainedPositions = false; ///< allow windows longer than max_position_embeddings
 };
 
 /// Runs the calibration windows through the model once (block by block, one batch) and returns

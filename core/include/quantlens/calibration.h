@@ -36,6 +36,7 @@ struct CalibrationSet {
     /// The last spec.heldOut windows of the text, never overlapping a calibration window.
     std::vector<std::vector<int32_t>> heldOutWindows;
     std::string heldOutSha256; ///< of the held-out windows, hashed like sha256
+    std::string textSha256;    ///< of the calibration text's bytes: the text's identity, whatever its file name
 };
 
 /// Reads calibration text: a plain text file as is, or a .jsonl file whose lines are objects

@@ -33,6 +33,7 @@ struct EvalOptions {
     int chunks = -1;       ///< windows to use; -1 = all that fit
     int threads = 0;
     int64_t maxBatchBytes = int64_t(512) << 20; ///< memory for the hidden states of a batch of windows
+    bool beyondTrainedPositions = false;        ///< allow ctx > max_position_embeddings
 };
 
 /// Perplexity and what it was measured on.
@@ -64,6 +65,10 @@ struct KlResult {
 /// Cuts a token stream into windows by protocol (bos < 0: the tokenizer adds none).
 /// Errors when the text is too short for even one window.
 Expected<std::vector<EvalWindow>> makeWindows(const std::vector<int32_t>& tokens, int bos, const EvalOptions& opt);
+
+/// Floating-point operations of evaluating `windows` windows of opt.ctx tokens (the forward
+/// pass with logits where they are scored), for an estimate before a long run.
+double evaluationFlops(const ModelConfig& config, const EvalOptions& opt, int64_t windows);
 
 /// Perplexity of a model on tokens (the tokenized evaluation text, no special tokens).
 Expected<PplResult> evaluatePerplexity(const ModelConfig& config, const WeightSource& weights,

@@ -86,6 +86,8 @@ public:
     /// Number of floating-point operations run() performs for one sequence of n tokens
     /// with logits for `logitTokens` positions (attention counted as computed).
     double flopsPerSequence(int n, int logitTokens) const;
+    /// The same for any model configuration, without an engine.
+    static double flops(const ModelConfig& config, int n, int logitTokens);
 
 private:
     Expected<void> layers(int first, int last, std::vector<Eigen::MatrixXf>& xs, const ForwardOptions& opt,

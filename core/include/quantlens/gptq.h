@@ -7,12 +7,12 @@
 // Conventions, and where they differ from the reference:
 // - H is Σ x xᵀ over the calibration tokens, as accumulated by the pipeline, not the reference's
 //   2/n · Σ x xᵀ. Only the loss depends on that scale (dampening is relative to mean diag H).
-// - Group parameters are computed when a group is entered, from the current values of its
-//   columns, i.e. after every earlier column's error update. Deviation: when a group starts
-//   inside a lazy block (group size < block size, e.g. g = 32 with blocks of 128) the reference
-//   reads the group's columns as they were when the block started (W, not the updated W1), so
-//   those parameters ignore the updates from the block's earlier columns. Here the blocked loop
-//   gives exactly the column-by-column algorithm for every block size.
+// - Group parameters are computed when a group is entered. As in the reference (and AutoGPTQ /
+//   GPTQModel after it), they come from the group's columns as they stood when the current lazy
+//   block began (W, not the updated W1): a group that starts inside a block (group size < block
+//   size, e.g. g = 32 with blocks of 128) ignores the updates of the block's earlier columns, so
+//   the codes depend on the block size. blockInvariantGroups instead reads the fully updated
+//   columns, which gives the column-by-column algorithm for every block size.
 // - Per channel, the row parameters come from the weight after dead columns were zeroed (the
 //   reference computes them before zeroing); per tensor, one (scale, zero) from the whole weight.
 // - Act order sorts by descending diag H with a stable sort (ties keep column order).
@@ -37,6 +37,9 @@ struct GptqOptions {
     bool staticGroups = false; ///< group parameters computed up front from the original weight
     bool mseClip = false;      ///< per group, shrink the range on quant.py's grid (grid 100, maxshrink 0.8, norm 2.4)
     bool doublePrecision = false; ///< weight updates in double instead of float32 (comparisons, not production)
+    /// Group parameters from the fully updated weights (block-size invariant) instead of the
+    /// weights at the start of the lazy block, which is what the reference code does.
+    bool blockInvariantGroups = false;
 };
 
 /// A GPTQ-quantized layer.

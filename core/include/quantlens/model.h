@@ -5,7 +5,9 @@
 #include "quantlens/safetensors.h"
 #include "quantlens/weights.h"
 
+#include <atomic>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -50,6 +52,13 @@ public:
     Expected<Eigen::VectorXf> finalNorm() const override;
     Expected<RowMatrix> lmHead() const override;
 
+    /// Weights are checked for NaN and Inf as they are converted (each block once), and a bad
+    /// value fails the load naming the tensor and index; allowing them turns the check off.
+    void allowNonFinite(bool allow) { m_allowNonFinite = allow; }
+    /// Scans every floating-point tensor: one line per tensor that holds NaN or Inf, naming the
+    /// first bad element (empty when all are finite). Reads the whole model.
+    std::vector<std::string> nonFiniteTensors() const;
+
     /// HF tensor names of block i's norms and linears.
     static std::string attnNormName(int i);
     static std::string mlpNormName(int i);
@@ -66,6 +75,9 @@ private:
     std::map<std::string, TensorInfo> m_tensors;
     std::vector<LinearLayer> m_linears;
     std::string m_lmHeadName;
+    bool m_allowNonFinite = false;
+    /// Per block: its weights were found finite (shared by copies, which see the same mapping).
+    std::shared_ptr<std::atomic<bool>[]> m_blockChecked;
 };
 
 } // namespace ql

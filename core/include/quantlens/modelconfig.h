@@ -50,6 +50,10 @@ struct ModelConfig {
     std::vector<float> ropeInvFreq() const;
 };
 
+/// Refuses sequences longer than the model's trained positions (max_position_embeddings), where
+/// its outputs mean nothing, unless force is set; `what` names the length in the message.
+Expected<void> checkSequenceLength(const ModelConfig& config, int64_t length, bool force, const std::string& what);
+
 /// The name architectures are reported under ("llama", "mistral", "qwen2").
 const char* archName(Arch a);
 
