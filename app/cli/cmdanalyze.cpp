@@ -2,6 +2,7 @@
 
 #include "quantlens/analysisstore.h"
 #include "quantlens/analyzer.h"
+#include "quantlens/forward.h"
 #include "quantlens/tokenizer.h"
 
 #include <algorithm>
@@ -164,6 +165,9 @@ int cmdAnalyze(const QStringList& args)
             return 0;
         }
     }
+    // The statistics pass is one forward pass over the windows (sensitivity comes on top).
+    announceCost(double(calib->windows.size()) * ForwardEngine::flops(model->config(), spec.seqlen, 0),
+                 "the forward pass of this analysis");
     CliFeedback fb("analyze");
     auto result = analyze(*model, *calib, opt, &fb);
     if (!result) return fail(result.message());
