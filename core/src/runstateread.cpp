@@ -13,7 +13,7 @@ namespace ql {
 
 namespace {
 
-using Json = nlohmann::json;
+using StateJson = nlohmann::json;
 
 // The file's tensors by name, with shape and dtype checks that name the file and the tensor.
 class StateTensors {
@@ -61,7 +61,7 @@ private:
     std::map<std::string, const TensorInfo*> m_byName;
 };
 
-Expected<LayerResult> readLayer(const StateTensors& st, const LinearLayer& info, const Json& j)
+Expected<LayerResult> readLayer(const StateTensors& st, const LinearLayer& info, const StateJson& j)
 {
     LayerResult r;
     if (!j.value("packed", false)) {
@@ -101,7 +101,7 @@ Expected<LayerResult> readLayer(const StateTensors& st, const LinearLayer& info,
 
 // Puts the stored float tensors and the online rotations into a fresh copy of the model's weights.
 Expected<std::unique_ptr<FloatWeights>> readTransformed(const StateTensors& st, const Model& model,
-                                                        const QuantizedModel& qm, const Json& rotations)
+                                                        const QuantizedModel& qm, const StateJson& rotations)
 {
     auto loaded = FloatWeights::load(model);
     if (!loaded) return loaded.error();
@@ -131,7 +131,7 @@ Expected<std::unique_ptr<FloatWeights>> readTransformed(const StateTensors& st, 
         }
         const std::string key = std::to_string(i);
         if (!rotations.contains(key)) continue;
-        const Json& r = rotations[key];
+        const StateJson& r = rotations[key];
         auto rot = HadamardRotation::create(r.at("size").get<int>(), std::stoull(r.at("seed").get<std::string>()),
                                             r.at("random_signs").get<bool>());
         if (!rot) return makeError("block " + key + " online rotation: " + rot.message());
@@ -160,10 +160,10 @@ Expected<RunState> readRunState(const std::string& path, const Model& model)
     if (metaValue("version") != std::to_string(detail::kRunStateVersion))
         return makeError(path + ": run state version " + metaValue("version") + ", this QuantLens reads version " +
                          std::to_string(detail::kRunStateVersion) + "; quantize again");
-    Json layers, rotations;
+    StateJson layers, rotations;
     try {
-        layers = Json::parse(metaValue("layers"));
-        rotations = Json::parse(metaValue("online_rotations"));
+        layers = StateJson::parse(metaValue("layers"));
+        rotations = StateJson::parse(metaValue("online_rotations"));
     } catch (const std::exception& e) {
         return makeError(path + ": unreadable metadata: " + e.what());
     }
@@ -186,7 +186,7 @@ Expected<RunState> readRunState(const std::string& path, const Model& model)
             q.spec.weight.groupSize = j.value("group", 0);
             if (auto g = granularityFromName(j.value("granularity", "per_group"))) q.spec.weight.granularity = *g;
             if (j.contains("activations")) {
-                const Json& a = j["activations"];
+                const StateJson& a = j["activations"];
                 q.spec.activations = {a.at("bits").get<int>(), a.at("per_token").get<bool>(), a.at("symmetric").get<bool>()};
             }
             q.result = std::make_shared<const LayerResult>(std::move(*r));

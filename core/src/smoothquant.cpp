@@ -12,7 +12,7 @@ struct SmoothSite {
     bool attention; // attnNorm (q/k/v) or mlpNorm (gate/up)
     std::vector<LinearKind> linears;
 };
-const SmoothSite kSites[] = {
+const SmoothSite kSmoothSites[] = {
     {"attn_in", true, {LinearKind::Q, LinearKind::K, LinearKind::V}},
     {"mlp_in", false, {LinearKind::Gate, LinearKind::Up}},
 };
@@ -41,7 +41,7 @@ Expected<std::map<std::string, Eigen::VectorXf>> smoothQuant(FloatWeights& weigh
     const int hidden = weights.config().hidden;
     // Check every site before touching any weight, so a missing one leaves the model as it was.
     for (int i = 0; i < weights.layers(); ++i)
-        for (const SmoothSite& ss : kSites) {
+        for (const SmoothSite& ss : kSmoothSites) {
             const std::string name = "layers." + std::to_string(i) + "." + ss.site;
             auto it = byName.find(name);
             if (it == byName.end())
@@ -59,7 +59,7 @@ Expected<std::map<std::string, Eigen::VectorXf>> smoothQuant(FloatWeights& weigh
     for (int i = 0; i < weights.layers(); ++i) {
         if (fb && fb->isCanceled()) return makeError(canceledMessage());
         BlockWeights& b = weights.blockWeights(i);
-        for (const SmoothSite& ss : kSites) {
+        for (const SmoothSite& ss : kSmoothSites) {
             const std::string name = "layers." + std::to_string(i) + "." + ss.site;
             Eigen::VectorXf wmax = Eigen::VectorXf::Zero(hidden);
             for (LinearKind k : ss.linears)
