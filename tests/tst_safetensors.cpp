@@ -299,7 +299,7 @@ private slots:
         QVERIFY(!m.ok());
         const QString msg = QString::fromStdString(m.message());
         QVERIFY2(msg.contains(expect), qPrintable(msg));
-        if (kind <= 4 || kind == 6 || kind == 7 || kind >= 11 && kind <= 13) // names the file
+        if (kind <= 4 || kind == 6 || kind == 7 || (kind >= 11 && kind <= 13)) // names the file
             QVERIFY2(msg.contains(QStringLiteral("model.safetensors")) || msg.contains(QString::fromStdString(dir)),
                      qPrintable(msg));
     }

@@ -112,14 +112,13 @@ int cmdAnalyze(const QStringList& args)
     if (!seedOk) return fail("--seed expects a non-negative integer");
     spec.samples = *samples;
     spec.seqlen = *seqlen;
-    const QString sampling = p.value(QStringLiteral("sampling"));
-    if (sampling == QLatin1String("random")) spec.sampling = Sampling::Random;
-    else if (sampling != QLatin1String("contiguous")) return fail("--sampling must be contiguous or random");
+    const auto sampling = parseSampling(p.value(QStringLiteral("sampling")).toStdString());
+    if (!sampling) return fail("--sampling must be contiguous or random");
+    spec.sampling = *sampling;
     AnalyzeOptions opt;
-    const QString sens = p.value(QStringLiteral("sensitivity"));
-    if (sens == QLatin1String("none")) opt.sensitivity = SensitivityMode::None;
-    else if (sens == QLatin1String("full")) opt.sensitivity = SensitivityMode::Full;
-    else if (sens != QLatin1String("proxy")) return fail("--sensitivity must be none, proxy or full");
+    const auto sens = parseSensitivityMode(p.value(QStringLiteral("sensitivity")).toStdString());
+    if (!sens) return fail("--sensitivity must be none, proxy or full");
+    opt.sensitivity = *sens;
     if (opt.sensitivity == SensitivityMode::Full) {
         auto held = intOption(p, QStringLiteral("kl-samples"), 1);
         if (!held) return fail(held.message());

@@ -2,9 +2,6 @@
 
 #include "clicommon.h"
 
-#include "quantlens/params.h"
-#include "quantlens/siteranges.h"
-
 namespace ql::cli {
 
 void addRecipeOptions(QCommandLineParser& p)
@@ -18,14 +15,11 @@ void addRecipeOptions(QCommandLineParser& p)
     p.addOption({QStringLiteral("mode"), QStringLiteral("sequential or parallel (overrides the recipe)."), QStringLiteral("M")});
 }
 
-Expected<QuantizeRun> quantizeWithRecipe(const QCommandLineParser& p, const Model& model, const Tokenizer* tokenizer,
-                                         const PluginRegistry& plugins, int threads, Feedback* fb)
+Expected<Recipe> recipeFromOptions(const QCommandLineParser& p)
 {
-    QuantizeRun run;
     auto recipe = loadRecipe(p.value(QStringLiteral("recipe")).toStdString());
     if (!recipe) return recipe.error();
-    run.recipe = std::move(*recipe);
-    Recipe& r = run.recipe;
+    Recipe r = std::move(*recipe);
     CalibrationSpec& cs = r.calibration;
     if (p.isSet(QStringLiteral("samples"))) {
         auto v = intOption(p, QStringLiteral("samples"), 1);
@@ -38,10 +32,9 @@ Expected<QuantizeRun> quantizeWithRecipe(const QCommandLineParser& p, const Mode
         cs.seqlen = *v;
     }
     if (p.isSet(QStringLiteral("sampling"))) {
-        const QString s = p.value(QStringLiteral("sampling"));
-        if (s == QLatin1String("random")) cs.sampling = Sampling::Random;
-        else if (s == QLatin1String("contiguous")) cs.sampling = Sampling::Contiguous;
-        else return makeError("--sampling must be contiguous or random");
+        const auto s = parseSampling(p.value(QStringLiteral("sampling")).toStdString());
+        if (!s) return makeError("--sampling must be contiguous or random");
+        cs.sampling = *s;
     }
     if (p.isSet(QStringLiteral("seed"))) {
         bool ok = false;
@@ -50,70 +43,23 @@ Expected<QuantizeRun> quantizeWithRecipe(const QCommandLineParser& p, const Mode
     }
     if (p.isSet(QStringLiteral("mode"))) {
         const QString m = p.value(QStringLiteral("mode"));
-        if (m == QLatin1String("sequential")) r.mode = Recipe::PipelineMode::Sequential;
-        else if (m == QLatin1String("parallel")) r.mode = Recipe::PipelineMode::Parallel;
+        if (m == QLatin1String(pipelineModeName(Recipe::PipelineMode::Sequential))) r.mode = Recipe::PipelineMode::Sequential;
+        else if (m == QLatin1String(pipelineModeName(Recipe::PipelineMode::Parallel))) r.mode = Recipe::PipelineMode::Parallel;
         else return makeError("--mode must be sequential or parallel");
     }
     if (p.isSet(QStringLiteral("calib"))) r.calibrationFile = p.value(QStringLiteral("calib")).toStdString();
+    return r;
+}
 
-    auto specs = resolveRecipe(r, model.linearLayers());
-    if (!specs) return specs.error();
-    run.specs = std::move(*specs);
-    if (!r.calibrationFile.empty()) {
-        if (!tokenizer) return makeError("calibration needs the model's tokenizer, which could not be loaded");
-        auto text = readCalibrationText(r.calibrationFile);
-        if (!text) return text.error();
-        auto calib = makeCalibrationSet(*text, *tokenizer, cs);
-        if (!calib) return makeError(r.calibrationFile + ": " + calib.message());
-        run.calib = std::move(*calib);
-    }
-    PipelineOptions po;
-    po.sequential = r.mode == Recipe::PipelineMode::Sequential;
-    po.threads = threads;
-    if (!r.transforms.empty()) {
-        // Transforms rewrite an in-memory copy of the float weights, in recipe order; statistics
-        // are measured on the weights as each transform finds them.
-        if (fb) fb->message("loading the float weights for " + std::to_string(r.transforms.size()) + " transform(s)");
-        auto fw = FloatWeights::load(model, fb);
-        if (!fw) return fw.error();
-        run.transformed = std::make_unique<FloatWeights>(std::move(*fw));
-        for (size_t i = 0; i < r.transforms.size(); ++i) {
-            const TransformStep& step = r.transforms[i];
-            const std::string where = "transforms[" + std::to_string(i) + "] (" + step.method + "): ";
-            const Transform* t = plugins.transform(step.method);
-            if (!t) return makeError(where + "no plugin provides this transform");
-            auto params = completeParams(t->parameters(), step.params, step.method);
-            if (!params) return makeError(where + params.message());
-            std::vector<SiteStats> sites;
-            TransformContext ctx;
-            ctx.feedback = fb;
-            ctx.threads = threads;
-            if (t->needsCalibration()) {
-                if (run.calib.windows.empty())
-                    return makeError(where + "needs calibration windows: give calibration data (--calib)");
-                ctx.windows = &run.calib.windows;
-            }
-            if (t->needsStatistics()) {
-                if (run.calib.windows.empty())
-                    return makeError(where + "needs activation statistics: give calibration data (--calib)");
-                auto st = siteRanges(run.transformed->config(), *run.transformed, run.calib.windows, threads, fb);
-                if (!st) return makeError(where + st.message());
-                sites = std::move(*st);
-                ctx.sites = &sites;
-            }
-            if (fb) fb->message("transform " + step.method);
-            auto applied = t->apply(*run.transformed, ctx, *params);
-            if (!applied) return makeError(where + applied.message());
-            po.baseIdentity += step.method + "(" + specKey(QuantSpec{step.method, *params}) + ");";
-        }
-        po.base = run.transformed.get();
-    }
-    QuantPipeline pipe(model, [&plugins](const std::string& id) { return plugins.quantizer(id); });
-    auto qm = pipe.run(run.specs, run.calib, po, fb);
-    if (!qm) return qm.error();
-    run.model = std::move(*qm);
-    run.stats = pipe.lastRun();
-    return run;
+Expected<QuantizeRun> quantizeWithRecipe(const QCommandLineParser& p, const Model& model, const Tokenizer* tokenizer,
+                                         const PluginRegistry& plugins, int threads, Feedback* fb)
+{
+    auto recipe = recipeFromOptions(p);
+    if (!recipe) return recipe.error();
+    RecipeRunner runner(model, [&plugins](const std::string& id) { return plugins.quantizer(id); },
+                        [&plugins](const std::string& id) { return plugins.transform(id); });
+    runner.setThreads(threads);
+    return runner.run(*recipe, tokenizer, fb);
 }
 
 nlohmann::json runReport(const Model& model, const QuantizeRun& run)

@@ -1,5 +1,7 @@
 #include "project.h"
 
+#include "quantlens/analyzer.h"
+
 #include <QDir>
 #include <QFileInfo>
 #include <QJsonDocument>
@@ -56,14 +58,14 @@ Expected<Project> Project::load(const QString& path)
     p.calib.samples = c.value(QStringLiteral("samples")).toInt(p.calib.samples);
     p.calib.seqlen = c.value(QStringLiteral("seqlen")).toInt(p.calib.seqlen);
     const QString sampling = c.value(QStringLiteral("sampling")).toString(QStringLiteral("random"));
-    if (sampling != QLatin1String("random") && sampling != QLatin1String("contiguous"))
-        return fieldError(path, "calibration.sampling", "expected random or contiguous, got " + sampling).error();
-    p.calib.sampling = sampling == QLatin1String("random") ? Sampling::Random : Sampling::Contiguous;
+    const auto parsed = parseSampling(sampling.toStdString());
+    if (!parsed) return fieldError(path, "calibration.sampling", "expected random or contiguous, got " + sampling).error();
+    p.calib.sampling = *parsed;
     p.calib.seed = uint64_t(c.value(QStringLiteral("seed")).toInteger(0));
     if (p.calib.samples <= 0 || p.calib.seqlen <= 1)
         return fieldError(path, "calibration", QStringLiteral("samples must be positive and seqlen at least 2")).error();
     p.sensitivity = o.value(QStringLiteral("sensitivity")).toString(QStringLiteral("proxy"));
-    if (p.sensitivity != QLatin1String("none") && p.sensitivity != QLatin1String("proxy") && p.sensitivity != QLatin1String("full"))
+    if (!parseSensitivityMode(p.sensitivity.toStdString()))
         return fieldError(path, "sensitivity", "expected none, proxy or full, got " + p.sensitivity).error();
     p.klSamples = o.value(QStringLiteral("kl_samples")).toInt(4);
     p.storeFile = resolve(base, o.value(QStringLiteral("analysis")).toString());
@@ -79,7 +81,7 @@ Expected<void> Project::save(const QString& target)
     QJsonObject c{{"file", relativeTo(base, calibFile)},
                   {"samples", calib.samples},
                   {"seqlen", calib.seqlen},
-                  {"sampling", calib.sampling == Sampling::Random ? "random" : "contiguous"},
+                  {"sampling", samplingName(calib.sampling)},
                   {"seed", qint64(calib.seed)}};
     QJsonObject o{{"version", 1},
                   {"model", relativeTo(base, modelDir)},

@@ -25,7 +25,7 @@ namespace {
 CalibrationSpec effectiveSpec(const Project& p)
 {
     CalibrationSpec s = p.calib;
-    s.heldOut = p.sensitivity == QLatin1String("full") ? p.klSamples : 0;
+    s.heldOut = parseSensitivityMode(p.sensitivity.toStdString()) == SensitivityMode::Full ? p.klSamples : 0;
     return s;
 }
 
@@ -192,9 +192,7 @@ Job* Workbench::runAnalysis()
         out.calib = *c;
         AnalyzeOptions opt;
         opt.modelSha256 = sha;
-        opt.sensitivity = project.sensitivity == QLatin1String("none")   ? SensitivityMode::None
-                          : project.sensitivity == QLatin1String("full") ? SensitivityMode::Full
-                                                                          : SensitivityMode::Proxy;
+        opt.sensitivity = parseSensitivityMode(project.sensitivity.toStdString()).value_or(SensitivityMode::Proxy);
         auto r = analyze(*model, *out.calib, opt, &job);
         if (!r) return r.error();
         // The store is replaced only by a complete result (AnalysisStore writes through a temporary file).

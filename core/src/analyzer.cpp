@@ -94,6 +94,23 @@ Expected<void> endToEndSensitivity(const Model& model, const CalibrationSet& cal
 
 } // namespace
 
+const char* sensitivityModeName(SensitivityMode mode)
+{
+    switch (mode) {
+    case SensitivityMode::None: return "none";
+    case SensitivityMode::Proxy: return "proxy";
+    case SensitivityMode::Full: return "full";
+    }
+    return "proxy";
+}
+
+std::optional<SensitivityMode> parseSensitivityMode(std::string_view name)
+{
+    for (SensitivityMode m : {SensitivityMode::None, SensitivityMode::Proxy, SensitivityMode::Full})
+        if (name == sensitivityModeName(m)) return m;
+    return std::nullopt;
+}
+
 Expected<AnalysisResult> analyze(const Model& model, const CalibrationSet& calib, const AnalyzeOptions& opt,
                                  Feedback* fb)
 {

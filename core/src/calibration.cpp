@@ -28,6 +28,13 @@ std::string hashWindows(const std::vector<std::vector<int32_t>>& windows)
 
 const char* samplingName(Sampling s) { return s == Sampling::Contiguous ? "contiguous" : "random"; }
 
+std::optional<Sampling> parseSampling(std::string_view name)
+{
+    if (name == "contiguous") return Sampling::Contiguous;
+    if (name == "random") return Sampling::Random;
+    return std::nullopt;
+}
+
 Expected<std::string> readCalibrationText(const std::string& path)
 {
     std::ifstream in(path, std::ios::binary);

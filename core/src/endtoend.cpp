@@ -8,7 +8,9 @@
 
 namespace ql {
 
-namespace {
+// A named namespace: EndToEndSensitivity::Impl holds one, and a member's type from an anonymous
+// namespace would give Impl internal linkage in a unity batch.
+namespace endtoend {
 
 // The model's weights with at most one linear replaced.
 class ReplacingSource final : public WeightSource {
@@ -44,6 +46,10 @@ private:
     const RowMatrix* m_weight = nullptr;
 };
 
+} // namespace endtoend
+
+namespace {
+
 // Column-wise log-sum-exp of logits (vocab × tokens), accumulated in double.
 Eigen::VectorXd logSumExp(const Eigen::MatrixXf& logits)
 {
@@ -62,7 +68,7 @@ struct EndToEndSensitivity::Impl {
     Impl(const Model& m) : model(m), source(m), engine(m.config(), source) { engine.setCacheLmHead(true); }
 
     const Model& model;
-    ReplacingSource source;
+    endtoend::ReplacingSource source;
     ForwardEngine engine;
     ForwardOptions options;
     std::vector<std::vector<Eigen::MatrixXf>> inputs; ///< [block][window]: the float input of each block

@@ -43,9 +43,9 @@ Expected<void> readCalibration(const Json& v, const std::string& path, Recipe& r
     }
     if (v.contains("sampling")) {
         const Json& s = v["sampling"];
-        if (s == "contiguous") c.sampling = Sampling::Contiguous;
-        else if (s == "random") c.sampling = Sampling::Random;
-        else return errorAt(childPath(path, "sampling"), "expected \"contiguous\" or \"random\", got " + shortDump(s));
+        const auto parsed = s.is_string() ? parseSampling(s.get<std::string>()) : std::nullopt;
+        if (!parsed) return errorAt(childPath(path, "sampling"), "expected \"contiguous\" or \"random\", got " + shortDump(s));
+        c.sampling = *parsed;
     }
     if (v.contains("seed")) {
         auto s = detail::readUnsigned(v["seed"], childPath(path, "seed"));

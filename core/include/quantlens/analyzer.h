@@ -6,10 +6,17 @@
 #include "quantlens/model.h"
 #include "quantlens/statscollector.h"
 
+#include <optional>
+#include <string_view>
+
 namespace ql {
 
 /// Which sensitivity measures an analysis computes.
 enum class SensitivityMode { None, Proxy, Full };
+/// "none", "proxy" or "full".
+const char* sensitivityModeName(SensitivityMode mode);
+/// The mode a name spells ("none", "proxy", "full"); nullopt for anything else.
+std::optional<SensitivityMode> parseSensitivityMode(std::string_view name);
 
 /// Settings of one analysis run.
 struct AnalyzeOptions {

@@ -7,6 +7,9 @@
 #include <string>
 #include <vector>
 
+#include <optional>
+#include <string_view>
+
 namespace ql {
 
 /// How calibration windows are drawn from the tokenized text.
@@ -17,6 +20,8 @@ enum class Sampling {
 
 /// "contiguous" or "random".
 const char* samplingName(Sampling s);
+/// The sampling a name spells ("contiguous", "random"); nullopt for anything else.
+std::optional<Sampling> parseSampling(std::string_view name);
 
 /// What to draw: number of windows, their length, the sampling and its seed.
 struct CalibrationSpec {
