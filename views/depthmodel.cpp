@@ -1,5 +1,7 @@
 #include "depthmodel.h"
 
+#include "quantlens/site.h"
+
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -15,10 +17,10 @@ DepthModel::DepthModel(QObject* parent) : QAbstractTableModel(parent) {}
 QString DepthModel::siteKind(int column)
 {
     switch (column) {
-    case AttnIn: return QStringLiteral("attn_in");
-    case OIn: return QStringLiteral("o_in");
-    case MlpIn: return QStringLiteral("mlp_in");
-    case DownIn: return QStringLiteral("down_in");
+    case AttnIn: return QString::fromLatin1(pointName(BlockPoint::AttnIn));
+    case OIn: return QString::fromLatin1(pointName(BlockPoint::OIn));
+    case MlpIn: return QString::fromLatin1(pointName(BlockPoint::MlpIn));
+    case DownIn: return QString::fromLatin1(pointName(BlockPoint::DownIn));
     default: return {};
     }
 }

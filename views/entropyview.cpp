@@ -7,6 +7,8 @@
 #include "tableexport.h"
 #include "viewlayout.h"
 
+#include "quantlens/site.h"
+
 #include <QChart>
 #include <QCheckBox>
 #include <QHBoxLayout>
@@ -33,10 +35,11 @@ namespace {
 // One colour per site kind; energy and value entropy of a kind share it.
 QColor siteKindColor(const QString& kind, int fallbackIndex)
 {
-    if (kind == QLatin1String("attn_in")) return QColor(0x4e, 0x79, 0xa7);
-    if (kind == QLatin1String("o_in")) return QColor(0x76, 0xb7, 0xb2);
-    if (kind == QLatin1String("mlp_in")) return QColor(0x59, 0xa1, 0x4f);
-    if (kind == QLatin1String("down_in")) return QColor(0xb0, 0x7a, 0xa1);
+    // attn_in, o_in, mlp_in, down_in
+    static const QColor sites[kSiteCount] = {QColor(0x4e, 0x79, 0xa7), QColor(0x76, 0xb7, 0xb2), QColor(0x59, 0xa1, 0x4f),
+                                             QColor(0xb0, 0x7a, 0xa1)};
+    const auto point = parsePoint(kind.toStdString());
+    if (const int i = point ? siteIndex(*point) : -1; i >= 0) return sites[i];
     static const QColor others[] = {QColor(0xf2, 0x8e, 0x2b), QColor(0xe1, 0x57, 0x59), QColor(0x9c, 0x75, 0x5f)};
     return others[fallbackIndex % 3];
 }
@@ -210,14 +213,13 @@ void EntropyView::rebuildDepth()
             s->attachAxis(s == m_energy[k] ? yEnergy : yValue);
             m_depthPanel->attachHover(s, [s, kind = kinds[k]](int index, const QBarSet*) {
                 if (index < 0 || index >= s->count()) return QString();
-                return QStringLiteral("layers.%1.%2\n%3: %4 bits")
-                    .arg(int(s->at(index).x()))
-                    .arg(kind, s->name())
+                return QStringLiteral("%1\n%2: %3 bits")
+                    .arg(Selection::siteName(int(s->at(index).x()), kind), s->name())
                     .arg(s->at(index).y(), 0, 'f', 3);
             });
             // A click selects the site of that kind at the nearest block.
             connect(s, &QLineSeries::clicked, this, [this, kind = kinds[k]](const QPointF& p) {
-                if (m_selection) m_selection->selectSite(QStringLiteral("layers.%1.%2").arg(qRound(p.x())).arg(kind));
+                if (m_selection) m_selection->selectSite(Selection::siteName(qRound(p.x()), kind));
             });
         }
     }

@@ -7,6 +7,8 @@
 #include "selection.h"
 #include "viewlayout.h"
 
+#include "quantlens/site.h"
+
 #include <QChart>
 #include <QHeaderView>
 #include <QLabel>
@@ -93,7 +95,7 @@ void MassiveView::activateRow(const QModelIndex& proxyIndex)
 {
     if (!proxyIndex.isValid()) return;
     const MassiveActivation* m = m_massiveModel->activation(m_proxy->mapToSource(proxyIndex).row());
-    if (m) m_selection->selectSite(QStringLiteral("layers.%1.attn_in").arg(m->layer));
+    if (m) m_selection->selectSite(Selection::siteName(m->layer, QString::fromLatin1(pointName(BlockPoint::AttnIn))));
 }
 
 void MassiveView::rebuildChart()
@@ -137,7 +139,7 @@ void MassiveView::rebuildChart()
         });
         // Clicking a point selects that block, like the table.
         connect(line, &QXYSeries::clicked, this, [this](const QPointF& p) {
-            m_selection->selectSite(QStringLiteral("layers.%1.attn_in").arg(qRound(p.x())));
+            m_selection->selectSite(Selection::siteName(qRound(p.x()), QString::fromLatin1(pointName(BlockPoint::AttnIn))));
         });
     }
 }

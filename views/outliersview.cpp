@@ -348,7 +348,7 @@ void OutliersView::rebuildDepthChart()
         }
         // Clicking a point selects that block's site of this kind.
         connect(line, &QXYSeries::clicked, this, [this, col](const QPointF& p) {
-            m_selection->selectSite(QStringLiteral("layers.%1.%2").arg(qRound(p.x())).arg(DepthModel::siteKind(col)));
+            m_selection->selectSite(Selection::siteName(qRound(p.x()), DepthModel::siteKind(col)));
         });
         lines << line;
     }

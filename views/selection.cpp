@@ -1,41 +1,35 @@
 #include "selection.h"
 
+#include "quantlens/model.h"
+#include "quantlens/site.h"
+
 #include <QRegularExpression>
 
 namespace ql {
 
 namespace {
 
-// Site suffix of each projection; q/k/v share one site, gate/up share one.
-QString siteSuffix(const QString& proj)
+// The first linear layer reading a site (q_proj for attn_in), by the model's module names.
+QString firstLayerOfSite(int block, const QString& point)
 {
-    if (proj == "q_proj" || proj == "k_proj" || proj == "v_proj") return QStringLiteral("attn_in");
-    if (proj == "o_proj") return QStringLiteral("o_in");
-    if (proj == "gate_proj" || proj == "up_proj") return QStringLiteral("mlp_in");
-    if (proj == "down_proj") return QStringLiteral("down_in");
-    return {};
-}
-
-// First module a site feeds.
-QString firstLayerOfSite(int block, const QString& suffix)
-{
-    const QString b = QStringLiteral("model.layers.%1.").arg(block);
-    if (suffix == "attn_in") return b + "self_attn.q_proj";
-    if (suffix == "o_in") return b + "self_attn.o_proj";
-    if (suffix == "mlp_in") return b + "mlp.gate_proj";
-    if (suffix == "down_in") return b + "mlp.down_proj";
-    return {};
+    const auto p = parsePoint(point.toStdString());
+    if (block < 0 || !p || siteIndex(*p) < 0) return {};
+    return QString::fromStdString(Model::linearName(block, linearsReading(*p).front()));
 }
 
 } // namespace
 
+QString Selection::siteName(int block, const QString& point)
+{
+    const auto p = parsePoint(point.toStdString());
+    return p ? QString::fromStdString(ql::siteName(block, *p)) : QString();
+}
+
 QString Selection::siteOfLayer(const QString& layer)
 {
-    const int b = blockOf(layer);
-    const QString proj = layer.section('.', -1);
-    const QString suffix = siteSuffix(proj);
-    if (b < 0 || suffix.isEmpty()) return {};
-    return QStringLiteral("layers.%1.%2").arg(b).arg(suffix);
+    const auto linear = Model::parseLinearName(layer.toStdString());
+    if (!linear) return {};
+    return QString::fromStdString(ql::siteName(linear->first, siteOf(linear->second)));
 }
 
 int Selection::blockOf(const QString& name)

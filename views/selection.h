@@ -19,6 +19,10 @@ public:
     /// Block of the selection (-1: none).
     int block() const { return m_block; }
 
+    /// The analysis's name of a block's point ("layers.3.down_in" for 3, "down_in").
+
+    static QString siteName(int block, const QString& point);
+
     /// The site feeding a module name ("model.layers.3.mlp.down_proj" → "layers.3.down_in").
     static QString siteOfLayer(const QString& layer);
     /// The block number in a module or site name, -1 when there is none.

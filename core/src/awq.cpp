@@ -51,15 +51,15 @@ Expected<AwqBlockInputs> awqCaptureBlock(const FloatWeights& w, int layer, std::
     in.downIn.resize(n);
     in.attnOut.resize(n);
     in.input = blockInputs;
-    const std::string prefix = "layers." + std::to_string(layer) + ".";
-    const std::pair<std::string, std::vector<Eigen::MatrixXf>*> slots[] = {
-        {prefix + "attn_in", &in.attnIn}, {prefix + "o_in", &in.oIn},         {prefix + "mlp_in", &in.mlpIn},
-        {prefix + "down_in", &in.downIn}, {prefix + "attn_out", &in.attnOut},
+    const std::pair<BlockPoint, std::vector<Eigen::MatrixXf>*> slots[] = {
+        {BlockPoint::AttnIn, &in.attnIn}, {BlockPoint::OIn, &in.oIn},         {BlockPoint::MlpIn, &in.mlpIn},
+        {BlockPoint::DownIn, &in.downIn}, {BlockPoint::AttnOut, &in.attnOut},
     };
     ForwardEngine engine(w.config(), w);
     engine.setObserver([&](const Activation& a) {
-        for (const auto& [name, dst] : slots)
-            if (a.name == name) (*dst)[size_t(a.sequence)] = a.x;
+        if (a.layer != layer) return;
+        for (const auto& [point, dst] : slots)
+            if (a.point == point) (*dst)[size_t(a.sequence)] = a.x;
     });
     ForwardOptions fo;
     fo.threads = threads;

@@ -78,10 +78,9 @@ Expected<double> groupLoss(FloatWeights& w, int layer, AwqGroup g, const AwqBloc
             saved.push_back(dst);
             dst = trial[k]; // same shape: no reallocation, the block views stay valid
         }
-        const std::string name = "layers." + std::to_string(layer) + ".attn_out";
         ForwardEngine engine(w.config(), w);
         engine.setObserver([&](const Activation& a) {
-            if (a.name != name) return;
+            if (a.layer != layer || a.point != BlockPoint::AttnOut) return;
             sum += double((a.x - target[size_t(a.sequence)]).squaredNorm());
             count += double(a.x.size());
         });
@@ -117,10 +116,10 @@ Expected<double> groupLoss(FloatWeights& w, int layer, AwqGroup g, const AwqBloc
 const char* awqGroupSite(AwqGroup g)
 {
     switch (g) {
-    case AwqGroup::AttnIn: return "attn_in";
-    case AwqGroup::OIn: return "o_in";
-    case AwqGroup::MlpIn: return "mlp_in";
-    case AwqGroup::DownIn: return "down_in";
+    case AwqGroup::AttnIn: return pointName(BlockPoint::AttnIn);
+    case AwqGroup::OIn: return pointName(BlockPoint::OIn);
+    case AwqGroup::MlpIn: return pointName(BlockPoint::MlpIn);
+    case AwqGroup::DownIn: return pointName(BlockPoint::DownIn);
     }
     return "?";
 }

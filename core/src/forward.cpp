@@ -13,16 +13,15 @@ namespace ql {
 
 namespace {
 
+// The block's points as the integers the block code compares (execution order, BlockPoint's).
 enum Slot { Input, AttnIn, Q, K, V, OIn, AttnOut, MlpIn, Gate, Up, DownIn, MlpOut, Output, SlotCount };
-constexpr const char* kSlotNames[SlotCount] = {"input",   "attn_in", "q",    "k",  "v",       "o_in",   "attn_out",
-                                               "mlp_in", "gate",    "up",   "down_in", "mlp_out", "output"};
+static_assert(SlotCount == kBlockPointCount && int(BlockPoint::DownIn) == DownIn && int(BlockPoint::Output) == Output);
 
 // The slot of a site name ("attn_in", "o_in", "mlp_in", "down_in"), -1 for anything else.
 int siteSlot(const std::string& name)
 {
-    for (int s : {AttnIn, OIn, MlpIn, DownIn})
-        if (name == kSlotNames[s]) return s;
-    return -1;
+    const auto p = parsePoint(name);
+    return p && siteIndex(*p) >= 0 ? int(*p) : -1;
 }
 
 // Query columns handled together in attention: keys beyond the block's last query are
@@ -73,12 +72,12 @@ ForwardEngine::ForwardEngine(const ModelConfig& config, const WeightSource& weig
     m_names.resize(config.layers);
     for (int i = 0; i < config.layers; ++i)
         for (int s = 0; s < SlotCount; ++s)
-            m_names[i].push_back("layers." + std::to_string(i) + "." + kSlotNames[s]);
+            m_names[i].push_back(siteName(i, BlockPoint(s)));
 }
 
 void ForwardEngine::publish(int layer, int slot, int seq, const Eigen::MatrixXf& x)
 {
-    if (m_observer) m_observer(Activation{m_names[layer][slot], layer, seq, x});
+    if (m_observer) m_observer(Activation{m_names[layer][slot], layer, seq, x, BlockPoint(slot)});
 }
 
 double ForwardEngine::flopsPerSequence(int n, int logitTokens) const { return flops(m_config, n, logitTokens); }
@@ -225,7 +224,7 @@ Expected<void> ForwardEngine::runFrom(int firstLayer, std::vector<Eigen::MatrixX
     for (int s = 0; s < nSeq; ++s) {
         if (fb && fb->isCanceled()) return makeError(canceledMessage());
         rmsNorm(xs[s], m_finalNorm, m_config.rmsEps, m_h);
-        if (m_observer) m_observer(Activation{m_finalName, -1, s, m_h});
+        if (m_observer) m_observer(Activation{m_finalName, -1, s, m_h, BlockPoint::Output});
         if (opt.computeLogits) {
             const Eigen::Index n = m_h.cols();
             Eigen::Index from = opt.logitsFrom < 0 ? n + opt.logitsFrom : opt.logitsFrom;

@@ -18,15 +18,13 @@ namespace {
 struct LinearDesc {
     LinearKind kind;
     const char* module; // path under model.layers.<i>.
-    const char* site;   // activation site name suffix
 };
 
-// The block's linears in execution order; HF module paths and the site each one reads.
+// The block's linears in execution order and their Hugging Face module paths.
 constexpr LinearDesc kLinears[kLinearCount] = {
-    {LinearKind::Q, "self_attn.q_proj", "attn_in"}, {LinearKind::K, "self_attn.k_proj", "attn_in"},
-    {LinearKind::V, "self_attn.v_proj", "attn_in"}, {LinearKind::O, "self_attn.o_proj", "o_in"},
-    {LinearKind::Gate, "mlp.gate_proj", "mlp_in"},  {LinearKind::Up, "mlp.up_proj", "mlp_in"},
-    {LinearKind::Down, "mlp.down_proj", "down_in"},
+    {LinearKind::Q, "self_attn.q_proj"}, {LinearKind::K, "self_attn.k_proj"}, {LinearKind::V, "self_attn.v_proj"},
+    {LinearKind::O, "self_attn.o_proj"}, {LinearKind::Gate, "mlp.gate_proj"}, {LinearKind::Up, "mlp.up_proj"},
+    {LinearKind::Down, "mlp.down_proj"},
 };
 
 std::string shapeString(const std::vector<int64_t>& s)
@@ -55,13 +53,6 @@ Expected<void> checkFinite(const TensorInfo& t, const float* v, int64_t n, int64
 
 } // namespace
 
-const char* linearShortName(LinearKind k)
-{
-    static constexpr const char* names[kLinearCount] = {"q_proj", "k_proj", "v_proj", "o_proj",
-                                                        "gate_proj", "up_proj", "down_proj"};
-    return names[static_cast<int>(k)];
-}
-
 std::string Model::attnNormName(int i) { return "model.layers." + std::to_string(i) + ".input_layernorm.weight"; }
 std::string Model::mlpNormName(int i)
 {
@@ -70,6 +61,26 @@ std::string Model::mlpNormName(int i)
 std::string Model::linearName(int i, LinearKind k)
 {
     return "model.layers." + std::to_string(i) + "." + kLinears[static_cast<int>(k)].module;
+}
+
+std::optional<std::pair<int, LinearKind>> Model::parseLinearName(std::string_view name)
+{
+    constexpr std::string_view prefix = "model.layers.", suffix = ".weight";
+    if (name.size() > suffix.size() && name.substr(name.size() - suffix.size()) == suffix)
+        name.remove_suffix(suffix.size());
+    if (name.substr(0, prefix.size()) != prefix) return std::nullopt;
+    name.remove_prefix(prefix.size());
+    const size_t dot = name.find('.');
+    if (dot == 0 || dot == std::string_view::npos) return std::nullopt;
+    int block = 0;
+    for (char c : name.substr(0, dot)) {
+        if (c < '0' || c > '9' || block > 100000000) return std::nullopt;
+        block = block * 10 + (c - '0');
+    }
+    if (name[0] == '0' && dot > 1) return std::nullopt;
+    for (const LinearDesc& d : kLinears)
+        if (name.substr(dot + 1) == d.module) return std::pair{block, d.kind};
+    return std::nullopt;
 }
 
 Expected<Model> Model::open(const std::string& dirIn)
@@ -165,7 +176,7 @@ Expected<void> Model::validate()
             }
             LinearLayer l;
             l.name = linearName(i, d.kind);
-            l.site = "layers." + std::to_string(i) + "." + d.site;
+            l.site = siteName(i, siteOf(d.kind));
             l.block = i;
             l.kind = d.kind;
             l.outFeatures = out;

@@ -10,18 +10,6 @@ namespace ql {
 
 namespace {
 
-// The linears of a block in true-sequential order, grouped by the site they read.
-struct Group {
-    const char* site;
-    std::vector<LinearKind> kinds;
-};
-const Group kGroups[] = {
-    {"attn_in", {LinearKind::Q, LinearKind::K, LinearKind::V}},
-    {"o_in", {LinearKind::O}},
-    {"mlp_in", {LinearKind::Gate, LinearKind::Up}},
-    {"down_in", {LinearKind::Down}},
-};
-
 void appendFormat(std::ostringstream& s, const FormatSpec& f)
 {
     s << f.format << '/' << int(f.granularity) << '/' << f.groupSize;
@@ -141,9 +129,10 @@ Expected<std::shared_ptr<QuantizedModel>> QuantPipeline::run(const std::map<std:
     BlockWeights floatBlock;
     for (int b = 0; b < cfg.layers; ++b) {
         bool blockLoaded = false; // converted once per block, and only when a layer needs it
-        for (const Group& g : kGroups) {
+        // The linears in true-sequential order, grouped by the site they read.
+        for (const BlockPoint point : kSitePoints) {
             std::vector<Job*> group;
-            for (LinearKind k : g.kinds) {
+            for (LinearKind k : linearsReading(point)) {
                 auto it = jobs.find({b, static_cast<int>(k)});
                 if (it != jobs.end()) group.push_back(&it->second);
             }
@@ -180,15 +169,15 @@ Expected<std::shared_ptr<QuantizedModel>> QuantPipeline::run(const std::map<std:
                     m_stats.blockForwards += b - statesBlock;
                     statesBlock = b;
                 }
-                const std::string site = "layers." + std::to_string(b) + "." + g.site;
+                const std::string site = siteName(b, point);
                 capture.wantInputs = needInputs;
                 capture.stats.name = site;
                 capture.stats.layer = b;
                 engine.setObserver([&](const Activation& a) {
-                    if (a.name == site) capture.add(a.x);
+                    if (a.layer == b && a.point == point) capture.add(a.x);
                 });
                 ForwardOptions toSite = fo;
-                toSite.stopAfterSite = g.site;
+                toSite.stopAfterSite = pointName(point);
                 auto ran = engine.runBlockPart(b, states, checkpoint, toSite, nullptr);
                 engine.setObserver(nullptr);
                 QL_TRY(ran);

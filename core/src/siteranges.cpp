@@ -11,12 +11,11 @@ Expected<std::vector<SiteStats>> siteRanges(const ModelConfig& config, const Wei
                                             const std::vector<std::vector<int32_t>>& windows, int threads, Feedback* fb)
 {
     if (windows.empty()) return makeError("site statistics need calibration windows");
-    static const char* kSites[] = {"attn_in", "o_in", "mlp_in", "down_in"};
     std::map<std::string, SiteStats> sites;
     std::vector<std::string> order;
     for (int i = 0; i < config.layers; ++i)
-        for (const char* s : kSites) {
-            const std::string name = "layers." + std::to_string(i) + "." + s;
+        for (const BlockPoint p : kSitePoints) {
+            const std::string name = siteName(i, p);
             order.push_back(name);
             sites[name].name = name;
             sites[name].layer = i;

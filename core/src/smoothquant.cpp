@@ -6,16 +6,9 @@ namespace ql {
 
 namespace {
 
-// The smoothable sites of a block: the norm in front and the linears reading it.
-struct SmoothSite {
-    const char* site;
-    bool attention; // attnNorm (q/k/v) or mlpNorm (gate/up)
-    std::vector<LinearKind> linears;
-};
-const SmoothSite kSmoothSites[] = {
-    {"attn_in", true, {LinearKind::Q, LinearKind::K, LinearKind::V}},
-    {"mlp_in", false, {LinearKind::Gate, LinearKind::Up}},
-};
+// The smoothable sites of a block, each behind a norm: attn_in (attnNorm, q/k/v) and mlp_in
+// (mlpNorm, gate/up).
+constexpr BlockPoint kSmoothSites[] = {BlockPoint::AttnIn, BlockPoint::MlpIn};
 
 } // namespace
 
@@ -41,8 +34,8 @@ Expected<std::map<std::string, Eigen::VectorXf>> smoothQuant(FloatWeights& weigh
     const int hidden = weights.config().hidden;
     // Check every site before touching any weight, so a missing one leaves the model as it was.
     for (int i = 0; i < weights.layers(); ++i)
-        for (const SmoothSite& ss : kSmoothSites) {
-            const std::string name = "layers." + std::to_string(i) + "." + ss.site;
+        for (const BlockPoint site : kSmoothSites) {
+            const std::string name = siteName(i, site);
             auto it = byName.find(name);
             if (it == byName.end())
                 return makeError("smoothquant: no activation statistics for site " + name +
@@ -59,15 +52,15 @@ Expected<std::map<std::string, Eigen::VectorXf>> smoothQuant(FloatWeights& weigh
     for (int i = 0; i < weights.layers(); ++i) {
         if (fb && fb->isCanceled()) return makeError(canceledMessage());
         BlockWeights& b = weights.blockWeights(i);
-        for (const SmoothSite& ss : kSmoothSites) {
-            const std::string name = "layers." + std::to_string(i) + "." + ss.site;
+        for (const BlockPoint site : kSmoothSites) {
+            const std::string name = siteName(i, site);
             Eigen::VectorXf wmax = Eigen::VectorXf::Zero(hidden);
-            for (LinearKind k : ss.linears)
+            for (LinearKind k : linearsReading(site))
                 wmax = wmax.cwiseMax(weights.linear(i, k).cwiseAbs().colwise().maxCoeff().transpose());
             const Eigen::VectorXf s = smoothQuantScales(byName.at(name)->absmax, wmax, opt.alpha);
-            Eigen::VectorXf& gamma = ss.attention ? b.attnNorm : b.mlpNorm;
+            Eigen::VectorXf& gamma = site == BlockPoint::AttnIn ? b.attnNorm : b.mlpNorm;
             gamma = gamma.cwiseQuotient(s);
-            for (LinearKind k : ss.linears) {
+            for (LinearKind k : linearsReading(site)) {
                 RowMatrix& w = weights.linear(i, k);
                 w = w * s.asDiagonal();
             }

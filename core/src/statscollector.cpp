@@ -12,21 +12,12 @@ namespace ql {
 
 namespace {
 
-// The sites in block order; event names end in these suffixes.
-constexpr const char* kSites[] = {"attn_in", "o_in", "mlp_in", "down_in"};
-
 // ResidualStats::medianAbs takes the per-token medians of every kMedianStride-th token (by
 // calibration-order index): a selection on every token measured ~15% of a plain forward pass
 // at hidden 576 (SmolLM-135M's width), on every 8th token ~2%.
 constexpr int64_t kMedianStride = 8;
 
 int64_t medianSlots(int64_t tokens) { return (tokens + kMedianStride - 1) / kMedianStride; }
-
-bool endsWith(const std::string& s, const char* suffix)
-{
-    const size_t n = std::char_traits<char>::length(suffix);
-    return s.size() > n && s.compare(s.size() - n, n, suffix) == 0 && s[s.size() - n - 1] == '.';
-}
 
 // Keeps the three largest values seen, descending; v is known to exceed top[2].
 inline void insertTop3(std::array<float, 3>& top, float v)
@@ -107,7 +98,7 @@ StatsCollector::StatsCollector(const ModelConfig& config, const std::vector<std:
         m_offsets.push_back(m_totalTokens);
         m_totalTokens += static_cast<int64_t>(w.size());
     }
-    m_open.resize(std::size(kSites));
+    m_open.resize(kSiteCount);
     m_residuals.resize(config.layers);
     m_tokenMedians.resize(size_t(config.layers));
     for (int i = 0; i < config.layers; ++i) {
@@ -132,14 +123,13 @@ void StatsCollector::observe(const Activation& a)
         m_currentLayer = a.layer;
     }
     const int64_t offset = m_offsets.at(static_cast<size_t>(a.sequence));
-    for (size_t k = 0; k < std::size(kSites); ++k) {
-        if (!endsWith(a.name, kSites[k])) continue;
-        detail::SiteAccumulator& acc = m_open[k];
+    if (const int k = siteIndex(a.point); k >= 0) {
+        detail::SiteAccumulator& acc = m_open[size_t(k)];
         if (!acc.active()) acc.start(a.x.rows(), m_totalTokens);
         acc.add(offset, a.x);
         return;
     }
-    if (!endsWith(a.name, "output")) return;
+    if (a.point != BlockPoint::Output) return;
     // Residual stream after the block: streaming per-channel and per-token maxima, the top-3 |a|,
     // sampled tokens' median |a| (kept per layer until finish()) and massive activations.
     ResidualStats& r = m_residuals[a.layer];
@@ -178,10 +168,10 @@ void StatsCollector::observe(const Activation& a)
 
 void StatsCollector::finalizeLayer(int layer)
 {
-    for (size_t k = 0; k < std::size(kSites); ++k) {
-        if (!m_open[k].active()) continue;
-        const std::string name = "layers." + std::to_string(layer) + "." + kSites[k];
-        m_sites.push_back(m_open[k].finish(name, layer, m_opt));
+    for (int k = 0; k < kSiteCount; ++k) {
+        if (!m_open[size_t(k)].active()) continue;
+        const std::string name = siteName(layer, kSitePoints[k]);
+        m_sites.push_back(m_open[size_t(k)].finish(name, layer, m_opt));
         if (m_onSite) m_onSite(m_sites.back());
     }
 }
@@ -199,7 +189,7 @@ void StatsCollector::finish(std::vector<SiteStats>& sites, std::vector<ResidualS
 {
     if (m_currentLayer >= 0) finalizeLayer(m_currentLayer);
     m_currentLayer = -1;
-    m_open.assign(std::size(kSites), detail::SiteAccumulator()); // the block buffers are no longer needed
+    m_open.assign(kSiteCount, detail::SiteAccumulator()); // the block buffers are no longer needed
     sites = std::move(m_sites);
     for (size_t i = 0; i < m_residuals.size(); ++i) {
         std::vector<float>& medians = m_tokenMedians[i];

@@ -19,6 +19,7 @@ struct Activation {
     int layer;               ///< block index, -1 for the final norm output
     int sequence;            ///< index of the sequence in the batch passed to run()
     const Eigen::MatrixXf& x;
+    BlockPoint point;        ///< the point of the block (Output for the final norm)
 };
 
 /// Receives every named intermediate; statistics, Hessians and the pipeline subscribe here.

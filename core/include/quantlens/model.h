@@ -8,7 +8,10 @@
 #include <atomic>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 namespace ql {
@@ -63,6 +66,9 @@ public:
     static std::string attnNormName(int i);
     static std::string mlpNormName(int i);
     static std::string linearName(int i, LinearKind k);
+    /// The block and kind of a linear's module name ("model.layers.3.mlp.down_proj", with or
+    /// without ".weight"); nullopt for anything else.
+    static std::optional<std::pair<int, LinearKind>> parseLinearName(std::string_view name);
 
 private:
     Expected<void> validate();

@@ -2,6 +2,7 @@
 
 #include "quantlens/expected.h"
 #include "quantlens/quantspec.h"
+#include "quantlens/site.h"
 
 #include <Eigen/Core>
 
@@ -16,13 +17,6 @@ class HadamardRotation;
 
 /// A row-major fp32 matrix: the layout of a Hugging Face [out, in] weight.
 using RowMatrix = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-
-/// The seven linear layers of a decoder block, in execution order.
-enum class LinearKind { Q = 0, K, V, O, Gate, Up, Down };
-inline constexpr int kLinearCount = 7;
-
-/// Short name of a linear kind ("q_proj" ... "down_proj").
-const char* linearShortName(LinearKind k);
 
 /// A read-only view of a row-major fp32 matrix.
 using ConstRowMap = Eigen::Map<const RowMatrix>;
