@@ -441,6 +441,36 @@ private slots:
         QVERIFY2(cm.find(otherCalib.substr(0, 12)) != std::string::npos, cm.c_str());
     }
 
+    // The reuse rule, case by case: inputs first, then each measure a request can ask for.
+    void coversIsTheReuseRule()
+    {
+        AnalysisResult r = makeResult();
+        r.endToEnd = {};
+        const std::string model = r.meta.modelSha256, calib = r.meta.calibSha256, heldOut = hexHash(9);
+        const auto req = [&](SensitivityMode m, std::string mdl, std::string cal, std::string held) {
+            return AnalysisRequest{std::move(mdl), std::move(cal), m, std::move(held)};
+        };
+        QVERIFY(!r.sensitivity.empty());
+        QVERIFY(AnalysisStore::covers(r, req(SensitivityMode::None, model, calib, "")));
+        QVERIFY(AnalysisStore::covers(r, req(SensitivityMode::Proxy, model, calib, "")));
+        QCOMPARE(QString::fromStdString(AnalysisStore::missing(r, req(SensitivityMode::Full, model, calib, heldOut))),
+                 QStringLiteral("it holds no end-to-end KL sensitivity"));
+        QVERIFY(AnalysisStore::missing(r, req(SensitivityMode::Proxy, hexHash(7), calib, "")).find("it was made from another model") == 0);
+        QVERIFY(AnalysisStore::missing(r, req(SensitivityMode::None, model, hexHash(8), "")).find("it was made from another calibration set") == 0);
+
+        r.endToEnd.windows = 2;
+        r.endToEnd.heldOutSha256 = heldOut;
+        QVERIFY(AnalysisStore::covers(r, req(SensitivityMode::Full, model, calib, heldOut)));
+        const std::string other = AnalysisStore::missing(r, req(SensitivityMode::Full, model, calib, hexHash(10)));
+        QVERIFY2(other.find("other held-out windows") != std::string::npos, other.c_str());
+
+        AnalysisResult statsOnly = r;
+        statsOnly.sensitivity.clear();
+        QVERIFY(AnalysisStore::covers(statsOnly, req(SensitivityMode::None, model, calib, "")));
+        QCOMPARE(QString::fromStdString(AnalysisStore::missing(statsOnly, req(SensitivityMode::Proxy, model, calib, ""))),
+                 QStringLiteral("it holds no per-layer sensitivity"));
+    }
+
     void badFilesGiveClearErrors()
     {
         QTemporaryDir tmp;

@@ -102,13 +102,14 @@ class TestGui : public QObject {
 
     QString path(const QString& name) const { return m_tmp.path() + QLatin1Char('/') + name; }
 
-    void writeProject(const QString& file, const QString& model, const QString& calib, const QString& store = {})
+    void writeProject(const QString& file, const QString& model, const QString& calib, const QString& store = {},
+                      const char* sensitivity = "proxy")
     {
         std::ofstream out(file.toStdString());
         out << "{\"version\": 1, \"model\": \"" << model.toStdString() << "\", \"calibration\": {\"file\": \""
             << calib.toStdString() << "\", \"samples\": 4, \"seqlen\": 32, \"sampling\": \"contiguous\"}";
         if (!store.isEmpty()) out << ", \"analysis\": \"" << store.toStdString() << "\"";
-        out << ", \"sensitivity\": \"proxy\"}";
+        out << ", \"sensitivity\": \"" << sensitivity << "\"}";
     }
 
     // A window with the fixture project open and analysed.
@@ -552,6 +553,8 @@ private slots:
         QTest::newRow("corrupt safetensors") << "corrupt" << "model.safetensors";
         QTest::newRow("empty calibration") << "emptycalib" << "empty.txt: the calibration file is empty";
         QTest::newRow("store of another model") << "otherstore" << "was made from another model";
+        QTest::newRow("store without the KL asked for")
+            << "nokl" << "fixture.h5 does not serve this project: it holds no end-to-end KL sensitivity";
         QTest::newRow("unreadable project") << "badproject" << "not a QuantLens project";
     }
 
@@ -583,6 +586,9 @@ private slots:
         } else if (kind == "emptycalib") {
             writeProject(path("empty.qlproj"), "model", "empty.txt");
             job = wb.openProject(path("empty.qlproj"));
+        } else if (kind == "nokl") { // the store holds proxy sensitivity, the project asks for full
+            writeProject(path("full.qlproj"), "model", "calib.txt", "fixture.h5", "full");
+            job = wb.openProject(path("full.qlproj"));
         } else if (kind == "otherstore") {
             writeProject(path("other.qlproj"), "other", "calib.txt", "fixture.h5");
             job = wb.openProject(path("other.qlproj"));

@@ -153,10 +153,7 @@ int cmdAnalyze(const QStringList& args)
         auto existing = AnalysisStore::openFor(out, *modelHash, calib->sha256);
         if (!existing) return fail(existing.message() + " (pass --force to overwrite it)");
         // Same inputs: reuse it unless it lacks a measure asked for now.
-        const bool lacksProxy = opt.sensitivity != SensitivityMode::None && existing->sensitivity.empty();
-        const bool lacksKl = opt.sensitivity == SensitivityMode::Full &&
-                             (existing->endToEnd.windows == 0 || existing->endToEnd.heldOutSha256 != calib->heldOutSha256);
-        if (!lacksProxy && !lacksKl) {
+        if (AnalysisStore::covers(*existing, {*modelHash, calib->sha256, opt.sensitivity, calib->heldOutSha256})) {
             if (p.isSet(QStringLiteral("json")))
                 printJson(summarize(*existing, out, 0.0));
             else

@@ -134,4 +134,22 @@ Expected<AnalysisResult> AnalysisStore::openFor(const std::string& path, const s
     return read(path);
 }
 
+std::string AnalysisStore::missing(const AnalysisResult& r, const AnalysisRequest& q)
+{
+    if (r.meta.modelSha256 != q.modelSha256)
+        return "it was made from another model (model sha256 " + shortHash(r.meta.modelSha256) + ", expected " +
+               shortHash(q.modelSha256) + ")";
+    if (r.meta.calibSha256 != q.calibSha256)
+        return "it was made from another calibration set (calibration sha256 " + shortHash(r.meta.calibSha256) +
+               ", expected " + shortHash(q.calibSha256) + ")";
+    if (q.sensitivity != SensitivityMode::None && r.sensitivity.empty()) return "it holds no per-layer sensitivity";
+    if (q.sensitivity == SensitivityMode::Full) {
+        if (r.endToEnd.windows == 0) return "it holds no end-to-end KL sensitivity";
+        if (r.endToEnd.heldOutSha256 != q.heldOutSha256)
+            return "its end-to-end KL was measured on other held-out windows (sha256 " +
+                   shortHash(r.endToEnd.heldOutSha256) + ", expected " + shortHash(q.heldOutSha256) + ")";
+    }
+    return {};
+}
+
 } // namespace ql

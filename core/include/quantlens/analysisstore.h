@@ -1,11 +1,20 @@
 #pragma once
 
 #include "quantlens/analysis.h"
+#include "quantlens/analyzer.h"
 #include "quantlens/expected.h"
 
 #include <string>
 
 namespace ql {
+
+/// What an analysis must hold to be reused: its inputs and the measures asked for.
+struct AnalysisRequest {
+    std::string modelSha256;
+    std::string calibSha256;
+    SensitivityMode sensitivity = SensitivityMode::Proxy;
+    std::string heldOutSha256; ///< of the held-out windows end-to-end KL is measured on (Full)
+};
 
 /// Reads and writes an AnalysisResult as one HDF5 file (layout in docs/analysis-file.md).
 class AnalysisStore {
@@ -21,6 +30,16 @@ public:
     /// both hashes) a store made from another model or calibration set.
     static Expected<AnalysisResult> openFor(const std::string& path, const std::string& modelSha256,
                                             const std::string& calibSha256);
+    /// The one rule for reusing an analysis, in the command line and the window alike: it must
+    /// come from the same weights and calibration windows and hold every measure the request
+    /// asks for (per-layer sensitivity unless None; for Full, end-to-end KL on the same held-out
+    /// windows). Returns what is missing, empty when `result` serves `request`.
+    static std::string missing(const AnalysisResult& result, const AnalysisRequest& request);
+    /// True when missing() is empty.
+    static bool covers(const AnalysisResult& result, const AnalysisRequest& request)
+    {
+        return missing(result, request).empty();
+    }
 };
 
 } // namespace ql
