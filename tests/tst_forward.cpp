@@ -17,6 +17,9 @@
 #include <fstream>
 #include <map>
 #include <set>
+#include <thread>
+
+#include <omp.h>
 
 using qltest::naiveLogits;
 
@@ -176,6 +179,49 @@ private slots:
         auto bad = engine.run({{1, 9999}}, {});
         QVERIFY(!bad.ok());
         QVERIFY2(QString::fromStdString(bad.message()).contains("token id 9999"), bad.message().c_str());
+    }
+
+    // A run's thread count holds for the thread that runs it, for the forward pass and Eigen's
+    // products alike, and is given back afterwards: two jobs on two threads keep their own.
+    void threadCountsArePerJob()
+    {
+        qlfix::ModelSpec s;
+        QTemporaryDir tmp;
+        QVERIFY(qlfix::writeModel(tmp.path().toStdString(), s));
+        auto m = ql::Model::open(tmp.path().toStdString());
+        QVERIFY(m.ok());
+        omp_set_num_threads(2);
+        const int mainEigen = Eigen::nbThreads();
+        QCOMPARE(mainEigen, 2);
+        struct Seen {
+            int eigen = -1, omp = -1, after = -1;
+            bool ok = false;
+        };
+        auto job = [&](int threads, Seen& seen) {
+            omp_set_num_threads(3); // this thread's own setting before the job
+            ql::ForwardEngine engine(m->config(), *m);
+            engine.setObserver([&](const ql::Activation&) {
+                seen.eigen = Eigen::nbThreads();
+                seen.omp = omp_get_max_threads();
+            });
+            ql::ForwardOptions o;
+            o.threads = threads;
+            seen.ok = engine.run({{1, 2, 3, 4}}, {}, o).ok();
+            seen.after = omp_get_max_threads();
+        };
+        Seen one, two;
+        std::thread a(job, 1, std::ref(one)), b(job, 2, std::ref(two));
+        a.join();
+        b.join();
+        QVERIFY(one.ok && two.ok);
+        QCOMPARE(one.eigen, 1);
+        QCOMPARE(one.omp, 1);
+        QCOMPARE(two.eigen, 2);
+        QCOMPARE(two.omp, 2);
+        QCOMPARE(one.after, 3); // given back
+        QCOMPARE(two.after, 3);
+        QCOMPARE(Eigen::nbThreads(), mainEigen); // the main thread's setting is untouched
+        QCOMPARE(omp_get_max_threads(), 2);
     }
 
     void sharedModelsMatchNumpy_data()

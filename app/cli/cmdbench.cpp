@@ -40,7 +40,6 @@ int cmdBenchForward(const QStringList& args)
     const ModelConfig& c = model->config();
     if (*threads > 0) {
         omp_set_num_threads(*threads);
-        Eigen::setNbThreads(*threads);
     }
     const int nThreads = Eigen::nbThreads();
 

@@ -32,7 +32,6 @@ int cmdBenchGptq(const QStringList& args)
         if (!*e) return fail(e->message());
     if (*threads > 0) {
         omp_set_num_threads(*threads);
-        Eigen::setNbThreads(*threads);
     }
     const int n = *size;
     std::mt19937 rng(1);

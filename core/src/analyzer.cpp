@@ -1,4 +1,5 @@
 #include "quantlens/analyzer.h"
+#include "quantlens/threadscope.h"
 
 #include "quantlens/endtoend.h"
 #include "quantlens/forward.h"
@@ -114,6 +115,7 @@ std::optional<SensitivityMode> parseSensitivityMode(std::string_view name)
 Expected<AnalysisResult> analyze(const Model& model, const CalibrationSet& calib, const AnalyzeOptions& opt,
                                  Feedback* fb)
 {
+    const ThreadScope threadScope(opt.threads);
     if (opt.sensitivity == SensitivityMode::Full && calib.heldOutWindows.empty())
         return makeError("end-to-end sensitivity needs held-out windows (none were kept apart from the calibration text)");
     QL_TRY(checkSequenceLength(model.config(), calib.spec.seqlen, opt.beyondTrainedPositions, "calibration window length"));

@@ -3,8 +3,7 @@
 #include "quantlens/awq.h"
 
 #include "quantlens/forward.h"
-
-#include <omp.h>
+#include "quantlens/threadscope.h"
 
 #include <algorithm>
 #include <cstdio>
@@ -82,7 +81,7 @@ Expected<AwqReport> awqTransform(FloatWeights& w, const std::vector<std::vector<
     if (o.clipTokens < 1) return makeError("awq: clip tokens must be at least 1, got " + std::to_string(o.clipTokens));
     // Checks the format and grouping before any weight changes.
     if (auto probe = awqFakeQuantize(RowMatrix::Zero(1, 1), o.weight); !probe) return probe.error();
-    if (o.threads > 0) omp_set_num_threads(o.threads);
+    const ThreadScope threads(o.threads);
 
     std::vector<Eigen::MatrixXf> states(windows.size());
     for (size_t s = 0; s < windows.size(); ++s) {

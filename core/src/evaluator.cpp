@@ -1,4 +1,5 @@
 #include "quantlens/evaluator.h"
+#include "quantlens/threadscope.h"
 
 #include "quantlens/forward.h"
 
@@ -85,6 +86,7 @@ Expected<PplResult> evaluatePerplexity(const ModelConfig& config, const WeightSo
                                        const std::vector<int32_t>& tokens, int bos, const EvalOptions& opt,
                                        Feedback* fb)
 {
+    const ThreadScope threadScope(opt.threads);
     QL_TRY(checkSequenceLength(config, opt.ctx, opt.beyondTrainedPositions, "context"));
     auto windows = makeWindows(tokens, bos, opt);
     if (!windows) return windows.error();
@@ -144,6 +146,7 @@ Expected<KlResult> evaluateKl(const ModelConfig& refConfig, const WeightSource& 
                               const WeightSource& model, const std::vector<int32_t>& tokens, int bos,
                               const EvalOptions& opt, Feedback* fb)
 {
+    const ThreadScope threadScope(opt.threads);
     if (refConfig.vocab != config.vocab)
         return makeError("KL needs the same vocabulary: reference has " + std::to_string(refConfig.vocab) +
                          " tokens, model has " + std::to_string(config.vocab));

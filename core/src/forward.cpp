@@ -2,8 +2,7 @@
 
 #include "quantlens/actquant.h"
 #include "quantlens/hadamard.h"
-
-#include <omp.h>
+#include "quantlens/threadscope.h"
 
 #include <algorithm>
 #include <cmath>
@@ -149,10 +148,7 @@ Expected<void> ForwardEngine::runBlockPart(int layer, std::vector<Eigen::MatrixX
 Expected<void> ForwardEngine::layers(int first, int last, std::vector<Eigen::MatrixXf>& xs, const ForwardOptions& opt,
                                      Feedback* fb, double units)
 {
-    if (opt.threads > 0) {
-        omp_set_num_threads(opt.threads);
-        Eigen::setNbThreads(opt.threads);
-    }
+    const ThreadScope threads(opt.threads);
     if (first < 0 || first > last || last > m_config.layers)
         return makeError("forward pass: blocks [" + std::to_string(first) + ", " + std::to_string(last) +
                          ") do not exist in a model of " + std::to_string(m_config.layers));
@@ -203,6 +199,7 @@ Expected<void> ForwardEngine::layers(int first, int last, std::vector<Eigen::Mat
 Expected<void> ForwardEngine::runFrom(int firstLayer, std::vector<Eigen::MatrixXf>& xs, const LogitsSink& sink,
                                       const ForwardOptions& opt, Feedback* fb)
 {
+    const ThreadScope threadScope(opt.threads);
     if (firstLayer < 0 || firstLayer > m_config.layers)
         return makeError("forward pass: no block " + std::to_string(firstLayer) + " in a model of " +
                          std::to_string(m_config.layers));

@@ -1,4 +1,5 @@
 #include "quantlens/pipeline.h"
+#include "quantlens/threadscope.h"
 
 #include "quantlens/forward.h"
 #include "quantlens/params.h"
@@ -82,6 +83,7 @@ Expected<std::shared_ptr<QuantizedModel>> QuantPipeline::run(const std::map<std:
                                                              const CalibrationSet& calib, const PipelineOptions& opt,
                                                              Feedback* fb)
 {
+    const ThreadScope threadScope(opt.threads);
     const auto t0 = std::chrono::steady_clock::now();
     m_stats = {};
     const ModelConfig& cfg = m_model.config();

@@ -1,4 +1,5 @@
 #include "quantlens/reciperunner.h"
+#include "quantlens/threadscope.h"
 
 #include "quantlens/params.h"
 #include "quantlens/siteranges.h"
@@ -102,6 +103,7 @@ Expected<void> RecipeRunner::applyTransforms(const Recipe& r, RecipeRun& run, st
 
 Expected<RecipeRun> RecipeRunner::run(const Recipe& recipe, const Tokenizer* tokenizer, Feedback* fb)
 {
+    const ThreadScope threadScope(m_threads);
     RecipeRun run;
     run.recipe = recipe;
     auto specs = resolveRecipe(recipe, m_model.linearLayers());
