@@ -72,7 +72,8 @@ private:
     std::array<View, kLinearCount> m_views{};
 };
 
-/// Where the forward pass gets fp32 weights from: a float model, or later a quantized one.
+/// Where the forward pass gets fp32 weights from: the stored model (Model), float weights after
+/// transforms (FloatWeights) or a quantized model's dequantized weights (QuantizedModel).
 class WeightSource {
 public:
     virtual ~WeightSource() = default;

@@ -1,0 +1,43 @@
+#include "clicommon.h"
+
+#include "quantlens/tokenizer.h"
+
+#include <cstdio>
+#include <iostream>
+
+namespace ql::cli {
+
+int cmdTokenize(const QStringList& args)
+{
+    QCommandLineParser p;
+    p.addOption({QStringLiteral("text"), QStringLiteral("Text file to tokenize (read as bytes)."), QStringLiteral("FILE")});
+    p.addOption({QStringLiteral("out"), QStringLiteral("Write ids here instead of stdout."), QStringLiteral("FILE")});
+    if (!parseArgs(p, args, 1, "quantlens-cli tokenize MODEL_DIR --text FILE [--out FILE]")) return 1;
+    if (!p.isSet(QStringLiteral("text"))) return fail("tokenize needs --text FILE");
+    const std::string dir = p.positionalArguments()[0].toStdString();
+    auto tok = loadTokenizer(dir);
+    if (!tok) return fail(tok.message());
+    auto text = readFile(p.value(QStringLiteral("text")).toStdString());
+    if (!text) return fail(text.message());
+    const auto ids = (*tok)->encode(*text);
+    std::string out;
+    out.reserve(ids.size() * 5);
+    for (size_t i = 0; i < ids.size(); ++i) {
+        if (i) out += ' ';
+        out += std::to_string(ids[i]);
+    }
+    out += '\n';
+    if (p.isSet(QStringLiteral("out"))) {
+        const std::string path = p.value(QStringLiteral("out")).toStdString();
+        std::FILE* f = std::fopen(path.c_str(), "wb");
+        if (!f) return fail(path + ": cannot open for writing");
+        const bool ok = std::fwrite(out.data(), 1, out.size(), f) == out.size();
+        if (std::fclose(f) != 0 || !ok) return fail(path + ": write failed");
+        std::cerr << ids.size() << " tokens written to " << path << "\n";
+    } else {
+        std::cout << out;
+    }
+    return 0;
+}
+
+} // namespace ql::cli
