@@ -47,7 +47,7 @@ QColor siteKindColor(const QString& kind, int fallbackIndex)
 } // namespace
 
 EntropyView::EntropyView(Selection* selection, QWidget* parent)
-    : QWidget(parent)
+    : AnalysisPage(parent)
     , m_selection(selection)
     , m_model(new EntropyModel(this))
     , m_proxy(new QSortFilterProxyModel(this))

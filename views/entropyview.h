@@ -1,5 +1,6 @@
 #pragma once
 
+#include "analysispage.h"
 #include "exportable.h"
 #include "snapshot.h"
 
@@ -31,7 +32,7 @@ class TableExport;
 /// (one colour per site kind; energy solid on the left axis, value dashed on the right axis, each
 /// with its own range since they measure different things), the value histogram of the selected
 /// site, and the per-site table.
-class EntropyView : public QWidget {
+class EntropyView : public AnalysisPage {
     Q_OBJECT
 public:
     /// A view following (and setting) `selection`.
@@ -39,9 +40,9 @@ public:
     ~EntropyView() override;
 
     /// Shows a snapshot (null or without analysis: a placeholder).
-    void setSnapshot(SnapshotPtr snapshot);
+    void setSnapshot(SnapshotPtr snapshot) override;
     /// Depth chart, histogram chart and table.
-    QList<Exportable*> exportables() const;
+    QList<Exportable*> exportables() const override;
 
     /// The per-site table model.
     EntropyModel* model() const { return m_model; }

@@ -27,7 +27,7 @@
 namespace ql {
 
 MassiveView::MassiveView(Selection* selection, QWidget* parent)
-    : QWidget(parent), m_selection(selection), m_residualModel(new ResidualDepthModel(this)),
+    : AnalysisPage(parent), m_selection(selection), m_residualModel(new ResidualDepthModel(this)),
       m_massiveModel(new MassiveTableModel(this)), m_proxy(new QSortFilterProxyModel(this))
 {
     m_placeholder = detail::makePlaceholder(this, 24);

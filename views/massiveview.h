@@ -1,5 +1,6 @@
 #pragma once
 
+#include "analysispage.h"
 #include "snapshot.h"
 
 #include <QList>
@@ -23,7 +24,7 @@ class Selection;
 /// Massive activations (Sun et al. 2024) across depth: top-1/2/3 and median |a| of the residual
 /// stream per block on a log axis, and the table of massive activations; clicking a row selects
 /// that block. Shows a placeholder without an analysis.
-class MassiveView : public QWidget {
+class MassiveView : public AnalysisPage {
     Q_OBJECT
 public:
     /// A view that selects into `selection` (not owned; must outlive the view).
@@ -31,9 +32,9 @@ public:
     ~MassiveView() override;
 
     /// Shows a snapshot (null or without analysis: a placeholder).
-    void setSnapshot(SnapshotPtr snapshot);
+    void setSnapshot(SnapshotPtr snapshot) override;
     /// The chart, for the window's export actions.
-    QList<Exportable*> exportables() const;
+    QList<Exportable*> exportables() const override;
 
     /// True while the placeholder is shown instead of the content.
     bool showsPlaceholder() const;

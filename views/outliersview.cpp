@@ -77,7 +77,7 @@ QAreaSeries* band(const QString& name, const QColor& colour)
 } // namespace
 
 OutliersView::OutliersView(Selection* selection, QWidget* parent)
-    : QWidget(parent), m_selection(selection), m_channelModel(new ChannelStatsModel(this)),
+    : AnalysisPage(parent), m_selection(selection), m_channelModel(new ChannelStatsModel(this)),
       m_depthModel(new DepthModel(this))
 {
     m_placeholder = detail::makePlaceholder(this, 24);

@@ -1,5 +1,6 @@
 #pragma once
 
+#include "analysispage.h"
 #include "snapshot.h"
 
 #include <QList>
@@ -29,7 +30,7 @@ class Selection;
 /// per-channel value ranges as bands (min/max, p01/p99, p25/p75, as in QuaRot's figures), the
 /// heat map of one calibration sample's raw activations, and max |x| per projection across depth.
 /// Follows the window's Selection; shows a placeholder without an analysis.
-class OutliersView : public QWidget {
+class OutliersView : public AnalysisPage {
     Q_OBJECT
 public:
     /// A view following `selection` (not owned; must outlive the view).
@@ -37,11 +38,11 @@ public:
     ~OutliersView() override;
 
     /// Shows a snapshot (null or without analysis: a placeholder).
-    void setSnapshot(SnapshotPtr snapshot);
+    void setSnapshot(SnapshotPtr snapshot) override;
     /// Supplies captured activations for the heat map (shown when site and sample match).
     void setSiteSample(std::shared_ptr<const SiteSample> sample);
     /// The charts and the heat map, for the window's export actions.
-    QList<Exportable*> exportables() const;
+    QList<Exportable*> exportables() const override;
 
     /// The site shown: the selection's site, or the first site when the selection has none.
     QString currentSite() const { return m_site; }

@@ -18,7 +18,7 @@
 namespace ql {
 
 OverviewView::OverviewView(Selection* selection, QWidget* parent)
-    : QWidget(parent)
+    : AnalysisPage(parent)
     , m_selection(selection)
     , m_model(new LayerTableModel(this))
     , m_proxy(new QSortFilterProxyModel(this))

@@ -1,5 +1,6 @@
 #pragma once
 
+#include "analysispage.h"
 #include "exportable.h"
 #include "snapshot.h"
 
@@ -25,7 +26,7 @@ class TableExport;
 /// The Overview: one sortable, filterable row per linear layer with its activation, weight and
 /// sensitivity statistics. Clicking a row selects the layer; the selected layer's row follows the
 /// window's selection.
-class OverviewView : public QWidget {
+class OverviewView : public AnalysisPage {
     Q_OBJECT
 public:
     /// A view following (and setting) `selection`.
@@ -33,9 +34,9 @@ public:
     ~OverviewView() override;
 
     /// Shows a snapshot (null: a placeholder).
-    void setSnapshot(SnapshotPtr snapshot);
+    void setSnapshot(SnapshotPtr snapshot) override;
     /// What can be exported: the table (CSV of the rows shown, picture of the table).
-    QList<Exportable*> exportables() const;
+    QList<Exportable*> exportables() const override;
 
     /// The table model (source, model order).
     LayerTableModel* model() const { return m_model; }

@@ -39,7 +39,7 @@ QPair<double, double> decades(double lo, double hi)
 } // namespace
 
 SensitivityView::SensitivityView(Selection* selection, QWidget* parent)
-    : QWidget(parent)
+    : AnalysisPage(parent)
     , m_selection(selection)
     , m_model(new SensitivityModel(this))
     , m_proxy(new QSortFilterProxyModel(this))

@@ -1,5 +1,6 @@
 #pragma once
 
+#include "analysispage.h"
 #include "exportable.h"
 #include "sensitivitymodel.h"
 #include "snapshot.h"
@@ -31,7 +32,7 @@ class TableExport;
 /// Layer sensitivity: a per-layer bar chart of one measure at one width (blocks along x, one bar
 /// colour per projection), a scatter of a cheap measure (Hessian proxy or relative MSE) against
 /// end-to-end KL with the Spearman rank correlation core computed, and the sortable table.
-class SensitivityView : public QWidget {
+class SensitivityView : public AnalysisPage {
     Q_OBJECT
 public:
     /// A view following (and setting) `selection`.
@@ -39,9 +40,9 @@ public:
     ~SensitivityView() override;
 
     /// Shows a snapshot (null or without sensitivity: a placeholder).
-    void setSnapshot(SnapshotPtr snapshot);
+    void setSnapshot(SnapshotPtr snapshot) override;
     /// Bar chart, scatter (when KL exists) and table.
-    QList<Exportable*> exportables() const;
+    QList<Exportable*> exportables() const override;
 
     /// The table model.
     SensitivityModel* model() const { return m_model; }

@@ -23,7 +23,7 @@
 namespace ql {
 
 WeightsView::WeightsView(Selection* selection, QWidget* parent)
-    : QWidget(parent)
+    : AnalysisPage(parent)
     , m_selection(selection)
 {
     m_placeholder = detail::makePlaceholder(this);

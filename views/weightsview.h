@@ -1,5 +1,6 @@
 #pragma once
 
+#include "analysispage.h"
 #include "exportable.h"
 #include "snapshot.h"
 
@@ -22,7 +23,7 @@ class Selection;
 
 /// The selected linear layer's weights: the histogram of all its weights and, per output row,
 /// the absmax and standard deviation core stored (WeightStats).
-class WeightsView : public QWidget {
+class WeightsView : public AnalysisPage {
     Q_OBJECT
 public:
     /// A view following `selection`.
@@ -30,9 +31,9 @@ public:
     ~WeightsView() override;
 
     /// Shows a snapshot (null or without analysis: a placeholder).
-    void setSnapshot(SnapshotPtr snapshot);
+    void setSnapshot(SnapshotPtr snapshot) override;
     /// Histogram and per-row chart.
-    QList<Exportable*> exportables() const;
+    QList<Exportable*> exportables() const override;
 
     /// The histogram shown (the selected layer's weights).
     HistogramModel* histogramModel() const;

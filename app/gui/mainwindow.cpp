@@ -1,5 +1,6 @@
 #include "mainwindow.h"
 
+#include "analysispage.h"
 #include "calibrationdialog.h"
 #include "entropyview.h"
 #include "explorerview.h"
@@ -186,14 +187,8 @@ QWidget* MainWindow::takePage(const QString& id)
 
 QList<Exportable*> MainWindow::currentExportables() const
 {
-    const QWidget* w = m_tabs->currentWidget();
-    if (auto* v = qobject_cast<const OverviewView*>(w)) return v->exportables();
-    if (auto* v = qobject_cast<const OutliersView*>(w)) return v->exportables();
-    if (auto* v = qobject_cast<const MassiveView*>(w)) return v->exportables();
-    if (auto* v = qobject_cast<const SensitivityView*>(w)) return v->exportables();
-    if (auto* v = qobject_cast<const EntropyView*>(w)) return v->exportables();
-    if (auto* v = qobject_cast<const WeightsView*>(w)) return v->exportables();
-    return {};
+    const auto* page = qobject_cast<const AnalysisPage*>(m_tabs->currentWidget());
+    return page ? page->exportables() : QList<Exportable*>();
 }
 
 void MainWindow::showError(const QString& title, const QString& message)
