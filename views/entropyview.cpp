@@ -18,6 +18,7 @@
 #include <QLegendMarker>
 #include <QLineSeries>
 #include <QScatterSeries>
+#include <QScopedValueRollback>
 #include <QSortFilterProxyModel>
 #include <QSplitter>
 #include <QStackedWidget>
@@ -97,9 +98,10 @@ EntropyView::~EntropyView() = default;
 void EntropyView::setSnapshot(SnapshotPtr snapshot)
 {
     m_snapshot = std::move(snapshot);
-    m_syncing = true;
-    m_model->setSnapshot(m_snapshot);
-    m_syncing = false;
+    {
+        const QScopedValueRollback guard(m_syncing, true);
+        m_model->setSnapshot(m_snapshot);
+    }
     if (!m_snapshot) {
         m_placeholder->setText(tr("No model open.\n\nOpen a model and run an analysis to see how much information "
                                   "each layer's activations carry."));
@@ -261,14 +263,13 @@ void EntropyView::followSelection()
                                                         : tr("Value histogram"));
     }
     const QModelIndex index = row < 0 ? QModelIndex() : m_proxy->mapFromSource(m_model->index(row, 0));
-    m_syncing = true;
+    const QScopedValueRollback guard(m_syncing, true);
     if (index.isValid()) {
         m_table->selectionModel()->setCurrentIndex(index, QItemSelectionModel::ClearAndSelect | QItemSelectionModel::Rows);
         m_table->scrollTo(index);
     } else {
         m_table->selectionModel()->clearSelection();
     }
-    m_syncing = false;
 }
 
 void EntropyView::selectFromTable(const QModelIndex& index)

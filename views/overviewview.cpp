@@ -11,6 +11,7 @@
 #include <QLabel>
 #include <QLineEdit>
 #include <QRegularExpression>
+#include <QScopedValueRollback>
 #include <QSortFilterProxyModel>
 #include <QStackedWidget>
 #include <QTableView>
@@ -75,9 +76,10 @@ OverviewView::~OverviewView() = default;
 void OverviewView::setSnapshot(SnapshotPtr snapshot)
 {
     m_snapshot = std::move(snapshot);
-    m_syncing = true;
-    m_model->setSnapshot(m_snapshot);
-    m_syncing = false;
+    {
+        const QScopedValueRollback guard(m_syncing, true);
+        m_model->setSnapshot(m_snapshot);
+    }
 
     if (!m_snapshot) {
         m_placeholder->setText(tr("No model open.\n\nOpen a Hugging Face model folder to see its linear layers here."));
@@ -127,11 +129,12 @@ QString OverviewView::placeholderText() const
 
 void OverviewView::applyFilter(const QString& text)
 {
-    m_syncing = true;
-    m_proxy->setFilterRegularExpression(QRegularExpression(
-        QRegularExpression::wildcardToRegularExpression(text, QRegularExpression::UnanchoredWildcardConversion),
-        QRegularExpression::CaseInsensitiveOption));
-    m_syncing = false;
+    {
+        const QScopedValueRollback guard(m_syncing, true);
+        m_proxy->setFilterRegularExpression(QRegularExpression(
+            QRegularExpression::wildcardToRegularExpression(text, QRegularExpression::UnanchoredWildcardConversion),
+            QRegularExpression::CaseInsensitiveOption));
+    }
     updateCount();
     followSelection();
 }
@@ -146,7 +149,7 @@ void OverviewView::followSelection()
     if (!m_selection) return;
     const int row = m_model->rowOfLayer(m_selection->layer());
     const QModelIndex index = row < 0 ? QModelIndex() : m_proxy->mapFromSource(m_model->index(row, 0));
-    m_syncing = true;
+    const QScopedValueRollback guard(m_syncing, true);
     if (index.isValid()) {
         m_table->selectionModel()->setCurrentIndex(
             index, QItemSelectionModel::ClearAndSelect | QItemSelectionModel::Rows);
@@ -155,7 +158,6 @@ void OverviewView::followSelection()
         m_table->selectionModel()->clearSelection();
         m_table->selectionModel()->setCurrentIndex(QModelIndex(), QItemSelectionModel::NoUpdate);
     }
-    m_syncing = false;
 }
 
 void OverviewView::onCurrentRowChanged(const QModelIndex& current)

@@ -17,6 +17,7 @@
 #include <QLabel>
 #include <QLocale>
 #include <QLogValueAxis>
+#include <QScopedValueRollback>
 #include <QSortFilterProxyModel>
 #include <QSplitter>
 #include <QStackedWidget>
@@ -110,10 +111,11 @@ SensitivityView::~SensitivityView() = default;
 void SensitivityView::setSnapshot(SnapshotPtr snapshot)
 {
     m_snapshot = std::move(snapshot);
-    m_syncing = true;
-    m_model->setSnapshot(m_snapshot);
-    fillMeasureCombo();
-    m_syncing = false;
+    {
+        const QScopedValueRollback guard(m_syncing, true);
+        m_model->setSnapshot(m_snapshot);
+        fillMeasureCombo();
+    }
 
     if (!m_snapshot) {
         m_placeholder->setText(tr("No model open.\n\nOpen a model and run an analysis to see how sensitive each "
@@ -369,15 +371,13 @@ void SensitivityView::followSelection()
     }
     m_scatter->followSelection();
     const QModelIndex index = row < 0 ? QModelIndex() : m_proxy->mapFromSource(m_model->index(row, 0));
-    const bool wasSyncing = m_syncing;
-    m_syncing = true;
+    const QScopedValueRollback guard(m_syncing, true);
     if (index.isValid()) {
         m_table->selectionModel()->setCurrentIndex(index, QItemSelectionModel::ClearAndSelect | QItemSelectionModel::Rows);
         m_table->scrollTo(index);
     } else {
         m_table->selectionModel()->clearSelection();
     }
-    m_syncing = wasSyncing;
 }
 
 void SensitivityView::selectFromTable(const QModelIndex& index)
