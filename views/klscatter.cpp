@@ -1,5 +1,6 @@
 #include "klscatter.h"
 
+#include "chartaxes.h"
 #include "chartpanel.h"
 #include "selection.h"
 #include "tableexport.h"
@@ -147,14 +148,10 @@ void KlScatter::setData(const SensitivityModel* model, const EndToEndSummary* su
     m_panel->setTitle(title);
     if (shown == 0) return;
 
-    // Whole decades around the data, at least one decade wide.
+    // Whole decades around the data, labelled in exponent form (these measures span many decades).
     const auto logAxis = [](double lo, double hi, const QString& text) {
-        auto* axis = new QLogValueAxis;
-        const double a = std::pow(10.0, std::floor(std::log10(lo)));
-        const double b = std::pow(10.0, std::ceil(std::log10(hi)));
-        axis->setRange(a, b > a ? b : a * 10);
+        QLogValueAxis* axis = detail::decadeAxis(text, lo, hi);
         axis->setLabelFormat(QStringLiteral("%.0e"));
-        axis->setTitleText(text);
         return axis;
     };
     QChart* chart = m_panel->chart();
