@@ -89,7 +89,7 @@ inline uint32_t nf4Encode(double x)
     return best;
 }
 
-// Parameters by the definitions (see quantparams.h); float where the library stores floats.
+// Parameters by the definitions (see groupparams.h); float where the library stores floats.
 struct RefParams {
     double scale = 0, zero = 0;
 };

@@ -4,9 +4,9 @@
 // Helpers of the transform tests: fixture models with edited tensors, forward runs over any
 // WeightSource, site statistics gathered from the observer, and error measures.
 #include "fixturemodel.h"
-#include "quantlens/analysis.h"
-#include "quantlens/forward.h"
-#include "quantlens/quantspec.h"
+#include "quantlens/analysis/analysis.h"
+#include "quantlens/forward/forward.h"
+#include "quantlens/quant/quantspec.h"
 
 #include <cmath>
 #include <cstring>

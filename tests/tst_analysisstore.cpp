@@ -2,7 +2,7 @@
 // exactly, files from before the later optional datasets still read, writes go through a
 // temporary file renamed into place, bad files and foreign hashes are refused with messages
 // naming them, and h5py reads the documented layout.
-#include "quantlens/analysisstore.h"
+#include "quantlens/store/analysisstore.h"
 
 #include <QDir>
 #include <QFile>

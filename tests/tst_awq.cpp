@@ -2,10 +2,10 @@
 // quantization, own module outputs), the folds preserve the float function, the clip search
 // never increases its objective and respects max_shrink, AWQ + RTN beats plain RTN on a model
 // with activation outliers, and the error messages.
-#include "quantlens/awq.h"
-#include "quantlens/floatweights.h"
-#include "quantlens/model.h"
-#include "quantlens/params.h"
+#include "quantlens/methods/awq.h"
+#include "quantlens/model/floatweights.h"
+#include "quantlens/model/model.h"
+#include "quantlens/base/params.h"
 #include "transformfixture.h"
 
 #include <QTemporaryDir>
@@ -18,7 +18,7 @@ using namespace qltest;
 namespace {
 
 // Round-to-nearest integer quantize-dequantize of one group, written from the rules of
-// quantparams.h (range widened to 0, all-zero groups use [-1, 1], ties to even).
+// groupparams.h (range widened to 0, all-zero groups use [-1, 1], ties to even).
 Eigen::VectorXf naiveFakeQuant(const Eigen::VectorXf& v, int bits, bool sym)
 {
     float lo = 0, hi = 0;
@@ -123,7 +123,7 @@ class TestAwq : public QObject {
 
     QTemporaryDir m_tmp;
     int m_models = 0;
-    ql::AwqTransformMethod m_awq;
+    ql::AwqTransform m_awq;
 
     ql::FloatWeights load(const qlfix::ModelSpec& spec, bool outliers)
     {
@@ -273,7 +273,7 @@ private slots:
         ql::AwqOptions o;
         o.weight = {"int4_asym", ql::Granularity::PerGroup, 32};
         o.clip = false;
-        auto r = ql::awqTransform(fw, calib, o);
+        auto r = ql::applyAwq(fw, calib, o);
         QVERIFY2(r.ok(), r.message().c_str());
         QCOMPARE(int(r->blocks.size()), spec.layers);
         bool moved = false;
@@ -420,16 +420,16 @@ private slots:
         QVERIFY(contains(m_awq.apply(fw, ctx, {{"max_shrink", 0.99}}), "max_shrink\" must be in"));
         QVERIFY(contains(m_awq.apply(fw, ctx, {{"clip", 1.0}}), "clip"));
         QVERIFY(contains(m_awq.apply(fw, ctx, {{"alfa", 0.5}}), "parameter \"alfa\" is unknown"));
-        QVERIFY(contains(ql::awqTransform(fw, none, {}), "awq needs calibration data"));
+        QVERIFY(contains(ql::applyAwq(fw, none, {}), "awq needs calibration data"));
         ql::AwqOptions o;
         o.weight.granularity = ql::Granularity::PerTensor;
-        QVERIFY(contains(ql::awqTransform(fw, calib, o), "per-tensor weight quantization is not supported"));
+        QVERIFY(contains(ql::applyAwq(fw, calib, o), "per-tensor weight quantization is not supported"));
         o = {};
         o.weight.format = "int9_asym";
-        QVERIFY(contains(ql::awqTransform(fw, calib, o), "int9_asym"));
+        QVERIFY(contains(ql::applyAwq(fw, calib, o), "int9_asym"));
         o = {};
         o.maxShrink = 1.0;
-        QVERIFY(contains(ql::awqTransform(fw, calib, o), "max_shrink must be in [0, 1)"));
+        QVERIFY(contains(ql::applyAwq(fw, calib, o), "max_shrink must be in [0, 1)"));
         for (int k = 0; k < ql::kLinearCount; ++k) // every refusal left the weights alone
             QVERIFY(fw.linear(0, ql::LinearKind(k)) == original.linear(0, ql::LinearKind(k)));
         QVERIFY(fw.blockWeights(0).attnNorm == original.blockWeights(0).attnNorm);

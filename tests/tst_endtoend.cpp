@@ -3,12 +3,12 @@
 // calibration windows, and the full analysis with its store round trip.
 #include "fixturemodel.h"
 #include "testpaths.h"
-#include "quantlens/analysisstore.h"
-#include "quantlens/analyzer.h"
-#include "quantlens/endtoend.h"
-#include "quantlens/forward.h"
-#include "quantlens/model.h"
-#include "quantlens/rtn.h"
+#include "quantlens/store/analysisstore.h"
+#include "quantlens/analysis/analyzer.h"
+#include "quantlens/analysis/endtoend.h"
+#include "quantlens/forward/forward.h"
+#include "quantlens/model/model.h"
+#include "quantlens/quant/rtn.h"
 #include "reference/naivellama.h"
 
 #include <QTemporaryDir>

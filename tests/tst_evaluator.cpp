@@ -5,9 +5,9 @@
 //  - the shared trained models against tests/data/reference_ppl.json, produced by
 //    tests/reference/numpy_reference.py (see the "command" field of each entry).
 #include "fixturemodel.h"
-#include "quantlens/evaluator.h"
-#include "quantlens/model.h"
-#include "quantlens/tokenizer.h"
+#include "quantlens/forward/evaluator.h"
+#include "quantlens/model/model.h"
+#include "quantlens/text/tokenizer.h"
 #include "reference/naivellama.h"
 #include "testpaths.h"
 

@@ -2,8 +2,8 @@
 // recomputations of formatref.h (OCP MX v1.0 encodings, QLoRA's NF4 construction, GPTQ quant.py,
 // PB-LLM, TWN) and hand-worked examples.
 #include "formatref.h"
-#include "quantlens/formats.h"
-#include "quantlens/quantparams.h"
+#include "quantlens/quant/formats.h"
+#include "quantlens/quant/groupparams.h"
 
 #include <QtTest>
 
@@ -216,7 +216,7 @@ private slots:
         check("ternary", {-4.f, -1.f, 0.f, 1.f, 4.f}, 4.f, 1.4f, {0, 1, 1, 1, 2}, {-4.f, 0.f, 0.f, 0.f, 4.f});
         check("ternary", {0.f, 0.f}, 0.f, 0.f, {1, 1}, {0.f, 0.f});
         // Saturation and NaN never produce an invalid code.
-        const ql::QuantParams p{0.1f, 3.f};
+        const ql::GroupParams p{0.1f, 3.f};
         QCOMPARE(ql::quantizeValue(fmt("int4_asym"), p, INFINITY), 15u);
         QCOMPARE(ql::quantizeValue(fmt("int4_asym"), p, -INFINITY), 0u);
         QCOMPARE(ql::quantizeValue(fmt("int4_asym"), p, NAN), 0u);
@@ -233,7 +233,7 @@ private slots:
         fails("int4_sym", vec({1.f}), 1.5f, "(0, 1]");
         fails("binary", vec({1.f}), 0.5f, "clip = 1");
         fails("int8_asym", vec({-3e38f, 3e38f}), 1.f, "overflows");
-        for (auto [id, bad] : std::vector<std::pair<const char*, ql::QuantParams>>{
+        for (auto [id, bad] : std::vector<std::pair<const char*, ql::GroupParams>>{
                  {"int4_asym", {0.f, 1.f}}, {"int4_asym", {NAN, 1.f}}, {"int4_sym", {1.f, 7.f}},
                  {"fp8_e5m2", {1.f, 1.f}}, {"nf4", {-1.f, 0.f}}, {"binary", {-1.f, 0.f}}, {"ternary", {1.f, -0.5f}}})
             QVERIFY2(!ql::checkParams(fmt(id), bad).ok(), id);

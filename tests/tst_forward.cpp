@@ -5,8 +5,8 @@
 //    tests/reference/numpy_reference.py (float64 numpy, its own safetensors parser):
 //      /usr/bin/python3 tests/reference/numpy_reference.py MODEL --logits 1,<first 12 golden ids>
 #include "fixturemodel.h"
-#include "quantlens/forward.h"
-#include "quantlens/model.h"
+#include "quantlens/forward/forward.h"
+#include "quantlens/model/model.h"
 #include "testpaths.h"
 #include "reference/naivellama.h"
 

@@ -11,8 +11,8 @@
 // error of a code boundary, after which GPTQ's compensation legitimately diverges; at most 1 row
 // in 16 may do so. Other tolerances are stated where they are used.
 #include "gptqref.h"
-#include "quantlens/gptq.h"
-#include "quantlens/pbllm.h"
+#include "quantlens/methods/gptq.h"
+#include "quantlens/methods/pbllm.h"
 
 #include <QtTest>
 
@@ -336,7 +336,7 @@ private slots:
                     }
                 }
                 QVERIFY(values.size() <= 2);
-                const ql::QuantParams p = res->tensor.params(r, k);
+                const ql::GroupParams p = res->tensor.params(r, k);
                 for (float v : values) QVERIFY(v == p.zero + p.scale || v == p.zero - p.scale);
                 if (others.empty()) continue;
                 const double mu = sum / double(others.size());

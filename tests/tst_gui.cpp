@@ -27,10 +27,10 @@
 #include "weightsview.h"
 #include "workbench.h"
 
-#include "quantlens/analysisstore.h"
-#include "quantlens/calibration.h"
-#include "quantlens/model.h"
-#include "quantlens/tokenizer.h"
+#include "quantlens/store/analysisstore.h"
+#include "quantlens/text/calibration.h"
+#include "quantlens/model/model.h"
+#include "quantlens/text/tokenizer.h"
 
 #include <QChart>
 #include <QFile>

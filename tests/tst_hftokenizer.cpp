@@ -2,7 +2,7 @@
 // whole WikiText-2 test file (shared golden file), an independent naive quadratic BPE written
 // below, fixture tokenizers trained by tests/fixtures/tokenizerfixture, and hand-derived
 // expectations of HF's normalizer / pre-tokenizer / added-token rules.
-#include "quantlens/hftokenizer.h"
+#include "quantlens/text/hftokenizer.h"
 #include "testpaths.h"
 #include "tokenizerfixture.h"
 

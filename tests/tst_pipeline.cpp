@@ -3,11 +3,11 @@
 // (which layers an edit recomputes), counted.
 #include "fixturemodel.h"
 #include "testpaths.h"
-#include "quantlens/forward.h"
-#include "quantlens/model.h"
-#include "quantlens/params.h"
-#include "quantlens/pipeline.h"
-#include "quantlens/quantizedtensor.h"
+#include "quantlens/forward/forward.h"
+#include "quantlens/model/model.h"
+#include "quantlens/base/params.h"
+#include "quantlens/pipeline/pipeline.h"
+#include "quantlens/quant/quantizedtensor.h"
 
 #include <QTemporaryDir>
 #include <QtTest>

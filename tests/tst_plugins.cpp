@@ -2,10 +2,10 @@
 // and the built-in RTN module against the core quantizer it wraps.
 #include "fixturemodel.h"
 #include "pluginregistry.h"
-#include "quantlens/forward.h"
-#include "quantlens/model.h"
-#include "quantlens/params.h"
-#include "quantlens/quantizedtensor.h"
+#include "quantlens/forward/forward.h"
+#include "quantlens/model/model.h"
+#include "quantlens/base/params.h"
+#include "quantlens/quant/quantizedtensor.h"
 
 #include <QFile>
 #include <QTemporaryDir>

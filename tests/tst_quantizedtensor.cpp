@@ -2,8 +2,8 @@
 // the recomputations of formatref.h, code packing against a bit-by-bit packer, act-order group
 // indices, GPTQ-style column-wise quantization and the errors on bad input.
 #include "formatref.h"
-#include "quantlens/formats.h"
-#include "quantlens/quantizedtensor.h"
+#include "quantlens/quant/formats.h"
+#include "quantlens/quant/quantizedtensor.h"
 
 #include <QSysInfo>
 #include <QtTest>

@@ -1,10 +1,10 @@
 // Recipes: JSON schema errors with their paths, canonical round trip, resolution to per-layer
 // specs (first match wins, skip, overrides), channel selectors against a naive sort, globs,
 // and the example recipes shipped in resources/recipes.
-#include "quantlens/analysis.h"
-#include "quantlens/glob.h"
-#include "quantlens/model.h"
-#include "quantlens/recipe.h"
+#include "quantlens/analysis/analysis.h"
+#include "quantlens/base/glob.h"
+#include "quantlens/model/model.h"
+#include "quantlens/recipe/recipe.h"
 
 #include <QDir>
 #include <QTemporaryDir>

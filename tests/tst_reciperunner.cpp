@@ -2,12 +2,12 @@
 // run after an edit recomputes (windows, transformed weights, layers), counted; errors name the
 // step.
 #include "fixturemodel.h"
-#include "quantlens/floatweights.h"
-#include "quantlens/model.h"
-#include "quantlens/params.h"
-#include "quantlens/reciperunner.h"
-#include "quantlens/siteranges.h"
-#include "quantlens/smoothquant.h"
+#include "quantlens/model/floatweights.h"
+#include "quantlens/model/model.h"
+#include "quantlens/base/params.h"
+#include "quantlens/recipe/reciperunner.h"
+#include "quantlens/forward/siteranges.h"
+#include "quantlens/methods/smoothquant.h"
 
 #include <QTemporaryDir>
 #include <QtTest>

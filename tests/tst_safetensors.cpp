@@ -1,8 +1,8 @@
 // Model loading: dtype conversion, sharding, tied/untied heads, and every bad-input case of
 // issue "Foundations" item 3, each checked for a message that names the problem.
 #include "fixturemodel.h"
-#include "quantlens/model.h"
-#include "quantlens/safetensors.h"
+#include "quantlens/model/model.h"
+#include "quantlens/model/safetensors.h"
 
 #include "testpaths.h"
 

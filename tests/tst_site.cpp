@@ -1,8 +1,8 @@
 // Sites as a type: every point's name against the list written out here, the canonical
 // spelling of site names (what parses and what is refused), which linears read which site, and
 // module names of linears, both ways.
-#include "quantlens/model.h"
-#include "quantlens/site.h"
+#include "quantlens/model/model.h"
+#include "quantlens/forward/site.h"
 
 #include <QtTest>
 

@@ -2,9 +2,9 @@
 // linear recorded by the shared float64 naive forward pass (qltest::naiveLogits), against the
 // full forward pass, and its errors.
 #include "fixturemodel.h"
-#include "quantlens/forward.h"
-#include "quantlens/model.h"
-#include "quantlens/sitecapture.h"
+#include "quantlens/forward/forward.h"
+#include "quantlens/model/model.h"
+#include "quantlens/forward/sitecapture.h"
 #include "reference/naivellama.h"
 
 #include <QTemporaryDir>

@@ -3,8 +3,8 @@
 //   /usr/bin/python3 -c "import sentencepiece as s; p=s.SentencePieceProcessor(model_file=M); print(p.encode(TEXT))"
 // and with the full golden WikiText-2 ids in ../shared/golden.
 #include "fixturemodel.h"
-#include "quantlens/sptokenizer.h"
-#include "quantlens/tokenizer.h"
+#include "quantlens/text/sptokenizer.h"
+#include "quantlens/text/tokenizer.h"
 #include "testpaths.h"
 
 #include <QTemporaryDir>

@@ -1,12 +1,12 @@
 // Calibration sets and the statistics pass, against a straightforward recomputation (double
 // precision, full sorts) over activations captured from the same forward pass.
 #include "fixturemodel.h"
-#include "quantlens/analyzer.h"
-#include "quantlens/calibration.h"
-#include "quantlens/rtn.h"
-#include "quantlens/model.h"
-#include "quantlens/statscollector.h"
-#include "quantlens/tokenizer.h"
+#include "quantlens/analysis/analyzer.h"
+#include "quantlens/text/calibration.h"
+#include "quantlens/quant/rtn.h"
+#include "quantlens/model/model.h"
+#include "quantlens/analysis/statscollector.h"
+#include "quantlens/text/tokenizer.h"
 #include "testpaths.h"
 
 #include <QTemporaryDir>

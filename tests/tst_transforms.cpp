@@ -2,12 +2,12 @@
 // they use: logits before and after each transform (against the forward pass on the original
 // model and the float64 naive reference), the scales against a naive formula, the effect on
 // the activations they target, and the error messages.
-#include "quantlens/actquant.h"
-#include "quantlens/floatweights.h"
-#include "quantlens/model.h"
-#include "quantlens/params.h"
-#include "quantlens/quarot.h"
-#include "quantlens/smoothquant.h"
+#include "quantlens/quant/actquant.h"
+#include "quantlens/model/floatweights.h"
+#include "quantlens/model/model.h"
+#include "quantlens/base/params.h"
+#include "quantlens/methods/quarot.h"
+#include "quantlens/methods/smoothquant.h"
 #include "reference/naivellama.h"
 #include "transformfixture.h"
 

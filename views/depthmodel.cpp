@@ -1,6 +1,6 @@
 #include "depthmodel.h"
 
-#include "quantlens/site.h"
+#include "quantlens/forward/site.h"
 
 #include <algorithm>
 #include <cmath>

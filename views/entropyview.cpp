@@ -7,7 +7,7 @@
 #include "tableexport.h"
 #include "viewlayout.h"
 
-#include "quantlens/site.h"
+#include "quantlens/forward/site.h"
 
 #include <QChart>
 #include <QCheckBox>

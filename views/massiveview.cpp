@@ -7,7 +7,7 @@
 #include "selection.h"
 #include "viewlayout.h"
 
-#include "quantlens/site.h"
+#include "quantlens/forward/site.h"
 
 #include <QChart>
 #include <QHeaderView>

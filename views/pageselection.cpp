@@ -1,7 +1,6 @@
 #include "pageselection.h"
 
-#include <QEvent>
-#include <QWidget>
+#include "analysispage.h"
 
 namespace ql {
 
@@ -17,17 +16,11 @@ PageSelection::PageSelection(Selection* master, QObject* parent) : Selection(par
     pull();
 }
 
-void PageSelection::setPage(QWidget* page)
+void PageSelection::setPage(AnalysisPage* page)
 {
-    if (m_page) m_page->removeEventFilter(this);
+    disconnect(m_shown);
     m_page = page;
-    if (page) page->installEventFilter(this);
-}
-
-bool PageSelection::eventFilter(QObject* watched, QEvent* event)
-{
-    if (watched == m_page && event->type() == QEvent::Show) pull();
-    return Selection::eventFilter(watched, event);
+    if (page) m_shown = connect(page, &AnalysisPage::shown, this, &PageSelection::pull);
 }
 
 void PageSelection::pull()

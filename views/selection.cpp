@@ -1,7 +1,7 @@
 #include "selection.h"
 
-#include "quantlens/model.h"
-#include "quantlens/site.h"
+#include "quantlens/model/model.h"
+#include "quantlens/forward/site.h"
 
 #include <QRegularExpression>
 

@@ -1,7 +1,7 @@
 #pragma once
 
-#include "quantlens/analysis.h"
-#include "quantlens/model.h"
+#include "quantlens/analysis/analysis.h"
+#include "quantlens/model/model.h"
 
 #include <memory>
 #include <string>

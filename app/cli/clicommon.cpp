@@ -1,7 +1,7 @@
 #include "clicommon.h"
 
-#include "quantlens/model.h"
-#include "quantlens/weights.h"
+#include "quantlens/model/model.h"
+#include "quantlens/model/weights.h"
 
 #include <chrono>
 

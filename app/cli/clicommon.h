@@ -1,7 +1,7 @@
 #pragma once
 
-#include "quantlens/expected.h"
-#include "quantlens/feedback.h"
+#include "quantlens/base/expected.h"
+#include "quantlens/base/feedback.h"
 
 #include <QCommandLineParser>
 #include <QStringList>

@@ -1,9 +1,9 @@
 #include "clicommon.h"
 
-#include "quantlens/analysisstore.h"
-#include "quantlens/analyzer.h"
-#include "quantlens/forward.h"
-#include "quantlens/tokenizer.h"
+#include "quantlens/store/analysisstore.h"
+#include "quantlens/analysis/analyzer.h"
+#include "quantlens/forward/forward.h"
+#include "quantlens/text/tokenizer.h"
 
 #include <algorithm>
 #include <chrono>

@@ -1,7 +1,7 @@
 #include "clicommon.h"
 
-#include "quantlens/forward.h"
-#include "quantlens/model.h"
+#include "quantlens/forward/forward.h"
+#include "quantlens/model/model.h"
 
 #include <omp.h>
 

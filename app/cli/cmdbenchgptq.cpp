@@ -1,6 +1,6 @@
 #include "clicommon.h"
 
-#include "quantlens/gptq.h"
+#include "quantlens/methods/gptq.h"
 
 #include <omp.h>
 

@@ -1,10 +1,10 @@
 #include "clicommon.h"
 #include "quantizerun.h"
 
-#include "quantlens/evaluator.h"
-#include "quantlens/model.h"
-#include "quantlens/runstate.h"
-#include "quantlens/tokenizer.h"
+#include "quantlens/forward/evaluator.h"
+#include "quantlens/model/model.h"
+#include "quantlens/store/runstate.h"
+#include "quantlens/text/tokenizer.h"
 
 #include <cstdio>
 #include <optional>

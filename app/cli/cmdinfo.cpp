@@ -1,7 +1,7 @@
 #include "clicommon.h"
 
-#include "quantlens/model.h"
-#include "quantlens/tokenizer.h"
+#include "quantlens/model/model.h"
+#include "quantlens/text/tokenizer.h"
 
 #include <cstdio>
 

@@ -1,7 +1,7 @@
 #include "clicommon.h"
 
 #include "pluginregistry.h"
-#include "quantlens/params.h"
+#include "quantlens/base/params.h"
 
 #include <cstdio>
 

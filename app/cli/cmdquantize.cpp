@@ -1,7 +1,7 @@
 #include "clicommon.h"
 #include "quantizerun.h"
 
-#include "quantlens/runstate.h"
+#include "quantlens/store/runstate.h"
 
 #include <cstdio>
 #include <filesystem>

@@ -1,6 +1,6 @@
 #include "clicommon.h"
 
-#include "quantlens/tokenizer.h"
+#include "quantlens/text/tokenizer.h"
 
 #include <cstdio>
 #include <iostream>

@@ -1,7 +1,7 @@
 #pragma once
 
 #include "pluginregistry.h"
-#include "quantlens/reciperunner.h"
+#include "quantlens/recipe/reciperunner.h"
 
 #include <QCommandLineParser>
 

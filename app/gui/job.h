@@ -1,6 +1,6 @@
 #pragma once
 
-#include "quantlens/feedback.h"
+#include "quantlens/base/feedback.h"
 
 #include <QElapsedTimer>
 #include <QObject>

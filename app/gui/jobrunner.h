@@ -2,7 +2,7 @@
 
 #include "job.h"
 
-#include "quantlens/expected.h"
+#include "quantlens/base/expected.h"
 
 #include <QFutureWatcher>
 #include <QList>

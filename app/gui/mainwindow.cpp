@@ -9,7 +9,6 @@
 #include "massiveview.h"
 #include "outliersview.h"
 #include "overviewview.h"
-#include "pagegate.h"
 #include "pageselection.h"
 #include "sensitivityview.h"
 #include "weightsview.h"
@@ -45,14 +44,11 @@ View* addView(Workbench* wb, View* view)
 }
 
 // addView() for a page: a hidden page takes a new snapshot when it is next shown.
-template <class View>
-View* addPage(Workbench* wb, View* view)
+AnalysisPage* addPage(Workbench* wb, AnalysisPage* page)
 {
-    auto* gate = new PageGate(view);
-    QObject::connect(wb, &Workbench::snapshotChanged, gate,
-                     [gate, view](SnapshotPtr s) { gate->run([view, s]() { view->setSnapshot(s); }); });
-    view->setSnapshot(wb->snapshot());
-    return view;
+    QObject::connect(wb, &Workbench::snapshotChanged, page, &AnalysisPage::offerSnapshot);
+    page->setSnapshot(wb->snapshot());
+    return page;
 }
 
 } // namespace
@@ -80,9 +76,9 @@ MainWindow::MainWindow(Workbench* wb, QWidget* parent) : QMainWindow(parent), m_
 void MainWindow::createViews()
 {
     m_tabs = new QTabWidget(this);
-    // Each page sees the window's selection through its own PageSelection and its snapshot
-    // through a PageGate: hidden pages do nothing on a click or a new analysis and catch up
-    // when shown.
+    // Each page sees the window's selection through its own PageSelection and takes snapshots
+    // through AnalysisPage::offerSnapshot: hidden pages do nothing on a click or a new analysis
+    // and catch up when shown.
     auto add = [this](const QString& id, const QString& title, auto* view, PageSelection* sel) {
         sel->setPage(view);
         m_pages.insert(id, view);

@@ -1,6 +1,6 @@
 #include "project.h"
 
-#include "quantlens/analyzer.h"
+#include "quantlens/analysis/analyzer.h"
 
 #include <QDir>
 #include <QFileInfo>

@@ -1,7 +1,7 @@
 #pragma once
 
-#include "quantlens/calibration.h"
-#include "quantlens/expected.h"
+#include "quantlens/text/calibration.h"
+#include "quantlens/base/expected.h"
 
 #include <QString>
 

@@ -70,7 +70,7 @@ void Screenshot::render()
     page->setParent(m_window, Qt::Window);
     if (auto* outliers = qobject_cast<OutliersView*>(page); outliers && m_tab >= 0) outliers->tabs()->setCurrentIndex(m_tab);
     page->resize(m_size);
-    page->show(); // a page shown for the first time takes its snapshot now (PageGate)
+    page->show(); // a page shown for the first time takes its snapshot now (AnalysisPage::offerSnapshot)
     // The charts lay themselves out in posted events: grab once those have run.
     QTimer::singleShot(0, this, &Screenshot::grab);
 }

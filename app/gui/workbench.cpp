@@ -1,8 +1,8 @@
 #include "workbench.h"
 
-#include "quantlens/analysisstore.h"
-#include "quantlens/analyzer.h"
-#include "quantlens/sitecapture.h"
+#include "quantlens/store/analysisstore.h"
+#include "quantlens/analysis/analyzer.h"
+#include "quantlens/forward/sitecapture.h"
 
 #include <QDir>
 #include <QFileInfo>

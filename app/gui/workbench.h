@@ -5,9 +5,9 @@
 #include "selection.h"
 #include "snapshot.h"
 
-#include "quantlens/calibration.h"
-#include "quantlens/model.h"
-#include "quantlens/tokenizer.h"
+#include "quantlens/text/calibration.h"
+#include "quantlens/model/model.h"
+#include "quantlens/text/tokenizer.h"
 
 #include <QObject>
 

@@ -1,6 +1,6 @@
-// The built-in AWQ transform as a plugin module; the algorithm is core's awqTransform.
+// The built-in AWQ transform as a plugin module; the algorithm is core's applyAwq.
 #include "quantlensplugin.h"
-#include "quantlens/awq.h"
+#include "quantlens/methods/awq.h"
 
 #include <QObject>
 
@@ -13,7 +13,7 @@ public:
     std::vector<std::shared_ptr<ql::Quantizer>> quantizers() const override { return {}; }
     std::vector<std::shared_ptr<ql::Transform>> transforms() const override
     {
-        return {std::make_shared<ql::AwqTransformMethod>()};
+        return {std::make_shared<ql::AwqTransform>()};
     }
 };
 

@@ -1,6 +1,6 @@
 // The built-in Hadamard rotation (QuaRot) as a plugin module; the algorithm is core's hadamardRotate.
 #include "quantlensplugin.h"
-#include "quantlens/quarot.h"
+#include "quantlens/methods/quarot.h"
 
 #include <QObject>
 

@@ -1,7 +1,7 @@
 #pragma once
 
-#include "quantlens/quantizer.h"
-#include "quantlens/transform.h"
+#include "quantlens/quant/quantizer.h"
+#include "quantlens/quant/transform.h"
 
 #include <QStringList>
 

@@ -1,6 +1,6 @@
 // The built-in RTN method as a plugin module.
 #include "quantlensplugin.h"
-#include "rtnquantizer.h"
+#include "quantlens/methods/rtnquantizer.h"
 
 #include <QObject>
 

@@ -1,6 +1,6 @@
 // The built-in SmoothQuant transform as a plugin module; the algorithm is core's smoothQuant.
 #include "quantlensplugin.h"
-#include "quantlens/smoothquant.h"
+#include "quantlens/methods/smoothquant.h"
 
 #include <QObject>
 

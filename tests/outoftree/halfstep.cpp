@@ -1,7 +1,7 @@
 // A minimal out-of-tree quantizer: symmetric per-row rounding with a step parameter, using the
 // SDK's format helpers for the codes.
-#include <quantlens/params.h>
-#include <quantlens/quantizer.h>
+#include <quantlens/base/params.h>
+#include <quantlens/quant/quantizer.h>
 #include <quantlensplugin.h>
 
 #include <QObject>
@@ -14,7 +14,7 @@ public:
     std::string description() const override { return "per-row symmetric rounding (out-of-tree example)"; }
     std::vector<ql::ParamSpec> parameters() const override
     {
-        return {{"shrink", ql::ParamSpec::Type::Double, 1.0, 0.5, 1.0, {}, "Fraction of the row's range kept"}};
+        return {{.name = "shrink", .defaultValue = 1.0, .min = 0.5, .max = 1.0, .help = "Fraction of the row's range kept"}};
     }
     ql::Expected<ql::LayerResult> quantize(const ql::LayerInput& in, const ql::QuantSpec& spec, const ql::ParamMap& p) const override
     {
@@ -28,12 +28,7 @@ public:
             QL_TRY(t->setParams(r, 0, *params));
         }
         for (Eigen::Index c = 0; c < in.weight->cols(); ++c) QL_TRY(t->quantizeColumn(c, in.weight->col(c)));
-        ql::LayerResult out;
-        out.dequantized = t->dequantize();
-        out.report.bitsPerWeight = ql::effectiveBits(*t);
-        ql::fillErrorReport(*in.weight, out.dequantized, in.hessian, out.report);
-        out.tensor = std::move(*t);
-        return out;
+        return ql::finishLayer(in, std::move(*t));
     }
 };
 

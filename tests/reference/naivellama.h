@@ -3,7 +3,7 @@
 // softmax) over the fixture generator's own weight values: the independent reference the
 // forward-pass and evaluator tests compare against.
 #include "fixturemodel.h"
-#include "quantlens/safetensors.h"
+#include "quantlens/model/safetensors.h"
 
 #include <cmath>
 #include <cstring>

@@ -1,0 +1,47 @@
+#pragma once
+
+#include "quantlens/analysis/analysis.h"
+#include "quantlens/text/calibration.h"
+#include "quantlens/base/feedback.h"
+#include "quantlens/model/model.h"
+#include "quantlens/analysis/statscollector.h"
+
+#include <optional>
+#include <string_view>
+
+namespace ql {
+
+/// Which sensitivity measures an analysis computes.
+enum class SensitivityMode { None, Proxy, Full };
+/// "none", "proxy" or "full".
+const char* sensitivityModeName(SensitivityMode mode);
+/// The mode a name spells ("none", "proxy", "full"); nullopt for anything else.
+std::optional<SensitivityMode> parseSensitivityMode(std::string_view name);
+
+/// Settings of one analysis run.
+struct AnalyzeOptions {
+    StatsOptions stats;
+    SensitivityMode sensitivity = SensitivityMode::Proxy;
+    std::vector<int> bits{2, 3, 4, 8};
+    int groupSize = 128;    ///< RTN group for sensitivity; the whole row when the row is shorter
+    /// Full mode: KL per layer and width on the calibration set's held-out windows, restarting
+    /// the forward pass at the layer's block.
+    bool keepHessians = false;
+    int threads = 0;
+    std::string modelSha256; ///< precomputed hash of the weight files; empty: computed here
+    bool beyondTrainedPositions = false; ///< allow windows longer than max_position_embeddings
+};
+
+/// Runs the calibration windows through the model once (block by block, one batch) and returns
+/// statistics, weight statistics and, when asked, sensitivity; meta carries the hashes.
+Expected<AnalysisResult> analyze(const Model& model, const CalibrationSet& calib, const AnalyzeOptions& options,
+                                 Feedback* feedback = nullptr);
+
+/// Proxy, relative output MSE and SQNR of RTN at each width for one linear, from its site's
+/// Hessian Σxxᵀ (as float, shared by the linears of the site) and channel means (exact
+/// identities, no forward pass).
+LayerSensitivity layerSensitivity(const std::string& name, Eigen::Ref<const RowMatrix> weight,
+                                  const Eigen::VectorXf& bias, const SiteStats& site, const Eigen::MatrixXf& hessian,
+                                  const std::vector<int>& bits, int groupSize);
+
+} // namespace ql

@@ -1,0 +1,34 @@
+#pragma once
+
+#include "quantlens/text/tokenizer.h"
+
+#include <memory>
+
+namespace sentencepiece { class SentencePieceProcessor; }
+
+namespace ql {
+
+/// A SentencePiece tokenizer.model, run by the SentencePiece library itself.
+class SpTokenizer final : public Tokenizer {
+public:
+    /// Loads a tokenizer.model; errors name the file.
+    static Expected<std::shared_ptr<SpTokenizer>> fromFile(const std::string& path);
+    ~SpTokenizer() override;
+
+    std::vector<int32_t> encode(std::string_view text) const override;
+    std::string decode(std::span<const int32_t> ids) const override;
+    std::string tokenText(int32_t id) const override;
+    int32_t vocabSize() const override;
+    int32_t tokenId(std::string_view piece) const override;
+    std::string kind() const override { return "sentencepiece"; }
+    /// The model's own BOS id (-1 when it has none).
+    int32_t modelBosId() const;
+    /// The model's own EOS id (-1 when it has none).
+    int32_t modelEosId() const;
+
+private:
+    SpTokenizer();
+    std::unique_ptr<sentencepiece::SentencePieceProcessor> m_sp;
+};
+
+} // namespace ql

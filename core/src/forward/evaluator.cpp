@@ -1,0 +1,216 @@
+#include "quantlens/forward/evaluator.h"
+#include "quantlens/base/threadscope.h"
+
+#include "quantlens/forward/forward.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+
+namespace ql {
+
+const char* protocolName(PplProtocol p) { return p == PplProtocol::LlamaCpp ? "llamacpp" : "paper"; }
+
+Expected<std::vector<EvalWindow>> makeWindows(const std::vector<int32_t>& tokens, int bos, const EvalOptions& opt)
+{
+    if (opt.ctx < 2) return makeError("context length must be at least 2, got " + std::to_string(opt.ctx));
+    if (opt.chunks == 0) return makeError("--chunks must be positive (or -1 for all)");
+    std::vector<int32_t> stream;
+    const bool llama = opt.protocol == PplProtocol::LlamaCpp;
+    // llama.cpp tokenizes the whole text with BOS first, then overwrites each window's first token with BOS.
+    if (llama && bos >= 0) stream.push_back(bos);
+    stream.insert(stream.end(), tokens.begin(), tokens.end());
+    const size_t ctx = static_cast<size_t>(opt.ctx);
+    size_t n = stream.size() / ctx;
+    if (n == 0)
+        return makeError("the evaluation text has " + std::to_string(tokens.size()) + " tokens, fewer than one window of " +
+                         std::to_string(opt.ctx));
+    if (opt.chunks > 0) n = std::min(n, static_cast<size_t>(opt.chunks));
+    std::vector<EvalWindow> windows(n);
+    for (size_t i = 0; i < n; ++i) {
+        windows[i].tokens.assign(stream.begin() + i * ctx, stream.begin() + (i + 1) * ctx);
+        if (llama && bos >= 0) windows[i].tokens[0] = bos;
+        windows[i].firstScored = llama ? opt.ctx / 2 : 0;
+    }
+    return windows;
+}
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double secondsSince(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
+// Log-softmax of each column, in place; float exp, double sums.
+void logSoftmaxColumns(Eigen::MatrixXf& logits)
+{
+#pragma omp parallel for schedule(static)
+    for (Eigen::Index c = 0; c < logits.cols(); ++c) {
+        auto col = logits.col(c);
+        const float mx = col.maxCoeff();
+        const double s = (col.array() - mx).exp().template cast<double>().sum();
+        col.array() -= mx + static_cast<float>(std::log(s));
+    }
+}
+
+// Forwards a progress sub-range to a parent Feedback.
+class SubFeedback final : public Feedback {
+public:
+    SubFeedback(Feedback* parent, double from, double span) : m_parent(parent), m_from(from), m_span(span) {}
+    void progress(double f) override { if (m_parent) m_parent->progress(m_from + m_span * f); }
+    void message(const std::string& t) override { if (m_parent) m_parent->message(t); }
+    bool isCanceled() const override { return m_parent && m_parent->isCanceled(); }
+
+private:
+    Feedback* m_parent;
+    double m_from, m_span;
+};
+
+int batchSize(const EvalOptions& opt, int hidden, int vocab, int scored, bool keepLogits, size_t windows)
+{
+    const double perWindow = double(opt.ctx) * hidden * 4.0 + (keepLogits ? double(scored) * vocab * 4.0 : 0.0);
+    const int b = static_cast<int>(std::max(1.0, double(opt.maxBatchBytes) / perWindow));
+    return std::min<int>(b, static_cast<int>(windows));
+}
+
+} // namespace
+
+double evaluationFlops(const ModelConfig& config, const EvalOptions& opt, int64_t windows)
+{
+    // Logits are computed from the first scored position to the window's end (makeWindows).
+    const int logits = opt.protocol == PplProtocol::LlamaCpp ? opt.ctx - opt.ctx / 2 : opt.ctx;
+    return double(windows) * ForwardEngine::flops(config, opt.ctx, logits);
+}
+
+Expected<PplResult> evaluatePerplexity(const ModelConfig& config, const WeightSource& weights,
+                                       const std::vector<int32_t>& tokens, int bos, const EvalOptions& opt,
+                                       Feedback* fb)
+{
+    const ThreadScope threadScope(opt.threads);
+    QL_TRY(checkSequenceLength(config, opt.ctx, opt.beyondTrainedPositions, "context"));
+    auto windows = makeWindows(tokens, bos, opt);
+    if (!windows) return windows.error();
+    const auto t0 = Clock::now();
+    ForwardEngine engine(config, weights);
+    engine.setCacheLmHead(true);
+    const int first = (*windows)[0].firstScored;
+    const int nWin = static_cast<int>(windows->size());
+    const int batch = batchSize(opt, config.hidden, config.vocab, 0, false, windows->size());
+
+    PplResult r;
+    r.protocol = opt.protocol;
+    r.ctx = opt.ctx;
+    r.chunks = nWin;
+    double sum = 0, sumSq = 0;
+    for (int b0 = 0; b0 < nWin; b0 += batch) {
+        const int nb = std::min(batch, nWin - b0);
+        std::vector<std::vector<int32_t>> seqs;
+        for (int i = 0; i < nb; ++i) seqs.push_back((*windows)[b0 + i].tokens);
+        SubFeedback sub(fb, double(b0) / nWin, double(nb) / nWin);
+        ForwardOptions fo;
+        fo.threads = opt.threads;
+        fo.logitsFrom = first;
+        auto sink = [&](int s, const Eigen::MatrixXf& logitsIn) -> Expected<void> {
+            Eigen::MatrixXf logits = logitsIn;
+            logSoftmaxColumns(logits);
+            const auto& w = (*windows)[b0 + s].tokens;
+            double wsum = 0;
+            int64_t count = 0;
+            for (Eigen::Index c = 0; c + first + 1 < static_cast<Eigen::Index>(w.size()); ++c) {
+                const double nll = -static_cast<double>(logits(w[first + c + 1], c));
+                wsum += nll;
+                sumSq += nll * nll;
+                ++count;
+            }
+            sum += wsum;
+            r.tokensScored += count;
+            r.chunkPpl.push_back(std::exp(wsum / double(count)));
+            return {};
+        };
+        QL_TRY(engine.run(seqs, sink, fo, &sub));
+        r.tokensProcessed += int64_t(nb) * opt.ctx;
+        if (fb)
+            fb->message("[" + std::to_string(b0 + nb) + "/" + std::to_string(nWin) + "] ppl so far " +
+                        std::to_string(std::exp(sum / double(r.tokensScored))));
+    }
+    const double n = double(r.tokensScored);
+    r.meanNll = sum / n;
+    r.ppl = std::exp(r.meanNll);
+    const double var = std::max(0.0, sumSq / n - r.meanNll * r.meanNll);
+    r.nllStdErr = n > 1 ? std::sqrt(var / (n - 1)) : 0.0;
+    r.seconds = secondsSince(t0);
+    return r;
+}
+
+Expected<KlResult> evaluateKl(const ModelConfig& refConfig, const WeightSource& reference, const ModelConfig& config,
+                              const WeightSource& model, const std::vector<int32_t>& tokens, int bos,
+                              const EvalOptions& opt, Feedback* fb)
+{
+    const ThreadScope threadScope(opt.threads);
+    if (refConfig.vocab != config.vocab)
+        return makeError("KL needs the same vocabulary: reference has " + std::to_string(refConfig.vocab) +
+                         " tokens, model has " + std::to_string(config.vocab));
+    QL_TRY(checkSequenceLength(config, opt.ctx, opt.beyondTrainedPositions, "context"));
+    QL_TRY(checkSequenceLength(refConfig, opt.ctx, opt.beyondTrainedPositions, "context"));
+    auto windows = makeWindows(tokens, bos, opt);
+    if (!windows) return windows.error();
+    const auto t0 = Clock::now();
+    ForwardEngine refEngine(refConfig, reference), engine(config, model);
+    refEngine.setCacheLmHead(true);
+    engine.setCacheLmHead(true);
+    const int first = (*windows)[0].firstScored;
+    const int scored = opt.ctx - 1 - first;
+    const int nWin = static_cast<int>(windows->size());
+    const int batch = batchSize(opt, std::max(config.hidden, refConfig.hidden), config.vocab, scored, true,
+                                windows->size());
+
+    KlResult r;
+    r.chunks = nWin;
+    double klSum = 0, nllRef = 0, nllModel = 0;
+    int64_t agree = 0;
+    std::vector<Eigen::MatrixXf> refLogp(batch);
+    ForwardOptions fo;
+    fo.threads = opt.threads;
+    fo.logitsFrom = first;
+    for (int b0 = 0; b0 < nWin; b0 += batch) {
+        const int nb = std::min(batch, nWin - b0);
+        std::vector<std::vector<int32_t>> seqs;
+        for (int i = 0; i < nb; ++i) seqs.push_back((*windows)[b0 + i].tokens);
+        SubFeedback subRef(fb, double(b0) / nWin, 0.5 * nb / nWin);
+        QL_TRY(refEngine.run(seqs, [&](int s, const Eigen::MatrixXf& l) -> Expected<void> {
+            refLogp[s] = l.leftCols(scored);
+            logSoftmaxColumns(refLogp[s]);
+            return {};
+        }, fo, &subRef));
+        SubFeedback sub(fb, (b0 + 0.5 * nb) / nWin, 0.5 * nb / nWin);
+        QL_TRY(engine.run(seqs, [&](int s, const Eigen::MatrixXf& l) -> Expected<void> {
+            Eigen::MatrixXf lp = l.leftCols(scored);
+            logSoftmaxColumns(lp);
+            const Eigen::MatrixXf& rp = refLogp[s];
+            const auto& w = (*windows)[b0 + s].tokens;
+            for (int c = 0; c < scored; ++c) {
+                const double kl = (rp.col(c).array().exp().cast<double>() *
+                                   (rp.col(c) - lp.col(c)).array().cast<double>()).sum();
+                klSum += kl;
+                r.maxKl = std::max(r.maxKl, kl);
+                Eigen::Index ar, am;
+                rp.col(c).maxCoeff(&ar);
+                lp.col(c).maxCoeff(&am);
+                agree += ar == am;
+                nllRef -= rp(w[first + c + 1], c);
+                nllModel -= lp(w[first + c + 1], c);
+            }
+            r.tokensScored += scored;
+            return {};
+        }, fo, &sub));
+    }
+    const double n = double(r.tokensScored);
+    r.meanKl = klSum / n;
+    r.top1Agreement = double(agree) / n;
+    r.pplRef = std::exp(nllRef / n);
+    r.pplModel = std::exp(nllModel / n);
+    r.seconds = secondsSince(t0);
+    return r;
+}
+
+} // namespace ql

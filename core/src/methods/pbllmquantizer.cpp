@@ -1,0 +1,63 @@
+#include "quantlens/methods/pbllmquantizer.h"
+
+#include "quantlens/methods/pbllm.h"
+
+#include <chrono>
+
+namespace ql {
+
+std::string PbllmQuantizer::description() const
+{
+    return "PB-LLM: binarize most weights, keep a salient fraction at high precision, with GPTQ error compensation";
+}
+
+std::vector<ParamSpec> PbllmQuantizer::parameters() const
+{
+    using T = ParamSpec::Type;
+    return {
+        {"salient_fraction", T::Double, 0.1, 0.0, 1.0, {}, "Share of the weights kept at salient_bits"},
+        {"criterion", T::Choice, std::string("hessian"), 0, -1, {"magnitude", "hessian"},
+         "Salient weights by |w| or by the OBS saliency w² / U_jj²"},
+        {"salient_bits", T::Int, int64_t(8), 2, 8, {}, "Bits of the salient weights (asymmetric integer)"},
+        {"damp", T::Double, 0.01, 0.0, 1.0, {}, "Dampening: H += damp · mean(diag H) · I"},
+        {"auto_damp", T::Bool, true, 0, -1, {}, "When the dampened Hessian is not positive definite, retry with 10x the dampening and report it"},
+        {"block_size", T::Int, int64_t(128), 1, 4096, {}, "Columns per block (lazy update, mask and parameter unit)"},
+    };
+}
+
+Expected<LayerResult> PbllmQuantizer::quantize(const LayerInput& in, const QuantSpec&, const ParamMap& p) const
+{
+    const auto t0 = std::chrono::steady_clock::now();
+    if (!in.weight || !in.hessian || in.hessian->size() == 0)
+        return makeError("PB-LLM needs the layer's Hessian: give calibration data");
+    PbllmOptions o;
+    o.salientFraction = paramDouble(p, "salient_fraction");
+    o.criterion = paramString(p, "criterion") == "magnitude" ? PbllmCriterion::Magnitude : PbllmCriterion::Hessian;
+    o.salientBits = int(paramInt(p, "salient_bits"));
+    o.blockSize = int(paramInt(p, "block_size"));
+    Expected<PbllmResult> q = makeError("not run");
+    const double asked = paramDouble(p, "damp");
+    auto used = withAutoDamping(asked, paramBool(p, "auto_damp"), [&](double damp) -> Expected<void> {
+        o.damp = damp;
+        q = pbllmQuantize(*in.weight, *in.hessian, o);
+        if (!q) return q.error();
+        return {};
+    });
+    if (!used) return used.error();
+    LayerResult r; // two formats in one weight: no single QuantizedTensor
+    r.report.metrics["damp"] = *used;
+    if (*used != asked)
+        r.report.notes.push_back("the Hessian was not positive definite with damp " + paramValueText(asked) +
+                                 "; raised to " + paramValueText(*used));
+    r.dequantized = std::move(q->dequantized);
+    r.report.bitsPerWeight = q->bitsPerWeight;
+    r.report.metrics["gptq_loss"] = q->loss;
+    r.report.metrics["salient_weights"] = double(q->salientCount);
+    r.report.metrics["stored_bits_per_weight"] = q->storedBitsPerWeight;
+    r.report.notes.push_back("salient weights and binarized weights are kept as one dequantized weight");
+    fillErrorReport(*in.weight, r.dequantized, in.hessian, r.report);
+    r.report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    return r;
+}
+
+} // namespace ql

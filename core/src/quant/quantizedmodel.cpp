@@ -1,0 +1,33 @@
+#include "quantlens/quant/quantizedmodel.h"
+
+namespace ql {
+
+void QuantizedModel::setLayer(QuantizedLayer layer)
+{
+    const std::string name = layer.name;
+    m_layers[name] = std::move(layer);
+    m_byBlock.clear();
+    for (const auto& [n, l] : m_layers) m_byBlock[l.block].push_back(&l);
+}
+
+const QuantizedLayer* QuantizedModel::layer(const std::string& name) const
+{
+    auto it = m_layers.find(name);
+    return it == m_layers.end() ? nullptr : &it->second;
+}
+
+Expected<void> QuantizedModel::block(int i, BlockWeights& out) const
+{
+    QL_TRY(m_base.block(i, out));
+    auto it = m_byBlock.find(i);
+    if (it == m_byBlock.end()) return {};
+    for (const QuantizedLayer* l : it->second) {
+        // A view of the stored result: no copy per forward pass.
+        const RowMatrix& w = l->result->dequantized;
+        out.setView(l->kind, w.data(), w.rows(), w.cols());
+        if (l->spec.activations.bits > 0) out.actQuant[static_cast<int>(l->kind)] = l->spec.activations;
+    }
+    return {};
+}
+
+} // namespace ql
