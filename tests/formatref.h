@@ -19,12 +19,18 @@ namespace qlref {
 
 // The table as the issue names it, independent of the library's own list.
 inline const std::vector<std::string> kIds = {
-    "int2_sym", "int3_sym", "int4_sym", "int5_sym", "int6_sym", "int7_sym", "int8_sym",
-    "int2_asym", "int3_asym", "int4_asym", "int5_asym", "int6_asym", "int7_asym", "int8_asym",
-    "fp8_e4m3", "fp8_e5m2", "fp6_e3m2", "fp6_e2m3", "fp4_e2m1", "nf4", "binary", "ternary"};
+    "int2_sym",  "int3_sym",  "int4_sym",  "int5_sym",  "int6_sym",  "int7_sym",  "int8_sym", "int2_asym",
+    "int3_asym", "int4_asym", "int5_asym", "int6_asym", "int7_asym", "int8_asym", "fp8_e4m3", "fp8_e5m2",
+    "fp6_e3m2",  "fp6_e2m3",  "fp4_e2m1",  "nf4",       "binary",    "ternary"};
 
-inline bool isInt(const std::string& id) { return id.rfind("int", 0) == 0; }
-inline bool isFp(const std::string& id) { return id.rfind("fp", 0) == 0; }
+inline bool isInt(const std::string& id)
+{
+    return id.rfind("int", 0) == 0;
+}
+inline bool isFp(const std::string& id)
+{
+    return id.rfind("fp", 0) == 0;
+}
 inline int idBits(const std::string& id)
 {
     if (isInt(id) || isFp(id)) return (isInt(id) ? id[3] : id[2]) - '0';
@@ -77,10 +83,22 @@ inline uint32_t fpEncode(const FpRef& f, double x)
 }
 
 // QLoRA's published NF4 values (bitsandbytes kernels.cu).
-inline constexpr double kNf4[16] = {-1.0, -0.6961928009986877, -0.5250730514526367, -0.39491748809814453,
-                         -0.28444138169288635, -0.18477343022823334, -0.09105003625154495, 0.0,
-                         0.07958029955625534, 0.16093020141124725, 0.24611230194568634, 0.33791524171829224,
-                         0.44070982933044434, 0.5626170039176941, 0.7229568362236023, 1.0};
+inline constexpr double kNf4[16] = {-1.0,
+                                    -0.6961928009986877,
+                                    -0.5250730514526367,
+                                    -0.39491748809814453,
+                                    -0.28444138169288635,
+                                    -0.18477343022823334,
+                                    -0.09105003625154495,
+                                    0.0,
+                                    0.07958029955625534,
+                                    0.16093020141124725,
+                                    0.24611230194568634,
+                                    0.33791524171829224,
+                                    0.44070982933044434,
+                                    0.5626170039176941,
+                                    0.7229568362236023,
+                                    1.0};
 inline uint32_t nf4Encode(double x)
 {
     uint32_t best = 0;
@@ -195,7 +213,9 @@ inline std::vector<uint32_t> packNaive(const std::vector<std::vector<uint32_t>>&
     return words;
 }
 
-inline QString at(Eigen::Index r, Eigen::Index c) { return QStringLiteral(" at (%1, %2)").arg(r).arg(c); }
-
+inline QString at(Eigen::Index r, Eigen::Index c)
+{
+    return QStringLiteral(" at (%1, %2)").arg(r).arg(c);
+}
 
 } // namespace qlref

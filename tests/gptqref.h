@@ -105,8 +105,7 @@ inline Result naiveGptq(const RowF& w0, MatD h, const Config& c)
     Result out;
     out.perm.resize(size_t(n));
     std::iota(out.perm.begin(), out.perm.end(), 0);
-    if (c.actOrder)
-        std::stable_sort(out.perm.begin(), out.perm.end(), [&](int a, int b) { return h(a, a) > h(b, b); });
+    if (c.actOrder) std::stable_sort(out.perm.begin(), out.perm.end(), [&](int a, int b) { return h(a, a) > h(b, b); });
     MatD wp(rows, n), hp(n, n);
     for (int a = 0; a < n; ++a) {
         wp.col(a) = w.col(out.perm[size_t(a)]);
@@ -119,7 +118,8 @@ inline Result naiveGptq(const RowF& w0, MatD h, const Config& c)
 
     const int g = c.group > 0 ? c.group : n;
     const int groups = (n + g - 1) / g;
-    std::vector<std::vector<Params>> params(static_cast<size_t>(rows), std::vector<Params>(static_cast<size_t>(groups)));
+    std::vector<std::vector<Params>> params(static_cast<size_t>(rows),
+                                            std::vector<Params>(static_cast<size_t>(groups)));
     auto values = [](const MatD& m, int r, int c0, int len) {
         std::vector<float> v;
         for (int k = 0; k < len; ++k) v.push_back(float(m(r, c0 + k)));
@@ -133,7 +133,8 @@ inline Result naiveGptq(const RowF& w0, MatD h, const Config& c)
         for (auto& row : params) row[0] = p;
     } else if (c.group == 0 || c.staticGroups) { // fixed up front from the original weight
         for (int r = 0; r < rows; ++r)
-            for (int k = 0; k < groups; ++k) params[size_t(r)][size_t(k)] = searchParams(values(w, r, k * g, std::min(g, n - k * g)), c.rule, c.mse);
+            for (int k = 0; k < groups; ++k)
+                params[size_t(r)][size_t(k)] = searchParams(values(w, r, k * g, std::min(g, n - k * g)), c.rule, c.mse);
     }
     const bool dynamic = c.group > 0 && !c.staticGroups;
     MatD qp(rows, n);
@@ -146,7 +147,8 @@ inline Result naiveGptq(const RowF& w0, MatD h, const Config& c)
         const MatD& groupSource = c.blockSize > 0 ? blockStart : wp;
         for (int r = 0; r < rows; ++r) {
             if (dynamic && j % g == 0)
-                params[size_t(r)][size_t(k)] = searchParams(values(groupSource, r, j, std::min(g, n - j)), c.rule, c.mse);
+                params[size_t(r)][size_t(k)] = searchParams(values(groupSource, r, j, std::min(g, n - j)), c.rule,
+                                                            c.mse);
             const double x = wp(r, j);
             const double q = fakeQuant(float(x), params[size_t(r)][size_t(k)], c.rule);
             qp(r, j) = q;
@@ -187,6 +189,9 @@ inline RowF randomWeight(int rows, int cols, uint64_t seed)
 }
 
 // ‖ΔW X‖²_F, the quantity GPTQ minimises.
-inline double outputError(const MatD& dw, const MatD& x) { return (dw * x).squaredNorm(); }
+inline double outputError(const MatD& dw, const MatD& x)
+{
+    return (dw * x).squaredNorm();
+}
 
 } // namespace gptqref

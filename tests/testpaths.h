@@ -28,8 +28,14 @@ inline QString modelsDir()
     return sharedDir() + QStringLiteral("/models");
 }
 
-inline QString sharedModel(const QString& name) { return modelsDir() + QLatin1Char('/') + name; }
-inline QString sharedFile(const QString& rel) { return sharedDir() + QLatin1Char('/') + rel; }
+inline QString sharedModel(const QString& name)
+{
+    return modelsDir() + QLatin1Char('/') + name;
+}
+inline QString sharedFile(const QString& rel)
+{
+    return sharedDir() + QLatin1Char('/') + rel;
+}
 
 // A whole file as bytes (empty when it cannot be read).
 inline std::string readAll(const std::string& path)
@@ -37,7 +43,10 @@ inline std::string readAll(const std::string& path)
     std::ifstream in(path, std::ios::binary);
     return std::string(std::istreambuf_iterator<char>(in), {});
 }
-inline std::string readAll(const QString& path) { return readAll(path.toStdString()); }
+inline std::string readAll(const QString& path)
+{
+    return readAll(path.toStdString());
+}
 
 // Whitespace-separated token ids, as in the golden files.
 inline std::vector<int32_t> readIds(const std::string& path)
@@ -48,7 +57,10 @@ inline std::vector<int32_t> readIds(const std::string& path)
     while (in >> v) ids.push_back(v);
     return ids;
 }
-inline std::vector<int32_t> readIds(const QString& path) { return readIds(path.toStdString()); }
+inline std::vector<int32_t> readIds(const QString& path)
+{
+    return readIds(path.toStdString());
+}
 
 /// Deterministic token windows (a linear congruential sequence of ids below vocab).
 inline std::vector<std::vector<int32_t>> tokenWindows(int n, int len, int vocab, uint32_t seed)
@@ -66,10 +78,10 @@ inline std::vector<std::vector<int32_t>> tokenWindows(int n, int len, int vocab,
 } // namespace qltest
 
 // Skips the current test with a message saying where the shared file was expected.
-#define QL_REQUIRE_SHARED(path)                                                                    \
-    do {                                                                                           \
-        if (!QFileInfo::exists(path))                                                              \
-            QSKIP(qPrintable(QStringLiteral("shared test file not found: %1 (set QL_SHARED_DIR or " \
-                                            "QL_TEST_MODELS to the folder holding models/, data/, golden/)") \
-                                 .arg(path)));                                                     \
+#define QL_REQUIRE_SHARED(path)                                                                                        \
+    do {                                                                                                               \
+        if (!QFileInfo::exists(path))                                                                                  \
+            QSKIP(qPrintable(QStringLiteral("shared test file not found: %1 (set QL_SHARED_DIR or "                    \
+                                            "QL_TEST_MODELS to the folder holding models/, data/, golden/)")           \
+                                 .arg(path)));                                                                         \
     } while (0)

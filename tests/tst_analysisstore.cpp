@@ -60,13 +60,12 @@ std::string toText(T v)
     os << std::setprecision(17) << v;
     return os.str();
 }
-#define QL_EXACT(a, b)                                                                             \
-    QVERIFY2((a) == (b), (std::string(#a " != " #b ": ") + toText(a) + " vs " + toText(b)).c_str())
+#define QL_EXACT(a, b) QVERIFY2((a) == (b), (std::string(#a " != " #b ": ") + toText(a) + " vs " + toText(b)).c_str())
 
-#define QL_SAME(a, b, what)                                                                        \
-    do {                                                                                           \
-        std::string why_;                                                                          \
-        QVERIFY2(sameValues(a, b, what, &why_), why_.c_str());                                     \
+#define QL_SAME(a, b, what)                                                                                            \
+    do {                                                                                                               \
+        std::string why_;                                                                                              \
+        QVERIFY2(sameValues(a, b, what, &why_), why_.c_str());                                                         \
     } while (0)
 
 // A site with every statistic filled from rng; odd channel counts catch size mix-ups.
@@ -130,14 +129,21 @@ AnalysisResult makeResult()
         r.residuals.push_back(res);
     }
     r.massive = {{2, 5000000000LL, 128000, 171, 2345.75f}, {2, 3, 1, 0, -731.5f}, {10, 36, 42, 4, 100.001f}};
-    WeightStats w1{"model.layers.0.self_attn.q_proj.weight", Eigen::VectorXf::LinSpaced(13, 0.01f, 0.9f),
-                   Eigen::VectorXf::LinSpaced(13, 0.001f, 0.1f), 2.718281828459045, 0.0123456789, {}, {}};
-    WeightStats w2{"lm_head.weight", Eigen::VectorXf::Constant(3, 0.5f), Eigen::VectorXf::Constant(3, 0.25f), -0.5, 0, {}, {}};
+    WeightStats w1{"model.layers.0.self_attn.q_proj.weight",
+                   Eigen::VectorXf::LinSpaced(13, 0.01f, 0.9f),
+                   Eigen::VectorXf::LinSpaced(13, 0.001f, 0.1f),
+                   2.718281828459045,
+                   0.0123456789,
+                   {},
+                   {}};
+    WeightStats w2{
+        "lm_head.weight", Eigen::VectorXf::Constant(3, 0.5f), Eigen::VectorXf::Constant(3, 0.25f), -0.5, 0, {}, {}};
     for (int b = 0; b < 5; ++b) w1.histCounts.push_back(double(b * b) + 1e6);
     for (int b = 0; b <= 5; ++b) w1.histEdges.push_back(-0.3f + 0.1234567f * float(b));
     r.weights = {w1, w2}; // w2 keeps an empty histogram
-    LayerSensitivity s1{"model.layers.0.self_attn.q_proj", {2, 3, 4, 8}, {1.5, 0.3, 0.07, 1e-5},
-                        {0.1, 0.02, 0.004, 1e-7}, {9.5, 17.25, 23.1, 48.0}, {0.9, 0.2, 0.05, 1e-6}};
+    LayerSensitivity s1{
+        "model.layers.0.self_attn.q_proj", {2, 3, 4, 8},          {1.5, 0.3, 0.07, 1e-5}, {0.1, 0.02, 0.004, 1e-7},
+        {9.5, 17.25, 23.1, 48.0},          {0.9, 0.2, 0.05, 1e-6}};
     LayerSensitivity s2{"model.layers.0.mlp.down_proj", {4, 8}, {0.2, 0.001}, {0.01, 1e-4}, {20.0, 40.0}, {}};
     r.sensitivity = {s1, s2};
     return r;
@@ -228,7 +234,6 @@ QStringList entries(const QString& dir)
     return QDir(dir).entryList(QDir::Files | QDir::Dirs | QDir::NoDotAndDotDot, QDir::Name);
 }
 
-
 } // namespace
 
 class TestAnalysisStore : public QObject {
@@ -307,8 +312,9 @@ private slots:
         QVERIFY(AnalysisStore::write(path, bad).ok());
         auto b = AnalysisStore::read(path);
         QVERIFY(!b.ok());
-        QVERIFY2(b.message().find("/weights/" + bad.weights[0].name + ": hist_edges has 5 values, expected one more than the 5")
-                     != std::string::npos, b.message().c_str());
+        QVERIFY2(b.message().find("/weights/" + bad.weights[0].name +
+                                  ": hist_edges has 5 values, expected one more than the 5") != std::string::npos,
+                 b.message().c_str());
     }
 
     void readMetaReadsRootAttributes()
@@ -455,8 +461,10 @@ private slots:
         QVERIFY(AnalysisStore::covers(r, req(SensitivityMode::Proxy, model, calib, "")));
         QCOMPARE(QString::fromStdString(AnalysisStore::missing(r, req(SensitivityMode::Full, model, calib, heldOut))),
                  QStringLiteral("it holds no end-to-end KL sensitivity"));
-        QVERIFY(AnalysisStore::missing(r, req(SensitivityMode::Proxy, hexHash(7), calib, "")).find("it was made from another model") == 0);
-        QVERIFY(AnalysisStore::missing(r, req(SensitivityMode::None, model, hexHash(8), "")).find("it was made from another calibration set") == 0);
+        QVERIFY(AnalysisStore::missing(r, req(SensitivityMode::Proxy, hexHash(7), calib, ""))
+                    .find("it was made from another model") == 0);
+        QVERIFY(AnalysisStore::missing(r, req(SensitivityMode::None, model, hexHash(8), ""))
+                    .find("it was made from another calibration set") == 0);
 
         r.endToEnd.windows = 2;
         r.endToEnd.heldOutSha256 = heldOut;
@@ -467,8 +475,9 @@ private slots:
         AnalysisResult statsOnly = r;
         statsOnly.sensitivity.clear();
         QVERIFY(AnalysisStore::covers(statsOnly, req(SensitivityMode::None, model, calib, "")));
-        QCOMPARE(QString::fromStdString(AnalysisStore::missing(statsOnly, req(SensitivityMode::Proxy, model, calib, ""))),
-                 QStringLiteral("it holds no per-layer sensitivity"));
+        QCOMPARE(
+            QString::fromStdString(AnalysisStore::missing(statsOnly, req(SensitivityMode::Proxy, model, calib, ""))),
+            QStringLiteral("it holds no per-layer sensitivity"));
     }
 
     void badFilesGiveClearErrors()

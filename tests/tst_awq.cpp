@@ -211,7 +211,8 @@ private slots:
             std::vector<ql::RowMatrix> trial;
             for (auto k : kinds) {
                 const ql::RowMatrix ws = original.linear(layer, k) * s.cast<float>().asDiagonal();
-                trial.push_back(naiveFakeQuantMatrix(ws, bits, false, 32) * s.cast<float>().cwiseInverse().asDiagonal());
+                trial.push_back(naiveFakeQuantMatrix(ws, bits, false, 32) *
+                                s.cast<float>().cwiseInverse().asDiagonal());
             }
             double sum = 0, n = 0;
             if (g == ql::AwqGroup::AttnIn) {
@@ -224,7 +225,8 @@ private slots:
                 for (const auto& x : xs) {
                     Eigen::MatrixXd ref, got;
                     if (g == ql::AwqGroup::MlpIn) {
-                        ref = mlp(original.linear(layer, ql::LinearKind::Gate), original.linear(layer, ql::LinearKind::Up), x);
+                        ref = mlp(original.linear(layer, ql::LinearKind::Gate),
+                                  original.linear(layer, ql::LinearKind::Up), x);
                         got = mlp(trial[0], trial[1], x);
                     } else {
                         ref = original.linear(layer, kinds[0]).cast<double>() * x.cast<double>();
@@ -312,8 +314,8 @@ private slots:
         const Eigen::MatrixXf x = Eigen::MatrixXf::Random(100, 300);
         const ql::RowMatrix orig = w;
         ql::AwqOptions o;
-        o.weight = {"int" + std::to_string(bits) + "_asym", group > 0 ? ql::Granularity::PerGroup : ql::Granularity::PerChannel,
-                    group};
+        o.weight = {"int" + std::to_string(bits) + "_asym",
+                    group > 0 ? ql::Granularity::PerGroup : ql::Granularity::PerChannel, group};
         o.maxShrink = maxShrink;
         auto r = ql::awqClipLinear(w, x, o);
         QVERIFY2(r.ok(), r.message().c_str());
@@ -331,10 +333,12 @@ private slots:
         for (Eigen::Index row = 0; row < w.rows(); ++row)
             for (Eigen::Index g0 = 0; g0 < w.cols(); g0 += gs) {
                 const Eigen::Index n = std::min<Eigen::Index>(gs, w.cols() - g0);
-                const Eigen::VectorXf v0 = orig.row(row).segment(g0, n).transpose(), v1 = w.row(row).segment(g0, n).transpose();
+                const Eigen::VectorXf v0 = orig.row(row).segment(g0, n).transpose(),
+                                      v1 = w.row(row).segment(g0, n).transpose();
                 const float m0 = v0.cwiseAbs().maxCoeff(), m1 = v1.cwiseAbs().maxCoeff();
                 QVERIFY(m1 <= m0);
-                QVERIFY2(m1 >= (1 - maxShrink) * m0 * (1 - 1e-6), qPrintable(QStringLiteral("%1 < %2").arg(m1).arg(m0)));
+                QVERIFY2(m1 >= (1 - maxShrink) * m0 * (1 - 1e-6),
+                         qPrintable(QStringLiteral("%1 < %2").arg(m1).arg(m0)));
                 // Clipping is a clamp to a symmetric range, nothing else.
                 QVERIFY((v1 - v0.cwiseMax(-m1).cwiseMin(m1)).cwiseAbs().maxCoeff() == 0.f);
                 const double e0 = objective(row, g0, v0), e1 = objective(row, g0, v1);

@@ -125,7 +125,8 @@ void TestCharts::wheelAndDoubleClick()
     LinePanel t;
     QVERIFY(QTest::qWaitForWindowExposed(&t.panel));
     QWidget* vp = t.panel.chartView()->viewport();
-    const QPointF centre = t.panel.chartView()->mapFromScene(t.panel.chart()->mapToScene(t.panel.chart()->plotArea().center()));
+    const QPointF centre = t.panel.chartView()->mapFromScene(
+        t.panel.chart()->mapToScene(t.panel.chart()->plotArea().center()));
     QWheelEvent wheel(centre, vp->mapToGlobal(centre), QPoint(), QPoint(0, 240), Qt::NoButton, Qt::NoModifier,
                       Qt::NoScrollPhase, false);
     QApplication::sendEvent(vp, &wheel);
@@ -294,12 +295,16 @@ void TestCharts::decimateKeepsEachColumnsExtremes()
         QCOMPARE(out.back().x(), 8766.0);
         // Naively, per column: the extremes of its points must be drawn.
         std::vector<double> lo(columns, 1e300), hi(columns, -1e300), keptLo(columns, 1e300), keptHi(columns, -1e300);
-        const auto col = [&](double x) { return std::clamp(int(std::floor((x - x0) / (x1 - x0) * columns)), 0, columns - 1); };
+        const auto col = [&](double x) {
+            return std::clamp(int(std::floor((x - x0) / (x1 - x0) * columns)), 0, columns - 1);
+        };
         for (const QPointF& p : pts)
-            if (p.x() >= x0 && p.x() <= x1) lo[col(p.x())] = std::min(lo[col(p.x())], p.y()), hi[col(p.x())] = std::max(hi[col(p.x())], p.y());
+            if (p.x() >= x0 && p.x() <= x1)
+                lo[col(p.x())] = std::min(lo[col(p.x())], p.y()), hi[col(p.x())] = std::max(hi[col(p.x())], p.y());
         for (const QPointF& p : out)
             if (p.x() >= x0 && p.x() <= x1)
-                keptLo[col(p.x())] = std::min(keptLo[col(p.x())], p.y()), keptHi[col(p.x())] = std::max(keptHi[col(p.x())], p.y());
+                keptLo[col(p.x())] = std::min(keptLo[col(p.x())], p.y()),
+                keptHi[col(p.x())] = std::max(keptHi[col(p.x())], p.y());
         for (int c = 0; c < columns; ++c) {
             if (mode != Decimation::Min) QCOMPARE(keptHi[size_t(c)], hi[size_t(c)]);
             if (mode != Decimation::Max) QCOMPARE(keptLo[size_t(c)], lo[size_t(c)]);
@@ -352,7 +357,8 @@ void TestCharts::panelDrawsWideDataAtPixelDetail()
     QVERIFY2(t.panel.hoverText(t.series, i).contains(QStringLiteral("40")), qPrintable(t.panel.hoverText(t.series, i)));
     // A resize redraws at the new width.
     t.panel.resize(300, 300);
-    QTRY_VERIFY(t.series->count() <= 2 * int(std::ceil(t.panel.chart()->plotArea().width() * t.panel.devicePixelRatioF())) + 2);
+    QTRY_VERIFY(t.series->count() <=
+                2 * int(std::ceil(t.panel.chart()->plotArea().width() * t.panel.devicePixelRatioF())) + 2);
 }
 
 void TestCharts::clearRemovesEverything()
@@ -466,7 +472,8 @@ void TestCharts::heatExport()
     QVERIFY(nonBackgroundFraction(img) > 0.2); // the matrix fills most of the picture
     // The plot's pixels carry the ramp's colours: the brightest cell is the ramp's top.
     const QRect plot = heat.plotRect(heat.size());
-    const QPoint last(plot.left() + int((cols - 0.5) * plot.width() / cols), plot.top() + int((rows - 0.5) * plot.height() / rows));
+    const QPoint last(plot.left() + int((cols - 0.5) * plot.width() / cols),
+                      plot.top() + int((rows - 0.5) * plot.height() / rows));
     QCOMPARE(QColor(img.pixel(last)), HeatMapWidget::rampColour(1.0));
     QVERIFY2(heat.exportSvg(dir.filePath("h.svg"), &error), qPrintable(error));
     QVERIFY(readText(dir.filePath("h.svg")).contains("<svg"));

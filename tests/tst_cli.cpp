@@ -83,7 +83,8 @@ private slots:
         QL_REQUIRE_SHARED(dir);
         QL_REQUIRE_SHARED(golden);
         const QString out = m_tmp.path() + QStringLiteral("/%1.ids").arg(model);
-        const Run r = cli({QStringLiteral("tokenize"), dir, QStringLiteral("--text"), text, QStringLiteral("--out"), out});
+        const Run r = cli(
+            {QStringLiteral("tokenize"), dir, QStringLiteral("--text"), text, QStringLiteral("--out"), out});
         QVERIFY2(r.code == 0, qPrintable(r.err));
         const std::string got = readAll(out), expect = readAll(golden);
         QVERIFY(!expect.empty());
@@ -132,9 +133,12 @@ private slots:
     void analyze()
     {
         const QString out = m_tmp.path() + QStringLiteral("/a.h5");
-        const QStringList base{QStringLiteral("analyze"), m_model, QStringLiteral("--calib"), m_tmp.path() + "/eval.txt",
-                               QStringLiteral("--samples"), QStringLiteral("4"), QStringLiteral("--seqlen"),
-                               QStringLiteral("64"), QStringLiteral("--out"), out, QStringLiteral("--json")};
+        const QStringList base{QStringLiteral("analyze"),   m_model,
+                               QStringLiteral("--calib"),   m_tmp.path() + "/eval.txt",
+                               QStringLiteral("--samples"), QStringLiteral("4"),
+                               QStringLiteral("--seqlen"),  QStringLiteral("64"),
+                               QStringLiteral("--out"),     out,
+                               QStringLiteral("--json")};
         const Run r = cli(base);
         QVERIFY2(r.code == 0, qPrintable(r.err));
         const auto j = nlohmann::json::parse(r.out.toStdString());
@@ -165,10 +169,13 @@ private slots:
                "           {\"match\": \"*\", \"method\": \"gptq\", \"bits\": 4, \"group\": 32}],\n"
                " \"skip\": [\"model.layers.1.mlp.down_proj\"]}";
         const QString run = m_tmp.path() + QStringLiteral("/run");
-        const QStringList q{QStringLiteral("quantize"), m_model, QStringLiteral("--recipe"), recipe,
-                            QStringLiteral("--calib"), m_tmp.path() + "/eval.txt", QStringLiteral("--samples"),
-                            QStringLiteral("4"), QStringLiteral("--seqlen"), QStringLiteral("64"),
-                            QStringLiteral("--out"), run, QStringLiteral("--json")};
+        const QStringList q{QStringLiteral("quantize"),  m_model,
+                            QStringLiteral("--recipe"),  recipe,
+                            QStringLiteral("--calib"),   m_tmp.path() + "/eval.txt",
+                            QStringLiteral("--samples"), QStringLiteral("4"),
+                            QStringLiteral("--seqlen"),  QStringLiteral("64"),
+                            QStringLiteral("--out"),     run,
+                            QStringLiteral("--json")};
         const Run r = cli(q);
         QVERIFY2(r.code == 0, qPrintable(r.err));
         const auto j = nlohmann::json::parse(r.out.toStdString());
@@ -178,9 +185,12 @@ private slots:
         for (const auto& l : j["layers"]) {
             const std::string name = l["layer"];
             const std::string method = l["method"];
-            if (name == "model.layers.1.mlp.down_proj") QCOMPARE(method, std::string("float"));
-            else if (name.find(".mlp.") != std::string::npos) QCOMPARE(method, std::string("rtn"));
-            else QCOMPARE(method, std::string("gptq"));
+            if (name == "model.layers.1.mlp.down_proj")
+                QCOMPARE(method, std::string("float"));
+            else if (name.find(".mlp.") != std::string::npos)
+                QCOMPARE(method, std::string("rtn"));
+            else
+                QCOMPARE(method, std::string("gptq"));
         }
         // 13 of 14 layers quantized at 3 or 4 bits plus fp16 scales and 3/4-bit zeros per 32 columns.
         const double bpw = j["bits_per_weight"];
@@ -194,14 +204,17 @@ private slots:
         const Run again = cli(q);
         QVERIFY(again.code > 0 && again.err.contains(QStringLiteral("pass --force")));
 
-        const QStringList e{QStringLiteral("eval"), m_model, QStringLiteral("--data"), m_tmp.path() + "/eval.txt",
-                            QStringLiteral("--ctx"), QStringLiteral("64"), QStringLiteral("--chunks"), QStringLiteral("4"),
+        const QStringList e{QStringLiteral("eval"),     m_model,
+                            QStringLiteral("--data"),   m_tmp.path() + "/eval.txt",
+                            QStringLiteral("--ctx"),    QStringLiteral("64"),
+                            QStringLiteral("--chunks"), QStringLiteral("4"),
                             QStringLiteral("--json")};
         const Run fl = cli(e);
         QVERIFY2(fl.code == 0, qPrintable(fl.err));
-        const Run qe = cli(e + QStringList{QStringLiteral("--recipe"), recipe, QStringLiteral("--calib"), m_tmp.path() + "/eval.txt",
-                                           QStringLiteral("--samples"), QStringLiteral("4"), QStringLiteral("--seqlen"),
-                                           QStringLiteral("64"), QStringLiteral("--kl-ref"), m_model});
+        const Run qe = cli(e + QStringList{QStringLiteral("--recipe"), recipe, QStringLiteral("--calib"),
+                                           m_tmp.path() + "/eval.txt", QStringLiteral("--samples"), QStringLiteral("4"),
+                                           QStringLiteral("--seqlen"), QStringLiteral("64"), QStringLiteral("--kl-ref"),
+                                           m_model});
         QVERIFY2(qe.code == 0, qPrintable(qe.err));
         const auto fj = nlohmann::json::parse(fl.out.toStdString()), qj = nlohmann::json::parse(qe.out.toStdString());
         QVERIFY(qj["ppl"].get<double>() != fj["ppl"].get<double>());
@@ -213,17 +226,21 @@ private slots:
     void savedRunEvaluatesAsInMemory_data()
     {
         QTest::addColumn<QString>("recipe");
-        QTest::newRow("gptq, rtn, skip") << "\"rules\": [{\"match\": \"*.mlp.*\", \"method\": \"rtn\", \"bits\": 3, \"group\": 32},"
-                                            " {\"match\": \"*\", \"method\": \"gptq\", \"bits\": 4, \"group\": 32, \"params\": {\"act_order\": true}}],"
-                                            " \"skip\": [\"model.layers.1.mlp.down_proj\"]";
-        QTest::newRow("hadamard, gptq, a8, skip") << "\"transforms\": [{\"method\": \"hadamard\", \"params\": {\"seed\": 5}}],"
-                                                     " \"rules\": [{\"match\": \"*\", \"method\": \"gptq\", \"format\": \"int4_sym\", \"group\": -1}],"
-                                                     " \"activations\": {\"bits\": 8}, \"skip\": [\"model.layers.0.self_attn.o_proj\"]";
-        QTest::newRow("smoothquant, pbllm") << "\"transforms\": [{\"method\": \"smoothquant\"}],"
-                                               " \"rules\": [{\"match\": \"*\", \"method\": \"pbllm\", \"format\": \"binary\", \"group\": 32}]";
-        QTest::newRow("awq, salient channels") << "\"transforms\": [{\"method\": \"awq\", \"params\": {\"group\": 32}}],"
-                                                  " \"rules\": [{\"match\": \"*\", \"method\": \"rtn\", \"bits\": 3, \"group\": 32,"
-                                                  " \"channels\": [{\"select\": \"top_absmax_percent\", \"value\": 5, \"bits\": 8}]}]";
+        QTest::newRow("gptq, rtn, skip")
+            << "\"rules\": [{\"match\": \"*.mlp.*\", \"method\": \"rtn\", \"bits\": 3, \"group\": 32},"
+               " {\"match\": \"*\", \"method\": \"gptq\", \"bits\": 4, \"group\": 32, \"params\": {\"act_order\": true}}],"
+               " \"skip\": [\"model.layers.1.mlp.down_proj\"]";
+        QTest::newRow("hadamard, gptq, a8, skip")
+            << "\"transforms\": [{\"method\": \"hadamard\", \"params\": {\"seed\": 5}}],"
+               " \"rules\": [{\"match\": \"*\", \"method\": \"gptq\", \"format\": \"int4_sym\", \"group\": -1}],"
+               " \"activations\": {\"bits\": 8}, \"skip\": [\"model.layers.0.self_attn.o_proj\"]";
+        QTest::newRow("smoothquant, pbllm")
+            << "\"transforms\": [{\"method\": \"smoothquant\"}],"
+               " \"rules\": [{\"match\": \"*\", \"method\": \"pbllm\", \"format\": \"binary\", \"group\": 32}]";
+        QTest::newRow("awq, salient channels")
+            << "\"transforms\": [{\"method\": \"awq\", \"params\": {\"group\": 32}}],"
+               " \"rules\": [{\"match\": \"*\", \"method\": \"rtn\", \"bits\": 3, \"group\": 32,"
+               " \"channels\": [{\"select\": \"top_absmax_percent\", \"value\": 5, \"bits\": 8}]}]";
     }
 
     void savedRunEvaluatesAsInMemory()
@@ -234,13 +251,16 @@ private slots:
         const QString path = m_tmp.path() + QStringLiteral("/saved.json");
         std::ofstream(path.toStdString()) << "{\"version\": 1, " << recipe.toStdString() << "}";
         const QStringList calib{QStringLiteral("--calib"), m_tmp.path() + "/eval.txt", QStringLiteral("--samples"),
-                                QStringLiteral("4"), QStringLiteral("--seqlen"), QStringLiteral("64")};
+                                QStringLiteral("4"),       QStringLiteral("--seqlen"), QStringLiteral("64")};
         const QString run = m_tmp.path() + QStringLiteral("/saved-run");
         const Run q = cli(QStringList{QStringLiteral("quantize"), m_model, QStringLiteral("--recipe"), path,
-                                      QStringLiteral("--out"), run, QStringLiteral("--force")} + calib);
+                                      QStringLiteral("--out"), run, QStringLiteral("--force")} +
+                          calib);
         QVERIFY2(q.code == 0, qPrintable(q.err));
-        const QStringList e{QStringLiteral("eval"), m_model, QStringLiteral("--data"), m_tmp.path() + "/eval.txt",
-                            QStringLiteral("--ctx"), QStringLiteral("64"), QStringLiteral("--chunks"), QStringLiteral("4"),
+        const QStringList e{QStringLiteral("eval"),     m_model,
+                            QStringLiteral("--data"),   m_tmp.path() + "/eval.txt",
+                            QStringLiteral("--ctx"),    QStringLiteral("64"),
+                            QStringLiteral("--chunks"), QStringLiteral("4"),
                             QStringLiteral("--json")};
         const Run mem = cli(e + QStringList{QStringLiteral("--recipe"), path} + calib);
         const Run saved = cli(e + QStringList{QStringLiteral("--run"), run});
@@ -251,7 +271,8 @@ private slots:
         const double f = nlohmann::json::parse(flt.out.toStdString())["ppl"];
         QVERIFY2(a != f, "the recipe changed nothing: the comparison would prove nothing");
         // Same weights, same forward pass: only the order of float sums may differ.
-        QVERIFY2(std::abs(a - b) <= 1e-6 * a, qPrintable(QStringLiteral("in memory %1, saved %2").arg(a, 0, 'g', 12).arg(b, 0, 'g', 12)));
+        QVERIFY2(std::abs(a - b) <= 1e-6 * a,
+                 qPrintable(QStringLiteral("in memory %1, saved %2").arg(a, 0, 'g', 12).arg(b, 0, 'g', 12)));
     }
 
     void transformsPreservePerplexity_data()
@@ -270,16 +291,22 @@ private slots:
         // transform that needs calibration data gets it through the plugin host).
         QFETCH(QString, transforms);
         const QString recipe = m_tmp.path() + QStringLiteral("/transform.json");
-        std::ofstream(recipe.toStdString()) << "{\"version\": 1, \"rules\": [], \"transforms\": " << transforms.toStdString() << "}";
-        const QStringList e{QStringLiteral("eval"), m_model, QStringLiteral("--data"), m_tmp.path() + "/eval.txt",
-                            QStringLiteral("--ctx"), QStringLiteral("64"), QStringLiteral("--chunks"), QStringLiteral("4"),
+        std::ofstream(recipe.toStdString())
+            << "{\"version\": 1, \"rules\": [], \"transforms\": " << transforms.toStdString() << "}";
+        const QStringList e{QStringLiteral("eval"),     m_model,
+                            QStringLiteral("--data"),   m_tmp.path() + "/eval.txt",
+                            QStringLiteral("--ctx"),    QStringLiteral("64"),
+                            QStringLiteral("--chunks"), QStringLiteral("4"),
                             QStringLiteral("--json")};
         const Run fl = cli(e);
-        const Run tr = cli(e + QStringList{QStringLiteral("--recipe"), recipe, QStringLiteral("--calib"), m_tmp.path() + "/eval.txt",
-                                           QStringLiteral("--samples"), QStringLiteral("4"), QStringLiteral("--seqlen"), QStringLiteral("64")});
+        const Run tr = cli(e + QStringList{QStringLiteral("--recipe"), recipe, QStringLiteral("--calib"),
+                                           m_tmp.path() + "/eval.txt", QStringLiteral("--samples"), QStringLiteral("4"),
+                                           QStringLiteral("--seqlen"), QStringLiteral("64")});
         QVERIFY2(fl.code == 0 && tr.code == 0, qPrintable(fl.err + tr.err));
-        const double a = nlohmann::json::parse(fl.out.toStdString())["ppl"], b = nlohmann::json::parse(tr.out.toStdString())["ppl"];
-        QVERIFY2(std::abs(a - b) <= 1e-4 * a, qPrintable(QStringLiteral("float %1, transformed %2").arg(a, 0, 'g', 10).arg(b, 0, 'g', 10)));
+        const double a = nlohmann::json::parse(fl.out.toStdString())["ppl"],
+                     b = nlohmann::json::parse(tr.out.toStdString())["ppl"];
+        QVERIFY2(std::abs(a - b) <= 1e-4 * a,
+                 qPrintable(QStringLiteral("float %1, transformed %2").arg(a, 0, 'g', 10).arg(b, 0, 'g', 10)));
     }
 
     void plugins()
@@ -310,7 +337,8 @@ private slots:
         QDir().mkpath(dir);
         std::ofstream(dir.toStdString() + "/config.json") << qlfix::configJson(spec);
         if (!qlfix::writeSafetensors(dir.toStdString() + "/model.safetensors", tensors, {})) return {};
-        for (const char* f : {"tokenizer.model", "tokenizer_config.json"}) QFile::copy(m_model + "/" + f, dir + "/" + f);
+        for (const char* f : {"tokenizer.model", "tokenizer_config.json"})
+            QFile::copy(m_model + "/" + f, dir + "/" + f);
         return dir;
     }
 
@@ -320,8 +348,8 @@ private slots:
         // tensor is bad, and the perplexity shows the damage instead of hiding it.
         const QString data = m_tmp.path() + "/eval.txt";
         const Run r = cli({QStringLiteral("eval"), nanModel(), QStringLiteral("--data"), data, QStringLiteral("--ctx"),
-                           QStringLiteral("32"), QStringLiteral("--chunks"), QStringLiteral("2"), QStringLiteral("--allow-nonfinite"),
-                           QStringLiteral("--json")});
+                           QStringLiteral("32"), QStringLiteral("--chunks"), QStringLiteral("2"),
+                           QStringLiteral("--allow-nonfinite"), QStringLiteral("--json")});
         QVERIFY2(r.code == 0, qPrintable(r.err));
         QVERIFY2(r.err.contains(QStringLiteral("warning: ")) &&
                      r.err.contains(QStringLiteral("model.layers.0.mlp.down_proj.weight holds NaN at [1, 2]")),
@@ -336,43 +364,73 @@ private slots:
         QTest::addColumn<QString>("expect");
         const QString data = QStringLiteral("%DATA%");
         QTest::newRow("unknown command") << QStringList{"frobnicate"} << "unknown command 'frobnicate'";
-        QTest::newRow("missing model") << QStringList{"info", "/nonexistent/model"} << "/nonexistent/model: not a folder";
+        QTest::newRow("missing model") << QStringList{"info", "/nonexistent/model"}
+                                       << "/nonexistent/model: not a folder";
         QTest::newRow("eval without data") << QStringList{"eval", "%MODEL%"} << "eval needs --data FILE";
-        QTest::newRow("missing data file") << QStringList{"eval", "%MODEL%", "--data", "/nonexistent.txt"} << "/nonexistent.txt: cannot open";
-        QTest::newRow("bad protocol") << QStringList{"eval", "%MODEL%", "--data", data, "--protocol", "hf"} << "--protocol must be llamacpp or paper";
-        QTest::newRow("zero chunks") << QStringList{"eval", "%MODEL%", "--data", data, "--chunks", "0"} << "--chunks must be positive";
-        QTest::newRow("ctx not a number") << QStringList{"eval", "%MODEL%", "--data", data, "--ctx", "abc"} << "--ctx expects an integer";
-        QTest::newRow("text too short") << QStringList{"eval", "%MODEL%", "--data", data, "--ctx", "100000", "--force-ctx"} << "fewer than one window of 100000";
-        QTest::newRow("ctx beyond trained positions") << QStringList{"eval", "%MODEL%", "--data", data, "--ctx", "100000"}
-                                                      << "--ctx 100000 is longer than the model's trained positions (max_position_embeddings 512";
+        QTest::newRow("missing data file")
+            << QStringList{"eval", "%MODEL%", "--data", "/nonexistent.txt"} << "/nonexistent.txt: cannot open";
+        QTest::newRow("bad protocol") << QStringList{"eval", "%MODEL%", "--data", data, "--protocol", "hf"}
+                                      << "--protocol must be llamacpp or paper";
+        QTest::newRow("zero chunks") << QStringList{"eval", "%MODEL%", "--data", data, "--chunks", "0"}
+                                     << "--chunks must be positive";
+        QTest::newRow("ctx not a number")
+            << QStringList{"eval", "%MODEL%", "--data", data, "--ctx", "abc"} << "--ctx expects an integer";
+        QTest::newRow("text too short") << QStringList{"eval",  "%MODEL%", "--data",     data,
+                                                       "--ctx", "100000",  "--force-ctx"}
+                                        << "fewer than one window of 100000";
+        QTest::newRow("ctx beyond trained positions")
+            << QStringList{"eval", "%MODEL%", "--data", data, "--ctx", "100000"}
+            << "--ctx 100000 is longer than the model's trained positions (max_position_embeddings 512";
         QTest::newRow("NaN weights") << QStringList{"eval", "%NANMODEL%", "--data", data, "--ctx", "32"}
                                      << "tensor model.layers.0.mlp.down_proj.weight holds NaN at [1, 2]";
-        QTest::newRow("empty data") << QStringList{"eval", "%MODEL%", "--data", "%EMPTY%"} << "the evaluation file is empty";
+        QTest::newRow("empty data") << QStringList{"eval", "%MODEL%", "--data", "%EMPTY%"}
+                                    << "the evaluation file is empty";
         QTest::newRow("tokenize without text") << QStringList{"tokenize", "%MODEL%"} << "tokenize needs --text FILE";
         const QStringList an{"analyze", "%MODEL%", "--samples", "2", "--seqlen", "32"};
-        QTest::newRow("analyze empty calibration") << (an + QStringList{"--calib", "%EMPTY%", "--out", "%TMP%/x.h5"}) << "the calibration file is empty";
-        QTest::newRow("analyze jsonl without text") << (an + QStringList{"--calib", "%NOTEXT%", "--out", "%TMP%/x.h5"}) << "notext.jsonl:2: line has no \"text\"";
-        QTest::newRow("analyze zero samples") << QStringList{"analyze", "%MODEL%", "--calib", data, "--samples", "0", "--out", "%TMP%/x.h5"} << "--samples must be at least 1";
-        QTest::newRow("analyze seqlen beyond trained positions") << QStringList{"analyze", "%MODEL%", "--calib", data, "--samples", "1", "--seqlen", "600", "--out", "%TMP%/x.h5"}
-                                                                 << "--seqlen 600 is longer than the model's trained positions";
-        QTest::newRow("analyze out folder missing") << (an + QStringList{"--calib", data, "--out", "/nonexistent/dir/x.h5"}) << "/nonexistent/dir: folder does not exist";
-        QTest::newRow("analyze calibration too short") << QStringList{"analyze", "%MODEL%", "--calib", data, "--samples", "100000", "--out", "%TMP%/x.h5"} << "contiguous windows of 512 need";
-        QTest::newRow("analyze store from another model") << (an + QStringList{"--calib", data, "--out", "%OTHER%"}) << "another model";
+        QTest::newRow("analyze empty calibration")
+            << (an + QStringList{"--calib", "%EMPTY%", "--out", "%TMP%/x.h5"}) << "the calibration file is empty";
+        QTest::newRow("analyze jsonl without text") << (an + QStringList{"--calib", "%NOTEXT%", "--out", "%TMP%/x.h5"})
+                                                    << "notext.jsonl:2: line has no \"text\"";
+        QTest::newRow("analyze zero samples")
+            << QStringList{"analyze", "%MODEL%", "--calib", data, "--samples", "0", "--out", "%TMP%/x.h5"}
+            << "--samples must be at least 1";
+        QTest::newRow("analyze seqlen beyond trained positions")
+            << QStringList{"analyze", "%MODEL%",  "--calib", data,    "--samples",
+                           "1",       "--seqlen", "600",     "--out", "%TMP%/x.h5"}
+            << "--seqlen 600 is longer than the model's trained positions";
+        QTest::newRow("analyze out folder missing")
+            << (an + QStringList{"--calib", data, "--out", "/nonexistent/dir/x.h5"})
+            << "/nonexistent/dir: folder does not exist";
+        QTest::newRow("analyze calibration too short")
+            << QStringList{"analyze", "%MODEL%", "--calib", data, "--samples", "100000", "--out", "%TMP%/x.h5"}
+            << "contiguous windows of 512 need";
+        QTest::newRow("analyze store from another model")
+            << (an + QStringList{"--calib", data, "--out", "%OTHER%"}) << "another model";
         QTest::newRow("unknown option") << QStringList{"info", "%MODEL%", "--bogus"} << "Unknown option 'bogus'";
-        QTest::newRow("quantize without recipe") << QStringList{"quantize", "%MODEL%", "--out", "%TMP%/r"} << "quantize needs --recipe";
-        QTest::newRow("quantize recipe error path") << QStringList{"quantize", "%MODEL%", "--recipe", "%BADRECIPE%", "--out", "%TMP%/r"} << "rules[0].bits: expected an integer in 2..8";
-        QTest::newRow("quantize unknown method") << QStringList{"quantize", "%MODEL%", "--recipe", "%NOMETHOD%", "--out", "%TMP%/r"} << "asks for method \"gpt5\", which no plugin provides";
-        QTest::newRow("gptq without calibration") << QStringList{"quantize", "%MODEL%", "--recipe", "%GPTQ%", "--out", "%TMP%/r"} << "needs calibration data";
-        QTest::newRow("eval recipe missing") << QStringList{"eval", "%MODEL%", "--data", data, "--recipe", "/nonexistent.json"} << "/nonexistent.json";
+        QTest::newRow("quantize without recipe")
+            << QStringList{"quantize", "%MODEL%", "--out", "%TMP%/r"} << "quantize needs --recipe";
+        QTest::newRow("quantize recipe error path")
+            << QStringList{"quantize", "%MODEL%", "--recipe", "%BADRECIPE%", "--out", "%TMP%/r"}
+            << "rules[0].bits: expected an integer in 2..8";
+        QTest::newRow("quantize unknown method")
+            << QStringList{"quantize", "%MODEL%", "--recipe", "%NOMETHOD%", "--out", "%TMP%/r"}
+            << "asks for method \"gpt5\", which no plugin provides";
+        QTest::newRow("gptq without calibration")
+            << QStringList{"quantize", "%MODEL%", "--recipe", "%GPTQ%", "--out", "%TMP%/r"} << "needs calibration data";
+        QTest::newRow("eval recipe missing")
+            << QStringList{"eval", "%MODEL%", "--data", data, "--recipe", "/nonexistent.json"} << "/nonexistent.json";
     }
     void badInput()
     {
         QFETCH(QStringList, args);
         QFETCH(QString, expect);
         std::ofstream(m_tmp.path().toStdString() + "/empty.txt").close();
-        std::ofstream(m_tmp.path().toStdString() + "/badrecipe.json") << "{\"version\": 1, \"rules\": [{\"match\": \"*\", \"method\": \"rtn\", \"bits\": \"four\"}]}";
-        std::ofstream(m_tmp.path().toStdString() + "/nomethod.json") << "{\"version\": 1, \"rules\": [{\"match\": \"*\", \"method\": \"gpt5\", \"bits\": 4}]}";
-        std::ofstream(m_tmp.path().toStdString() + "/gptq.json") << "{\"version\": 1, \"rules\": [{\"match\": \"*\", \"method\": \"gptq\", \"bits\": 4}]}";
+        std::ofstream(m_tmp.path().toStdString() + "/badrecipe.json")
+            << "{\"version\": 1, \"rules\": [{\"match\": \"*\", \"method\": \"rtn\", \"bits\": \"four\"}]}";
+        std::ofstream(m_tmp.path().toStdString() + "/nomethod.json")
+            << "{\"version\": 1, \"rules\": [{\"match\": \"*\", \"method\": \"gpt5\", \"bits\": 4}]}";
+        std::ofstream(m_tmp.path().toStdString() + "/gptq.json")
+            << "{\"version\": 1, \"rules\": [{\"match\": \"*\", \"method\": \"gptq\", \"bits\": 4}]}";
         std::ofstream(m_tmp.path().toStdString() + "/notext.jsonl") << "{\"text\": \"a b c\"}\n{\"url\": \"u\"}\n";
         const QString other = m_tmp.path() + QStringLiteral("/other.h5");
         if (!QFileInfo::exists(other)) { // a store made from a different model
@@ -383,9 +441,9 @@ private slots:
             QVERIFY(qlfix::writeModel(otherModel.toStdString(), spec));
             for (const char* f : {"tokenizer.model", "tokenizer_config.json"})
                 QFile::copy(m_model + "/" + f, otherModel + "/" + f);
-            const Run made = cli({QStringLiteral("analyze"), otherModel, QStringLiteral("--calib"), m_tmp.path() + "/eval.txt",
-                                  QStringLiteral("--samples"), QStringLiteral("2"), QStringLiteral("--seqlen"),
-                                  QStringLiteral("32"), QStringLiteral("--out"), other});
+            const Run made = cli({QStringLiteral("analyze"), otherModel, QStringLiteral("--calib"),
+                                  m_tmp.path() + "/eval.txt", QStringLiteral("--samples"), QStringLiteral("2"),
+                                  QStringLiteral("--seqlen"), QStringLiteral("32"), QStringLiteral("--out"), other});
             QVERIFY2(made.code == 0, qPrintable(made.err));
         }
         for (QString& a : args) {
@@ -409,4 +467,3 @@ private slots:
 
 QTEST_GUILESS_MAIN(TestCli)
 #include "tst_cli.moc"
-

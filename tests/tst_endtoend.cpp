@@ -72,18 +72,25 @@ private slots:
             engine.setObserver([&](const ql::Activation& a) {
                 if (a.name == want) inputs[size_t(a.sequence)] = a.x;
             });
-            QVERIFY(engine.run(windows, [&](int s, const Eigen::MatrixXf& l) -> ql::Expected<void> {
-                full[size_t(s)] = l;
-                return {};
-            }).ok());
+            QVERIFY(engine
+                        .run(windows,
+                             [&](int s, const Eigen::MatrixXf& l) -> ql::Expected<void> {
+                                 full[size_t(s)] = l;
+                                 return {};
+                             })
+                        .ok());
             engine.setObserver(nullptr);
-            QVERIFY(engine.runFrom(first, inputs, [&](int s, const Eigen::MatrixXf& l) -> ql::Expected<void> {
-                restarted[size_t(s)] = l;
-                return {};
-            }).ok());
+            QVERIFY(engine
+                        .runFrom(first, inputs,
+                                 [&](int s, const Eigen::MatrixXf& l) -> ql::Expected<void> {
+                                     restarted[size_t(s)] = l;
+                                     return {};
+                                 })
+                        .ok());
             for (size_t s = 0; s < windows.size(); ++s) {
                 const double diff = (full[s] - restarted[s]).cwiseAbs().maxCoeff();
-                QVERIFY2(diff <= 1e-5, qPrintable(QStringLiteral("from block %1: max |Δlogit| %2").arg(first).arg(diff)));
+                QVERIFY2(diff <= 1e-5,
+                         qPrintable(QStringLiteral("from block %1: max |Δlogit| %2").arg(first).arg(diff)));
             }
         }
         ql::ForwardEngine engine(model->config(), *model);
@@ -97,7 +104,9 @@ private slots:
             Eigen::MatrixXf full, stopped;
             std::vector<std::string> seen;
             ql::ForwardEngine e(model->config(), *model);
-            e.setObserver([&](const ql::Activation& a) { if (a.name == name) full = a.x; });
+            e.setObserver([&](const ql::Activation& a) {
+                if (a.name == name) full = a.x;
+            });
             std::vector<Eigen::MatrixXf> states(1);
             QVERIFY(model->embed(one16[0], states[0]).ok());
             std::vector<Eigen::MatrixXf> copy = states;
@@ -220,7 +229,8 @@ private slots:
         QVERIFY(model->block(l.block, bw).ok());
         auto kl3 = e2e->klWithLinear(l.block, l.kind, ql::rtnFakeQuant(bw[l.kind], 3, 16));
         QVERIFY(kl3.ok());
-        const auto& ls = *std::find_if(r->sensitivity.begin(), r->sensitivity.end(), [&](auto& s) { return s.name == l.name; });
+        const auto& ls = *std::find_if(r->sensitivity.begin(), r->sensitivity.end(),
+                                       [&](auto& s) { return s.name == l.name; });
         QCOMPARE(ls.kl[1], *kl3);
         // Correlations are those of the stored columns.
         const auto& e = r->endToEnd;

@@ -69,7 +69,8 @@ private slots:
         o.ctx = 200;
         auto tooShort = ql::makeWindows(toks, 1, o);
         QVERIFY(!tooShort.ok());
-        QVERIFY2(QString::fromStdString(tooShort.message()).contains("fewer than one window"), tooShort.message().c_str());
+        QVERIFY2(QString::fromStdString(tooShort.message()).contains("fewer than one window"),
+                 tooShort.message().c_str());
     }
 
     void perplexityMatchesNaive_data()
@@ -215,4 +216,3 @@ private slots:
 
 QTEST_GUILESS_MAIN(TestEvaluator)
 #include "tst_evaluator.moc"
-

@@ -47,7 +47,8 @@ private slots:
         }
         auto unknown = ql::findFormat("int4");
         QVERIFY(!unknown.ok());
-        QVERIFY2(unknown.message().find("'int4'") != std::string::npos && unknown.message().find("nf4") != std::string::npos,
+        QVERIFY2(unknown.message().find("'int4'") != std::string::npos &&
+                     unknown.message().find("nf4") != std::string::npos,
                  unknown.message().c_str());
     }
 
@@ -72,10 +73,12 @@ private slots:
             if (std::isnan(expect)) {
                 QVERIFY2(std::isnan(got) && std::isnan(table[c]), qPrintable(QString::number(c)));
             } else {
-                QVERIFY2(double(got) == expect && double(table[c]) == expect, qPrintable(QString("code %1: %2 vs %3").arg(c).arg(got).arg(expect)));
+                QVERIFY2(double(got) == expect && double(table[c]) == expect,
+                         qPrintable(QString("code %1: %2 vs %3").arg(c).arg(got).arg(expect)));
                 QCOMPARE(ql::dequantizeCode(f, {2.f, 0.f}, c), float(2 * expect));
             }
-            if (!std::isfinite(expect)) ++nonFinite;
+            if (!std::isfinite(expect))
+                ++nonFinite;
             else if (expect > 0) {
                 maxSeen = std::max(maxSeen, expect);
                 minPositive = std::min(minPositive, expect);
@@ -90,12 +93,17 @@ private slots:
     void floatKnownValues()
     {
         // Hand-decoded patterns from the OCP MX v1.0 tables.
-        const struct { const char* id; uint32_t code; float value; } known[] = {
-            {"fp8_e4m3", 0x38, 1.f}, {"fp8_e4m3", 0x7e, 448.f}, {"fp8_e4m3", 0xfe, -448.f}, {"fp8_e4m3", 0x08, 0.015625f},
-            {"fp8_e4m3", 0x07, 0.013671875f}, {"fp8_e5m2", 0x3c, 1.f}, {"fp8_e5m2", 0x7b, 57344.f},
-            {"fp8_e5m2", 0x7c, INFINITY}, {"fp8_e5m2", 0x04, 0.00006103515625f}, {"fp6_e3m2", 0x0c, 1.f},
-            {"fp6_e3m2", 0x1f, 28.f}, {"fp6_e3m2", 0x01, 0.0625f}, {"fp6_e2m3", 0x08, 1.f}, {"fp6_e2m3", 0x1f, 7.5f},
-            {"fp6_e2m3", 0x01, 0.125f}, {"fp4_e2m1", 0x2, 1.f}, {"fp4_e2m1", 0x7, 6.f}, {"fp4_e2m1", 0xf, -6.f}};
+        const struct {
+            const char* id;
+            uint32_t code;
+            float value;
+        } known[] = {
+            {"fp8_e4m3", 0x38, 1.f},       {"fp8_e4m3", 0x7e, 448.f},        {"fp8_e4m3", 0xfe, -448.f},
+            {"fp8_e4m3", 0x08, 0.015625f}, {"fp8_e4m3", 0x07, 0.013671875f}, {"fp8_e5m2", 0x3c, 1.f},
+            {"fp8_e5m2", 0x7b, 57344.f},   {"fp8_e5m2", 0x7c, INFINITY},     {"fp8_e5m2", 0x04, 0.00006103515625f},
+            {"fp6_e3m2", 0x0c, 1.f},       {"fp6_e3m2", 0x1f, 28.f},         {"fp6_e3m2", 0x01, 0.0625f},
+            {"fp6_e2m3", 0x08, 1.f},       {"fp6_e2m3", 0x1f, 7.5f},         {"fp6_e2m3", 0x01, 0.125f},
+            {"fp4_e2m1", 0x2, 1.f},        {"fp4_e2m1", 0x7, 6.f},           {"fp4_e2m1", 0xf, -6.f}};
         for (const auto& k : known)
             QVERIFY2(ql::floatElementValue(*ql::findFormat(k.id).value(), k.code) == k.value, k.id);
         const ql::WeightFormat& e2m1 = *ql::findFormat("fp4_e2m1").value();
@@ -117,8 +125,16 @@ private slots:
         for (uint32_t c = 0; c < (1u << (f.bits - 1)); ++c)
             if (std::isfinite(fpValue(ref, c))) pos.push_back(fpValue(ref, c));
         std::sort(pos.begin(), pos.end());
-        std::vector<float> xs = {0.f, -0.f, 1e-30f, -1e-30f, 1e30f, -1e30f, INFINITY, -INFINITY,
-                                 float(ref.max * 1.0001), float(-ref.max * 2)};
+        std::vector<float> xs = {0.f,
+                                 -0.f,
+                                 1e-30f,
+                                 -1e-30f,
+                                 1e30f,
+                                 -1e30f,
+                                 INFINITY,
+                                 -INFINITY,
+                                 float(ref.max * 1.0001),
+                                 float(-ref.max * 2)};
         for (size_t i = 0; i < pos.size(); ++i) {
             xs.push_back(float(pos[i]));
             xs.push_back(float(-pos[i]));
@@ -138,7 +154,9 @@ private slots:
         }
         for (float x : xs) {
             const uint32_t got = ql::encodeFloatElement(f, x), expect = fpEncode(ref, double(x));
-            QVERIFY2(got == expect, qPrintable(QString("x = %1: code %2, expected %3").arg(double(x), 0, 'g', 9).arg(got).arg(expect)));
+            QVERIFY2(
+                got == expect,
+                qPrintable(QString("x = %1: code %2, expected %3").arg(double(x), 0, 'g', 9).arg(got).arg(expect)));
         }
         QCOMPARE(ql::encodeFloatElement(f, NAN), 0u);
     }
@@ -164,7 +182,8 @@ private slots:
         for (int i = 0; i < 7; ++i) v.push_back(-ppf(offset + (0.5 - offset) * i / 7));
         std::sort(v.begin(), v.end());
         for (int i = 0; i < 16; ++i)
-            QVERIFY2(std::abs(v[size_t(i)] / v.back() - double(ql::kNf4Codebook[size_t(i)])) < 5e-7, qPrintable(QString::number(i)));
+            QVERIFY2(std::abs(v[size_t(i)] / v.back() - double(ql::kNf4Codebook[size_t(i)])) < 5e-7,
+                     qPrintable(QString::number(i)));
         // Encoding: nearest value; at a boundary one of the two neighbours.
         std::mt19937 rng(3);
         std::uniform_real_distribution<float> u(-1.3f, 1.3f);
@@ -185,7 +204,9 @@ private slots:
     void params()
     {
         auto fmt = [](const char* id) -> const ql::WeightFormat& { return *ql::findFormat(id).value(); };
-        auto vec = [](std::initializer_list<float> l) { return Eigen::VectorXf(Eigen::Map<const Eigen::VectorXf>(l.begin(), Eigen::Index(l.size()))); };
+        auto vec = [](std::initializer_list<float> l) {
+            return Eigen::VectorXf(Eigen::Map<const Eigen::VectorXf>(l.begin(), Eigen::Index(l.size())));
+        };
         auto check = [&](const char* id, std::initializer_list<float> values, float scale, float zero,
                          std::vector<uint32_t> codes, std::vector<float> deq, float clip = 1.f) {
             const auto p = ql::computeParams(fmt(id), vec(values), clip);
@@ -196,7 +217,8 @@ private slots:
             size_t i = 0;
             for (float x : values) {
                 QCOMPARE(ql::quantizeValue(fmt(id), *p, x), codes[i]);
-                QVERIFY2(std::abs(fq[Eigen::Index(i)] - deq[i]) <= 1e-6f, qPrintable(QString("%1 value %2: %3").arg(id).arg(x).arg(fq[Eigen::Index(i)])));
+                QVERIFY2(std::abs(fq[Eigen::Index(i)] - deq[i]) <= 1e-6f,
+                         qPrintable(QString("%1 value %2: %3").arg(id).arg(x).arg(fq[Eigen::Index(i)])));
                 ++i;
             }
         };
@@ -233,9 +255,13 @@ private slots:
         fails("int4_sym", vec({1.f}), 1.5f, "(0, 1]");
         fails("binary", vec({1.f}), 0.5f, "clip = 1");
         fails("int8_asym", vec({-3e38f, 3e38f}), 1.f, "overflows");
-        for (auto [id, bad] : std::vector<std::pair<const char*, ql::GroupParams>>{
-                 {"int4_asym", {0.f, 1.f}}, {"int4_asym", {NAN, 1.f}}, {"int4_sym", {1.f, 7.f}},
-                 {"fp8_e5m2", {1.f, 1.f}}, {"nf4", {-1.f, 0.f}}, {"binary", {-1.f, 0.f}}, {"ternary", {1.f, -0.5f}}})
+        for (auto [id, bad] : std::vector<std::pair<const char*, ql::GroupParams>>{{"int4_asym", {0.f, 1.f}},
+                                                                                   {"int4_asym", {NAN, 1.f}},
+                                                                                   {"int4_sym", {1.f, 7.f}},
+                                                                                   {"fp8_e5m2", {1.f, 1.f}},
+                                                                                   {"nf4", {-1.f, 0.f}},
+                                                                                   {"binary", {-1.f, 0.f}},
+                                                                                   {"ternary", {1.f, -0.5f}}})
             QVERIFY2(!ql::checkParams(fmt(id), bad).ok(), id);
     }
 };

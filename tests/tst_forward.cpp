@@ -86,7 +86,10 @@ private slots:
             QVERIFY(a.x.cols() == tokens);
         });
         Eigen::MatrixXf got;
-        auto r = engine.run({ids}, [&](int, const Eigen::MatrixXf& l) -> ql::Expected<void> { got = l; return {}; });
+        auto r = engine.run({ids}, [&](int, const Eigen::MatrixXf& l) -> ql::Expected<void> {
+            got = l;
+            return {};
+        });
         QVERIFY2(r.ok(), r.message().c_str());
         QCOMPARE(got.cols(), Eigen::Index(tokens));
         double worst = 0;
@@ -112,7 +115,10 @@ private slots:
         ql::ForwardEngine engine(m->config(), *m);
         std::vector<Eigen::MatrixXf> single(2), batched(2);
         auto sinkTo = [](std::vector<Eigen::MatrixXf>& v, int off) {
-            return [&v, off](int s, const Eigen::MatrixXf& l) -> ql::Expected<void> { v[s + off] = l; return {}; };
+            return [&v, off](int s, const Eigen::MatrixXf& l) -> ql::Expected<void> {
+                v[s + off] = l;
+                return {};
+            };
         };
         QVERIFY(engine.run({a}, sinkTo(single, 0)).ok());
         QVERIFY(engine.run({b}, sinkTo(single, 1)).ok());
@@ -122,7 +128,15 @@ private slots:
         ql::ForwardOptions fo;
         fo.logitsFrom = 20;
         Eigen::MatrixXf tail;
-        QVERIFY(engine.run({a}, [&](int, const Eigen::MatrixXf& l) -> ql::Expected<void> { tail = l; return {}; }, fo).ok());
+        QVERIFY(engine
+                    .run(
+                        {a},
+                        [&](int, const Eigen::MatrixXf& l) -> ql::Expected<void> {
+                            tail = l;
+                            return {};
+                        },
+                        fo)
+                    .ok());
         QCOMPARE(tail.cols(), Eigen::Index(10));
         QVERIFY(tail.isApprox(single[0].rightCols(10), 1e-6f));
     }
@@ -143,7 +157,9 @@ private slots:
         std::vector<Eigen::MatrixXf> parts = whole;
         ql::ForwardEngine engine(m->config(), *m);
         std::map<std::string, Eigen::MatrixXf> seen; // site of sequence 1 in the whole run
-        engine.setObserver([&](const ql::Activation& x) { if (x.sequence == 1) seen[x.name] = x.x; });
+        engine.setObserver([&](const ql::Activation& x) {
+            if (x.sequence == 1) seen[x.name] = x.x;
+        });
         QVERIFY(engine.runLayers(1, 2, whole).ok());
         engine.setObserver(nullptr);
         ql::BlockCheckpoint cp;
@@ -233,23 +249,23 @@ private slots:
         QTest::addColumn<QVector<double>>("last8");
         QTest::newRow("stories260k")
             << "stories260k" << QVector<int>{1, 410, 13, 410, 64, 410, 461, 414, 430, 285, 413, 368, 277}
-            << QVector<double>{17.02351519984081, 10.973900281337873, 9.821307176420499, 10.3251506716071,
-                               11.947028895911625, 11.93775627104809, 12.253904203902334, 12.612112757881595,
-                               13.162400925069756, 7.904305245775972, 10.456411863487528, 12.023731609036462,
+            << QVector<double>{17.02351519984081,  10.973900281337873, 9.821307176420499,  10.3251506716071,
+                               11.947028895911625, 11.93775627104809,  12.253904203902334, 12.612112757881595,
+                               13.162400925069756, 7.904305245775972,  10.456411863487528, 12.023731609036462,
                                12.798757619206857}
             << QVector<double>{17.267258628447667, 11.989168311931838, 11.309865360204093, 11.515540002028686,
                                13.935964912324149, 12.615192122830319, 13.463541745631415, 13.141953797167172,
-                               13.30015330815037, 10.46109343980182, 11.699306648063086, 13.206356153540572,
+                               13.30015330815037,  10.46109343980182,  11.699306648063086, 13.206356153540572,
                                13.313126265610732}
-            << QVector<double>{-14.722845641047211, -0.3884040670469163, -14.72242577962667, -14.723298264590882,
-                               -14.72214860866083, -14.722373813456251, -14.722287873211384, -14.722875838790822};
+            << QVector<double>{-14.722845641047211, -0.3884040670469163, -14.72242577962667,  -14.723298264590882,
+                               -14.72214860866083,  -14.722373813456251, -14.722287873211384, -14.722875838790822};
         QTest::newRow("tinystories-656k")
             << "tinystories-656k" << QVector<int>{1, 80, 80, 3, 80, 0, 80, 43, 492, 91, 86, 27, 99}
-            << QVector<double>{14.78167005758851, 11.51722744432453, 12.998624346813006, 11.388836622749974,
-                               7.575344874797965, 10.677067551226681, 8.75979375043271, 12.610597108068047,
-                               12.281103556436564, 10.28335146123031, 8.615604447211261, 12.88961044612355,
+            << QVector<double>{14.78167005758851,  11.51722744432453,  12.998624346813006, 11.388836622749974,
+                               7.575344874797965,  10.677067551226681, 8.75979375043271,   12.610597108068047,
+                               12.281103556436564, 10.28335146123031,  8.615604447211261,  12.88961044612355,
                                10.83856959115159}
-            << QVector<double>{15.017095044975115, 11.900233347937544, 13.12218016562846, 12.768954598944228,
+            << QVector<double>{15.017095044975115, 11.900233347937544, 13.12218016562846,  12.768954598944228,
                                10.388711995658982, 11.877702237871313, 10.860857269094538, 13.57452956863694,
                                13.380053343683697, 11.550792771134237, 10.350562636021355, 14.229614948920783,
                                11.824187193493351}
@@ -269,15 +285,22 @@ private slots:
         QVERIFY2(m.ok(), m.message().c_str());
         ql::ForwardEngine engine(m->config(), *m);
         Eigen::MatrixXf l;
-        QVERIFY(engine.run({std::vector<int32_t>(ids.begin(), ids.end())},
-                           [&](int, const Eigen::MatrixXf& x) -> ql::Expected<void> { l = x; return {}; }).ok());
+        QVERIFY(engine
+                    .run({std::vector<int32_t>(ids.begin(), ids.end())},
+                         [&](int, const Eigen::MatrixXf& x) -> ql::Expected<void> {
+                             l = x;
+                             return {};
+                         })
+                    .ok());
         // fp32 against float64: logits of magnitude ~15 agree to ~1e-4 relative.
         const double tol = 2e-3;
         for (int t = 0; t < ids.size(); ++t) {
             const double mx = l.col(t).maxCoeff();
             const double lse = mx + std::log((l.col(t).array() - float(mx)).exp().cast<double>().sum());
-            QVERIFY2(std::abs(mx - rowMax[t]) < tol, qPrintable(QStringLiteral("pos %1 max %2 vs %3").arg(t).arg(mx).arg(rowMax[t])));
-            QVERIFY2(std::abs(lse - rowLse[t]) < tol, qPrintable(QStringLiteral("pos %1 lse %2 vs %3").arg(t).arg(lse).arg(rowLse[t])));
+            QVERIFY2(std::abs(mx - rowMax[t]) < tol,
+                     qPrintable(QStringLiteral("pos %1 max %2 vs %3").arg(t).arg(mx).arg(rowMax[t])));
+            QVERIFY2(std::abs(lse - rowLse[t]) < tol,
+                     qPrintable(QStringLiteral("pos %1 lse %2 vs %3").arg(t).arg(lse).arg(rowLse[t])));
         }
         for (int v = 0; v < 8; ++v) QVERIFY(std::abs(l(v, ids.size() - 1) - last8[v]) < tol);
     }

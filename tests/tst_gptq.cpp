@@ -40,7 +40,10 @@ RowF fixtureDownProj()
     return {};
 }
 
-double maxAbs(const MatD& m) { return m.cwiseAbs().maxCoeff(); }
+double maxAbs(const MatD& m)
+{
+    return m.cwiseAbs().maxCoeff();
+}
 
 } // namespace
 
@@ -62,40 +65,74 @@ private slots:
         QTest::addColumn<int>("dead");
         QTest::addColumn<bool>("fixture");
         QTest::addColumn<bool>("invariant"); // group parameters from the updated weights, not the block start
-        QTest::newRow("int4 asym g32 48x172") << 48 << 172 << 4 << false << 32 << false << false << false << 128 << 0 << false << false;
-        QTest::newRow("int4 asym g32 48x172 invariant") << 48 << 172 << 4 << false << 32 << false << false << false << 128 << 0 << false << true;
-        QTest::newRow("int3 sym g64 64x256 b40") << 64 << 256 << 3 << true << 64 << false << false << false << 40 << 0 << false << false;
-        QTest::newRow("int3 sym g64 64x256 b40 invariant") << 64 << 256 << 3 << true << 64 << false << false << false << 40 << 0 << false << true;
-        QTest::newRow("int2 g128 partial 48x172 b40") << 48 << 172 << 2 << false << 128 << false << false << false << 40 << 0 << false << false;
-        QTest::newRow("int2 g128 partial 48x172 b40 invariant") << 48 << 172 << 2 << false << 128 << false << false << false << 40 << 0 << false << true;
-        QTest::newRow("int4 per-channel 64x256 b40") << 64 << 256 << 4 << false << 0 << false << false << false << 40 << 0 << false << false;
-        QTest::newRow("int4 per-channel 64x256 b40 invariant") << 64 << 256 << 4 << false << 0 << false << false << false << 40 << 0 << false << true;
-        QTest::newRow("int4 per-tensor 48x172") << 48 << 172 << 4 << false << -1 << false << false << false << 128 << 0 << false << false;
-        QTest::newRow("int4 per-tensor 48x172 invariant") << 48 << 172 << 4 << false << -1 << false << false << false << 128 << 0 << false << true;
-        QTest::newRow("int4 g32 act 64x256 b40") << 64 << 256 << 4 << false << 32 << true << false << false << 40 << 0 << false << false;
-        QTest::newRow("int4 g32 act 64x256 b40 invariant") << 64 << 256 << 4 << false << 32 << true << false << false << 40 << 0 << false << true;
-        QTest::newRow("int4 g32 act static 64x256 b40") << 64 << 256 << 4 << false << 32 << true << true << false << 40 << 0 << false << false;
-        QTest::newRow("int4 g32 act static 64x256 b40 invariant") << 64 << 256 << 4 << false << 32 << true << true << false << 40 << 0 << false << true;
-        QTest::newRow("int3 g64 act partial 48x172") << 48 << 172 << 3 << false << 64 << true << false << false << 128 << 0 << false << false;
-        QTest::newRow("int3 g64 act partial 48x172 invariant") << 48 << 172 << 3 << false << 64 << true << false << false << 128 << 0 << false << true;
-        QTest::newRow("int3 sym g64 act static 48x172 b40") << 48 << 172 << 3 << true << 64 << true << true << false << 40 << 0 << false << false;
-        QTest::newRow("int3 sym g64 act static 48x172 b40 invariant") << 48 << 172 << 3 << true << 64 << true << true << false << 40 << 0 << false << true;
-        QTest::newRow("int4 g32 static no-act 48x172 b40") << 48 << 172 << 4 << false << 32 << false << true << false << 40 << 0 << false << false;
-        QTest::newRow("int4 g32 static no-act 48x172 b40 invariant") << 48 << 172 << 4 << false << 32 << false << true << false << 40 << 0 << false << true;
-        QTest::newRow("int4 g32 dead 48x172 b40") << 48 << 172 << 4 << false << 32 << false << false << false << 40 << 2 << false << false;
-        QTest::newRow("int4 g32 dead 48x172 b40 invariant") << 48 << 172 << 4 << false << 32 << false << false << false << 40 << 2 << false << true;
-        QTest::newRow("int4 g32 dead act 48x172 b40") << 48 << 172 << 4 << false << 32 << true << false << false << 40 << 2 << false << false;
-        QTest::newRow("int4 g32 dead act 48x172 b40 invariant") << 48 << 172 << 4 << false << 32 << true << false << false << 40 << 2 << false << true;
-        QTest::newRow("int4 g128 mse 48x172 b40") << 48 << 172 << 4 << false << 128 << false << false << true << 40 << 0 << false << false;
-        QTest::newRow("int4 g128 mse 48x172 b40 invariant") << 48 << 172 << 4 << false << 128 << false << false << true << 40 << 0 << false << true;
-        QTest::newRow("int3 per-channel act mse 48x172") << 48 << 172 << 3 << false << 0 << true << false << true << 128 << 0 << false << false;
-        QTest::newRow("int3 per-channel act mse 48x172 invariant") << 48 << 172 << 3 << false << 0 << true << false << true << 128 << 0 << false << true;
-        QTest::newRow("int4 g32 block 1") << 16 << 96 << 4 << false << 32 << false << false << false << 1 << 0 << false << false;
-        QTest::newRow("int4 g32 block 1 invariant") << 16 << 96 << 4 << false << 32 << false << false << false << 1 << 0 << false << true;
-        QTest::newRow("int4 g32 block > cols") << 16 << 96 << 4 << false << 32 << true << false << false << 512 << 0 << false << false;
-        QTest::newRow("int4 g32 block > cols invariant") << 16 << 96 << 4 << false << 32 << true << false << false << 512 << 0 << false << true;
-        QTest::newRow("fixture down_proj int4 g32 act b40") << 64 << 172 << 4 << false << 32 << true << false << false << 40 << 0 << true << false;
-        QTest::newRow("fixture down_proj int4 g32 act b40 invariant") << 64 << 172 << 4 << false << 32 << true << false << false << 40 << 0 << true << true;
+        QTest::newRow("int4 asym g32 48x172")
+            << 48 << 172 << 4 << false << 32 << false << false << false << 128 << 0 << false << false;
+        QTest::newRow("int4 asym g32 48x172 invariant")
+            << 48 << 172 << 4 << false << 32 << false << false << false << 128 << 0 << false << true;
+        QTest::newRow("int3 sym g64 64x256 b40")
+            << 64 << 256 << 3 << true << 64 << false << false << false << 40 << 0 << false << false;
+        QTest::newRow("int3 sym g64 64x256 b40 invariant")
+            << 64 << 256 << 3 << true << 64 << false << false << false << 40 << 0 << false << true;
+        QTest::newRow("int2 g128 partial 48x172 b40")
+            << 48 << 172 << 2 << false << 128 << false << false << false << 40 << 0 << false << false;
+        QTest::newRow("int2 g128 partial 48x172 b40 invariant")
+            << 48 << 172 << 2 << false << 128 << false << false << false << 40 << 0 << false << true;
+        QTest::newRow("int4 per-channel 64x256 b40")
+            << 64 << 256 << 4 << false << 0 << false << false << false << 40 << 0 << false << false;
+        QTest::newRow("int4 per-channel 64x256 b40 invariant")
+            << 64 << 256 << 4 << false << 0 << false << false << false << 40 << 0 << false << true;
+        QTest::newRow("int4 per-tensor 48x172")
+            << 48 << 172 << 4 << false << -1 << false << false << false << 128 << 0 << false << false;
+        QTest::newRow("int4 per-tensor 48x172 invariant")
+            << 48 << 172 << 4 << false << -1 << false << false << false << 128 << 0 << false << true;
+        QTest::newRow("int4 g32 act 64x256 b40")
+            << 64 << 256 << 4 << false << 32 << true << false << false << 40 << 0 << false << false;
+        QTest::newRow("int4 g32 act 64x256 b40 invariant")
+            << 64 << 256 << 4 << false << 32 << true << false << false << 40 << 0 << false << true;
+        QTest::newRow("int4 g32 act static 64x256 b40")
+            << 64 << 256 << 4 << false << 32 << true << true << false << 40 << 0 << false << false;
+        QTest::newRow("int4 g32 act static 64x256 b40 invariant")
+            << 64 << 256 << 4 << false << 32 << true << true << false << 40 << 0 << false << true;
+        QTest::newRow("int3 g64 act partial 48x172")
+            << 48 << 172 << 3 << false << 64 << true << false << false << 128 << 0 << false << false;
+        QTest::newRow("int3 g64 act partial 48x172 invariant")
+            << 48 << 172 << 3 << false << 64 << true << false << false << 128 << 0 << false << true;
+        QTest::newRow("int3 sym g64 act static 48x172 b40")
+            << 48 << 172 << 3 << true << 64 << true << true << false << 40 << 0 << false << false;
+        QTest::newRow("int3 sym g64 act static 48x172 b40 invariant")
+            << 48 << 172 << 3 << true << 64 << true << true << false << 40 << 0 << false << true;
+        QTest::newRow("int4 g32 static no-act 48x172 b40")
+            << 48 << 172 << 4 << false << 32 << false << true << false << 40 << 0 << false << false;
+        QTest::newRow("int4 g32 static no-act 48x172 b40 invariant")
+            << 48 << 172 << 4 << false << 32 << false << true << false << 40 << 0 << false << true;
+        QTest::newRow("int4 g32 dead 48x172 b40")
+            << 48 << 172 << 4 << false << 32 << false << false << false << 40 << 2 << false << false;
+        QTest::newRow("int4 g32 dead 48x172 b40 invariant")
+            << 48 << 172 << 4 << false << 32 << false << false << false << 40 << 2 << false << true;
+        QTest::newRow("int4 g32 dead act 48x172 b40")
+            << 48 << 172 << 4 << false << 32 << true << false << false << 40 << 2 << false << false;
+        QTest::newRow("int4 g32 dead act 48x172 b40 invariant")
+            << 48 << 172 << 4 << false << 32 << true << false << false << 40 << 2 << false << true;
+        QTest::newRow("int4 g128 mse 48x172 b40")
+            << 48 << 172 << 4 << false << 128 << false << false << true << 40 << 0 << false << false;
+        QTest::newRow("int4 g128 mse 48x172 b40 invariant")
+            << 48 << 172 << 4 << false << 128 << false << false << true << 40 << 0 << false << true;
+        QTest::newRow("int3 per-channel act mse 48x172")
+            << 48 << 172 << 3 << false << 0 << true << false << true << 128 << 0 << false << false;
+        QTest::newRow("int3 per-channel act mse 48x172 invariant")
+            << 48 << 172 << 3 << false << 0 << true << false << true << 128 << 0 << false << true;
+        QTest::newRow("int4 g32 block 1")
+            << 16 << 96 << 4 << false << 32 << false << false << false << 1 << 0 << false << false;
+        QTest::newRow("int4 g32 block 1 invariant")
+            << 16 << 96 << 4 << false << 32 << false << false << false << 1 << 0 << false << true;
+        QTest::newRow("int4 g32 block > cols")
+            << 16 << 96 << 4 << false << 32 << true << false << false << 512 << 0 << false << false;
+        QTest::newRow("int4 g32 block > cols invariant")
+            << 16 << 96 << 4 << false << 32 << true << false << false << 512 << 0 << false << true;
+        QTest::newRow("fixture down_proj int4 g32 act b40")
+            << 64 << 172 << 4 << false << 32 << true << false << false << 40 << 0 << true << false;
+        QTest::newRow("fixture down_proj int4 g32 act b40 invariant")
+            << 64 << 172 << 4 << false << 32 << true << false << false << 40 << 0 << true << true;
     }
     void matchesColumnByColumn()
     {
@@ -126,7 +163,9 @@ private slots:
         const gptqref::Result ref = gptqref::naiveGptq(w, h, c);
 
         const ql::FormatSpec spec{"int" + std::to_string(bits) + (sym ? "_sym" : "_asym"),
-                                  group > 0 ? Granularity::PerGroup : group == 0 ? Granularity::PerChannel : Granularity::PerTensor,
+                                  group > 0    ? Granularity::PerGroup
+                                  : group == 0 ? Granularity::PerChannel
+                                               : Granularity::PerTensor,
                                   group > 0 ? group : 128};
         ql::GptqOptions opt;
         opt.blockSize = block;
@@ -150,18 +189,22 @@ private slots:
         double relFloat = 0;
         for (int r = 0; r < rows; ++r) {
             const double d = (flt->dequantized.row(r).cast<double>() - ref.q.row(r)).cwiseAbs().maxCoeff() / wmax;
-            if (d > 1e-5) ++diverged;
-            else relFloat = std::max(relFloat, d);
+            if (d > 1e-5)
+                ++diverged;
+            else
+                relFloat = std::max(relFloat, d);
         }
-        QVERIFY2(diverged <= rows / 16, qPrintable(QString("float path: %1 of %2 rows diverged").arg(diverged).arg(rows)));
-        qInfo("double path max rel %.3g; float path max rel %.3g on agreeing rows, %d/%d rows diverged", relDouble, relFloat,
-              diverged, rows);
+        QVERIFY2(diverged <= rows / 16,
+                 qPrintable(QString("float path: %1 of %2 rows diverged").arg(diverged).arg(rows)));
+        qInfo("double path max rel %.3g; float path max rel %.3g on agreeing rows, %d/%d rows diverged", relDouble,
+              relFloat, diverged, rows);
 
         // The loss is ½ Σ err², which the quadratic objective makes ½ ΔW (H + λI) ΔWᵀ exactly
         // (with dead columns zeroed and their H_jj = 1). Against the reference 1e-6: with the
         // MSE search a scale may differ by one float ulp (the library's compiler may fuse the
         // clip multiply into an FMA), which moves the loss by ~1e-8 relative.
-        QVERIFY2(std::abs(dbl->loss - ref.loss) <= 1e-6 * ref.loss, qPrintable(QString("loss %1 vs reference %2").arg(dbl->loss).arg(ref.loss)));
+        QVERIFY2(std::abs(dbl->loss - ref.loss) <= 1e-6 * ref.loss,
+                 qPrintable(QString("loss %1 vs reference %2").arg(dbl->loss).arg(ref.loss)));
         RowF w0 = w;
         MatD h0 = h;
         for (int j = 0; j < cols; ++j)
@@ -175,8 +218,10 @@ private slots:
             return 0.5 * (dw * h0 * dw.transpose()).trace();
         };
         const double quadD = quadratic(dbl->dequantized), quadF = quadratic(flt->dequantized);
-        QVERIFY2(std::abs(dbl->loss - quadD) <= 1e-8 * quadD, qPrintable(QString("loss %1 vs %2").arg(dbl->loss).arg(quadD)));
-        QVERIFY2(std::abs(flt->loss - quadF) <= 1e-3 * quadF, qPrintable(QString("float loss %1 vs %2").arg(flt->loss).arg(quadF)));
+        QVERIFY2(std::abs(dbl->loss - quadD) <= 1e-8 * quadD,
+                 qPrintable(QString("loss %1 vs %2").arg(dbl->loss).arg(quadD)));
+        QVERIFY2(std::abs(flt->loss - quadF) <= 1e-3 * quadF,
+                 qPrintable(QString("float loss %1 vs %2").arg(flt->loss).arg(quadF)));
 
         // The tensor holds exactly the dequantized weight, with GPTQ's g_idx.
         for (const auto* res : {&*dbl, &*flt}) {
@@ -215,8 +260,8 @@ private slots:
         // Invariant: the block size changes only the order of double additions.
         QVERIFY((inv128 - inv32).cwiseAbs().maxCoeff() <= 1e-5f * w.cwiseAbs().maxCoeff());
         const Eigen::Index differ = (ref128.array() != inv128.array()).count();
-        qInfo("published group parameters change %lld of %lld dequantized weights at blocks of 128",
-              (long long)differ, (long long)ref128.size());
+        qInfo("published group parameters change %lld of %lld dequantized weights at blocks of 128", (long long)differ,
+              (long long)ref128.size());
         QVERIFY(differ > ref128.size() / 100);
     }
 
@@ -299,10 +344,13 @@ private slots:
         double minSalient = INFINITY, maxOther = 0;
         for (int r = 0; r < rows; ++r)
             for (int c = 0; c < std::min(block, cols); ++c) {
-                if (res->salientMask[size_t(r * cols + c)]) minSalient = std::min(minSalient, score(r, c));
-                else maxOther = std::max(maxOther, score(r, c));
+                if (res->salientMask[size_t(r * cols + c)])
+                    minSalient = std::min(minSalient, score(r, c));
+                else
+                    maxOther = std::max(maxOther, score(r, c));
             }
-        QVERIFY2(minSalient >= maxOther * (1 - 1e-6), qPrintable(QString("salient min %1 < other max %2").arg(minSalient).arg(maxOther)));
+        QVERIFY2(minSalient >= maxOther * (1 - 1e-6),
+                 qPrintable(QString("salient min %1 < other max %2").arg(minSalient).arg(maxOther)));
     }
 
     void pbllmBinarizedValues()
@@ -327,7 +375,8 @@ private slots:
                 for (int c = c0; c < c0 + len; ++c) {
                     const bool s = res->salientMask[size_t(r * cols + c)];
                     QVERIFY(res->dequantized(r, c) == (s ? sal(r, c) : bin(r, c))); // exact composition
-                    if (s) minSalient = std::min(minSalient, double(std::abs(w(r, c))));
+                    if (s)
+                        minSalient = std::min(minSalient, double(std::abs(w(r, c))));
                     else {
                         values.insert(res->dequantized(r, c));
                         others.push_back(w(r, c));
@@ -381,12 +430,14 @@ private slots:
                         if (!res->salientMask[size_t(r * cols + c)]) alpha += std::abs(w(r, c) - mu) / n;
                     const gptqref::Params p = gptqref::intParams(sal, {8, false});
                     for (int c = c0; c < c0 + opt.blockSize; ++c)
-                        plain(r, c) = res->salientMask[size_t(r * cols + c)] ? gptqref::fakeQuant(w(r, c), p, {8, false})
-                                                                             : (w(r, c) >= mu ? mu + alpha : mu - alpha);
+                        plain(r, c) = res->salientMask[size_t(r * cols + c)]
+                                          ? gptqref::fakeQuant(w(r, c), p, {8, false})
+                                          : (w(r, c) >= mu ? mu + alpha : mu - alpha);
                 }
             const double eP = gptqref::outputError(w.cast<double>() - res->dequantized.cast<double>(), x);
             const double eN = gptqref::outputError(w.cast<double>() - plain, x);
-            qInfo("%s: ||dW X||^2 with compensation %.4g, without %.4g, ratio %.3f", hessian ? "hessian" : "magnitude", eP, eN, eP / eN);
+            qInfo("%s: ||dW X||^2 with compensation %.4g, without %.4g, ratio %.3f", hessian ? "hessian" : "magnitude",
+                  eP, eN, eP / eN);
             QVERIFY2(eP < 0.8 * eN, qPrintable(QString("compensated %1 vs plain %2").arg(eP).arg(eN)));
         }
     }
@@ -463,7 +514,8 @@ private slots:
             QVERIFY2(g.ok(), g.message().c_str());
             const auto rtn = ql::quantize(w, spec);
             QVERIFY(rtn.ok());
-            const MatD dG = w.cast<double>() - g->dequantized.cast<double>(), dR = w.cast<double>() - rtn->dequantize().cast<double>();
+            const MatD dG = w.cast<double>() - g->dequantized.cast<double>(),
+                       dR = w.cast<double>() - rtn->dequantize().cast<double>();
             const double eG = (dG * h * dG.transpose()).trace(), eR = (dR * h * dR.transpose()).trace();
             qInfo("%dx%d int4 g128: %.3f s, GPTQ/RTN output error %.3f", rows, cols, secs, eG / eR);
             QVERIFY(eG < eR);

@@ -237,7 +237,9 @@ private slots:
         int got = 0;
         std::function<void(int&)> done = [&got](int& v) { got = v; };
         std::function<Expected<int>(Job&)> oom = [](Job&) -> Expected<int> { throw std::bad_alloc(); };
-        std::function<Expected<int>(Job&)> plugin = [](Job&) -> Expected<int> { throw std::runtime_error("the plugin broke"); };
+        std::function<Expected<int>(Job&)> plugin = [](Job&) -> Expected<int> {
+            throw std::runtime_error("the plugin broke");
+        };
         std::function<Expected<int>(Job&)> odd = [](Job&) -> Expected<int> { throw 42; };
         Job* a = runner.run<int>(QStringLiteral("oom"), oom, done);
         Job* b = runner.run<int>(QStringLiteral("plugin"), plugin, done);
@@ -312,18 +314,24 @@ private slots:
         QCoreApplication::processEvents();
         const QRect screen = w->screen()->availableGeometry();
         if (screen.width() < 1280 || screen.height() < 800)
-            QSKIP("the first layout is checked on a screen of at least 1280x800 (ctest gives tst_gui a 1600x1000 offscreen screen)");
+            QSKIP(
+                "the first layout is checked on a screen of at least 1280x800 (ctest gives tst_gui a 1600x1000 offscreen screen)");
         QVERIFY2(w->width() >= 0.75 * screen.width() && w->height() >= 0.75 * screen.height(),
-                 qPrintable(QStringLiteral("window %1x%2 on a %3x%4 screen").arg(w->width()).arg(w->height())
-                                .arg(screen.width()).arg(screen.height())));
+                 qPrintable(QStringLiteral("window %1x%2 on a %3x%4 screen")
+                                .arg(w->width())
+                                .arg(w->height())
+                                .arg(screen.width())
+                                .arg(screen.height())));
         // Each column at the size its content and header ask for (the last one stretches to fill
         // the view, so its own need counts).
         QHeaderView* header = explorer->tree()->header();
         const int last = header->count() - 1;
-        int columns = std::max(static_cast<QAbstractItemView*>(explorer->tree())->sizeHintForColumn(last), header->sectionSizeHint(last));
+        int columns = std::max(static_cast<QAbstractItemView*>(explorer->tree())->sizeHintForColumn(last),
+                               header->sectionSizeHint(last));
         for (int c = 0; c < last; ++c) columns += header->sectionSize(c);
         QVERIFY2(columns <= explorer->tree()->viewport()->width(),
-                 qPrintable(QStringLiteral("explorer columns need %1 px, the view has %2").arg(columns)
+                 qPrintable(QStringLiteral("explorer columns need %1 px, the view has %2")
+                                .arg(columns)
                                 .arg(explorer->tree()->viewport()->width())));
         QVERIFY2(w->jobsDock()->height() <= w->height() / 5,
                  qPrintable(QStringLiteral("jobs dock %1 px of %2").arg(w->jobsDock()->height()).arg(w->height())));
@@ -372,7 +380,7 @@ private slots:
         QVERIFY(outliers && weights);
         const auto* analysis = wb.snapshot()->analysis.get();
         for (const auto& [layer, site] : {std::pair{"model.layers.1.mlp.down_proj", "layers.1.down_in"},
-                                         std::pair{"model.layers.0.self_attn.k_proj", "layers.0.attn_in"}}) {
+                                          std::pair{"model.layers.0.self_attn.k_proj", "layers.0.attn_in"}}) {
             // The shown page follows at once; a hidden one when it is shown.
             w.showPage(QStringLiteral("outliers"));
             wb.selection()->selectLayer(QString::fromLatin1(layer));
@@ -385,7 +393,8 @@ private slots:
             for (int c : {0, int(s->absmax.size()) - 1})
                 QCOMPARE(cm->data(cm->index(c, ChannelStatsModel::Absmax), ChannelStatsModel::RawRole).toDouble(),
                          double(s->absmax[c]));
-            const QString before = weights->weightStats() ? QString::fromStdString(weights->weightStats()->name) : QString();
+            const QString before = weights->weightStats() ? QString::fromStdString(weights->weightStats()->name)
+                                                          : QString();
             QVERIFY(before != QString::fromLatin1(layer) + ".weight"); // hidden: not updated yet
             w.showPage(QStringLiteral("weights"));
             QVERIFY(weights->weightStats());
@@ -461,7 +470,8 @@ private slots:
             QApplication::sendEvent(window.get(), &dropEvent);
         };
         drop(path("model"));
-        QTRY_COMPARE(QFileInfo(wb.project().modelDir).canonicalFilePath(), QFileInfo(path("model")).canonicalFilePath());
+        QTRY_COMPARE(QFileInfo(wb.project().modelDir).canonicalFilePath(),
+                     QFileInfo(path("model")).canonicalFilePath());
         QVERIFY(finish(wb.jobs()->jobs().back()));
         QCOMPARE(wb.snapshot()->layers.size(), size_t(2 * 7));
         // Dropping a project file opens it and puts it first in File > Open Recent.
@@ -549,13 +559,19 @@ private slots:
     {
         QTest::addColumn<QString>("kind");
         QTest::addColumn<QString>("expected");
-        QTest::newRow("not a model") << "notamodel" << "config.json";
-        QTest::newRow("corrupt safetensors") << "corrupt" << "model.safetensors";
-        QTest::newRow("empty calibration") << "emptycalib" << "empty.txt: the calibration file is empty";
-        QTest::newRow("store of another model") << "otherstore" << "was made from another model";
+        QTest::newRow("not a model") << "notamodel"
+                                     << "config.json";
+        QTest::newRow("corrupt safetensors") << "corrupt"
+                                             << "model.safetensors";
+        QTest::newRow("empty calibration") << "emptycalib"
+                                           << "empty.txt: the calibration file is empty";
+        QTest::newRow("store of another model") << "otherstore"
+                                                << "was made from another model";
         QTest::newRow("store without the KL asked for")
-            << "nokl" << "fixture.h5 does not serve this project: it holds no end-to-end KL sensitivity";
-        QTest::newRow("unreadable project") << "badproject" << "not a QuantLens project";
+            << "nokl"
+            << "fixture.h5 does not serve this project: it holds no end-to-end KL sensitivity";
+        QTest::newRow("unreadable project") << "badproject"
+                                            << "not a QuantLens project";
     }
 
     void badInputShowsAMessage()

@@ -41,7 +41,8 @@ std::vector<std::string> chars(const std::string& s)
 
 std::string replaceAll(std::string s, const std::string& from, const std::string& to)
 {
-    for (size_t at = s.find(from); at != std::string::npos; at = s.find(from, at + to.size())) s.replace(at, from.size(), to);
+    for (size_t at = s.find(from); at != std::string::npos; at = s.find(from, at + to.size()))
+        s.replace(at, from.size(), to);
     return s;
 }
 
@@ -92,7 +93,8 @@ struct NaiveBpe {
                 std::snprintf(name, sizeof name, "<0x%02X>", static_cast<unsigned char>(ch));
                 bytes.push_back(name);
             }
-            const bool allBytes = std::all_of(bytes.begin(), bytes.end(), [&](const auto& b) { return vocab.count(b) > 0; });
+            const bool allBytes = std::all_of(bytes.begin(), bytes.end(),
+                                              [&](const auto& b) { return vocab.count(b) > 0; });
             if (byteFallback && allBytes) {
                 syms.insert(syms.end(), bytes.begin(), bytes.end());
                 lastWasUnk = false;
@@ -152,7 +154,8 @@ std::vector<std::string> gpt2SplitAscii(const std::string& text)
 {
     static const std::regex re("'s|'t|'re|'ve|'m|'ll|'d| ?[A-Za-z]+| ?[0-9]+| ?[^\\sA-Za-z0-9]+|\\s+(?!\\S)|\\s+");
     std::vector<std::string> out;
-    for (auto it = std::sregex_iterator(text.begin(), text.end(), re); it != std::sregex_iterator(); ++it) out.push_back(it->str());
+    for (auto it = std::sregex_iterator(text.begin(), text.end(), re); it != std::sregex_iterator(); ++it)
+        out.push_back(it->str());
     return out;
 }
 
@@ -190,7 +193,10 @@ void compareIds(const Ids& got, const Ids& want, const QString& what)
     if (k == n && got.size() == want.size()) return;
     const size_t from = k > 8 ? k - 8 : 0;
     QFAIL(qPrintable(QStringLiteral("%1: first difference at index %2 (sizes %3 vs %4)\n  got:  %5\n  want: %6")
-                         .arg(what).arg(k).arg(got.size()).arg(want.size())
+                         .arg(what)
+                         .arg(k)
+                         .arg(got.size())
+                         .arg(want.size())
                          .arg(idsToString(got, from, k + 8), idsToString(want, from, k + 8))));
 }
 
@@ -231,15 +237,19 @@ std::string probeJson(const Json& normalizer, const Json& preTokenizer, const Js
     j["normalizer"] = normalizer;
     j["pre_tokenizer"] = preTokenizer;
     j["decoder"] = nullptr;
-    j["model"] = {{"type", "BPE"}, {"unk_token", "[UNK]"}, {"continuing_subword_prefix", "##"}, {"vocab", vocab},
+    j["model"] = {{"type", "BPE"},
+                  {"unk_token", "[UNK]"},
+                  {"continuing_subword_prefix", "##"},
+                  {"vocab", vocab},
                   {"merges", Json::array()}};
     return j.dump();
 }
 
-Json addedTok(int id, const std::string& content, bool normalized, bool lstrip = false, bool rstrip = false, bool single = false)
+Json addedTok(int id, const std::string& content, bool normalized, bool lstrip = false, bool rstrip = false,
+              bool single = false)
 {
-    return {{"id", id}, {"content", content}, {"single_word", single}, {"lstrip", lstrip}, {"rstrip", rstrip},
-            {"normalized", normalized}, {"special", true}};
+    return {{"id", id},         {"content", content},       {"single_word", single}, {"lstrip", lstrip},
+            {"rstrip", rstrip}, {"normalized", normalized}, {"special", true}};
 }
 
 // Pieces of text as "a|bc|d": "##" tokens continue a piece, added tokens show as [content].
@@ -251,9 +261,12 @@ QString probe(const std::string& json, const std::string& text)
     bool first = true;
     for (const int32_t id : (*tok)->encode(text)) {
         const std::string t = (*tok)->tokenText(id);
-        if ((*tok)->isAdded(id)) out += (first ? "[" : "|[") + t + "]";
-        else if (t.rfind("##", 0) == 0) out += t.substr(2);
-        else out += (first ? "" : "|") + t;
+        if ((*tok)->isAdded(id))
+            out += (first ? "[" : "|[") + t + "]";
+        else if (t.rfind("##", 0) == 0)
+            out += t.substr(2);
+        else
+            out += (first ? "" : "|") + t;
         first = false;
     }
     return QString::fromStdString(out);
@@ -262,10 +275,10 @@ QString probe(const std::string& json, const std::string& text)
 } // namespace
 
 // Stops the test function at the first mismatch instead of reporting every later case too.
-#define COMPARE_IDS(got, want, what)                                                              \
-    do {                                                                                           \
-        compareIds((got), (want), (what));                                                         \
-        if (QTest::currentTestFailed()) return;                                                    \
+#define COMPARE_IDS(got, want, what)                                                                                   \
+    do {                                                                                                               \
+        compareIds((got), (want), (what));                                                                             \
+        if (QTest::currentTestFailed()) return;                                                                        \
     } while (0)
 
 class TestHfTokenizer : public QObject {
@@ -279,7 +292,8 @@ private:
 
     std::shared_ptr<ql::HfTokenizer> tinyStories()
     {
-        const QString path = qltest::sharedModel(QStringLiteral("tinystories-656k")) + QStringLiteral("/tokenizer.json");
+        const QString path = qltest::sharedModel(QStringLiteral("tinystories-656k")) +
+                             QStringLiteral("/tokenizer.json");
         if (!QFileInfo::exists(path)) return nullptr;
         auto tok = ql::HfTokenizer::fromFile(path.toStdString());
         return tok ? *tok : nullptr;
@@ -294,7 +308,8 @@ private slots:
         auto bl = ql::HfTokenizer::fromFile(m_byteLevelPath);
         QVERIFY2(bl.ok(), bl.message().c_str());
         m_byteLevel = *bl;
-        const std::string ms = qlfix::writeMetaspaceTokenizer((m_tmp.path() + "/metaspace").toStdString(), corpus(), 200);
+        const std::string ms = qlfix::writeMetaspaceTokenizer((m_tmp.path() + "/metaspace").toStdString(), corpus(),
+                                                              200);
         auto mt = ql::HfTokenizer::fromFile(ms);
         QVERIFY2(mt.ok(), mt.message().c_str());
         m_metaspace = *mt;
@@ -317,7 +332,8 @@ private slots:
         QVERIFY((*tok)->isSpecial(1) && !(*tok)->isByteLevel() && (*tok)->byteFallback());
         const Ids want = readIds(golden.toStdString());
         QCOMPARE(want.size(), size_t(554431));
-        COMPARE_IDS((*tok)->encode(readAll(text.toStdString())), want, QStringLiteral("wiki.test.raw vs HF tokenizers"));
+        COMPARE_IDS((*tok)->encode(readAll(text.toStdString())), want,
+                    QStringLiteral("wiki.test.raw vs HF tokenizers"));
     }
 
     void encodeTimeWholeWikiText()
@@ -362,14 +378,43 @@ private slots:
     {
         auto tok = tinyStories();
         if (!tok) QSKIP("tinystories-656k tokenizer.json not found");
-        const NaiveBpe naive = NaiveBpe::fromFile(qltest::sharedModel(QStringLiteral("tinystories-656k")).toStdString() + "/tokenizer.json");
+        const NaiveBpe naive = NaiveBpe::fromFile(
+            qltest::sharedModel(QStringLiteral("tinystories-656k")).toStdString() + "/tokenizer.json");
         const std::vector<std::string> cases = {
-            "", " ", "  ", "a", " leading", "double  space", "trailing ", "trailing  ", "\n", "\n\n", "line\nbreak",
-            "crlf\r\nline", "tab\there", "\t\t", "naïve café — 東京 😀", "=", "==", "a=b", "x = y = z", "<unk>",
-            " <unk> ", "a<unk>b", "<unk><unk>", "<|start_story|>Once upon a time", "the end<|end_story|>",
-            std::string(1000, 'a'), std::string(999, ' '), std::string(500, '='), "ab" + std::string(300, 'b'),
-            "Once upon a time, there was a little girl named Lily. She was very happy.", "\xC2\xA0nbsp\xE2\x80\x83"};
-        for (const auto& c : cases) COMPARE_IDS(tok->encode(c), naiveTinyStories(naive, c), QString::fromStdString("case '" + c.substr(0, 40) + "'"));
+            "",
+            " ",
+            "  ",
+            "a",
+            " leading",
+            "double  space",
+            "trailing ",
+            "trailing  ",
+            "\n",
+            "\n\n",
+            "line\nbreak",
+            "crlf\r\nline",
+            "tab\there",
+            "\t\t",
+            "naïve café — 東京 😀",
+            "=",
+            "==",
+            "a=b",
+            "x = y = z",
+            "<unk>",
+            " <unk> ",
+            "a<unk>b",
+            "<unk><unk>",
+            "<|start_story|>Once upon a time",
+            "the end<|end_story|>",
+            std::string(1000, 'a'),
+            std::string(999, ' '),
+            std::string(500, '='),
+            "ab" + std::string(300, 'b'),
+            "Once upon a time, there was a little girl named Lily. She was very happy.",
+            "\xC2\xA0nbsp\xE2\x80\x83"};
+        for (const auto& c : cases)
+            COMPARE_IDS(tok->encode(c), naiveTinyStories(naive, c),
+                        QString::fromStdString("case '" + c.substr(0, 40) + "'"));
     }
 
     void naiveBpeRandomWikiSubstrings()
@@ -378,7 +423,8 @@ private slots:
         QL_REQUIRE_SHARED(text);
         auto tok = tinyStories();
         if (!tok) QSKIP("tinystories-656k tokenizer.json not found");
-        const NaiveBpe naive = NaiveBpe::fromFile(qltest::sharedModel(QStringLiteral("tinystories-656k")).toStdString() + "/tokenizer.json");
+        const NaiveBpe naive = NaiveBpe::fromFile(
+            qltest::sharedModel(QStringLiteral("tinystories-656k")).toStdString() + "/tokenizer.json");
         const std::string wiki = readAll(text.toStdString());
         std::mt19937 rng(1234);
         const auto boundary = [&](size_t at) {
@@ -389,7 +435,8 @@ private slots:
             const size_t len = n < 3 ? 2000 : 1 + rng() % 256;
             const size_t begin = boundary(rng() % (wiki.size() - len));
             const std::string s = wiki.substr(begin, boundary(begin + len) - begin);
-            COMPARE_IDS(tok->encode(s), naiveTinyStories(naive, s), QStringLiteral("wiki substring at byte %1").arg(begin));
+            COMPARE_IDS(tok->encode(s), naiveTinyStories(naive, s),
+                        QStringLiteral("wiki substring at byte %1").arg(begin));
         }
     }
 
@@ -399,13 +446,25 @@ private slots:
         QVERIFY(m_byteLevel->isByteLevel());
         // The small corpus runs out of pairs before 300 merges: every training word is then one token.
         QVERIFY(m_byteLevel->merges().size() >= 150 && m_byteLevel->merges().size() <= 300);
-        std::vector<std::string> cases = {"", " ", "Hello world", "  two leading", "trailing  ", "a\n\nb", "x\r\ny",
-                                          "tab\tsep", "it's they're we'll I'd", "1984 and 3.5km", "!!! ??? ...",
-                                          "   \n  ", std::string(300, 'e'), std::string(64, ' ') + "x"};
+        std::vector<std::string> cases = {"",
+                                          " ",
+                                          "Hello world",
+                                          "  two leading",
+                                          "trailing  ",
+                                          "a\n\nb",
+                                          "x\r\ny",
+                                          "tab\tsep",
+                                          "it's they're we'll I'd",
+                                          "1984 and 3.5km",
+                                          "!!! ??? ...",
+                                          "   \n  ",
+                                          std::string(300, 'e'),
+                                          std::string(64, ' ') + "x"};
         const QString wikiPath = qltest::sharedFile(QStringLiteral("data/wikitext-2-raw/wiki.test.raw"));
         std::string source = QFileInfo::exists(wikiPath) ? readAll(wikiPath.toStdString()) : corpus();
-        source.erase(std::remove_if(source.begin(), source.end(), [](char c) { return static_cast<unsigned char>(c) >= 0x80; }),
-                     source.end());
+        source.erase(
+            std::remove_if(source.begin(), source.end(), [](char c) { return static_cast<unsigned char>(c) >= 0x80; }),
+            source.end());
         std::mt19937 rng(99);
         for (int n = 0; n < 2000; ++n) {
             const size_t len = 1 + rng() % 200;
@@ -428,20 +487,28 @@ private slots:
         };
         QCOMPARE(pieces("caf\xC3\xA9"), std::string("caf\xC3\x83\xC2\xA9"));
         QCOMPARE(pieces(" \xF0\x9F\x98\x80"), std::string("\xC4\xA0\xC3\xB0\xC5\x81\xC4\xBA\xC4\xA2"));
-        QCOMPARE(pieces("a\nb"), std::string("a\xC4\x8A" "b"));
+        QCOMPARE(pieces("a\nb"), std::string("a\xC4\x8A"
+                                             "b"));
         const NaiveBpe naive = NaiveBpe::fromFile(m_byteLevelPath);
         // Pre-tokens of "naïve café — 東京 😀" under \p{L} / \p{N} rules, worked out by hand.
-        const std::vector<std::string> words = {"na\xC3\xAFve", " caf\xC3\xA9", " \xE2\x80\x94", " \xE6\x9D\xB1\xE4\xBA\xAC", " \xF0\x9F\x98\x80"};
+        const std::vector<std::string> words = {"na\xC3\xAFve", " caf\xC3\xA9", " \xE2\x80\x94",
+                                                " \xE6\x9D\xB1\xE4\xBA\xAC", " \xF0\x9F\x98\x80"};
         Ids want;
         for (const auto& w : words) naive.encodeWord(byteLevel(w), want);
-        COMPARE_IDS(m_byteLevel->encode("na\xC3\xAFve caf\xC3\xA9 \xE2\x80\x94 \xE6\x9D\xB1\xE4\xBA\xAC \xF0\x9F\x98\x80"), want,
-                   QStringLiteral("non-ASCII byte-level"));
+        COMPARE_IDS(
+            m_byteLevel->encode("na\xC3\xAFve caf\xC3\xA9 \xE2\x80\x94 \xE6\x9D\xB1\xE4\xBA\xAC \xF0\x9F\x98\x80"),
+            want, QStringLiteral("non-ASCII byte-level"));
     }
 
     void byteLevelRoundTrip()
     {
-        std::vector<std::string> cases = {"", "Hello world", "  spaces  ", "naïve café — 東京 😀", "a\r\n\tb",
-                                          "mixed <|endoftext|> special", "\xE2\x80\x94\xE2\x80\x94"};
+        std::vector<std::string> cases = {"",
+                                          "Hello world",
+                                          "  spaces  ",
+                                          "naïve café — 東京 😀",
+                                          "a\r\n\tb",
+                                          "mixed <|endoftext|> special",
+                                          "\xE2\x80\x94\xE2\x80\x94"};
         const std::string c = corpus();
         std::mt19937 rng(7);
         for (int n = 0; n < 200; ++n) {
@@ -463,8 +530,10 @@ private slots:
         want.push_back(eot);
         const Ids after = m_byteLevel->encode(" world");
         want.insert(want.end(), after.begin(), after.end());
-        COMPARE_IDS(m_byteLevel->encode("Hello there<|endoftext|> world"), want, QStringLiteral("special in the middle"));
-        COMPARE_IDS(m_byteLevel->encode("<|im_start|><|endoftext|><tool>"), (Ids{im, eot, tool}), QStringLiteral("adjacent added"));
+        COMPARE_IDS(m_byteLevel->encode("Hello there<|endoftext|> world"), want,
+                    QStringLiteral("special in the middle"));
+        COMPARE_IDS(m_byteLevel->encode("<|im_start|><|endoftext|><tool>"), (Ids{im, eot, tool}),
+                    QStringLiteral("adjacent added"));
         QCOMPARE(m_byteLevel->decode(Ids{im, eot}), std::string("<|im_start|><|endoftext|>"));
         // A lone lead byte (0xE6 is the byte-level character U+00E6) decodes lossily to U+FFFD.
         QCOMPARE(m_byteLevel->decode(Ids{m_byteLevel->tokenId("\xC3\xA6")}), std::string("\xEF\xBF\xBD"));
@@ -503,46 +572,91 @@ private slots:
         QTest::addColumn<QString>("text");
         QTest::addColumn<QString>("pieces");
         const auto split = [](const char* behavior, bool invert = false) {
-            return QString::fromStdString(Json{{"type", "Split"}, {"pattern", {{"String", "-"}}}, {"behavior", behavior}, {"invert", invert}}.dump());
+            return QString::fromStdString(
+                Json{{"type", "Split"}, {"pattern", {{"String", "-"}}}, {"behavior", behavior}, {"invert", invert}}
+                    .dump());
         };
-        QTest::newRow("null") << "null" << "a b" << "a b";
-        QTest::newRow("Whitespace") << R"({"type":"Whitespace"})" << "Hello, world!  foo_bar 42" << "Hello|,|world|!|foo_bar|42";
-        QTest::newRow("Whitespace marks") << R"({"type":"Whitespace"})" << "e\u0301x y" << "e\u0301x|y";
-        QTest::newRow("WhitespaceSplit") << R"({"type":"WhitespaceSplit"})" << "Hello, world!\tx " << "Hello,|world!|x";
-        QTest::newRow("Punctuation") << R"({"type":"Punctuation"})" << "a,b!!c—d" << "a|,|b|!|!|c|—|d";
-        QTest::newRow("Punctuation contiguous") << R"({"type":"Punctuation","behavior":"Contiguous"})" << "a,b!!c" << "a|,|b|!!|c";
-        QTest::newRow("Digits individual") << R"({"type":"Digits","individual_digits":true})" << "ab123c٣" << "ab|1|2|3|c|٣";
-        QTest::newRow("Digits grouped") << R"({"type":"Digits","individual_digits":false})" << "ab123c" << "ab|123|c";
-        QTest::newRow("Split Removed") << split("Removed") << "a-b--c" << "a|b|c";
-        QTest::newRow("Split Isolated") << split("Isolated") << "a-b--c" << "a|-|b|-|-|c";
-        QTest::newRow("Split MergedWithPrevious") << split("MergedWithPrevious") << "a-b--c" << "a-|b-|-|c";
-        QTest::newRow("Split MergedWithNext") << split("MergedWithNext") << "a-b--c" << "a|-b|-|-c";
-        QTest::newRow("Split Contiguous") << split("Contiguous") << "a-b--c" << "a|-|b|--|c";
-        QTest::newRow("Split invert") << split("Removed", true) << "a-b--c" << "-|-|-";
-        QTest::newRow("Split regex") << R"({"type":"Split","pattern":{"Regex":"\\d+"},"behavior":"Isolated","invert":false})"
-                                     << "ab12cd3" << "ab|12|cd|3";
-        QTest::newRow("Metaspace always") << R"({"type":"Metaspace","replacement":"▁","prepend_scheme":"always","split":true})"
-                                          << "hello world" << "▁hello|▁world";
-        QTest::newRow("Metaspace leading spaces") << R"({"type":"Metaspace","replacement":"▁","prepend_scheme":"always","split":true})"
-                                                  << "  a" << "▁|▁a";
-        QTest::newRow("Metaspace never") << R"({"type":"Metaspace","replacement":"▁","prepend_scheme":"never","split":true})"
-                                         << "hi there" << "hi|▁there";
-        QTest::newRow("Metaspace no split") << R"({"type":"Metaspace","replacement":"▁","add_prefix_space":true,"split":false})"
-                                            << "hi there" << "▁hi▁there";
-        QTest::newRow("Metaspace first after added") << R"({"type":"Metaspace","replacement":"▁","prepend_scheme":"first","split":true})"
-                                                     << "<x>hi there" << "[<x>]|hi|▁there";
-        QTest::newRow("Metaspace always after added") << R"({"type":"Metaspace","replacement":"▁","prepend_scheme":"always","split":true})"
-                                                      << "<x>hi" << "[<x>]|▁hi";
+        QTest::newRow("null") << "null"
+                              << "a b"
+                              << "a b";
+        QTest::newRow("Whitespace") << R"({"type":"Whitespace"})"
+                                    << "Hello, world!  foo_bar 42"
+                                    << "Hello|,|world|!|foo_bar|42";
+        QTest::newRow("Whitespace marks") << R"({"type":"Whitespace"})"
+                                          << "e\u0301x y"
+                                          << "e\u0301x|y";
+        QTest::newRow("WhitespaceSplit") << R"({"type":"WhitespaceSplit"})"
+                                         << "Hello, world!\tx "
+                                         << "Hello,|world!|x";
+        QTest::newRow("Punctuation") << R"({"type":"Punctuation"})"
+                                     << "a,b!!c—d"
+                                     << "a|,|b|!|!|c|—|d";
+        QTest::newRow("Punctuation contiguous") << R"({"type":"Punctuation","behavior":"Contiguous"})"
+                                                << "a,b!!c"
+                                                << "a|,|b|!!|c";
+        QTest::newRow("Digits individual") << R"({"type":"Digits","individual_digits":true})"
+                                           << "ab123c٣"
+                                           << "ab|1|2|3|c|٣";
+        QTest::newRow("Digits grouped") << R"({"type":"Digits","individual_digits":false})"
+                                        << "ab123c"
+                                        << "ab|123|c";
+        QTest::newRow("Split Removed") << split("Removed") << "a-b--c"
+                                       << "a|b|c";
+        QTest::newRow("Split Isolated") << split("Isolated") << "a-b--c"
+                                        << "a|-|b|-|-|c";
+        QTest::newRow("Split MergedWithPrevious") << split("MergedWithPrevious") << "a-b--c"
+                                                  << "a-|b-|-|c";
+        QTest::newRow("Split MergedWithNext") << split("MergedWithNext") << "a-b--c"
+                                              << "a|-b|-|-c";
+        QTest::newRow("Split Contiguous") << split("Contiguous") << "a-b--c"
+                                          << "a|-|b|--|c";
+        QTest::newRow("Split invert") << split("Removed", true) << "a-b--c"
+                                      << "-|-|-";
+        QTest::newRow("Split regex")
+            << R"({"type":"Split","pattern":{"Regex":"\\d+"},"behavior":"Isolated","invert":false})"
+            << "ab12cd3"
+            << "ab|12|cd|3";
+        QTest::newRow("Metaspace always")
+            << R"({"type":"Metaspace","replacement":"▁","prepend_scheme":"always","split":true})"
+            << "hello world"
+            << "▁hello|▁world";
+        QTest::newRow("Metaspace leading spaces")
+            << R"({"type":"Metaspace","replacement":"▁","prepend_scheme":"always","split":true})"
+            << "  a"
+            << "▁|▁a";
+        QTest::newRow("Metaspace never")
+            << R"({"type":"Metaspace","replacement":"▁","prepend_scheme":"never","split":true})"
+            << "hi there"
+            << "hi|▁there";
+        QTest::newRow("Metaspace no split")
+            << R"({"type":"Metaspace","replacement":"▁","add_prefix_space":true,"split":false})"
+            << "hi there"
+            << "▁hi▁there";
+        QTest::newRow("Metaspace first after added")
+            << R"({"type":"Metaspace","replacement":"▁","prepend_scheme":"first","split":true})"
+            << "<x>hi there"
+            << "[<x>]|hi|▁there";
+        QTest::newRow("Metaspace always after added")
+            << R"({"type":"Metaspace","replacement":"▁","prepend_scheme":"always","split":true})"
+            << "<x>hi"
+            << "[<x>]|▁hi";
         QTest::newRow("ByteLevel regex") << R"({"type":"ByteLevel","add_prefix_space":true,"use_regex":true})"
-                                         << "Hello world\n" << "ĠHello|Ġworld|Ċ";
+                                         << "Hello world\n"
+                                         << "ĠHello|Ġworld|Ċ";
         QTest::newRow("ByteLevel no regex") << R"({"type":"ByteLevel","add_prefix_space":false,"use_regex":false})"
-                                            << "Hello world" << "HelloĠworld";
-        QTest::newRow("Sequence") << R"({"type":"Sequence","pretokenizers":[{"type":"WhitespaceSplit"},{"type":"Digits","individual_digits":true}]})"
-                                  << "ab12 c3" << "ab|1|2|c|3";
-        QTest::newRow("Bert") << R"({"type":"BertPreTokenizer"})" << "Hi, there!" << "Hi|,|there|!";
+                                            << "Hello world"
+                                            << "HelloĠworld";
+        QTest::newRow("Sequence")
+            << R"({"type":"Sequence","pretokenizers":[{"type":"WhitespaceSplit"},{"type":"Digits","individual_digits":true}]})"
+            << "ab12 c3"
+            << "ab|1|2|c|3";
+        QTest::newRow("Bert") << R"({"type":"BertPreTokenizer"})"
+                              << "Hi, there!"
+                              << "Hi|,|there|!";
         const Json llama3 = {{"type", "Split"},
-                             {"pattern", {{"Regex", "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?"
-                                                    "[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"}}},
+                             {"pattern",
+                              {{"Regex", "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?"
+                                         "[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"}}},
                              {"behavior", "Isolated"},
                              {"invert", false}};
         QTest::newRow("Llama-3 regex") << QString::fromStdString(llama3.dump()) << "Hello world'S 12345 !!\n\n  x"
@@ -563,20 +677,46 @@ private slots:
         QTest::addColumn<QString>("norm");
         QTest::addColumn<QString>("text");
         QTest::addColumn<QString>("normalized");
-        QTest::newRow("Lowercase") << R"({"type":"Lowercase"})" << "HeLLo İ" << "hello i̇";
-        QTest::newRow("NFKC") << R"({"type":"NFKC"})" << "ﬁ²" << "fi2";
-        QTest::newRow("NFC") << R"({"type":"NFC"})" << "e\u0301" << "é";
-        QTest::newRow("NFD") << R"({"type":"NFD"})" << "é" << "e\u0301";
-        QTest::newRow("NFKD") << R"({"type":"NFKD"})" << "ﬁé" << "fie\u0301";
-        QTest::newRow("Strip") << R"({"type":"Strip","strip_left":true,"strip_right":true})" << "  a b \n" << "a b";
-        QTest::newRow("Strip left") << R"({"type":"Strip","strip_left":true,"strip_right":false})" << "  a b " << "a b ";
-        QTest::newRow("Replace regex") << R"({"type":"Replace","pattern":{"Regex":" +"},"content":"-"})" << "a  b c" << "a-b-c";
-        QTest::newRow("Replace string") << R"({"type":"Replace","pattern":{"String":"ab"},"content":"x"})" << "aabab" << "axx";
-        QTest::newRow("Prepend") << R"({"type":"Prepend","prepend":"▁"})" << "a" << "▁a";
-        QTest::newRow("Prepend empty") << R"({"type":"Prepend","prepend":"▁"})" << "" << "";
-        QTest::newRow("Sequence NFD StripAccents") << R"({"type":"Sequence","normalizers":[{"type":"NFD"},{"type":"StripAccents"}]})"
-                                                   << "café" << "cafe";
-        QTest::newRow("added token splits before Prepend") << R"({"type":"Prepend","prepend":"▁"})" << "a<x>b" << "▁a[<x>]▁b";
+        QTest::newRow("Lowercase") << R"({"type":"Lowercase"})"
+                                   << "HeLLo İ"
+                                   << "hello i̇";
+        QTest::newRow("NFKC") << R"({"type":"NFKC"})"
+                              << "ﬁ²"
+                              << "fi2";
+        QTest::newRow("NFC") << R"({"type":"NFC"})"
+                             << "e\u0301"
+                             << "é";
+        QTest::newRow("NFD") << R"({"type":"NFD"})"
+                             << "é"
+                             << "e\u0301";
+        QTest::newRow("NFKD") << R"({"type":"NFKD"})"
+                              << "ﬁé"
+                              << "fie\u0301";
+        QTest::newRow("Strip") << R"({"type":"Strip","strip_left":true,"strip_right":true})"
+                               << "  a b \n"
+                               << "a b";
+        QTest::newRow("Strip left") << R"({"type":"Strip","strip_left":true,"strip_right":false})"
+                                    << "  a b "
+                                    << "a b ";
+        QTest::newRow("Replace regex") << R"({"type":"Replace","pattern":{"Regex":" +"},"content":"-"})"
+                                       << "a  b c"
+                                       << "a-b-c";
+        QTest::newRow("Replace string") << R"({"type":"Replace","pattern":{"String":"ab"},"content":"x"})"
+                                        << "aabab"
+                                        << "axx";
+        QTest::newRow("Prepend") << R"({"type":"Prepend","prepend":"▁"})"
+                                 << "a"
+                                 << "▁a";
+        QTest::newRow("Prepend empty") << R"({"type":"Prepend","prepend":"▁"})"
+                                       << ""
+                                       << "";
+        QTest::newRow("Sequence NFD StripAccents")
+            << R"({"type":"Sequence","normalizers":[{"type":"NFD"},{"type":"StripAccents"}]})"
+            << "café"
+            << "cafe";
+        QTest::newRow("added token splits before Prepend") << R"({"type":"Prepend","prepend":"▁"})"
+                                                           << "a<x>b"
+                                                           << "▁a[<x>]▁b";
     }
 
     void normalizers()
@@ -586,7 +726,8 @@ private slots:
         QFETCH(QString, normalized);
         const Json added = Json::array({addedTok(1000, "<x>", false)});
         // With no pre-tokenizer each normalized piece is one word: its characters are the normalized text.
-        QCOMPARE(probe(probeJson(Json::parse(norm.toStdString()), nullptr, added), text.toStdString()).remove(QLatin1Char('|')),
+        QCOMPARE(probe(probeJson(Json::parse(norm.toStdString()), nullptr, added), text.toStdString())
+                     .remove(QLatin1Char('|')),
                  normalized);
     }
 
@@ -597,16 +738,20 @@ private slots:
         };
         QCOMPARE(run(addedTok(900, "<m>", false), nullptr, "a  <m>b"), QStringLiteral("a|[<m>]|b"));
         QCOMPARE(run(addedTok(900, "<m>", false, true), nullptr, "a  <m>b"), QStringLiteral("a|[<m>]|b"));
-        const auto noSplit = [](const Json& tok, const std::string& text) { return probe(probeJson(nullptr, nullptr, Json::array({tok})), text); };
+        const auto noSplit = [](const Json& tok, const std::string& text) {
+            return probe(probeJson(nullptr, nullptr, Json::array({tok})), text);
+        };
         QCOMPARE(noSplit(addedTok(900, "<m>", false), "a  <m>  b"), QStringLiteral("a  |[<m>]|  b"));
         QCOMPARE(noSplit(addedTok(900, "<m>", false, true), "a  <m>  b"), QStringLiteral("a|[<m>]|  b"));
         QCOMPARE(noSplit(addedTok(900, "<m>", false, false, true), "a  <m>  b"), QStringLiteral("a  |[<m>]|b"));
-        QCOMPARE(noSplit(addedTok(900, "ab", false, false, false, true), "ab cab ab"), QStringLiteral("[ab]| cab |[ab]"));
+        QCOMPARE(noSplit(addedTok(900, "ab", false, false, false, true), "ab cab ab"),
+                 QStringLiteral("[ab]| cab |[ab]"));
         // normalized:true tokens are matched on normalized text by their normalized form.
         QCOMPARE(run(addedTok(900, "<M>", true), Json{{"type", "Lowercase"}}, "x<M>Y"), QStringLiteral("x|[<M>]|y"));
         QCOMPARE(run(addedTok(900, "<M>", false), Json{{"type", "Lowercase"}}, "x<m>Y"), QStringLiteral("x<m>y"));
         // Leftmost-longest among overlapping added tokens.
-        const std::string two = probeJson(nullptr, nullptr, Json::array({addedTok(900, "<a>", false), addedTok(901, "<a><b>", false)}));
+        const std::string two = probeJson(nullptr, nullptr,
+                                          Json::array({addedTok(900, "<a>", false), addedTok(901, "<a><b>", false)}));
         QCOMPARE(probe(two, "<a><b><a>"), QStringLiteral("[<a><b>]|[<a>]"));
     }
 
@@ -619,7 +764,9 @@ private slots:
         };
         const Json vocab = {{"<unk>", 0}, {"a", 1}, {"b", 2}, {"c", 3}, {"ab", 4}, {"abc", 5}, {"bc", 6}};
         auto strings = make({{"vocab", vocab}, {"merges", Json::array({"a b", "b c"})}, {"unk_token", "<unk>"}});
-        auto arrays = make({{"vocab", vocab}, {"merges", Json::array({Json::array({"a", "b"}), Json::array({"b", "c"})})}, {"unk_token", "<unk>"}});
+        auto arrays = make({{"vocab", vocab},
+                            {"merges", Json::array({Json::array({"a", "b"}), Json::array({"b", "c"})})},
+                            {"unk_token", "<unk>"}});
         QVERIFY(strings && arrays);
         QCOMPARE(strings->encode("abc"), (Ids{4, 3}));
         QCOMPARE(arrays->encode("abc"), (Ids{4, 3}));
@@ -634,11 +781,16 @@ private slots:
         QCOMPARE(unfused->encode("a??b"), (Ids{1, 0, 0, 2}));
         // Byte fallback needs every byte piece of the character; otherwise unk.
         auto bytes = make({{"vocab", {{"<unk>", 0}, {"a", 1}, {"<0xC3>", 2}, {"<0xA9>", 3}, {"<0xE6>", 4}}},
-                           {"merges", Json::array()}, {"unk_token", "<unk>"}, {"byte_fallback", true}});
+                           {"merges", Json::array()},
+                           {"unk_token", "<unk>"},
+                           {"byte_fallback", true}});
         QCOMPARE(bytes->encode("a\xC3\xA9\xE6\x9D\xB1"), (Ids{1, 2, 3, 0}));
-        auto prefixed = make({{"vocab", {{"a", 0}, {"##b", 1}, {"ab", 2}}}, {"merges", Json::array({"a ##b"})}, {"continuing_subword_prefix", "##"}});
+        auto prefixed = make({{"vocab", {{"a", 0}, {"##b", 1}, {"ab", 2}}},
+                              {"merges", Json::array({"a ##b"})},
+                              {"continuing_subword_prefix", "##"}});
         QCOMPARE(prefixed->encode("ab"), Ids{2});
-        auto suffixed = make({{"vocab", {{"a", 0}, {"b</w>", 1}, {"ab</w>", 2}, {"a</w>", 3}}}, {"merges", Json::array({"a b</w>"})},
+        auto suffixed = make({{"vocab", {{"a", 0}, {"b</w>", 1}, {"ab</w>", 2}, {"a</w>", 3}}},
+                              {"merges", Json::array({"a b</w>"})},
                               {"end_of_word_suffix", "</w>"}});
         QCOMPARE(suffixed->encode("ab"), Ids{2});
         QCOMPARE(suffixed->encode("a"), Ids{3});
@@ -647,15 +799,21 @@ private slots:
     void decoders()
     {
         const auto make = [](const Json& decoder, const Json& vocab) {
-            auto t = ql::HfTokenizer::fromJson(Json{{"model", {{"type", "BPE"}, {"vocab", vocab}, {"merges", Json::array()}}}, {"decoder", decoder}}.dump(), "dec.json");
+            auto t = ql::HfTokenizer::fromJson(
+                Json{{"model", {{"type", "BPE"}, {"vocab", vocab}, {"merges", Json::array()}}}, {"decoder", decoder}}
+                    .dump(),
+                "dec.json");
             return t ? *t : nullptr;
         };
-        const Json vocab = {{"\xE2\x96\x81hello", 0}, {"\xE2\x96\x81world", 1}, {"<0xE2>", 2}, {"<0x82>", 3}, {"<0xAC>", 4}, {"x", 5}};
+        const Json vocab = {
+            {"\xE2\x96\x81hello", 0}, {"\xE2\x96\x81world", 1}, {"<0xE2>", 2}, {"<0x82>", 3}, {"<0xAC>", 4}, {"x", 5}};
         auto meta = make({{"type", "Metaspace"}, {"replacement", "\xE2\x96\x81"}, {"prepend_scheme", "always"}}, vocab);
         QVERIFY(meta);
         QCOMPARE(meta->decode(Ids{0, 1}), std::string("hello world"));
-        auto fallback = make(Json::parse(R"({"type":"Sequence","decoders":[{"type":"Replace","pattern":{"String":"▁"},"content":" "},
-            {"type":"ByteFallback"},{"type":"Fuse"},{"type":"Strip","content":" ","start":1,"stop":0}]})"), vocab);
+        auto fallback = make(
+            Json::parse(R"({"type":"Sequence","decoders":[{"type":"Replace","pattern":{"String":"▁"},"content":" "},
+            {"type":"ByteFallback"},{"type":"Fuse"},{"type":"Strip","content":" ","start":1,"stop":0}]})"),
+            vocab);
         QVERIFY(fallback);
         QCOMPARE(fallback->decode(Ids{0, 2, 3, 4, 5, 1}), std::string("hello\xE2\x82\xACx world"));
         auto none = make(nullptr, vocab);
@@ -667,27 +825,53 @@ private slots:
         QTest::addColumn<QString>("json");
         QTest::addColumn<QString>("mentions");
         const QString model = QStringLiteral(R"("model":{"type":"BPE","vocab":{"a":0,"b":1,"ab":2},"merges":["a b"]})");
-        QTest::newRow("empty file") << "" << "invalid JSON";
-        QTest::newRow("truncated") << "{\"model\":{\"type\":\"BPE\",\"vocab\":{" << "invalid JSON";
-        QTest::newRow("not an object") << "[1,2]" << "not a tokenizer.json";
-        QTest::newRow("no model") << R"({"normalizer":null})" << "model";
-        QTest::newRow("WordPiece") << R"({"model":{"type":"WordPiece","vocab":{"a":0}}})" << "WordPiece";
-        QTest::newRow("Unigram") << R"({"model":{"type":"Unigram","vocab":[["a",0.0]]}})" << "Unigram";
-        QTest::newRow("untyped unigram") << R"({"model":{"vocab":[["a",0.0]]}})" << "Unigram";
-        QTest::newRow("normalizer") << "{" + model + R"(,"normalizer":{"type":"Precompiled","precompiled_charsmap":""}})" << "Precompiled";
-        QTest::newRow("nested normalizer") << "{" + model + R"(,"normalizer":{"type":"Sequence","normalizers":[{"type":"NFC"},{"type":"Nope"}]}})"
-                                           << "normalizer.normalizers[1]: normalizer type 'Nope'";
-        QTest::newRow("pre_tokenizer") << "{" + model + R"(,"pre_tokenizer":{"type":"UnicodeScripts"}})" << "pre_tokenizer: pre-tokenizer type 'UnicodeScripts'";
-        QTest::newRow("decoder") << "{" + model + R"(,"decoder":{"type":"CTC"}})" << "decoder type 'CTC'";
-        QTest::newRow("bad regex") << "{" + model + R"(,"pre_tokenizer":{"type":"Split","pattern":{"Regex":"\\p{Nope}"},"behavior":"Isolated"}})" << "regex";
-        QTest::newRow("bad behavior") << "{" + model + R"(,"pre_tokenizer":{"type":"Split","pattern":{"String":"a"},"behavior":"Sideways"}})" << "Sideways";
-        QTest::newRow("merge not in vocab") << R"({"model":{"type":"BPE","vocab":{"a":0,"b":1},"merges":["a b"]}})" << "model.merges[0]: merged token 'ab'";
-        QTest::newRow("merge malformed") << R"({"model":{"type":"BPE","vocab":{"a":0},"merges":["ab"]}})" << "model.merges[0]";
-        QTest::newRow("merges not array") << R"({"model":{"type":"BPE","vocab":{"a":0},"merges":7}})" << "model.merges";
-        QTest::newRow("vocab bad id") << R"({"model":{"type":"BPE","vocab":{"a":"zero"},"merges":[]}})" << "model.vocab";
-        QTest::newRow("vocab missing") << R"({"model":{"type":"BPE","merges":[]}})" << "model.vocab";
-        QTest::newRow("added token no content") << "{" + model + R"(,"added_tokens":[{"id":5}]})" << "added_tokens[0]";
-        QTest::newRow("wrong field type") << "{" + model + R"(,"pre_tokenizer":{"type":"Split","pattern":{"String":"a"},"behavior":"Isolated","invert":"yes"}})" << "invert";
+        QTest::newRow("empty file") << ""
+                                    << "invalid JSON";
+        QTest::newRow("truncated") << "{\"model\":{\"type\":\"BPE\",\"vocab\":{"
+                                   << "invalid JSON";
+        QTest::newRow("not an object") << "[1,2]"
+                                       << "not a tokenizer.json";
+        QTest::newRow("no model") << R"({"normalizer":null})"
+                                  << "model";
+        QTest::newRow("WordPiece") << R"({"model":{"type":"WordPiece","vocab":{"a":0}}})"
+                                   << "WordPiece";
+        QTest::newRow("Unigram") << R"({"model":{"type":"Unigram","vocab":[["a",0.0]]}})"
+                                 << "Unigram";
+        QTest::newRow("untyped unigram") << R"({"model":{"vocab":[["a",0.0]]}})"
+                                         << "Unigram";
+        QTest::newRow("normalizer") << "{" + model +
+                                           R"(,"normalizer":{"type":"Precompiled","precompiled_charsmap":""}})"
+                                    << "Precompiled";
+        QTest::newRow("nested normalizer")
+            << "{" + model + R"(,"normalizer":{"type":"Sequence","normalizers":[{"type":"NFC"},{"type":"Nope"}]}})"
+            << "normalizer.normalizers[1]: normalizer type 'Nope'";
+        QTest::newRow("pre_tokenizer") << "{" + model + R"(,"pre_tokenizer":{"type":"UnicodeScripts"}})"
+                                       << "pre_tokenizer: pre-tokenizer type 'UnicodeScripts'";
+        QTest::newRow("decoder") << "{" + model + R"(,"decoder":{"type":"CTC"}})"
+                                 << "decoder type 'CTC'";
+        QTest::newRow("bad regex")
+            << "{" + model +
+                   R"(,"pre_tokenizer":{"type":"Split","pattern":{"Regex":"\\p{Nope}"},"behavior":"Isolated"}})"
+            << "regex";
+        QTest::newRow("bad behavior")
+            << "{" + model + R"(,"pre_tokenizer":{"type":"Split","pattern":{"String":"a"},"behavior":"Sideways"}})"
+            << "Sideways";
+        QTest::newRow("merge not in vocab") << R"({"model":{"type":"BPE","vocab":{"a":0,"b":1},"merges":["a b"]}})"
+                                            << "model.merges[0]: merged token 'ab'";
+        QTest::newRow("merge malformed") << R"({"model":{"type":"BPE","vocab":{"a":0},"merges":["ab"]}})"
+                                         << "model.merges[0]";
+        QTest::newRow("merges not array") << R"({"model":{"type":"BPE","vocab":{"a":0},"merges":7}})"
+                                          << "model.merges";
+        QTest::newRow("vocab bad id") << R"({"model":{"type":"BPE","vocab":{"a":"zero"},"merges":[]}})"
+                                      << "model.vocab";
+        QTest::newRow("vocab missing") << R"({"model":{"type":"BPE","merges":[]}})"
+                                       << "model.vocab";
+        QTest::newRow("added token no content") << "{" + model + R"(,"added_tokens":[{"id":5}]})"
+                                                << "added_tokens[0]";
+        QTest::newRow("wrong field type")
+            << "{" + model +
+                   R"(,"pre_tokenizer":{"type":"Split","pattern":{"String":"a"},"behavior":"Isolated","invert":"yes"}})"
+            << "invert";
     }
 
     void badInput()
@@ -715,4 +899,3 @@ private slots:
 
 QTEST_GUILESS_MAIN(TestHfTokenizer)
 #include "tst_hftokenizer.moc"
-

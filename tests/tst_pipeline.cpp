@@ -24,10 +24,15 @@ public:
     std::string description() const override { return "test probe"; }
     std::vector<ql::ParamSpec> parameters() const override
     {
-        return {{"tag", ql::ParamSpec::Type::Int, int64_t(0), 0, 100, {}, "changes the spec, not the result"}};
+        return {{.name = "tag",
+                 .type = ql::ParamSpec::Type::Int,
+                 .defaultValue = int64_t(0),
+                 .max = 100,
+                 .help = "changes the spec, not the result"}};
     }
     bool needsHessian() const override { return m_hessian; }
-    ql::Expected<ql::LayerResult> quantize(const ql::LayerInput& in, const ql::QuantSpec& spec, const ql::ParamMap&) const override
+    ql::Expected<ql::LayerResult> quantize(const ql::LayerInput& in, const ql::QuantSpec& spec,
+                                           const ql::ParamMap&) const override
     {
         if (m_hessian) seen[in.name] = *in.hessian;
         auto q = ql::quantize(Eigen::MatrixXf(*in.weight), spec.weight);
@@ -62,7 +67,8 @@ class TestPipeline : public QObject {
             return nullptr;
         };
     }
-    std::map<std::string, ql::QuantSpec> allLayers(const ql::Model& m, const std::string& method, const std::string& format)
+    std::map<std::string, ql::QuantSpec> allLayers(const ql::Model& m, const std::string& method,
+                                                   const std::string& format)
     {
         std::map<std::string, ql::QuantSpec> specs;
         for (const auto& l : m.linearLayers()) {
@@ -127,14 +133,22 @@ private slots:
                 if (sequential)
                     for (const auto& [name, ql] : (*qm)->layers()) {
                         const auto* other = &ql;
-                        const int order = other->block * 4 + (int(other->kind) <= 2 ? 0 : int(other->kind) == 3 ? 1 : int(other->kind) <= 5 ? 2 : 3);
-                        const int mine = l.block * 4 + (int(l.kind) <= 2 ? 0 : int(l.kind) == 3 ? 1 : int(l.kind) <= 5 ? 2 : 3);
+                        const int order = other->block * 4 + (int(other->kind) <= 2   ? 0
+                                                              : int(other->kind) == 3 ? 1
+                                                              : int(other->kind) <= 5 ? 2
+                                                                                      : 3);
+                        const int mine = l.block * 4 + (int(l.kind) <= 2   ? 0
+                                                        : int(l.kind) == 3 ? 1
+                                                        : int(l.kind) <= 5 ? 2
+                                                                           : 3);
                         if (order < mine) partial.setLayer(*other);
                     }
                 const Eigen::MatrixXd expect = captureHessian(*model, partial, l.site);
                 const double d = relDiff(m_probe.seen.at(l.name), expect);
                 QVERIFY2(d < 1e-5, qPrintable(QStringLiteral("%1 (%2): Hessian differs by %3")
-                                                  .arg(QString::fromStdString(l.name)).arg(sequential).arg(d)));
+                                                  .arg(QString::fromStdString(l.name))
+                                                  .arg(sequential)
+                                                  .arg(d)));
             }
             // The returned model serves the quantized weights.
             ql::BlockWeights b;
@@ -209,14 +223,17 @@ private slots:
         ql::QuantPipeline pipe(*model, lookup());
         std::map<std::string, ql::QuantSpec> specs;
         specs["model.layers.9.mlp.down_proj"] = {};
-        QVERIFY(QString::fromStdString(pipe.run(specs, m_calib).message()).contains("no linear layer model.layers.9.mlp.down_proj"));
+        QVERIFY(QString::fromStdString(pipe.run(specs, m_calib).message())
+                    .contains("no linear layer model.layers.9.mlp.down_proj"));
         specs.clear();
         specs["model.layers.0.mlp.down_proj"].method = "gptx";
-        QVERIFY(QString::fromStdString(pipe.run(specs, m_calib).message()).contains("asks for method \"gptx\", which no plugin provides"));
+        QVERIFY(QString::fromStdString(pipe.run(specs, m_calib).message())
+                    .contains("asks for method \"gptx\", which no plugin provides"));
         specs["model.layers.0.mlp.down_proj"].method = "probe";
         specs["model.layers.0.mlp.down_proj"].params["tga"] = int64_t(1);
         const auto bad = pipe.run(specs, m_calib);
-        QVERIFY2(QString::fromStdString(bad.message()).contains("layer model.layers.0.mlp.down_proj: probe: parameter \"tga\" is unknown"),
+        QVERIFY2(QString::fromStdString(bad.message())
+                     .contains("layer model.layers.0.mlp.down_proj: probe: parameter \"tga\" is unknown"),
                  bad.message().c_str());
         specs["model.layers.0.mlp.down_proj"].params.clear();
         specs["model.layers.0.mlp.down_proj"].weight.format = "int9";

@@ -96,7 +96,8 @@ private slots:
         const Eigen::MatrixXf a = logits(*model), b = logits(*fw);
         QVERIFY((a - b).cwiseAbs().maxCoeff() <= 1e-4 * a.cwiseAbs().maxCoeff());
         auto missing = reg.transform("smoothquant")->apply(*fw, {}, {});
-        QVERIFY(QString::fromStdString(missing.message()).startsWith(QStringLiteral("plugin smoothquant, transform smoothquant: ")));
+        QVERIFY(QString::fromStdString(missing.message())
+                    .startsWith(QStringLiteral("plugin smoothquant, transform smoothquant: ")));
     }
 
     void badModulesAreReportedNotLoaded()
@@ -123,7 +124,8 @@ private slots:
         auto thrown = reg.quantizer("throws")->quantize(in, {}, {});
         QVERIFY(!thrown.ok());
         QCOMPARE(QString::fromStdString(thrown.message()),
-                 QStringLiteral("plugin misbehaving, method throws, layer model.layers.0.mlp.down_proj: threw: out of cheese"));
+                 QStringLiteral(
+                     "plugin misbehaving, method throws, layer model.layers.0.mlp.down_proj: threw: out of cheese"));
         auto failed = reg.quantizer("fails")->quantize(in, {}, {});
         QVERIFY(QString::fromStdString(failed.message()).endsWith(QStringLiteral("cannot quantize this")));
         auto shape = reg.quantizer("wrong_shape")->quantize(in, {}, {});
@@ -139,7 +141,8 @@ private slots:
         QCOMPARE(QString::fromStdString(reg.transform("throwing_transform")->apply(*fw, {}, {}).message()),
                  QStringLiteral("plugin misbehaving, transform throwing_transform: threw: rotation jammed"));
         QVERIFY(QString::fromStdString(reg.transform("breaking_transform")->apply(*fw, {}, {}).message())
-                    .contains(QStringLiteral("left the weights inconsistent: embedding has shape [256, 3], expected [256, 64]")));
+                    .contains(QStringLiteral(
+                        "left the weights inconsistent: embedding has shape [256, 3], expected [256, 64]")));
 
         // The same method id from a second scan is refused, naming who provides it already.
         reg.scan({QStringLiteral(QL_TEST_PLUGIN_DIR)});
@@ -223,13 +226,15 @@ private slots:
         QVERIFY(fixed.ok());
         auto refused = gptq->quantize(in, spec, *fixed);
         QVERIFY(!refused.ok());
-        QVERIFY2(QString::fromStdString(refused.message()).contains(QStringLiteral("increase the dampening")), refused.message().c_str());
+        QVERIFY2(QString::fromStdString(refused.message()).contains(QStringLiteral("increase the dampening")),
+                 refused.message().c_str());
         auto automatic = ql::completeParams(gptq->parameters(), {{"damp", 0.0}}, "gptq");
         auto r = gptq->quantize(in, spec, *automatic);
         QVERIFY2(r.ok(), r.message().c_str());
         QCOMPARE(r->report.metrics.at("damp"), 0.01);
         QVERIFY(!r->report.notes.empty());
-        QVERIFY2(QString::fromStdString(r->report.notes.front()).contains(QStringLiteral("raised to 0.01")), r->report.notes.front().c_str());
+        QVERIFY2(QString::fromStdString(r->report.notes.front()).contains(QStringLiteral("raised to 0.01")),
+                 r->report.notes.front().c_str());
         // What it produced is GPTQ at that dampening.
         auto at = ql::completeParams(gptq->parameters(), {{"damp", 0.01}}, "gptq");
         auto direct = gptq->quantize(in, spec, *at);
@@ -243,7 +248,8 @@ private slots:
         reg.scanDefault();
         const auto specs = reg.quantizer("rtn")->parameters();
         auto unknown = ql::completeParams(specs, {{"msa_clip", true}}, "rtn");
-        QVERIFY(QString::fromStdString(unknown.message()).contains(QStringLiteral("rtn: parameter \"msa_clip\" is unknown (known: mse_clip")));
+        QVERIFY(QString::fromStdString(unknown.message())
+                    .contains(QStringLiteral("rtn: parameter \"msa_clip\" is unknown (known: mse_clip")));
         auto type = ql::completeParams(specs, {{"mse_clip", int64_t(1)}}, "rtn");
         QVERIFY(QString::fromStdString(type.message()).contains(QStringLiteral("expects true or false")));
         auto range = ql::completeParams(specs, {{"clip_max_shrink", 1.5}}, "rtn");

@@ -30,15 +30,23 @@ private slots:
         QTest::addColumn<int>("cols");
         QTest::addColumn<int>("granularity");
         QTest::addColumn<int>("group");
-        const struct { int rows, cols; Granularity g; int group; } shapes[] = {
-            {7, 172, Granularity::PerGroup, 128}, {3, 11, Granularity::PerGroup, 4}, {1, 1, Granularity::PerGroup, 128},
-            {6, 300, Granularity::PerGroup, 32}, {4, 64, Granularity::PerGroup, 64}, {5, 33, Granularity::PerChannel, 0},
-            {4, 9, Granularity::PerTensor, 0}};
+        const struct {
+            int rows, cols;
+            Granularity g;
+            int group;
+        } shapes[] = {{7, 172, Granularity::PerGroup, 128}, {3, 11, Granularity::PerGroup, 4},
+                      {1, 1, Granularity::PerGroup, 128},   {6, 300, Granularity::PerGroup, 32},
+                      {4, 64, Granularity::PerGroup, 64},   {5, 33, Granularity::PerChannel, 0},
+                      {4, 9, Granularity::PerTensor, 0}};
         const char* gname[] = {"tensor", "channel", "g"};
         for (const std::string& id : kIds)
             for (const auto& s : shapes)
-                QTest::newRow(qPrintable(QString("%1 %2x%3 %4%5").arg(QString::fromStdString(id)).arg(s.rows).arg(s.cols)
-                                             .arg(gname[int(s.g)]).arg(s.g == Granularity::PerGroup ? QString::number(s.group) : QString())))
+                QTest::newRow(qPrintable(QString("%1 %2x%3 %4%5")
+                                             .arg(QString::fromStdString(id))
+                                             .arg(s.rows)
+                                             .arg(s.cols)
+                                             .arg(gname[int(s.g)])
+                                             .arg(s.g == Granularity::PerGroup ? QString::number(s.group) : QString())))
                     << QString::fromStdString(id) << s.rows << s.cols << int(s.g) << s.group;
     }
     void roundTrip()
@@ -59,7 +67,8 @@ private slots:
         QCOMPARE(qt->scales().rows(), Eigen::Index(rows));
         QCOMPARE(qt->zeros().cols(), Eigen::Index(groups));
         QCOMPARE(qt->wordsPerRow(), Eigen::Index((cols * idBits(id) + 31) / 32));
-        for (int j = 0; j < cols; ++j) QCOMPARE(qt->groupIndex()[size_t(j)], gran == Granularity::PerGroup ? j / group : 0);
+        for (int j = 0; j < cols; ++j)
+            QCOMPARE(qt->groupIndex()[size_t(j)], gran == Granularity::PerGroup ? j / group : 0);
 
         // Per-format tolerance: every format whose parameters are float formulas is exact; binary
         // and ternary statistics are double sums rounded once, compared relative to |μ| + α.
@@ -79,27 +88,39 @@ private slots:
                 const RefParams p = refParams(id, gran == Granularity::PerTensor ? all : values);
                 const double mag = std::abs(p.scale) + std::abs(p.zero);
                 const QString where = QStringLiteral(" row %1 group %2").arg(r).arg(g);
-                QVERIFY2(std::abs(qt->scales()(r, g) - p.scale) <= tol * mag && std::abs(qt->zeros()(r, g) - p.zero) <= tol * mag,
-                         qPrintable(QString("params (%1, %2) vs (%3, %4)").arg(qt->scales()(r, g)).arg(qt->zeros()(r, g)).arg(p.scale).arg(p.zero) + where));
+                QVERIFY2(std::abs(qt->scales()(r, g) - p.scale) <= tol * mag &&
+                             std::abs(qt->zeros()(r, g) - p.zero) <= tol * mag,
+                         qPrintable(QString("params (%1, %2) vs (%3, %4)")
+                                        .arg(qt->scales()(r, g))
+                                        .arg(qt->zeros()(r, g))
+                                        .arg(p.scale)
+                                        .arg(p.zero) +
+                                    where));
                 for (int j : members) {
                     const uint32_t q = qt->code(r, j), expect = refCode(id, p, w(r, j));
                     QVERIFY2(q == expect, qPrintable(QString("code %1, expected %2").arg(q).arg(expect) + at(r, j)));
-                    QVERIFY2(q < (1u << idBits(id)) && refValidCode(id, q) && ql::isValidCode(f, q), qPrintable(at(r, j)));
+                    QVERIFY2(q < (1u << idBits(id)) && refValidCode(id, q) && ql::isValidCode(f, q),
+                             qPrintable(at(r, j)));
                     const double ref = refValue(id, p, q);
                     const bool same = exact ? deq(r, j) == float(ref) : std::abs(deq(r, j) - ref) <= tol * mag + 1e-12;
-                    QVERIFY2(same, qPrintable(QString("dequantized %1, expected %2").arg(deq(r, j), 0, 'g', 9).arg(ref, 0, 'g', 9) + at(r, j)));
+                    QVERIFY2(same,
+                             qPrintable(
+                                 QString("dequantized %1, expected %2").arg(deq(r, j), 0, 'g', 9).arg(ref, 0, 'g', 9) +
+                                 at(r, j)));
                     QCOMPARE(deq(r, j), ql::dequantizeCode(f, qt->params(r, g), q));
                     // Error bounds: half a step for integers (every element, the range covers the
                     // group); half the local grid spacing for floats.
                     const double err = std::abs(double(w(r, j)) - double(deq(r, j)));
                     if (isInt(id)) {
-                        const double bound = p.scale / 2 + 1e-6 * (std::abs(w(r, j)) + p.scale * ((1 << idBits(id)) - 1));
+                        const double bound = p.scale / 2 +
+                                             1e-6 * (std::abs(w(r, j)) + p.scale * ((1 << idBits(id)) - 1));
                         QVERIFY2(err <= bound, qPrintable(QString("error %1 > %2").arg(err).arg(bound) + at(r, j)));
                     } else if (isFp(id)) {
                         const FpRef fr = fpRef(id);
                         const double x = std::abs(double(w(r, j))) / p.scale;
                         const int e = std::max(x > 0 ? std::ilogb(x) : 0, 1 - fr.bias);
-                        const double bound = p.scale * std::ldexp(1.0, e - fr.m - 1) * (1 + 1e-6) + 1e-6 * std::abs(w(r, j));
+                        const double bound = p.scale * std::ldexp(1.0, e - fr.m - 1) * (1 + 1e-6) +
+                                             1e-6 * std::abs(w(r, j));
                         QVERIFY2(err <= bound, qPrintable(QString("error %1 > %2").arg(err).arg(bound) + at(r, j)));
                     }
                 }
@@ -110,7 +131,8 @@ private slots:
     {
         QTest::addColumn<QString>("format");
         QTest::addColumn<int>("cols");
-        for (const char* id : {"binary", "int2_asym", "ternary", "int3_sym", "nf4", "int5_asym", "fp6_e2m3", "int7_sym", "fp8_e4m3"})
+        for (const char* id :
+             {"binary", "int2_asym", "ternary", "int3_sym", "nf4", "int5_asym", "fp6_e2m3", "int7_sym", "fp8_e4m3"})
             for (int cols : {1, 5, 11, 31, 32, 33, 172})
                 QTest::newRow(qPrintable(QString("%1 cols %2").arg(id).arg(cols))) << QString(id) << cols;
     }
@@ -126,7 +148,8 @@ private slots:
         std::mt19937 rng(unsigned(cols * 31 + bits));
         auto draw = [&] {
             uint32_t q;
-            do q = rng() & ((1u << bits) - 1); while (!refValidCode(id, q));
+            do q = rng() & ((1u << bits) - 1);
+            while (!refValidCode(id, q));
             return q;
         };
         std::vector<std::vector<uint32_t>> codes(rows, std::vector<uint32_t>(size_t(cols)));
@@ -158,7 +181,8 @@ private slots:
                     QCOMPARE(q, codes[size_t(r)][size_t(c)]);
                 }
         }
-        auto back = ql::QuantizedTensor::fromParts(rows, cols, t.spec(), t.packedCodes(), t.scales(), t.zeros(), t.groupIndex());
+        auto back = ql::QuantizedTensor::fromParts(rows, cols, t.spec(), t.packedCodes(), t.scales(), t.zeros(),
+                                                   t.groupIndex());
         QVERIFY2(back.ok(), back.message().c_str());
         QCOMPARE(back->packedCodes(), t.packedCodes());
         const Eigen::MatrixXf deq = t.dequantize();
@@ -169,8 +193,10 @@ private slots:
 
         // Corrupt parts are refused: a short buffer, set padding bits, a code the format never emits.
         std::vector<uint32_t> words = t.packedCodes();
-        QVERIFY(!ql::QuantizedTensor::fromParts(rows, cols, t.spec(), std::vector<uint32_t>(words.begin(), words.end() - 1),
-                                                t.scales(), t.zeros(), t.groupIndex()).ok());
+        QVERIFY(!ql::QuantizedTensor::fromParts(rows, cols, t.spec(),
+                                                std::vector<uint32_t>(words.begin(), words.end() - 1), t.scales(),
+                                                t.zeros(), t.groupIndex())
+                     .ok());
         if ((cols * bits) % 32) {
             words[size_t(t.wordsPerRow()) - 1] |= 0x80000000u;
             auto r = ql::QuantizedTensor::fromParts(rows, cols, t.spec(), words, t.scales(), t.zeros(), t.groupIndex());
@@ -179,7 +205,8 @@ private slots:
         if (id == "ternary" || id == "fp8_e4m3") {
             words = t.packedCodes();
             words[0] |= (1u << bits) - 1; // code 3 / 0xff (NaN) in column 0
-            QVERIFY(!ql::QuantizedTensor::fromParts(rows, cols, t.spec(), words, t.scales(), t.zeros(), t.groupIndex()).ok());
+            QVERIFY(!ql::QuantizedTensor::fromParts(rows, cols, t.spec(), words, t.scales(), t.zeros(), t.groupIndex())
+                         .ok());
         }
     }
 
@@ -231,7 +258,8 @@ private slots:
     void columnwise_data()
     {
         QTest::addColumn<QString>("format");
-        for (const char* id : {"int4_asym", "int3_sym", "int8_sym", "fp8_e4m3", "fp6_e3m2", "nf4", "binary", "ternary"}) QTest::newRow(id) << QString(id);
+        for (const char* id : {"int4_asym", "int3_sym", "int8_sym", "fp8_e4m3", "fp6_e3m2", "nf4", "binary", "ternary"})
+            QTest::newRow(id) << QString(id);
     }
     void columnwise()
     {
@@ -323,8 +351,12 @@ private slots:
         QVERIFY(pt.scales() == Eigen::MatrixXf::Constant(3, 1, 0.5f));
         Eigen::MatrixXf mixed = pt.scales();
         mixed(2, 0) = 0.25f;
-        QVERIFY(error(ql::QuantizedTensor::fromParts(3, 2, pt.spec(), pt.packedCodes(), mixed, pt.zeros(), pt.groupIndex()), "per-tensor"));
-        QVERIFY(error(ql::QuantizedTensor::fromParts(3, 2, pt.spec(), pt.packedCodes(), Eigen::MatrixXf::Ones(3, 2), pt.zeros(), pt.groupIndex()), "rows x groups"));
+        QVERIFY(
+            error(ql::QuantizedTensor::fromParts(3, 2, pt.spec(), pt.packedCodes(), mixed, pt.zeros(), pt.groupIndex()),
+                  "per-tensor"));
+        QVERIFY(error(ql::QuantizedTensor::fromParts(3, 2, pt.spec(), pt.packedCodes(), Eigen::MatrixXf::Ones(3, 2),
+                                                     pt.zeros(), pt.groupIndex()),
+                      "rows x groups"));
     }
 };
 

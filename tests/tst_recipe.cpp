@@ -38,7 +38,10 @@ std::vector<ql::LinearLayer> fixtureLayers(int blocks = 2)
     return out;
 }
 
-std::string layerName(int block, ql::LinearKind k) { return ql::Model::linearName(block, k); }
+std::string layerName(int block, ql::LinearKind k)
+{
+    return ql::Model::linearName(block, k);
+}
 
 // JSON written with single quotes, so the test data needs neither escapes nor raw strings
 // (which moc cannot read).
@@ -54,7 +57,8 @@ std::string withRule(const std::string& rule, const std::string& extra = {})
     return J("{'rules': [") + rule + "]" + (extra.empty() ? "" : ", " + extra) + "}";
 }
 
-const std::string kFull = J("{\n"
+const std::string kFull = J(
+    "{\n"
     "  'version': 1, 'name': 'full', 'description': 'every key \\u00e9',\n"
     "  'calibration': {'file': '/data/c4.jsonl', 'samples': 64, 'seqlen': 256, 'sampling': 'random',\n"
     "                  'seed': 18446744073709551615, 'held_out': 4},\n"
@@ -91,7 +95,9 @@ private slots:
         QTest::addColumn<QString>("pattern");
         QTest::addColumn<QString>("text");
         QTest::addColumn<bool>("match");
-        const auto row = [](const char* p, const char* t, bool m) { QTest::addRow("%s | %s", p, t) << QString::fromUtf8(p) << QString::fromUtf8(t) << m; };
+        const auto row = [](const char* p, const char* t, bool m) {
+            QTest::addRow("%s | %s", p, t) << QString::fromUtf8(p) << QString::fromUtf8(t) << m;
+        };
         row("*", "model.layers.0.mlp.down_proj", true);
         row("*", "", true);
         row("", "", true);
@@ -152,46 +158,61 @@ private slots:
         const std::string r = J("{'match': '*', 'method': 'rtn', 'bits': 4");
         row("syntax", "{\"rules\": [}", "", "invalid JSON: parse error at line 1");
         row("not object", "[]", "", "expected a JSON object at the top level, got []");
-        row("unknown top key", J("{'rules': [], 'rulez': []}"), "rulez", "unknown key (did you mean \"rules\"?); expected one of: version");
+        row("unknown top key", J("{'rules': [], 'rulez': []}"), "rulez",
+            "unknown key (did you mean \"rules\"?); expected one of: version");
         row("missing rules", "{}", "rules", "missing");
         row("rules not array", J("{'rules': {}}"), "rules", "expected an array, got {}");
         row("rule not object", J("{'rules': [3]}"), "rules[0]", "expected an object, got 3");
         row("match missing", withRule(J("{'method': 'rtn', 'bits': 4}")), "rules[0].match", "missing");
-        row("match empty", withRule(J("{'match': '', 'method': 'rtn', 'bits': 4}")), "rules[0].match", "expected a non-empty string");
-        row("match type", withRule(J("{'match': 1, 'method': 'rtn', 'bits': 4}")), "rules[0].match", "expected a string, got 1");
-        row("match glob", withRule(J("{'match': 'x[ab', 'method': 'rtn', 'bits': 4}")), "rules[0].match", "unclosed '['");
+        row("match empty", withRule(J("{'match': '', 'method': 'rtn', 'bits': 4}")), "rules[0].match",
+            "expected a non-empty string");
+        row("match type", withRule(J("{'match': 1, 'method': 'rtn', 'bits': 4}")), "rules[0].match",
+            "expected a string, got 1");
+        row("match glob", withRule(J("{'match': 'x[ab', 'method': 'rtn', 'bits': 4}")), "rules[0].match",
+            "unclosed '['");
         row("method missing", withRule(J("{'match': '*', 'bits': 4}")), "rules[0].method", "missing");
-        row("method id", withRule(J("{'match': '*', 'method': 'GPTQ', 'bits': 4}")), "rules[0].method", "expected a method id");
-        row("bits range", withRule(J("{'match': '*', 'method': 'rtn', 'bits': 9}")), "rules[0].bits", "expected an integer in 2..8, got 9");
+        row("method id", withRule(J("{'match': '*', 'method': 'GPTQ', 'bits': 4}")), "rules[0].method",
+            "expected a method id");
+        row("bits range", withRule(J("{'match': '*', 'method': 'rtn', 'bits': 9}")), "rules[0].bits",
+            "expected an integer in 2..8, got 9");
         row("bits float", withRule(J("{'match': '*', 'method': 'rtn', 'bits': 4.0}")), "rules[0].bits", "got 4.0");
         row("unknown format", withRule(J("{'match': '*', 'method': 'rtn', 'format': 'int4'}")), "rules[0].format",
             "unknown weight format 'int4'; expected one of: int2_sym, int3_sym");
-        row("format and bits", withRule(J("{'match': '*', 'method': 'rtn', 'format': 'nf4', 'bits': 4}")), "rules[0].bits",
-            "give either \"format\" or \"bits\"/\"sym\", not both");
-        row("format and sym", withRule(J("{'match': '*', 'method': 'rtn', 'format': 'nf4', 'sym': true}")), "rules[0].sym", "not both");
-        row("sym alone", withRule(J("{'match': '*', 'method': 'rtn', 'sym': true}")), "rules[0].sym", "\"sym\" needs \"bits\"");
+        row("format and bits", withRule(J("{'match': '*', 'method': 'rtn', 'format': 'nf4', 'bits': 4}")),
+            "rules[0].bits", "give either \"format\" or \"bits\"/\"sym\", not both");
+        row("format and sym", withRule(J("{'match': '*', 'method': 'rtn', 'format': 'nf4', 'sym': true}")),
+            "rules[0].sym", "not both");
+        row("sym alone", withRule(J("{'match': '*', 'method': 'rtn', 'sym': true}")), "rules[0].sym",
+            "\"sym\" needs \"bits\"");
         row("sym type", withRule(r + J(", 'sym': 'yes'}")), "rules[0].sym", "expected true or false, got \"yes\"");
         row("no format", withRule(J("{'match': '*', 'method': 'rtn'}")), "rules[0]", "no weight format");
-        row("group negative", withRule(r + J(", 'group': -2}")), "rules[0].group", "expected a group size (a positive integer), 0 or -1");
+        row("group negative", withRule(r + J(", 'group': -2}")), "rules[0].group",
+            "expected a group size (a positive integer), 0 or -1");
         row("group text", withRule(r + J(", 'group': 'per_row'}")), "rules[0].group", "got \"per_row\"");
-        row("granularity", withRule(r + J(", 'granularity': 'per_row'}")), "rules[0].granularity", "expected \"per_group\"");
-        row("granularity conflict", withRule(r + J(", 'group': 128, 'granularity': 'per_tensor'}")), "rules[0].granularity",
-            "\"per_tensor\" contradicts \"group\": 128");
-        row("params type", withRule(r + J(", 'params': [1]}")), "rules[0].params", "expected an object of parameter values");
+        row("granularity", withRule(r + J(", 'granularity': 'per_row'}")), "rules[0].granularity",
+            "expected \"per_group\"");
+        row("granularity conflict", withRule(r + J(", 'group': 128, 'granularity': 'per_tensor'}")),
+            "rules[0].granularity", "\"per_tensor\" contradicts \"group\": 128");
+        row("params type", withRule(r + J(", 'params': [1]}")), "rules[0].params",
+            "expected an object of parameter values");
         row("param array", withRule(r + J(", 'params': {'damp': [1, 2]}}")), "rules[0].params.damp",
             "expected a flag, number or string, got [1,2]");
         row("param object", withRule(r + J(", 'params': {'x': {}}}")), "rules[0].params.x", "got {}");
         row("param null", withRule(r + J(", 'params': {'x': null}}")), "rules[0].params.x", "got null");
-        row("param huge", withRule(r + J(", 'params': {'x': 18446744073709551615}}")), "rules[0].params.x", "integer out of range");
+        row("param huge", withRule(r + J(", 'params': {'x': 18446744073709551615}}")), "rules[0].params.x",
+            "integer out of range");
         row("param odd name", withRule(r + J(", 'params': {'a b': null}}")), "rules[0].params[\"a b\"]", "got null");
         row("rule typo", withRule(r + J(", 'bitz': 4}")), "rules[0].bitz", "unknown key (did you mean \"bits\"?)");
-        row("rule activations", withRule(r + J(", 'activations': {}}")), "rules[0].activations", "unknown key; expected one of: match");
-        row("channels type", withRule(r + J(", 'channels': {}}")), "rules[0].channels", "expected an array of channel overrides");
-        row("channel both", withRule(r + J(", 'channels': [{'channels': [1], 'select': 'top_absmax_percent', 'bits': 8}]}")),
+        row("rule activations", withRule(r + J(", 'activations': {}}")), "rules[0].activations",
+            "unknown key; expected one of: match");
+        row("channels type", withRule(r + J(", 'channels': {}}")), "rules[0].channels",
+            "expected an array of channel overrides");
+        row("channel both",
+            withRule(r + J(", 'channels': [{'channels': [1], 'select': 'top_absmax_percent', 'bits': 8}]}")),
             "rules[0].channels[0]", "give either \"channels\"");
         row("channel neither", withRule(r + J(", 'channels': [{'bits': 8}]}")), "rules[0].channels[0]", "give either");
-        row("channel empty", withRule(r + J(", 'channels': [{'channels': [], 'bits': 8}]}")), "rules[0].channels[0].channels",
-            "expected a non-empty array");
+        row("channel empty", withRule(r + J(", 'channels': [{'channels': [], 'bits': 8}]}")),
+            "rules[0].channels[0].channels", "expected a non-empty array");
         row("channel negative", withRule(r + J(", 'channels': [{'channels': [1, -1], 'bits': 8}]}")),
             "rules[0].channels[0].channels[1]", "expected an integer >= 0, got -1");
         row("channel twice", withRule(r + J(", 'channels': [{'channels': [4, 2, 4], 'bits': 8}]}")),
@@ -202,53 +223,71 @@ private slots:
             "rules[0].channels[0].select", "unknown selector \"top_k\"; expected one of: top_absmax_percent");
         row("selector value missing", withRule(r + J(", 'channels': [{'select': 'top_absmax_percent', 'bits': 8}]}")),
             "rules[0].channels[0].value", "missing");
-        row("selector value 0", withRule(r + J(", 'channels': [{'select': 'top_absmax_percent', 'value': 0, 'bits': 8}]}")),
+        row("selector value 0",
+            withRule(r + J(", 'channels': [{'select': 'top_absmax_percent', 'value': 0, 'bits': 8}]}")),
             "rules[0].channels[0].value", "expected a percentage in (0, 100], got 0");
-        row("selector value 101", withRule(r + J(", 'channels': [{'select': 'top_absmax_percent', 'value': 101, 'bits': 8}]}")),
+        row("selector value 101",
+            withRule(r + J(", 'channels': [{'select': 'top_absmax_percent', 'value': 101, 'bits': 8}]}")),
             "rules[0].channels[0].value", "got 101");
-        row("selector value text", withRule(r + J(", 'channels': [{'select': 'top_absmax_percent', 'value': '1', 'bits': 8}]}")),
+        row("selector value text",
+            withRule(r + J(", 'channels': [{'select': 'top_absmax_percent', 'value': '1', 'bits': 8}]}")),
             "rules[0].channels[0].value", "got \"1\"");
-        row("channel format", withRule(r + J(", 'channels': [{'channels': [1]}]}")), "rules[0].channels[0]", "no weight format");
+        row("channel format", withRule(r + J(", 'channels': [{'channels': [1]}]}")), "rules[0].channels[0]",
+            "no weight format");
         row("channel typo", withRule(r + J(", 'channels': [{'channel': [1]}]}")), "rules[0].channels[0].channel",
             "did you mean \"channels\"?");
-        row("act bits 1", withRule(r + "}", J("'activations': {'bits': 1}")), "activations.bits", "expected 0 (no activation");
+        row("act bits 1", withRule(r + "}", J("'activations': {'bits': 1}")), "activations.bits",
+            "expected 0 (no activation");
         row("act bits 32", withRule(r + "}", J("'activations': {'bits': 32}")), "activations.bits", "got 32");
-        row("act granularity", withRule(r + "}", J("'activations': {'granularity': 'per_channel'}")), "activations.granularity",
-            "expected \"per_token\" or \"per_tensor\", got \"per_channel\"");
+        row("act granularity", withRule(r + "}", J("'activations': {'granularity': 'per_channel'}")),
+            "activations.granularity", "expected \"per_token\" or \"per_tensor\", got \"per_channel\"");
         row("act key", withRule(r + "}", J("'activations': {'group': 1}")), "activations.group", "unknown key");
         row("act type", withRule(r + "}", J("'activations': 8")), "activations", "expected an object, got 8");
-        row("calib samples", withRule(r + "}", J("'calibration': {'samples': 0}")), "calibration.samples", "expected an integer >= 1, got 0");
+        row("calib samples", withRule(r + "}", J("'calibration': {'samples': 0}")), "calibration.samples",
+            "expected an integer >= 1, got 0");
         row("calib seqlen", withRule(r + "}", J("'calibration': {'seqlen': 1}")), "calibration.seqlen", ">= 2, got 1");
         row("calib sampling", withRule(r + "}", J("'calibration': {'sampling': 'shuffle'}")), "calibration.sampling",
             "expected \"contiguous\" or \"random\"");
-        row("calib seed", withRule(r + "}", J("'calibration': {'seed': -1}")), "calibration.seed", "expected an integer >= 0, got -1");
-        row("calib held out", withRule(r + "}", J("'calibration': {'held_out': -1}")), "calibration.held_out", "got -1");
+        row("calib seed", withRule(r + "}", J("'calibration': {'seed': -1}")), "calibration.seed",
+            "expected an integer >= 0, got -1");
+        row("calib held out", withRule(r + "}", J("'calibration': {'held_out': -1}")), "calibration.held_out",
+            "got -1");
         row("calib file", withRule(r + "}", J("'calibration': {'file': ''}")), "calibration.file", "non-empty");
-        row("calib typo", withRule(r + "}", J("'calibration': {'sample': 8}")), "calibration.sample", "did you mean \"samples\"?");
-        row("pipeline", withRule(r + "}", J("'pipeline': 'fast'")), "pipeline", "expected \"sequential\" or \"parallel\", got \"fast\"");
+        row("calib typo", withRule(r + "}", J("'calibration': {'sample': 8}")), "calibration.sample",
+            "did you mean \"samples\"?");
+        row("pipeline", withRule(r + "}", J("'pipeline': 'fast'")), "pipeline",
+            "expected \"sequential\" or \"parallel\", got \"fast\"");
         row("transforms type", withRule(r + "}", J("'transforms': {}")), "transforms", "expected an array");
-        row("transform method", withRule(r + "}", J("'transforms': [{'params': {}}]")), "transforms[0].method", "missing");
+        row("transform method", withRule(r + "}", J("'transforms': [{'params': {}}]")), "transforms[0].method",
+            "missing");
         row("transform param", withRule(r + "}", J("'transforms': [{'method': 'hadamard', 'params': {'seed': [1]}}]")),
             "transforms[0].params.seed", "got [1]");
-        row("transform typo", withRule(r + "}", J("'transforms': [{'method': 'hadamard', 'param': {}}]")), "transforms[0].param",
-            "did you mean \"params\"?");
-        row("overrides type", withRule(r + "}", J("'overrides': []")), "overrides", "expected an object mapping layer names");
+        row("transform typo", withRule(r + "}", J("'transforms': [{'method': 'hadamard', 'param': {}}]")),
+            "transforms[0].param", "did you mean \"params\"?");
+        row("overrides type", withRule(r + "}", J("'overrides': []")), "overrides",
+            "expected an object mapping layer names");
         row("override bits", withRule(r + "}", J("'overrides': {'model.layers.0.mlp.down_proj': {'bits': '8'}}")),
             "overrides[\"model.layers.0.mlp.down_proj\"].bits", "expected an integer in 2..8, got \"8\"");
-        row("override glob", withRule(r + "}", J("'overrides': {'[x': {'bits': 8}}")), "overrides[\"[x\"]", "unclosed '['");
-        row("override key", withRule(r + "}", J("'overrides': {'*': {'match': '*'}}")), "overrides[\"*\"].match", "unknown key");
+        row("override glob", withRule(r + "}", J("'overrides': {'[x': {'bits': 8}}")), "overrides[\"[x\"]",
+            "unclosed '['");
+        row("override key", withRule(r + "}", J("'overrides': {'*': {'match': '*'}}")), "overrides[\"*\"].match",
+            "unknown key");
         row("override act", withRule(r + "}", J("'overrides': {'*': {'activations': {'sym': 'no'}}}")),
             "overrides[\"*\"].activations.sym", "expected true or false");
-        row("override type", withRule(r + "}", J("'overrides': {'*': 8}")), "overrides[\"*\"]", "expected an object of the fields");
+        row("override type", withRule(r + "}", J("'overrides': {'*': 8}")), "overrides[\"*\"]",
+            "expected an object of the fields");
         row("skip type", withRule(r + "}", J("'skip': '*.down_proj'")), "skip", "expected an array");
         row("skip item", withRule(r + "}", J("'skip': ['*.q_proj', 3]")), "skip[1]", "expected a string, got 3");
-        row("version new", withRule(r + "}", J("'version': 2")), "version", "recipe version 2 is newer than this QuantLens reads (1)");
+        row("version new", withRule(r + "}", J("'version': 2")), "version",
+            "recipe version 2 is newer than this QuantLens reads (1)");
         row("version type", withRule(r + "}", J("'version': '1'")), "version", "expected an integer >= 1, got \"1\"");
         row("name type", withRule(r + "}", J("'name': 5")), "name", "expected a string, got 5");
         row("duplicate top", J("{'name': 'a', 'rules': [], 'name': 'b'}"), "name", "duplicate key");
         row("duplicate rule key", withRule(r + J(", 'bits': 3}")), "rules[0].bits", "duplicate key");
-        row("duplicate override", withRule(r + "}", J("'overrides': {'a.b': {}, 'a.b': {}}")), "overrides[\"a.b\"]", "duplicate key");
-        row("duplicate nested", withRule(r + "}", J("'transforms': [{'method': 'a'}, {'method': 'b', 'params': {'x': 1, 'x': 2}}]")),
+        row("duplicate override", withRule(r + "}", J("'overrides': {'a.b': {}, 'a.b': {}}")), "overrides[\"a.b\"]",
+            "duplicate key");
+        row("duplicate nested",
+            withRule(r + "}", J("'transforms': [{'method': 'a'}, {'method': 'b', 'params': {'x': 1, 'x': 2}}]")),
             "transforms[1].params.x", "duplicate key");
     }
     void parseErrors()
@@ -265,9 +304,11 @@ private slots:
 
     void errorExample()
     {
-        const std::string json = J("{'rules': [{'match': '*.q_proj', 'method': 'rtn', 'bits': 8},\n"
-    "            {'match': '*.k_proj', 'method': 'rtn', 'format': 'nf4'}, {'match': '*', 'method': 'gptq', 'bits': 'four'}]}");
-        QCOMPARE(ql::parseRecipe(json).message(), std::string("rules[2].bits: expected an integer in 2..8, got \"four\""));
+        const std::string json = J(
+            "{'rules': [{'match': '*.q_proj', 'method': 'rtn', 'bits': 8},\n"
+            "            {'match': '*.k_proj', 'method': 'rtn', 'format': 'nf4'}, {'match': '*', 'method': 'gptq', 'bits': 'four'}]}");
+        QCOMPARE(ql::parseRecipe(json).message(),
+                 std::string("rules[2].bits: expected an integer in 2..8, got \"four\""));
     }
 
     void parsedValues()
@@ -319,7 +360,8 @@ private slots:
         QTest::addColumn<QString>("json");
         QTest::newRow("full") << QString::fromStdString(kFull);
         QTest::newRow("minimal") << QString::fromStdString(J("{'rules': []}"));
-        QTest::newRow("one rule") << QString::fromStdString(withRule(J("{'match': '*', 'method': 'rtn', 'bits': 2, 'group': 7}")));
+        QTest::newRow("one rule") << QString::fromStdString(
+            withRule(J("{'match': '*', 'method': 'rtn', 'bits': 2, 'group': 7}")));
     }
     void roundTrip()
     {
@@ -384,7 +426,8 @@ private slots:
         const auto layers = fixtureLayers();
         auto r = ql::parseRecipe(withRule(J("{'match': '*.self_attn.*', 'method': 'rtn', 'bits': 4}"),
                                           J("'skip': ['model.layers.0.*', 'model.layers.1.self_attn.v_proj'],\n"
-    "                                             'activations': {'bits': 8}"))).value();
+                                            "                                             'activations': {'bits': 8}")))
+                     .value();
         auto specs = ql::resolveRecipe(r, layers);
         QVERIFY2(specs.ok(), specs.message().c_str());
         ql::QuantSpec floatSpec;
@@ -393,12 +436,16 @@ private slots:
             const ql::QuantSpec& s = specs->at(l.name);
             const bool quantized = l.block == 1 && l.kind <= ql::LinearKind::O && l.kind != ql::LinearKind::V;
             QVERIFY2(s.skip == !quantized, l.name.c_str());
-            if (!quantized) QCOMPARE(s, floatSpec); // float layers keep float activations too
-            else QCOMPARE(s.activations.bits, 8);
+            if (!quantized)
+                QCOMPARE(s, floatSpec); // float layers keep float activations too
+            else
+                QCOMPARE(s.activations.bits, 8);
         }
         r.skip = {"lm_head"};
-        QCOMPARE(ql::resolveRecipe(r, layers).message(),
-                 std::string("skip[0]: no linear layer named \"lm_head\" in this model (lm_head and embeddings are never quantized)"));
+        QCOMPARE(
+            ql::resolveRecipe(r, layers).message(),
+            std::string(
+                "skip[0]: no linear layer named \"lm_head\" in this model (lm_head and embeddings are never quantized)"));
         auto twice = layers;
         twice.push_back(layers[0]);
         QVERIFY(ql::resolveRecipe(r, twice).message().find("appears twice") != std::string::npos);
@@ -444,15 +491,22 @@ private slots:
     void overrideMerging()
     {
         const auto layers = fixtureLayers();
-        const std::string rule = J("{'match': '*', 'method': 'gptq', 'bits': 4, 'group': 'per_channel', 'params': {'damp': 0.01, 'act_order': false}}");
-        auto r = ql::parseRecipe(withRule(rule, J("'overrides': {'*.q_proj': {'params': {'act_order': true}, 'granularity': 'per_group'},\n"
-    "                                                       'model.layers.1.self_attn.q_proj': {'params': {'damp': 0.1}}}"))).value();
+        const std::string rule = J(
+            "{'match': '*', 'method': 'gptq', 'bits': 4, 'group': 'per_channel', 'params': {'damp': 0.01, 'act_order': false}}");
+        auto r =
+            ql::parseRecipe(
+                withRule(
+                    rule,
+                    J("'overrides': {'*.q_proj': {'params': {'act_order': true}, 'granularity': 'per_group'},\n"
+                      "                                                       'model.layers.1.self_attn.q_proj': {'params': {'damp': 0.1}}}")))
+                .value();
         auto specs = ql::resolveRecipe(r, layers);
         QVERIFY2(specs.ok(), specs.message().c_str());
         const ql::QuantSpec q1 = specs->at(layerName(1, ql::LinearKind::Q));
         QCOMPARE(q1.params, (ql::ParamMap{{"damp", 0.1}, {"act_order", true}}));
         QCOMPARE(q1.weight, (ql::FormatSpec{"int4_asym", ql::Granularity::PerGroup, 128}));
-        QCOMPARE(specs->at(layerName(0, ql::LinearKind::Q)).params, (ql::ParamMap{{"damp", 0.01}, {"act_order", true}}));
+        QCOMPARE(specs->at(layerName(0, ql::LinearKind::Q)).params,
+                 (ql::ParamMap{{"damp", 0.01}, {"act_order", true}}));
     }
 
     void resolveErrors_data()
@@ -466,15 +520,18 @@ private slots:
         };
         row("override unknown layer", withRule(all, J("'overrides': {'model.layers.9.mlp.up_proj': {'bits': 8}}")),
             "overrides[\"model.layers.9.mlp.up_proj\"]: no linear layer named \"model.layers.9.mlp.up_proj\" in this model");
-        row("override skipped layer", withRule(all, J("'skip': ['*.up_proj'], 'overrides': {'model.layers.1.mlp.up_proj': {'bits': 8}}")),
+        row("override skipped layer",
+            withRule(all, J("'skip': ['*.up_proj'], 'overrides': {'model.layers.1.mlp.up_proj': {'bits': 8}}")),
             "overrides[\"model.layers.1.mlp.up_proj\"]: layer model.layers.1.mlp.up_proj is kept in float (skipped by skip[0]), so it cannot be overridden");
         row("override unmatched layer", withRule(attn, J("'overrides': {'model.layers.0.mlp.up_proj': {'bits': 8}}")),
             "overrides[\"model.layers.0.mlp.up_proj\"]: layer model.layers.0.mlp.up_proj is kept in float (matched by no rule)");
         row("sym on nf4", withRule(attn, J("'overrides': {'*.q_proj': {'sym': true}}")),
             "overrides[\"*.q_proj\"].sym: layer model.layers.0.self_attn.q_proj has the non-integer format nf4, so \"sym\" needs \"bits\"");
-        row("rule channel range", withRule(J("{'match': '*', 'method': 'rtn', 'bits': 4, 'channels': [{'channels': [3, 100], 'bits': 8}]}")),
+        row("rule channel range",
+            withRule(J("{'match': '*', 'method': 'rtn', 'bits': 4, 'channels': [{'channels': [3, 100], 'bits': 8}]}")),
             "rules[0].channels[0]: layer model.layers.0.self_attn.q_proj: input channel 100 is out of range for a layer with 64 inputs");
-        row("override channel range", withRule(all, J("'overrides': {'*.down_proj': {'channels': [{'channels': [172], 'bits': 8}]}}")),
+        row("override channel range",
+            withRule(all, J("'overrides': {'*.down_proj': {'channels': [{'channels': [172], 'bits': 8}]}}")),
             "overrides[\"*.down_proj\"].channels[0]: layer model.layers.0.mlp.down_proj: input channel 172 is out of range for a layer with 172 inputs");
     }
     void resolveErrors()
@@ -494,9 +551,12 @@ private slots:
         ql::Recipe r;
         r.rules.push_back({"*", {}});
         r.rules[0].spec.weight.format = "int9";
-        QVERIFY(ql::resolveRecipe(r, fixtureLayers()).message().starts_with("rules[0]: layer model.layers.0.self_attn.q_proj: unknown weight format 'int9'"));
+        QVERIFY(ql::resolveRecipe(r, fixtureLayers())
+                    .message()
+                    .starts_with("rules[0]: layer model.layers.0.self_attn.q_proj: unknown weight format 'int9'"));
         r.rules[0].spec.weight = {"int4_asym", ql::Granularity::PerGroup, 0};
-        QVERIFY(ql::resolveRecipe(r, fixtureLayers()).message().find("group size 0 is not positive") != std::string::npos);
+        QVERIFY(ql::resolveRecipe(r, fixtureLayers()).message().find("group size 0 is not positive") !=
+                std::string::npos);
     }
 
     void resolvedJson()
@@ -567,24 +627,30 @@ private slots:
         site.absmax[6] = 3;
         ql::ChannelOverride c{{}, "top_absmax_percent", 1.0, {}};
         QCOMPARE(ql::selectChannels(c, &site, 8).value(), (std::vector<int32_t>{6}));
-        QVERIFY(ql::selectChannels(c, nullptr, 8).message().find("needs the site's activation statistics") != std::string::npos);
-        QVERIFY(ql::selectChannels(c, &site, 9).message().find("has 8 channels but the layer has 9 inputs") != std::string::npos);
+        QVERIFY(ql::selectChannels(c, nullptr, 8).message().find("needs the site's activation statistics") !=
+                std::string::npos);
+        QVERIFY(ql::selectChannels(c, &site, 9).message().find("has 8 channels but the layer has 9 inputs") !=
+                std::string::npos);
         site.absmax[2] = NAN;
         QVERIFY(ql::selectChannels(c, &site, 8).message().find("NaN absmax at channel 2") != std::string::npos);
         c.selectorValue = 0;
         QVERIFY(ql::selectChannels(c, &site, 8).message().find("(0, 100]") != std::string::npos);
         c.selector = "top_k";
-        QVERIFY(ql::selectChannels(c, &site, 8).message().find("unknown channel selector 'top_k'") != std::string::npos);
+        QVERIFY(ql::selectChannels(c, &site, 8).message().find("unknown channel selector 'top_k'") !=
+                std::string::npos);
         ql::ChannelOverride list{{7, 0, 3}, "", 0, {}};
         QCOMPARE(ql::selectChannels(list, nullptr, 8).value(), (std::vector<int32_t>{0, 3, 7}));
-        QVERIFY(ql::selectChannels(list, nullptr, 7).message().find("input channel 7 is out of range for a layer with 7 inputs") != std::string::npos);
+        QVERIFY(ql::selectChannels(list, nullptr, 7)
+                    .message()
+                    .find("input channel 7 is out of range for a layer with 7 inputs") != std::string::npos);
         list.channels = {1, 1};
         QVERIFY(ql::selectChannels(list, nullptr, 8).message().find("listed twice") != std::string::npos);
         list.channels.clear();
         QVERIFY(!ql::selectChannels(list, nullptr, 8).ok());
         list.channels = {1};
         list.selector = "top_absmax_percent";
-        QVERIFY(ql::selectChannels(list, &site, 8).message().find("both a channel list and a selector") != std::string::npos);
+        QVERIFY(ql::selectChannels(list, &site, 8).message().find("both a channel list and a selector") !=
+                std::string::npos);
     }
 
     void loadFile()
@@ -629,8 +695,11 @@ private slots:
         // Every shipped recipe parses, round-trips, resolves on a LLaMA layer list, is named after
         // its file and uses the parameter names the methods declare.
         const std::map<std::string, std::set<std::string>> known{
-            {"rtn", {"mse_clip"}}, {"gptq", {"damp", "block_size", "act_order", "static_groups"}},
-            {"awq", {"bits", "sym", "group", "alpha_grid", "clip", "max_shrink", "clip_grid"}}, {"smoothquant", {"alpha"}}, {"hadamard", {"seed", "online_down"}},
+            {"rtn", {"mse_clip"}},
+            {"gptq", {"damp", "block_size", "act_order", "static_groups"}},
+            {"awq", {"bits", "sym", "group", "alpha_grid", "clip", "max_shrink", "clip_grid"}},
+            {"smoothquant", {"alpha"}},
+            {"hadamard", {"seed", "online_down"}},
             {"pbllm", {"salient_fraction", "criterion", "salient_bits"}}};
         const auto checkParams = [&](const std::string& method, const ql::ParamMap& params) {
             QVERIFY2(known.count(method), method.c_str());
@@ -639,8 +708,9 @@ private slots:
         const QDir dir(QStringLiteral(QL_SOURCE_DIR "/resources/recipes"));
         const QStringList files = dir.entryList({QStringLiteral("*.json")}, QDir::Files, QDir::Name);
         // The eight the issue names, plus the g32 pair its GPTQ-vs-RTN comparison uses.
-        for (const char* name : {"w4-rtn-g128", "w3-rtn-g128", "w4-gptq-g128", "w3-gptq-g128", "w4-awq-g128",
-                                 "w8a8-smoothquant", "hadamard-gptq-w4", "pbllm-10pct-salient", "w3-rtn-g32", "w3-gptq-g32"})
+        for (const char* name :
+             {"w4-rtn-g128", "w3-rtn-g128", "w4-gptq-g128", "w3-gptq-g128", "w4-awq-g128", "w8a8-smoothquant",
+              "hadamard-gptq-w4", "pbllm-10pct-salient", "w3-rtn-g32", "w3-gptq-g32"})
             QVERIFY2(files.contains(QString::fromLatin1(name) + QStringLiteral(".json")), name);
         for (const QString& f : files) {
             const std::string path = dir.filePath(f).toStdString();

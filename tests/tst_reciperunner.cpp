@@ -22,7 +22,8 @@ public:
     std::string id() const override { return "rtn"; }
     std::string description() const override { return "test RTN"; }
     std::vector<ql::ParamSpec> parameters() const override { return {}; }
-    ql::Expected<ql::LayerResult> quantize(const ql::LayerInput& in, const ql::QuantSpec& spec, const ql::ParamMap&) const override
+    ql::Expected<ql::LayerResult> quantize(const ql::LayerInput& in, const ql::QuantSpec& spec,
+                                           const ql::ParamMap&) const override
     {
         auto q = ql::quantize(Eigen::MatrixXf(*in.weight), spec.weight);
         if (!q) return q.error();
@@ -37,7 +38,8 @@ std::string text(int variant)
 {
     std::string t;
     for (int i = 0; i < 300; ++i)
-        t += (variant == 0 ? "a small model reads story number " : "another text counts line ") + std::to_string(i) + " again.\n";
+        t += (variant == 0 ? "a small model reads story number " : "another text counts line ") + std::to_string(i) +
+             " again.\n";
     return t;
 }
 
@@ -57,14 +59,16 @@ class TestRecipeRunner : public QObject {
     }
     ql::TransformLookup transforms()
     {
-        return [this](const std::string& id) -> const ql::Transform* { return id == "smoothquant" ? &m_smooth : nullptr; };
+        return
+            [this](const std::string& id) -> const ql::Transform* { return id == "smoothquant" ? &m_smooth : nullptr; };
     }
     ql::Recipe recipe(const std::string& extra = "")
     {
         const std::string json = R"({"version": 1, "pipeline": "parallel",
             "calibration": {"samples": 4, "seqlen": 32, "sampling": "random", "seed": 3},
             "transforms": [{"method": "smoothquant", "params": {"alpha": 0.6}}],
-            "rules": [{"match": "*", "method": "rtn", "bits": 4, "group": 16}])" + extra + "}";
+            "rules": [{"match": "*", "method": "rtn", "bits": 4, "group": 16}])" +
+                                 extra + "}";
         auto r = ql::parseRecipe(json);
         if (!r) qFatal("%s", r.message().c_str());
         r->calibrationFile = m_calibFile;
@@ -184,7 +188,8 @@ private slots:
         unknown.transforms.push_back({"nope", {}});
         auto a = runner.run(unknown, tok->get());
         QVERIFY(!a.ok());
-        QCOMPARE(QString::fromStdString(a.message()), QStringLiteral("transforms[1] (nope): no plugin provides this transform"));
+        QCOMPARE(QString::fromStdString(a.message()),
+                 QStringLiteral("transforms[1] (nope): no plugin provides this transform"));
 
         ql::Recipe noCalib = recipe();
         noCalib.calibrationFile.clear();

@@ -61,8 +61,10 @@ private slots:
             std::memcpy(&ref, &bits, 2);
             const float expect = static_cast<float>(ref);
             const float got = ql::halfToFloat(bits);
-            if (std::isnan(expect)) QVERIFY(std::isnan(got));
-            else QCOMPARE(std::bit_cast<uint32_t>(got), std::bit_cast<uint32_t>(expect));
+            if (std::isnan(expect))
+                QVERIFY(std::isnan(got));
+            else
+                QCOMPARE(std::bit_cast<uint32_t>(got), std::bit_cast<uint32_t>(expect));
         }
         // float → half rounding against the compiler on a sweep of values including ties and subnormals.
         for (int i = -200000; i <= 200000; ++i) {
@@ -195,15 +197,17 @@ private slots:
         const auto bad = m->block(1, b);
         QVERIFY(!bad.ok());
         const QString msg = QString::fromStdString(bad.message());
-        for (const char* part : {"model.safetensors: tensor model.layers.1.self_attn.q_proj.weight holds NaN at [3, 17]",
-                                 "expected finite weights"})
+        for (const char* part :
+             {"model.safetensors: tensor model.layers.1.self_attn.q_proj.weight holds NaN at [3, 17]",
+              "expected finite weights"})
             QVERIFY2(msg.contains(QLatin1String(part)), qPrintable(msg));
         QVERIFY(!m->block(1, b).ok()); // refused every time, not only the first
 
         Eigen::MatrixXf x;
         QVERIFY(m->embed(std::vector<int32_t>{4, 6}, x).ok());
         const auto row = m->embed(std::vector<int32_t>{4, 5}, x);
-        QVERIFY2(!row.ok() && QString::fromStdString(row.message()).contains("model.embed_tokens.weight holds +Inf at [5, 2]"),
+        QVERIFY2(!row.ok() &&
+                     QString::fromStdString(row.message()).contains("model.embed_tokens.weight holds +Inf at [5, 2]"),
                  row.message().c_str());
         const auto norm = m->finalNorm();
         QVERIFY2(!norm.ok() && QString::fromStdString(norm.message()).contains("model.norm.weight holds -Inf at [7]"),
@@ -225,7 +229,8 @@ private slots:
         QTest::addColumn<int>("kind");
         QTest::addColumn<QString>("expect");
         QTest::newRow("missing tensor") << 0 << "missing tensor model.layers.1.mlp.up_proj.weight";
-        QTest::newRow("shape mismatch") << 1 << "model.layers.0.self_attn.k_proj.weight has shape [33, 64], expected [32, 64]";
+        QTest::newRow("shape mismatch")
+            << 1 << "model.layers.0.self_attn.k_proj.weight has shape [33, 64], expected [32, 64]";
         QTest::newRow("unknown dtype") << 2 << "unknown dtype 'F8_E9M9'";
         QTest::newRow("truncated data") << 3 << "run past the end of the data";
         QTest::newRow("offsets past end") << 4 << "data_offsets [0, 99999999] run past the end";
@@ -287,7 +292,13 @@ private slots:
         case 10: fs::remove(dir + "/config.json"); break;
         case 11: editHeader(dir, [](auto& j) { j["model.norm.weight"]["dtype"] = "I32"; }); break;
         case 12: writeAll(st, "abc"); break;
-        case 13: editHeader(dir, [](auto& j) { j["model.norm.weight"]["shape"] = {64, 1}; j["model.norm.weight"]["data_offsets"][1] = j["model.norm.weight"]["data_offsets"][0].template get<uint64_t>() + 100; }); break;
+        case 13:
+            editHeader(dir, [](auto& j) {
+                j["model.norm.weight"]["shape"] = {64, 1};
+                j["model.norm.weight"]["data_offsets"][1] =
+                    j["model.norm.weight"]["data_offsets"][0].template get<uint64_t>() + 100;
+            });
+            break;
         case 14: {
             auto cfg = nlohmann::json::parse(readAll(dir + "/config.json"));
             cfg["num_key_value_heads"] = 3;
@@ -307,4 +318,3 @@ private slots:
 
 QTEST_GUILESS_MAIN(TestSafetensors)
 #include "tst_safetensors.moc"
-

@@ -9,9 +9,10 @@
 namespace {
 
 // Written out independently of the library's tables.
-const char* const kNames[] = {"input", "attn_in", "q", "k", "v", "o_in", "attn_out", "mlp_in", "gate", "up", "down_in", "mlp_out", "output"};
+const char* const kNames[] = {"input",  "attn_in", "q",  "k",       "v",       "o_in",  "attn_out",
+                              "mlp_in", "gate",    "up", "down_in", "mlp_out", "output"};
 const char* const kModules[] = {"self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj",
-                                "mlp.gate_proj", "mlp.up_proj", "mlp.down_proj"};
+                                "mlp.gate_proj",    "mlp.up_proj",      "mlp.down_proj"};
 const char* const kSiteOfLinear[] = {"attn_in", "attn_in", "attn_in", "o_in", "mlp_in", "mlp_in", "down_in"};
 
 } // namespace
@@ -48,17 +49,28 @@ private slots:
     {
         QTest::addColumn<QString>("name");
         QTest::addColumn<QString>("why");
-        QTest::newRow("leading zero") << "layers.03.attn_in" << "no layer number";
-        QTest::newRow("sign") << "layers.-1.attn_in" << "no layer number";
-        QTest::newRow("plus") << "layers.+1.attn_in" << "no layer number";
-        QTest::newRow("space") << "layers. 1.attn_in" << "no layer number";
-        QTest::newRow("no number") << "layers..attn_in" << "no layer number";
-        QTest::newRow("no kind") << "layers.1" << "no layer number";
-        QTest::newRow("prefix") << "model.layers.1.attn_in" << "does not start with";
-        QTest::newRow("kind") << "layers.1.attn" << "\"attn\" is not a site";
-        QTest::newRow("not an input") << "layers.1.attn_out" << "\"attn_out\" is not a site";
-        QTest::newRow("beyond the model") << "layers.4.down_in" << "layer 4 does not exist";
-        QTest::newRow("overflow") << "layers.99999999999.down_in" << "no layer number";
+        QTest::newRow("leading zero") << "layers.03.attn_in"
+                                      << "no layer number";
+        QTest::newRow("sign") << "layers.-1.attn_in"
+                              << "no layer number";
+        QTest::newRow("plus") << "layers.+1.attn_in"
+                              << "no layer number";
+        QTest::newRow("space") << "layers. 1.attn_in"
+                               << "no layer number";
+        QTest::newRow("no number") << "layers..attn_in"
+                                   << "no layer number";
+        QTest::newRow("no kind") << "layers.1"
+                                 << "no layer number";
+        QTest::newRow("prefix") << "model.layers.1.attn_in"
+                                << "does not start with";
+        QTest::newRow("kind") << "layers.1.attn"
+                              << "\"attn\" is not a site";
+        QTest::newRow("not an input") << "layers.1.attn_out"
+                                      << "\"attn_out\" is not a site";
+        QTest::newRow("beyond the model") << "layers.4.down_in"
+                                          << "layer 4 does not exist";
+        QTest::newRow("overflow") << "layers.99999999999.down_in"
+                                  << "no layer number";
     }
     void siteNamesHaveOneSpelling()
     {
@@ -67,7 +79,8 @@ private slots:
         auto s = ql::parseSite(name.toStdString(), 4);
         QVERIFY(!s.ok());
         const QString msg = QString::fromStdString(s.message());
-        QVERIFY2(msg.contains(why) && msg.contains(name) && msg.contains(QStringLiteral("0 <= i < 4")), qPrintable(msg));
+        QVERIFY2(msg.contains(why) && msg.contains(name) && msg.contains(QStringLiteral("0 <= i < 4")),
+                 qPrintable(msg));
         QVERIFY(ql::parseSite("layers.0.attn_in", 4).ok());
         QVERIFY(ql::parseSite("layers.3.down_in", 4).ok());
     }
@@ -110,8 +123,8 @@ private slots:
             }
         }
         for (const char* bad : {"model.layers.1.mlp.down", "model.layers.01.mlp.down_proj", "layers.1.mlp.down_proj",
-                                "model.layers.x.mlp.down_proj", "model.layers.1.mlp.down_proj.bias", "model.layers..mlp.up_proj",
-                                "model.embed_tokens"})
+                                "model.layers.x.mlp.down_proj", "model.layers.1.mlp.down_proj.bias",
+                                "model.layers..mlp.up_proj", "model.embed_tokens"})
             QVERIFY2(!ql::Model::parseLinearName(bad), bad);
     }
 };

@@ -102,8 +102,9 @@ private slots:
 
     void unknownSitesNameTheValidForms()
     {
-        for (const char* bad : {"layers.3.attn_in", "layers.0.q", "layers.0.attn_in.x", "blocks.0.attn_in", "layers.x.mlp_in",
-                                "layers.-1.o_in", "layers.01.down_in", "layers..down_in", "", "layers.0."}) {
+        for (const char* bad :
+             {"layers.3.attn_in", "layers.0.q", "layers.0.attn_in.x", "blocks.0.attn_in", "layers.x.mlp_in",
+              "layers.-1.o_in", "layers.01.down_in", "layers..down_in", "", "layers.0."}) {
             auto r = ql::captureSite(*m_model, m_model->config(), m_ids, bad);
             QVERIFY2(!r.ok(), bad);
             const QString msg = QString::fromStdString(r.message());
@@ -124,8 +125,9 @@ private slots:
         ids[5] = cfg.vocab;
         auto high = ql::captureSite(*m_model, cfg, ids, "layers.1.mlp_in");
         QVERIFY(!high.ok());
-        QVERIFY2(QString::fromStdString(high.message()).contains(QStringLiteral("token id %1 at position 5").arg(cfg.vocab)),
-                 high.message().c_str());
+        QVERIFY2(
+            QString::fromStdString(high.message()).contains(QStringLiteral("token id %1 at position 5").arg(cfg.vocab)),
+            high.message().c_str());
         QVERIFY2(QString::fromStdString(high.message()).contains(QStringLiteral("0..%1").arg(cfg.vocab - 1)),
                  high.message().c_str());
         ids = m_ids;

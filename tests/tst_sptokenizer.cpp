@@ -39,7 +39,9 @@ private slots:
         QCOMPARE(expect.size(), size_t(809284));
         QCOMPARE(ids.size(), expect.size());
         for (size_t i = 0; i < ids.size(); ++i)
-            if (ids[i] != expect[i]) QFAIL(qPrintable(QStringLiteral("first difference at id %1: %2 vs %3").arg(i).arg(ids[i]).arg(expect[i])));
+            if (ids[i] != expect[i])
+                QFAIL(qPrintable(
+                    QStringLiteral("first difference at id %1: %2 vs %3").arg(i).arg(ids[i]).arg(expect[i])));
     }
 
     void edgeCases_data()
@@ -50,19 +52,26 @@ private slots:
         QTest::newRow("space") << QByteArray(" ") << QVector<int>{};
         QTest::newRow("three spaces") << QByteArray("   ") << QVector<int>{};
         QTest::newRow("word") << QByteArray("Hello") << QVector<int>{346, 306, 414};
-        QTest::newRow("leading space") << QByteArray(" leading space") << QVector<int>{278, 411, 380, 299, 262, 427, 412, 331};
-        QTest::newRow("double space") << QByteArray("double  space") << QVector<int>{279, 277, 430, 305, 262, 427, 412, 331};
-        QTest::newRow("trailing space") << QByteArray("trailing space ") << QVector<int>{259, 420, 412, 290, 299, 262, 427, 412, 331};
+        QTest::newRow("leading space") << QByteArray(" leading space")
+                                       << QVector<int>{278, 411, 380, 299, 262, 427, 412, 331};
+        QTest::newRow("double space") << QByteArray("double  space")
+                                      << QVector<int>{279, 277, 430, 305, 262, 427, 412, 331};
+        QTest::newRow("trailing space") << QByteArray("trailing space ")
+                                        << QVector<int>{259, 420, 412, 290, 299, 262, 427, 412, 331};
         QTest::newRow("newline") << QByteArray("\n") << QVector<int>{410, 13};
-        QTest::newRow("lines") << QByteArray("line one\nline two\n") << QVector<int>{278, 271, 411, 353, 411, 13, 421, 271, 411, 259, 424, 414, 13};
+        QTest::newRow("lines") << QByteArray("line one\nline two\n")
+                               << QVector<int>{278, 271, 411, 353, 411, 13, 421, 271, 411, 259, 424, 414, 13};
         QTest::newRow("crlf") << QByteArray("crlf\r\nline") << QVector<int>{280, 420, 421, 431, 16, 13, 421, 271, 411};
         QTest::newRow("tab") << QByteArray("tab\there") << QVector<int>{259, 412, 430, 12, 260, 276};
         QTest::newRow("non-ascii byte fallback")
             << QByteArray("na\xc3\xafve caf\xc3\xa9 \xe2\x80\x94 \xe6\x9d\xb1\xe4\xba\xac \xf0\x9f\x98\x80")
-            << QVector<int>{297, 412, 198, 178, 360, 280, 412, 431, 485, 410, 481, 410, 233, 160, 180, 231, 189, 175, 410, 243, 162, 155, 131};
-        QTest::newRow("rare symbols") << QByteArray("zzz~~~^^^|||") << QVector<int>{410, 451, 451, 451, 510, 510, 510, 97, 97, 97, 506, 506, 506};
+            << QVector<int>{297, 412, 198, 178, 360, 280, 412, 431, 485, 410, 481, 410,
+                            233, 160, 180, 231, 189, 175, 410, 243, 162, 155, 131};
+        QTest::newRow("rare symbols") << QByteArray("zzz~~~^^^|||")
+                                      << QVector<int>{410, 451, 451, 451, 510, 510, 510, 97, 97, 97, 506, 506, 506};
         QTest::newRow("story") << QByteArray("Once upon a time, there was a little girl named Lily.")
-                               << QVector<int>{403, 407, 261, 378, 432, 383, 286, 261, 376, 298, 315, 421, 395, 317, 426};
+                               << QVector<int>{403, 407, 261, 378, 432, 383, 286, 261,
+                                               376, 298, 315, 421, 395, 317, 426};
     }
     void edgeCases()
     {
@@ -124,4 +133,3 @@ private slots:
 
 QTEST_GUILESS_MAIN(TestSpTokenizer)
 #include "tst_sptokenizer.moc"
-

@@ -113,7 +113,8 @@ class TestStats : public QObject {
                 absmax[c] = std::max(std::abs(v.front()), std::abs(v.back()));
                 all.insert(all.end(), v.begin(), v.end());
                 const QString where = QStringLiteral("%1 channel %2").arg(QString::fromStdString(st.name)).arg(c);
-                QVERIFY2(close(st.mean[c], mean, 1e-4) || std::abs(st.mean[c] - mean) < 1e-6, qPrintable(where + " mean"));
+                QVERIFY2(close(st.mean[c], mean, 1e-4) || std::abs(st.mean[c] - mean) < 1e-6,
+                         qPrintable(where + " mean"));
                 QVERIFY2(close(st.var[c], m2), qPrintable(where + " var"));
                 QVERIFY2(close(st.kurtosis[c], m4 / (m2 * m2) - 3), qPrintable(where + " kurtosis"));
                 QVERIFY2(st.min[c] == float(v.front()) && st.max[c] == float(v.back()), qPrintable(where + " min/max"));
@@ -135,14 +136,19 @@ class TestStats : public QObject {
                     const double tol = 1e-5 * std::max(1.0, std::sqrt(hcc * hdd));
                     QVERIFY2(std::abs(st.hessian(c, d) - h) <= tol,
                              qPrintable(where + QStringLiteral(" hessian (%1, %2): %3, expected %4 within %5")
-                                                    .arg(c).arg(d).arg(st.hessian(c, d), 0, 'g', 9).arg(h, 0, 'g', 9).arg(tol)));
+                                                    .arg(c)
+                                                    .arg(d)
+                                                    .arg(st.hessian(c, d), 0, 'g', 9)
+                                                    .arg(h, 0, 'g', 9)
+                                                    .arg(tol)));
                 }
             }
             for (size_t t = 0; t < tokenMax.size(); ++t) QVERIFY(st.tokenAbsmax[t] == float(tokenMax[t]));
             // Energy entropy.
             double etot = 0, H = 0;
             for (double e : energy) etot += e;
-            for (double e : energy) if (e > 0) H -= e / etot * std::log2(e / etot);
+            for (double e : energy)
+                if (e > 0) H -= e / etot * std::log2(e / etot);
             QVERIFY2(close(st.energyEntropyBits, H), qPrintable(QString::fromStdString(st.name) + " energy entropy"));
             // Site kurtosis and the value histogram over uniform bins on [min, max].
             double gm = 0;
@@ -173,7 +179,10 @@ class TestStats : public QObject {
                 diff += std::abs(st.histCounts[b] - counts[b]);
                 if (counts[b] > 0) Hv -= counts[b] / double(all.size()) * std::log2(counts[b] / double(all.size()));
             }
-            QVERIFY2(diff <= 2.0 * double(ambiguous), qPrintable(QStringLiteral("histogram differs in %1 counts, %2 boundary values").arg(diff).arg(ambiguous)));
+            QVERIFY2(
+                diff <= 2.0 * double(ambiguous),
+                qPrintable(
+                    QStringLiteral("histogram differs in %1 counts, %2 boundary values").arg(diff).arg(ambiguous)));
             QVERIFY(close(st.valueEntropyBits, Hv, 1e-3));
             // Outlier channels: absmax / median absmax > threshold.
             std::vector<double> a = absmax;
@@ -217,13 +226,18 @@ class TestStats : public QObject {
             QVERIFY(allAbs.size() >= 3);
             for (int k = 0; k < 3; ++k)
                 QVERIFY2(residuals[L].top3[k] == allAbs[size_t(k)],
-                         qPrintable(QStringLiteral("layer %1 top%2: %3, expected %4").arg(L).arg(k + 1)
-                                        .arg(residuals[L].top3[k], 0, 'g', 9).arg(allAbs[size_t(k)], 0, 'g', 9)));
+                         qPrintable(QStringLiteral("layer %1 top%2: %3, expected %4")
+                                        .arg(L)
+                                        .arg(k + 1)
+                                        .arg(residuals[L].top3[k], 0, 'g', 9)
+                                        .arg(allAbs[size_t(k)], 0, 'g', 9)));
             std::sort(tokenMedians.begin(), tokenMedians.end());
             const float medianAbs = tokenMedians[tokenMedians.size() / 2];
             QVERIFY2(residuals[L].medianAbs == medianAbs,
-                     qPrintable(QStringLiteral("layer %1 medianAbs: %2, expected %3").arg(L)
-                                    .arg(residuals[L].medianAbs, 0, 'g', 9).arg(medianAbs, 0, 'g', 9)));
+                     qPrintable(QStringLiteral("layer %1 medianAbs: %2, expected %3")
+                                    .arg(L)
+                                    .arg(residuals[L].medianAbs, 0, 'g', 9)
+                                    .arg(medianAbs, 0, 'g', 9)));
             QVERIFY(medianAbs > 0);
             QCOMPARE(residuals[L].tokenAbsmax.size(), size_t(tok));
         }
@@ -265,7 +279,8 @@ private slots:
             for (int32_t id : w) back += char(id - 3);
             QVERIFY(text.find(back) != std::string::npos);
         }
-        QCOMPARE(ql::sha256Hex("abc", 3), std::string("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"));
+        QCOMPARE(ql::sha256Hex("abc", 3),
+                 std::string("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"));
     }
 
     void calibrationErrors()
@@ -273,18 +288,21 @@ private slots:
         ByteTokenizer tok;
         ql::CalibrationSpec spec;
         spec.samples = 0;
-        QVERIFY(QString::fromStdString(ql::makeCalibrationSet("abc", tok, spec).message()).contains("--samples must be positive"));
+        QVERIFY(QString::fromStdString(ql::makeCalibrationSet("abc", tok, spec).message())
+                    .contains("--samples must be positive"));
         spec.samples = 10;
         spec.seqlen = 512;
         const auto shortText = ql::makeCalibrationSet("abc", tok, spec);
         QVERIFY2(QString::fromStdString(shortText.message()).contains("has 3 tokens"), shortText.message().c_str());
         QTemporaryDir tmp;
-        const std::string empty = tmp.path().toStdString() + "/empty.txt", jsonl = tmp.path().toStdString() + "/c.jsonl";
+        const std::string empty = tmp.path().toStdString() + "/empty.txt",
+                          jsonl = tmp.path().toStdString() + "/c.jsonl";
         std::ofstream(empty).close();
         QVERIFY(QString::fromStdString(ql::readCalibrationText(empty).message()).contains("is empty"));
         std::ofstream(jsonl) << "{\"text\": \"first doc\"}\n\n{\"url\": \"x\"}\n";
         const auto bad = ql::readCalibrationText(jsonl);
-        QVERIFY2(QString::fromStdString(bad.message()).contains("c.jsonl:3: line has no \"text\""), bad.message().c_str());
+        QVERIFY2(QString::fromStdString(bad.message()).contains("c.jsonl:3: line has no \"text\""),
+                 bad.message().c_str());
         std::ofstream(jsonl) << "{\"text\": \"first doc\"}\n{\"text\": \"second\", \"url\": \"u\"}\n";
         QCOMPARE(*ql::readCalibrationText(jsonl), std::string("first doc\n\nsecond"));
         QVERIFY(QString::fromStdString(ql::readCalibrationText("/nonexistent.txt").message()).contains("cannot open"));
@@ -320,7 +338,8 @@ private slots:
         if (QTest::currentTestFailed()) return;
         // The injected channel stands out in the first site (post-norm, so by a smaller factor),
         // and is a massive activation in the residual stream of every layer.
-        QVERIFY(std::find(sites[0].outlierChannels.begin(), sites[0].outlierChannels.end(), 5) != sites[0].outlierChannels.end());
+        QVERIFY(std::find(sites[0].outlierChannels.begin(), sites[0].outlierChannels.end(), 5) !=
+                sites[0].outlierChannels.end());
         QCOMPARE(massive.size(), size_t(s.layers));
         for (const auto& a : massive) {
             QCOMPARE(a.tokenId, 7);
@@ -379,13 +398,15 @@ private slots:
                         for (int c0 = 0; c0 < 172; c0 += gs) {
                             const int len = std::min(gs, 172 - c0);
                             double lo = 0, hi = 0;
-                            for (int c = c0; c < c0 + len; ++c) lo = std::min(lo, double(w(r, c))), hi = std::max(hi, double(w(r, c)));
+                            for (int c = c0; c < c0 + len; ++c)
+                                lo = std::min(lo, double(w(r, c))), hi = std::max(hi, double(w(r, c)));
                             if (sym) lo = -std::max(-lo, hi), hi = -lo;
                             const double scale = (hi - lo) / maxq;
                             const double zero = sym ? (maxq + 1) / 2 : std::round(-lo / scale);
                             for (int c = c0; c < c0 + len; ++c) {
                                 const double code = std::clamp(std::round(w(r, c) / scale) + zero, 0.0, double(maxq));
-                                // At an exact half-step tie float and double division may round apart: either neighbour is right.
+                                // At an exact half-step tie float and double division may round apart: either neighbour
+                                // is right.
                                 const double t = w(r, c) / scale;
                                 const bool tie = std::abs(std::abs(t - std::floor(t)) - 0.5) < 1e-4;
                                 const double d = std::abs(q(r, c) - scale * (code - zero));
@@ -441,10 +462,12 @@ private slots:
                 const ql::RowMatrix q = ql::rtnFakeQuant(*w, sens.bits[k], 32);
                 const Eigen::MatrixXd yq = (q.cast<double>() * x).colwise() + b.cast<double>();
                 const double err = (y - yq).squaredNorm();
-                const QString where = QStringLiteral("%1 %2 bits").arg(QString::fromStdString(sens.name)).arg(sens.bits[k]);
+                const QString where =
+                    QStringLiteral("%1 %2 bits").arg(QString::fromStdString(sens.name)).arg(sens.bits[k]);
                 QVERIFY2(close(sens.proxy[k], err / 100.0, 1e-3), qPrintable(where + " proxy"));
                 QVERIFY2(close(sens.relMse[k], err / y.squaredNorm(), 1e-3), qPrintable(where + " rel mse"));
-                QVERIFY2(std::abs(sens.sqnrDb[k] - 10 * std::log10(y.squaredNorm() / err)) < 1e-2, qPrintable(where + " sqnr"));
+                QVERIFY2(std::abs(sens.sqnrDb[k] - 10 * std::log10(y.squaredNorm() / err)) < 1e-2,
+                         qPrintable(where + " sqnr"));
             }
             QVERIFY(sens.relMse[0] > sens.relMse[3]); // 2 bits are worse than 8
         }
@@ -520,8 +543,10 @@ private slots:
             for (int b = 0; b <= bins; ++b) {
                 const double expect = lo + (hi - lo) * b / bins;
                 QVERIFY2(std::abs(st.histEdges[size_t(b)] - expect) <= 1e-6 * mag,
-                         qPrintable(where + QStringLiteral(" edge %1: %2, expected %3").arg(b)
-                                                .arg(st.histEdges[size_t(b)], 0, 'g', 9).arg(expect, 0, 'g', 9)));
+                         qPrintable(where + QStringLiteral(" edge %1: %2, expected %3")
+                                                .arg(b)
+                                                .arg(st.histEdges[size_t(b)], 0, 'g', 9)
+                                                .arg(expect, 0, 'g', 9)));
             }
             std::vector<double> byEdges(bins, 0), byFloor(bins, 0);
             double ambiguous = 0;
@@ -538,11 +563,16 @@ private slots:
             for (int b = 0; b < bins; ++b) {
                 QVERIFY2(st.histCounts[size_t(b)] == byEdges[size_t(b)],
                          qPrintable(where + QStringLiteral(" bin %1: %2, expected %3")
-                                                .arg(b).arg(st.histCounts[size_t(b)]).arg(byEdges[size_t(b)])));
+                                                .arg(b)
+                                                .arg(st.histCounts[size_t(b)])
+                                                .arg(byEdges[size_t(b)])));
                 diff += std::abs(st.histCounts[size_t(b)] - byFloor[size_t(b)]);
             }
-            QVERIFY2(diff <= 2 * ambiguous, qPrintable(where + QStringLiteral(": %1 counts differ from float64 binning, "
-                                                                              "%2 boundary values").arg(diff).arg(ambiguous)));
+            QVERIFY2(diff <= 2 * ambiguous,
+                     qPrintable(where + QStringLiteral(": %1 counts differ from float64 binning, "
+                                                       "%2 boundary values")
+                                            .arg(diff)
+                                            .arg(ambiguous)));
             QVERIFY(st.histCounts.back() >= 1 && st.histCounts.front() >= 1); // max and min
         }
     }

@@ -57,7 +57,8 @@ struct Step {
 };
 
 // vocab × tokens logits from the float64 naive forward.
-Eigen::MatrixXf naiveMatrix(const qlfix::ModelSpec& spec, const std::vector<qlfix::Tensor>& ts, const std::vector<int32_t>& ids)
+Eigen::MatrixXf naiveMatrix(const qlfix::ModelSpec& spec, const std::vector<qlfix::Tensor>& ts,
+                            const std::vector<int32_t>& ids)
 {
     const auto rows = naiveLogits(spec, ts, ids);
     Eigen::MatrixXf m(spec.vocab, Eigen::Index(rows.size()));
@@ -77,7 +78,8 @@ class TestTransforms : public QObject {
     ql::HadamardRotationTransform m_hadamard;
     std::map<int, std::vector<Eigen::MatrixXf>> m_naive; // float64 reference logits per shape
 
-    std::string newModel(const qlfix::ModelSpec& spec, const std::function<void(std::vector<qlfix::Tensor>&)>& edit = {})
+    std::string newModel(const qlfix::ModelSpec& spec,
+                         const std::function<void(std::vector<qlfix::Tensor>&)>& edit = {})
     {
         const std::string dir = m_tmp.filePath(QString::number(m_models++)).toStdString();
         std::string err;
@@ -120,7 +122,7 @@ private slots:
         const auto a = logitsOf(model->config(), *model, windows), b = logitsOf(fw->config(), *fw, windows);
         QCOMPARE(b.size(), a.size());
         for (size_t s = 0; s < a.size(); ++s) QVERIFY(a[s] == b[s]); // same weights, same path: same bits
-        ql::FloatWeights copy = *fw; // a copy serves its own storage
+        ql::FloatWeights copy = *fw;                                 // a copy serves its own storage
         copy.linear(0, ql::LinearKind::Q).setZero();
         QVERIFY(logitsOf(fw->config(), *fw, windows)[0] == a[0]);
         QVERIFY(!(logitsOf(copy.config(), copy, windows)[0] == a[0]));
@@ -130,7 +132,8 @@ private slots:
     {
         QTest::addColumn<int>("shape");
         QTest::addColumn<QString>("chain");
-        const QStringList chains = {"smoothquant 0.5", "smoothquant 0.85", "hadamard", "hadamard offline", "hadamard+smoothquant"};
+        const QStringList chains = {"smoothquant 0.5", "smoothquant 0.85", "hadamard", "hadamard offline",
+                                    "hadamard+smoothquant"};
         for (int s = 0; s < int(std::size(kShapes)); ++s)
             for (const QString& c : chains)
                 QTest::newRow(qPrintable(QStringLiteral("%1 / %2").arg(kShapes[s].name, c))) << s << c;
@@ -143,7 +146,8 @@ private slots:
         if (chain == "smoothquant 0.5") steps = {{"smoothquant", {{"alpha", 0.5}}}};
         if (chain == "smoothquant 0.85") steps = {{"smoothquant", {{"alpha", 0.85}}}};
         if (chain == "hadamard") steps = {{"hadamard", {}}};
-        if (chain == "hadamard offline") steps = {{"hadamard", {{"online_down", false}, {"rotate_ov", false}, {"seed", int64_t(3)}}}};
+        if (chain == "hadamard offline")
+            steps = {{"hadamard", {{"online_down", false}, {"rotate_ov", false}, {"seed", int64_t(3)}}}};
         if (chain == "hadamard+smoothquant") steps = {{"hadamard", {{"seed", int64_t(7)}}}, {"smoothquant", {}}};
         const qlfix::ModelSpec spec = specOf(kShapes[shape]);
         auto model = ql::Model::open(newModel(spec));
@@ -159,10 +163,12 @@ private slots:
         const auto after = logitsOf(fw->config(), *fw, windows);
         ql::BlockWeights orig;
         QVERIFY(model->block(0, orig).ok());
-        const double moved = (fw->linear(0, ql::LinearKind::Q) - orig[ql::LinearKind::Q]).norm() / orig[ql::LinearKind::Q].norm();
+        const double moved = (fw->linear(0, ql::LinearKind::Q) - orig[ql::LinearKind::Q]).norm() /
+                             orig[ql::LinearKind::Q].norm();
         const double err = maxRelError(after, before);
-        qInfo("q_proj changed by %.2f (relative); max |Δlogit| / max |logit| vs the original forward: %.3g", moved, err);
-        QVERIFY(moved > 0.05); // the weights really are different ...
+        qInfo("q_proj changed by %.2f (relative); max |Δlogit| / max |logit| vs the original forward: %.3g", moved,
+              err);
+        QVERIFY(moved > 0.05);                                  // the weights really are different ...
         QVERIFY2(err < 1e-4, qPrintable(QString::number(err))); // ... the function is not
         // Against the float64 naive forward over the generator's own values (computed once per shape).
         std::vector<Eigen::MatrixXf>& naive = m_naive[shape];
@@ -190,7 +196,8 @@ private slots:
         auto model = ql::Model::open(newModel(spec, [&](std::vector<qlfix::Tensor>& ts) {
             for (int i = 0; i < spec.layers; ++i) {
                 tensorNamed(ts, "model.layers." + std::to_string(i) + ".input_layernorm.weight").data[5] *= 30.f;
-                tensorNamed(ts, "model.layers." + std::to_string(i) + ".post_attention_layernorm.weight").data[9] *= 30.f;
+                tensorNamed(ts, "model.layers." + std::to_string(i) + ".post_attention_layernorm.weight").data[9] *=
+                    30.f;
             }
         }));
         QVERIFY(model.ok());
@@ -216,16 +223,20 @@ private slots:
         for (int i = 0; i < spec.layers; ++i)
             for (bool attn : {true, false}) {
                 const std::string name = "layers." + std::to_string(i) + (attn ? ".attn_in" : ".mlp_in");
-                const std::vector<ql::LinearKind> kinds = attn ? std::vector{ql::LinearKind::Q, ql::LinearKind::K, ql::LinearKind::V}
+                const std::vector<ql::LinearKind> kinds = attn ? std::vector{ql::LinearKind::Q, ql::LinearKind::K,
+                                                                             ql::LinearKind::V}
                                                                : std::vector{ql::LinearKind::Gate, ql::LinearKind::Up};
                 const Eigen::VectorXf& a = siteOf(sites, name).absmax;
                 const Eigen::VectorXf& s = scales->at(name);
                 for (int j = 0; j < spec.hidden; ++j) {
                     double w = 0;
                     for (auto k : kinds)
-                        for (int r = 0; r < original.linear(i, k).rows(); ++r) w = std::max(w, double(std::abs(original.linear(i, k)(r, j))));
-                    const double naive = std::max(std::pow(double(a[j]), alpha) / std::pow(std::max(w, 1e-5), 1 - alpha), 1e-5);
-                    QVERIFY2(std::abs(s[j] - naive) <= 1e-6 * naive, qPrintable(QStringLiteral("%1 channel %2").arg(name.c_str()).arg(j)));
+                        for (int r = 0; r < original.linear(i, k).rows(); ++r)
+                            w = std::max(w, double(std::abs(original.linear(i, k)(r, j))));
+                    const double naive = std::max(
+                        std::pow(double(a[j]), alpha) / std::pow(std::max(w, 1e-5), 1 - alpha), 1e-5);
+                    QVERIFY2(std::abs(s[j] - naive) <= 1e-6 * naive,
+                             qPrintable(QStringLiteral("%1 channel %2").arg(name.c_str()).arg(j)));
                 }
                 const Eigen::VectorXf& g0 = attn ? original.blockWeights(i).attnNorm : original.blockWeights(i).mlpNorm;
                 const Eigen::VectorXf& g1 = attn ? fw->blockWeights(i).attnNorm : fw->blockWeights(i).mlpNorm;
@@ -235,7 +246,8 @@ private slots:
                 // The outlier channel no longer dominates the site: a_j becomes a_j^(1-α) · w_j^(1-α).
                 const double r0 = ratio(a), r1 = ratio(siteOf(smoothedSites, name).absmax);
                 qInfo("%s: absmax max/median %.1f -> %.1f", name.c_str(), r0, r1);
-                QVERIFY2(r0 > 10 && r1 < r0 / 3, qPrintable(QStringLiteral("%1: %2 -> %3").arg(name.c_str()).arg(r0).arg(r1)));
+                QVERIFY2(r0 > 10 && r1 < r0 / 3,
+                         qPrintable(QStringLiteral("%1: %2 -> %3").arg(name.c_str()).arg(r0).arg(r1)));
             }
     }
 
@@ -307,7 +319,8 @@ private slots:
             Eigen::MatrixXd y = x, yt = x;
             r->leftMultiply(y);
             r->leftMultiply(yt, true);
-            QVERIFY((y - q * x).cwiseAbs().maxCoeff() < 1e-12 && (yt - q.transpose() * x).cwiseAbs().maxCoeff() < 1e-12);
+            QVERIFY((y - q * x).cwiseAbs().maxCoeff() < 1e-12 &&
+                    (yt - q.transpose() * x).cwiseAbs().maxCoeff() < 1e-12);
             ql::RowMatrixD rows = x.transpose(), rowsT = x.transpose();
             r->rightMultiply(rows);
             r->rightMultiply(rowsT, true);
@@ -317,9 +330,10 @@ private slots:
             r->leftMultiply(xf);
             QVERIFY((xf.cast<double>() - q * x).cwiseAbs().maxCoeff() < 1e-5);
         }
-        const Eigen::MatrixXd a = ql::HadamardRotation::create(n, 1)->matrix(), b = ql::HadamardRotation::create(n, 2)->matrix();
-        QVERIFY(n < 4 || !a.isApprox(b)); // the seed draws the signs
-        QVERIFY(ql::HadamardRotation::create(n, 1)->matrix() == a);  // deterministically
+        const Eigen::MatrixXd a = ql::HadamardRotation::create(n, 1)->matrix(),
+                              b = ql::HadamardRotation::create(n, 2)->matrix();
+        QVERIFY(n < 4 || !a.isApprox(b));                           // the seed draws the signs
+        QVERIFY(ql::HadamardRotation::create(n, 1)->matrix() == a); // deterministically
     }
 
     void largeRotationSizes_data()
@@ -355,7 +369,9 @@ private slots:
         for (int b : {8, 4, 3, 2})
             for (bool t : {true, false})
                 for (bool sym : {true, false})
-                    QTest::newRow(qPrintable(QStringLiteral("%1 bits %2 %3").arg(b).arg(t ? "per token" : "per tensor", sym ? "sym" : "asym")))
+                    QTest::newRow(qPrintable(QStringLiteral("%1 bits %2 %3")
+                                                 .arg(b)
+                                                 .arg(t ? "per token" : "per tensor", sym ? "sym" : "asym")))
                         << b << t << sym;
     }
     void activationFakeQuantMatchesNaive()
@@ -365,9 +381,9 @@ private slots:
         QFETCH(bool, symmetric);
         std::srand(7);
         Eigen::MatrixXf x = Eigen::MatrixXf::Random(48, 9);
-        x.row(3) *= 20.f;                 // an outlier channel
-        x.col(4).setZero();               // a silent token
-        x.col(6) = x.col(6).cwiseAbs();   // a token with no negative value (asymmetric range keeps 0)
+        x.row(3) *= 20.f;               // an outlier channel
+        x.col(4).setZero();             // a silent token
+        x.col(6) = x.col(6).cwiseAbs(); // a token with no negative value (asymmetric range keeps 0)
         const ql::ActQuantSpec spec{bits, perToken, symmetric};
         Eigen::MatrixXf out;
         ql::fakeQuantizeActivations(x, spec, out);
@@ -416,7 +432,8 @@ private slots:
         QVERIFY2(rel(seen.at("layers.0.q"), q) < 1e-5, qPrintable(QString::number(rel(seen.at("layers.0.q"), q))));
         QVERIFY(rel(seen.at("layers.0.v"), v) < 1e-5);
         QVERIFY(rel(plain.at("layers.0.q"), q) > 1e-3); // 4-bit inputs change the output visibly
-        const Eigen::MatrixXf d = hooked.blockWeights(1)[ql::LinearKind::Down] * naiveActQuant(seen.at("layers.1.down_in"), down);
+        const Eigen::MatrixXf d = hooked.blockWeights(1)[ql::LinearKind::Down] *
+                                  naiveActQuant(seen.at("layers.1.down_in"), down);
         QVERIFY(rel(seen.at("layers.1.mlp_out"), d) < 1e-5);
         // A float source refilling a block removes the hooks another source installed.
         ql::BlockWeights bw;
@@ -478,7 +495,8 @@ private slots:
         // Rotating a rotated model again (without a second online rotation) still preserves the function.
         QVERIFY(m_hadamard.apply(*fw, {}, {{"online_down", false}, {"seed", int64_t(5)}}).ok());
         const auto windows = tokenWindows(2, 20, spec.vocab, 4);
-        const double err = maxRelError(logitsOf(fw->config(), *fw, windows), logitsOf(model->config(), *model, windows));
+        const double err = maxRelError(logitsOf(fw->config(), *fw, windows),
+                                       logitsOf(model->config(), *model, windows));
         QVERIFY2(err < 1e-4, qPrintable(QString::number(err)));
         QVERIFY(!ql::HadamardRotation::create(0, 1).ok());
     }

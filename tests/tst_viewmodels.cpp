@@ -28,9 +28,12 @@ QStringList splitCsvLine(const QString& line)
     for (int i = 0; i < line.size(); ++i) {
         const QChar c = line[i];
         if (quoted) {
-            if (c == '"' && i + 1 < line.size() && line[i + 1] == '"') field += '"', ++i;
-            else if (c == '"') quoted = false;
-            else field += c;
+            if (c == '"' && i + 1 < line.size() && line[i + 1] == '"')
+                field += '"', ++i;
+            else if (c == '"')
+                quoted = false;
+            else
+                field += c;
         } else if (c == '"') {
             quoted = true;
         } else if (c == ',') {
@@ -66,10 +69,24 @@ private slots:
         const auto full = makeSnapshot();
         const auto noKl = makeSnapshot(true, false);
         const auto noAnalysis = makeSnapshot(false);
-        { ql::ModelTreeModel m; checkWithTester(m, full, noAnalysis); }
-        { ql::LayerTableModel m; checkWithTester(m, full, noKl); checkWithTester(m, noAnalysis, full); }
-        { ql::SensitivityModel m; checkWithTester(m, full, noKl); checkWithTester(m, noAnalysis, full); }
-        { ql::EntropyModel m; checkWithTester(m, full, noAnalysis); }
+        {
+            ql::ModelTreeModel m;
+            checkWithTester(m, full, noAnalysis);
+        }
+        {
+            ql::LayerTableModel m;
+            checkWithTester(m, full, noKl);
+            checkWithTester(m, noAnalysis, full);
+        }
+        {
+            ql::SensitivityModel m;
+            checkWithTester(m, full, noKl);
+            checkWithTester(m, noAnalysis, full);
+        }
+        {
+            ql::EntropyModel m;
+            checkWithTester(m, full, noAnalysis);
+        }
         {
             ql::HistogramModel m;
             QAbstractItemModelTester tester(&m, QAbstractItemModelTester::FailureReportingMode::QtTest);
@@ -204,7 +221,8 @@ private slots:
 
         // Missing values (the last layer's weight kurtosis) sort after all numbers.
         proxy.sort(ql::LayerTableModel::WeightKurtosisColumn, Qt::AscendingOrder);
-        QVERIFY(!proxy.index(proxy.rowCount() - 1, ql::LayerTableModel::WeightKurtosisColumn).data(Qt::UserRole).isValid());
+        QVERIFY(
+            !proxy.index(proxy.rowCount() - 1, ql::LayerTableModel::WeightKurtosisColumn).data(Qt::UserRole).isValid());
         QCOMPARE(proxy.index(0, ql::LayerTableModel::WeightKurtosisColumn).data(Qt::UserRole).toDouble(), 0.0);
 
         // Parameters: 72 < 128 numerically although "128" < "72" as text.
@@ -218,8 +236,9 @@ private slots:
         m.setSnapshot(makeSnapshot());
         QCOMPARE(m.rowCount(), kBlocks * ql::kLinearCount);
         QCOMPARE(m.widths(), (QList<int>{2, 3, 4}));
-        QCOMPARE(m.measures(), (QList<ql::SensitivityMeasure>{ql::SensitivityMeasure::Proxy, ql::SensitivityMeasure::RelMse,
-                                                              ql::SensitivityMeasure::SqnrDb, ql::SensitivityMeasure::Kl}));
+        QCOMPARE(m.measures(),
+                 (QList<ql::SensitivityMeasure>{ql::SensitivityMeasure::Proxy, ql::SensitivityMeasure::RelMse,
+                                                ql::SensitivityMeasure::SqnrDb, ql::SensitivityMeasure::Kl}));
         QVERIFY(m.hasKl());
         QCOMPARE(m.columnCount(), int(ql::SensitivityModel::FixedColumnCount) + 12);
         const int row = layerIndex(2, LinearKind::V);
@@ -275,7 +294,9 @@ private slots:
         // Normalised: stored energy entropy / log2(8 channels).
         QCOMPARE(raw(ql::EntropyModel::NormalisedEnergyColumn).toDouble(), (2.0 + 0.2 + 0.02) / 3.0);
         QCOMPARE(m.index(row, ql::EntropyModel::EnergyEntropyColumn).data().toString(), QStringLiteral("2.220"));
-        QCOMPARE(m.index(m.rowOfSite("layers.0.down_in"), ql::EntropyModel::NormalisedEnergyColumn).data(Qt::UserRole).toDouble(),
+        QCOMPARE(m.index(m.rowOfSite("layers.0.down_in"), ql::EntropyModel::NormalisedEnergyColumn)
+                     .data(Qt::UserRole)
+                     .toDouble(),
                  2.03 / 4.0);
         QCOMPARE(m.siteStats(row)->name, std::string("layers.2.mlp_in"));
 
@@ -320,16 +341,20 @@ private slots:
         QCOMPARE(lines.size(), proxy.rowCount() + 1);
         const QStringList header = splitCsvLine(lines[0]);
         QCOMPARE(header.size(), proxy.columnCount());
-        for (int c = 0; c < proxy.columnCount(); ++c) QCOMPARE(header[c], proxy.headerData(c, Qt::Horizontal).toString());
+        for (int c = 0; c < proxy.columnCount(); ++c)
+            QCOMPARE(header[c], proxy.headerData(c, Qt::Horizontal).toString());
         for (int r = 0; r < proxy.rowCount(); ++r) {
             const QStringList fields = splitCsvLine(lines[r + 1]);
             QCOMPARE(fields.size(), proxy.columnCount());
             for (int c = 0; c < proxy.columnCount(); ++c) {
                 const QModelIndex i = proxy.index(r, c);
                 const QVariant raw = i.data(Qt::UserRole);
-                if (c == ql::LayerTableModel::ShapeColumn) QCOMPARE(fields[c], i.data().toString());
-                else if (!raw.isValid()) QCOMPARE(fields[c], QString());
-                else if (raw.typeId() == QMetaType::QString) QCOMPARE(fields[c], raw.toString());
+                if (c == ql::LayerTableModel::ShapeColumn)
+                    QCOMPARE(fields[c], i.data().toString());
+                else if (!raw.isValid())
+                    QCOMPARE(fields[c], QString());
+                else if (raw.typeId() == QMetaType::QString)
+                    QCOMPARE(fields[c], raw.toString());
                 else {
                     bool ok = false;
                     QCOMPARE(fields[c].toDouble(&ok), raw.toDouble()); // exact: shortest round-trip text

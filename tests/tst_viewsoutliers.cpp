@@ -74,7 +74,7 @@ SnapshotPtr makeSnapshot(bool withAnalysis = true)
     snap->calibTokens = {0, 1, 2, 3, 0, 2, 1, 3};
     snap->tokenPieces = {"<s>", "the", "cat", " sat"};
     const char* mods[] = {"self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj",
-                          "mlp.gate_proj", "mlp.up_proj", "mlp.down_proj"};
+                          "mlp.gate_proj",    "mlp.up_proj",      "mlp.down_proj"};
     const char* sites[] = {"attn_in", "attn_in", "attn_in", "o_in", "mlp_in", "mlp_in", "down_in"};
     for (int b = 0; b < 2; ++b)
         for (int i = 0; i < 7; ++i) {
@@ -150,7 +150,9 @@ void TestViewsOutliers::channelStatsModel()
     const int spike = s.outlierChannels[0];
     QCOMPARE(spike, 2);
     for (int c = 0; c < kHidden; ++c) {
-        const auto raw = [&](int col) { return model.data(model.index(c, col), ChannelStatsModel::RawRole).toDouble(); };
+        const auto raw = [&](int col) {
+            return model.data(model.index(c, col), ChannelStatsModel::RawRole).toDouble();
+        };
         QCOMPARE(raw(ChannelStatsModel::Channel), double(c));
         QCOMPARE(raw(ChannelStatsModel::Absmax), double(s.absmax[c]));
         QCOMPARE(raw(ChannelStatsModel::Min), double(s.min[c]));
@@ -207,7 +209,8 @@ void TestViewsOutliers::residualDepthModel()
     QCOMPARE(model.value(1, ResidualDepthModel::Top1), 2400.0);
     QCOMPARE(model.value(1, ResidualDepthModel::Top2), 900.0);
     QCOMPARE(model.value(1, ResidualDepthModel::Top3), 80.0);
-    QCOMPARE(model.data(model.index(1, ResidualDepthModel::Median), ResidualDepthModel::RawRole).toDouble(), double(0.6f));
+    QCOMPARE(model.data(model.index(1, ResidualDepthModel::Median), ResidualDepthModel::RawRole).toDouble(),
+             double(0.6f));
     QCOMPARE(model.data(model.index(1, ResidualDepthModel::Top1)).toString(), QStringLiteral("2400"));
     model.setSnapshot(nullptr);
     QCOMPARE(model.rowCount(), 0);
@@ -291,7 +294,8 @@ void TestViewsOutliers::outliersFollowsSelection()
     selection.selectSite(QStringLiteral("layers.0.o_in"));
     QCOMPARE(m->rowCount(), kHidden);
     const SiteStats& o0 = *snap->site("layers.0.o_in");
-    QCOMPARE(m->data(m->index(0, ChannelStatsModel::Absmax), ChannelStatsModel::RawRole).toDouble(), double(o0.absmax[0]));
+    QCOMPARE(m->data(m->index(0, ChannelStatsModel::Absmax), ChannelStatsModel::RawRole).toDouble(),
+             double(o0.absmax[0]));
     QCOMPARE(m->data(m->index(1, ChannelStatsModel::Outlier)).toString(), QStringLiteral("yes")); // (0 + 1) % 4
     // The depth chart has one line per projection kind (plus the selected-block marker).
     QCOMPARE(view.depthPanel()->chart()->series().size(), 5);
@@ -385,7 +389,7 @@ void TestViewsOutliers::outliersSampleRequests()
     view.sampleSpinBox()->setValue(1);
     QCOMPARE(spy.count(), 3);
     QCOMPARE(spy.last().at(1).toInt(), 1);
-    QCOMPARE(heat->rows(), 0); // the shown sample no longer matches
+    QCOMPARE(heat->rows(), 0);                    // the shown sample no longer matches
     QCOMPARE(view.sampleSpinBox()->maximum(), 1); // 8 tokens / seqlen 4
 }
 
@@ -424,15 +428,20 @@ void TestViewsOutliers::outliersExports()
     const SiteStats& s = *snap->site("layers.0.attn_in");
     QString expect = QStringLiteral("channel,absmax,outlier\n");
     for (int c = 0; c < kHidden; ++c)
-        expect += QStringLiteral("%1,%2,%3\n").arg(c).arg(double(s.absmax[c]), 0, 'g', 6).arg(c == s.outlierChannels[0] ? 1 : 0);
+        expect += QStringLiteral("%1,%2,%3\n")
+                      .arg(c)
+                      .arg(double(s.absmax[c]), 0, 'g', 6)
+                      .arg(c == s.outlierChannels[0] ? 1 : 0);
     QVERIFY(ex[0]->exportCsv(dir.filePath("a.csv"), &error));
     QCOMPARE(readText(dir.filePath("a.csv")), expect);
     QVERIFY(ex[3]->exportCsv(dir.filePath("d.csv"), &error));
     const QStringList depth = readText(dir.filePath("d.csv")).split('\n', Qt::SkipEmptyParts);
     QCOMPARE(depth.size(), 3);
     QCOMPARE(depth[0], QStringLiteral("block,attn_in,o_in,mlp_in,down_in"));
-    QCOMPARE(depth[2], QStringLiteral("1,%1,%2,%3,%4").arg(snap->site("layers.1.attn_in")->absmaxSite)
-                           .arg(snap->site("layers.1.o_in")->absmaxSite).arg(snap->site("layers.1.mlp_in")->absmaxSite)
+    QCOMPARE(depth[2], QStringLiteral("1,%1,%2,%3,%4")
+                           .arg(snap->site("layers.1.attn_in")->absmaxSite)
+                           .arg(snap->site("layers.1.o_in")->absmaxSite)
+                           .arg(snap->site("layers.1.mlp_in")->absmaxSite)
                            .arg(snap->site("layers.1.down_in")->absmaxSite));
     QVERIFY(ex[2]->exportCsv(dir.filePath("h.csv"), &error));
     QVERIFY(readText(dir.filePath("h.csv")).startsWith(QStringLiteral("token,0,1,2,3\n0,0.5,9,0.5,0.5\n")));
@@ -479,7 +488,8 @@ void TestViewsOutliers::massiveView()
     QVERIFY2(view.exportables()[0]->exportPng(dir.filePath("m.png"), &error), qPrintable(error));
     QVERIFY(nonBackgroundFraction(QImage(dir.filePath("m.png"))) > 0.01);
     QVERIFY(view.exportables()[0]->exportCsv(dir.filePath("m.csv"), &error));
-    QCOMPARE(readText(dir.filePath("m.csv")), QStringLiteral("block,top1,top2,top3,median\n0,30,20,10,0.5\n1,2400,900,80,0.6\n"));
+    QCOMPARE(readText(dir.filePath("m.csv")),
+             QStringLiteral("block,top1,top2,top3,median\n0,30,20,10,0.5\n1,2400,900,80,0.6\n"));
     view.setSnapshot(nullptr);
     QVERIFY(view.showsPlaceholder());
     QCOMPARE(view.proxyModel()->rowCount(), 0);

@@ -32,7 +32,10 @@ using viewtest::readText;
 
 namespace {
 
-QString layer(int block, LinearKind k) { return QString::fromStdString(layerName(block, k)); }
+QString layer(int block, LinearKind k)
+{
+    return QString::fromStdString(layerName(block, k));
+}
 
 // A picture with content has more than a background and a frame colour.
 bool nonBlank(const QString& path)
@@ -144,7 +147,8 @@ private slots:
         // Filtering by name keeps the selection and never selects another layer by itself.
         view.filterEdit()->setText("down");
         QCOMPARE(view.proxyModel()->rowCount(), kBlocks);
-        for (int r = 0; r < kBlocks; ++r) QVERIFY(view.proxyModel()->index(r, 0).data().toString().endsWith("down_proj"));
+        for (int r = 0; r < kBlocks; ++r)
+            QVERIFY(view.proxyModel()->index(r, 0).data().toString().endsWith("down_proj"));
         QCOMPARE(sel.layer(), expected);
         view.filterEdit()->setText("layers.1.*proj");
         QCOMPARE(view.proxyModel()->rowCount(), ql::kLinearCount);
@@ -305,7 +309,8 @@ private slots:
 
         // Scatter title carries core's Spearman correlation at the selected width.
         QVERIFY(!view.showsKlNote());
-        QVERIFY2(view.scatterPanel()->chart()->title().contains("0.830"), qPrintable(view.scatterPanel()->chart()->title()));
+        QVERIFY2(view.scatterPanel()->chart()->title().contains("0.830"),
+                 qPrintable(view.scatterPanel()->chart()->title()));
         view.setScatterMeasure(ql::SensitivityMeasure::RelMse);
         QVERIFY(view.scatterPanel()->chart()->title().contains("0.660"));
         view.setMeasure(ql::SensitivityMeasure::Proxy, 3);
@@ -397,10 +402,10 @@ private slots:
         QCOMPARE(entropy.histogramModel()->source(), QStringLiteral("layers.3.mlp_in"));
         QTemporaryDir dir;
         for (QWidget* v : views) {
-            const QList<ql::Exportable*> ex = v == &overview ? overview.exportables()
+            const QList<ql::Exportable*> ex = v == &overview      ? overview.exportables()
                                               : v == &sensitivity ? sensitivity.exportables()
-                                              : v == &entropy ? entropy.exportables()
-                                                                 : weights.exportables();
+                                              : v == &entropy     ? entropy.exportables()
+                                                                  : weights.exportables();
             QVERIFY(ex.first()->exportPng(dir.filePath("x.png")));
             QVERIFY(nonBlank(dir.filePath("x.png")));
         }

@@ -16,16 +16,21 @@ inline const char* const kSiteKinds[] = {"attn_in", "o_in", "mlp_in", "down_in"}
 
 inline std::string layerName(int block, ql::LinearKind k)
 {
-    const char* part = (k == ql::LinearKind::Gate || k == ql::LinearKind::Up || k == ql::LinearKind::Down) ? "mlp" : "self_attn";
+    const char* part = (k == ql::LinearKind::Gate || k == ql::LinearKind::Up || k == ql::LinearKind::Down)
+                           ? "mlp"
+                           : "self_attn";
     return "model.layers." + std::to_string(block) + "." + part + "." + ql::linearShortName(k);
 }
 
 inline std::string siteOf(int block, ql::LinearKind k)
 {
     int s = 0;
-    if (k == ql::LinearKind::O) s = 1;
-    else if (k == ql::LinearKind::Gate || k == ql::LinearKind::Up) s = 2;
-    else if (k == ql::LinearKind::Down) s = 3;
+    if (k == ql::LinearKind::O)
+        s = 1;
+    else if (k == ql::LinearKind::Gate || k == ql::LinearKind::Up)
+        s = 2;
+    else if (k == ql::LinearKind::Down)
+        s = 3;
     return "layers." + std::to_string(block) + "." + kSiteKinds[s];
 }
 
@@ -34,9 +39,18 @@ inline double proxyValue(int layerIndex, int bits)
 {
     return (layerIndex % 5 + 1) * std::pow(10.0, layerIndex % 3) * 8.0 / bits;
 }
-inline double relMseValue(int layerIndex, int bits) { return 0.001 * (layerIndex + 1) * 8.0 / bits; }
-inline double sqnrValue(int layerIndex, int bits) { return 6.0 * bits - 0.5 * layerIndex; }
-inline double klValue(int layerIndex, int bits) { return 0.01 * ((layerIndex * 7) % 11 + 1) * 8.0 / bits; }
+inline double relMseValue(int layerIndex, int bits)
+{
+    return 0.001 * (layerIndex + 1) * 8.0 / bits;
+}
+inline double sqnrValue(int layerIndex, int bits)
+{
+    return 6.0 * bits - 0.5 * layerIndex;
+}
+inline double klValue(int layerIndex, int bits)
+{
+    return 0.01 * ((layerIndex * 7) % 11 + 1) * 8.0 / bits;
+}
 
 // A bell-shaped histogram over [-w, w] with `bins` bins and a few outliers in the tails.
 inline void bellHistogram(int bins, float w, double scale, std::vector<double>& counts, std::vector<float>& edges)
@@ -75,8 +89,8 @@ inline void realisticChannels(int channels, int block, ql::SiteStats& st)
 /// The sizes default to the small model the content checks use; `bins` > 0 gives every site and
 /// weight a bell-shaped histogram of that many bins and every site realistic per-channel
 /// statistics (a realistic picture for screenshots and the paint benchmark).
-inline ql::SnapshotPtr makeSnapshot(bool analysis = true, bool kl = true, int blocks = kBlocks,
-                                    int hidden = kHidden, int inter = kInter, int bins = 0)
+inline ql::SnapshotPtr makeSnapshot(bool analysis = true, bool kl = true, int blocks = kBlocks, int hidden = kHidden,
+                                    int inter = kInter, int bins = 0)
 {
     auto snap = std::make_shared<ql::AnalysisSnapshot>();
     snap->modelName = "tiny-test";
@@ -171,6 +185,9 @@ inline ql::SnapshotPtr makeSnapshot(bool analysis = true, bool kl = true, int bl
 }
 
 /// Row of a layer in model order.
-inline int layerIndex(int block, ql::LinearKind k) { return block * ql::kLinearCount + int(k); }
+inline int layerIndex(int block, ql::LinearKind k)
+{
+    return block * ql::kLinearCount + int(k);
+}
 
 } // namespace viewfixture

@@ -27,7 +27,10 @@ int ChannelStatsModel::rowCount(const QModelIndex& parent) const
     return parent.isValid() || !m_stats ? 0 : int(m_stats->absmax.size());
 }
 
-int ChannelStatsModel::columnCount(const QModelIndex& parent) const { return parent.isValid() ? 0 : ColumnCount; }
+int ChannelStatsModel::columnCount(const QModelIndex& parent) const
+{
+    return parent.isValid() ? 0 : ColumnCount;
+}
 
 double ChannelStatsModel::rawValue(int row, int column) const
 {
@@ -77,7 +80,7 @@ QVariant ChannelStatsModel::headerData(int section, Qt::Orientation orientation,
     if (orientation == Qt::Vertical) return QAbstractTableModel::headerData(section, orientation, role);
     if (section < 0 || section >= ColumnCount) return {};
     if (role == Qt::DisplayRole) {
-        static const char* names[ColumnCount] = {"channel", "absmax", "min", "max",  "p01",    "p25",
+        static const char* names[ColumnCount] = {"channel", "absmax", "min",  "max",      "p01",    "p25",
                                                  "p75",     "p99",    "mean", "kurtosis", "outlier"};
         return tr(names[section]);
     }

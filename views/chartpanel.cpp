@@ -36,7 +36,10 @@ namespace ql {
 
 namespace {
 
-QString num(double v) { return QString::number(v, 'g', 6); }
+QString num(double v)
+{
+    return QString::number(v, 'g', 6);
+}
 
 // Quotes a CSV field only when it needs it, so plain numbers stay plain.
 QString csvField(QString s)
@@ -210,9 +213,15 @@ ChartPanel::~ChartPanel()
     delete m_view;
 }
 
-QChart* ChartPanel::chart() const { return m_chart; }
+QChart* ChartPanel::chart() const
+{
+    return m_chart;
+}
 
-QChartView* ChartPanel::chartView() const { return m_view; }
+QChartView* ChartPanel::chartView() const
+{
+    return m_view;
+}
 
 void ChartPanel::setTitle(const QString& title)
 {
@@ -220,9 +229,15 @@ void ChartPanel::setTitle(const QString& title)
     m_chart->setTitle(title);
 }
 
-void ChartPanel::setCsvSource(std::function<QString()> csv) { m_csv = std::move(csv); }
+void ChartPanel::setCsvSource(std::function<QString()> csv)
+{
+    m_csv = std::move(csv);
+}
 
-QString ChartPanel::csvText() const { return m_csv ? m_csv() : defaultCsv(); }
+QString ChartPanel::csvText() const
+{
+    return m_csv ? m_csv() : defaultCsv();
+}
 
 void ChartPanel::clear()
 {
@@ -250,8 +265,7 @@ void ChartPanel::saveRangesBeforeInteraction()
             connect(l, &QLogValueAxis::rangeChanged, this, &ChartPanel::onAxisRangeChanged, Qt::UniqueConnection);
         } else if (auto* c = qobject_cast<QBarCategoryAxis*>(axis)) {
             r.min = c->min(), r.max = c->max();
-            connect(c, &QBarCategoryAxis::rangeChanged, this, &ChartPanel::onAxisRangeChanged,
-                    Qt::UniqueConnection);
+            connect(c, &QBarCategoryAxis::rangeChanged, this, &ChartPanel::onAxisRangeChanged, Qt::UniqueConnection);
         } else if (auto* d = qobject_cast<QDateTimeAxis*>(axis)) {
             r.min = d->min(), r.max = d->max();
             connect(d, &QDateTimeAxis::rangeChanged, this, &ChartPanel::onAxisRangeChanged, Qt::UniqueConnection);
@@ -316,8 +330,10 @@ void ChartPanel::attachHover(QAbstractSeries* series, HoverText text)
                 [this, series](const QPointF& p, bool state) { onXYHovered(series, p, state); });
     } else if (auto* bars = qobject_cast<QAbstractBarSeries*>(series)) {
         connect(bars, &QAbstractBarSeries::hovered, this, [this, series](bool state, int index, QBarSet* set) {
-            if (state) QToolTip::showText(QCursor::pos(), hoverText(series, index, set), m_view);
-            else QToolTip::hideText();
+            if (state)
+                QToolTip::showText(QCursor::pos(), hoverText(series, index, set), m_view);
+            else
+                QToolTip::hideText();
         });
     }
 }
@@ -412,8 +428,8 @@ QString ChartPanel::hoverText(QAbstractSeries* series, int index, const QBarSet*
         const QXYSeries* up = area->upperSeries();
         const QXYSeries* lo = area->lowerSeries();
         if (!up || index < 0 || index >= up->count()) return {};
-        QString t = QStringLiteral("%1\nx = %2\nupper = %3").arg(area->name(), num(up->at(index).x()),
-                                                                 num(up->at(index).y()));
+        QString t =
+            QStringLiteral("%1\nx = %2\nupper = %3").arg(area->name(), num(up->at(index).x()), num(up->at(index).y()));
         if (lo && lo->count() > 0) { // the edges may be drawn at different x (setPoints)
             const QList<QPointF> pts = lo->points();
             const double x = up->at(index).x();
@@ -453,7 +469,10 @@ QString ChartPanel::defaultCsv() const
     return out;
 }
 
-QString ChartPanel::exportTitle() const { return m_title; }
+QString ChartPanel::exportTitle() const
+{
+    return m_title;
+}
 
 bool ChartPanel::exportPng(const QString& path, QString* error) const
 {
@@ -510,12 +529,16 @@ void ChartPanel::exportWithDialog(const QString& format)
                                                       dir + '/' + fileStem(m_title) + '.' + format, filter);
     if (path.isEmpty()) return;
     QString error;
-    const bool ok = format == "png" ? exportPng(path, &error) : format == "svg" ? exportSvg(path, &error)
-                                                                                : exportCsv(path, &error);
+    const bool ok = format == "png"   ? exportPng(path, &error)
+                    : format == "svg" ? exportSvg(path, &error)
+                                      : exportCsv(path, &error);
     if (!ok) QMessageBox::warning(this, tr("Export failed"), error);
 }
 
-void ChartPanel::showContextMenu(const QPoint& globalPos) { m_menu->popup(globalPos); }
+void ChartPanel::showContextMenu(const QPoint& globalPos)
+{
+    m_menu->popup(globalPos);
+}
 
 void ChartPanel::placeButtons()
 {

@@ -32,8 +32,10 @@ QList<QPointF> decimate(const QList<QPointF>& points, double x0, double x1, int 
             if (points[i].y() < points[lo].y() || std::isnan(points[lo].y())) lo = i;
             if (points[i].y() > points[hi].y() || std::isnan(points[hi].y())) hi = i;
         }
-        if (mode == Decimation::Max) out.append(points[hi]);
-        else if (mode == Decimation::Min) out.append(points[lo]);
+        if (mode == Decimation::Max)
+            out.append(points[hi]);
+        else if (mode == Decimation::Min)
+            out.append(points[lo]);
         else {
             out.append(points[std::min(lo, hi)]);
             if (lo != hi) out.append(points[std::max(lo, hi)]);

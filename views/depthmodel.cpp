@@ -51,9 +51,15 @@ double DepthModel::value(int block, int column) const
     return m_rows[size_t(block)][size_t(column - AttnIn)];
 }
 
-int DepthModel::rowCount(const QModelIndex& parent) const { return parent.isValid() ? 0 : int(m_rows.size()); }
+int DepthModel::rowCount(const QModelIndex& parent) const
+{
+    return parent.isValid() ? 0 : int(m_rows.size());
+}
 
-int DepthModel::columnCount(const QModelIndex& parent) const { return parent.isValid() ? 0 : ColumnCount; }
+int DepthModel::columnCount(const QModelIndex& parent) const
+{
+    return parent.isValid() ? 0 : ColumnCount;
+}
 
 QVariant DepthModel::data(const QModelIndex& index, int role) const
 {

@@ -7,10 +7,7 @@
 
 namespace ql {
 
-EntropyModel::EntropyModel(QObject* parent)
-    : QAbstractTableModel(parent)
-{
-}
+EntropyModel::EntropyModel(QObject* parent) : QAbstractTableModel(parent) {}
 
 void EntropyModel::setSnapshot(SnapshotPtr snapshot)
 {
@@ -104,7 +101,8 @@ QVariant EntropyModel::data(const QModelIndex& index, int role) const
         if (col == SiteColumn || col == KindColumn) return QVariant(Qt::AlignLeft | Qt::AlignVCenter);
         return QVariant(Qt::AlignRight | Qt::AlignVCenter);
     case Qt::ToolTipRole:
-        if (col == EnergyEntropyColumn || col == ValueEntropyColumn) return QString::number(rawValue(*s, col).toDouble(), 'g', 8);
+        if (col == EnergyEntropyColumn || col == ValueEntropyColumn)
+            return QString::number(rawValue(*s, col).toDouble(), 'g', 8);
         return {};
     default: return {};
     }

@@ -22,10 +22,10 @@ public:
     enum Column {
         SiteColumn,
         BlockColumn,
-        KindColumn,           ///< attn_in, o_in, mlp_in, down_in
+        KindColumn, ///< attn_in, o_in, mlp_in, down_in
         ChannelsColumn,
-        EnergyEntropyColumn,  ///< bits
-        ValueEntropyColumn,   ///< bits
+        EnergyEntropyColumn,    ///< bits
+        ValueEntropyColumn,     ///< bits
         NormalisedEnergyColumn, ///< energy entropy / log2(channels)
         ColumnCount
     };

@@ -37,8 +37,8 @@ namespace {
 QColor siteKindColor(const QString& kind, int fallbackIndex)
 {
     // attn_in, o_in, mlp_in, down_in
-    static const QColor sites[kSiteCount] = {QColor(0x4e, 0x79, 0xa7), QColor(0x76, 0xb7, 0xb2), QColor(0x59, 0xa1, 0x4f),
-                                             QColor(0xb0, 0x7a, 0xa1)};
+    static const QColor sites[kSiteCount] = {QColor(0x4e, 0x79, 0xa7), QColor(0x76, 0xb7, 0xb2),
+                                             QColor(0x59, 0xa1, 0x4f), QColor(0xb0, 0x7a, 0xa1)};
     const auto point = parsePoint(kind.toStdString());
     if (const int i = point ? siteIndex(*point) : -1; i >= 0) return sites[i];
     static const QColor others[] = {QColor(0xf2, 0x8e, 0x2b), QColor(0xe1, 0x57, 0x59), QColor(0x9c, 0x75, 0x5f)};
@@ -48,10 +48,8 @@ QColor siteKindColor(const QString& kind, int fallbackIndex)
 } // namespace
 
 EntropyView::EntropyView(Selection* selection, QWidget* parent)
-    : AnalysisPage(parent)
-    , m_selection(selection)
-    , m_model(new EntropyModel(this))
-    , m_proxy(new QSortFilterProxyModel(this))
+    : AnalysisPage(parent), m_selection(selection), m_model(new EntropyModel(this)),
+      m_proxy(new QSortFilterProxyModel(this))
 {
     m_proxy->setSourceModel(m_model);
     m_proxy->setSortRole(Qt::UserRole);
@@ -64,7 +62,8 @@ EntropyView::EntropyView(Selection* selection, QWidget* parent)
     m_histogram = new HistogramChart(tr("Value histogram"), page);
     m_logCheck = new QCheckBox(tr("Log counts"), page);
     m_logCheck->setChecked(m_histogram->logCounts());
-    m_logCheck->setToolTip(tr("Logarithmic count axis: the tails of the distribution, where outliers live, stay visible"));
+    m_logCheck->setToolTip(
+        tr("Logarithmic count axis: the tails of the distribution, where outliers live, stay visible"));
 
     m_table = detail::makeRowTable(m_proxy, page);
 
@@ -106,7 +105,8 @@ void EntropyView::setSnapshot(SnapshotPtr snapshot)
         m_placeholder->setText(tr("No model open.\n\nOpen a model and run an analysis to see how much information "
                                   "each layer's activations carry."));
     } else if (!m_snapshot->analysis) {
-        m_placeholder->setText(tr("No analysis yet.\n\nRun an analysis to measure the entropy of every activation site."));
+        m_placeholder->setText(
+            tr("No analysis yet.\n\nRun an analysis to measure the entropy of every activation site."));
     } else if (m_model->rowCount() == 0) {
         m_placeholder->setText(tr("This analysis has no activation statistics."));
     }
@@ -238,7 +238,8 @@ void EntropyView::rebuildDepth()
     }
     // Legend entries drawn as line segments, so solid (energy) and dashed (value) read apart.
     chart->legend()->setMarkerShape(QLegend::MarkerShapeFromSeries);
-    m_depthPanel->setTitle(tr("Activation entropy across depth — energy (solid, left axis) and value (dashed, right axis)"));
+    m_depthPanel->setTitle(
+        tr("Activation entropy across depth — energy (solid, left axis) and value (dashed, right axis)"));
 }
 
 void EntropyView::followSelection()
@@ -251,13 +252,16 @@ void EntropyView::followSelection()
         m_selectedValue->clear();
         if (s) {
             const double block = m_model->index(row, EntropyModel::BlockColumn).data(Qt::UserRole).toDouble();
-            m_selectedEnergy->append(block, m_model->index(row, EntropyModel::EnergyEntropyColumn).data(Qt::UserRole).toDouble());
-            m_selectedValue->append(block, m_model->index(row, EntropyModel::ValueEntropyColumn).data(Qt::UserRole).toDouble());
+            m_selectedEnergy->append(
+                block, m_model->index(row, EntropyModel::EnergyEntropyColumn).data(Qt::UserRole).toDouble());
+            m_selectedValue->append(
+                block, m_model->index(row, EntropyModel::ValueEntropyColumn).data(Qt::UserRole).toDouble());
         }
     }
     if (s) {
         m_histogram->setHistogram(s->histCounts, s->histEdges, site,
-                                  tr("Value histogram — %1 (%2 tokens)").arg(site).arg(s->nTokens), tr("Activation value"));
+                                  tr("Value histogram — %1 (%2 tokens)").arg(site).arg(s->nTokens),
+                                  tr("Activation value"));
     } else {
         m_histogram->clearHistogram(m_model->rowCount() ? tr("Value histogram — select a layer or site")
                                                         : tr("Value histogram"));
@@ -265,7 +269,8 @@ void EntropyView::followSelection()
     const QModelIndex index = row < 0 ? QModelIndex() : m_proxy->mapFromSource(m_model->index(row, 0));
     const QScopedValueRollback guard(m_syncing, true);
     if (index.isValid()) {
-        m_table->selectionModel()->setCurrentIndex(index, QItemSelectionModel::ClearAndSelect | QItemSelectionModel::Rows);
+        m_table->selectionModel()->setCurrentIndex(index,
+                                                   QItemSelectionModel::ClearAndSelect | QItemSelectionModel::Rows);
         m_table->scrollTo(index);
     } else {
         m_table->selectionModel()->clearSelection();

@@ -80,7 +80,7 @@ private:
     HistogramChart* m_histogram;
     QTableView* m_table;
     std::unique_ptr<TableExport> m_tableExport;
-    QList<QLineSeries*> m_energy, m_value; // parallel to the model's kinds
+    QList<QLineSeries*> m_energy, m_value;      // parallel to the model's kinds
     QScatterSeries* m_selectedEnergy = nullptr; // rings on the selected site, one per y axis
     QScatterSeries* m_selectedValue = nullptr;
     bool m_syncing = false;

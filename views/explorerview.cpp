@@ -35,7 +35,8 @@ QSize ExplorerView::sizeHint() const
     // the width at which nothing is cut, known before any model is open.
     const QHeaderView* header = m_tree->header();
     const int margin = 2 * style()->pixelMetric(QStyle::PM_FocusFrameHMargin) + 8;
-    const int name = 2 * m_tree->indentation() + m_tree->fontMetrics().horizontalAdvance(QStringLiteral("down_proj")) + margin;
+    const int name = 2 * m_tree->indentation() + m_tree->fontMetrics().horizontalAdvance(QStringLiteral("down_proj")) +
+                     margin;
     int width = 2 * m_tree->frameWidth() + style()->pixelMetric(QStyle::PM_ScrollBarExtent) + 2;
     for (int c = 0; c < header->count(); ++c)
         width += c == 0 ? std::max(name, header->sectionSizeHint(c)) : header->sectionSizeHint(c);

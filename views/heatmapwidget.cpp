@@ -21,8 +21,8 @@ namespace {
 constexpr int kLeft = 64, kRight = 96, kBottom = 44, kBarGap = 14, kBarWidth = 14;
 
 // Anchors of a viridis-like ramp; their lightness rises monotonically, so the eye reads order.
-constexpr std::array<std::array<int, 3>, 5> kRamp{{{68, 1, 84}, {59, 82, 139}, {33, 145, 140}, {94, 201, 98},
-                                                   {253, 231, 37}}};
+constexpr std::array<std::array<int, 3>, 5> kRamp{
+    {{68, 1, 84}, {59, 82, 139}, {33, 145, 140}, {94, 201, 98}, {253, 231, 37}}};
 
 // Shortest text that reads back as the same float, so CSV round-trips exactly.
 QString floatText(float v)
@@ -112,7 +112,10 @@ void HeatMapWidget::setAxisTitles(const QString& rowTitle, const QString& colTit
     update();
 }
 
-void HeatMapWidget::setTooltipText(TooltipText text) { m_tooltip = std::move(text); }
+void HeatMapWidget::setTooltipText(TooltipText text)
+{
+    m_tooltip = std::move(text);
+}
 
 double HeatMapWidget::scalePosition(float value) const
 {
@@ -258,14 +261,17 @@ void HeatMapWidget::paintAxes(QPainter& p, const QRect& plot) const
 void HeatMapWidget::paintColourBar(QPainter& p, const QRect& bar) const
 {
     const int h = bar.height();
-    for (int y = 0; y < h; ++y) p.fillRect(bar.left(), bar.top() + y, bar.width(), 1, rampColour(1.0 - double(y) / std::max(1, h - 1)));
+    for (int y = 0; y < h; ++y)
+        p.fillRect(bar.left(), bar.top() + y, bar.width(), 1, rampColour(1.0 - double(y) / std::max(1, h - 1)));
     p.setPen(palette().color(QPalette::Mid));
     p.drawRect(bar.adjusted(0, 0, -1, -1));
     p.setPen(palette().color(QPalette::Text));
     const QFontMetrics fm = fontMetrics();
     p.drawText(bar.left() - 4, bar.top() - 4, QStringLiteral("|x|"));
     const double span = m_logMax - m_logMin;
-    const auto yOf = [&](double lv) { return span > 0 ? bar.bottom() - int((lv - m_logMin) / span * (h - 1)) : bar.top(); };
+    const auto yOf = [&](double lv) {
+        return span > 0 ? bar.bottom() - int((lv - m_logMin) / span * (h - 1)) : bar.top();
+    };
     const auto label = [&](const QString& text, int y) {
         p.drawLine(bar.right() + 1, y, bar.right() + 4, y);
         p.drawText(bar.right() + 7, y + fm.ascent() / 2 - 1, text);
@@ -277,7 +283,8 @@ void HeatMapWidget::paintColourBar(QPainter& p, const QRect& bar) const
     // Decades between the ends, skipping ones that would overlap the end labels.
     for (double k = std::ceil(m_logMin); k <= std::floor(m_logMax); k += 1.0) {
         const int y = yOf(k);
-        if (y - bar.top() > fm.height() && bar.bottom() - y > fm.height()) label(QString::number(std::pow(10.0, k), 'g', 3), y);
+        if (y - bar.top() > fm.height() && bar.bottom() - y > fm.height())
+            label(QString::number(std::pow(10.0, k), 'g', 3), y);
     }
 }
 
@@ -334,7 +341,10 @@ QImage HeatMapWidget::renderImage(QSize size) const
     return img;
 }
 
-QString HeatMapWidget::exportTitle() const { return m_title; }
+QString HeatMapWidget::exportTitle() const
+{
+    return m_title;
+}
 
 bool HeatMapWidget::exportPng(const QString& path, QString* error) const
 {

@@ -14,8 +14,7 @@
 namespace ql {
 
 HistogramChart::HistogramChart(const QString& title, QWidget* parent)
-    : ChartPanel(title, parent)
-    , m_model(new HistogramModel(this))
+    : ChartPanel(title, parent), m_model(new HistogramModel(this))
 {
     chart()->legend()->hide();
     setCsvSource([this] { return TableExport::csvOf(m_model); });

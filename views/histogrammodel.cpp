@@ -4,10 +4,7 @@
 
 namespace ql {
 
-HistogramModel::HistogramModel(QObject* parent)
-    : QAbstractTableModel(parent)
-{
-}
+HistogramModel::HistogramModel(QObject* parent) : QAbstractTableModel(parent) {}
 
 void HistogramModel::setHistogram(const std::vector<double>& counts, const std::vector<float>& edges,
                                   const QString& source)
@@ -60,7 +57,9 @@ QVariant HistogramModel::data(const QModelIndex& index, int role) const
 {
     if (!index.isValid() || size_t(index.row()) >= m_counts.size() || index.column() >= ColumnCount) return {};
     const size_t r = size_t(index.row());
-    const double v = index.column() == FromColumn ? m_edges[r] : index.column() == ToColumn ? m_edges[r + 1] : m_counts[r];
+    const double v = index.column() == FromColumn ? m_edges[r]
+                     : index.column() == ToColumn ? m_edges[r + 1]
+                                                  : m_counts[r];
     switch (role) {
     case Qt::DisplayRole:
         return index.column() == CountColumn ? QString::number(v, 'g', 10) : QString::number(v, 'g', 5);

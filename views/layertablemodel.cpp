@@ -15,21 +15,27 @@ struct ColumnInfo {
 
 // Header and tooltip of each fixed column, in Column order.
 constexpr ColumnInfo kColumns[LayerTableModel::FixedColumnCount] = {
-    {QT_TRANSLATE_NOOP("ql::LayerTableModel", "Layer"), QT_TRANSLATE_NOOP("ql::LayerTableModel", "Hugging Face module name")},
+    {QT_TRANSLATE_NOOP("ql::LayerTableModel", "Layer"),
+     QT_TRANSLATE_NOOP("ql::LayerTableModel", "Hugging Face module name")},
     {QT_TRANSLATE_NOOP("ql::LayerTableModel", "Block"), QT_TRANSLATE_NOOP("ql::LayerTableModel", "Decoder block")},
     {QT_TRANSLATE_NOOP("ql::LayerTableModel", "Kind"), QT_TRANSLATE_NOOP("ql::LayerTableModel", "Projection")},
-    {QT_TRANSLATE_NOOP("ql::LayerTableModel", "Shape"), QT_TRANSLATE_NOOP("ql::LayerTableModel", "Output × input features")},
-    {QT_TRANSLATE_NOOP("ql::LayerTableModel", "Params"), QT_TRANSLATE_NOOP("ql::LayerTableModel", "Parameters, bias included")},
+    {QT_TRANSLATE_NOOP("ql::LayerTableModel", "Shape"),
+     QT_TRANSLATE_NOOP("ql::LayerTableModel", "Output × input features")},
+    {QT_TRANSLATE_NOOP("ql::LayerTableModel", "Params"),
+     QT_TRANSLATE_NOOP("ql::LayerTableModel", "Parameters, bias included")},
     {QT_TRANSLATE_NOOP("ql::LayerTableModel", "Act absmax"),
      QT_TRANSLATE_NOOP("ql::LayerTableModel", "Largest |x| of the activations entering the layer (its site)")},
     {QT_TRANSLATE_NOOP("ql::LayerTableModel", "Act kurtosis"),
-     QT_TRANSLATE_NOOP("ql::LayerTableModel", "Excess kurtosis of all activation values of the site (0 for a Gaussian)")},
+     QT_TRANSLATE_NOOP("ql::LayerTableModel",
+                       "Excess kurtosis of all activation values of the site (0 for a Gaussian)")},
     {QT_TRANSLATE_NOOP("ql::LayerTableModel", "Energy H (bits)"),
-     QT_TRANSLATE_NOOP("ql::LayerTableModel", "Entropy of the per-channel energy share E[x²] of the site (llama.cpp imatrix estimator)")},
+     QT_TRANSLATE_NOOP("ql::LayerTableModel",
+                       "Entropy of the per-channel energy share E[x²] of the site (llama.cpp imatrix estimator)")},
     {QT_TRANSLATE_NOOP("ql::LayerTableModel", "Value H (bits)"),
      QT_TRANSLATE_NOOP("ql::LayerTableModel", "Shannon entropy of the site's value histogram")},
     {QT_TRANSLATE_NOOP("ql::LayerTableModel", "Outlier ch."),
-     QT_TRANSLATE_NOOP("ql::LayerTableModel", "Input channels whose absmax exceeds the outlier threshold × the median channel absmax")},
+     QT_TRANSLATE_NOOP("ql::LayerTableModel",
+                       "Input channels whose absmax exceeds the outlier threshold × the median channel absmax")},
     {QT_TRANSLATE_NOOP("ql::LayerTableModel", "W kurtosis"),
      QT_TRANSLATE_NOOP("ql::LayerTableModel", "Excess kurtosis of all weights of the layer")},
     {QT_TRANSLATE_NOOP("ql::LayerTableModel", "W > 3σ"),
@@ -55,10 +61,7 @@ QString significant(double v)
 
 } // namespace
 
-LayerTableModel::LayerTableModel(QObject* parent)
-    : QAbstractTableModel(parent)
-{
-}
+LayerTableModel::LayerTableModel(QObject* parent) : QAbstractTableModel(parent) {}
 
 void LayerTableModel::setSnapshot(SnapshotPtr snapshot)
 {
@@ -135,8 +138,7 @@ QVariant LayerTableModel::rawValue(const Row& r, int column) const
     case WeightMaxRowAbsmaxColumn:
         // The weight's absmax is the largest of the stored row absmaxes; picking it is display, not estimation.
         return (r.weight && r.weight->rowAbsmax.size()) ? QVariant(double(r.weight->rowAbsmax.maxCoeff())) : QVariant();
-    default:
-        break;
+    default: break;
     }
     const int s = column - FixedColumnCount;
     if (!r.sensitivity || s < 0 || s >= m_sensColumns.size()) return {};
@@ -162,8 +164,7 @@ QString LayerTableModel::displayText(const Row& r, int column, const QVariant& r
     case WeightBeyond3SigmaColumn: return QString::number(raw.toDouble() * 100.0, 'f', 3) + QStringLiteral(" %");
     case SiteAbsmaxColumn:
     case WeightMaxRowAbsmaxColumn: return significant(raw.toDouble());
-    default:
-        break;
+    default: break;
     }
     const int s = column - FixedColumnCount;
     if (s < 0 || s >= m_sensColumns.size()) return {};
@@ -190,8 +191,8 @@ QVariant LayerTableModel::data(const QModelIndex& index, int role) const
         if (col == NameColumn || col == KindColumn) return QVariant(Qt::AlignLeft | Qt::AlignVCenter);
         return QVariant(Qt::AlignRight | Qt::AlignVCenter);
     case Qt::ToolTipRole:
-        if (col == NameColumn) return tr("%1\nsite %2").arg(QString::fromStdString(r.layer->name),
-                                                            QString::fromStdString(r.layer->site));
+        if (col == NameColumn)
+            return tr("%1\nsite %2").arg(QString::fromStdString(r.layer->name), QString::fromStdString(r.layer->site));
         if (col == ParamsColumn) return QLocale().toString(qlonglong(r.layer->params()));
         if (col == OutlierChannelsColumn && r.site && !r.site->outlierChannels.empty()) {
             // The first channels are enough to recognise the usual suspects.
@@ -204,8 +205,7 @@ QVariant LayerTableModel::data(const QModelIndex& index, int role) const
                 .arg(r.site->outlierThreshold);
         }
         return {};
-    default:
-        return {};
+    default: return {};
     }
 }
 

@@ -23,12 +23,12 @@ public:
         NameColumn,
         BlockColumn,
         KindColumn,
-        ShapeColumn,          ///< raw value: out × in
+        ShapeColumn, ///< raw value: out × in
         ParamsColumn,
         SiteAbsmaxColumn,
-        SiteKurtosisColumn,   ///< excess kurtosis of all values of the site
-        EnergyEntropyColumn,  ///< bits
-        ValueEntropyColumn,   ///< bits
+        SiteKurtosisColumn,  ///< excess kurtosis of all values of the site
+        EnergyEntropyColumn, ///< bits
+        ValueEntropyColumn,  ///< bits
         OutlierChannelsColumn,
         WeightKurtosisColumn,
         WeightBeyond3SigmaColumn, ///< raw value: fraction (displayed as percent)

@@ -31,7 +31,10 @@ int MassiveTableModel::rowCount(const QModelIndex& parent) const
     return int(m_snapshot->analysis->massive.size());
 }
 
-int MassiveTableModel::columnCount(const QModelIndex& parent) const { return parent.isValid() ? 0 : ColumnCount; }
+int MassiveTableModel::columnCount(const QModelIndex& parent) const
+{
+    return parent.isValid() ? 0 : ColumnCount;
+}
 
 QVariant MassiveTableModel::data(const QModelIndex& index, int role) const
 {
@@ -56,8 +59,7 @@ QVariant MassiveTableModel::data(const QModelIndex& index, int role) const
         case Value: return raw ? QVariant(double(m->value)) : QVariant(QString::number(double(m->value), 'g', 6));
         }
     }
-    if (role == Qt::ToolTipRole && index.column() == Token)
-        return tr("token id %1").arg(m->tokenId);
+    if (role == Qt::ToolTipRole && index.column() == Token) return tr("token id %1").arg(m->tokenId);
     if (role == Qt::TextAlignmentRole && index.column() != Token) return int(Qt::AlignRight | Qt::AlignVCenter);
     return {};
 }

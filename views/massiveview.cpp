@@ -68,28 +68,40 @@ void MassiveView::setSnapshot(SnapshotPtr snapshot)
     m_massiveModel->setSnapshot(has ? m_snapshot : nullptr);
     rebuildChart();
     if (!has) {
-        m_placeholder->setText(!m_snapshot ? tr("No model loaded.\nOpen a model folder to look for massive activations.")
-                                           : tr("No analysis yet.\nRun Analyze to measure the residual stream; massive "
-                                                "activations (|a| > 100 and > 1000× the median) appear here."));
+        m_placeholder->setText(!m_snapshot
+                                   ? tr("No model loaded.\nOpen a model folder to look for massive activations.")
+                                   : tr("No analysis yet.\nRun Analyze to measure the residual stream; massive "
+                                        "activations (|a| > 100 and > 1000× the median) appear here."));
         m_stack->setCurrentWidget(m_placeholder);
         return;
     }
     const int n = m_massiveModel->rowCount();
-    m_summary->setText(n == 0 ? tr("No massive activations (|a| > 100 and > 1000× the median |a| of the hidden state) "
-                                   "in the calibration set.")
-                              : tr("%n massive activation(s): |a| > 100 and > 1000× the median |a| of the hidden state. "
-                                   "Click a row to select its block.", nullptr, n));
+    m_summary->setText(n == 0
+                           ? tr("No massive activations (|a| > 100 and > 1000× the median |a| of the hidden state) "
+                                "in the calibration set.")
+                           : tr("%n massive activation(s): |a| > 100 and > 1000× the median |a| of the hidden state. "
+                                "Click a row to select its block.",
+                                nullptr, n));
     m_table->resizeColumnsToContents();
     // Token text varies most in width; let it take the spare room.
     m_table->horizontalHeader()->setSectionResizeMode(MassiveTableModel::Token, QHeaderView::Stretch);
     m_stack->setCurrentIndex(1);
 }
 
-bool MassiveView::showsPlaceholder() const { return m_stack->currentWidget() == m_placeholder; }
+bool MassiveView::showsPlaceholder() const
+{
+    return m_stack->currentWidget() == m_placeholder;
+}
 
-QString MassiveView::placeholderText() const { return m_placeholder->text(); }
+QString MassiveView::placeholderText() const
+{
+    return m_placeholder->text();
+}
 
-QList<Exportable*> MassiveView::exportables() const { return {m_chart}; }
+QList<Exportable*> MassiveView::exportables() const
+{
+    return {m_chart};
+}
 
 void MassiveView::activateRow(const QModelIndex& proxyIndex)
 {
@@ -125,7 +137,8 @@ void MassiveView::rebuildChart()
         lines << line;
     }
     if (hi <= 0) return;
-    auto* x = detail::blockAxis(tr("block (residual stream after it)"), m_residualModel->value(0, ResidualDepthModel::Block),
+    auto* x = detail::blockAxis(tr("block (residual stream after it)"),
+                                m_residualModel->value(0, ResidualDepthModel::Block),
                                 m_residualModel->value(rows - 1, ResidualDepthModel::Block), rows);
     auto* y = detail::decadeAxis(tr("|a| (log)"), lo, hi);
     chart->addAxis(x, Qt::AlignBottom);
@@ -139,7 +152,8 @@ void MassiveView::rebuildChart()
         });
         // Clicking a point selects that block, like the table.
         connect(line, &QXYSeries::clicked, this, [this](const QPointF& p) {
-            m_selection->selectSite(Selection::siteName(qRound(p.x()), QString::fromLatin1(pointName(BlockPoint::AttnIn))));
+            m_selection->selectSite(
+                Selection::siteName(qRound(p.x()), QString::fromLatin1(pointName(BlockPoint::AttnIn))));
         });
     }
 }

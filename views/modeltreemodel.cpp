@@ -25,10 +25,7 @@ QString compactCount(int64_t n)
 
 } // namespace
 
-ModelTreeModel::ModelTreeModel(QObject* parent)
-    : QAbstractItemModel(parent)
-{
-}
+ModelTreeModel::ModelTreeModel(QObject* parent) : QAbstractItemModel(parent) {}
 
 void ModelTreeModel::setSnapshot(SnapshotPtr snapshot)
 {
@@ -145,12 +142,9 @@ QVariant ModelTreeModel::blockData(const Block& block, int column, int role) con
         if (column == NameColumn) return block.number;
         if (column == ParamsColumn) return qlonglong(block.params);
         return {};
-    case LayerNameRole:
-        return QString();
-    case BlockRole:
-        return block.number;
-    default:
-        return {};
+    case LayerNameRole: return QString();
+    case BlockRole: return block.number;
+    default: return {};
     }
 }
 
@@ -184,12 +178,9 @@ QVariant ModelTreeModel::layerData(const LinearLayer& l, int column, int role) c
         case DTypeColumn: return QString::fromLatin1(dtypeName(l.dtype));
         default: return {};
         }
-    case LayerNameRole:
-        return QString::fromStdString(l.name);
-    case BlockRole:
-        return l.block;
-    default:
-        return {};
+    case LayerNameRole: return QString::fromStdString(l.name);
+    case BlockRole: return l.block;
+    default: return {};
     }
 }
 

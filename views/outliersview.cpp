@@ -33,7 +33,10 @@ namespace ql {
 
 namespace {
 
-QString num(double v) { return std::isnan(v) ? QString() : QString::number(v, 'g', 6); }
+QString num(double v)
+{
+    return std::isnan(v) ? QString() : QString::number(v, 'g', 6);
+}
 
 QTableView* makeTable(QAbstractItemModel* model, QWidget* parent)
 {
@@ -140,10 +143,11 @@ void OutliersView::setSnapshot(SnapshotPtr snapshot)
     m_lastRequestSite.clear();
     m_lastRequestSample = -1;
     if (!m_snapshot || !m_snapshot->analysis || m_snapshot->analysis->sites.empty()) {
-        m_placeholder->setText(!m_snapshot           ? tr("No model loaded.\nOpen a model folder to see its activation outliers.")
-                               : !m_snapshot->analysis ? tr("No analysis yet.\nRun Analyze to collect activation statistics; "
-                                                          "the outliers of each site appear here.")
-                                                       : tr("This analysis has no activation-site statistics."));
+        m_placeholder->setText(!m_snapshot ? tr("No model loaded.\nOpen a model folder to see its activation outliers.")
+                               : !m_snapshot->analysis
+                                   ? tr("No analysis yet.\nRun Analyze to collect activation statistics; "
+                                        "the outliers of each site appear here.")
+                                   : tr("This analysis has no activation-site statistics."));
         m_stack->setCurrentWidget(m_placeholder);
         m_site.clear();
         m_channelModel->setSite(nullptr, {});
@@ -176,8 +180,10 @@ void OutliersView::onSelectionChanged()
     QString site = m_selection->site();
     if (site.isEmpty() || !m_snapshot->site(site.toStdString()))
         site = QString::fromStdString(m_snapshot->analysis->sites.front().name);
-    if (site != m_site) showSite(site);
-    else updateDepthMarker();
+    if (site != m_site)
+        showSite(site);
+    else
+        updateDepthMarker();
 }
 
 void OutliersView::showSite(const QString& site)
@@ -192,13 +198,25 @@ void OutliersView::showSite(const QString& site)
     requestSampleIfNeeded();
 }
 
-int OutliersView::currentSample() const { return m_sampleSpin->value(); }
+int OutliersView::currentSample() const
+{
+    return m_sampleSpin->value();
+}
 
-bool OutliersView::showsPlaceholder() const { return m_stack->currentWidget() == m_placeholder; }
+bool OutliersView::showsPlaceholder() const
+{
+    return m_stack->currentWidget() == m_placeholder;
+}
 
-QString OutliersView::placeholderText() const { return m_placeholder->text(); }
+QString OutliersView::placeholderText() const
+{
+    return m_placeholder->text();
+}
 
-QList<Exportable*> OutliersView::exportables() const { return {m_absmaxPanel, m_bandPanel, m_heatMap, m_depthPanel}; }
+QList<Exportable*> OutliersView::exportables() const
+{
+    return {m_absmaxPanel, m_bandPanel, m_heatMap, m_depthPanel};
+}
 
 void OutliersView::updateHeader()
 {
@@ -396,8 +414,9 @@ bool OutliersView::sampleMatches() const
 void OutliersView::updateHeatMap()
 {
     if (!sampleMatches()) {
-        m_heatMap->clear(m_site.isEmpty() ? tr("No site selected.")
-                                          : tr("Capturing the activations of %1, sample %2…").arg(m_site).arg(currentSample()));
+        m_heatMap->clear(m_site.isEmpty()
+                             ? tr("No site selected.")
+                             : tr("Capturing the activations of %1, sample %2…").arg(m_site).arg(currentSample()));
         return;
     }
     const SiteSample& s = *m_sample;
@@ -412,10 +431,15 @@ void OutliersView::updateHeatMap()
         QString token = QStringLiteral("?");
         if (size_t(row) < keep->tokens.size()) {
             const int32_t id = keep->tokens[size_t(row)];
-            token = QStringLiteral("\"%1\" (id %2)").arg(snap ? QString::fromStdString(snap->tokenText(id)) : QStringLiteral("#%1").arg(id))
+            token = QStringLiteral("\"%1\" (id %2)")
+                        .arg(snap ? QString::fromStdString(snap->tokenText(id)) : QStringLiteral("#%1").arg(id))
                         .arg(id);
         }
-        return tr("token %1 at position %2\nchannel %3\nx = %4").arg(token).arg(row).arg(col).arg(double(value), 0, 'g', 5);
+        return tr("token %1 at position %2\nchannel %3\nx = %4")
+            .arg(token)
+            .arg(row)
+            .arg(col)
+            .arg(double(value), 0, 'g', 5);
     });
 }
 
@@ -443,7 +467,9 @@ QString OutliersView::absmaxCsv() const
 {
     QString out = QStringLiteral("channel,absmax,outlier\n");
     for (int c = 0; c < m_channelModel->rowCount(); ++c)
-        out += QStringLiteral("%1,%2,%3\n").arg(c).arg(num(m_channelModel->rawValue(c, ChannelStatsModel::Absmax)))
+        out += QStringLiteral("%1,%2,%3\n")
+                   .arg(c)
+                   .arg(num(m_channelModel->rawValue(c, ChannelStatsModel::Absmax)))
                    .arg(m_channelModel->isOutlier(c) ? 1 : 0);
     return out;
 }
@@ -466,7 +492,8 @@ QString OutliersView::depthCsv() const
     QString out = QStringLiteral("block,attn_in,o_in,mlp_in,down_in\n");
     for (int b = 0; b < m_depthModel->rowCount(); ++b) {
         out += QString::number(b);
-        for (int col = DepthModel::AttnIn; col <= DepthModel::DownIn; ++col) out += ',' + num(m_depthModel->value(b, col));
+        for (int col = DepthModel::AttnIn; col <= DepthModel::DownIn; ++col)
+            out += ',' + num(m_depthModel->value(b, col));
         out += '\n';
     }
     return out;

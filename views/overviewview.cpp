@@ -19,10 +19,8 @@
 namespace ql {
 
 OverviewView::OverviewView(Selection* selection, QWidget* parent)
-    : AnalysisPage(parent)
-    , m_selection(selection)
-    , m_model(new LayerTableModel(this))
-    , m_proxy(new QSortFilterProxyModel(this))
+    : AnalysisPage(parent), m_selection(selection), m_model(new LayerTableModel(this)),
+      m_proxy(new QSortFilterProxyModel(this))
 {
     m_proxy->setSourceModel(m_model);
     m_proxy->setSortRole(Qt::UserRole);
@@ -151,8 +149,8 @@ void OverviewView::followSelection()
     const QModelIndex index = row < 0 ? QModelIndex() : m_proxy->mapFromSource(m_model->index(row, 0));
     const QScopedValueRollback guard(m_syncing, true);
     if (index.isValid()) {
-        m_table->selectionModel()->setCurrentIndex(
-            index, QItemSelectionModel::ClearAndSelect | QItemSelectionModel::Rows);
+        m_table->selectionModel()->setCurrentIndex(index,
+                                                   QItemSelectionModel::ClearAndSelect | QItemSelectionModel::Rows);
         m_table->scrollTo(index);
     } else {
         m_table->selectionModel()->clearSelection();

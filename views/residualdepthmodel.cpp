@@ -34,9 +34,15 @@ double ResidualDepthModel::value(int row, int column) const
     }
 }
 
-int ResidualDepthModel::rowCount(const QModelIndex& parent) const { return parent.isValid() ? 0 : int(m_rows.size()); }
+int ResidualDepthModel::rowCount(const QModelIndex& parent) const
+{
+    return parent.isValid() ? 0 : int(m_rows.size());
+}
 
-int ResidualDepthModel::columnCount(const QModelIndex& parent) const { return parent.isValid() ? 0 : ColumnCount; }
+int ResidualDepthModel::columnCount(const QModelIndex& parent) const
+{
+    return parent.isValid() ? 0 : ColumnCount;
+}
 
 QVariant ResidualDepthModel::data(const QModelIndex& index, int role) const
 {

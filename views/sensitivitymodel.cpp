@@ -27,10 +27,7 @@ const std::vector<double>& valuesOf(const LayerSensitivity& s, SensitivityMeasur
 
 } // namespace
 
-SensitivityModel::SensitivityModel(QObject* parent)
-    : QAbstractTableModel(parent)
-{
-}
+SensitivityModel::SensitivityModel(QObject* parent) : QAbstractTableModel(parent) {}
 
 std::optional<double> SensitivityModel::lookup(const LayerSensitivity& s, SensitivityMeasure measure, int bits)
 {
@@ -187,8 +184,7 @@ QVariant SensitivityModel::data(const QModelIndex& index, int role) const
         case Qt::TextAlignmentRole:
             if (col == BlockColumn) return QVariant(Qt::AlignRight | Qt::AlignVCenter);
             return {};
-        default:
-            return {};
+        default: return {};
         }
     }
     if (col - FixedColumnCount >= m_columns.size()) return {};

@@ -40,10 +40,8 @@ QPair<double, double> decades(double lo, double hi)
 } // namespace
 
 SensitivityView::SensitivityView(Selection* selection, QWidget* parent)
-    : AnalysisPage(parent)
-    , m_selection(selection)
-    , m_model(new SensitivityModel(this))
-    , m_proxy(new QSortFilterProxyModel(this))
+    : AnalysisPage(parent), m_selection(selection), m_model(new SensitivityModel(this)),
+      m_proxy(new QSortFilterProxyModel(this))
 {
     m_proxy->setSourceModel(m_model);
     m_proxy->setSortRole(Qt::UserRole);
@@ -132,7 +130,8 @@ void SensitivityView::setSnapshot(SnapshotPtr snapshot)
     rebuildBars();
     rebuildScatter();
     m_table->resizeColumnsToContents();
-    m_table->setColumnWidth(SensitivityModel::LayerColumn, qMin(m_table->columnWidth(SensitivityModel::LayerColumn), 280));
+    m_table->setColumnWidth(SensitivityModel::LayerColumn,
+                            qMin(m_table->columnWidth(SensitivityModel::LayerColumn), 280));
     followSelection();
 }
 
@@ -373,7 +372,8 @@ void SensitivityView::followSelection()
     const QModelIndex index = row < 0 ? QModelIndex() : m_proxy->mapFromSource(m_model->index(row, 0));
     const QScopedValueRollback guard(m_syncing, true);
     if (index.isValid()) {
-        m_table->selectionModel()->setCurrentIndex(index, QItemSelectionModel::ClearAndSelect | QItemSelectionModel::Rows);
+        m_table->selectionModel()->setCurrentIndex(index,
+                                                   QItemSelectionModel::ClearAndSelect | QItemSelectionModel::Rows);
         m_table->scrollTo(index);
     } else {
         m_table->selectionModel()->clearSelection();
@@ -391,14 +391,16 @@ QString SensitivityView::barCsv() const
 {
     const SensitivityMeasure mea = measure();
     const int b = bits();
-    QString out = QStringLiteral("layer,block,kind,%1\n").arg(TableExport::csvField(SensitivityModel::columnTitle(mea, b)));
+    QString out =
+        QStringLiteral("layer,block,kind,%1\n").arg(TableExport::csvField(SensitivityModel::columnTitle(mea, b)));
     for (int r = 0; r < m_model->rowCount(); ++r) {
         const std::optional<double> v = m_model->value(r, mea, b);
         const QString name = m_model->layerName(r);
         out += QStringLiteral("%1,%2,%3,%4\n")
                    .arg(name)
                    .arg(Selection::blockOf(name))
-                   .arg(name.section('.', -1), v ? QString::number(*v, 'g', QLocale::FloatingPointShortest) : QString());
+                   .arg(name.section('.', -1),
+                        v ? QString::number(*v, 'g', QLocale::FloatingPointShortest) : QString());
     }
     return out;
 }

@@ -102,8 +102,8 @@ private:
     std::unique_ptr<TableExport> m_tableExport;
 
     QBarSeries* m_bars = nullptr;
-    QList<int> m_blocks;          // bar categories
-    QStringList m_kinds;          // bar sets
+    QList<int> m_blocks;                  // bar categories
+    QStringList m_kinds;                  // bar sets
     QHash<QPair<int, int>, int> m_barRow; // (category, set) → model row
     bool m_syncing = false;
 };

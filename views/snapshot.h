@@ -12,14 +12,14 @@ namespace ql {
 /// Everything the views read, immutable once built: the model's layer table, the analysis (null
 /// before one exists), the calibration tokens and the tokenizer's pieces for token text.
 struct AnalysisSnapshot {
-    std::string modelName;                           ///< folder name, for titles
-    std::vector<LinearLayer> layers;                 ///< model order
+    std::string modelName;           ///< folder name, for titles
+    std::vector<LinearLayer> layers; ///< model order
     int blocks = 0;
     int hidden = 0;
-    std::shared_ptr<const AnalysisResult> analysis;  ///< null until an analysis ran or was loaded
-    std::vector<int32_t> calibTokens;                ///< sample-major, samples × seqlen (may be empty)
+    std::shared_ptr<const AnalysisResult> analysis; ///< null until an analysis ran or was loaded
+    std::vector<int32_t> calibTokens;               ///< sample-major, samples × seqlen (may be empty)
     int seqlen = 0;
-    std::vector<std::string> tokenPieces;            ///< id → display text (may be empty)
+    std::vector<std::string> tokenPieces; ///< id → display text (may be empty)
 
     /// Display text of a token id ("#id" when no tokenizer piece is known).
     std::string tokenText(int32_t id) const
@@ -42,10 +42,10 @@ struct AnalysisSnapshot {
 /// Raw activations of one site for one calibration sample (the heat map's data), captured on
 /// request by a job (core captureSite), never computed by a view.
 struct SiteSample {
-    std::string site;             ///< e.g. "layers.3.down_in"
-    int sample = 0;               ///< calibration window index
-    RowMatrix values;             ///< [tokens, channels]
-    std::vector<int32_t> tokens;  ///< the window's token ids
+    std::string site;            ///< e.g. "layers.3.down_in"
+    int sample = 0;              ///< calibration window index
+    RowMatrix values;            ///< [tokens, channels]
+    std::vector<int32_t> tokens; ///< the window's token ids
 };
 
 /// Shared, immutable snapshot handed to every view.

@@ -28,10 +28,8 @@ bool isNumber(const QVariant& v)
     case QMetaType::Int:
     case QMetaType::UInt:
     case QMetaType::LongLong:
-    case QMetaType::ULongLong:
-        return true;
-    default:
-        return false;
+    case QMetaType::ULongLong: return true;
+    default: return false;
     }
 }
 
@@ -64,21 +62,17 @@ void appendRows(const QAbstractItemModel* model, const QModelIndex& parent, int 
 } // namespace
 
 TableExport::TableExport(const QString& title, QAbstractItemModel* model, QWidget* widget)
-    : m_title(title)
-    , m_model(model)
-    , m_widget(widget)
-{
-}
+    : m_title(title), m_model(model), m_widget(widget)
+{}
 
 TableExport::TableExport(const QString& title, QAbstractItemView* view)
     : TableExport(title, view ? view->model() : nullptr, view)
-{
-}
+{}
 
 QString TableExport::csvField(const QString& text)
 {
-    if (!text.contains(QLatin1Char(',')) && !text.contains(QLatin1Char('"')) && !text.contains(QLatin1Char('\n'))
-        && !text.contains(QLatin1Char('\r')))
+    if (!text.contains(QLatin1Char(',')) && !text.contains(QLatin1Char('"')) && !text.contains(QLatin1Char('\n')) &&
+        !text.contains(QLatin1Char('\r')))
         return text;
     QString quoted = text;
     quoted.replace(QLatin1Char('"'), QLatin1String("\"\""));

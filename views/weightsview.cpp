@@ -22,9 +22,7 @@
 
 namespace ql {
 
-WeightsView::WeightsView(Selection* selection, QWidget* parent)
-    : AnalysisPage(parent)
-    , m_selection(selection)
+WeightsView::WeightsView(Selection* selection, QWidget* parent) : AnalysisPage(parent), m_selection(selection)
 {
     m_placeholder = detail::makePlaceholder(this);
 
@@ -99,7 +97,8 @@ void WeightsView::followSelection()
         return;
     }
     if (!m_snapshot->analysis || m_snapshot->analysis->weights.empty()) {
-        showPlaceholder(tr("No weight statistics yet.\n\nRun an analysis to see the weight distribution of each layer."));
+        showPlaceholder(
+            tr("No weight statistics yet.\n\nRun an analysis to see the weight distribution of each layer."));
         return;
     }
     const QString layer = m_selection ? m_selection->layer() : QString();
@@ -110,7 +109,8 @@ void WeightsView::followSelection()
     // WeightStats are named by tensor: the module name plus ".weight".
     const std::string tensor = layer.toStdString() + ".weight";
     const auto& weights = m_snapshot->analysis->weights;
-    const auto it = std::find_if(weights.begin(), weights.end(), [&](const WeightStats& w) { return w.name == tensor; });
+    const auto it = std::find_if(weights.begin(), weights.end(),
+                                 [&](const WeightStats& w) { return w.name == tensor; });
     if (it == weights.end()) {
         showPlaceholder(tr("No weight statistics were stored for %1.").arg(layer));
         return;
@@ -171,13 +171,17 @@ void WeightsView::rebuildRows()
         s->attachAxis(y);
         m_rowPanel->attachHover(s, [s](int index, const QBarSet*) {
             if (index < 0 || index >= s->count()) return QString();
-            return QStringLiteral("row %1\n%2: %3").arg(qRound(s->at(index).x())).arg(s->name()).arg(s->at(index).y(), 0, 'g', 5);
+            return QStringLiteral("row %1\n%2: %3")
+                .arg(qRound(s->at(index).x()))
+                .arg(s->name())
+                .arg(s->at(index).y(), 0, 'g', 5);
         });
     }
     // At pixel detail: a 7B model's gate and up projections have 11008 rows.
     m_rowPanel->setPoints(m_absmax, absmax);
     if (m_std) m_rowPanel->setPoints(m_std, stddev);
-    m_rowPanel->setTitle(tr("Per-row absmax and std — %1 (%2 rows)").arg(m_selection ? m_selection->layer() : QString()).arg(rows));
+    m_rowPanel->setTitle(
+        tr("Per-row absmax and std — %1 (%2 rows)").arg(m_selection ? m_selection->layer() : QString()).arg(rows));
 }
 
 QString WeightsView::rowCsv() const

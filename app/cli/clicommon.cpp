@@ -17,7 +17,10 @@ namespace ql::cli {
 
 namespace {
 std::atomic<bool> g_canceled{false};
-extern "C" void onSigint(int) { g_canceled = true; }
+extern "C" void onSigint(int)
+{
+    g_canceled = true;
+}
 } // namespace
 
 CliFeedback::CliFeedback(std::string label, bool verbose)
@@ -48,7 +51,10 @@ void CliFeedback::message(const std::string& text)
     std::fprintf(stderr, "%s%s: %s\n", m_tty && m_lastPercent >= 0 ? "\r" : "", m_label.c_str(), text.c_str());
 }
 
-bool CliFeedback::isCanceled() const { return g_canceled.load(); }
+bool CliFeedback::isCanceled() const
+{
+    return g_canceled.load();
+}
 
 bool parseArgs(QCommandLineParser& parser, const QStringList& args, int positional, const char* usage)
 {
@@ -87,14 +93,18 @@ Expected<int> intOption(const QCommandLineParser& p, const QString& name, int mi
 {
     bool ok = false;
     const int v = p.value(name).toInt(&ok);
-    if (!ok) return makeError("--" + name.toStdString() + " expects an integer, got '" + p.value(name).toStdString() + "'");
+    if (!ok)
+        return makeError("--" + name.toStdString() + " expects an integer, got '" + p.value(name).toStdString() + "'");
     if (v < min)
         return makeError("--" + name.toStdString() + " must be at least " + std::to_string(min) + ", got " +
                          std::to_string(v));
     return v;
 }
 
-void printJson(const nlohmann::json& j) { std::cout << j.dump(2) << std::endl; }
+void printJson(const nlohmann::json& j)
+{
+    std::cout << j.dump(2) << std::endl;
+}
 
 double measureGemmPeak(int m, int k, int n)
 {
@@ -130,8 +140,9 @@ void announceCost(double flops, const std::string& what)
     if (!(flops > kLarge)) return;
     const double gflops = measureGemmPeak(256, 256, 256);
     const double seconds = flops / (gflops * 1e9);
-    std::fprintf(stderr, "note: %s is about %.1f TFLOP: at least %.0f s at the %.0f GFLOP/s this machine's GEMM reaches "
-                         "now (Ctrl-C cancels)\n",
+    std::fprintf(stderr,
+                 "note: %s is about %.1f TFLOP: at least %.0f s at the %.0f GFLOP/s this machine's GEMM reaches "
+                 "now (Ctrl-C cancels)\n",
                  what.c_str(), flops / 1e12, seconds, gflops);
 }
 

@@ -34,7 +34,9 @@ nlohmann::json summarize(const AnalysisResult& r, const std::string& out, double
     std::sort(sites.begin(), sites.end(), [](auto a, auto b) { return a->absmaxSite > b->absmaxSite; });
     nlohmann::json top = nlohmann::json::array();
     for (size_t i = 0; i < std::min<size_t>(5, sites.size()); ++i)
-        top.push_back({{"site", sites[i]->name}, {"absmax", sites[i]->absmaxSite}, {"kurtosis", sites[i]->kurtosisSite},
+        top.push_back({{"site", sites[i]->name},
+                       {"absmax", sites[i]->absmaxSite},
+                       {"kurtosis", sites[i]->kurtosisSite},
                        {"outlier_channels", sites[i]->outlierChannels.size()},
                        {"energy_entropy_bits", sites[i]->energyEntropyBits},
                        {"value_entropy_bits", sites[i]->valueEntropyBits}});
@@ -42,8 +44,10 @@ nlohmann::json summarize(const AnalysisResult& r, const std::string& out, double
     j["massive_activations"] = r.massive.size();
     nlohmann::json massive = nlohmann::json::array();
     for (size_t i = 0; i < std::min<size_t>(10, r.massive.size()); ++i)
-        massive.push_back({{"layer", r.massive[i].layer}, {"token", r.massive[i].token},
-                           {"token_id", r.massive[i].tokenId}, {"channel", r.massive[i].channel},
+        massive.push_back({{"layer", r.massive[i].layer},
+                           {"token", r.massive[i].token},
+                           {"token_id", r.massive[i].tokenId},
+                           {"channel", r.massive[i].channel},
                            {"value", r.massive[i].value}});
     j["massive_first"] = massive;
     if (!r.sensitivity.empty()) {
@@ -56,7 +60,8 @@ nlohmann::json summarize(const AnalysisResult& r, const std::string& out, double
         for (const auto& l : r.sensitivity) s.push_back(&l);
         std::sort(s.begin(), s.end(), [k](auto a, auto b) { return a->relMse[k] > b->relMse[k]; });
         auto row = [k](const LayerSensitivity* l) {
-            nlohmann::json j{{"layer", l->name}, {"rel_mse", l->relMse[k]}, {"sqnr_db", l->sqnrDb[k]}, {"proxy", l->proxy[k]}};
+            nlohmann::json j{
+                {"layer", l->name}, {"rel_mse", l->relMse[k]}, {"sqnr_db", l->sqnrDb[k]}, {"proxy", l->proxy[k]}};
             if (k < l->kl.size()) j["kl"] = l->kl[k];
             return j;
         };
@@ -71,9 +76,13 @@ nlohmann::json summarize(const AnalysisResult& r, const std::string& out, double
     }
     if (r.endToEnd.windows > 0) {
         const EndToEndSummary& e = r.endToEnd;
-        j["end_to_end"] = {{"windows", e.windows}, {"seqlen", e.seqlen}, {"tokens", e.tokens},
-                           {"held_out_sha256", e.heldOutSha256}, {"bits", e.bits},
-                           {"spearman_proxy_kl", e.spearmanProxyKl}, {"spearman_rel_mse_kl", e.spearmanRelMseKl}};
+        j["end_to_end"] = {{"windows", e.windows},
+                           {"seqlen", e.seqlen},
+                           {"tokens", e.tokens},
+                           {"held_out_sha256", e.heldOutSha256},
+                           {"bits", e.bits},
+                           {"spearman_proxy_kl", e.spearmanProxyKl},
+                           {"spearman_rel_mse_kl", e.spearmanRelMseKl}};
     }
     return j;
 }
@@ -83,19 +92,30 @@ nlohmann::json summarize(const AnalysisResult& r, const std::string& out, double
 int cmdAnalyze(const QStringList& args)
 {
     QCommandLineParser p;
-    p.addOption({QStringLiteral("calib"), QStringLiteral("Calibration text (.txt, or .jsonl with a text field)."), QStringLiteral("FILE")});
-    p.addOption({QStringLiteral("samples"), QStringLiteral("Calibration windows."), QStringLiteral("N"), QStringLiteral("128")});
-    p.addOption({QStringLiteral("seqlen"), QStringLiteral("Tokens per window."), QStringLiteral("N"), QStringLiteral("512")});
-    p.addOption({QStringLiteral("sampling"), QStringLiteral("contiguous or random."), QStringLiteral("S"), QStringLiteral("contiguous")});
-    p.addOption({QStringLiteral("seed"), QStringLiteral("Seed of random sampling."), QStringLiteral("N"), QStringLiteral("0")});
-    p.addOption({QStringLiteral("sensitivity"), QStringLiteral("none, proxy or full."), QStringLiteral("M"), QStringLiteral("proxy")});
-    p.addOption({QStringLiteral("kl-samples"), QStringLiteral("Held-out windows for --sensitivity full, taken from the end of the calibration text."), QStringLiteral("N"), QStringLiteral("4")});
+    p.addOption({QStringLiteral("calib"), QStringLiteral("Calibration text (.txt, or .jsonl with a text field)."),
+                 QStringLiteral("FILE")});
+    p.addOption({QStringLiteral("samples"), QStringLiteral("Calibration windows."), QStringLiteral("N"),
+                 QStringLiteral("128")});
+    p.addOption(
+        {QStringLiteral("seqlen"), QStringLiteral("Tokens per window."), QStringLiteral("N"), QStringLiteral("512")});
+    p.addOption({QStringLiteral("sampling"), QStringLiteral("contiguous or random."), QStringLiteral("S"),
+                 QStringLiteral("contiguous")});
+    p.addOption(
+        {QStringLiteral("seed"), QStringLiteral("Seed of random sampling."), QStringLiteral("N"), QStringLiteral("0")});
+    p.addOption({QStringLiteral("sensitivity"), QStringLiteral("none, proxy or full."), QStringLiteral("M"),
+                 QStringLiteral("proxy")});
+    p.addOption({QStringLiteral("kl-samples"),
+                 QStringLiteral("Held-out windows for --sensitivity full, taken from the end of the calibration text."),
+                 QStringLiteral("N"), QStringLiteral("4")});
     p.addOption({QStringLiteral("save-hessian"), QStringLiteral("Store each site's Σxxᵀ (large).")});
     p.addOption({QStringLiteral("out"), QStringLiteral("Analysis file to write (HDF5)."), QStringLiteral("FILE.h5")});
-    p.addOption({QStringLiteral("force"), QStringLiteral("Overwrite an existing analysis file made from other inputs.")});
-    p.addOption({QStringLiteral("threads"), QStringLiteral("Threads (0: all cores)."), QStringLiteral("N"), QStringLiteral("0")});
+    p.addOption(
+        {QStringLiteral("force"), QStringLiteral("Overwrite an existing analysis file made from other inputs.")});
+    p.addOption({QStringLiteral("threads"), QStringLiteral("Threads (0: all cores)."), QStringLiteral("N"),
+                 QStringLiteral("0")});
     p.addOption({QStringLiteral("json"), QStringLiteral("Print a JSON summary.")});
-    p.addOption({QStringLiteral("force-ctx"), QStringLiteral("Run even when --seqlen exceeds the model's max_position_embeddings.")});
+    p.addOption({QStringLiteral("force-ctx"),
+                 QStringLiteral("Run even when --seqlen exceeds the model's max_position_embeddings.")});
     addNonFiniteOption(p);
     if (!parseArgs(p, args, 1, "quantlens-cli analyze MODEL_DIR --calib FILE --out FILE.h5 [options]")) return 1;
     if (!p.isSet(QStringLiteral("calib"))) return fail("analyze needs --calib FILE");
@@ -178,13 +198,14 @@ int cmdAnalyze(const QStringList& args)
         printJson(j);
         return 0;
     }
-    std::printf("analysed %d x %d tokens (%s) in %.1f s -> %s\n", spec.samples, spec.seqlen, samplingName(spec.sampling),
-                seconds, out.c_str());
+    std::printf("analysed %d x %d tokens (%s) in %.1f s -> %s\n", spec.samples, spec.seqlen,
+                samplingName(spec.sampling), seconds, out.c_str());
     std::printf("%zu sites, %zu massive activations, %zu layers with sensitivity\n", result->sites.size(),
                 result->massive.size(), result->sensitivity.size());
     for (const auto& s : j["top_outlier_sites"])
-        std::printf("  %-22s absmax %10.3f  kurtosis %9.2f  outlier channels %3zu\n", s["site"].get<std::string>().c_str(),
-                    s["absmax"].get<double>(), s["kurtosis"].get<double>(), s["outlier_channels"].get<size_t>());
+        std::printf("  %-22s absmax %10.3f  kurtosis %9.2f  outlier channels %3zu\n",
+                    s["site"].get<std::string>().c_str(), s["absmax"].get<double>(), s["kurtosis"].get<double>(),
+                    s["outlier_channels"].get<size_t>());
     const EndToEndSummary& e = result->endToEnd;
     for (size_t i = 0; i < e.bits.size(); ++i)
         std::printf("  %d bits: Spearman rank correlation with end-to-end KL over layers: proxy %.3f, rel. MSE %.3f\n",

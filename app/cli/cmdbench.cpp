@@ -20,9 +20,12 @@ using Clock = std::chrono::steady_clock;
 int cmdBenchForward(const QStringList& args)
 {
     QCommandLineParser p;
-    p.addOption({QStringLiteral("ctx"), QStringLiteral("Tokens per sequence."), QStringLiteral("N"), QStringLiteral("512")});
-    p.addOption({QStringLiteral("chunks"), QStringLiteral("Sequences to time."), QStringLiteral("N"), QStringLiteral("2")});
-    p.addOption({QStringLiteral("threads"), QStringLiteral("Threads (0: all cores)."), QStringLiteral("N"), QStringLiteral("0")});
+    p.addOption(
+        {QStringLiteral("ctx"), QStringLiteral("Tokens per sequence."), QStringLiteral("N"), QStringLiteral("512")});
+    p.addOption(
+        {QStringLiteral("chunks"), QStringLiteral("Sequences to time."), QStringLiteral("N"), QStringLiteral("2")});
+    p.addOption({QStringLiteral("threads"), QStringLiteral("Threads (0: all cores)."), QStringLiteral("N"),
+                 QStringLiteral("0")});
     p.addOption({QStringLiteral("all-logits"),
                  QStringLiteral("Compute logits for every position (default: last only, as llama-bench's pp test).")});
     p.addOption({QStringLiteral("json"), QStringLiteral("Print one JSON object.")});
@@ -38,9 +41,7 @@ int cmdBenchForward(const QStringList& args)
     auto model = Model::open(p.positionalArguments()[0].toStdString());
     if (!model) return fail(model.message());
     const ModelConfig& c = model->config();
-    if (*threads > 0) {
-        omp_set_num_threads(*threads);
-    }
+    if (*threads > 0) { omp_set_num_threads(*threads); }
     const int nThreads = Eigen::nbThreads();
 
     std::mt19937 rng(1234);

@@ -16,13 +16,18 @@ namespace ql::cli {
 int cmdBenchGptq(const QStringList& args)
 {
     QCommandLineParser p;
-    p.addOption({QStringLiteral("size"), QStringLiteral("Rows and columns of the layer."), QStringLiteral("N"), QStringLiteral("4096")});
-    p.addOption({QStringLiteral("tokens"), QStringLiteral("Calibration tokens behind the Hessian."), QStringLiteral("N"), QStringLiteral("4096")});
+    p.addOption({QStringLiteral("size"), QStringLiteral("Rows and columns of the layer."), QStringLiteral("N"),
+                 QStringLiteral("4096")});
+    p.addOption({QStringLiteral("tokens"), QStringLiteral("Calibration tokens behind the Hessian."),
+                 QStringLiteral("N"), QStringLiteral("4096")});
     p.addOption({QStringLiteral("bits"), QStringLiteral("Integer width."), QStringLiteral("B"), QStringLiteral("4")});
     p.addOption({QStringLiteral("group"), QStringLiteral("Group size."), QStringLiteral("G"), QStringLiteral("128")});
-    p.addOption({QStringLiteral("threads"), QStringLiteral("Threads (0: all cores)."), QStringLiteral("N"), QStringLiteral("0")});
+    p.addOption({QStringLiteral("threads"), QStringLiteral("Threads (0: all cores)."), QStringLiteral("N"),
+                 QStringLiteral("0")});
     p.addOption({QStringLiteral("json"), QStringLiteral("Print JSON.")});
-    if (!parseArgs(p, args, 0, "quantlens-cli bench-gptq [--size 4096] [--tokens 4096] [--bits 4] [--group 128] [--json]")) return 1;
+    if (!parseArgs(p, args, 0,
+                   "quantlens-cli bench-gptq [--size 4096] [--tokens 4096] [--bits 4] [--group 128] [--json]"))
+        return 1;
     auto size = intOption(p, QStringLiteral("size"), 8);
     auto tokens = intOption(p, QStringLiteral("tokens"), 1);
     auto bits = intOption(p, QStringLiteral("bits"), 2);
@@ -30,9 +35,7 @@ int cmdBenchGptq(const QStringList& args)
     auto threads = intOption(p, QStringLiteral("threads"), 0);
     for (auto* e : {&size, &tokens, &bits, &group, &threads})
         if (!*e) return fail(e->message());
-    if (*threads > 0) {
-        omp_set_num_threads(*threads);
-    }
+    if (*threads > 0) { omp_set_num_threads(*threads); }
     const int n = *size;
     std::mt19937 rng(1);
     std::normal_distribution<float> g(0.f, 1.f);

@@ -15,28 +15,37 @@ int cmdEval(const QStringList& args)
 {
     QCommandLineParser p;
     p.addOption({QStringLiteral("data"), QStringLiteral("Evaluation text file."), QStringLiteral("FILE")});
-    p.addOption({QStringLiteral("ctx"), QStringLiteral("Window length in tokens."), QStringLiteral("N"), QStringLiteral("512")});
-    p.addOption({QStringLiteral("chunks"), QStringLiteral("Windows to evaluate (-1: all)."), QStringLiteral("N"), QStringLiteral("-1")});
+    p.addOption({QStringLiteral("ctx"), QStringLiteral("Window length in tokens."), QStringLiteral("N"),
+                 QStringLiteral("512")});
+    p.addOption({QStringLiteral("chunks"), QStringLiteral("Windows to evaluate (-1: all)."), QStringLiteral("N"),
+                 QStringLiteral("-1")});
     p.addOption({QStringLiteral("protocol"), QStringLiteral("llamacpp (BOS, score second half) or paper (score all)."),
                  QStringLiteral("P"), QStringLiteral("llamacpp")});
-    p.addOption({QStringLiteral("threads"), QStringLiteral("Threads (0: all cores)."), QStringLiteral("N"), QStringLiteral("0")});
-    p.addOption({QStringLiteral("force-ctx"), QStringLiteral("Run even when --ctx exceeds the model's max_position_embeddings.")});
+    p.addOption({QStringLiteral("threads"), QStringLiteral("Threads (0: all cores)."), QStringLiteral("N"),
+                 QStringLiteral("0")});
+    p.addOption({QStringLiteral("force-ctx"),
+                 QStringLiteral("Run even when --ctx exceeds the model's max_position_embeddings.")});
     addNonFiniteOption(p);
     p.addOption({QStringLiteral("kl-ref"), QStringLiteral("Also report KL divergence from this reference model."),
                  QStringLiteral("MODEL_DIR")});
     p.addOption({QStringLiteral("json"), QStringLiteral("Print one JSON object.")});
     p.addOption({QStringLiteral("verbose"), QStringLiteral("Print running perplexity per batch on stderr.")});
-    p.addOption({QStringLiteral("run"), QStringLiteral("Evaluate the quantized model saved in a run folder (quantize --out)."),
+    p.addOption({QStringLiteral("run"),
+                 QStringLiteral("Evaluate the quantized model saved in a run folder (quantize --out)."),
                  QStringLiteral("RUN_DIR")});
     addRecipeOptions(p);
-    if (!parseArgs(p, args, 1, "quantlens-cli eval MODEL_DIR --data FILE [--run RUN_DIR | --recipe R.json] [options]")) return 1;
+    if (!parseArgs(p, args, 1, "quantlens-cli eval MODEL_DIR --data FILE [--run RUN_DIR | --recipe R.json] [options]"))
+        return 1;
     if (!p.isSet(QStringLiteral("data"))) return fail("eval needs --data FILE");
 
     EvalOptions opt;
     const QString proto = p.value(QStringLiteral("protocol"));
-    if (proto == QLatin1String("llamacpp")) opt.protocol = PplProtocol::LlamaCpp;
-    else if (proto == QLatin1String("paper")) opt.protocol = PplProtocol::Paper;
-    else return fail("--protocol must be llamacpp or paper, got '" + proto.toStdString() + "'");
+    if (proto == QLatin1String("llamacpp"))
+        opt.protocol = PplProtocol::LlamaCpp;
+    else if (proto == QLatin1String("paper"))
+        opt.protocol = PplProtocol::Paper;
+    else
+        return fail("--protocol must be llamacpp or paper, got '" + proto.toStdString() + "'");
     auto ctx = intOption(p, QStringLiteral("ctx"), 2);
     if (!ctx) return fail(ctx.message());
     auto chunks = intOption(p, QStringLiteral("chunks"), -1);
@@ -125,9 +134,10 @@ int cmdEval(const QStringList& args)
         CliFeedback kfb("kl", p.isSet(QStringLiteral("verbose")));
         auto kl = evaluateKl(ref->config(), *ref, model->config(), *weights, tokens, bos, opt, &kfb);
         if (!kl) return fail(kl.message());
-        j["kl"] = {{"reference", ref->dir()},       {"mean_kl", kl->meanKl},      {"max_kl", kl->maxKl},
-                   {"top1_agreement", kl->top1Agreement}, {"ppl_reference", kl->pplRef},
-                   {"tokens_scored", kl->tokensScored}, {"seconds", kl->seconds}};
+        j["kl"] = {{"reference", ref->dir()},     {"mean_kl", kl->meanKl},
+                   {"max_kl", kl->maxKl},         {"top1_agreement", kl->top1Agreement},
+                   {"ppl_reference", kl->pplRef}, {"tokens_scored", kl->tokensScored},
+                   {"seconds", kl->seconds}};
     }
 
     if (p.isSet(QStringLiteral("json"))) {

@@ -38,15 +38,23 @@ int cmdInfo(const QStringList& args)
     nlohmann::json layers = nlohmann::json::array();
     for (const auto& l : model->linearLayers()) {
         linearParams += l.params();
-        layers.push_back({{"name", l.name}, {"block", l.block}, {"kind", linearShortName(l.kind)},
-                          {"site", l.site}, {"shape", {l.outFeatures, l.inFeatures}}, {"params", l.params()},
-                          {"bias", l.hasBias}, {"dtype", dtypeName(l.dtype)}});
+        layers.push_back({{"name", l.name},
+                          {"block", l.block},
+                          {"kind", linearShortName(l.kind)},
+                          {"site", l.site},
+                          {"shape", {l.outFeatures, l.inFeatures}},
+                          {"params", l.params()},
+                          {"bias", l.hasBias},
+                          {"dtype", dtypeName(l.dtype)}});
     }
     j["linear_parameters"] = linearParams;
     j["linear_layers"] = layers;
     if (tok) {
-        j["tokenizer"] = {{"kind", (*tok)->kind()}, {"vocab_size", (*tok)->vocabSize()},
-                          {"bos_id", (*tok)->bosId()}, {"eos_id", (*tok)->eosId()}, {"adds_bos", (*tok)->addsBos()}};
+        j["tokenizer"] = {{"kind", (*tok)->kind()},
+                          {"vocab_size", (*tok)->vocabSize()},
+                          {"bos_id", (*tok)->bosId()},
+                          {"eos_id", (*tok)->eosId()},
+                          {"adds_bos", (*tok)->addsBos()}};
     } else {
         j["tokenizer"] = {{"error", tok.message()}};
     }
@@ -66,7 +74,8 @@ int cmdInfo(const QStringList& args)
     std::printf("%-45s %-16s %12s %s\n", "layer", "shape", "params", "dtype");
     for (const auto& l : model->linearLayers()) {
         const std::string shape = "[" + std::to_string(l.outFeatures) + ", " + std::to_string(l.inFeatures) + "]";
-        std::printf("%-45s %-16s %12lld %s\n", l.name.c_str(), shape.c_str(), (long long)l.params(), dtypeName(l.dtype));
+        std::printf("%-45s %-16s %12lld %s\n", l.name.c_str(), shape.c_str(), (long long)l.params(),
+                    dtypeName(l.dtype));
     }
     return 0;
 }

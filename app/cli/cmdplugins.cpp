@@ -33,7 +33,9 @@ int cmdPlugins(const QStringList& args)
     auto describe = [](const std::vector<ParamSpec>& specs) {
         nlohmann::json params = nlohmann::json::array();
         for (const ParamSpec& s : specs) {
-            nlohmann::json ps{{"name", s.name}, {"type", paramTypeName(s.type)}, {"default", paramValueJson(s.defaultValue)},
+            nlohmann::json ps{{"name", s.name},
+                              {"type", paramTypeName(s.type)},
+                              {"default", paramValueJson(s.defaultValue)},
                               {"help", s.help}};
             if (s.min <= s.max && (s.type == ParamSpec::Type::Int || s.type == ParamSpec::Type::Double))
                 ps["range"] = {s.min, s.max};
@@ -43,11 +45,18 @@ int cmdPlugins(const QStringList& args)
         return params;
     };
     for (const auto& [id, m] : reg.methods())
-        j["methods"].push_back({{"id", id}, {"kind", "quantizer"}, {"plugin", m.plugin}, {"file", m.file},
+        j["methods"].push_back({{"id", id},
+                                {"kind", "quantizer"},
+                                {"plugin", m.plugin},
+                                {"file", m.file},
                                 {"description", m.quantizer->description()},
-                                {"needs_hessian", m.quantizer->needsHessian()}, {"parameters", describe(m.quantizer->parameters())}});
+                                {"needs_hessian", m.quantizer->needsHessian()},
+                                {"parameters", describe(m.quantizer->parameters())}});
     for (const auto& [id, t] : reg.transforms())
-        j["methods"].push_back({{"id", id}, {"kind", "transform"}, {"plugin", t.plugin}, {"file", t.file},
+        j["methods"].push_back({{"id", id},
+                                {"kind", "transform"},
+                                {"plugin", t.plugin},
+                                {"file", t.file},
                                 {"description", t.transform->description()},
                                 {"needs_statistics", t.transform->needsStatistics()},
                                 {"parameters", describe(t.transform->parameters())}});
@@ -65,7 +74,8 @@ int cmdPlugins(const QStringList& args)
                         ps["help"].get<std::string>().c_str());
     }
     for (const auto& problem : reg.problems()) std::fprintf(stderr, "warning: %s\n", problem.c_str());
-    if (reg.methods().empty() && reg.transforms().empty()) return fail("no quantization methods found in " + j["plugin_dirs"].dump());
+    if (reg.methods().empty() && reg.transforms().empty())
+        return fail("no quantization methods found in " + j["plugin_dirs"].dump());
     return 0;
 }
 

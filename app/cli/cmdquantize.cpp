@@ -31,7 +31,8 @@ int cmdQuantize(const QStringList& args)
     addRecipeOptions(p);
     p.addOption({QStringLiteral("out"), QStringLiteral("Run folder to create."), QStringLiteral("RUN_DIR")});
     p.addOption({QStringLiteral("force"), QStringLiteral("Replace an existing run folder.")});
-    p.addOption({QStringLiteral("threads"), QStringLiteral("Threads (0: all cores)."), QStringLiteral("N"), QStringLiteral("0")});
+    p.addOption({QStringLiteral("threads"), QStringLiteral("Threads (0: all cores)."), QStringLiteral("N"),
+                 QStringLiteral("0")});
     p.addOption({QStringLiteral("json"), QStringLiteral("Print the report as JSON.")});
     addNonFiniteOption(p);
     if (!parseArgs(p, args, 1, "quantlens-cli quantize MODEL_DIR --recipe R.json --out RUN_DIR [options]")) return 1;
@@ -40,7 +41,8 @@ int cmdQuantize(const QStringList& args)
     auto threads = intOption(p, QStringLiteral("threads"), 0);
     if (!threads) return fail(threads.message());
     const fs::path out = fs::absolute(p.value(QStringLiteral("out")).toStdString());
-    if (!fs::is_directory(out.parent_path())) return fail(out.parent_path().string() + ": folder does not exist (for --out)");
+    if (!fs::is_directory(out.parent_path()))
+        return fail(out.parent_path().string() + ": folder does not exist (for --out)");
     if (fs::exists(out) && !p.isSet(QStringLiteral("force")))
         return fail(out.string() + " exists; pass --force to replace it");
 
@@ -57,7 +59,8 @@ int cmdQuantize(const QStringList& args)
 
     CliFeedback fb("quantize");
     auto run = quantizeWithRecipe(p, *model, tok ? tok->get() : nullptr, plugins, *threads, &fb);
-    if (!run && !tok && run.message().find("tokenizer") != std::string::npos) return fail(run.message() + ": " + tok.message());
+    if (!run && !tok && run.message().find("tokenizer") != std::string::npos)
+        return fail(run.message() + ": " + tok.message());
     if (!run) return fail(run.message());
 
     // Written into a temporary folder, renamed into place when complete.
@@ -72,7 +75,8 @@ int cmdQuantize(const QStringList& args)
     auto step = writeText(tmp / "recipe.json", recipeToJson(run->recipe));
     if (step) step = writeText(tmp / "resolved.json", resolvedToJson(run->specs));
     if (step) step = writeText(tmp / "report.json", report.dump(2) + "\n");
-    if (step) step = writeRunState((tmp / "quantized.safetensors").string(), *run->model, run->transformed.get(), *modelSha);
+    if (step)
+        step = writeRunState((tmp / "quantized.safetensors").string(), *run->model, run->transformed.get(), *modelSha);
     if (!step) {
         fs::remove_all(tmp, ec);
         return fail(step.message());
@@ -86,8 +90,9 @@ int cmdQuantize(const QStringList& args)
         printJson(report);
         return 0;
     }
-    std::printf("quantized %zu layers (%d computed) to %.3f bits per weight in %.1f s -> %s\n", run->model->layers().size(),
-                run->stats.layersQuantized, report["bits_per_weight"].get<double>(), run->stats.seconds, out.c_str());
+    std::printf("quantized %zu layers (%d computed) to %.3f bits per weight in %.1f s -> %s\n",
+                run->model->layers().size(), run->stats.layersQuantized, report["bits_per_weight"].get<double>(),
+                run->stats.seconds, out.c_str());
     return 0;
 }
 

@@ -10,7 +10,8 @@ namespace ql::cli {
 int cmdTokenize(const QStringList& args)
 {
     QCommandLineParser p;
-    p.addOption({QStringLiteral("text"), QStringLiteral("Text file to tokenize (read as bytes)."), QStringLiteral("FILE")});
+    p.addOption(
+        {QStringLiteral("text"), QStringLiteral("Text file to tokenize (read as bytes)."), QStringLiteral("FILE")});
     p.addOption({QStringLiteral("out"), QStringLiteral("Write ids here instead of stdout."), QStringLiteral("FILE")});
     if (!parseArgs(p, args, 1, "quantlens-cli tokenize MODEL_DIR --text FILE [--out FILE]")) return 1;
     if (!p.isSet(QStringLiteral("text"))) return fail("tokenize needs --text FILE");

@@ -6,26 +6,25 @@
 
 namespace {
 
-const char* kUsage =
-    "usage: quantlens-cli COMMAND [options]\n"
-    "commands:\n"
-    "  info MODEL_DIR [--json]                      architecture, layers, shapes, parameter counts\n"
-    "  tokenize MODEL_DIR --text FILE [--out FILE]  token ids (space separated), no special tokens\n"
-    "  eval MODEL_DIR --data FILE [--ctx 512] [--chunks N] [--protocol llamacpp|paper]\n"
-    "       [--threads N] [--kl-ref MODEL_DIR] [--recipe R.json [--calib FILE ...] | --run RUN_DIR]\n"
-    "       [--json]                                perplexity (of the recipe's quantized model or\n"
-    "                                               a saved run; KL to a reference model)\n"
-    "  bench-forward MODEL_DIR [--ctx 512] [--chunks N] [--threads N] [--json]\n"
-    "                                               prompt-processing throughput\n"
-    "  bench-gptq [--size 4096] [--tokens 4096] [--bits 4] [--group 128] [--json]\n"
-    "                                               GPTQ of one layer against the GEMM peak\n"
-    "  analyze MODEL_DIR --calib FILE --out FILE.h5 [--samples 128] [--seqlen 512]\n"
-    "       [--sampling contiguous|random] [--seed 0] [--sensitivity none|proxy|full]\n"
-    "       [--save-hessian] [--force] [--json]     calibration statistics and sensitivity\n"
-    "  plugins [--json]                             quantization methods and their parameters\n"
-    "  quantize MODEL_DIR --recipe R.json --out RUN_DIR [--calib FILE] [--samples N] [--seqlen N]\n"
-    "       [--mode sequential|parallel] [--force] [--json]  quantize with a recipe, write the run\n"
-    "run 'quantlens-cli COMMAND --help' for a command's options.\n";
+const char* kUsage = "usage: quantlens-cli COMMAND [options]\n"
+                     "commands:\n"
+                     "  info MODEL_DIR [--json]                      architecture, layers, shapes, parameter counts\n"
+                     "  tokenize MODEL_DIR --text FILE [--out FILE]  token ids (space separated), no special tokens\n"
+                     "  eval MODEL_DIR --data FILE [--ctx 512] [--chunks N] [--protocol llamacpp|paper]\n"
+                     "       [--threads N] [--kl-ref MODEL_DIR] [--recipe R.json [--calib FILE ...] | --run RUN_DIR]\n"
+                     "       [--json]                                perplexity (of the recipe's quantized model or\n"
+                     "                                               a saved run; KL to a reference model)\n"
+                     "  bench-forward MODEL_DIR [--ctx 512] [--chunks N] [--threads N] [--json]\n"
+                     "                                               prompt-processing throughput\n"
+                     "  bench-gptq [--size 4096] [--tokens 4096] [--bits 4] [--group 128] [--json]\n"
+                     "                                               GPTQ of one layer against the GEMM peak\n"
+                     "  analyze MODEL_DIR --calib FILE --out FILE.h5 [--samples 128] [--seqlen 512]\n"
+                     "       [--sampling contiguous|random] [--seed 0] [--sensitivity none|proxy|full]\n"
+                     "       [--save-hessian] [--force] [--json]     calibration statistics and sensitivity\n"
+                     "  plugins [--json]                             quantization methods and their parameters\n"
+                     "  quantize MODEL_DIR --recipe R.json --out RUN_DIR [--calib FILE] [--samples N] [--seqlen N]\n"
+                     "       [--mode sequential|parallel] [--force] [--json]  quantize with a recipe, write the run\n"
+                     "run 'quantlens-cli COMMAND --help' for a command's options.\n";
 
 } // namespace
 

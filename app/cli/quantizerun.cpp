@@ -6,13 +6,20 @@ namespace ql::cli {
 
 void addRecipeOptions(QCommandLineParser& p)
 {
-    p.addOption({QStringLiteral("recipe"), QStringLiteral("Quantization recipe (JSON, docs/recipe.md)."), QStringLiteral("R.json")});
-    p.addOption({QStringLiteral("calib"), QStringLiteral("Calibration text; overrides the recipe's file."), QStringLiteral("FILE")});
-    p.addOption({QStringLiteral("samples"), QStringLiteral("Calibration windows (overrides the recipe)."), QStringLiteral("N")});
-    p.addOption({QStringLiteral("seqlen"), QStringLiteral("Tokens per calibration window (overrides the recipe)."), QStringLiteral("N")});
-    p.addOption({QStringLiteral("sampling"), QStringLiteral("contiguous or random (overrides the recipe)."), QStringLiteral("S")});
-    p.addOption({QStringLiteral("seed"), QStringLiteral("Seed of random sampling (overrides the recipe)."), QStringLiteral("N")});
-    p.addOption({QStringLiteral("mode"), QStringLiteral("sequential or parallel (overrides the recipe)."), QStringLiteral("M")});
+    p.addOption({QStringLiteral("recipe"), QStringLiteral("Quantization recipe (JSON, docs/recipe.md)."),
+                 QStringLiteral("R.json")});
+    p.addOption({QStringLiteral("calib"), QStringLiteral("Calibration text; overrides the recipe's file."),
+                 QStringLiteral("FILE")});
+    p.addOption({QStringLiteral("samples"), QStringLiteral("Calibration windows (overrides the recipe)."),
+                 QStringLiteral("N")});
+    p.addOption({QStringLiteral("seqlen"), QStringLiteral("Tokens per calibration window (overrides the recipe)."),
+                 QStringLiteral("N")});
+    p.addOption({QStringLiteral("sampling"), QStringLiteral("contiguous or random (overrides the recipe)."),
+                 QStringLiteral("S")});
+    p.addOption({QStringLiteral("seed"), QStringLiteral("Seed of random sampling (overrides the recipe)."),
+                 QStringLiteral("N")});
+    p.addOption({QStringLiteral("mode"), QStringLiteral("sequential or parallel (overrides the recipe)."),
+                 QStringLiteral("M")});
 }
 
 Expected<Recipe> recipeFromOptions(const QCommandLineParser& p)
@@ -43,9 +50,12 @@ Expected<Recipe> recipeFromOptions(const QCommandLineParser& p)
     }
     if (p.isSet(QStringLiteral("mode"))) {
         const QString m = p.value(QStringLiteral("mode"));
-        if (m == QLatin1String(pipelineModeName(Recipe::PipelineMode::Sequential))) r.mode = Recipe::PipelineMode::Sequential;
-        else if (m == QLatin1String(pipelineModeName(Recipe::PipelineMode::Parallel))) r.mode = Recipe::PipelineMode::Parallel;
-        else return makeError("--mode must be sequential or parallel");
+        if (m == QLatin1String(pipelineModeName(Recipe::PipelineMode::Sequential)))
+            r.mode = Recipe::PipelineMode::Sequential;
+        else if (m == QLatin1String(pipelineModeName(Recipe::PipelineMode::Parallel)))
+            r.mode = Recipe::PipelineMode::Parallel;
+        else
+            return makeError("--mode must be sequential or parallel");
     }
     if (p.isSet(QStringLiteral("calib"))) r.calibrationFile = p.value(QStringLiteral("calib")).toStdString();
     return r;
@@ -56,8 +66,9 @@ Expected<QuantizeRun> quantizeWithRecipe(const QCommandLineParser& p, const Mode
 {
     auto recipe = recipeFromOptions(p);
     if (!recipe) return recipe.error();
-    RecipeRunner runner(model, [&plugins](const std::string& id) { return plugins.quantizer(id); },
-                        [&plugins](const std::string& id) { return plugins.transform(id); });
+    RecipeRunner runner(
+        model, [&plugins](const std::string& id) { return plugins.quantizer(id); },
+        [&plugins](const std::string& id) { return plugins.transform(id); });
     runner.setThreads(threads);
     return runner.run(*recipe, tokenizer, fb);
 }

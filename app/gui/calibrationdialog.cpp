@@ -12,8 +12,9 @@
 namespace ql {
 
 CalibrationDialog::CalibrationDialog(const Project& p, QWidget* parent)
-    : QDialog(parent), m_file(new QLineEdit(p.calibFile, this)), m_samples(new QSpinBox(this)), m_seqlen(new QSpinBox(this)),
-      m_seed(new QSpinBox(this)), m_kl(new QSpinBox(this)), m_sampling(new QComboBox(this)), m_sensitivity(new QComboBox(this))
+    : QDialog(parent), m_file(new QLineEdit(p.calibFile, this)), m_samples(new QSpinBox(this)),
+      m_seqlen(new QSpinBox(this)), m_seed(new QSpinBox(this)), m_kl(new QSpinBox(this)),
+      m_sampling(new QComboBox(this)), m_sensitivity(new QComboBox(this))
 {
     setWindowTitle(tr("Calibration"));
     auto* form = new QFormLayout(this);
@@ -53,7 +54,10 @@ CalibrationDialog::CalibrationDialog(const Project& p, QWidget* parent)
     form->addRow(buttons);
 }
 
-QString CalibrationDialog::file() const { return m_file->text(); }
+QString CalibrationDialog::file() const
+{
+    return m_file->text();
+}
 
 CalibrationSpec CalibrationDialog::spec() const
 {
@@ -65,8 +69,14 @@ CalibrationSpec CalibrationDialog::spec() const
     return s;
 }
 
-QString CalibrationDialog::sensitivity() const { return m_sensitivity->currentText(); }
+QString CalibrationDialog::sensitivity() const
+{
+    return m_sensitivity->currentText();
+}
 
-int CalibrationDialog::klSamples() const { return m_kl->value(); }
+int CalibrationDialog::klSamples() const
+{
+    return m_kl->value();
+}
 
 } // namespace ql

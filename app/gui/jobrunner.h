@@ -41,8 +41,10 @@ public:
         auto* watcher = new QFutureWatcher<void>(job);
         connect(watcher, &QFutureWatcher<void>::finished, this, [this, job, result, done]() {
             Expected<T>& r = **result;
-            if (job->isCanceled()) job->finish(Job::State::Canceled, QStringLiteral("canceled"));
-            else if (!r) job->finish(Job::State::Failed, QString::fromStdString(r.message()));
+            if (job->isCanceled())
+                job->finish(Job::State::Canceled, QStringLiteral("canceled"));
+            else if (!r)
+                job->finish(Job::State::Failed, QString::fromStdString(r.message()));
             else {
                 if (done) done(*r);
                 job->finish(Job::State::Succeeded);

@@ -19,13 +19,19 @@ int main(int argc, char** argv)
     p.setApplicationDescription(QStringLiteral("QuantLens: post-training quantization workbench"));
     p.addHelpOption();
     p.addVersionOption();
-    p.addPositionalArgument(QStringLiteral("path"), QStringLiteral("A model folder or a project file to open."), QStringLiteral("[path]"));
+    p.addPositionalArgument(QStringLiteral("path"), QStringLiteral("A model folder or a project file to open."),
+                            QStringLiteral("[path]"));
     p.addOption({QStringLiteral("project"), QStringLiteral("Project file to open."), QStringLiteral("P.qlproj")});
-    p.addOption({QStringLiteral("view"), QStringLiteral("View to show: overview, outliers, massive, sensitivity, entropy, weights (screenshots also: heatmap, depth)."),
-                 QStringLiteral("VIEW"), QStringLiteral("overview")});
-    p.addOption({QStringLiteral("screenshot"), QStringLiteral("Render the view into FILE.png and exit (needs --project)."),
+    p.addOption(
+        {QStringLiteral("view"),
+         QStringLiteral(
+             "View to show: overview, outliers, massive, sensitivity, entropy, weights (screenshots also: heatmap, depth)."),
+         QStringLiteral("VIEW"), QStringLiteral("overview")});
+    p.addOption({QStringLiteral("screenshot"),
+                 QStringLiteral("Render the view into FILE.png and exit (needs --project)."),
                  QStringLiteral("FILE.png")});
-    p.addOption({QStringLiteral("size"), QStringLiteral("Screenshot size."), QStringLiteral("WxH"), QStringLiteral("1200x800")});
+    p.addOption({QStringLiteral("size"), QStringLiteral("Screenshot size."), QStringLiteral("WxH"),
+                 QStringLiteral("1200x800")});
     p.process(app);
 
     ql::Workbench workbench;
@@ -44,15 +50,18 @@ int main(int argc, char** argv)
             std::fprintf(stderr, "error: --size expects WxH of at least 200x150\n");
             return 2;
         }
-        ql::Screenshot shot(&workbench, &window, p.value(QStringLiteral("view")), p.value(QStringLiteral("screenshot")), size);
+        ql::Screenshot shot(&workbench, &window, p.value(QStringLiteral("view")), p.value(QStringLiteral("screenshot")),
+                            size);
         shot.start(project);
         return app.exec();
     }
 
     window.show();
     if (project.isEmpty() && !args.isEmpty()) {
-        if (QFileInfo(args.front()).isDir()) workbench.openModel(args.front());
-        else project = args.front();
+        if (QFileInfo(args.front()).isDir())
+            workbench.openModel(args.front());
+        else
+            project = args.front();
     }
     if (!project.isEmpty()) workbench.openProject(project);
     window.showPage(p.value(QStringLiteral("view")));

@@ -64,7 +64,8 @@ MainWindow::MainWindow(Workbench* wb, QWidget* parent) : QMainWindow(parent), m_
     connect(wb, &Workbench::failed, this, &MainWindow::showError);
     connect(wb, &Workbench::projectChanged, this, &MainWindow::updateTitle);
     connect(wb->jobs(), &JobRunner::jobFinished, this, [this](Job* job) {
-        m_status->setText(tr("%1: %2 (%3 s)").arg(job->title(), job->state() == Job::State::Succeeded ? tr("done") : job->error())
+        m_status->setText(tr("%1: %2 (%3 s)")
+                              .arg(job->title(), job->state() == Job::State::Succeeded ? tr("done") : job->error())
                               .arg(job->elapsedSeconds(), 0, 'f', 1));
     });
     QSettings settings;
@@ -143,7 +144,8 @@ void MainWindow::createMenus()
         if (!dir.isEmpty()) openModelFolder(dir);
     });
     file->addAction(tr("&Open Project…"), QKeySequence::Open, this, [this]() {
-        const QString f = QFileDialog::getOpenFileName(this, tr("Open project"), {}, tr("QuantLens projects (*.qlproj *.json)"));
+        const QString f = QFileDialog::getOpenFileName(this, tr("Open project"), {},
+                                                       tr("QuantLens projects (*.qlproj *.json)"));
         if (!f.isEmpty()) openProjectFile(f);
     });
     m_recent = file->addMenu(tr("Open &Recent"));
@@ -283,8 +285,10 @@ void MainWindow::dragEnterEvent(QDragEnterEvent* event)
 void MainWindow::dropEvent(QDropEvent* event)
 {
     const QString path = event->mimeData()->urls().front().toLocalFile();
-    if (QFileInfo(path).isDir()) openModelFolder(path);
-    else openProjectFile(path);
+    if (QFileInfo(path).isDir())
+        openModelFolder(path);
+    else
+        openProjectFile(path);
 }
 
 } // namespace ql

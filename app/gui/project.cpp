@@ -59,11 +59,13 @@ Expected<Project> Project::load(const QString& path)
     p.calib.seqlen = c.value(QStringLiteral("seqlen")).toInt(p.calib.seqlen);
     const QString sampling = c.value(QStringLiteral("sampling")).toString(QStringLiteral("random"));
     const auto parsed = parseSampling(sampling.toStdString());
-    if (!parsed) return fieldError(path, "calibration.sampling", "expected random or contiguous, got " + sampling).error();
+    if (!parsed)
+        return fieldError(path, "calibration.sampling", "expected random or contiguous, got " + sampling).error();
     p.calib.sampling = *parsed;
     p.calib.seed = uint64_t(c.value(QStringLiteral("seed")).toInteger(0));
     if (p.calib.samples <= 0 || p.calib.seqlen <= 1)
-        return fieldError(path, "calibration", QStringLiteral("samples must be positive and seqlen at least 2")).error();
+        return fieldError(path, "calibration", QStringLiteral("samples must be positive and seqlen at least 2"))
+            .error();
     p.sensitivity = o.value(QStringLiteral("sensitivity")).toString(QStringLiteral("proxy"));
     if (!parseSensitivityMode(p.sensitivity.toStdString()))
         return fieldError(path, "sensitivity", "expected none, proxy or full, got " + p.sensitivity).error();

@@ -11,13 +11,13 @@ namespace ql {
 /// project file. Saved as small JSON (docs/project-file.md); paths inside are stored relative
 /// to the project file when they lie below its folder.
 struct Project {
-    QString path;          ///< the project file ("" until saved)
+    QString path; ///< the project file ("" until saved)
     QString modelDir;
     QString calibFile;
     CalibrationSpec calib{32, 512, Sampling::Random, 0, 0};
     QString sensitivity = QStringLiteral("proxy"); ///< none, proxy or full
-    int klSamples = 4;     ///< held-out windows for full sensitivity
-    QString storeFile;     ///< the HDF5 analysis store (absolute)
+    int klSamples = 4;                             ///< held-out windows for full sensitivity
+    QString storeFile;                             ///< the HDF5 analysis store (absolute)
 
     /// The store a project at `projectPath` uses by default: same folder and base name, ".h5".
     static QString defaultStore(const QString& projectPath);

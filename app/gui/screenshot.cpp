@@ -13,8 +13,7 @@ namespace ql {
 
 Screenshot::Screenshot(Workbench* wb, MainWindow* window, QString view, QString file, QSize size, QObject* parent)
     : QObject(parent), m_wb(wb), m_window(window), m_view(std::move(view)), m_file(std::move(file)), m_size(size)
-{
-}
+{}
 
 namespace {
 
@@ -33,8 +32,10 @@ void Screenshot::start(const QString& projectPath)
         m_view = QStringLiteral("outliers");
     }
     if (!m_window->page(m_view))
-        return fail(QStringLiteral("unknown view '%1'; expected one of: %2, heatmap, depth").arg(m_view, m_window->pageIds().join(", ")));
-    connect(m_wb, &Workbench::failed, this, [this](const QString& title, const QString& message) { fail(title + ": " + message); });
+        return fail(QStringLiteral("unknown view '%1'; expected one of: %2, heatmap, depth")
+                        .arg(m_view, m_window->pageIds().join(", ")));
+    connect(m_wb, &Workbench::failed, this,
+            [this](const QString& title, const QString& message) { fail(title + ": " + message); });
     Job* job = m_wb->openProject(projectPath);
     if (!job) return; // failed() was emitted
     connect(job, &Job::finished, this, &Screenshot::loaded);
@@ -68,7 +69,8 @@ void Screenshot::render()
     // Rendered alone, so the picture has exactly the requested size whatever the docks take.
     QWidget* page = m_page = m_window->takePage(m_view);
     page->setParent(m_window, Qt::Window);
-    if (auto* outliers = qobject_cast<OutliersView*>(page); outliers && m_tab >= 0) outliers->tabs()->setCurrentIndex(m_tab);
+    if (auto* outliers = qobject_cast<OutliersView*>(page); outliers && m_tab >= 0)
+        outliers->tabs()->setCurrentIndex(m_tab);
     page->resize(m_size);
     page->show(); // a page shown for the first time takes its snapshot now (AnalysisPage::offerSnapshot)
     // The charts lay themselves out in posted events: grab once those have run.
@@ -88,7 +90,8 @@ void Screenshot::fail(const QString& message)
 {
     std::fprintf(stderr, "error: %s\n", qPrintable(message));
     // Queued: a failure found before the event loop runs must still end it.
-    QMetaObject::invokeMethod(qApp, []() { QApplication::exit(1); }, Qt::QueuedConnection);
+    QMetaObject::invokeMethod(
+        qApp, []() { QApplication::exit(1); }, Qt::QueuedConnection);
 }
 
 } // namespace ql

@@ -15,7 +15,8 @@ class Workbench;
 class Screenshot : public QObject {
     Q_OBJECT
 public:
-    Screenshot(Workbench* workbench, MainWindow* window, QString view, QString file, QSize size, QObject* parent = nullptr);
+    Screenshot(Workbench* workbench, MainWindow* window, QString view, QString file, QSize size,
+               QObject* parent = nullptr);
     /// Starts by opening the project.
     void start(const QString& projectPath);
 

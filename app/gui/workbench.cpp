@@ -116,12 +116,16 @@ Job* Workbench::openProjectData(const Project& project, const QString& name)
             job.progress(0.8);
             const std::string path = project.storeFile.toStdString();
             auto stored = AnalysisStore::openFor(path, out->modelSha, out->calib->sha256);
-            const AnalysisRequest request{out->modelSha, out->calib->sha256,
-                                          parseSensitivityMode(project.sensitivity.toStdString()).value_or(SensitivityMode::Proxy),
-                                          out->calib->heldOutSha256};
+            const AnalysisRequest request{
+                out->modelSha, out->calib->sha256,
+                parseSensitivityMode(project.sensitivity.toStdString()).value_or(SensitivityMode::Proxy),
+                out->calib->heldOutSha256};
             const std::string missing = stored ? AnalysisStore::missing(*stored, request) : stored.message();
-            if (missing.empty()) out->analysis = std::make_shared<const AnalysisResult>(std::move(*stored));
-            else out->storeProblem = QString::fromStdString(stored ? path + " does not serve this project: " + missing : missing);
+            if (missing.empty())
+                out->analysis = std::make_shared<const AnalysisResult>(std::move(*stored));
+            else
+                out->storeProblem = QString::fromStdString(stored ? path + " does not serve this project: " + missing
+                                                                  : missing);
         }
         return out;
     };

@@ -10,7 +10,10 @@ class GptqPlugin : public QObject, public QuantLensPlugin {
     Q_INTERFACES(QuantLensPlugin)
 
 public:
-    std::vector<std::shared_ptr<ql::Quantizer>> quantizers() const override { return {std::make_shared<ql::GptqQuantizer>()}; }
+    std::vector<std::shared_ptr<ql::Quantizer>> quantizers() const override
+    {
+        return {std::make_shared<ql::GptqQuantizer>()};
+    }
 };
 
 #include "gptqplugin.moc"

@@ -23,8 +23,7 @@ class GuardedQuantizer final : public Quantizer {
 public:
     GuardedQuantizer(std::shared_ptr<Quantizer> inner, std::string plugin)
         : m_inner(std::move(inner)), m_plugin(std::move(plugin)), m_id(m_inner->id())
-    {
-    }
+    {}
     std::string id() const override { return m_id; }
     std::string description() const override { return m_inner->description(); }
     std::vector<ParamSpec> parameters() const override { return m_inner->parameters(); }
@@ -57,8 +56,7 @@ class GuardedTransform final : public Transform {
 public:
     GuardedTransform(std::shared_ptr<Transform> inner, std::string plugin)
         : m_inner(std::move(inner)), m_plugin(std::move(plugin)), m_id(m_inner->id())
-    {
-    }
+    {}
     std::string id() const override { return m_id; }
     std::string description() const override { return m_inner->description(); }
     std::vector<ParamSpec> parameters() const override { return m_inner->parameters(); }
@@ -93,8 +91,7 @@ QStringList PluginRegistry::defaultDirs()
     QStringList dirs;
     const QString env = qEnvironmentVariable("QL_PLUGIN_PATH");
     for (const QString& d : env.split(QLatin1Char(':'), Qt::SkipEmptyParts)) dirs << d;
-    const QString exeDir = QCoreApplication::instance() ? QCoreApplication::applicationDirPath()
-                                                        : QDir::currentPath();
+    const QString exeDir = QCoreApplication::instance() ? QCoreApplication::applicationDirPath() : QDir::currentPath();
     dirs << QDir::cleanPath(exeDir + QStringLiteral("/../lib/quantlens/plugins"));
     return dirs;
 }

@@ -15,16 +15,16 @@ namespace ql {
 /// A method offered by a plugin module.
 struct MethodInfo {
     std::string id;
-    std::string plugin;     ///< the module's "name" metadata
-    std::string file;       ///< the module's path
+    std::string plugin;                         ///< the module's "name" metadata
+    std::string file;                           ///< the module's path
     std::shared_ptr<const Quantizer> quantizer; ///< guarded: exceptions become errors naming the plugin
 };
 
 /// A transform offered by a plugin module.
 struct TransformInfo {
     std::string id;
-    std::string plugin;     ///< the module's "name" metadata
-    std::string file;       ///< the module's path
+    std::string plugin;                         ///< the module's "name" metadata
+    std::string file;                           ///< the module's path
     std::shared_ptr<const Transform> transform; ///< guarded: exceptions become errors naming the plugin
 };
 

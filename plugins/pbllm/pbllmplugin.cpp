@@ -10,7 +10,10 @@ class PbllmPlugin : public QObject, public QuantLensPlugin {
     Q_INTERFACES(QuantLensPlugin)
 
 public:
-    std::vector<std::shared_ptr<ql::Quantizer>> quantizers() const override { return {std::make_shared<ql::PbllmQuantizer>()}; }
+    std::vector<std::shared_ptr<ql::Quantizer>> quantizers() const override
+    {
+        return {std::make_shared<ql::PbllmQuantizer>()};
+    }
 };
 
 #include "pbllmplugin.moc"

@@ -58,7 +58,10 @@ public:
         std::nth_element(g.begin(), g.begin() + long(k), g.end());
         return g[k];
     }
-    int over(double ms) const { return int(std::count_if(m_gaps.begin(), m_gaps.end(), [ms](double g) { return g > ms; })); }
+    int over(double ms) const
+    {
+        return int(std::count_if(m_gaps.begin(), m_gaps.end(), [ms](double g) { return g > ms; }));
+    }
     size_t ticks() const { return m_gaps.size(); }
     /// (seconds since start at the end of the gap, gap in ms) of every gap over 100 ms.
     const std::vector<std::pair<double, double>>& longGaps() const { return m_long; }
@@ -151,7 +154,8 @@ int main(int argc, char** argv)
         return 1;
     }
     std::vector<QString> picks;
-    for (size_t i = 0; i < layers.size(); i += layers.size() / 5 + 1) picks.push_back(QString::fromStdString(layers[i].name));
+    for (size_t i = 0; i < layers.size(); i += layers.size() / 5 + 1)
+        picks.push_back(QString::fromStdString(layers[i].name));
     std::printf("UI-thread cost per view (synchronous):\n");
     timeView<ql::OverviewView>("overview", wb.snapshot(), picks);
     timeView<ql::OutliersView>("outliers", wb.snapshot(), picks);
@@ -163,7 +167,8 @@ int main(int argc, char** argv)
     {
         // The heat map's data: one calibration window at the widest site.
         std::shared_ptr<const ql::SiteSample> sample;
-        QObject::connect(&wb, &ql::Workbench::siteSampleReady, [&](std::shared_ptr<const ql::SiteSample> s) { sample = s; });
+        QObject::connect(&wb, &ql::Workbench::siteSampleReady,
+                         [&](std::shared_ptr<const ql::SiteSample> s) { sample = s; });
         ql::Job* cap = wb.requestSiteSample(QStringLiteral("layers.3.down_in"), 0);
         if (cap) waitFor(cap, SIGNAL(finished()), 600000);
         if (sample) {
@@ -183,7 +188,8 @@ int main(int argc, char** argv)
             t.restart();
             view.grab();
             std::printf("  heat map     setSiteSample %5.1f ms (%lld x %lld), paint %7.1f ms\n", setMs,
-                        (long long)sample->values.rows(), (long long)sample->values.cols(), double(t.nsecsElapsed()) / 1e6);
+                        (long long)sample->values.rows(), (long long)sample->values.cols(),
+                        double(t.nsecsElapsed()) / 1e6);
         }
     }
     QString longGaps;
@@ -191,14 +197,18 @@ int main(int argc, char** argv)
         QString page; // the page in front when the gap began
         for (const auto& [t, p] : clickLog)
             if (t <= at - gap / 1000.0) page = p;
-        longGaps += QStringLiteral("%1[%2, %3, %4]").arg(longGaps.isEmpty() ? "" : ", ").arg(at, 0, 'f', 2).arg(gap, 0, 'f', 0).arg(page);
+        longGaps += QStringLiteral("%1[%2, %3, %4]")
+                        .arg(longGaps.isEmpty() ? "" : ", ")
+                        .arg(at, 0, 'f', 2)
+                        .arg(gap, 0, 'f', 0)
+                        .arg(page);
     }
-    std::printf("long gaps (s since the analysis started, ms, page in front): [%s], analysis finished at %.2f s\n", qPrintable(longGaps),
-                analysisSeconds);
+    std::printf("long gaps (s since the analysis started, ms, page in front): [%s], analysis finished at %.2f s\n",
+                qPrintable(longGaps), analysisSeconds);
     std::printf("{\"baseline_max_gap_ms\": %.1f, \"baseline_p99_gap_ms\": %.1f, \"analysis_seconds\": %.1f, "
                 "\"ticks\": %zu, \"max_gap_ms\": %.1f, \"p99_gap_ms\": %.1f, \"gaps_over_100ms\": %d, "
                 "\"max_gap_over_baseline\": %.2f, \"clicks\": %d}\n",
-                baseMax, baseP99, analysisSeconds, probe.ticks(), probe.maxGap(), probe.percentile(0.99), probe.over(100.0),
-                baseMax > 0 ? probe.maxGap() / baseMax : 0.0, step);
+                baseMax, baseP99, analysisSeconds, probe.ticks(), probe.maxGap(), probe.percentile(0.99),
+                probe.over(100.0), baseMax > 0 ? probe.maxGap() / baseMax : 0.0, step);
     return 0;
 }

@@ -13,7 +13,10 @@
 
 namespace viewtiming {
 
-inline double ms(const QElapsedTimer& t) { return double(t.nsecsElapsed()) / 1e6; }
+inline double ms(const QElapsedTimer& t)
+{
+    return double(t.nsecsElapsed()) / 1e6;
+}
 
 /// The slowest of three full paints of a shown widget (the first one also lays out and caches).
 inline double paintMs(QWidget& w)

@@ -14,16 +14,22 @@ public:
     std::string description() const override { return "per-row symmetric rounding (out-of-tree example)"; }
     std::vector<ql::ParamSpec> parameters() const override
     {
-        return {{.name = "shrink", .defaultValue = 1.0, .min = 0.5, .max = 1.0, .help = "Fraction of the row's range kept"}};
+        return {{.name = "shrink",
+                 .defaultValue = 1.0,
+                 .min = 0.5,
+                 .max = 1.0,
+                 .help = "Fraction of the row's range kept"}};
     }
-    ql::Expected<ql::LayerResult> quantize(const ql::LayerInput& in, const ql::QuantSpec& spec, const ql::ParamMap& p) const override
+    ql::Expected<ql::LayerResult> quantize(const ql::LayerInput& in, const ql::QuantSpec& spec,
+                                           const ql::ParamMap& p) const override
     {
         ql::FormatSpec f = spec.weight;
         f.granularity = ql::Granularity::PerChannel;
         auto t = ql::QuantizedTensor::create(in.weight->rows(), in.weight->cols(), f);
         if (!t) return t.error();
         for (Eigen::Index r = 0; r < in.weight->rows(); ++r) {
-            auto params = ql::computeParams(t->format(), in.weight->row(r).transpose(), float(ql::paramDouble(p, "shrink")));
+            auto params = ql::computeParams(t->format(), in.weight->row(r).transpose(),
+                                            float(ql::paramDouble(p, "shrink")));
             if (!params) return params.error();
             QL_TRY(t->setParams(r, 0, *params));
         }

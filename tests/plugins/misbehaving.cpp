@@ -15,7 +15,8 @@ public:
     std::string id() const override { return m_id; }
     std::string description() const override { return "misbehaves on purpose"; }
     std::vector<ql::ParamSpec> parameters() const override { return {}; }
-    ql::Expected<ql::LayerResult> quantize(const ql::LayerInput&, const ql::QuantSpec&, const ql::ParamMap&) const override
+    ql::Expected<ql::LayerResult> quantize(const ql::LayerInput&, const ql::QuantSpec&,
+                                           const ql::ParamMap&) const override
     {
         if (m_id == "throws") throw std::runtime_error("out of cheese");
         if (m_id == "fails") return ql::makeError("cannot quantize this");

@@ -23,7 +23,7 @@ using SiteInputs = std::map<std::string, std::vector<Vec>>;
 // `window` > 0 limits attention to the last `window` positions; a non-null `sites` receives the
 // input of every linear (attn_in, o_in, mlp_in, down_in of each block, one Vec per token).
 inline std::vector<Vec> naiveLogits(const qlfix::ModelSpec& s, const std::vector<qlfix::Tensor>& tensors,
-                             const std::vector<int32_t>& ids, int window = 0, SiteInputs* sites = nullptr)
+                                    const std::vector<int32_t>& ids, int window = 0, SiteInputs* sites = nullptr)
 {
     auto record = [&](int layer, const char* site, const Vec& in) {
         if (sites) (*sites)["layers." + std::to_string(layer) + "." + site].push_back(in);

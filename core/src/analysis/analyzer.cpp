@@ -46,8 +46,9 @@ Expected<void> endToEndSensitivity(const Model& model, const CalibrationSet& cal
                                    AnalysisResult& result, Feedback* fb)
 {
     const auto t0 = std::chrono::steady_clock::now();
-    if (fb) fb->message("end-to-end sensitivity: float reference on " + std::to_string(calib.heldOutWindows.size()) +
-                        " held-out windows");
+    if (fb)
+        fb->message("end-to-end sensitivity: float reference on " + std::to_string(calib.heldOutWindows.size()) +
+                    " held-out windows");
     auto e2e = EndToEndSensitivity::prepare(model, calib.heldOutWindows, opt.threads);
     if (!e2e) return e2e.error();
     std::map<std::string, const LinearLayer*> byName;
@@ -118,8 +119,10 @@ Expected<AnalysisResult> analyze(const Model& model, const CalibrationSet& calib
 {
     const ThreadScope threadScope(opt.threads);
     if (opt.sensitivity == SensitivityMode::Full && calib.heldOutWindows.empty())
-        return makeError("end-to-end sensitivity needs held-out windows (none were kept apart from the calibration text)");
-    QL_TRY(checkSequenceLength(model.config(), calib.spec.seqlen, opt.beyondTrainedPositions, "calibration window length"));
+        return makeError(
+            "end-to-end sensitivity needs held-out windows (none were kept apart from the calibration text)");
+    QL_TRY(checkSequenceLength(model.config(), calib.spec.seqlen, opt.beyondTrainedPositions,
+                               "calibration window length"));
     if (opt.sensitivity != SensitivityMode::None)
         for (int b : opt.bits)
             if (auto id = intFormatId(b, false); !id) return makeError("sensitivity bits: " + id.error().message);
@@ -158,8 +161,8 @@ Expected<AnalysisResult> analyze(const Model& model, const CalibrationSet& calib
                 for (const auto& l : model.linearLayers())
                     if (l.block == site.layer && l.site == site.name)
                         result.sensitivity.push_back(layerSensitivity(l.name, block[l.kind],
-                                                                      block.bias[static_cast<int>(l.kind)], site, hessian,
-                                                                      opt.bits, opt.groupSize));
+                                                                      block.bias[static_cast<int>(l.kind)], site,
+                                                                      hessian, opt.bits, opt.groupSize));
             result.sensitivitySeconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - s0).count();
         }
         if (!opt.keepHessians) site.hessian = Eigen::MatrixXd();

@@ -80,7 +80,10 @@ EndToEndSensitivity::EndToEndSensitivity(std::unique_ptr<Impl> impl) : m_impl(st
 EndToEndSensitivity::~EndToEndSensitivity() = default;
 EndToEndSensitivity::EndToEndSensitivity(EndToEndSensitivity&&) noexcept = default;
 
-int64_t EndToEndSensitivity::tokens() const { return m_impl->tokens; }
+int64_t EndToEndSensitivity::tokens() const
+{
+    return m_impl->tokens;
+}
 
 Expected<EndToEndSensitivity> EndToEndSensitivity::prepare(const Model& model,
                                                            const std::vector<std::vector<int32_t>>& windows,
@@ -98,15 +101,18 @@ Expected<EndToEndSensitivity> EndToEndSensitivity::prepare(const Model& model,
         if (a.layer >= 0 && n.size() > 6 && n.compare(n.size() - 6, 6, ".input") == 0)
             d.inputs[size_t(a.layer)][size_t(a.sequence)] = a.x;
     });
-    QL_TRY(d.engine.run(windows, [&d](int s, const Eigen::MatrixXf& logits) -> Expected<void> {
-        const Eigen::VectorXd lse = logSumExp(logits);
-        Eigen::MatrixXf& lp = d.logProbs[size_t(s)];
-        lp.resize(logits.rows(), logits.cols());
-        for (Eigen::Index t = 0; t < logits.cols(); ++t)
-            lp.col(t) = (logits.col(t).array().cast<double>() - lse[t]).cast<float>();
-        d.tokens += logits.cols();
-        return {};
-    }, d.options, fb));
+    QL_TRY(d.engine.run(
+        windows,
+        [&d](int s, const Eigen::MatrixXf& logits) -> Expected<void> {
+            const Eigen::VectorXd lse = logSumExp(logits);
+            Eigen::MatrixXf& lp = d.logProbs[size_t(s)];
+            lp.resize(logits.rows(), logits.cols());
+            for (Eigen::Index t = 0; t < logits.cols(); ++t)
+                lp.col(t) = (logits.col(t).array().cast<double>() - lse[t]).cast<float>();
+            d.tokens += logits.cols();
+            return {};
+        },
+        d.options, fb));
     d.engine.setObserver(nullptr);
     return EndToEndSensitivity(std::move(impl));
 }
@@ -119,20 +125,23 @@ Expected<double> EndToEndSensitivity::klWithLinear(int block, LinearKind kind, c
     std::vector<Eigen::MatrixXf> states = d.inputs[size_t(block)];
     d.source.replace(block, kind, &weight);
     double klSum = 0;
-    auto run = d.engine.runFrom(block, states, [&](int s, const Eigen::MatrixXf& logits) -> Expected<void> {
-        const Eigen::MatrixXf& lp = d.logProbs[size_t(s)];
-        const Eigen::VectorXd lse = logSumExp(logits);
-        double sum = 0;
+    auto run = d.engine.runFrom(
+        block, states,
+        [&](int s, const Eigen::MatrixXf& logits) -> Expected<void> {
+            const Eigen::MatrixXf& lp = d.logProbs[size_t(s)];
+            const Eigen::VectorXd lse = logSumExp(logits);
+            double sum = 0;
 #pragma omp parallel for reduction(+ : sum) schedule(static)
-        for (Eigen::Index t = 0; t < logits.cols(); ++t) {
-            // KL(P‖Q) = Σ p (log p - log q), log q = logit - logsumexp.
-            const auto p = lp.col(t).array().cast<double>();
-            const auto q = logits.col(t).array().cast<double>() - lse[t];
-            sum += std::max(0.0, (p.exp() * (p - q)).sum());
-        }
-        klSum += sum;
-        return {};
-    }, d.options, fb);
+            for (Eigen::Index t = 0; t < logits.cols(); ++t) {
+                // KL(P‖Q) = Σ p (log p - log q), log q = logit - logsumexp.
+                const auto p = lp.col(t).array().cast<double>();
+                const auto q = logits.col(t).array().cast<double>() - lse[t];
+                sum += std::max(0.0, (p.exp() * (p - q)).sum());
+            }
+            klSum += sum;
+            return {};
+        },
+        d.options, fb);
     d.source.replace(-1, kind, nullptr);
     if (!run) return run.error();
     return klSum / double(d.tokens);
@@ -163,7 +172,8 @@ double spearman(const std::vector<double>& a, const std::vector<double>& b)
     if (a.size() != b.size() || a.size() < 2) return NAN;
     const std::vector<double> ra = averageRanks(a), rb = averageRanks(b);
     const double n = double(a.size());
-    const double ma = std::accumulate(ra.begin(), ra.end(), 0.0) / n, mb = std::accumulate(rb.begin(), rb.end(), 0.0) / n;
+    const double ma = std::accumulate(ra.begin(), ra.end(), 0.0) / n,
+                 mb = std::accumulate(rb.begin(), rb.end(), 0.0) / n;
     double sab = 0, saa = 0, sbb = 0;
     for (size_t i = 0; i < ra.size(); ++i) {
         sab += (ra[i] - ma) * (rb[i] - mb);

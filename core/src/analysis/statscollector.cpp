@@ -17,7 +17,10 @@ namespace {
 // at hidden 576 (SmolLM-135M's width), on every 8th token ~2%.
 constexpr int64_t kMedianStride = 8;
 
-int64_t medianSlots(int64_t tokens) { return (tokens + kMedianStride - 1) / kMedianStride; }
+int64_t medianSlots(int64_t tokens)
+{
+    return (tokens + kMedianStride - 1) / kMedianStride;
+}
 
 // Keeps the three largest values seen, descending; v is known to exceed top[2].
 inline void insertTop3(std::array<float, 3>& top, float v)
@@ -60,8 +63,7 @@ void weightHistogram(const Eigen::Ref<const RowMatrix>& w, WeightStats& s)
     if (!(lo <= hi)) return; // no finite weight
     const int bins = kWeightBins;
     s.histEdges.resize(size_t(bins) + 1);
-    for (int b = 0; b <= bins; ++b)
-        s.histEdges[size_t(b)] = float(double(lo) + (double(hi) - double(lo)) * b / bins);
+    for (int b = 0; b <= bins; ++b) s.histEdges[size_t(b)] = float(double(lo) + (double(hi) - double(lo)) * b / bins);
     s.histEdges.front() = lo;
     s.histEdges.back() = hi;
     const float* e = s.histEdges.data();

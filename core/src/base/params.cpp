@@ -44,25 +44,30 @@ Expected<ParamMap> completeParams(const std::vector<ParamSpec>& specs, const Par
         const bool ranged = spec->min <= spec->max;
         auto rangeError = [&](double v) -> Expected<void> {
             if (ranged && (v < spec->min || v > spec->max || !std::isfinite(v)))
-                return makeError(where + " must be in [" + paramValueText(spec->min) + ", " + paramValueText(spec->max) +
-                                 "], got " + paramValueText(value));
+                return makeError(where + " must be in [" + paramValueText(spec->min) + ", " +
+                                 paramValueText(spec->max) + "], got " + paramValueText(value));
             return {};
         };
         switch (spec->type) {
         case ParamSpec::Type::Bool:
-            if (!std::holds_alternative<bool>(value)) return makeError(where + " expects true or false, got " + paramValueText(value));
+            if (!std::holds_alternative<bool>(value))
+                return makeError(where + " expects true or false, got " + paramValueText(value));
             out[name] = value;
             break;
         case ParamSpec::Type::Int:
-            if (!std::holds_alternative<int64_t>(value)) return makeError(where + " expects an integer, got " + paramValueText(value));
+            if (!std::holds_alternative<int64_t>(value))
+                return makeError(where + " expects an integer, got " + paramValueText(value));
             QL_TRY(rangeError(double(std::get<int64_t>(value))));
             out[name] = value;
             break;
         case ParamSpec::Type::Double: {
             double v;
-            if (const double* d = std::get_if<double>(&value)) v = *d;
-            else if (const int64_t* i = std::get_if<int64_t>(&value)) v = double(*i);
-            else return makeError(where + " expects a number, got " + paramValueText(value));
+            if (const double* d = std::get_if<double>(&value))
+                v = *d;
+            else if (const int64_t* i = std::get_if<int64_t>(&value))
+                v = double(*i);
+            else
+                return makeError(where + " expects a number, got " + paramValueText(value));
             QL_TRY(rangeError(v));
             out[name] = v;
             break;
@@ -86,9 +91,15 @@ Expected<ParamMap> completeParams(const std::vector<ParamSpec>& specs, const Par
     return out;
 }
 
-bool paramBool(const ParamMap& p, const std::string& name) { return std::get<bool>(p.at(name)); }
+bool paramBool(const ParamMap& p, const std::string& name)
+{
+    return std::get<bool>(p.at(name));
+}
 
-int64_t paramInt(const ParamMap& p, const std::string& name) { return std::get<int64_t>(p.at(name)); }
+int64_t paramInt(const ParamMap& p, const std::string& name)
+{
+    return std::get<int64_t>(p.at(name));
+}
 
 double paramDouble(const ParamMap& p, const std::string& name)
 {
@@ -97,6 +108,9 @@ double paramDouble(const ParamMap& p, const std::string& name)
     return std::get<double>(v);
 }
 
-const std::string& paramString(const ParamMap& p, const std::string& name) { return std::get<std::string>(p.at(name)); }
+const std::string& paramString(const ParamMap& p, const std::string& name)
+{
+    return std::get<std::string>(p.at(name));
+}
 
 } // namespace ql

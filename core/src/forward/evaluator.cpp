@@ -9,7 +9,10 @@
 
 namespace ql {
 
-const char* protocolName(PplProtocol p) { return p == PplProtocol::LlamaCpp ? "llamacpp" : "paper"; }
+const char* protocolName(PplProtocol p)
+{
+    return p == PplProtocol::LlamaCpp ? "llamacpp" : "paper";
+}
 
 Expected<std::vector<EvalWindow>> makeWindows(const std::vector<int32_t>& tokens, int bos, const EvalOptions& opt)
 {
@@ -23,8 +26,8 @@ Expected<std::vector<EvalWindow>> makeWindows(const std::vector<int32_t>& tokens
     const size_t ctx = static_cast<size_t>(opt.ctx);
     size_t n = stream.size() / ctx;
     if (n == 0)
-        return makeError("the evaluation text has " + std::to_string(tokens.size()) + " tokens, fewer than one window of " +
-                         std::to_string(opt.ctx));
+        return makeError("the evaluation text has " + std::to_string(tokens.size()) +
+                         " tokens, fewer than one window of " + std::to_string(opt.ctx));
     if (opt.chunks > 0) n = std::min(n, static_cast<size_t>(opt.chunks));
     std::vector<EvalWindow> windows(n);
     for (size_t i = 0; i < n; ++i) {
@@ -39,7 +42,10 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-double secondsSince(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+double secondsSince(Clock::time_point t0)
+{
+    return std::chrono::duration<double>(Clock::now() - t0).count();
+}
 
 // Log-softmax of each column, in place; float exp, double sums.
 void logSoftmaxColumns(Eigen::MatrixXf& logits)
@@ -57,8 +63,14 @@ void logSoftmaxColumns(Eigen::MatrixXf& logits)
 class SubFeedback final : public Feedback {
 public:
     SubFeedback(Feedback* parent, double from, double span) : m_parent(parent), m_from(from), m_span(span) {}
-    void progress(double f) override { if (m_parent) m_parent->progress(m_from + m_span * f); }
-    void message(const std::string& t) override { if (m_parent) m_parent->message(t); }
+    void progress(double f) override
+    {
+        if (m_parent) m_parent->progress(m_from + m_span * f);
+    }
+    void message(const std::string& t) override
+    {
+        if (m_parent) m_parent->message(t);
+    }
     bool isCanceled() const override { return m_parent && m_parent->isCanceled(); }
 
 private:
@@ -177,32 +189,38 @@ Expected<KlResult> evaluateKl(const ModelConfig& refConfig, const WeightSource& 
         std::vector<std::vector<int32_t>> seqs;
         for (int i = 0; i < nb; ++i) seqs.push_back((*windows)[b0 + i].tokens);
         SubFeedback subRef(fb, double(b0) / nWin, 0.5 * nb / nWin);
-        QL_TRY(refEngine.run(seqs, [&](int s, const Eigen::MatrixXf& l) -> Expected<void> {
-            refLogp[s] = l.leftCols(scored);
-            logSoftmaxColumns(refLogp[s]);
-            return {};
-        }, fo, &subRef));
+        QL_TRY(refEngine.run(
+            seqs,
+            [&](int s, const Eigen::MatrixXf& l) -> Expected<void> {
+                refLogp[s] = l.leftCols(scored);
+                logSoftmaxColumns(refLogp[s]);
+                return {};
+            },
+            fo, &subRef));
         SubFeedback sub(fb, (b0 + 0.5 * nb) / nWin, 0.5 * nb / nWin);
-        QL_TRY(engine.run(seqs, [&](int s, const Eigen::MatrixXf& l) -> Expected<void> {
-            Eigen::MatrixXf lp = l.leftCols(scored);
-            logSoftmaxColumns(lp);
-            const Eigen::MatrixXf& rp = refLogp[s];
-            const auto& w = (*windows)[b0 + s].tokens;
-            for (int c = 0; c < scored; ++c) {
-                const double kl = (rp.col(c).array().exp().cast<double>() *
-                                   (rp.col(c) - lp.col(c)).array().cast<double>()).sum();
-                klSum += kl;
-                r.maxKl = std::max(r.maxKl, kl);
-                Eigen::Index ar, am;
-                rp.col(c).maxCoeff(&ar);
-                lp.col(c).maxCoeff(&am);
-                agree += ar == am;
-                nllRef -= rp(w[first + c + 1], c);
-                nllModel -= lp(w[first + c + 1], c);
-            }
-            r.tokensScored += scored;
-            return {};
-        }, fo, &sub));
+        QL_TRY(engine.run(
+            seqs,
+            [&](int s, const Eigen::MatrixXf& l) -> Expected<void> {
+                Eigen::MatrixXf lp = l.leftCols(scored);
+                logSoftmaxColumns(lp);
+                const Eigen::MatrixXf& rp = refLogp[s];
+                const auto& w = (*windows)[b0 + s].tokens;
+                for (int c = 0; c < scored; ++c) {
+                    const double kl =
+                        (rp.col(c).array().exp().cast<double>() * (rp.col(c) - lp.col(c)).array().cast<double>()).sum();
+                    klSum += kl;
+                    r.maxKl = std::max(r.maxKl, kl);
+                    Eigen::Index ar, am;
+                    rp.col(c).maxCoeff(&ar);
+                    lp.col(c).maxCoeff(&am);
+                    agree += ar == am;
+                    nllRef -= rp(w[first + c + 1], c);
+                    nllModel -= lp(w[first + c + 1], c);
+                }
+                r.tokensScored += scored;
+                return {};
+            },
+            fo, &sub));
     }
     const double n = double(r.tokensScored);
     r.meanKl = klSum / n;

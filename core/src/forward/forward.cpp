@@ -70,8 +70,7 @@ ForwardEngine::ForwardEngine(const ModelConfig& config, const WeightSource& weig
 {
     m_names.resize(config.layers);
     for (int i = 0; i < config.layers; ++i)
-        for (int s = 0; s < SlotCount; ++s)
-            m_names[i].push_back(siteName(i, BlockPoint(s)));
+        for (int s = 0; s < SlotCount; ++s) m_names[i].push_back(siteName(i, BlockPoint(s)));
 }
 
 void ForwardEngine::publish(int layer, int slot, int seq, const Eigen::MatrixXf& x)
@@ -79,7 +78,10 @@ void ForwardEngine::publish(int layer, int slot, int seq, const Eigen::MatrixXf&
     if (m_observer) m_observer(Activation{m_names[layer][slot], layer, seq, x, BlockPoint(slot)});
 }
 
-double ForwardEngine::flopsPerSequence(int n, int logitTokens) const { return flops(m_config, n, logitTokens); }
+double ForwardEngine::flopsPerSequence(int n, int logitTokens) const
+{
+    return flops(m_config, n, logitTokens);
+}
 
 double ForwardEngine::flops(const ModelConfig& c, int n, int logitTokens)
 {
@@ -117,8 +119,8 @@ Expected<void> ForwardEngine::runBlockPart(int layer, std::vector<Eigen::MatrixX
         start = siteSlot(cp.site);
         if (start < 0) return makeError("forward pass: checkpoint at \"" + cp.site + "\" is not a site");
         if (cp.values.size() != xs.size())
-            return makeError("forward pass: checkpoint holds " + std::to_string(cp.values.size()) + " sequences, states " +
-                             std::to_string(xs.size()));
+            return makeError("forward pass: checkpoint holds " + std::to_string(cp.values.size()) +
+                             " sequences, states " + std::to_string(xs.size()));
     }
     if (!opt.stopAfterSite.empty()) {
         const int stop = siteSlot(opt.stopAfterSite);
@@ -181,7 +183,8 @@ Expected<void> ForwardEngine::layers(int first, int last, std::vector<Eigen::Mat
     m_stopLayer = m_stopSlot = -1;
     if (!opt.stopAfterSite.empty()) {
         m_stopSlot = siteSlot(opt.stopAfterSite);
-        if (m_stopSlot < 0) return makeError("forward pass: cannot stop after \"" + opt.stopAfterSite + "\", not a site");
+        if (m_stopSlot < 0)
+            return makeError("forward pass: cannot stop after \"" + opt.stopAfterSite + "\", not a site");
         m_stopLayer = last - 1;
     }
     for (int layer = first; layer < last; ++layer) {

@@ -80,8 +80,10 @@ Eigen::MatrixXd paleyTwo(int q)
         for (int j = 0; j < c; ++j) {
             const int v = conf(i, j);
             Eigen::Matrix2d b;
-            if (v == 0) b << 1, -1, -1, -1;
-            else b << v, v, v, -v;
+            if (v == 0)
+                b << 1, -1, -1, -1;
+            else
+                b << v, v, v, -v;
             h.block<2, 2>(2 * i, 2 * j) = b;
         }
     return h;
@@ -180,8 +182,10 @@ void HadamardRotation::transformOne(S* x, S* tmp, bool transposed) const
     // (H_p is symmetric). With x viewed as the row-major m × p matrix X, (A ⊗ H_p)·x = A·X·H_p.
     const S* d = nullptr;
     if (m_signs.size()) {
-        if constexpr (std::is_same_v<S, float>) d = m_signsf.data();
-        else d = m_signs.data();
+        if constexpr (std::is_same_v<S, float>)
+            d = m_signsf.data();
+        else
+            d = m_signs.data();
     }
     if (d && !transposed)
         for (int i = 0; i < m_n; ++i) x[i] *= d[i];
@@ -191,11 +195,15 @@ void HadamardRotation::transformOne(S* x, S* tmp, bool transposed) const
         Eigen::Map<const Mat> xm(x, m_m, m_p);
         Eigen::Map<Mat> t(tmp, m_m, m_p);
         const auto& a = [&]() -> const Eigen::Matrix<S, Eigen::Dynamic, Eigen::Dynamic>& {
-            if constexpr (std::is_same_v<S, float>) return m_af;
-            else return m_a;
+            if constexpr (std::is_same_v<S, float>)
+                return m_af;
+            else
+                return m_a;
         }();
-        if (transposed) t.noalias() = a.transpose() * xm;
-        else t.noalias() = a * xm;
+        if (transposed)
+            t.noalias() = a.transpose() * xm;
+        else
+            t.noalias() = a * xm;
         std::copy(tmp, tmp + m_n, x);
     }
     const S c = static_cast<S>(m_scale);

@@ -7,8 +7,8 @@ namespace ql {
 
 namespace {
 
-constexpr const char* kPointNames[kBlockPointCount] = {"input", "attn_in", "q",    "k",       "v",       "o_in",  "attn_out",
-                                                       "mlp_in", "gate",   "up",   "down_in", "mlp_out", "output"};
+constexpr const char* kPointNames[kBlockPointCount] = {
+    "input", "attn_in", "q", "k", "v", "o_in", "attn_out", "mlp_in", "gate", "up", "down_in", "mlp_out", "output"};
 constexpr LinearKind kAttnInReaders[] = {LinearKind::Q, LinearKind::K, LinearKind::V};
 constexpr LinearKind kOInReaders[] = {LinearKind::O};
 constexpr LinearKind kMlpInReaders[] = {LinearKind::Gate, LinearKind::Up};
@@ -33,12 +33,15 @@ std::optional<std::pair<int, std::string_view>> splitName(std::string_view name)
 
 const char* linearShortName(LinearKind k)
 {
-    static constexpr const char* names[kLinearCount] = {"q_proj", "k_proj", "v_proj", "o_proj",
+    static constexpr const char* names[kLinearCount] = {"q_proj",    "k_proj",  "v_proj",   "o_proj",
                                                         "gate_proj", "up_proj", "down_proj"};
     return names[static_cast<int>(k)];
 }
 
-const char* pointName(BlockPoint p) { return kPointNames[static_cast<int>(p)]; }
+const char* pointName(BlockPoint p)
+{
+    return kPointNames[static_cast<int>(p)];
+}
 
 std::optional<BlockPoint> parsePoint(std::string_view name)
 {
@@ -79,7 +82,10 @@ std::span<const LinearKind> linearsReading(BlockPoint site)
     }
 }
 
-std::string Site::name() const { return siteName(layer, point); }
+std::string Site::name() const
+{
+    return siteName(layer, point);
+}
 
 std::string siteName(int layer, BlockPoint point)
 {
@@ -91,14 +97,15 @@ Expected<Site> parseSite(std::string_view name, int layers, bool anyPoint)
     const auto invalid = [&](const std::string& why) {
         return makeError("unknown site \"" + std::string(name) + "\" (" + why +
                          "); valid sites are layers.<i>.attn_in, layers.<i>.o_in, layers.<i>.mlp_in and "
-                         "layers.<i>.down_in with 0 <= i < " + std::to_string(layers) + " (the model has " +
-                         std::to_string(layers) + " layers)");
+                         "layers.<i>.down_in with 0 <= i < " +
+                         std::to_string(layers) + " (the model has " + std::to_string(layers) + " layers)");
     };
     if (name.substr(0, kPrefix.size()) != kPrefix) return invalid("does not start with \"layers.\"");
     const auto split = splitName(name);
     if (!split) return invalid("no layer number after \"layers.\"");
     const auto point = parsePoint(split->second);
-    if (!point || (!anyPoint && siteIndex(*point) < 0)) return invalid("\"" + std::string(split->second) + "\" is not a site");
+    if (!point || (!anyPoint && siteIndex(*point) < 0))
+        return invalid("\"" + std::string(split->second) + "\" is not a site");
     if (split->first >= layers) return invalid("layer " + std::to_string(split->first) + " does not exist");
     return Site{split->first, *point};
 }

@@ -24,9 +24,9 @@ inline int binOf(float x, float lo, float scale, int bins)
 }
 
 struct Scratch {
-    std::vector<int32_t> chan, site;   // two interleaved copies each (see scatter)
-    std::vector<int32_t> ib, is;       // bin indices of one strip
-    std::vector<int8_t> slotOfBin;     // which gathered bin a selection bin feeds, or -1
+    std::vector<int32_t> chan, site; // two interleaved copies each (see scatter)
+    std::vector<int32_t> ib, is;     // bin indices of one strip
+    std::vector<int8_t> slotOfBin;   // which gathered bin a selection bin feeds, or -1
     std::vector<std::vector<float>> gathered;
     std::vector<int64_t> siteTotal;
 };
@@ -120,8 +120,10 @@ float firstValueOfBin(int b, float lo, float mx, float scale)
     if (binOf(mx, lo, scale, kSelectBins) < b) return INFINITY;
     while (a < z) { // invariant: binOf(fromOrderKey(z)) >= b
         const uint32_t m = a + (z - a) / 2;
-        if (binOf(fromOrderKey(m), lo, scale, kSelectBins) >= b) z = m;
-        else a = m + 1;
+        if (binOf(fromOrderKey(m), lo, scale, kSelectBins) >= b)
+            z = m;
+        else
+            a = m + 1;
     }
     return fromOrderKey(z);
 }
@@ -167,8 +169,10 @@ void percentiles(const float* v, Eigen::Index n, float lo, float hi, float scale
     for (int b = 0; b < kSelectBins; ++b) {
         if (s.slotOfBin[b] < 0) continue;
         const float from = firstValueOfBin(b, lo, hi, scale), to = firstValueOfBin(b + 1, lo, hi, scale);
-        if (ranges > 0 && rangeHi[ranges - 1] == from) rangeHi[ranges - 1] = to;
-        else rangeLo[ranges] = from, rangeHi[ranges] = to, ++ranges;
+        if (ranges > 0 && rangeHi[ranges - 1] == from)
+            rangeHi[ranges - 1] = to;
+        else
+            rangeLo[ranges] = from, rangeHi[ranges] = to, ++ranges;
     }
     for (Eigen::Index t0 = 0; t0 < n; t0 += 16) {
         const Eigen::Index len = std::min<Eigen::Index>(16, n - t0);

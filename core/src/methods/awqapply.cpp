@@ -69,7 +69,7 @@ Expected<AwqBlockInputs> awqCaptureBlock(const FloatWeights& w, int layer, std::
 }
 
 Expected<AwqReport> applyAwq(FloatWeights& w, const std::vector<std::vector<int32_t>>& windows, const AwqOptions& o,
-                                 Feedback* fb)
+                             Feedback* fb)
 {
     if (windows.empty()) return makeError("awq needs calibration data: no calibration windows were given");
     for (const auto& win : windows)
@@ -111,8 +111,8 @@ Expected<AwqReport> applyAwq(FloatWeights& w, const std::vector<std::vector<int3
                 return r.applied ? &r.scales : nullptr;
             };
             const std::pair<LinearKind, AwqGroup> clipped[] = {
-                {LinearKind::V, AwqGroup::AttnIn}, {LinearKind::O, AwqGroup::OIn},
-                {LinearKind::Gate, AwqGroup::MlpIn}, {LinearKind::Up, AwqGroup::MlpIn},
+                {LinearKind::V, AwqGroup::AttnIn},    {LinearKind::O, AwqGroup::OIn},
+                {LinearKind::Gate, AwqGroup::MlpIn},  {LinearKind::Up, AwqGroup::MlpIn},
                 {LinearKind::Down, AwqGroup::DownIn},
             };
             const std::vector<Eigen::MatrixXf>* sites[] = {&in->attnIn, &in->oIn, &in->mlpIn, &in->downIn};
@@ -126,7 +126,9 @@ Expected<AwqReport> applyAwq(FloatWeights& w, const std::vector<std::vector<int3
                     have = true;
                 }
                 auto c = awqClipLinear(w.linear(layer, k), x, o);
-                if (!c) return makeError("awq: layer " + std::to_string(layer) + " " + linearShortName(k) + ": " + c.message());
+                if (!c)
+                    return makeError("awq: layer " + std::to_string(layer) + " " + linearShortName(k) + ": " +
+                                     c.message());
                 c->linear = k;
                 br.clips.push_back(*c);
             }

@@ -22,7 +22,8 @@ Expected<Eigen::Index> groupColumns(const FormatSpec& spec, Eigen::Index cols)
         return makeError("awq: per-tensor weight quantization is not supported; use per channel or per group");
     case Granularity::PerChannel: return cols;
     case Granularity::PerGroup:
-        if (spec.groupSize <= 0) return makeError("awq: group size must be positive, got " + std::to_string(spec.groupSize));
+        if (spec.groupSize <= 0)
+            return makeError("awq: group size must be positive, got " + std::to_string(spec.groupSize));
         return Eigen::Index(spec.groupSize);
     }
     return makeError("awq: unknown granularity");

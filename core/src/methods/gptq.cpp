@@ -43,7 +43,8 @@ Expected<PreparedHessian> prepareHessian(const Eigen::MatrixXd& h, Eigen::Index 
 {
     if (h.rows() != cols || h.cols() != cols)
         return makeError("Hessian is " + std::to_string(h.rows()) + " x " + std::to_string(h.cols()) + "; expected " +
-                         std::to_string(cols) + " x " + std::to_string(cols) + " (one row and column per input channel)");
+                         std::to_string(cols) + " x " + std::to_string(cols) +
+                         " (one row and column per input channel)");
     for (Eigen::Index j = 0; j < cols; ++j)
         for (Eigen::Index i = j; i < cols; ++i)
             if (!std::isfinite(h(i, j)))
@@ -91,7 +92,8 @@ Expected<PreparedHessian> prepareHessian(const Eigen::MatrixXd& h, Eigen::Index 
     invertLowerInPlace(r); // r's lower triangle now holds L⁻¹
     for (int b = 0; b < n; ++b)
         if (!(r(b, b) > 0) || !r.col(b).tail(n - b).allFinite())
-            return makeError("the inverse of the dampened Hessian is not finite (column " + std::to_string(n - 1 - b) + ")" + advice);
+            return makeError("the inverse of the dampened Hessian is not finite (column " + std::to_string(n - 1 - b) +
+                             ")" + advice);
     out.reversedInverse = std::move(r);
     return out;
 }
@@ -111,7 +113,8 @@ Expected<GroupParams> groupParams(const WeightFormat& f, Eigen::Ref<const Eigen:
         if (!p) return p.error();
         double err = 0;
         for (Eigen::Index k = 0; k < values.size(); ++k) {
-            const double d = std::abs(double(dequantizeCode(f, *p, quantizeValue(f, *p, values[k]))) - double(values[k]));
+            const double d = std::abs(double(dequantizeCode(f, *p, quantizeValue(f, *p, values[k]))) -
+                                      double(values[k]));
             if (d > 0) err += std::pow(d, kNorm);
         }
         if (err < best) {
@@ -209,12 +212,14 @@ Expected<GptqResult> runGptq(Eigen::Ref<const RowMatrix> w, const detail::Prepar
     RowMat<S> q;
     std::vector<double> rowLoss;
     const RowMat<S> u = ph.factor<S>();
-    detail::gptqLoop<S>(wp, u, opt.blockSize, [](Eigen::Index, Eigen::Index) {}, step, q, rowLoss);
+    detail::gptqLoop<S>(
+        wp, u, opt.blockSize, [](Eigen::Index, Eigen::Index) {}, step, q, rowLoss);
     if (!failure.empty()) return makeError(failure + "; the Hessian may be ill-conditioned, increase the dampening");
     const double loss = std::accumulate(rowLoss.begin(), rowLoss.end(), 0.0);
     if (!std::isfinite(loss) || !q.allFinite())
-        return makeError("GPTQ produced non-finite values; the Hessian is ill-conditioned, increase the dampening (now " +
-                         std::to_string(opt.damp) + ")");
+        return makeError(
+            "GPTQ produced non-finite values; the Hessian is ill-conditioned, increase the dampening (now " +
+            std::to_string(opt.damp) + ")");
 
     const int paramRows = spec.granularity == Granularity::PerTensor ? 1 : int(rows);
     for (int r = 0; r < paramRows; ++r)
@@ -246,7 +251,8 @@ Expected<GptqResult> gptqQuantize(Eigen::Ref<const RowMatrix> w, const Eigen::Ma
     auto tensor = QuantizedTensor::create(w.rows(), w.cols(), spec);
     if (!tensor) return tensor.error();
     if (opt.blockSize < 1)
-        return makeError("GPTQ block size " + std::to_string(opt.blockSize) + "; expected at least 1 column (128 is usual)");
+        return makeError("GPTQ block size " + std::to_string(opt.blockSize) +
+                         "; expected at least 1 column (128 is usual)");
     const FormatKind kind = tensor->format().kind;
     if (opt.mseClip && (kind == FormatKind::Binary || kind == FormatKind::Ternary))
         return makeError("MSE clip search needs a format with a range to clip; " + spec.format + " has none");

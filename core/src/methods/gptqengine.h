@@ -29,7 +29,7 @@ struct PreparedHessian {
     std::vector<int> perm;     ///< processing position -> original column
     std::vector<uint8_t> dead; ///< per original column: H_jj was 0
     int deadCount = 0;
-    double lambda = 0;         ///< the dampening added to the diagonal
+    double lambda = 0; ///< the dampening added to the diagonal
 
     /// U, upper triangular, row-major in the scalar the loop runs in. The copy transposes, so
     /// it goes by square tiles that keep both sides in cache.

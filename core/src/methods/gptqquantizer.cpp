@@ -15,20 +15,43 @@ std::vector<ParamSpec> GptqQuantizer::parameters() const
 {
     using T = ParamSpec::Type;
     return {
-        {"damp", T::Double, 0.01, 0.0, 1.0, {}, "Dampening: H += damp · mean(diag H) · I (GPTQ's percdamp)"},
-        {"auto_damp", T::Bool, true, 0, -1, {}, "When the dampened Hessian is not positive definite, retry with 10x the dampening and report it"},
-        {"block_size", T::Int, int64_t(128), 1, 4096, {}, "Columns per lazy batch update"},
-        {"act_order", T::Bool, false, 0, -1, {}, "Quantize columns in order of decreasing Hessian diagonal (desc_act)"},
-        {"static_groups", T::Bool, false, 0, -1, {}, "Compute all group parameters up front from the original weight"},
-        {"mse_clip", T::Bool, false, 0, -1, {}, "Search a clipping ratio per group (quant.py's mse grid)"},
-        {"block_invariant_groups", T::Bool, false, 0, -1, {},
-         "Take group parameters from the fully updated weights, so codes do not depend on block_size (the reference "
-         "takes them from the weights as they were when the block began)"},
+        {.name = "damp",
+         .defaultValue = 0.01,
+         .min = 0.0,
+         .max = 1.0,
+         .help = "Dampening: H += damp · mean(diag H) · I (GPTQ's percdamp)"},
+        {.name = "auto_damp",
+         .type = T::Bool,
+         .defaultValue = true,
+         .help = "When the dampened Hessian is not positive definite, retry with 10x the dampening and report it"},
+        {.name = "block_size",
+         .type = T::Int,
+         .defaultValue = int64_t(128),
+         .min = 1,
+         .max = 4096,
+         .help = "Columns per lazy batch update"},
+        {.name = "act_order",
+         .type = T::Bool,
+         .defaultValue = false,
+         .help = "Quantize columns in order of decreasing Hessian diagonal (desc_act)"},
+        {.name = "static_groups",
+         .type = T::Bool,
+         .defaultValue = false,
+         .help = "Compute all group parameters up front from the original weight"},
+        {.name = "mse_clip",
+         .type = T::Bool,
+         .defaultValue = false,
+         .help = "Search a clipping ratio per group (quant.py's mse grid)"},
+        {.name = "block_invariant_groups",
+         .type = T::Bool,
+         .defaultValue = false,
+         .help =
+             "Take group parameters from the fully updated weights, so codes do not depend on block_size (the reference "
+             "takes them from the weights as they were when the block began)"},
     };
 }
 
-Expected<LayerResult> GptqQuantizer::quantize(const LayerInput& in, const QuantSpec& spec,
-                                       const ParamMap& p) const
+Expected<LayerResult> GptqQuantizer::quantize(const LayerInput& in, const QuantSpec& spec, const ParamMap& p) const
 {
     const auto t0 = std::chrono::steady_clock::now();
     if (!in.weight || !in.hessian || in.hessian->size() == 0)

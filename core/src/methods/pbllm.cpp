@@ -9,20 +9,24 @@
 
 namespace ql {
 
-Expected<PbllmResult> pbllmQuantize(Eigen::Ref<const RowMatrix> w, const Eigen::MatrixXd& hessian, const PbllmOptions& opt)
+Expected<PbllmResult> pbllmQuantize(Eigen::Ref<const RowMatrix> w, const Eigen::MatrixXd& hessian,
+                                    const PbllmOptions& opt)
 {
     using detail::RowMat;
     if (!(opt.salientFraction >= 0 && opt.salientFraction <= 1))
-        return makeError("salient fraction " + std::to_string(opt.salientFraction) + "; expected a share in [0, 1] (0.1 is usual)");
+        return makeError("salient fraction " + std::to_string(opt.salientFraction) +
+                         "; expected a share in [0, 1] (0.1 is usual)");
     if (opt.blockSize < 1)
-        return makeError("PB-LLM block size " + std::to_string(opt.blockSize) + "; expected at least 1 column (128 is usual)");
+        return makeError("PB-LLM block size " + std::to_string(opt.blockSize) +
+                         "; expected at least 1 column (128 is usual)");
     if (opt.salientBits < 2 || opt.salientBits > 8)
         return makeError("salient bits " + std::to_string(opt.salientBits) + "; expected 2 to 8");
     auto salientId = intFormatId(opt.salientBits, false);
     if (!salientId) return salientId.error();
     auto binT = QuantizedTensor::create(w.rows(), w.cols(), FormatSpec{"binary", Granularity::PerGroup, opt.blockSize});
     if (!binT) return binT.error();
-    auto salT = QuantizedTensor::create(w.rows(), w.cols(), FormatSpec{*salientId, Granularity::PerGroup, opt.blockSize});
+    auto salT = QuantizedTensor::create(w.rows(), w.cols(),
+                                        FormatSpec{*salientId, Granularity::PerGroup, opt.blockSize});
     if (!salT) return salT.error();
     const Eigen::Index rows = w.rows(), cols = w.cols(), block = opt.blockSize;
     for (Eigen::Index r = 0; r < rows; ++r)
@@ -75,8 +79,11 @@ Expected<PbllmResult> pbllmQuantize(Eigen::Ref<const RowMatrix> w, const Eigen::
         order.resize(size_t(n));
         std::iota(order.begin(), order.end(), int64_t(0));
         // Highest score first, ties by position, so the set does not depend on the library's sort.
-        auto before = [&](int64_t a, int64_t b) { return score[size_t(a)] > score[size_t(b)] || (score[size_t(a)] == score[size_t(b)] && a < b); };
-        if (nSalient > 0 && nSalient < n) std::nth_element(order.begin(), order.begin() + nSalient, order.end(), before);
+        auto before = [&](int64_t a, int64_t b) {
+            return score[size_t(a)] > score[size_t(b)] || (score[size_t(a)] == score[size_t(b)] && a < b);
+        };
+        if (nSalient > 0 && nSalient < n)
+            std::nth_element(order.begin(), order.begin() + nSalient, order.end(), before);
         for (int64_t t = 0; t < nSalient; ++t) {
             const int64_t a = order[size_t(t)];
             mask[size_t((a / count) * cols + i1 + a % count)] = 1;
@@ -87,13 +94,21 @@ Expected<PbllmResult> pbllmQuantize(Eigen::Ref<const RowMatrix> w, const Eigen::
             for (Eigen::Index c = i1; c < i2; ++c) (mask[size_t(r * cols + c)] ? sal : bin).push_back(wp(r, c));
             if (!bin.empty()) {
                 auto p = computeParams(fb, Eigen::Map<const Eigen::VectorXf>(bin.data(), Eigen::Index(bin.size())));
-                if (!p) fail("row " + std::to_string(r) + ", block " + std::to_string(k) + ": " + p.message());
-                else { binScale(r, k) = p->scale; binZero(r, k) = p->zero; }
+                if (!p)
+                    fail("row " + std::to_string(r) + ", block " + std::to_string(k) + ": " + p.message());
+                else {
+                    binScale(r, k) = p->scale;
+                    binZero(r, k) = p->zero;
+                }
             }
             if (!sal.empty()) {
                 auto p = computeParams(fs, Eigen::Map<const Eigen::VectorXf>(sal.data(), Eigen::Index(sal.size())));
-                if (!p) fail("row " + std::to_string(r) + ", block " + std::to_string(k) + ": " + p.message());
-                else { salScale(r, k) = p->scale; salZero(r, k) = p->zero; }
+                if (!p)
+                    fail("row " + std::to_string(r) + ", block " + std::to_string(k) + ": " + p.message());
+                else {
+                    salScale(r, k) = p->scale;
+                    salZero(r, k) = p->zero;
+                }
             }
         }
     };
@@ -101,7 +116,8 @@ Expected<PbllmResult> pbllmQuantize(Eigen::Ref<const RowMatrix> w, const Eigen::
         const int k = int(p / block);
         const bool isSalient = mask[size_t(r * cols + p)];
         const WeightFormat& f = isSalient ? fs : fb;
-        const GroupParams prm = isSalient ? GroupParams{salScale(r, k), salZero(r, k)} : GroupParams{binScale(r, k), binZero(r, k)};
+        const GroupParams prm = isSalient ? GroupParams{salScale(r, k), salZero(r, k)}
+                                          : GroupParams{binScale(r, k), binZero(r, k)};
         const uint32_t code = quantizeValue(f, prm, view.w(r, p));
         codes[size_t(r * cols + p)] = uint8_t(code);
         return dequantizeCode(f, prm, code);
@@ -112,8 +128,9 @@ Expected<PbllmResult> pbllmQuantize(Eigen::Ref<const RowMatrix> w, const Eigen::
     if (!failure.empty()) return makeError(failure);
     const double loss = std::accumulate(rowLoss.begin(), rowLoss.end(), 0.0);
     if (!std::isfinite(loss) || !q.allFinite())
-        return makeError("PB-LLM produced non-finite values; the Hessian is ill-conditioned, increase the dampening (now " +
-                         std::to_string(opt.damp) + ")");
+        return makeError(
+            "PB-LLM produced non-finite values; the Hessian is ill-conditioned, increase the dampening (now " +
+            std::to_string(opt.damp) + ")");
 
     for (Eigen::Index r = 0; r < rows; ++r)
         for (int k = 0; k < groups; ++k) {
@@ -133,8 +150,12 @@ Expected<PbllmResult> pbllmQuantize(Eigen::Ref<const RowMatrix> w, const Eigen::
     const int64_t nSalient = std::count(mask.begin(), mask.end(), uint8_t(1));
     // Per (row, block): fp16 μ and α, fp16 scale and a zero at the code width for the salient part.
     const double paramBits = double(rows) * groups * (16.0 + 16.0 + 16.0 + opt.salientBits);
-    PbllmResult out{GptqResult{std::move(*binT), RowMatrix(q), loss, ph->deadCount}, std::move(*salT), std::move(mask),
-                    nSalient, 0.0, 0.0};
+    PbllmResult out{GptqResult{std::move(*binT), RowMatrix(q), loss, ph->deadCount},
+                    std::move(*salT),
+                    std::move(mask),
+                    nSalient,
+                    0.0,
+                    0.0};
     out.bitsPerWeight = (double(nSalient) * opt.salientBits + double(total - nSalient) + paramBits) / double(total);
     out.storedBitsPerWeight = (double(total) + double(nSalient) * (opt.salientBits + 4) + paramBits) / double(total);
     return out;

@@ -96,7 +96,8 @@ Expected<RotationReport> hadamardRotate(FloatWeights& weights, const RotationOpt
         BlockWeights& b = weights.blockWeights(i);
         auto& st = b.storage;
         auto at = [](LinearKind k) { return size_t(k); };
-        for (LinearKind k : {LinearKind::Q, LinearKind::K, LinearKind::V}) rotateRows(st[at(k)], *q, false, &b.attnNorm);
+        for (LinearKind k : {LinearKind::Q, LinearKind::K, LinearKind::V})
+            rotateRows(st[at(k)], *q, false, &b.attnNorm);
         b.attnNorm.setOnes();
         if (rh) rotateValueOutput(b, *rh, c.heads, c.kvHeads, c.headDim);
         rotateColumnsTransposed(st[at(LinearKind::O)], *q);
@@ -135,13 +136,25 @@ std::vector<ParamSpec> HadamardRotationTransform::parameters() const
 {
     using T = ParamSpec::Type;
     return {
-        {"seed", T::Int, int64_t(0), 0, 4294967295.0, {}, "Seed of the random signs (and of random factors for sizes without a Hadamard matrix)"},
-        {"online_down", T::Bool, true, 0, -1, {}, "Rotate the input of down_proj online with a Hadamard matrix (QuaRot's online Hadamard)"},
-        {"rotate_ov", T::Bool, true, 0, -1, {}, "Rotate each attention head's values (v_proj outputs, o_proj inputs) with a Hadamard of order head_dim"},
+        {.name = "seed",
+         .type = T::Int,
+         .defaultValue = int64_t(0),
+         .max = 4294967295.0,
+         .help = "Seed of the random signs (and of random factors for sizes without a Hadamard matrix)"},
+        {.name = "online_down",
+         .type = T::Bool,
+         .defaultValue = true,
+         .help = "Rotate the input of down_proj online with a Hadamard matrix (QuaRot's online Hadamard)"},
+        {.name = "rotate_ov",
+         .type = T::Bool,
+         .defaultValue = true,
+         .help =
+             "Rotate each attention head's values (v_proj outputs, o_proj inputs) with a Hadamard of order head_dim"},
     };
 }
 
-Expected<void> HadamardRotationTransform::apply(FloatWeights& weights, const TransformContext& ctx, const ParamMap& params) const
+Expected<void> HadamardRotationTransform::apply(FloatWeights& weights, const TransformContext& ctx,
+                                                const ParamMap& params) const
 {
     auto p = completeParams(parameters(), params, id());
     if (!p) return p.error();

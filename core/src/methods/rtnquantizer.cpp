@@ -13,10 +13,26 @@ std::string RtnQuantizer::description() const
 std::vector<ParamSpec> RtnQuantizer::parameters() const
 {
     return {
-        {"mse_clip", ParamSpec::Type::Bool, false, 0, -1, {}, "Search a clipping ratio per group that minimises the rounding error (GPTQ's mse option)"},
-        {"clip_grid", ParamSpec::Type::Int, int64_t(100), 10, 1000, {}, "Steps of the clip grid"},
-        {"clip_max_shrink", ParamSpec::Type::Double, 0.8, 0.0, 0.99, {}, "Largest fraction of the range the search may cut"},
-        {"clip_norm", ParamSpec::Type::Double, 2.4, 1.0, 4.0, {}, "Exponent p of the error Σ|q - w|^p the search minimises"},
+        {.name = "mse_clip",
+         .type = ParamSpec::Type::Bool,
+         .defaultValue = false,
+         .help = "Search a clipping ratio per group that minimises the rounding error (GPTQ's mse option)"},
+        {.name = "clip_grid",
+         .type = ParamSpec::Type::Int,
+         .defaultValue = int64_t(100),
+         .min = 10,
+         .max = 1000,
+         .help = "Steps of the clip grid"},
+        {.name = "clip_max_shrink",
+         .defaultValue = 0.8,
+         .min = 0.0,
+         .max = 0.99,
+         .help = "Largest fraction of the range the search may cut"},
+        {.name = "clip_norm",
+         .defaultValue = 2.4,
+         .min = 1.0,
+         .max = 4.0,
+         .help = "Exponent p of the error Σ|q - w|^p the search minimises"},
     };
 }
 

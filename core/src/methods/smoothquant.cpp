@@ -12,8 +12,8 @@ constexpr BlockPoint kSmoothSites[] = {BlockPoint::AttnIn, BlockPoint::MlpIn};
 
 } // namespace
 
-Eigen::VectorXf smoothQuantScales(const Eigen::Ref<const Eigen::VectorXf>& a, const Eigen::Ref<const Eigen::VectorXf>& w,
-                                  double alpha)
+Eigen::VectorXf smoothQuantScales(const Eigen::Ref<const Eigen::VectorXf>& a,
+                                  const Eigen::Ref<const Eigen::VectorXf>& w, double alpha)
 {
     Eigen::VectorXf s(a.size());
     for (Eigen::Index j = 0; j < a.size(); ++j) {
@@ -45,7 +45,8 @@ Expected<std::map<std::string, Eigen::VectorXf>> smoothQuant(FloatWeights& weigh
                 return makeError("smoothquant: statistics of site " + name + " have " + std::to_string(a.size()) +
                                  " channels, the model's hidden size is " + std::to_string(hidden));
             if (!a.allFinite() || a.minCoeff() < 0)
-                return makeError("smoothquant: statistics of site " + name + " have negative or non-finite absmax values");
+                return makeError("smoothquant: statistics of site " + name +
+                                 " have negative or non-finite absmax values");
         }
 
     std::map<std::string, Eigen::VectorXf> applied;
@@ -79,11 +80,15 @@ std::string SmoothQuantTransform::description() const
 
 std::vector<ParamSpec> SmoothQuantTransform::parameters() const
 {
-    return {{"alpha", ParamSpec::Type::Double, 0.5, 0.0, 1.0, {},
-             "Migration strength α: s = max|X|^α / max|W|^(1-α) (0.5 default; 0.8–0.85 for LLaMA / Mistral)"}};
+    return {{.name = "alpha",
+             .defaultValue = 0.5,
+             .min = 0.0,
+             .max = 1.0,
+             .help = "Migration strength α: s = max|X|^α / max|W|^(1-α) (0.5 default; 0.8–0.85 for LLaMA / Mistral)"}};
 }
 
-Expected<void> SmoothQuantTransform::apply(FloatWeights& weights, const TransformContext& ctx, const ParamMap& params) const
+Expected<void> SmoothQuantTransform::apply(FloatWeights& weights, const TransformContext& ctx,
+                                           const ParamMap& params) const
 {
     auto p = completeParams(parameters(), params, id());
     if (!p) return p.error();
@@ -94,8 +99,9 @@ Expected<void> SmoothQuantTransform::apply(FloatWeights& weights, const Transfor
     o.alpha = paramDouble(*p, "alpha");
     auto r = smoothQuant(weights, *ctx.sites, o, ctx.feedback);
     if (!r) return r.error();
-    if (ctx.feedback) ctx.feedback->message("smoothquant: smoothed " + std::to_string(r->size()) + " sites, alpha " +
-                                            paramValueText(p->at("alpha")));
+    if (ctx.feedback)
+        ctx.feedback->message("smoothquant: smoothed " + std::to_string(r->size()) + " sites, alpha " +
+                              paramValueText(p->at("alpha")));
     return {};
 }
 

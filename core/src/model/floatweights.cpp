@@ -86,12 +86,13 @@ RowMatrix& FloatWeights::lmHeadWeight()
 Expected<void> FloatWeights::validate() const
 {
     const ModelConfig& c = m_config;
-    const Eigen::Index h = c.hidden, qDim = Eigen::Index(c.heads) * c.headDim, kvDim = Eigen::Index(c.kvHeads) * c.headDim;
+    const Eigen::Index h = c.hidden, qDim = Eigen::Index(c.heads) * c.headDim,
+                       kvDim = Eigen::Index(c.kvHeads) * c.headDim;
     auto check = [](const std::string& what, Eigen::Index rows, Eigen::Index cols, Eigen::Index wantRows,
                     Eigen::Index wantCols, bool finite) -> Expected<void> {
         if (rows != wantRows || cols != wantCols)
-            return makeError(what + " has shape [" + std::to_string(rows) + ", " + std::to_string(cols) + "], expected [" +
-                             std::to_string(wantRows) + ", " + std::to_string(wantCols) + "]");
+            return makeError(what + " has shape [" + std::to_string(rows) + ", " + std::to_string(cols) +
+                             "], expected [" + std::to_string(wantRows) + ", " + std::to_string(wantCols) + "]");
         if (!finite) return makeError(what + " has NaN or infinite values");
         return {};
     };
@@ -118,7 +119,8 @@ Expected<void> FloatWeights::validate() const
             const RowMatrix& w = b.storage[size_t(k)];
             QL_TRY(check(p + linearShortName(kind), w.rows(), w.cols(), out, in, w.allFinite()));
             const Eigen::VectorXf& bias = b.bias[size_t(k)];
-            if (bias.size()) QL_TRY(check(p + linearShortName(kind) + " bias", bias.size(), 1, out, 1, bias.allFinite()));
+            if (bias.size())
+                QL_TRY(check(p + linearShortName(kind) + " bias", bias.size(), 1, out, 1, bias.allFinite()));
         }
     }
     QL_TRY(check("embedding", m_embedding.rows(), m_embedding.cols(), c.vocab, h, m_embedding.allFinite()));
@@ -130,7 +132,8 @@ Expected<void> FloatWeights::validate() const
 Expected<void> FloatWeights::block(int i, BlockWeights& out) const
 {
     if (i < 0 || i >= layers())
-        return makeError("block index " + std::to_string(i) + " out of range (model has " + std::to_string(layers()) + ")");
+        return makeError("block index " + std::to_string(i) + " out of range (model has " + std::to_string(layers()) +
+                         ")");
     const BlockWeights& b = m_blocks[size_t(i)];
     out.attnNorm = b.attnNorm;
     out.mlpNorm = b.mlpNorm;

@@ -34,7 +34,10 @@ std::string shapeString(const std::vector<int64_t>& s)
     return t.shapeString();
 }
 
-bool isFloatType(DType t) { return t == DType::F32 || t == DType::F16 || t == DType::BF16 || t == DType::F64; }
+bool isFloatType(DType t)
+{
+    return t == DType::F32 || t == DType::F16 || t == DType::BF16 || t == DType::F64;
+}
 
 // Fails on the first NaN or Inf of a tensor's fp32 values, naming the tensor, the element and
 // its file. All-finite data costs one vectorised pass.
@@ -46,14 +49,21 @@ Expected<void> checkFinite(const TensorInfo& t, const float* v, int64_t n, int64
     const int64_t flat = offset + i, cols = t.shape.size() > 1 ? t.shape.back() : 0;
     const std::string where = cols > 0 ? "[" + std::to_string(flat / cols) + ", " + std::to_string(flat % cols) + "]"
                                        : "[" + std::to_string(flat) + "]";
-    return makeError(t.file + ": tensor " + t.name + " holds " + (std::isnan(v[i]) ? "NaN" : v[i] > 0 ? "+Inf" : "-Inf") +
-                     " at " + where + "; expected finite weights (the checkpoint is damaged or was saved from a "
+    return makeError(t.file + ": tensor " + t.name + " holds " +
+                     (std::isnan(v[i]) ? "NaN"
+                      : v[i] > 0       ? "+Inf"
+                                       : "-Inf") +
+                     " at " + where +
+                     "; expected finite weights (the checkpoint is damaged or was saved from a "
                      "diverged run)");
 }
 
 } // namespace
 
-std::string Model::attnNormName(int i) { return "model.layers." + std::to_string(i) + ".input_layernorm.weight"; }
+std::string Model::attnNormName(int i)
+{
+    return "model.layers." + std::to_string(i) + ".input_layernorm.weight";
+}
 std::string Model::mlpNormName(int i)
 {
     return "model.layers." + std::to_string(i) + ".post_attention_layernorm.weight";
@@ -300,8 +310,14 @@ Expected<void> Model::embed(std::span<const int32_t> ids, Eigen::MatrixXf& out) 
     return {};
 }
 
-Expected<Eigen::VectorXf> Model::finalNorm() const { return vector("model.norm.weight"); }
+Expected<Eigen::VectorXf> Model::finalNorm() const
+{
+    return vector("model.norm.weight");
+}
 
-Expected<RowMatrix> Model::lmHead() const { return tensorAsFloat(m_lmHeadName); }
+Expected<RowMatrix> Model::lmHead() const
+{
+    return tensorAsFloat(m_lmHeadName);
+}
 
 } // namespace ql

@@ -61,9 +61,12 @@ Expected<ModelConfig> ModelConfig::fromJson(std::string_view text, const std::st
     ModelConfig c;
     try {
         c.modelType = j.value("model_type", std::string());
-        if (c.modelType == "llama") c.arch = Arch::Llama;
-        else if (c.modelType == "mistral") c.arch = Arch::Mistral;
-        else if (c.modelType == "qwen2") c.arch = Arch::Qwen2;
+        if (c.modelType == "llama")
+            c.arch = Arch::Llama;
+        else if (c.modelType == "mistral")
+            c.arch = Arch::Mistral;
+        else if (c.modelType == "qwen2")
+            c.arch = Arch::Qwen2;
         else
             return makeError(origin + ": unsupported architecture model_type '" + c.modelType +
                              "' (supported: llama, mistral, qwen2)");
@@ -99,7 +102,8 @@ Expected<ModelConfig> ModelConfig::fromJson(std::string_view text, const std::st
         c.rmsEps = static_cast<float>(j.value("rms_norm_eps", 1e-6));
         c.ropeTheta = j.value("rope_theta", 10000.0);
         c.tieEmbeddings = j.value("tie_word_embeddings", false);
-        c.torchDtype = j.contains("torch_dtype") && j["torch_dtype"].is_string() ? j["torch_dtype"].get<std::string>() : "";
+        c.torchDtype = j.contains("torch_dtype") && j["torch_dtype"].is_string() ? j["torch_dtype"].get<std::string>()
+                                                                                 : "";
         if (j.contains("bos_token_id")) c.bosId = firstId(j["bos_token_id"]);
         if (j.contains("eos_token_id")) c.eosId = firstId(j["eos_token_id"]);
         const bool attentionBias = j.value("attention_bias", false);
@@ -109,8 +113,7 @@ Expected<ModelConfig> ModelConfig::fromJson(std::string_view text, const std::st
             c.qkvBias = attentionBias;
             c.oBias = attentionBias;
             break;
-        case Arch::Mistral:
-            break;
+        case Arch::Mistral: break;
         case Arch::Qwen2: // q/k/v carry biases, o_proj does not
             c.qkvBias = true;
             c.mlpBias = false;
@@ -173,8 +176,10 @@ std::vector<float> ModelConfig::ropeInvFreq() const
 Expected<void> checkSequenceLength(const ModelConfig& config, int64_t length, bool force, const std::string& what)
 {
     if (force || config.maxPositions <= 0 || length <= config.maxPositions) return {};
-    return makeError(what + " " + std::to_string(length) + " is longer than the model's trained positions "
-                     "(max_position_embeddings " + std::to_string(config.maxPositions) +
+    return makeError(what + " " + std::to_string(length) +
+                     " is longer than the model's trained positions "
+                     "(max_position_embeddings " +
+                     std::to_string(config.maxPositions) +
                      " in config.json), where its predictions mean nothing; use at most " +
                      std::to_string(config.maxPositions));
 }

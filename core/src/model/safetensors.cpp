@@ -21,10 +21,9 @@ struct DTypeEntry {
 };
 
 constexpr DTypeEntry kDTypes[] = {
-    {DType::F32, "F32", 4}, {DType::F16, "F16", 2}, {DType::BF16, "BF16", 2},
-    {DType::F64, "F64", 8}, {DType::I64, "I64", 8}, {DType::I32, "I32", 4},
-    {DType::I16, "I16", 2}, {DType::I8, "I8", 1},   {DType::U8, "U8", 1},
-    {DType::Bool, "BOOL", 1},
+    {DType::F32, "F32", 4}, {DType::F16, "F16", 2},   {DType::BF16, "BF16", 2}, {DType::F64, "F64", 8},
+    {DType::I64, "I64", 8}, {DType::I32, "I32", 4},   {DType::I16, "I16", 2},   {DType::I8, "I8", 1},
+    {DType::U8, "U8", 1},   {DType::Bool, "BOOL", 1},
 };
 
 const DTypeEntry* findDType(const std::string& name)
@@ -114,8 +113,8 @@ Expected<SafetensorsFile> SafetensorsFile::open(const std::string& path)
     std::memcpy(&headerLen, file->data(), 8);
     if constexpr (std::endian::native == std::endian::big) headerLen = __builtin_bswap64(headerLen);
     if (headerLen > file->size() - 8)
-        return makeError(path + ": truncated or not a safetensors file: header length " +
-                         std::to_string(headerLen) + " exceeds the file size " + std::to_string(file->size()));
+        return makeError(path + ": truncated or not a safetensors file: header length " + std::to_string(headerLen) +
+                         " exceeds the file size " + std::to_string(file->size()));
 
     SafetensorsFile st;
     st.m_file = file;
@@ -213,7 +212,7 @@ uint16_t floatToHalf(float f)
     if (absx >= 0x7f800000u) // inf or nan
         return static_cast<uint16_t>(sign | 0x7c00u | (absx > 0x7f800000u ? 0x200u : 0u));
     if (absx >= 0x477ff000u) return static_cast<uint16_t>(sign | 0x7c00u); // rounds to inf
-    if (absx < 0x38800000u) { // subnormal or zero in half
+    if (absx < 0x38800000u) {                                              // subnormal or zero in half
         const float a = std::bit_cast<float>(absx);
         // 2^-24 is the half subnormal step; nearbyint rounds half to even.
         const uint32_t m = static_cast<uint32_t>(__builtin_nearbyintf(a * 16777216.0f));
@@ -238,9 +237,7 @@ uint16_t floatToBf16(float f)
 void convertToFloat(DType t, const std::byte* src, float* dst, size_t n)
 {
     switch (t) {
-    case DType::F32:
-        std::memcpy(dst, src, n * 4);
-        break;
+    case DType::F32: std::memcpy(dst, src, n * 4); break;
     case DType::BF16:
         for (size_t i = 0; i < n; ++i) {
             uint16_t v;
@@ -262,9 +259,7 @@ void convertToFloat(DType t, const std::byte* src, float* dst, size_t n)
             dst[i] = static_cast<float>(v);
         }
         break;
-    default:
-        std::memset(dst, 0, n * 4);
-        break;
+    default: std::memset(dst, 0, n * 4); break;
     }
 }
 

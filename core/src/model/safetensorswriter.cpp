@@ -25,9 +25,11 @@ Expected<void> writeSafetensorsFile(const std::string& path, const std::vector<T
             n *= uint64_t(d);
         }
         if (n * dtypeSize(t.dtype) != t.bytes.size())
-            return makeError(path + ": tensor " + t.name + " has " + std::to_string(t.bytes.size()) + " bytes, its shape and " +
-                             dtypeName(t.dtype) + " need " + std::to_string(n * dtypeSize(t.dtype)));
-        header[t.name] = {{"dtype", dtypeName(t.dtype)}, {"shape", t.shape}, {"data_offsets", {offset, offset + t.bytes.size()}}};
+            return makeError(path + ": tensor " + t.name + " has " + std::to_string(t.bytes.size()) +
+                             " bytes, its shape and " + dtypeName(t.dtype) + " need " +
+                             std::to_string(n * dtypeSize(t.dtype)));
+        header[t.name] = {
+            {"dtype", dtypeName(t.dtype)}, {"shape", t.shape}, {"data_offsets", {offset, offset + t.bytes.size()}}};
         offset += t.bytes.size();
     }
     std::string h = header.dump();
@@ -41,7 +43,8 @@ Expected<void> writeSafetensorsFile(const std::string& path, const std::vector<T
         for (int i = 0; i < 8; ++i) le[i] = static_cast<unsigned char>(len >> (8 * i));
         out.write(reinterpret_cast<const char*>(le), 8);
         out.write(h.data(), std::streamsize(h.size()));
-        for (const auto& t : tensors) out.write(reinterpret_cast<const char*>(t.bytes.data()), std::streamsize(t.bytes.size()));
+        for (const auto& t : tensors)
+            out.write(reinterpret_cast<const char*>(t.bytes.data()), std::streamsize(t.bytes.size()));
         out.flush();
         if (!out) {
             std::remove(tmp.c_str());

@@ -77,7 +77,8 @@ std::string specKey(const QuantSpec& spec)
     return s.str();
 }
 
-QuantPipeline::QuantPipeline(const Model& model, MethodLookup methods) : m_model(model), m_methods(std::move(methods)) {}
+QuantPipeline::QuantPipeline(const Model& model, MethodLookup methods) : m_model(model), m_methods(std::move(methods))
+{}
 
 Expected<std::shared_ptr<QuantizedModel>> QuantPipeline::run(const std::map<std::string, QuantSpec>& specs,
                                                              const CalibrationSet& calib, const PipelineOptions& opt,
@@ -102,7 +103,9 @@ Expected<std::shared_ptr<QuantizedModel>> QuantPipeline::run(const std::map<std:
         if (it == byName.end()) return makeError("quantize: the model has no linear layer " + name);
         if (spec.skip) continue;
         const Quantizer* q = m_methods ? m_methods(spec.method) : nullptr;
-        if (!q) return makeError("quantize: layer " + name + " asks for method \"" + spec.method + "\", which no plugin provides");
+        if (!q)
+            return makeError("quantize: layer " + name + " asks for method \"" + spec.method +
+                             "\", which no plugin provides");
         auto params = completeParams(q->parameters(), spec.params, spec.method);
         if (!params) return makeError("quantize: layer " + name + ": " + params.message());
         Job job{it->second, spec, q};
@@ -152,7 +155,8 @@ Expected<std::shared_ptr<QuantizedModel>> QuantPipeline::run(const std::map<std:
             }
             SiteCapture capture;
             if (needSite && calib.windows.empty())
-                return makeError("quantize: layer " + group.front()->layer->name + ": method " + group.front()->spec.method +
+                return makeError("quantize: layer " + group.front()->layer->name + ": method " +
+                                 group.front()->spec.method +
                                  " needs calibration data (give --calib FILE or a calibration file in the recipe)");
             if (needSite) {
                 if (statesBlock < 0) {
@@ -216,8 +220,9 @@ Expected<std::shared_ptr<QuantizedModel>> QuantPipeline::run(const std::map<std:
                     if (!r) return makeError("quantize: " + r.message());
                     const FormatSpec& f = j.spec.weight;
                     if (f.granularity == Granularity::PerGroup && f.groupSize > w.cols())
-                        r->report.notes.push_back("group size " + std::to_string(f.groupSize) + " is larger than the row (" +
-                                                  std::to_string(w.cols()) + " columns): one group per row");
+                        r->report.notes.push_back("group size " + std::to_string(f.groupSize) +
+                                                  " is larger than the row (" + std::to_string(w.cols()) +
+                                                  " columns): one group per row");
                     result = std::make_shared<const LayerResult>(std::move(*r));
                     m_cache[keys[i]] = result;
                     ++m_stats.layersQuantized;

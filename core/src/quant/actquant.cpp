@@ -40,7 +40,8 @@ void applyGrid(const In& x, const Grid& g, Out&& out)
         return;
     }
     const float s = g.scale, z = g.zero, lo = g.qmin, hi = g.qmax;
-    out = ((((x.array() / s).unaryExpr([](float v) { return std::nearbyint(v); }) + z).cwiseMax(lo).cwiseMin(hi) - z) * s)
+    out = ((((x.array() / s).unaryExpr([](float v) { return std::nearbyint(v); }) + z).cwiseMax(lo).cwiseMin(hi) - z) *
+           s)
               .matrix();
 }
 

@@ -22,8 +22,7 @@ float maxFinite(const WeightFormat& f)
 std::array<float, 15> nf4Midpoints()
 {
     std::array<float, 15> m{};
-    for (size_t i = 0; i < m.size(); ++i)
-        m[i] = float((double(kNf4Codebook[i]) + double(kNf4Codebook[i + 1])) / 2.0);
+    for (size_t i = 0; i < m.size(); ++i) m[i] = float((double(kNf4Codebook[i]) + double(kNf4Codebook[i + 1])) / 2.0);
     return m;
 }
 
@@ -51,8 +50,7 @@ std::vector<std::string> formatIds()
 
 Expected<std::string> intFormatId(int bits, bool symmetric)
 {
-    if (bits < 2 || bits > 8)
-        return makeError("integer weight formats have 2 to 8 bits, got " + std::to_string(bits));
+    if (bits < 2 || bits > 8) return makeError("integer weight formats have 2 to 8 bits, got " + std::to_string(bits));
     return "int" + std::to_string(bits) + (symmetric ? "_sym" : "_asym");
 }
 
@@ -66,9 +64,9 @@ uint32_t encodeFloatElement(const WeightFormat& f, float x)
     // so rounding a / spacing to an integer is rounding to the format's grid; a / spacing is exact.
     int e = std::max(std::ilogb(a), minExp);
     uint32_t r = uint32_t(std::nearbyint(std::ldexp(a, M - e))); // ties to even = even mantissa
-    if (r == 0) return 0; // rounds to zero: one code for zero, whatever the sign
+    if (r == 0) return 0;                                        // rounds to zero: one code for zero, whatever the sign
     uint32_t expField = 0, man = r;
-    if (r >= (1u << M)) { // normal (a subnormal may round up into the smallest normal)
+    if (r >= (1u << M)) {     // normal (a subnormal may round up into the smallest normal)
         if (r == (2u << M)) { // rounded up into the next binade; a <= max keeps it finite
             ++e;
             r = 1u << M;

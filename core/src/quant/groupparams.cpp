@@ -8,8 +8,14 @@ namespace ql {
 
 namespace {
 
-float intMaxCode(const WeightFormat& f) { return float((1u << f.bits) - 1u); }
-float symZero(const WeightFormat& f) { return float(1u << (f.bits - 1)); }
+float intMaxCode(const WeightFormat& f)
+{
+    return float((1u << f.bits) - 1u);
+}
+float symZero(const WeightFormat& f)
+{
+    return float(1u << (f.bits - 1));
+}
 
 Expected<GroupParams> intParams(const WeightFormat& f, Eigen::Ref<const Eigen::VectorXf> v, float clip)
 {
@@ -54,9 +60,9 @@ GroupParams defaultParams(const WeightFormat& f)
 Expected<GroupParams> computeParams(const WeightFormat& f, Eigen::Ref<const Eigen::VectorXf> values, float clip)
 {
     if (values.size() == 0)
-        return makeError(std::string("cannot compute ") + f.id + " parameters of an empty group; expected at least one value");
-    if (!(clip > 0.f && clip <= 1.f))
-        return makeError("clip ratio " + std::to_string(clip) + " is outside (0, 1]");
+        return makeError(std::string("cannot compute ") + f.id +
+                         " parameters of an empty group; expected at least one value");
+    if (!(clip > 0.f && clip <= 1.f)) return makeError("clip ratio " + std::to_string(clip) + " is outside (0, 1]");
     for (Eigen::Index i = 0; i < values.size(); ++i)
         if (!std::isfinite(values[i]))
             return makeError("value " + std::to_string(i) + " of the group is " + std::to_string(values[i]) +

@@ -8,7 +8,10 @@ namespace ql {
 
 namespace {
 
-std::string shape(Eigen::Index rows, Eigen::Index cols) { return std::to_string(rows) + " x " + std::to_string(cols); }
+std::string shape(Eigen::Index rows, Eigen::Index cols)
+{
+    return std::to_string(rows) + " x " + std::to_string(cols);
+}
 
 } // namespace
 
@@ -33,11 +36,13 @@ Expected<QuantizedTensor> QuantizedTensor::create(Eigen::Index rows, Eigen::Inde
 {
     auto format = findFormat(spec.format);
     if (!format) return format.error();
-    if (rows < 1 || cols < 1) return makeError("cannot quantize a " + shape(rows, cols) + " weight; expected at least one row and column");
+    if (rows < 1 || cols < 1)
+        return makeError("cannot quantize a " + shape(rows, cols) + " weight; expected at least one row and column");
     int groups = 1;
     if (spec.granularity == Granularity::PerGroup) {
         if (spec.groupSize <= 0)
-            return makeError("group size " + std::to_string(spec.groupSize) + "; expected a positive number of input columns per group");
+            return makeError("group size " + std::to_string(spec.groupSize) +
+                             "; expected a positive number of input columns per group");
         groups = int((cols + spec.groupSize - 1) / spec.groupSize);
     }
     QuantizedTensor t;
@@ -68,8 +73,9 @@ Expected<QuantizedTensor> QuantizedTensor::fromParts(Eigen::Index rows, Eigen::I
                          spec.format + " weight; expected " + std::to_string(t.m_codes.size()) + " (" +
                          std::to_string(t.m_wordsPerRow) + " per row)");
     if (scales.rows() != rows || scales.cols() != t.groups() || zeros.rows() != rows || zeros.cols() != t.groups())
-        return makeError("scales " + shape(scales.rows(), scales.cols()) + " and zeros " + shape(zeros.rows(), zeros.cols()) +
-                         "; expected " + shape(rows, t.groups()) + " (rows x groups)");
+        return makeError("scales " + shape(scales.rows(), scales.cols()) + " and zeros " +
+                         shape(zeros.rows(), zeros.cols()) + "; expected " + shape(rows, t.groups()) +
+                         " (rows x groups)");
     QL_TRY(t.setGroupIndex(std::move(groupIndex)));
     for (Eigen::Index r = 0; r < rows; ++r)
         for (int g = 0; g < t.groups(); ++g) {
@@ -77,7 +83,8 @@ Expected<QuantizedTensor> QuantizedTensor::fromParts(Eigen::Index rows, Eigen::I
             if (auto ok = checkParams(*t.m_format, p); !ok)
                 return makeError("row " + std::to_string(r) + ", group " + std::to_string(g) + ": " + ok.message());
             if (spec.granularity == Granularity::PerTensor && (p.scale != scales(0, 0) || p.zero != zeros(0, 0)))
-                return makeError("per-tensor parameters differ between row 0 and row " + std::to_string(r) + "; expected one scale and zero");
+                return makeError("per-tensor parameters differ between row 0 and row " + std::to_string(r) +
+                                 "; expected one scale and zero");
         }
     t.m_scales = std::move(scales);
     t.m_zeros = std::move(zeros);
@@ -88,8 +95,8 @@ Expected<QuantizedTensor> QuantizedTensor::fromParts(Eigen::Index rows, Eigen::I
             return makeError("row " + std::to_string(r) + " has non-zero padding bits after its last code; expected 0");
         for (Eigen::Index c = 0; c < cols; ++c)
             if (!isValidCode(*t.m_format, t.code(r, c)))
-                return makeError("code " + std::to_string(t.code(r, c)) + " at (" + std::to_string(r) + ", " + std::to_string(c) +
-                                 ") is not a " + spec.format + " code");
+                return makeError("code " + std::to_string(t.code(r, c)) + " at (" + std::to_string(r) + ", " +
+                                 std::to_string(c) + ") is not a " + spec.format + " code");
     }
     return made;
 }
@@ -153,16 +160,19 @@ Expected<void> QuantizedTensor::setCode(Eigen::Index row, Eigen::Index col, uint
                          shape(m_rows, m_cols) + " weight");
     if (!isValidCode(*m_format, code))
         return makeError("code " + std::to_string(code) + " is not a " + m_spec.format + " code; expected at most " +
-                         std::to_string(maxCode(*m_format)) + (m_format->kind == FormatKind::Float ? " and not NaN/inf" : ""));
+                         std::to_string(maxCode(*m_format)) +
+                         (m_format->kind == FormatKind::Float ? " and not NaN/inf" : ""));
     storeCode(row, col, code);
     return {};
 }
 
 Expected<Eigen::VectorXf> QuantizedTensor::quantizeColumn(Eigen::Index j, Eigen::Ref<const Eigen::VectorXf> w)
 {
-    if (j < 0 || j >= m_cols) return makeError("column " + std::to_string(j) + " outside the " + shape(m_rows, m_cols) + " weight");
+    if (j < 0 || j >= m_cols)
+        return makeError("column " + std::to_string(j) + " outside the " + shape(m_rows, m_cols) + " weight");
     if (w.size() != m_rows)
-        return makeError("column of " + std::to_string(w.size()) + " values; expected " + std::to_string(m_rows) + " (one per row)");
+        return makeError("column of " + std::to_string(w.size()) + " values; expected " + std::to_string(m_rows) +
+                         " (one per row)");
     const int g = m_gIdx[size_t(j)];
     Eigen::VectorXf out(m_rows);
     for (Eigen::Index r = 0; r < m_rows; ++r) {
@@ -192,7 +202,8 @@ Eigen::MatrixXf QuantizedTensor::dequantize() const
     return out;
 }
 
-Expected<QuantizedTensor> quantize(Eigen::Ref<const Eigen::MatrixXf> w, const FormatSpec& spec, std::span<const int32_t> groupIndex)
+Expected<QuantizedTensor> quantize(Eigen::Ref<const Eigen::MatrixXf> w, const FormatSpec& spec,
+                                   std::span<const int32_t> groupIndex)
 {
     auto made = QuantizedTensor::create(w.rows(), w.cols(), spec);
     if (!made) return made.error();
@@ -228,7 +239,8 @@ Expected<QuantizedTensor> quantize(Eigen::Ref<const Eigen::MatrixXf> w, const Fo
                 auto ok = p ? t.setParams(r, g, *p) : Expected<void>(p.error());
                 if (!ok) {
 #pragma omp critical(ql_quantize_failure)
-                    if (failure.empty()) failure = "row " + std::to_string(r) + ", group " + std::to_string(g) + ": " + ok.message();
+                    if (failure.empty())
+                        failure = "row " + std::to_string(r) + ", group " + std::to_string(g) + ": " + ok.message();
                     continue;
                 }
             }

@@ -17,7 +17,8 @@ namespace {
 bool isIdentifier(std::string_view s)
 {
     if (s.empty() || !(std::isalpha(static_cast<unsigned char>(s[0])) || s[0] == '_')) return false;
-    return std::all_of(s.begin(), s.end(), [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; });
+    return std::all_of(s.begin(), s.end(),
+                       [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; });
 }
 
 // Levenshtein distance, for "did you mean" on misspelt keys.
@@ -118,7 +119,10 @@ std::string childPath(const std::string& parent, std::string_view key)
     return parent + "[" + Json(std::string(key)).dump() + "]";
 }
 
-std::string itemPath(const std::string& parent, size_t i) { return parent + "[" + std::to_string(i) + "]"; }
+std::string itemPath(const std::string& parent, size_t i)
+{
+    return parent + "[" + std::to_string(i) + "]";
+}
 
 Error errorAt(const std::string& path, const std::string& message)
 {
@@ -154,7 +158,8 @@ Expected<void> checkKeys(const Json& obj, const std::string& path, std::initiali
             const size_t d = editDistance(k, a);
             if (d < best) best = d, near = a;
         }
-        return errorAt(childPath(path, k), "unknown key" + (near.empty() ? std::string() : " (did you mean \"" + near + "\"?)") +
+        return errorAt(childPath(path, k), "unknown key" +
+                                               (near.empty() ? std::string() : " (did you mean \"" + near + "\"?)") +
                                                "; expected one of: " + list);
     }
     return {};
@@ -163,8 +168,9 @@ Expected<void> checkKeys(const Json& obj, const std::string& path, std::initiali
 Expected<int64_t> readInt(const Json& v, const std::string& path, int64_t lo, int64_t hi)
 {
     // An upper bound of int32 or more is a representation limit, not a rule worth stating.
-    const std::string range = hi >= std::numeric_limits<int32_t>::max() ? " >= " + std::to_string(lo)
-                                                                        : " in " + std::to_string(lo) + ".." + std::to_string(hi);
+    const std::string range = hi >= std::numeric_limits<int32_t>::max()
+                                  ? " >= " + std::to_string(lo)
+                                  : " in " + std::to_string(lo) + ".." + std::to_string(hi);
     const auto fail = [&] { return errorAt(path, "expected an integer" + range + ", got " + shortDump(v)); };
     if (v.is_number_unsigned()) {
         const uint64_t u = v.get<uint64_t>();
@@ -225,13 +231,18 @@ Expected<ParamMap> readParams(const Json& v, const std::string& path)
         const std::string p = childPath(path, it.key());
         const Json& x = it.value();
         if (it.key().empty()) return errorAt(p, "empty parameter name");
-        if (x.is_boolean()) params[it.key()] = x.get<bool>();
+        if (x.is_boolean())
+            params[it.key()] = x.get<bool>();
         else if (x.is_number_unsigned() && x.get<uint64_t>() > uint64_t(std::numeric_limits<int64_t>::max()))
             return errorAt(p, "integer out of range, got " + shortDump(x));
-        else if (x.is_number_integer()) params[it.key()] = x.get<int64_t>();
-        else if (x.is_number_float() && std::isfinite(x.get<double>())) params[it.key()] = x.get<double>();
-        else if (x.is_string()) params[it.key()] = x.get<std::string>();
-        else return errorAt(p, "expected a flag, number or string, got " + shortDump(x));
+        else if (x.is_number_integer())
+            params[it.key()] = x.get<int64_t>();
+        else if (x.is_number_float() && std::isfinite(x.get<double>()))
+            params[it.key()] = x.get<double>();
+        else if (x.is_string())
+            params[it.key()] = x.get<std::string>();
+        else
+            return errorAt(p, "expected a flag, number or string, got " + shortDump(x));
     }
     return params;
 }
@@ -264,18 +275,23 @@ Expected<WeightFields> readWeightFields(const Json& obj, const std::string& path
         f.symmetric = *s;
     }
     if (f.format && (f.bits || f.symmetric))
-        return errorAt(childPath(path, f.bits ? "bits" : "sym"), "give either \"format\" or \"bits\"/\"sym\", not both");
+        return errorAt(childPath(path, f.bits ? "bits" : "sym"),
+                       "give either \"format\" or \"bits\"/\"sym\", not both");
     if (obj.contains("group")) {
         const std::string p = childPath(path, "group");
         const Json& g = obj["group"];
-        if (g.is_string() && g.get<std::string>() == "per_channel") f.granularity = Granularity::PerChannel;
-        else if (g.is_string() && g.get<std::string>() == "per_tensor") f.granularity = Granularity::PerTensor;
+        if (g.is_string() && g.get<std::string>() == "per_channel")
+            f.granularity = Granularity::PerChannel;
+        else if (g.is_string() && g.get<std::string>() == "per_tensor")
+            f.granularity = Granularity::PerTensor;
         else if (g.is_number_integer() && (g == 0 || g == -1)) // GPTQ's group_size -1: per channel
             f.granularity = Granularity::PerChannel;
         else {
             auto n = readInt(g, p, 1, std::numeric_limits<int32_t>::max());
-            if (!n) return errorAt(p, "expected a group size (a positive integer), 0 or -1 for per channel, "
-                                      "\"per_channel\" or \"per_tensor\", got " + shortDump(g));
+            if (!n)
+                return errorAt(p, "expected a group size (a positive integer), 0 or -1 for per channel, "
+                                  "\"per_channel\" or \"per_tensor\", got " +
+                                      shortDump(g));
             f.granularity = Granularity::PerGroup;
             f.groupSize = int(*n);
         }
@@ -334,15 +350,20 @@ Expected<ActFields> readActivations(const Json& v, const std::string& path)
     if (v.contains("bits")) {
         const std::string p = childPath(path, "bits");
         auto b = readInt(v["bits"], p, 0, 16);
-        if (!b || *b == 1) return errorAt(p, "expected 0 (no activation quantization) or an integer in 2..16, got " + shortDump(v["bits"]));
+        if (!b || *b == 1)
+            return errorAt(p, "expected 0 (no activation quantization) or an integer in 2..16, got " +
+                                  shortDump(v["bits"]));
         a.bits = int(*b);
     }
     if (v.contains("granularity")) {
         const std::string p = childPath(path, "granularity");
         const Json& g = v["granularity"];
-        if (g == "per_token") a.perToken = true;
-        else if (g == "per_tensor") a.perToken = false;
-        else return errorAt(p, "expected \"per_token\" or \"per_tensor\", got " + shortDump(g));
+        if (g == "per_token")
+            a.perToken = true;
+        else if (g == "per_tensor")
+            a.perToken = false;
+        else
+            return errorAt(p, "expected \"per_token\" or \"per_tensor\", got " + shortDump(g));
     }
     if (v.contains("sym")) {
         auto s = readBool(v["sym"], childPath(path, "sym"));
@@ -367,19 +388,23 @@ Expected<ChannelOverride> readChannelOverride(const Json& v, const std::string& 
     QL_TRY(checkKeys(v, path, {"channels", "select", "value", "format", "bits", "sym", "group", "granularity"}));
     ChannelOverride c;
     const bool list = v.contains("channels"), select = v.contains("select");
-    if (list == select) return errorAt(path, "give either \"channels\" (a list of input channels) or \"select\" (a selector)");
+    if (list == select)
+        return errorAt(path, "give either \"channels\" (a list of input channels) or \"select\" (a selector)");
     if (list) {
         const std::string p = childPath(path, "channels");
         const Json& a = v["channels"];
-        if (!a.is_array() || a.empty()) return errorAt(p, "expected a non-empty array of input channel indices, got " + shortDump(a));
+        if (!a.is_array() || a.empty())
+            return errorAt(p, "expected a non-empty array of input channel indices, got " + shortDump(a));
         std::set<int32_t> seen;
         for (size_t i = 0; i < a.size(); ++i) {
             auto ch = readInt(a[i], itemPath(p, i), 0, std::numeric_limits<int32_t>::max());
             if (!ch) return ch.error();
-            if (!seen.insert(int32_t(*ch)).second) return errorAt(itemPath(p, i), "channel " + std::to_string(*ch) + " listed twice");
+            if (!seen.insert(int32_t(*ch)).second)
+                return errorAt(itemPath(p, i), "channel " + std::to_string(*ch) + " listed twice");
             c.channels.push_back(int32_t(*ch));
         }
-        if (v.contains("value")) return errorAt(childPath(path, "value"), "\"value\" goes with \"select\", not with a channel list");
+        if (v.contains("value"))
+            return errorAt(childPath(path, "value"), "\"value\" goes with \"select\", not with a channel list");
     } else {
         const std::string p = childPath(path, "select");
         if (v["select"] != "top_absmax_percent")

@@ -44,7 +44,8 @@ Expected<void> readCalibration(const Json& v, const std::string& path, Recipe& r
     if (v.contains("sampling")) {
         const Json& s = v["sampling"];
         const auto parsed = s.is_string() ? parseSampling(s.get<std::string>()) : std::nullopt;
-        if (!parsed) return errorAt(childPath(path, "sampling"), "expected \"contiguous\" or \"random\", got " + shortDump(s));
+        if (!parsed)
+            return errorAt(childPath(path, "sampling"), "expected \"contiguous\" or \"random\", got " + shortDump(s));
         c.sampling = *parsed;
     }
     if (v.contains("seed")) {
@@ -75,13 +76,16 @@ Expected<std::vector<ChannelOverride>> readChannelList(const Json& v, const std:
 Expected<RecipeRule> readRule(const Json& v, const std::string& path)
 {
     if (!v.is_object()) return errorAt(path, "expected an object, got " + shortDump(v));
-    QL_TRY(detail::checkKeys(v, path, {"match", "method", "params", "format", "bits", "sym", "group", "granularity", "channels"}));
+    QL_TRY(detail::checkKeys(
+        v, path, {"match", "method", "params", "format", "bits", "sym", "group", "granularity", "channels"}));
     RecipeRule rule;
-    if (!v.contains("match")) return errorAt(childPath(path, "match"), "missing; give a glob on layer names, e.g. \"*\"");
+    if (!v.contains("match"))
+        return errorAt(childPath(path, "match"), "missing; give a glob on layer names, e.g. \"*\"");
     auto match = detail::readGlob(v["match"], childPath(path, "match"));
     if (!match) return match.error();
     rule.match = *match;
-    if (!v.contains("method")) return errorAt(childPath(path, "method"), "missing; give a quantizer id, e.g. \"rtn\" or \"gptq\"");
+    if (!v.contains("method"))
+        return errorAt(childPath(path, "method"), "missing; give a quantizer id, e.g. \"rtn\" or \"gptq\"");
     auto method = detail::readMethod(v["method"], childPath(path, "method"));
     if (!method) return method.error();
     rule.spec.method = *method;
@@ -106,7 +110,8 @@ Expected<RecipeRule> readRule(const Json& v, const std::string& path)
 Expected<SpecPatch> readPatch(const Json& v, const std::string& path)
 {
     if (!v.is_object()) return errorAt(path, "expected an object of the fields to change, got " + shortDump(v));
-    QL_TRY(detail::checkKeys(v, path, {"method", "params", "format", "bits", "sym", "group", "granularity", "channels", "activations"}));
+    QL_TRY(detail::checkKeys(
+        v, path, {"method", "params", "format", "bits", "sym", "group", "granularity", "channels", "activations"}));
     SpecPatch p;
     if (v.contains("method")) {
         auto m = detail::readMethod(v["method"], childPath(path, "method"));
@@ -143,8 +148,9 @@ Expected<SpecPatch> readPatch(const Json& v, const std::string& path)
 Expected<void> readBody(const Json& j, Recipe& r)
 {
     if (!j.is_object()) return makeError("expected a JSON object at the top level, got " + shortDump(j));
-    QL_TRY(detail::checkKeys(j, "", {"version", "name", "description", "calibration", "pipeline", "transforms",
-                                     "activations", "rules", "overrides", "skip"}));
+    QL_TRY(detail::checkKeys(j, "",
+                             {"version", "name", "description", "calibration", "pipeline", "transforms", "activations",
+                              "rules", "overrides", "skip"}));
     if (j.contains("version")) {
         auto v = detail::readInt(j["version"], "version", 1, kIntMax);
         if (!v) return v.error();
@@ -162,9 +168,12 @@ Expected<void> readBody(const Json& j, Recipe& r)
     if (j.contains("calibration")) QL_TRY(readCalibration(j["calibration"], "calibration", r));
     if (j.contains("pipeline")) {
         const Json& m = j["pipeline"];
-        if (m == "sequential") r.mode = Recipe::PipelineMode::Sequential;
-        else if (m == "parallel") r.mode = Recipe::PipelineMode::Parallel;
-        else return errorAt("pipeline", "expected \"sequential\" or \"parallel\", got " + shortDump(m));
+        if (m == "sequential")
+            r.mode = Recipe::PipelineMode::Sequential;
+        else if (m == "parallel")
+            r.mode = Recipe::PipelineMode::Parallel;
+        else
+            return errorAt("pipeline", "expected \"sequential\" or \"parallel\", got " + shortDump(m));
     }
     if (j.contains("transforms")) {
         const Json& t = j["transforms"];
@@ -174,7 +183,8 @@ Expected<void> readBody(const Json& j, Recipe& r)
             if (!t[i].is_object()) return errorAt(p, "expected an object, got " + shortDump(t[i]));
             QL_TRY(detail::checkKeys(t[i], p, {"method", "params"}));
             TransformStep step;
-            if (!t[i].contains("method")) return errorAt(childPath(p, "method"), "missing; give a transform id, e.g. \"hadamard\"");
+            if (!t[i].contains("method"))
+                return errorAt(childPath(p, "method"), "missing; give a transform id, e.g. \"hadamard\"");
             auto m = detail::readMethod(t[i]["method"], childPath(p, "method"));
             if (!m) return m.error();
             step.method = *m;
@@ -194,7 +204,8 @@ Expected<void> readBody(const Json& j, Recipe& r)
         r.activations.symmetric = a->symmetric.value_or(r.activations.symmetric);
     }
     // Required even when empty: a recipe without the key is more likely a mistake than a plan.
-    if (!j.contains("rules")) return errorAt("rules", "missing; give an array of rules ([] keeps every layer in float)");
+    if (!j.contains("rules"))
+        return errorAt("rules", "missing; give an array of rules ([] keeps every layer in float)");
     const Json& rules = j["rules"];
     if (!rules.is_array()) return errorAt("rules", "expected an array, got " + shortDump(rules));
     for (size_t i = 0; i < rules.size(); ++i) {
@@ -205,7 +216,8 @@ Expected<void> readBody(const Json& j, Recipe& r)
     if (j.contains("overrides")) {
         const Json& o = j["overrides"];
         if (!o.is_object())
-            return errorAt("overrides", "expected an object mapping layer names or globs to changes, got " + shortDump(o));
+            return errorAt("overrides",
+                           "expected an object mapping layer names or globs to changes, got " + shortDump(o));
         for (auto it = o.begin(); it != o.end(); ++it) {
             const std::string p = childPath("overrides", it.key());
             if (auto ok = checkGlob(it.key()); !ok) return errorAt(p, ok.message());

@@ -19,7 +19,10 @@ using detail::itemPath;
 
 namespace {
 
-std::string overridePath(const RecipeOverride& o) { return childPath("overrides", o.match); }
+std::string overridePath(const RecipeOverride& o)
+{
+    return childPath("overrides", o.match);
+}
 
 // Applies one override to a quantized layer's spec (the field semantics of SpecPatch).
 Expected<void> applyPatch(QuantSpec& spec, const SpecPatch& p, const std::string& path, const std::string& layer)
@@ -39,7 +42,8 @@ Expected<void> applyPatch(QuantSpec& spec, const SpecPatch& p, const std::string
         const WeightFormat* current = *found;
         const bool isInt = current->kind == FormatKind::IntSym || current->kind == FormatKind::IntAsym;
         if (!p.bits && !isInt)
-            return errorAt(childPath(path, "sym"), "layer " + layer + " has the non-integer format " + spec.weight.format +
+            return errorAt(childPath(path, "sym"), "layer " + layer + " has the non-integer format " +
+                                                       spec.weight.format +
                                                        ", so \"sym\" needs \"bits\" (or give a \"format\")");
         const int bits = p.bits ? *p.bits : int(current->bits);
         const bool sym = p.symmetric ? *p.symmetric : isInt && current->kind == FormatKind::IntSym;
@@ -50,8 +54,10 @@ Expected<void> applyPatch(QuantSpec& spec, const SpecPatch& p, const std::string
     if (p.granularity) {
         const bool wasGroup = spec.weight.granularity == Granularity::PerGroup;
         spec.weight.granularity = *p.granularity;
-        if (*p.granularity != Granularity::PerGroup) spec.weight.groupSize = 0;
-        else spec.weight.groupSize = p.groupSize ? *p.groupSize : wasGroup ? spec.weight.groupSize : 128;
+        if (*p.granularity != Granularity::PerGroup)
+            spec.weight.groupSize = 0;
+        else
+            spec.weight.groupSize = p.groupSize ? *p.groupSize : wasGroup ? spec.weight.groupSize : 128;
     }
     if (p.channels) spec.channels = *p.channels;
     if (p.actBits) spec.activations.bits = *p.actBits;
@@ -67,9 +73,11 @@ Expected<void> checkSpec(const QuantSpec& spec, const std::string& path, const s
                          const LinearLayer& layer)
 {
     const auto checkFormat = [&](const FormatSpec& f, const std::string& where) -> Expected<void> {
-        if (auto found = findFormat(f.format); !found) return errorAt(where, "layer " + layer.name + ": " + found.message());
+        if (auto found = findFormat(f.format); !found)
+            return errorAt(where, "layer " + layer.name + ": " + found.message());
         if (f.granularity == Granularity::PerGroup && f.groupSize <= 0)
-            return errorAt(where, "layer " + layer.name + ": group size " + std::to_string(f.groupSize) + " is not positive");
+            return errorAt(where,
+                           "layer " + layer.name + ": group size " + std::to_string(f.groupSize) + " is not positive");
         return {};
     };
     QL_TRY(checkFormat(spec.weight, path));
@@ -88,12 +96,14 @@ Expected<std::map<std::string, QuantSpec>> resolveRecipe(const Recipe& recipe, c
 {
     std::set<std::string> names;
     for (const LinearLayer& l : layers)
-        if (!names.insert(l.name).second) return makeError("layer " + l.name + " appears twice in the model's layer list");
+        if (!names.insert(l.name).second)
+            return makeError("layer " + l.name + " appears twice in the model's layer list");
     // An exact name that names no layer is a typo or a recipe for another model; a glob that
     // matches nothing is normal for a recipe shared across models.
     const auto mustExist = [&](const std::string& match, const std::string& path) -> Expected<void> {
         if (isGlobPattern(match) || names.count(match)) return {};
-        return errorAt(path, "no linear layer named \"" + match + "\" in this model (lm_head and embeddings are never quantized)");
+        return errorAt(path, "no linear layer named \"" + match +
+                                 "\" in this model (lm_head and embeddings are never quantized)");
     };
     for (size_t i = 0; i < recipe.skip.size(); ++i) QL_TRY(mustExist(recipe.skip[i], itemPath("skip", i)));
     for (const RecipeOverride& o : recipe.overrides) QL_TRY(mustExist(o.match, overridePath(o)));
@@ -125,7 +135,8 @@ Expected<std::map<std::string, QuantSpec>> resolveRecipe(const Recipe& recipe, c
             // recipe, while a glob override just passes over it.
             for (const RecipeOverride& o : recipe.overrides)
                 if (!isGlobPattern(o.match) && o.match == layer.name)
-                    return errorAt(overridePath(o), "layer " + layer.name + " is kept in float (" + why + "), so it cannot be overridden");
+                    return errorAt(overridePath(o), "layer " + layer.name + " is kept in float (" + why +
+                                                        "), so it cannot be overridden");
             out.emplace(layer.name, std::move(spec));
             continue;
         }
@@ -143,7 +154,8 @@ Expected<std::map<std::string, QuantSpec>> resolveRecipe(const Recipe& recipe, c
 
 Expected<std::vector<int32_t>> selectChannels(const ChannelOverride& c, const SiteStats* site, int inFeatures)
 {
-    if (inFeatures <= 0) return makeError("a layer needs at least one input channel, got " + std::to_string(inFeatures));
+    if (inFeatures <= 0)
+        return makeError("a layer needs at least one input channel, got " + std::to_string(inFeatures));
     if (c.selector.empty()) {
         if (c.channels.empty()) return makeError("the channel override lists no channels and has no selector");
         std::vector<int32_t> out = c.channels;
@@ -161,7 +173,9 @@ Expected<std::vector<int32_t>> selectChannels(const ChannelOverride& c, const Si
         return makeError("unknown channel selector '" + c.selector + "'; expected one of: top_absmax_percent");
     if (!(c.selectorValue > 0 && c.selectorValue <= 100))
         return makeError("top_absmax_percent needs a percentage in (0, 100], got " + std::to_string(c.selectorValue));
-    if (!site) return makeError("the selector top_absmax_percent needs the site's activation statistics (run an analysis first)");
+    if (!site)
+        return makeError(
+            "the selector top_absmax_percent needs the site's activation statistics (run an analysis first)");
     if (site->absmax.size() != inFeatures)
         return makeError("site " + site->name + " has " + std::to_string(site->absmax.size()) +
                          " channels but the layer has " + std::to_string(inFeatures) + " inputs");

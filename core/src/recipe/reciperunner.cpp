@@ -8,8 +8,7 @@ namespace ql {
 
 RecipeRunner::RecipeRunner(const Model& model, MethodLookup quantizers, TransformLookup transforms)
     : m_model(model), m_transforms(std::move(transforms)), m_pipeline(model, std::move(quantizers))
-{
-}
+{}
 
 void RecipeRunner::clearCache()
 {
@@ -53,7 +52,8 @@ Expected<void> RecipeRunner::applyTransforms(const Recipe& r, RecipeRun& run, st
         auto p = completeParams(t->parameters(), step.params, step.method);
         if (!p) return makeError(where + p.message());
         if ((t->needsCalibration() || t->needsStatistics()) && run.calib.windows.empty())
-            return makeError(where + (t->needsCalibration() ? "needs calibration windows" : "needs activation statistics") +
+            return makeError(where +
+                             (t->needsCalibration() ? "needs calibration windows" : "needs activation statistics") +
                              ": give calibration data (--calib)");
         QuantSpec spec;
         spec.method = step.method;

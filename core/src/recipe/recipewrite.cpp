@@ -36,9 +36,12 @@ Json patchJson(const SpecPatch& p)
     if (p.bits) j["bits"] = *p.bits;
     if (p.symmetric) j["sym"] = *p.symmetric;
     // "per_group" without a size keeps the layer's size, which only the granularity key can say.
-    if (p.groupSize) j["group"] = *p.groupSize;
-    else if (p.granularity == Granularity::PerGroup) j["granularity"] = "per_group";
-    else if (p.granularity) j["group"] = detail::groupJson(*p.granularity, 0);
+    if (p.groupSize)
+        j["group"] = *p.groupSize;
+    else if (p.granularity == Granularity::PerGroup)
+        j["granularity"] = "per_group";
+    else if (p.granularity)
+        j["group"] = detail::groupJson(*p.granularity, 0);
     if (p.channels) {
         Json ch = Json::array();
         for (const ChannelOverride& c : *p.channels) ch.push_back(detail::channelOverrideJson(c));
@@ -76,7 +79,8 @@ bool naturalLess(const std::string& a, const std::string& b)
 {
     size_t i = 0, k = 0;
     while (i < a.size() && k < b.size()) {
-        const bool da = std::isdigit(static_cast<unsigned char>(a[i])), db = std::isdigit(static_cast<unsigned char>(b[k]));
+        const bool da = std::isdigit(static_cast<unsigned char>(a[i])),
+                   db = std::isdigit(static_cast<unsigned char>(b[k]));
         if (da && db) {
             size_t ie = i, ke = k;
             while (ie < a.size() && std::isdigit(static_cast<unsigned char>(a[ie]))) ++ie;
@@ -139,7 +143,8 @@ std::string resolvedToJson(const std::map<std::string, QuantSpec>& specs)
 {
     std::vector<const std::string*> names;
     for (const auto& kv : specs) names.push_back(&kv.first);
-    std::sort(names.begin(), names.end(), [](const std::string* a, const std::string* b) { return naturalLess(*a, *b); });
+    std::sort(names.begin(), names.end(),
+              [](const std::string* a, const std::string* b) { return naturalLess(*a, *b); });
     Json j = Json::object();
     for (const std::string* n : names) j[*n] = specJson(specs.at(*n));
     return j.dump(2) + "\n";

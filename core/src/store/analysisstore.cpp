@@ -125,12 +125,12 @@ Expected<AnalysisResult> AnalysisStore::openFor(const std::string& path, const s
     auto meta = readMeta(path);
     if (!meta) return meta.error();
     if (meta->modelSha256 != modelSha256)
-        return makeError(path + " was made from another model (model sha256 " + shortHash(meta->modelSha256)
-                         + ", expected " + shortHash(modelSha256) + "); re-run the analysis or choose another file");
+        return makeError(path + " was made from another model (model sha256 " + shortHash(meta->modelSha256) +
+                         ", expected " + shortHash(modelSha256) + "); re-run the analysis or choose another file");
     if (meta->calibSha256 != calibSha256)
-        return makeError(path + " was made from another calibration set (calibration sha256 "
-                         + shortHash(meta->calibSha256) + ", expected " + shortHash(calibSha256)
-                         + "); re-run the analysis or choose another file");
+        return makeError(path + " was made from another calibration set (calibration sha256 " +
+                         shortHash(meta->calibSha256) + ", expected " + shortHash(calibSha256) +
+                         "); re-run the analysis or choose another file");
     return read(path);
 }
 

@@ -19,9 +19,10 @@ using RowMajorF = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::Ro
 
 /// Per-channel datasets of a site and the SiteStats member each holds.
 inline const std::pair<const char*, Eigen::VectorXf SiteStats::*> kChannelStats[] = {
-    {"absmax", &SiteStats::absmax}, {"mean", &SiteStats::mean}, {"var", &SiteStats::var},
-    {"kurtosis", &SiteStats::kurtosis}, {"min", &SiteStats::min}, {"max", &SiteStats::max},
-    {"p01", &SiteStats::p01}, {"p25", &SiteStats::p25}, {"p75", &SiteStats::p75}, {"p99", &SiteStats::p99},
+    {"absmax", &SiteStats::absmax},     {"mean", &SiteStats::mean}, {"var", &SiteStats::var},
+    {"kurtosis", &SiteStats::kurtosis}, {"min", &SiteStats::min},   {"max", &SiteStats::max},
+    {"p01", &SiteStats::p01},           {"p25", &SiteStats::p25},   {"p75", &SiteStats::p75},
+    {"p99", &SiteStats::p99},
 };
 
 /// Writes the whole result (root attributes and every group) into a freshly created file.

@@ -7,11 +7,11 @@
 #include <system_error>
 
 // Assigns the value of an Expected expression to lhs, or returns its error.
-#define QL_ASSIGN(lhs, expr)                                                                       \
-    do {                                                                                           \
-        auto ql_assign_result_ = (expr);                                                           \
-        if (!ql_assign_result_) return ql_assign_result_.error();                                  \
-        lhs = std::move(*ql_assign_result_);                                                       \
+#define QL_ASSIGN(lhs, expr)                                                                                           \
+    do {                                                                                                               \
+        auto ql_assign_result_ = (expr);                                                                               \
+        if (!ql_assign_result_) return ql_assign_result_.error();                                                      \
+        lhs = std::move(*ql_assign_result_);                                                                           \
     } while (0)
 
 namespace ql::detail {
@@ -33,8 +33,8 @@ Expected<AnalysisMeta> readAnalysisMeta(hid_t file)
     AnalysisMeta m;
     QL_ASSIGN(m.schemaVersion, readAttr<int32_t>(file, r, "schema_version"));
     if (m.schemaVersion > kSchemaVersion)
-        return makeError("schema_version " + std::to_string(m.schemaVersion) + " is newer than this QuantLens reads ("
-                         + std::to_string(kSchemaVersion) + "); open it with a newer QuantLens");
+        return makeError("schema_version " + std::to_string(m.schemaVersion) + " is newer than this QuantLens reads (" +
+                         std::to_string(kSchemaVersion) + "); open it with a newer QuantLens");
     if (m.schemaVersion < 1) return makeError("invalid schema_version " + std::to_string(m.schemaVersion));
     QL_ASSIGN(m.quantlensVersion, readAttrString(file, r, "quantlens_version"));
     QL_ASSIGN(m.modelDir, readAttrString(file, r, "model_dir"));
@@ -132,7 +132,8 @@ Expected<std::vector<T>> readNamed(hid_t file, const char* group, const char* or
     if (!hasLink(file, group)) return out;
     auto g = openGroup(file, "", group);
     if (!g) return g.error();
-    auto names = hasLink(file, orderName) ? readStrings(file, "", orderName) : listMembers(g->get(), joinPath("", group));
+    auto names = hasLink(file, orderName) ? readStrings(file, "", orderName)
+                                          : listMembers(g->get(), joinPath("", group));
     if (!names) return names.error();
     for (const auto& name : *names) {
         auto item = readOne(g->get(), name);

@@ -22,8 +22,8 @@ Expected<void> writeMeta(hid_t file, const AnalysisMeta& m)
 {
     const std::string r = "/";
     QL_TRY(writeAttr<int32_t>(file, r, "schema_version", kSchemaVersion));
-    QL_TRY(writeAttr(file, r, "quantlens_version", m.quantlensVersion.empty() ? std::string(QL_VERSION)
-                                                                               : m.quantlensVersion));
+    QL_TRY(writeAttr(file, r, "quantlens_version",
+                     m.quantlensVersion.empty() ? std::string(QL_VERSION) : m.quantlensVersion));
     QL_TRY(writeAttr(file, r, "model_dir", m.modelDir));
     QL_TRY(writeAttr(file, r, "model_sha256", m.modelSha256));
     QL_TRY(writeAttr(file, r, "calib_sha256", m.calibSha256));

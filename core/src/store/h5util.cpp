@@ -79,7 +79,10 @@ bool isNumeric(hid_t type)
 
 } // namespace
 
-void silenceH5Errors() { H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr); }
+void silenceH5Errors()
+{
+    H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
+}
 
 std::string lastH5Error()
 {
@@ -111,9 +114,15 @@ Expected<H5Handle> openGroup(hid_t loc, const std::string& where, const std::str
     return g;
 }
 
-bool hasLink(hid_t loc, const std::string& name) { return H5Lexists(loc, name.c_str(), H5P_DEFAULT) > 0; }
+bool hasLink(hid_t loc, const std::string& name)
+{
+    return H5Lexists(loc, name.c_str(), H5P_DEFAULT) > 0;
+}
 
-bool hasAttr(hid_t loc, const std::string& name) { return H5Aexists(loc, name.c_str()) > 0; }
+bool hasAttr(hid_t loc, const std::string& name)
+{
+    return H5Aexists(loc, name.c_str()) > 0;
+}
 
 Expected<std::vector<std::string>> listMembers(hid_t group, const std::string& where)
 {
@@ -134,14 +143,13 @@ Expected<std::vector<std::string>> listMembers(hid_t group, const std::string& w
     return names;
 }
 
-Expected<void> writeRaw(hid_t loc, const std::string& where, const std::string& name, hid_t fileType,
-                        hid_t memType, const void* data, const std::vector<hsize_t>& dims)
+Expected<void> writeRaw(hid_t loc, const std::string& where, const std::string& name, hid_t fileType, hid_t memType,
+                        const void* data, const std::vector<hsize_t>& dims)
 {
     const std::string object = joinPath(where, name);
     H5Handle space(H5Screate_simple(int(dims.size()), dims.data(), nullptr), H5Sclose);
     if (!space.valid()) return fail(object, "cannot create dataspace");
-    H5Handle ds(H5Dcreate2(loc, name.c_str(), fileType, space.get(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
-                H5Dclose);
+    H5Handle ds(H5Dcreate2(loc, name.c_str(), fileType, space.get(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), H5Dclose);
     if (!ds.valid()) return fail(object, "cannot create dataset");
     hsize_t total = 1;
     for (hsize_t d : dims) total *= d;
@@ -151,8 +159,8 @@ Expected<void> writeRaw(hid_t loc, const std::string& where, const std::string& 
     return {};
 }
 
-Expected<std::vector<hsize_t>> readRaw(hid_t loc, const std::string& where, const std::string& name,
-                                       hid_t memType, size_t elemSize, std::vector<unsigned char>& out)
+Expected<std::vector<hsize_t>> readRaw(hid_t loc, const std::string& where, const std::string& name, hid_t memType,
+                                       size_t elemSize, std::vector<unsigned char>& out)
 {
     const std::string object = joinPath(where, name);
     if (!hasLink(loc, name)) return makeError(object + ": dataset missing");
@@ -206,8 +214,8 @@ Expected<std::vector<std::string>> readStrings(hid_t loc, const std::string& whe
     });
 }
 
-Expected<void> writeAttrRaw(hid_t loc, const std::string& where, const std::string& name, hid_t fileType,
-                            hid_t memType, const void* value)
+Expected<void> writeAttrRaw(hid_t loc, const std::string& where, const std::string& name, hid_t fileType, hid_t memType,
+                            const void* value)
 {
     H5Handle space(H5Screate(H5S_SCALAR), H5Sclose);
     H5Handle attr(H5Acreate2(loc, name.c_str(), fileType, space.get(), H5P_DEFAULT, H5P_DEFAULT), H5Aclose);
@@ -216,8 +224,7 @@ Expected<void> writeAttrRaw(hid_t loc, const std::string& where, const std::stri
     return {};
 }
 
-Expected<void> readAttrRaw(hid_t loc, const std::string& where, const std::string& name, hid_t memType,
-                           void* value)
+Expected<void> readAttrRaw(hid_t loc, const std::string& where, const std::string& name, hid_t memType, void* value)
 {
     const std::string object = attrName(where, name);
     if (!hasAttr(loc, name)) return makeError(object + ": missing");

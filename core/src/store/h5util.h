@@ -63,8 +63,7 @@ std::string lastH5Error();
 std::string joinPath(const std::string& where, const std::string& name);
 
 /// Creates a group; trackOrder records link creation order so h5py lists members in that order.
-Expected<H5Handle> createGroup(hid_t loc, const std::string& where, const std::string& name,
-                               bool trackOrder = false);
+Expected<H5Handle> createGroup(hid_t loc, const std::string& where, const std::string& name, bool trackOrder = false);
 /// Opens an existing group.
 Expected<H5Handle> openGroup(hid_t loc, const std::string& where, const std::string& name);
 /// True when loc has a link called name.
@@ -77,11 +76,11 @@ Expected<std::vector<std::string>> listMembers(hid_t group, const std::string& w
 // ---- Datasets: fileType is the little-endian on-disk type, memType the native one. ----
 
 /// Writes a dataset of the given shape (any dimension may be 0) from contiguous memory.
-Expected<void> writeRaw(hid_t loc, const std::string& where, const std::string& name, hid_t fileType,
-                        hid_t memType, const void* data, const std::vector<hsize_t>& dims);
+Expected<void> writeRaw(hid_t loc, const std::string& where, const std::string& name, hid_t fileType, hid_t memType,
+                        const void* data, const std::vector<hsize_t>& dims);
 /// Reads a whole dataset converted to memType; returns its shape and fills out (elemSize bytes each).
-Expected<std::vector<hsize_t>> readRaw(hid_t loc, const std::string& where, const std::string& name,
-                                       hid_t memType, size_t elemSize, std::vector<unsigned char>& out);
+Expected<std::vector<hsize_t>> readRaw(hid_t loc, const std::string& where, const std::string& name, hid_t memType,
+                                       size_t elemSize, std::vector<unsigned char>& out);
 /// Writes a 1-D dataset of variable-length UTF-8 strings.
 Expected<void> writeStrings(hid_t loc, const std::string& where, const std::string& name,
                             const std::vector<std::string>& values);
@@ -91,11 +90,10 @@ Expected<std::vector<std::string>> readStrings(hid_t loc, const std::string& whe
 // ---- Scalar attributes. ----
 
 /// Writes a scalar numeric attribute.
-Expected<void> writeAttrRaw(hid_t loc, const std::string& where, const std::string& name, hid_t fileType,
-                            hid_t memType, const void* value);
+Expected<void> writeAttrRaw(hid_t loc, const std::string& where, const std::string& name, hid_t fileType, hid_t memType,
+                            const void* value);
 /// Reads a scalar numeric attribute converted to memType into value.
-Expected<void> readAttrRaw(hid_t loc, const std::string& where, const std::string& name, hid_t memType,
-                           void* value);
+Expected<void> readAttrRaw(hid_t loc, const std::string& where, const std::string& name, hid_t memType, void* value);
 /// Writes a scalar variable-length UTF-8 string attribute (what h5py writes for str).
 Expected<void> writeAttr(hid_t loc, const std::string& where, const std::string& name, const std::string& value);
 /// Reads a scalar string attribute (variable- or fixed-length).
@@ -146,8 +144,8 @@ Expected<std::vector<T>> readArray(hid_t loc, const std::string& where, const st
     auto shape = readRaw(loc, where, name, H5Types<T>::mem(), sizeof(T), bytes);
     if (!shape) return shape.error();
     if (int(shape->size()) != rank)
-        return makeError(joinPath(where, name) + ": expected " + std::to_string(rank) + " dimension(s), found "
-                         + std::to_string(shape->size()));
+        return makeError(joinPath(where, name) + ": expected " + std::to_string(rank) + " dimension(s), found " +
+                         std::to_string(shape->size()));
     std::vector<T> out(bytes.size() / sizeof(T));
     if (!out.empty()) std::memcpy(out.data(), bytes.data(), bytes.size());
     if (dims) *dims = std::move(*shape);

@@ -187,7 +187,8 @@ Expected<RunState> readRunState(const std::string& path, const Model& model)
             if (auto g = granularityFromName(j.value("granularity", "per_group"))) q.spec.weight.granularity = *g;
             if (j.contains("activations")) {
                 const StateJson& a = j["activations"];
-                q.spec.activations = {a.at("bits").get<int>(), a.at("per_token").get<bool>(), a.at("symmetric").get<bool>()};
+                q.spec.activations = {a.at("bits").get<int>(), a.at("per_token").get<bool>(),
+                                      a.at("symmetric").get<bool>()};
             }
             q.result = std::make_shared<const LayerResult>(std::move(*r));
             quantized.push_back(std::move(q));

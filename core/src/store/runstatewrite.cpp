@@ -79,7 +79,8 @@ Expected<void> writeRunState(const std::string& path, const QuantizedModel& qm, 
         }
         const QuantizedTensor& t = *r.tensor;
         const auto& codes = t.packedCodes();
-        tensors.push_back(makeTensorData(name + ".qcodes", DType::I32, {t.rows(), t.wordsPerRow()}, codes.data(), codes.size()));
+        tensors.push_back(
+            makeTensorData(name + ".qcodes", DType::I32, {t.rows(), t.wordsPerRow()}, codes.data(), codes.size()));
         const RowMatrix scales = t.scales(), zeros = t.zeros();
         addMatrix(tensors, name + ".scales", scales);
         addMatrix(tensors, name + ".zeros", zeros);

@@ -26,7 +26,10 @@ std::string hashWindows(const std::vector<std::vector<int32_t>>& windows)
 
 } // namespace
 
-const char* samplingName(Sampling s) { return s == Sampling::Contiguous ? "contiguous" : "random"; }
+const char* samplingName(Sampling s)
+{
+    return s == Sampling::Contiguous ? "contiguous" : "random";
+}
 
 std::optional<Sampling> parseSampling(std::string_view name)
 {
@@ -92,7 +95,8 @@ Expected<CalibrationSet> makeCalibrationSet(const std::string& text, const Token
                              std::to_string(spec.samples) + " contiguous windows of " + std::to_string(spec.seqlen) +
                              " need " + std::to_string(need));
         for (int i = 0; i < spec.samples; ++i)
-            set.windows.emplace_back(ids.begin() + int64_t(i) * spec.seqlen, ids.begin() + int64_t(i + 1) * spec.seqlen);
+            set.windows.emplace_back(ids.begin() + int64_t(i) * spec.seqlen,
+                                     ids.begin() + int64_t(i + 1) * spec.seqlen);
     } else {
         if (n < spec.seqlen)
             return makeError("the calibration text has " + std::to_string(n) + " tokens" + heldNote +

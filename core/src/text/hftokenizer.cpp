@@ -65,7 +65,8 @@ std::vector<HfAddedToken> parseAddedTokens(const nlohmann::json& list, const HfB
         t.lstrip = jsonBool(e, "lstrip", false);
         t.rstrip = jsonBool(e, "rstrip", false);
         t.normalized = jsonBool(e, "normalized", !t.special);
-        const auto existing = std::find_if(tokens.begin(), tokens.end(), [&](const auto& o) { return o.content == t.content; });
+        const auto existing = std::find_if(tokens.begin(), tokens.end(),
+                                           [&](const auto& o) { return o.content == t.content; });
         if (existing != tokens.end()) {
             t.id = existing->id;
             *existing = t;
@@ -109,7 +110,8 @@ void templateSpecials(const nlohmann::json& pp, std::vector<int32_t>& prefix, st
         }
         if (!piece.contains("SpecialToken") || !piece["SpecialToken"].contains("id")) continue;
         const auto name = piece["SpecialToken"]["id"];
-        if (!name.is_string() || !pp.contains("special_tokens") || !pp["special_tokens"].contains(name.get<std::string>()))
+        if (!name.is_string() || !pp.contains("special_tokens") ||
+            !pp["special_tokens"].contains(name.get<std::string>()))
             continue;
         const auto& spec = pp["special_tokens"][name.get<std::string>()];
         if (!spec.contains("ids") || !spec["ids"].is_array()) continue;
@@ -151,7 +153,8 @@ Expected<std::shared_ptr<HfTokenizer>> HfTokenizer::fromJson(std::string_view js
         const auto& model = j["model"];
         const std::string type = modelType(model);
         if (type != "BPE")
-            return makeError(origin + ": model type '" + type + "' is not supported (only BPE tokenizer.json files are)");
+            return makeError(origin + ": model type '" + type +
+                             "' is not supported (only BPE tokenizer.json files are)");
         d.model = HfBpe::fromJson(model, "model");
 
         part = "normalizer";
@@ -161,7 +164,8 @@ Expected<std::shared_ptr<HfTokenizer>> HfTokenizer::fromJson(std::string_view js
         part = "decoder";
         if (j.contains("decoder")) d.decoder = parseDecoder(j["decoder"], "decoder");
         part = "added_tokens";
-        if (j.contains("added_tokens")) d.added.build(parseAddedTokens(j["added_tokens"], *d.model), d.normalizer.get());
+        if (j.contains("added_tokens"))
+            d.added.build(parseAddedTokens(j["added_tokens"], *d.model), d.normalizer.get());
         part = "post_processor";
         if (j.contains("post_processor")) {
             // Only informative (encode never adds these), so an odd post_processor must not block loading.
@@ -216,8 +220,10 @@ std::string HfTokenizer::decode(std::span<const int32_t> ids) const
     std::vector<std::string> tokens;
     tokens.reserve(ids.size());
     for (const int32_t id : ids) {
-        if (const auto* added = m_d->added.byId(id)) tokens.push_back(added->content);
-        else if (const std::string* piece = m_d->model->idToToken(id)) tokens.push_back(*piece);
+        if (const auto* added = m_d->added.byId(id))
+            tokens.push_back(added->content);
+        else if (const std::string* piece = m_d->model->idToToken(id))
+            tokens.push_back(*piece);
     }
     std::string out;
     if (!m_d->decoder) { // HF joins undecoded tokens with spaces
@@ -236,7 +242,10 @@ std::string HfTokenizer::tokenText(int32_t id) const
     return {};
 }
 
-int32_t HfTokenizer::vocabSize() const { return m_d->vocabSize; }
+int32_t HfTokenizer::vocabSize() const
+{
+    return m_d->vocabSize;
+}
 
 int32_t HfTokenizer::tokenId(std::string_view piece) const
 {
@@ -244,9 +253,15 @@ int32_t HfTokenizer::tokenId(std::string_view piece) const
     return added >= 0 ? added : m_d->model->tokenToId(piece);
 }
 
-const std::vector<std::pair<std::string, std::string>>& HfTokenizer::merges() const { return m_d->model->merges(); }
+const std::vector<std::pair<std::string, std::string>>& HfTokenizer::merges() const
+{
+    return m_d->model->merges();
+}
 
-bool HfTokenizer::isAdded(int32_t id) const { return m_d->added.byId(id) != nullptr; }
+bool HfTokenizer::isAdded(int32_t id) const
+{
+    return m_d->added.byId(id) != nullptr;
+}
 
 bool HfTokenizer::isSpecial(int32_t id) const
 {
@@ -254,14 +269,29 @@ bool HfTokenizer::isSpecial(int32_t id) const
     return t && t->special;
 }
 
-int32_t HfTokenizer::unkId() const { return m_d->model->unkId(); }
+int32_t HfTokenizer::unkId() const
+{
+    return m_d->model->unkId();
+}
 
-bool HfTokenizer::isByteLevel() const { return m_d->preTokenizer && m_d->preTokenizer->isByteLevel(); }
+bool HfTokenizer::isByteLevel() const
+{
+    return m_d->preTokenizer && m_d->preTokenizer->isByteLevel();
+}
 
-bool HfTokenizer::byteFallback() const { return m_d->model->byteFallback(); }
+bool HfTokenizer::byteFallback() const
+{
+    return m_d->model->byteFallback();
+}
 
-const std::vector<int32_t>& HfTokenizer::postProcessorPrefix() const { return m_d->prefix; }
+const std::vector<int32_t>& HfTokenizer::postProcessorPrefix() const
+{
+    return m_d->prefix;
+}
 
-const std::vector<int32_t>& HfTokenizer::postProcessorSuffix() const { return m_d->suffix; }
+const std::vector<int32_t>& HfTokenizer::postProcessorSuffix() const
+{
+    return m_d->suffix;
+}
 
 } // namespace ql

@@ -35,7 +35,10 @@ std::string SpTokenizer::tokenText(int32_t id) const
     return m_sp->IdToPiece(id);
 }
 
-int32_t SpTokenizer::vocabSize() const { return m_sp->GetPieceSize(); }
+int32_t SpTokenizer::vocabSize() const
+{
+    return m_sp->GetPieceSize();
+}
 
 int32_t SpTokenizer::tokenId(std::string_view piece) const
 {
@@ -44,7 +47,13 @@ int32_t SpTokenizer::tokenId(std::string_view piece) const
     return m_sp->IdToPiece(id) == piece ? id : -1;
 }
 
-int32_t SpTokenizer::modelBosId() const { return m_sp->bos_id(); }
-int32_t SpTokenizer::modelEosId() const { return m_sp->eos_id(); }
+int32_t SpTokenizer::modelBosId() const
+{
+    return m_sp->bos_id();
+}
+int32_t SpTokenizer::modelEosId() const
+{
+    return m_sp->eos_id();
+}
 
 } // namespace ql

@@ -36,8 +36,8 @@ struct SiteStats {
 /// The residual stream after block `layer`.
 struct ResidualStats {
     int layer = 0;
-    Eigen::VectorXf absmax;          ///< per channel
-    std::vector<float> tokenAbsmax;  ///< per token
+    Eigen::VectorXf absmax;         ///< per channel
+    std::vector<float> tokenAbsmax; ///< per token
     /// The three largest |a| over all tokens and channels, descending (Sun et al.'s top-1/2/3).
     std::array<float, 3> top3{};
     /// Median over every 8th token (calibration order) of that token's median |a| across channels.
@@ -71,7 +71,7 @@ struct LayerSensitivity {
     std::vector<double> proxy;  ///< tr(ΔW H ΔWᵀ) / n_tokens
     std::vector<double> relMse; ///< ||Y - Ŷ||² / ||Y||² on calibration inputs
     std::vector<double> sqnrDb;
-    std::vector<double> kl;     ///< end-to-end KL, empty when not computed
+    std::vector<double> kl; ///< end-to-end KL, empty when not computed
 };
 
 /// Where an analysis came from; stored as root attributes of the analysis file.
@@ -91,12 +91,12 @@ struct AnalysisMeta {
 struct EndToEndSummary {
     int windows = 0; ///< held-out windows (0: end-to-end sensitivity was not computed)
     int seqlen = 0;
-    int64_t tokens = 0;         ///< tokens each KL averages over
-    std::string heldOutSha256;  ///< of the held-out windows' token ids
-    std::vector<int32_t> bits;  ///< widths, parallel to the correlations
+    int64_t tokens = 0;                   ///< tokens each KL averages over
+    std::string heldOutSha256;            ///< of the held-out windows' token ids
+    std::vector<int32_t> bits;            ///< widths, parallel to the correlations
     std::vector<double> spearmanProxyKl;  ///< over layers at each width: Hessian proxy vs KL
     std::vector<double> spearmanRelMseKl; ///< over layers at each width: relative output MSE vs KL
-    double seconds = 0;         ///< not stored
+    double seconds = 0;                   ///< not stored
 };
 
 /// Everything one analysis produced.

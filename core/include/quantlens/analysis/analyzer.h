@@ -23,12 +23,12 @@ struct AnalyzeOptions {
     StatsOptions stats;
     SensitivityMode sensitivity = SensitivityMode::Proxy;
     std::vector<int> bits{2, 3, 4, 8};
-    int groupSize = 128;    ///< RTN group for sensitivity; the whole row when the row is shorter
+    int groupSize = 128; ///< RTN group for sensitivity; the whole row when the row is shorter
     /// Full mode: KL per layer and width on the calibration set's held-out windows, restarting
     /// the forward pass at the layer's block.
     bool keepHessians = false;
     int threads = 0;
-    std::string modelSha256; ///< precomputed hash of the weight files; empty: computed here
+    std::string modelSha256;             ///< precomputed hash of the weight files; empty: computed here
     bool beyondTrainedPositions = false; ///< allow windows longer than max_position_embeddings
 };
 

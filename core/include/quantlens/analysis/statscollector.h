@@ -15,11 +15,11 @@ class SiteAccumulator;
 
 /// What the statistics pass records, and its thresholds.
 struct StatsOptions {
-    int histogramBins = 1024;      ///< uniform bins over the site's [min, max]
-    double outlierThreshold = 20;  ///< channel absmax / median channel absmax
-    bool hessian = false;          ///< accumulate Σ x xᵀ per site
-    float massiveAbs = 100.f;      ///< massive activation: |a| above this ...
-    float massiveRatio = 1000.f;   ///< ... and above this multiple of its hidden state's median |a|
+    int histogramBins = 1024;     ///< uniform bins over the site's [min, max]
+    double outlierThreshold = 20; ///< channel absmax / median channel absmax
+    bool hessian = false;         ///< accumulate Σ x xᵀ per site
+    float massiveAbs = 100.f;     ///< massive activation: |a| above this ...
+    float massiveRatio = 1000.f;  ///< ... and above this multiple of its hidden state's median |a|
 };
 
 /// Subscribes to the forward pass and computes per-site, residual-stream and massive-activation
@@ -29,7 +29,8 @@ struct StatsOptions {
 class StatsCollector {
 public:
     /// windows are the token ids run through the model, in order (for massive-activation token ids).
-    StatsCollector(const ModelConfig& config, const std::vector<std::vector<int32_t>>& windows, StatsOptions options = {});
+    StatsCollector(const ModelConfig& config, const std::vector<std::vector<int32_t>>& windows,
+                   StatsOptions options = {});
     ~StatsCollector();
 
     /// The observer to install on the ForwardEngine.

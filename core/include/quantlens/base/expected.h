@@ -12,7 +12,10 @@ struct Error {
 };
 
 /// Builds an Error from a message.
-inline Error makeError(std::string message) { return Error{std::move(message)}; }
+inline Error makeError(std::string message)
+{
+    return Error{std::move(message)};
+}
 
 /// A value or an Error; the core's return type for anything that can fail on user data.
 template <class T>
@@ -62,8 +65,8 @@ private:
 } // namespace ql
 
 /// Propagates the error of an Expected expression out of the current function.
-#define QL_TRY(expr)                                                                               \
-    do {                                                                                           \
-        auto&& ql_try_result_ = (expr);                                                            \
-        if (!ql_try_result_) return ql_try_result_.error();                                        \
+#define QL_TRY(expr)                                                                                                   \
+    do {                                                                                                               \
+        auto&& ql_try_result_ = (expr);                                                                                \
+        if (!ql_try_result_) return ql_try_result_.error();                                                            \
     } while (0)

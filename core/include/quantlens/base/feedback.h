@@ -17,6 +17,9 @@ public:
 };
 
 /// The error message every canceled core job returns.
-inline const char* canceledMessage() { return "canceled by the user"; }
+inline const char* canceledMessage()
+{
+    return "canceled by the user";
+}
 
 } // namespace ql

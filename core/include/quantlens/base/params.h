@@ -24,7 +24,7 @@ struct ParamSpec {
     std::string name;
     Type type = Type::Double;
     ParamValue defaultValue;          ///< of the matching alternative (bool, int64_t, double, string)
-    double min = 0, max = 0;          ///< inclusive range for Int and Double (ignored when min > max)
+    double min = 0, max = -1;         ///< inclusive range for Int and Double; none while min > max (the default)
     std::vector<std::string> choices; ///< allowed values of a Choice
     std::string help;                 ///< one sentence for forms and `plugins --json`
 };
@@ -32,7 +32,8 @@ struct ParamSpec {
 /// The given parameters checked against the declarations, with defaults filled in. Errors name
 /// the method and the parameter: unknown names (listing the known ones), wrong types, values
 /// out of range. An integer is accepted where a real is declared.
-Expected<ParamMap> completeParams(const std::vector<ParamSpec>& specs, const ParamMap& given, const std::string& method);
+Expected<ParamMap> completeParams(const std::vector<ParamSpec>& specs, const ParamMap& given,
+                                  const std::string& method);
 
 /// Typed access to a completed map (the value must exist with that type).
 bool paramBool(const ParamMap& p, const std::string& name);

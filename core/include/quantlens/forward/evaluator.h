@@ -30,7 +30,7 @@ struct EvalWindow {
 struct EvalOptions {
     PplProtocol protocol = PplProtocol::LlamaCpp;
     int ctx = 512;
-    int chunks = -1;       ///< windows to use; -1 = all that fit
+    int chunks = -1; ///< windows to use; -1 = all that fit
     int threads = 0;
     int64_t maxBatchBytes = int64_t(512) << 20; ///< memory for the hidden states of a batch of windows
     bool beyondTrainedPositions = false;        ///< allow ctx > max_position_embeddings
@@ -52,7 +52,7 @@ struct PplResult {
 
 /// KL divergence of a model's next-token distribution from a reference model's.
 struct KlResult {
-    double meanKl = 0;     ///< mean over scored tokens of KL(P_ref || P_model), nats
+    double meanKl = 0; ///< mean over scored tokens of KL(P_ref || P_model), nats
     double maxKl = 0;
     double top1Agreement = 0; ///< fraction of tokens where both argmaxes agree
     double pplRef = 0;
@@ -76,9 +76,8 @@ Expected<PplResult> evaluatePerplexity(const ModelConfig& config, const WeightSo
                                        Feedback* feedback = nullptr);
 
 /// KL(reference || model) on the same windows; both models must share the vocabulary.
-Expected<KlResult> evaluateKl(const ModelConfig& refConfig, const WeightSource& reference,
-                              const ModelConfig& config, const WeightSource& model,
-                              const std::vector<int32_t>& tokens, int bos, const EvalOptions& opt,
-                              Feedback* feedback = nullptr);
+Expected<KlResult> evaluateKl(const ModelConfig& refConfig, const WeightSource& reference, const ModelConfig& config,
+                              const WeightSource& model, const std::vector<int32_t>& tokens, int bos,
+                              const EvalOptions& opt, Feedback* feedback = nullptr);
 
 } // namespace ql

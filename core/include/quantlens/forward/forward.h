@@ -19,7 +19,7 @@ struct Activation {
     int layer;               ///< block index, -1 for the final norm output
     int sequence;            ///< index of the sequence in the batch passed to run()
     const Eigen::MatrixXf& x;
-    BlockPoint point;        ///< the point of the block (Output for the final norm)
+    BlockPoint point; ///< the point of the block (Output for the final norm)
 };
 
 /// Receives every named intermediate; statistics, Hessians and the pipeline subscribe here.
@@ -30,8 +30,8 @@ using LogitsSink = std::function<Expected<void>(int sequence, const Eigen::Matri
 
 /// Settings of one forward run.
 struct ForwardOptions {
-    int threads = 0;        ///< OpenMP threads; 0 keeps the current setting
-    int logitsFrom = 0;     ///< first position whose logits are computed (negative: from the end)
+    int threads = 0;    ///< OpenMP threads; 0 keeps the current setting
+    int logitsFrom = 0; ///< first position whose logits are computed (negative: from the end)
     bool computeLogits = true;
     /// runLayers only: in its last block, return as soon as this site ("attn_in", "o_in",
     /// "mlp_in" or "down_in") is published; the states are then left unfinished. For callers
@@ -72,8 +72,8 @@ public:
     Expected<void> runFrom(int firstLayer, std::vector<Eigen::MatrixXf>& states, const LogitsSink& sink,
                            const ForwardOptions& options = {}, Feedback* feedback = nullptr);
     /// Runs blocks [first, last) on hidden states in place (no head, no logits).
-    Expected<void> runLayers(int first, int last, std::vector<Eigen::MatrixXf>& states, const ForwardOptions& options = {},
-                             Feedback* feedback = nullptr);
+    Expected<void> runLayers(int first, int last, std::vector<Eigen::MatrixXf>& states,
+                             const ForwardOptions& options = {}, Feedback* feedback = nullptr);
     /// Runs part of block `layer` on states: from the block's input, or from checkpoint when it
     /// holds this block (then states hold the residual stream it stopped at), up to
     /// options.stopAfterSite (the checkpoint then holds that site) or to the block's end (states
@@ -104,8 +104,8 @@ private:
     std::vector<std::vector<std::string>> m_names;
     std::string m_finalName = "final_norm";
     bool m_cacheLmHead = false;
-    int m_stopLayer = -1, m_stopSlot = -1; ///< see ForwardOptions::stopAfterSite
-    int m_startSlot = 0;                   ///< runBlockPart: the slot the block resumes after
+    int m_stopLayer = -1, m_stopSlot = -1;   ///< see ForwardOptions::stopAfterSite
+    int m_startSlot = 0;                     ///< runBlockPart: the slot the block resumes after
     BlockCheckpoint* m_checkpoint = nullptr; ///< runBlockPart: read at the start, written at the stop
     RowMatrix m_lmHead;
     Eigen::VectorXf m_finalNorm;

@@ -60,8 +60,8 @@ private:
     bool m_randomSigns = true;
     bool m_hadamardFactor = true;
     std::string m_construction;
-    Eigen::MatrixXd m_a;  ///< A (m × m), empty when m = 1
-    Eigen::MatrixXf m_af; ///< A in float, for float vectors
+    Eigen::MatrixXd m_a;     ///< A (m × m), empty when m = 1
+    Eigen::MatrixXf m_af;    ///< A in float, for float vectors
     Eigen::VectorXd m_signs; ///< d, empty when signs are off
     Eigen::VectorXf m_signsf;
     double m_scale = 1;

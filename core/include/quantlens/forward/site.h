@@ -24,7 +24,8 @@ enum class BlockPoint : uint8_t { Input, AttnIn, Q, K, V, OIn, AttnOut, MlpIn, G
 inline constexpr int kBlockPointCount = 13;
 
 /// The four sites in execution order.
-inline constexpr BlockPoint kSitePoints[] = {BlockPoint::AttnIn, BlockPoint::OIn, BlockPoint::MlpIn, BlockPoint::DownIn};
+inline constexpr BlockPoint kSitePoints[] = {BlockPoint::AttnIn, BlockPoint::OIn, BlockPoint::MlpIn,
+                                             BlockPoint::DownIn};
 inline constexpr int kSiteCount = 4;
 
 /// Name of a point ("input", "attn_in", "q", ..., "output").

@@ -38,20 +38,20 @@ const char* awqGroupSite(AwqGroup g);
 /// Result of one group's scale search.
 struct AwqGroupResult {
     AwqGroup group = AwqGroup::AttnIn;
-    bool applied = false;        ///< false when the group was skipped (see skipReason)
-    std::string skipReason;      ///< why a group was not scaled (GQA v→o, online rotation)
-    double alpha = 0;            ///< best α
-    double lossPlain = 0;        ///< module-output MSE at α = 0 (plain round-to-nearest)
-    double lossBest = 0;         ///< module-output MSE at the best α
-    std::vector<double> losses;  ///< the loss of every α of the grid, in order
-    Eigen::VectorXf scales;      ///< the folded scales s (inputs are divided by s)
+    bool applied = false;       ///< false when the group was skipped (see skipReason)
+    std::string skipReason;     ///< why a group was not scaled (GQA v→o, online rotation)
+    double alpha = 0;           ///< best α
+    double lossPlain = 0;       ///< module-output MSE at α = 0 (plain round-to-nearest)
+    double lossBest = 0;        ///< module-output MSE at the best α
+    std::vector<double> losses; ///< the loss of every α of the grid, in order
+    Eigen::VectorXf scales;     ///< the folded scales s (inputs are divided by s)
 };
 
 /// Result of the clip search of one linear.
 struct AwqClipResult {
     LinearKind linear = LinearKind::V;
-    double errorBefore = 0;   ///< objective without clipping, summed over rows and groups
-    double errorAfter = 0;    ///< objective at the chosen ranges (<= errorBefore)
+    double errorBefore = 0;    ///< objective without clipping, summed over rows and groups
+    double errorAfter = 0;     ///< objective at the chosen ranges (<= errorBefore)
     int64_t groupsClipped = 0; ///< (row, group) pairs whose range was shrunk
     int64_t groups = 0;        ///< (row, group) pairs searched
     double minRatio = 1;       ///< smallest chosen max'/max (>= 1 - maxShrink)
@@ -81,7 +81,7 @@ Expected<RowMatrix> awqFakeQuantize(const Eigen::Ref<const RowMatrix>& w, const 
 
 /// The calibration inputs of one block, one matrix per window (features × tokens).
 struct AwqBlockInputs {
-    std::vector<Eigen::MatrixXf> input;  ///< block inputs (residual stream)
+    std::vector<Eigen::MatrixXf> input; ///< block inputs (residual stream)
     std::vector<Eigen::MatrixXf> attnIn, oIn, mlpIn, downIn;
     std::vector<Eigen::MatrixXf> attnOut; ///< float self-attention output (qkv search target)
 };
@@ -102,7 +102,7 @@ Expected<AwqClipResult> awqClipLinear(RowMatrix& w, const Eigen::Ref<const Eigen
 
 /// AWQ over every block of w on the calibration windows (see the top of this file).
 Expected<AwqReport> applyAwq(FloatWeights& w, const std::vector<std::vector<int32_t>>& windows, const AwqOptions& o,
-                                 Feedback* feedback = nullptr);
+                             Feedback* feedback = nullptr);
 
 /// AWQ as a Transform (id "awq"): parameters bits, sym, group, alpha_grid, clip, max_shrink, clip_grid.
 class AwqTransform final : public Transform {

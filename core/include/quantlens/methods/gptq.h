@@ -50,14 +50,14 @@ struct GptqResult {
     /// with H = Σ x xᵀ it is ½‖(W − Q) X‖² plus ½ λ ‖W − Q‖² from the dampening λ; times 2 / tokens
     /// it is the reference's number for its H = 2/n · Σ x xᵀ.
     double loss = 0;
-    int deadColumns = 0;    ///< input channels with H_jj = 0 (their weights become 0)
+    int deadColumns = 0; ///< input channels with H_jj = 0 (their weights become 0)
 };
 
 /// Quantizes w [out, in] with GPTQ given H = Σ x xᵀ [in, in] (double, lower triangle used).
 /// Errors on shape mismatch, non-finite input, invalid options or a Hessian that is not
 /// positive definite after dampening.
-Expected<GptqResult> gptqQuantize(Eigen::Ref<const RowMatrix> w, const Eigen::MatrixXd& hessian,
-                                  const FormatSpec& spec, const GptqOptions& opt = {});
+Expected<GptqResult> gptqQuantize(Eigen::Ref<const RowMatrix> w, const Eigen::MatrixXd& hessian, const FormatSpec& spec,
+                                  const GptqOptions& opt = {});
 
 /// Runs attempt(damp); while it fails because the dampened Hessian is not positive definite (or
 /// the solve is not finite), and `automatic` is set, retries with ten times the dampening (0.01

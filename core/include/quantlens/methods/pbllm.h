@@ -39,16 +39,16 @@ enum class PbllmCriterion : uint8_t {
 struct PbllmOptions {
     double salientFraction = 0.1; ///< share of each block's weights kept at salientBits
     PbllmCriterion criterion = PbllmCriterion::Magnitude;
-    int salientBits = 8;          ///< 2..8, asymmetric integer
-    double damp = 0.01;           ///< H += damp · mean(diag H) · I
-    int blockSize = 128;          ///< lazy-update block, also the unit of masks and parameters
+    int salientBits = 8; ///< 2..8, asymmetric integer
+    double damp = 0.01;  ///< H += damp · mean(diag H) · I
+    int blockSize = 128; ///< lazy-update block, also the unit of masks and parameters
 };
 
 /// A PB-LLM-quantized layer: GptqResult's tensor holds the binarized part.
 struct PbllmResult : GptqResult {
     // GptqResult::tensor: format "binary", one (μ, α) per (row, block) (group size = blockSize);
     // its codes are meaningful only where salientMask is 0 (0 elsewhere).
-    QuantizedTensor salient;          ///< int<salientBits>_asym per (row, block); codes meaningful where salientMask is 1
+    QuantizedTensor salient; ///< int<salientBits>_asym per (row, block); codes meaningful where salientMask is 1
     std::vector<uint8_t> salientMask; ///< [out, in] row-major, 1 = salient
     int64_t salientCount = 0;
     /// salient·salientBits + binarized·1 + parameters (fp16 μ, α, scale; zero at the code

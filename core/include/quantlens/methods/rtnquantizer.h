@@ -11,7 +11,8 @@ public:
     std::string id() const override { return "rtn"; }
     std::string description() const override;
     std::vector<ParamSpec> parameters() const override;
-    Expected<LayerResult> quantize(const LayerInput& input, const QuantSpec& spec, const ParamMap& params) const override;
+    Expected<LayerResult> quantize(const LayerInput& input, const QuantSpec& spec,
+                                   const ParamMap& params) const override;
 };
 
 } // namespace ql

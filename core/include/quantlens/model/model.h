@@ -18,8 +18,8 @@ namespace ql {
 
 /// One linear layer of the model as a researcher addresses it.
 struct LinearLayer {
-    std::string name;       ///< Hugging Face module name, e.g. model.layers.3.mlp.down_proj
-    std::string site;       ///< activation site feeding it, e.g. layers.3.down_in
+    std::string name; ///< Hugging Face module name, e.g. model.layers.3.mlp.down_proj
+    std::string site; ///< activation site feeding it, e.g. layers.3.down_in
     int block = 0;
     LinearKind kind = LinearKind::Q;
     int64_t outFeatures = 0;

@@ -27,7 +27,7 @@ using ConstRowMap = Eigen::Map<const RowMatrix>;
 struct BlockWeights {
     Eigen::VectorXf attnNorm;
     Eigen::VectorXf mlpNorm;
-    std::array<RowMatrix, kLinearCount> storage;   ///< owned values (unused for views)
+    std::array<RowMatrix, kLinearCount> storage;    ///< owned values (unused for views)
     std::array<Eigen::VectorXf, kLinearCount> bias; ///< empty where the layer has no bias
 
     // Forward-pass hooks installed by transforms and activation-quantization specs. Both are

@@ -18,13 +18,14 @@ namespace ql {
 /// Simulated activation quantization at a layer's input (bits 0: none).
 struct ActQuantSpec {
     int bits = 0;
-    bool perToken = true;  ///< one scale per token; false: one per tensor
+    bool perToken = true; ///< one scale per token; false: one per tensor
     bool symmetric = true;
 
     bool operator==(const ActQuantSpec&) const = default;
 };
 
 /// out = fake-quantized x (features × tokens) under spec; spec.bits must be in [2, 16].
-void fakeQuantizeActivations(const Eigen::Ref<const Eigen::MatrixXf>& x, const ActQuantSpec& spec, Eigen::MatrixXf& out);
+void fakeQuantizeActivations(const Eigen::Ref<const Eigen::MatrixXf>& x, const ActQuantSpec& spec,
+                             Eigen::MatrixXf& out);
 
 } // namespace ql

@@ -30,14 +30,14 @@ enum class FormatKind : uint8_t { IntAsym, IntSym, Float, NormalFloat, Binary, T
 
 /// Which top-exponent codes of a float format are not finite numbers.
 enum class FloatSpecials : uint8_t {
-    None,   ///< every code is a number (OCP FP6 / FP4)
+    None,    ///< every code is a number (OCP FP6 / FP4)
     NanOnly, ///< only S.1111.111 is NaN, no infinity (OCP E4M3)
-    InfNan, ///< IEEE-like: the all-ones exponent holds ±inf and NaN (OCP E5M2)
+    InfNan,  ///< IEEE-like: the all-ones exponent holds ±inf and NaN (OCP E5M2)
 };
 
 /// One weight format: a row of the format table.
 struct WeightFormat {
-    const char* id;         ///< stable name used in plans, recipes and files
+    const char* id; ///< stable name used in plans, recipes and files
     FormatKind kind;
     uint8_t bits;           ///< bits per stored code
     uint8_t expBits;        ///< Float only: exponent bits
@@ -75,18 +75,23 @@ inline constexpr std::array<WeightFormat, 22> kWeightFormats{{
 }};
 
 /// The NF4 code book of QLoRA (Dettmers et al. 2023), bitsandbytes' published constants.
+// clang-format off
 inline constexpr std::array<float, 16> kNf4Codebook{
     -1.0f, -0.6961928009986877f, -0.5250730514526367f, -0.39491748809814453f,
     -0.28444138169288635f, -0.18477343022823334f, -0.09105003625154495f, 0.0f,
     0.07958029955625534f, 0.16093020141124725f, 0.24611230194568634f, 0.33791524171829224f,
     0.44070982933044434f, 0.5626170039176941f, 0.7229568362236023f, 1.0f};
+// clang-format on
 
 /// TWN's ternary threshold factor: Δ = 0.7·mean|w| (Li & Liu 2016, the Gaussian-optimal
 /// approximation of argmax Δ of (Σ_{|w|>Δ}|w|)² / |{|w|>Δ}|).
 inline constexpr double kTernaryThreshold = 0.7;
 
 /// Number of distinct codes a format stores (2^bits).
-constexpr uint32_t codeCount(const WeightFormat& f) { return 1u << f.bits; }
+constexpr uint32_t codeCount(const WeightFormat& f)
+{
+    return 1u << f.bits;
+}
 
 /// Largest code an encoder of this format emits: 2^bits - 1, or 2 for ternary.
 constexpr uint32_t maxCode(const WeightFormat& f)
@@ -104,7 +109,10 @@ constexpr float pow2(int e)
     return v;
 }
 
-constexpr bool sameId(const char* a, std::string_view b) { return std::string_view(a) == b; }
+constexpr bool sameId(const char* a, std::string_view b)
+{
+    return std::string_view(a) == b;
+}
 
 // Compile-time lookup for the static_asserts below; the first row when the id is missing,
 // which then fails the assertion that names it.

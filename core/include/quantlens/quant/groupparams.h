@@ -38,8 +38,7 @@ struct GroupParams {
 /// Round-to-nearest parameters of format f for a group of values (rules above). `clip` in
 /// (0, 1] shrinks the range as GPTQ's MSE grid does (min and max, or absmax, times clip);
 /// binary and ternary accept only 1. Errors on empty or non-finite input or an overflowing range.
-Expected<GroupParams> computeParams(const WeightFormat& f, Eigen::Ref<const Eigen::VectorXf> values,
-                                    float clip = 1.f);
+Expected<GroupParams> computeParams(const WeightFormat& f, Eigen::Ref<const Eigen::VectorXf> values, float clip = 1.f);
 
 /// Parameters for a group without values (an unused act-order group, a fresh tensor).
 GroupParams defaultParams(const WeightFormat& f);

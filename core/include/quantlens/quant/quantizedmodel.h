@@ -41,7 +41,10 @@ public:
     const WeightSource& base() const { return m_base; }
 
     Expected<void> block(int i, BlockWeights& out) const override;
-    Expected<void> embed(std::span<const int32_t> ids, Eigen::MatrixXf& out) const override { return m_base.embed(ids, out); }
+    Expected<void> embed(std::span<const int32_t> ids, Eigen::MatrixXf& out) const override
+    {
+        return m_base.embed(ids, out);
+    }
     Expected<Eigen::VectorXf> finalNorm() const override { return m_base.finalNorm(); }
     Expected<RowMatrix> lmHead() const override { return m_base.lmHead(); }
 

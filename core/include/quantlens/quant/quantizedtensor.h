@@ -37,9 +37,9 @@ std::optional<Granularity> granularityFromName(std::string_view name);
 
 /// Format and granularity of a quantized weight.
 struct FormatSpec {
-    std::string format = "int4_asym";             ///< an id of the format table
+    std::string format = "int4_asym"; ///< an id of the format table
     Granularity granularity = Granularity::PerGroup;
-    int groupSize = 128;                          ///< input columns per group (PerGroup only); the last group may be partial
+    int groupSize = 128; ///< input columns per group (PerGroup only); the last group may be partial
 
     bool operator==(const FormatSpec&) const = default;
 };
@@ -97,7 +97,8 @@ public:
     Eigen::MatrixXf dequantize() const;
 
 private:
-    friend Expected<QuantizedTensor> quantize(Eigen::Ref<const Eigen::MatrixXf>, const FormatSpec&, std::span<const int32_t>);
+    friend Expected<QuantizedTensor> quantize(Eigen::Ref<const Eigen::MatrixXf>, const FormatSpec&,
+                                              std::span<const int32_t>);
     QuantizedTensor() = default;
     void storeCode(Eigen::Index row, Eigen::Index col, uint32_t code);
 

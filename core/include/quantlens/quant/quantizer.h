@@ -23,21 +23,21 @@ inline constexpr int kPluginApiVersion = 1;
 
 /// Everything a quantizer may use for one linear layer. Pointers are null when not available.
 struct LayerInput {
-    std::string name;                          ///< HF module name, e.g. model.layers.3.mlp.down_proj
-    const RowMatrix* weight = nullptr;         ///< [out, in] float weight (after transforms)
-    const Eigen::VectorXf* bias = nullptr;     ///< empty when the layer has none
-    const SiteStats* site = nullptr;           ///< statistics of the layer's input site
-    const Eigen::MatrixXd* hessian = nullptr;  ///< Σ x xᵀ over the calibration tokens (not divided)
-    int64_t tokens = 0;                        ///< calibration tokens behind the Hessian
-    const Eigen::MatrixXf* inputs = nullptr;   ///< calibration inputs, in × tokens (when asked for)
+    std::string name;                         ///< HF module name, e.g. model.layers.3.mlp.down_proj
+    const RowMatrix* weight = nullptr;        ///< [out, in] float weight (after transforms)
+    const Eigen::VectorXf* bias = nullptr;    ///< empty when the layer has none
+    const SiteStats* site = nullptr;          ///< statistics of the layer's input site
+    const Eigen::MatrixXd* hessian = nullptr; ///< Σ x xᵀ over the calibration tokens (not divided)
+    int64_t tokens = 0;                       ///< calibration tokens behind the Hessian
+    const Eigen::MatrixXf* inputs = nullptr;  ///< calibration inputs, in × tokens (when asked for)
 };
 
 /// What a quantizer says about its work on one layer.
 struct LayerReport {
     double seconds = 0;
-    double weightRelError = 0;       ///< ||W - Ŵ||² / ||W||²
-    std::optional<double> outputRelMse; ///< ||(W - Ŵ) X||² / ||W X||² from the Hessian, when known
-    double bitsPerWeight = 0;        ///< codes plus parameters, per weight
+    double weightRelError = 0;             ///< ||W - Ŵ||² / ||W||²
+    std::optional<double> outputRelMse;    ///< ||(W - Ŵ) X||² / ||W X||² from the Hessian, when known
+    double bitsPerWeight = 0;              ///< codes plus parameters, per weight
     std::map<std::string, double> metrics; ///< method-specific numbers (e.g. GPTQ loss)
     std::vector<std::string> notes;
 };

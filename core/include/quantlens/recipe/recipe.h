@@ -37,13 +37,13 @@ struct RecipeRule {
 
 /// The fields an override changes; an unset field keeps the value the rule gave the layer.
 struct SpecPatch {
-    std::optional<std::string> method;   ///< a different method also drops the rule's params
-    std::optional<ParamMap> params;      ///< merged name by name into the layer's params
-    std::optional<std::string> format;   ///< a format id; excludes bits / symmetric
-    std::optional<int> bits;             ///< integer format bits; symmetry kept from the layer's format
-    std::optional<bool> symmetric;       ///< integer format symmetry; bits kept from the layer's format
+    std::optional<std::string> method; ///< a different method also drops the rule's params
+    std::optional<ParamMap> params;    ///< merged name by name into the layer's params
+    std::optional<std::string> format; ///< a format id; excludes bits / symmetric
+    std::optional<int> bits;           ///< integer format bits; symmetry kept from the layer's format
+    std::optional<bool> symmetric;     ///< integer format symmetry; bits kept from the layer's format
     std::optional<Granularity> granularity;
-    std::optional<int> groupSize;        ///< set only with PerGroup
+    std::optional<int> groupSize;                         ///< set only with PerGroup
     std::optional<std::vector<ChannelOverride>> channels; ///< replaces the whole list
     std::optional<int> actBits;
     std::optional<bool> actPerToken;

@@ -21,9 +21,9 @@ using TransformLookup = std::function<const Transform*(const std::string& id)>;
 /// A recipe applied to a model in memory: what `quantize` writes, `eval --recipe` evaluates and
 /// the window's plan shows.
 struct RecipeRun {
-    Recipe recipe;                                ///< as run
-    std::map<std::string, QuantSpec> specs;       ///< resolved, one per linear layer
-    CalibrationSet calib;                         ///< empty when the recipe names no calibration text
+    Recipe recipe;                                   ///< as run
+    std::map<std::string, QuantSpec> specs;          ///< resolved, one per linear layer
+    CalibrationSet calib;                            ///< empty when the recipe names no calibration text
     std::shared_ptr<const FloatWeights> transformed; ///< float weights after the transforms (null without)
     std::shared_ptr<QuantizedModel> model;
     PipelineRunStats stats;

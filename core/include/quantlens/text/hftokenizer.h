@@ -9,7 +9,9 @@
 
 namespace ql {
 
-namespace detail { struct HfTokenizerData; }
+namespace detail {
+struct HfTokenizerData;
+}
 
 /// A Hugging Face tokenizer.json with a BPE model (byte-level or SentencePiece-style with
 /// byte fallback), its normalizers, pre-tokenizers, added/special tokens and decoder.

@@ -4,7 +4,9 @@
 
 #include <memory>
 
-namespace sentencepiece { class SentencePieceProcessor; }
+namespace sentencepiece {
+class SentencePieceProcessor;
+}
 
 namespace ql {
 

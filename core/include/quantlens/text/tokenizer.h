@@ -35,7 +35,12 @@ public:
     /// Whether the model's reference pipeline puts BOS at the start of a sequence.
     bool addsBos() const { return m_addBos && m_bos >= 0; }
     /// Sets the special-token facts read from tokenizer_config.json / config.json.
-    void setSpecials(int32_t bos, int32_t eos, bool addBos) { m_bos = bos; m_eos = eos; m_addBos = addBos; }
+    void setSpecials(int32_t bos, int32_t eos, bool addBos)
+    {
+        m_bos = bos;
+        m_eos = eos;
+        m_addBos = addBos;
+    }
 
 private:
     int32_t m_bos = -1;

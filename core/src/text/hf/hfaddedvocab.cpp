@@ -139,7 +139,8 @@ std::vector<HfAddedVocabulary::Split> HfAddedVocabulary::findMatches(std::string
     return out;
 }
 
-std::vector<HfSegment> HfAddedVocabulary::extractAndNormalize(std::string_view text, const HfNormalizer* normalizer) const
+std::vector<HfSegment> HfAddedVocabulary::extractAndNormalize(std::string_view text,
+                                                              const HfNormalizer* normalizer) const
 {
     std::vector<HfSegment> out;
     if (text.empty()) return out;

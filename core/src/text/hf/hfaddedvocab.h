@@ -49,7 +49,7 @@ public:
 private:
     struct Matcher {
         std::vector<std::string> patterns;
-        std::vector<size_t> tokenIndex;                // pattern -> index into m_tokens
+        std::vector<size_t> tokenIndex;                   // pattern -> index into m_tokens
         std::array<std::vector<size_t>, 256> byFirstByte; // pattern indices, longest first
     };
     struct Split {

@@ -12,7 +12,10 @@ namespace ql::detail {
 
 namespace {
 
-uint64_t pairKey(int32_t a, int32_t b) { return (static_cast<uint64_t>(static_cast<uint32_t>(a)) << 32) | static_cast<uint32_t>(b); }
+uint64_t pairKey(int32_t a, int32_t b)
+{
+    return (static_cast<uint64_t>(static_cast<uint32_t>(a)) << 32) | static_cast<uint32_t>(b);
+}
 
 std::string optionalString(const nlohmann::json& j, const char* key)
 {
@@ -69,7 +72,8 @@ std::unique_ptr<HfBpe> HfBpe::fromJson(const nlohmann::json& model, const std::s
         if (m.is_string()) { // legacy "a b": HF splits at the first space
             const std::string s = m.get<std::string>();
             const size_t space = s.find(' ');
-            if (space == std::string::npos) throw HfParseError(at + ": '" + s + "' is not two tokens separated by a space");
+            if (space == std::string::npos)
+                throw HfParseError(at + ": '" + s + "' is not two tokens separated by a space");
             a = s.substr(0, space);
             b = s.substr(space + 1);
         } else if (m.is_array() && m.size() == 2 && m[0].is_string() && m[1].is_string()) {
@@ -82,7 +86,8 @@ std::unique_ptr<HfBpe> HfBpe::fromJson(const nlohmann::json& model, const std::s
         if (ida < 0) throw HfParseError(at + ": token '" + a + "' is not in the vocab");
         if (idb < 0) throw HfParseError(at + ": token '" + b + "' is not in the vocab");
         // The merged token drops the right part's continuing-subword prefix, as HF builds it.
-        const std::string merged = a + (b.size() >= bpe->m_prefix.size() ? b.substr(bpe->m_prefix.size()) : std::string());
+        const std::string merged = a +
+                                   (b.size() >= bpe->m_prefix.size() ? b.substr(bpe->m_prefix.size()) : std::string());
         const int32_t idm = bpe->tokenToId(merged);
         if (idm < 0) throw HfParseError(at + ": merged token '" + merged + "' is not in the vocab");
         // A repeated pair keeps its last rank, as HF's HashMap collect does.
@@ -179,11 +184,14 @@ void HfBpe::mergeAll(std::vector<int32_t>& ids) const
         uint32_t pos;
         int32_t newId;
     };
-    const auto later = [](const Entry& a, const Entry& b) { return a.rank != b.rank ? a.rank > b.rank : a.pos > b.pos; };
+    const auto later = [](const Entry& a, const Entry& b) {
+        return a.rank != b.rank ? a.rank > b.rank : a.pos > b.pos;
+    };
     std::vector<Entry> heap;
     heap.reserve(n);
     for (size_t k = 0; k + 1 < n; ++k)
-        if (const MergeInfo* m = findMerge(ids[k], ids[k + 1])) heap.push_back({m->rank, static_cast<uint32_t>(k), m->newId});
+        if (const MergeInfo* m = findMerge(ids[k], ids[k + 1]))
+            heap.push_back({m->rank, static_cast<uint32_t>(k), m->newId});
     std::make_heap(heap.begin(), heap.end(), later);
 
     while (!heap.empty()) {

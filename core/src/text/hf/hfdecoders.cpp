@@ -33,7 +33,10 @@ public:
             size_t i = 0;
             while (i < t.size()) {
                 const int b = unicodeToByte(nextCodePoint(t, i));
-                if (b < 0) { allMapped = false; break; }
+                if (b < 0) {
+                    allMapped = false;
+                    break;
+                }
                 mapped.push_back(static_cast<char>(b));
             }
             bytes += allMapped ? mapped : t;
@@ -44,7 +47,9 @@ public:
 
 class ReplaceDecoder final : public HfDecoder {
 public:
-    ReplaceDecoder(HfPattern pattern, std::string content) : m_pattern(std::move(pattern)), m_content(std::move(content)) {}
+    ReplaceDecoder(HfPattern pattern, std::string content)
+        : m_pattern(std::move(pattern)), m_content(std::move(content))
+    {}
     void decodeChain(std::vector<std::string>& tokens) const override
     {
         for (auto& t : tokens) t = replaceAll(t, m_pattern, m_content);
@@ -72,8 +77,10 @@ public:
         const auto flush = [&] {
             if (pending.empty()) return;
             // Bytes that do not form valid UTF-8 become one U+FFFD each, as HF does.
-            if (isValidUtf8(pending)) out.push_back(pending);
-            else out.insert(out.end(), pending.size(), "\xEF\xBF\xBD");
+            if (isValidUtf8(pending))
+                out.push_back(pending);
+            else
+                out.insert(out.end(), pending.size(), "\xEF\xBF\xBD");
             pending.clear();
         };
         for (auto& t : tokens) {
@@ -154,7 +161,8 @@ public:
     void decodeChain(std::vector<std::string>& tokens) const override
     {
         const HfPattern p = HfPattern::literal(m_suffix);
-        for (size_t k = 0; k < tokens.size(); ++k) tokens[k] = replaceAll(tokens[k], p, k + 1 == tokens.size() ? "" : " ");
+        for (size_t k = 0; k < tokens.size(); ++k)
+            tokens[k] = replaceAll(tokens[k], p, k + 1 == tokens.size() ? "" : " ");
     }
 
 private:
@@ -167,7 +175,8 @@ char32_t oneChar(const nlohmann::json& j, const char* key, char32_t fallback, co
     const std::string s = j.at(key).get<std::string>();
     size_t i = 0;
     const char32_t c = s.empty() ? 0 : nextCodePoint(s, i);
-    if (s.empty() || i != s.size()) throw HfParseError(where + ": '" + key + "' must be one character, got '" + s + "'");
+    if (s.empty() || i != s.size())
+        throw HfParseError(where + ": '" + key + "' must be one character, got '" + s + "'");
     return c;
 }
 
@@ -183,7 +192,8 @@ std::unique_ptr<HfDecoder> parseDecoder(const nlohmann::json& j, const std::stri
         std::vector<std::unique_ptr<HfDecoder>> parts;
         const auto& list = j.at("decoders");
         for (size_t k = 0; k < list.size(); ++k)
-            if (auto d = parseDecoder(list[k], where + ".decoders[" + std::to_string(k) + "]")) parts.push_back(std::move(d));
+            if (auto d = parseDecoder(list[k], where + ".decoders[" + std::to_string(k) + "]"))
+                parts.push_back(std::move(d));
         return std::make_unique<SequenceDecoder>(std::move(parts));
     }
     if (type == "ByteLevel") return std::make_unique<ByteLevelDecoder>();
@@ -193,7 +203,8 @@ std::unique_ptr<HfDecoder> parseDecoder(const nlohmann::json& j, const std::stri
     if (type == "ByteFallback") return std::make_unique<ByteFallbackDecoder>();
     if (type == "Fuse") return std::make_unique<FuseDecoder>();
     if (type == "Strip")
-        return std::make_unique<StripDecoder>(oneChar(j, "content", U' ', where), static_cast<size_t>(jsonInt(j, "start", 0)),
+        return std::make_unique<StripDecoder>(oneChar(j, "content", U' ', where),
+                                              static_cast<size_t>(jsonInt(j, "start", 0)),
                                               static_cast<size_t>(jsonInt(j, "stop", 0)));
     if (type == "Metaspace") {
         bool dropFirst = jsonBool(j, "add_prefix_space", true);

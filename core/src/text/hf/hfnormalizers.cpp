@@ -40,7 +40,9 @@ private:
 
 class ReplaceNormalizer final : public HfNormalizer {
 public:
-    ReplaceNormalizer(HfPattern pattern, std::string content) : m_pattern(std::move(pattern)), m_content(std::move(content)) {}
+    ReplaceNormalizer(HfPattern pattern, std::string content)
+        : m_pattern(std::move(pattern)), m_content(std::move(content))
+    {}
     void normalize(std::string& text) const override { text = replaceAll(text, m_pattern, m_content); }
 
 private:
@@ -95,7 +97,10 @@ public:
             size_t i = 0;
             while (i < end) {
                 const size_t at = i;
-                if (!isRustWhitespace(nextCodePoint(text, i))) { begin = at; break; }
+                if (!isRustWhitespace(nextCodePoint(text, i))) {
+                    begin = at;
+                    break;
+                }
                 begin = i;
             }
         }
@@ -140,8 +145,7 @@ public:
 
 std::string stringField(const nlohmann::json& j, const char* key, const std::string& where)
 {
-    if (!j.contains(key) || !j[key].is_string())
-        throw HfParseError(where + ": missing string field '" + key + "'");
+    if (!j.contains(key) || !j[key].is_string()) throw HfParseError(where + ": missing string field '" + key + "'");
     return j[key].get<std::string>();
 }
 
@@ -157,7 +161,8 @@ std::unique_ptr<HfNormalizer> parseNormalizer(const nlohmann::json& j, const std
         std::vector<std::unique_ptr<HfNormalizer>> parts;
         const auto& list = j.at("normalizers");
         for (size_t k = 0; k < list.size(); ++k)
-            if (auto n = parseNormalizer(list[k], where + ".normalizers[" + std::to_string(k) + "]")) parts.push_back(std::move(n));
+            if (auto n = parseNormalizer(list[k], where + ".normalizers[" + std::to_string(k) + "]"))
+                parts.push_back(std::move(n));
         return std::make_unique<SequenceNormalizer>(std::move(parts));
     }
     if (type == "Prepend") return std::make_unique<PrependNormalizer>(stringField(j, "prepend", where));
@@ -166,8 +171,10 @@ std::unique_ptr<HfNormalizer> parseNormalizer(const nlohmann::json& j, const std
                                                    stringField(j, "content", where));
     if (type == "NFC") return std::make_unique<UnicodeNormalizer>(UTF8PROC_STABLE | UTF8PROC_COMPOSE);
     if (type == "NFD") return std::make_unique<UnicodeNormalizer>(UTF8PROC_STABLE | UTF8PROC_DECOMPOSE);
-    if (type == "NFKC") return std::make_unique<UnicodeNormalizer>(UTF8PROC_STABLE | UTF8PROC_COMPOSE | UTF8PROC_COMPAT);
-    if (type == "NFKD") return std::make_unique<UnicodeNormalizer>(UTF8PROC_STABLE | UTF8PROC_DECOMPOSE | UTF8PROC_COMPAT);
+    if (type == "NFKC")
+        return std::make_unique<UnicodeNormalizer>(UTF8PROC_STABLE | UTF8PROC_COMPOSE | UTF8PROC_COMPAT);
+    if (type == "NFKD")
+        return std::make_unique<UnicodeNormalizer>(UTF8PROC_STABLE | UTF8PROC_DECOMPOSE | UTF8PROC_COMPAT);
     if (type == "Lowercase") return std::make_unique<LowercaseNormalizer>();
     if (type == "Strip") // HF writes strip_left / strip_right; "left" / "right" are the Python argument names
         return std::make_unique<StripNormalizer>(jsonBool(j, "strip_left", jsonBool(j, "left", true)),

@@ -45,8 +45,8 @@ HfRegex::HfRegex(const std::string& pattern, const std::string& where)
     PCRE2_SIZE errorOffset = 0;
     // Oniguruma's Ruby syntax (what HF uses) treats ^ and $ as line anchors: hence MULTILINE.
     const uint32_t options = PCRE2_UTF | PCRE2_UCP | PCRE2_MULTILINE;
-    pcre2_code* code = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern.data()), pattern.size(), options,
-                                     &errorCode, &errorOffset, nullptr);
+    pcre2_code* code = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern.data()), pattern.size(), options, &errorCode,
+                                     &errorOffset, nullptr);
     if (!code) {
         PCRE2_UCHAR buffer[256];
         pcre2_get_error_message(errorCode, buffer, sizeof buffer);
@@ -57,7 +57,10 @@ HfRegex::HfRegex(const std::string& pattern, const std::string& where)
     m_code = code;
 }
 
-HfRegex::~HfRegex() { pcre2_code_free(static_cast<pcre2_code*>(m_code)); }
+HfRegex::~HfRegex()
+{
+    pcre2_code_free(static_cast<pcre2_code*>(m_code));
+}
 
 std::vector<std::pair<size_t, size_t>> HfRegex::findAll(std::string_view text) const
 {
@@ -155,7 +158,8 @@ std::vector<MatchSpan> HfPattern::findMatches(std::string_view text) const
     if (m_kind == Kind::Regex) {
         hits = m_regex->findAll(text);
     } else if (!m_literal.empty()) {
-        for (size_t at = text.find(m_literal); at != std::string_view::npos; at = text.find(m_literal, at + m_literal.size()))
+        for (size_t at = text.find(m_literal); at != std::string_view::npos;
+             at = text.find(m_literal, at + m_literal.size()))
             hits.emplace_back(at, at + m_literal.size());
     }
     size_t prev = 0;
@@ -199,23 +203,29 @@ std::vector<std::pair<size_t, size_t>> splitRanges(const std::vector<MatchSpan>&
         break;
     case SplitBehavior::Contiguous:
         for (const auto& s : spans) {
-            if (s.isMatch == previousMatch && !out.empty()) out.back().second = s.end;
-            else out.emplace_back(s.begin, s.end);
+            if (s.isMatch == previousMatch && !out.empty())
+                out.back().second = s.end;
+            else
+                out.emplace_back(s.begin, s.end);
             previousMatch = s.isMatch;
         }
         break;
     case SplitBehavior::MergedWithPrevious:
         for (const auto& s : spans) {
-            if (s.isMatch && !previousMatch && !out.empty()) out.back().second = s.end;
-            else out.emplace_back(s.begin, s.end);
+            if (s.isMatch && !previousMatch && !out.empty())
+                out.back().second = s.end;
+            else
+                out.emplace_back(s.begin, s.end);
             previousMatch = s.isMatch;
         }
         break;
     case SplitBehavior::MergedWithNext:
         // HF folds from the right: a match joins the piece that follows it.
         for (auto it = spans.rbegin(); it != spans.rend(); ++it) {
-            if (it->isMatch && !previousMatch && !out.empty()) out.back().first = it->begin;
-            else out.emplace_back(it->begin, it->end);
+            if (it->isMatch && !previousMatch && !out.empty())
+                out.back().first = it->begin;
+            else
+                out.emplace_back(it->begin, it->end);
             previousMatch = it->isMatch;
         }
         std::reverse(out.begin(), out.end());
@@ -227,14 +237,16 @@ std::vector<std::pair<size_t, size_t>> splitRanges(const std::vector<MatchSpan>&
 bool jsonBool(const nlohmann::json& j, const char* key, bool fallback)
 {
     if (!j.is_object() || !j.contains(key) || j[key].is_null()) return fallback;
-    if (!j[key].is_boolean()) throw HfParseError(std::string("'") + key + "' must be true or false, got " + j[key].dump());
+    if (!j[key].is_boolean())
+        throw HfParseError(std::string("'") + key + "' must be true or false, got " + j[key].dump());
     return j[key].get<bool>();
 }
 
 int64_t jsonInt(const nlohmann::json& j, const char* key, int64_t fallback)
 {
     if (!j.is_object() || !j.contains(key) || j[key].is_null()) return fallback;
-    if (!j[key].is_number_integer()) throw HfParseError(std::string("'") + key + "' must be an integer, got " + j[key].dump());
+    if (!j[key].is_number_integer())
+        throw HfParseError(std::string("'") + key + "' must be an integer, got " + j[key].dump());
     return j[key].get<int64_t>();
 }
 
@@ -243,8 +255,10 @@ std::string replaceAll(std::string_view text, const HfPattern& pattern, std::str
     std::string out;
     out.reserve(text.size());
     for (const auto& s : pattern.findMatches(text)) {
-        if (s.isMatch) out.append(content);
-        else out.append(text.substr(s.begin, s.end - s.begin));
+        if (s.isMatch)
+            out.append(content);
+        else
+            out.append(text.substr(s.begin, s.end - s.begin));
     }
     return out;
 }

@@ -57,10 +57,9 @@ private:
 class ByteLevelPreTokenizer final : public HfPreTokenizer {
 public:
     ByteLevelPreTokenizer(bool addPrefixSpace, bool useRegex)
-        : m_addPrefixSpace(addPrefixSpace), m_regex(useRegex ? HfPattern::regex(kGpt2Pattern, "ByteLevel") : HfPattern())
-        , m_useRegex(useRegex)
-    {
-    }
+        : m_addPrefixSpace(addPrefixSpace),
+          m_regex(useRegex ? HfPattern::regex(kGpt2Pattern, "ByteLevel") : HfPattern()), m_useRegex(useRegex)
+    {}
     void preTokenize(std::vector<HfPiece>& pieces) const override
     {
         if (m_addPrefixSpace)
@@ -81,9 +80,11 @@ class SplitPreTokenizer final : public HfPreTokenizer {
 public:
     SplitPreTokenizer(HfPattern pattern, SplitBehavior behavior, bool invert)
         : m_pattern(std::move(pattern)), m_behavior(behavior), m_invert(invert)
+    {}
+    void preTokenize(std::vector<HfPiece>& pieces) const override
     {
+        splitWith(pieces, m_pattern, m_behavior, m_invert);
     }
-    void preTokenize(std::vector<HfPiece>& pieces) const override { splitWith(pieces, m_pattern, m_behavior, m_invert); }
 
 private:
     HfPattern m_pattern;
@@ -96,8 +97,7 @@ public:
     enum class Prepend { Always, First, Never };
     MetaspacePreTokenizer(char32_t replacement, Prepend scheme, bool split)
         : m_replacement(utf8Of(replacement)), m_replacementCp(replacement), m_scheme(scheme), m_split(split)
-    {
-    }
+    {}
     void preTokenize(std::vector<HfPiece>& pieces) const override
     {
         const HfPattern space = HfPattern::codePoint(U' ');
@@ -121,8 +121,7 @@ class PredicatePreTokenizer final : public HfPreTokenizer {
 public:
     PredicatePreTokenizer(bool (*pred)(char32_t), SplitBehavior behavior)
         : m_pattern(HfPattern::predicate(pred)), m_behavior(behavior)
-    {
-    }
+    {}
     void preTokenize(std::vector<HfPiece>& pieces) const override { splitWith(pieces, m_pattern, m_behavior); }
 
 private:
@@ -133,7 +132,10 @@ private:
 class CharDelimiterPreTokenizer final : public HfPreTokenizer {
 public:
     explicit CharDelimiterPreTokenizer(char32_t delimiter) : m_pattern(HfPattern::codePoint(delimiter)) {}
-    void preTokenize(std::vector<HfPiece>& pieces) const override { splitWith(pieces, m_pattern, SplitBehavior::Removed); }
+    void preTokenize(std::vector<HfPiece>& pieces) const override
+    {
+        splitWith(pieces, m_pattern, SplitBehavior::Removed);
+    }
 
 private:
     HfPattern m_pattern;
@@ -144,8 +146,7 @@ public:
     // HF's \w+|[^\w\s]+ with Oniguruma's Unicode \w (L, M, N, Pc), which is wider than PCRE2's.
     WhitespacePreTokenizer()
         : m_pattern(HfPattern::regex(R"([\p{L}\p{M}\p{N}\p{Pc}]+|[^\p{L}\p{M}\p{N}\p{Pc}\s]+)", "Whitespace"))
-    {
-    }
+    {}
     void preTokenize(std::vector<HfPiece>& pieces) const override
     {
         splitWith(pieces, m_pattern, SplitBehavior::Removed, /*invert=*/true);
@@ -171,7 +172,8 @@ char32_t singleChar(const nlohmann::json& j, const char* key, const std::string&
     const std::string s = j[key].get<std::string>();
     size_t i = 0;
     const char32_t c = s.empty() ? 0 : nextCodePoint(s, i);
-    if (s.empty() || i != s.size()) throw HfParseError(where + ": '" + key + "' must be exactly one character, got '" + s + "'");
+    if (s.empty() || i != s.size())
+        throw HfParseError(where + ": '" + key + "' must be exactly one character, got '" + s + "'");
     return c;
 }
 
@@ -181,10 +183,14 @@ std::unique_ptr<HfPreTokenizer> parseMetaspace(const nlohmann::json& j, const st
     P scheme = P::Always;
     if (j.contains("prepend_scheme") && j["prepend_scheme"].is_string()) {
         const std::string s = j["prepend_scheme"].get<std::string>();
-        if (s == "always") scheme = P::Always;
-        else if (s == "first") scheme = P::First;
-        else if (s == "never") scheme = P::Never;
-        else throw HfParseError(where + ": unknown Metaspace prepend_scheme '" + s + "'");
+        if (s == "always")
+            scheme = P::Always;
+        else if (s == "first")
+            scheme = P::First;
+        else if (s == "never")
+            scheme = P::Never;
+        else
+            throw HfParseError(where + ": unknown Metaspace prepend_scheme '" + s + "'");
     } else if (j.contains("add_prefix_space") && j["add_prefix_space"].is_boolean()) {
         scheme = j["add_prefix_space"].get<bool>() ? P::Always : P::Never; // pre-0.19 files
     }
@@ -204,24 +210,30 @@ std::unique_ptr<HfPreTokenizer> parsePreTokenizer(const nlohmann::json& j, const
         std::vector<std::unique_ptr<HfPreTokenizer>> parts;
         const auto& list = j.at("pretokenizers");
         for (size_t k = 0; k < list.size(); ++k)
-            if (auto p = parsePreTokenizer(list[k], where + ".pretokenizers[" + std::to_string(k) + "]")) parts.push_back(std::move(p));
+            if (auto p = parsePreTokenizer(list[k], where + ".pretokenizers[" + std::to_string(k) + "]"))
+                parts.push_back(std::move(p));
         return std::make_unique<SequencePreTokenizer>(std::move(parts));
     }
     if (type == "ByteLevel")
-        return std::make_unique<ByteLevelPreTokenizer>(jsonBool(j, "add_prefix_space", true), jsonBool(j, "use_regex", true));
+        return std::make_unique<ByteLevelPreTokenizer>(jsonBool(j, "add_prefix_space", true),
+                                                       jsonBool(j, "use_regex", true));
     if (type == "Split") {
         const std::string w = where + " (Split)";
         return std::make_unique<SplitPreTokenizer>(HfPattern::fromJson(j.at("pattern"), w + ".pattern"),
-                                                   parseSplitBehavior(j.at("behavior"), w), jsonBool(j, "invert", false));
+                                                   parseSplitBehavior(j.at("behavior"), w),
+                                                   jsonBool(j, "invert", false));
     }
     if (type == "Metaspace") return parseMetaspace(j, where);
     if (type == "Digits")
-        return std::make_unique<PredicatePreTokenizer>(
-            isRustNumeric, jsonBool(j, "individual_digits", false) ? SplitBehavior::Isolated : SplitBehavior::Contiguous);
+        return std::make_unique<PredicatePreTokenizer>(isRustNumeric, jsonBool(j, "individual_digits", false)
+                                                                          ? SplitBehavior::Isolated
+                                                                          : SplitBehavior::Contiguous);
     if (type == "Whitespace") return std::make_unique<WhitespacePreTokenizer>();
-    if (type == "WhitespaceSplit") return std::make_unique<PredicatePreTokenizer>(isRustWhitespace, SplitBehavior::Removed);
+    if (type == "WhitespaceSplit")
+        return std::make_unique<PredicatePreTokenizer>(isRustWhitespace, SplitBehavior::Removed);
     if (type == "Punctuation") {
-        const SplitBehavior b = j.contains("behavior") ? parseSplitBehavior(j["behavior"], where) : SplitBehavior::Isolated;
+        const SplitBehavior b = j.contains("behavior") ? parseSplitBehavior(j["behavior"], where)
+                                                       : SplitBehavior::Isolated;
         return std::make_unique<PredicatePreTokenizer>(isHfPunctuation, b);
     }
     if (type == "BertPreTokenizer") return std::make_unique<BertPreTokenizer>();

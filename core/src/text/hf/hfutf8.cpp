@@ -54,19 +54,39 @@ size_t wellFormedAt(std::string_view s, size_t i, size_t& consumed)
     if (b0 < 0x80) return 1;
     size_t need = 0;
     unsigned char lo = 0x80, hi = 0xBF; // allowed range of the second byte
-    if (b0 >= 0xC2 && b0 <= 0xDF) need = 1;
-    else if (b0 == 0xE0) { need = 2; lo = 0xA0; }
-    else if ((b0 >= 0xE1 && b0 <= 0xEC) || b0 == 0xEE || b0 == 0xEF) need = 2;
-    else if (b0 == 0xED) { need = 2; hi = 0x9F; }
-    else if (b0 == 0xF0) { need = 3; lo = 0x90; }
-    else if (b0 >= 0xF1 && b0 <= 0xF3) need = 3;
-    else if (b0 == 0xF4) { need = 3; hi = 0x8F; }
-    else { consumed = 1; return 0; }
+    if (b0 >= 0xC2 && b0 <= 0xDF)
+        need = 1;
+    else if (b0 == 0xE0) {
+        need = 2;
+        lo = 0xA0;
+    } else if ((b0 >= 0xE1 && b0 <= 0xEC) || b0 == 0xEE || b0 == 0xEF)
+        need = 2;
+    else if (b0 == 0xED) {
+        need = 2;
+        hi = 0x9F;
+    } else if (b0 == 0xF0) {
+        need = 3;
+        lo = 0x90;
+    } else if (b0 >= 0xF1 && b0 <= 0xF3)
+        need = 3;
+    else if (b0 == 0xF4) {
+        need = 3;
+        hi = 0x8F;
+    } else {
+        consumed = 1;
+        return 0;
+    }
     for (size_t k = 1; k <= need; ++k) {
-        if (i + k >= s.size()) { consumed = k; return 0; }
+        if (i + k >= s.size()) {
+            consumed = k;
+            return 0;
+        }
         const auto b = static_cast<unsigned char>(s[i + k]);
         const unsigned char l = (k == 1) ? lo : 0x80, h = (k == 1) ? hi : 0xBF;
-        if (b < l || b > h) { consumed = k; return 0; }
+        if (b < l || b > h) {
+            consumed = k;
+            return 0;
+        }
     }
     return need + 1;
 }
@@ -107,8 +127,7 @@ bool isValidUtf8(std::string_view bytes)
 bool isRustWhitespace(char32_t c)
 {
     return (c >= 0x09 && c <= 0x0D) || c == 0x20 || c == 0x85 || c == 0xA0 || c == 0x1680 ||
-           (c >= 0x2000 && c <= 0x200A) || c == 0x2028 || c == 0x2029 || c == 0x202F || c == 0x205F ||
-           c == 0x3000;
+           (c >= 0x2000 && c <= 0x200A) || c == 0x2028 || c == 0x2029 || c == 0x202F || c == 0x205F || c == 0x3000;
 }
 
 bool isRustNumeric(char32_t c)

@@ -41,7 +41,10 @@ bool isRustNumeric(char32_t c);
 /// Rust char::is_alphabetic, approximated by letters and letter numbers.
 bool isRustAlphabetic(char32_t c);
 /// Rust char::is_alphanumeric.
-inline bool isRustAlphanumeric(char32_t c) { return isRustAlphabetic(c) || isRustNumeric(c); }
+inline bool isRustAlphanumeric(char32_t c)
+{
+    return isRustAlphabetic(c) || isRustNumeric(c);
+}
 /// The BERT-style punctuation test HF uses: ASCII punctuation or a Unicode P* category.
 bool isHfPunctuation(char32_t c);
 
