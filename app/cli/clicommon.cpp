@@ -2,6 +2,7 @@
 
 #include "quantlens/model/model.h"
 #include "quantlens/model/weights.h"
+#include "quantlens/text/calibration.h"
 
 #include <chrono>
 
@@ -144,6 +145,19 @@ void announceCost(double flops, const std::string& what)
                  "note: %s is about %.1f TFLOP: at least %.0f s at the %.0f GFLOP/s this machine's GEMM reaches "
                  "now (Ctrl-C cancels)\n",
                  what.c_str(), flops / 1e12, seconds, gflops);
+}
+
+Expected<RunState> loadRun(const std::string& runDir, const Model& model)
+{
+    const std::string state = runDir + "/quantized.safetensors";
+    auto s = readRunState(state, model);
+    if (!s) return s.error();
+    auto sha = sha256OfFiles(model.weightFiles());
+    if (!sha) return sha.error();
+    if (s->modelSha256 != *sha)
+        return makeError(state + ": quantized from other weights (sha256 " + s->modelSha256.substr(0, 12) + "…, " +
+                         model.dir() + " has " + sha->substr(0, 12) + "…)");
+    return s;
 }
 
 } // namespace ql::cli

@@ -2,6 +2,7 @@
 
 #include "quantlens/base/expected.h"
 #include "quantlens/base/feedback.h"
+#include "quantlens/store/runstate.h"
 
 #include <QCommandLineParser>
 #include <QStringList>
@@ -52,6 +53,9 @@ void applyNonFiniteOption(const QCommandLineParser& p, Model& model);
 /// Before a long run: when `flops` is large, states on stderr its size and the time it takes at
 /// the GEMM throughput measured now ("what" names the run).
 void announceCost(double flops, const std::string& what);
+/// The quantized model saved in RUN_DIR/quantized.safetensors, refused when it was quantized
+/// from other weights than model's.
+Expected<RunState> loadRun(const std::string& runDir, const Model& model);
 /// Prints a JSON object on stdout.
 void printJson(const nlohmann::json& j);
 
@@ -63,5 +67,6 @@ int cmdAnalyze(const QStringList& args);
 int cmdPlugins(const QStringList& args);
 int cmdQuantize(const QStringList& args);
 int cmdBenchGptq(const QStringList& args);
+int cmdExport(const QStringList& args);
 
 } // namespace ql::cli

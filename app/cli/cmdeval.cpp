@@ -79,14 +79,8 @@ int cmdEval(const QStringList& args)
     std::optional<RunState> saved;
     if (p.isSet(QStringLiteral("run"))) {
         if (p.isSet(QStringLiteral("recipe"))) return fail("pass either --run or --recipe, not both");
-        const std::string state = p.value(QStringLiteral("run")).toStdString() + "/quantized.safetensors";
-        auto s = readRunState(state, *model);
+        auto s = loadRun(p.value(QStringLiteral("run")).toStdString(), *model);
         if (!s) return fail(s.message());
-        auto sha = sha256OfFiles(model->weightFiles());
-        if (!sha) return fail(sha.message());
-        if (s->modelSha256 != *sha)
-            return fail(state + ": quantized from other weights (sha256 " + s->modelSha256.substr(0, 12) + "…, " +
-                        model->dir() + " has " + sha->substr(0, 12) + "…)");
         saved = std::move(*s);
         weights = saved->model.get();
     } else if (p.isSet(QStringLiteral("recipe"))) {

@@ -24,6 +24,8 @@ const char* kUsage = "usage: quantlens-cli COMMAND [options]\n"
                      "  plugins [--json]                             quantization methods and their parameters\n"
                      "  quantize MODEL_DIR --recipe R.json --out RUN_DIR [--calib FILE] [--samples N] [--seqlen N]\n"
                      "       [--mode sequential|parallel] [--force] [--json]  quantize with a recipe, write the run\n"
+                     "  export MODEL_DIR --format gguf --out PATH [--run RUN_DIR] [--gguf-type f16|q8_0|q4_0|...]\n"
+                     "       [--json]                                a GGUF file llama.cpp loads\n"
                      "run 'quantlens-cli COMMAND --help' for a command's options.\n";
 
 } // namespace
@@ -52,6 +54,7 @@ int main(int argc, char** argv)
     if (cmd == QLatin1String("plugins")) return ql::cli::cmdPlugins(args);
     if (cmd == QLatin1String("quantize")) return ql::cli::cmdQuantize(args);
     if (cmd == QLatin1String("bench-gptq")) return ql::cli::cmdBenchGptq(args);
+    if (cmd == QLatin1String("export")) return ql::cli::cmdExport(args);
     std::cerr << "error: unknown command '" << cmd.toStdString() << "'\n" << kUsage;
     return 2;
 }

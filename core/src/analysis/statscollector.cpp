@@ -2,7 +2,7 @@
 
 #include "quantlens/model/model.h"
 
-#include "forward/siteaccumulator.h"
+#include "analysis/siteaccumulator.h"
 
 #include <algorithm>
 #include <array>

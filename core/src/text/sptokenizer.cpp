@@ -56,4 +56,18 @@ int32_t SpTokenizer::modelEosId() const
     return m_sp->eos_id();
 }
 
+float SpTokenizer::pieceScore(int32_t id) const
+{
+    return m_sp->GetScore(id);
+}
+
+int32_t SpTokenizer::pieceType(int32_t id) const
+{
+    if (m_sp->IsUnknown(id)) return 2;
+    if (m_sp->IsControl(id)) return 3;
+    if (m_sp->IsUnused(id)) return 5;
+    if (m_sp->IsByte(id)) return 6;
+    return 1;
+}
+
 } // namespace ql

@@ -27,6 +27,10 @@ public:
     int32_t modelBosId() const;
     /// The model's own EOS id (-1 when it has none).
     int32_t modelEosId() const;
+    /// The piece's score (its log probability in a unigram model, its merge rank in BPE).
+    float pieceScore(int32_t id) const;
+    /// What the piece is, in llama.cpp's numbering: 1 normal, 2 unknown, 3 control, 5 unused, 6 byte.
+    int32_t pieceType(int32_t id) const;
 
 private:
     SpTokenizer();

@@ -1,4 +1,4 @@
-#include "forward/siteaccumulator.h"
+#include "analysis/siteaccumulator.h"
 
 #include <algorithm>
 #include <cmath>

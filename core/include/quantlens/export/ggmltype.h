@@ -1,0 +1,49 @@
+#pragma once
+
+// The tensor types of GGUF files (ggml's block layouts, docs/gguf.md): what each costs, and a
+// row encoder and decoder per type. Encoders round as llama.cpp's reference quantizers do, so a
+// tensor QuantLens writes directly is the one llama-quantize would write without an importance
+// matrix.
+
+#include "quantlens/base/expected.h"
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+
+namespace ql {
+
+/// ggml type ids as GGUF stores them.
+enum class GgmlType : uint32_t {
+    F32 = 0,
+    F16 = 1,
+    Q4_0 = 2,
+    Q4_1 = 3,
+    Q5_0 = 6,
+    Q5_1 = 7,
+    Q8_0 = 8,
+    BF16 = 30,
+};
+
+/// Elements per block and bytes per block of a type.
+struct GgmlTypeInfo {
+    GgmlType type;
+    const char* name; ///< as llama.cpp spells it: "f32", "q4_0", ...
+    int blockSize;
+    int blockBytes;
+};
+
+/// The row of the type table for t, or nullptr for a type QuantLens does not handle.
+const GgmlTypeInfo* ggmlTypeInfo(GgmlType t);
+/// A type by its name (case-insensitive: "Q4_0", "q8_0", "f16"); the error lists the known ones.
+Expected<GgmlType> parseGgmlType(std::string_view name);
+/// Bytes of a row of n elements (n a multiple of the block size).
+int64_t ggmlRowBytes(GgmlType t, int64_t n);
+
+/// Encodes n floats (a multiple of the type's block size) into out (ggmlRowBytes(t, n) bytes).
+Expected<void> encodeGgmlRow(GgmlType t, std::span<const float> row, std::span<uint8_t> out);
+/// Decodes n elements of type t from in into out.
+Expected<void> decodeGgmlRow(GgmlType t, std::span<const uint8_t> in, std::span<float> out);
+
+} // namespace ql

@@ -1,0 +1,56 @@
+#pragma once
+
+// A model as a GGUF file llama.cpp loads (docs/gguf.md): `llama` architecture metadata, the
+// SentencePiece vocabulary, HF tensor names mapped to llama.cpp's with Q/K rows permuted to
+// its rotary layout, and each weight encoded in its chosen ggml type.
+
+#include "quantlens/base/expected.h"
+#include "quantlens/base/feedback.h"
+#include "quantlens/export/ggmltype.h"
+#include "quantlens/model/model.h"
+#include "quantlens/text/tokenizer.h"
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace ql {
+
+/// What to write.
+struct GgufExportOptions {
+    GgmlType type = GgmlType::F16;             ///< type of every 2-D weight without an override
+    std::map<std::string, GgmlType> overrides; ///< by GGUF tensor name, e.g. blk.0.ffn_down.weight
+    std::string name;                          ///< general.name ("" : the model folder's name)
+};
+
+/// What was written, tensor by tensor.
+struct GgufExportReport {
+    struct Entry {
+        std::string name; ///< GGUF tensor name
+        GgmlType asked;   ///< the type the options gave
+        GgmlType written; ///< the type in the file (differs only with a fallback note)
+        std::string note; ///< why a fallback was needed
+    };
+    std::vector<Entry> tensors;
+    uint64_t bytes = 0; ///< file size
+    double seconds = 0;
+};
+
+/// llama.cpp's name of the weight of linear k in block i, e.g. "blk.3.attn_q.weight".
+std::string ggufLinearName(int block, LinearKind k);
+
+/// Q/K rows permuted from the HF rotary layout (rows h·d + i·d/2 + j, i ∈ {0, 1}) to llama.cpp's
+/// interleaved one (rows h·d + 2j + i); heads is n_head for Q and n_head_kv for K.
+RowMatrix permuteRotaryRows(const Eigen::Ref<const RowMatrix>& w, int heads);
+
+/// Writes weights (the model's own, or a transformed or quantized source with the model's
+/// shapes) as a GGUF file. A type whose blocks do not divide a row falls back to f16 (1-D
+/// tensors are always f32), and the report names each such tensor and why. Only the llama
+/// architecture without biases and a SentencePiece tokenizer are written for now; other
+/// models are refused with the reason.
+Expected<GgufExportReport> exportGguf(const Model& model, const WeightSource& weights, const Tokenizer& tokenizer,
+                                      const GgufExportOptions& options, const std::string& path,
+                                      Feedback* feedback = nullptr);
+
+} // namespace ql

@@ -1,0 +1,265 @@
+#include "quantlens/export/ggufexport.h"
+
+#include "quantlens/export/ggufwriter.h"
+#include "quantlens/text/sptokenizer.h"
+
+#include <chrono>
+#include <cstring>
+#include <filesystem>
+#include <memory>
+#include <mutex>
+
+namespace ql {
+
+namespace {
+
+const char* ggufLinearStem(LinearKind k)
+{
+    switch (k) {
+    case LinearKind::Q: return "attn_q";
+    case LinearKind::K: return "attn_k";
+    case LinearKind::V: return "attn_v";
+    case LinearKind::O: return "attn_output";
+    case LinearKind::Gate: return "ffn_gate";
+    case LinearKind::Up: return "ffn_up";
+    case LinearKind::Down: return "ffn_down";
+    }
+    return "";
+}
+
+// llama.cpp's general.file_type for a model whose weights are mostly of type t.
+uint32_t ggufFileType(GgmlType t)
+{
+    switch (t) {
+    case GgmlType::F32: return 0;
+    case GgmlType::F16: return 1;
+    case GgmlType::Q4_0: return 2;
+    case GgmlType::Q4_1: return 3;
+    case GgmlType::Q8_0: return 7;
+    case GgmlType::Q5_0: return 8;
+    case GgmlType::Q5_1: return 9;
+    case GgmlType::BF16: return 32;
+    }
+    return 0;
+}
+
+// Encodes a row-major matrix row by row into out.
+Expected<void> ggufEncodeMatrix(const Eigen::Ref<const RowMatrix>& w, GgmlType t, std::span<uint8_t> out)
+{
+    const int64_t rowBytes = ggmlRowBytes(t, w.cols());
+    for (Eigen::Index r = 0; r < w.rows(); ++r)
+        QL_TRY(encodeGgmlRow(t, std::span<const float>(w.row(r).data(), size_t(w.cols())),
+                             out.subspan(size_t(r * rowBytes), size_t(rowBytes))));
+    return {};
+}
+
+// The last block read, shared by the seven linears and two norms of a block, which the writer
+// asks for one after another.
+class BlockCache {
+public:
+    explicit BlockCache(const WeightSource& w) : m_w(w) {}
+    Expected<const BlockWeights*> get(int i)
+    {
+        std::lock_guard lock(m_mutex);
+        if (m_index != i) {
+            QL_TRY(m_w.block(i, m_block));
+            m_index = i;
+        }
+        return &m_block;
+    }
+
+private:
+    const WeightSource& m_w;
+    std::mutex m_mutex;
+    BlockWeights m_block;
+    int m_index = -1;
+};
+
+} // namespace
+
+std::string ggufLinearName(int block, LinearKind k)
+{
+    return "blk." + std::to_string(block) + "." + ggufLinearStem(k) + ".weight";
+}
+
+RowMatrix permuteRotaryRows(const Eigen::Ref<const RowMatrix>& w, int heads)
+{
+    const Eigen::Index d = w.rows() / heads, half = d / 2;
+    RowMatrix out(w.rows(), w.cols());
+    for (Eigen::Index h = 0; h < heads; ++h)
+        for (Eigen::Index i = 0; i < 2; ++i)
+            for (Eigen::Index j = 0; j < half; ++j) out.row(h * d + 2 * j + i) = w.row(h * d + i * half + j);
+    return out;
+}
+
+Expected<GgufExportReport> exportGguf(const Model& model, const WeightSource& weights, const Tokenizer& tokenizer,
+                                      const GgufExportOptions& opt, const std::string& path, Feedback* fb)
+{
+    const auto t0 = std::chrono::steady_clock::now();
+    const ModelConfig& c = model.config();
+    if (c.arch != Arch::Llama)
+        return makeError(model.dir() + ": GGUF export writes the llama architecture; this model is " +
+                         archName(c.arch));
+    if (c.qkvBias || c.oBias || c.mlpBias)
+        return makeError(model.dir() +
+                         ": GGUF export of linear biases is not supported (llama.cpp's llama graph has none)");
+    if (c.ropeScaling != RopeScaling::None)
+        return makeError(model.dir() + ": GGUF export of RoPE scaling is not supported yet");
+    const auto* sp = dynamic_cast<const SpTokenizer*>(&tokenizer);
+    if (!sp)
+        return makeError(
+            model.dir() +
+            ": GGUF export writes SentencePiece vocabularies (tokenizer.model); this model's tokenizer is " +
+            tokenizer.kind());
+
+    GgufWriter w;
+    const std::string name = opt.name.empty() ? std::filesystem::path(model.dir()).filename().string() : opt.name;
+    w.set("general.architecture", std::string("llama"));
+    w.set("general.name", name);
+    w.set("llama.context_length", uint32_t(c.maxPositions));
+    w.set("llama.embedding_length", uint32_t(c.hidden));
+    w.set("llama.block_count", uint32_t(c.layers));
+    w.set("llama.feed_forward_length", uint32_t(c.intermediate));
+    w.set("llama.rope.dimension_count", uint32_t(c.headDim));
+    w.set("llama.attention.head_count", uint32_t(c.heads));
+    w.set("llama.attention.head_count_kv", uint32_t(c.kvHeads));
+    w.set("llama.attention.layer_norm_rms_epsilon", c.rmsEps);
+    w.set("llama.rope.freq_base", float(c.ropeTheta));
+    if (c.headDim * c.heads != c.hidden)
+        w.set("llama.attention.key_length", uint32_t(c.headDim)),
+            w.set("llama.attention.value_length", uint32_t(c.headDim));
+    w.set("general.file_type", ggufFileType(opt.type));
+
+    const int32_t vocab = sp->vocabSize();
+    std::vector<std::string> tokens(static_cast<size_t>(vocab));
+    std::vector<float> scores(static_cast<size_t>(vocab));
+    std::vector<int32_t> types(static_cast<size_t>(vocab));
+    for (int32_t i = 0; i < vocab; ++i) {
+        tokens[size_t(i)] = sp->tokenText(i);
+        scores[size_t(i)] = sp->pieceScore(i);
+        types[size_t(i)] = sp->pieceType(i);
+    }
+    w.set("tokenizer.ggml.model", std::string("llama"));
+    w.set("tokenizer.ggml.tokens", std::move(tokens));
+    w.set("tokenizer.ggml.scores", std::move(scores));
+    w.set("tokenizer.ggml.token_type", std::move(types));
+    if (tokenizer.bosId() >= 0) w.set("tokenizer.ggml.bos_token_id", uint32_t(tokenizer.bosId()));
+    if (tokenizer.eosId() >= 0) w.set("tokenizer.ggml.eos_token_id", uint32_t(tokenizer.eosId()));
+    for (int32_t i = 0; i < vocab; ++i)
+        if (sp->pieceType(i) == 2) {
+            w.set("tokenizer.ggml.unknown_token_id", uint32_t(i));
+            break;
+        }
+    w.set("tokenizer.ggml.add_bos_token", tokenizer.addsBos());
+    w.set("tokenizer.ggml.add_eos_token", false);
+
+    GgufExportReport report;
+    bool quantized = false;
+    // A 2-D weight [rows, cols]: its asked type, or f16 when the type's blocks do not divide a row.
+    auto choose = [&](const std::string& tensor, int64_t cols) {
+        const auto it = opt.overrides.find(tensor);
+        const GgmlType asked = it == opt.overrides.end() ? opt.type : it->second;
+        GgufExportReport::Entry e{tensor, asked, asked, {}};
+        const int block = ggmlTypeInfo(asked)->blockSize;
+        if (cols % block != 0) {
+            e.written = GgmlType::F16;
+            e.note = std::string("rows of ") + std::to_string(cols) + " elements are not a multiple of " +
+                     ggmlTypeInfo(asked)->name + "'s " + std::to_string(block) + "; written as f16";
+        }
+        if (e.written != GgmlType::F32 && e.written != GgmlType::F16 && e.written != GgmlType::BF16) quantized = true;
+        report.tensors.push_back(e);
+        return e.written;
+    };
+    auto vectorTensor = [&](const std::string& tensor, std::function<Expected<Eigen::VectorXf>()> get, int64_t n) {
+        report.tensors.push_back({tensor, GgmlType::F32, GgmlType::F32, {}});
+        w.addTensor({tensor, {uint64_t(n)}, GgmlType::F32, [get](std::span<uint8_t> out) -> Expected<void> {
+                         auto v = get();
+                         if (!v) return v.error();
+                         std::memcpy(out.data(), v->data(), out.size());
+                         return {};
+                     }});
+    };
+
+    const GgmlType embType = choose("token_embd.weight", c.hidden);
+    w.addTensor({"token_embd.weight",
+                 {uint64_t(c.hidden), uint64_t(c.vocab)},
+                 embType,
+                 [&weights, &c, embType](std::span<uint8_t> out) -> Expected<void> {
+                     std::vector<int32_t> ids(static_cast<size_t>(c.vocab));
+                     for (int32_t i = 0; i < c.vocab; ++i) ids[size_t(i)] = i;
+                     Eigen::MatrixXf cols; // hidden × vocab: column i is token i's row
+                     QL_TRY(weights.embed(ids, cols));
+                     const RowMatrix rows = cols.transpose();
+                     return ggufEncodeMatrix(rows, embType, out);
+                 }});
+    vectorTensor(
+        "output_norm.weight", [&weights]() { return weights.finalNorm(); }, c.hidden);
+    if (!c.tieEmbeddings) {
+        const GgmlType outType = choose("output.weight", c.hidden);
+        w.addTensor({"output.weight",
+                     {uint64_t(c.hidden), uint64_t(c.vocab)},
+                     outType,
+                     [&weights, outType](std::span<uint8_t> out) -> Expected<void> {
+                         auto head = weights.lmHead();
+                         if (!head) return head.error();
+                         return ggufEncodeMatrix(*head, outType, out);
+                     }});
+    }
+    auto cache = std::make_shared<BlockCache>(weights);
+    for (int i = 0; i < c.layers; ++i) {
+        vectorTensor(
+            "blk." + std::to_string(i) + ".attn_norm.weight",
+            [cache, i]() -> Expected<Eigen::VectorXf> {
+                auto b = cache->get(i);
+                if (!b) return b.error();
+                return (*b)->attnNorm;
+            },
+            c.hidden);
+        for (int k = 0; k < kLinearCount; ++k) {
+            const LinearKind kind = LinearKind(k);
+            const bool down = kind == LinearKind::Down;
+            const int64_t rows = kind == LinearKind::Q                              ? int64_t(c.heads) * c.headDim
+                                 : (kind == LinearKind::K || kind == LinearKind::V) ? int64_t(c.kvHeads) * c.headDim
+                                 : kind == LinearKind::O                            ? c.hidden
+                                 : down                                             ? c.hidden
+                                                                                    : c.intermediate;
+            const int64_t cols = down                    ? c.intermediate
+                                 : kind == LinearKind::O ? int64_t(c.heads) * c.headDim
+                                                         : c.hidden;
+            const std::string tensor = ggufLinearName(i, kind);
+            const GgmlType type = choose(tensor, cols);
+            const int heads = kind == LinearKind::Q ? c.heads : kind == LinearKind::K ? c.kvHeads : 0;
+            w.addTensor({tensor,
+                         {uint64_t(cols), uint64_t(rows)},
+                         type,
+                         [cache, i, kind, type, heads, rows, cols, tensor](std::span<uint8_t> out) -> Expected<void> {
+                             auto b = cache->get(i);
+                             if (!b) return b.error();
+                             const ConstRowMap m = (**b)[kind];
+                             if (m.rows() != rows || m.cols() != cols)
+                                 return makeError("weight is [" + std::to_string(m.rows()) + ", " +
+                                                  std::to_string(m.cols()) + "], expected [" + std::to_string(rows) +
+                                                  ", " + std::to_string(cols) + "]");
+                             if (heads > 0) return ggufEncodeMatrix(permuteRotaryRows(m, heads), type, out);
+                             return ggufEncodeMatrix(m, type, out);
+                         }});
+            if (kind == LinearKind::O)
+                vectorTensor(
+                    "blk." + std::to_string(i) + ".ffn_norm.weight",
+                    [cache, i]() -> Expected<Eigen::VectorXf> {
+                        auto b = cache->get(i);
+                        if (!b) return b.error();
+                        return (*b)->mlpNorm;
+                    },
+                    c.hidden);
+        }
+    }
+    if (quantized) w.set("general.quantization_version", uint32_t(2));
+    QL_TRY(w.write(path, fb));
+    std::error_code ec;
+    report.bytes = std::filesystem::file_size(path, ec);
+    report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    return report;
+}
+
+} // namespace ql
