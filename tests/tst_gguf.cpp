@@ -8,7 +8,9 @@
 #include "quantlens/export/ggufreader.h"
 #include "quantlens/export/ggufwriter.h"
 #include "quantlens/model/safetensors.h"
+#include "quantlens/export/ggmlmapping.h"
 #include "quantlens/model/model.h"
+#include "quantlens/quant/quantizedmodel.h"
 #include "quantlens/text/tokenizer.h"
 
 #include <QTemporaryDir>
@@ -294,6 +296,97 @@ private slots:
         QVERIFY(r.error().message.find("t: source gone") != std::string::npos);
         QVERIFY(QDir(dir.path()).entryList(QDir::Files).isEmpty()); // neither the file nor the temporary
         QVERIFY(!w.write("/nonexistent-folder/x.gguf"));
+    }
+
+    void runCodesAreWrittenUnchanged()
+    {
+        const QString dir = qltest::sharedModel(QStringLiteral("stories260k"));
+        if (!QFileInfo::exists(dir + QStringLiteral("/config.json")))
+            QSKIP(qPrintable(QStringLiteral("shared model missing: %1 (set QL_SHARED_DIR)").arg(dir)));
+        auto model = ql::Model::open(dir.toStdString());
+        QVERIFY(model);
+        auto tok = ql::loadTokenizer(dir.toStdString());
+        QVERIFY(tok);
+        // A run: RTN codes of int4_sym g32 for Q and O, int4_asym g32 for K, int8_sym g32 for V,
+        // int3_asym g32 (no ggml type holds it) for gate, and act-order groups for up.
+        ql::QuantizedModel run(*model);
+        std::map<std::string, std::shared_ptr<const ql::LayerResult>> results;
+        for (const auto& l : model->linearLayers()) {
+            ql::FormatSpec f{"int4_sym", ql::Granularity::PerGroup, 32};
+            if (l.kind == ql::LinearKind::K) f.format = "int4_asym";
+            if (l.kind == ql::LinearKind::V) f.format = "int8_sym";
+            if (l.kind == ql::LinearKind::Gate) f.format = "int3_asym";
+            const ql::RowMatrix w = *model->tensorAsFloat(l.name + ".weight");
+            std::vector<int32_t> gidx;
+            if (l.kind == ql::LinearKind::Up)
+                for (Eigen::Index j = 0; j < w.cols(); ++j) gidx.push_back(int32_t((w.cols() - 1 - j) / 32));
+            auto q = ql::quantize(w, f, gidx);
+            QVERIFY2(q, q ? "" : q.error().message.c_str());
+            auto r = std::make_shared<ql::LayerResult>();
+            r->dequantized = q->dequantize();
+            r->tensor = std::move(*q);
+            results[l.name] = r;
+            run.setLayer({l.name, l.block, l.kind, ql::QuantSpec{}, r});
+        }
+        QTemporaryDir out;
+        const std::string path = out.filePath(QStringLiteral("run.gguf")).toStdString();
+        ql::GgufExportOptions opt;
+        opt.type = ql::GgmlType::Q8_0;
+        auto rep = ql::exportGguf(*model, run, **tok, opt, path);
+        QVERIFY2(rep, rep ? "" : rep.error().message.c_str());
+        auto g = ql::GgufFile::open(path);
+        QVERIFY(g);
+        const ql::ModelConfig& c = model->config();
+        for (int b = 0; b < c.layers; ++b) {
+            for (ql::LinearKind k : {ql::LinearKind::Q, ql::LinearKind::K, ql::LinearKind::V, ql::LinearKind::O}) {
+                const std::string name = ql::ggufLinearName(b, k);
+                const ql::QuantizedTensor& qt = *results[ql::Model::linearName(b, k)]->tensor;
+                const auto* info = g->tensor(name);
+                QVERIFY(info);
+                const ql::GgmlType want = k == ql::LinearKind::K   ? ql::GgmlType::Q4_1
+                                          : k == ql::LinearKind::V ? ql::GgmlType::Q8_0
+                                                                   : ql::GgmlType::Q4_0;
+                QCOMPARE(uint32_t(info->type), uint32_t(want));
+                const auto raw = g->readRaw(*info);
+                QVERIFY(raw);
+                const std::vector<float> dec = refDecode(info->type, *raw, size_t(info->elements()));
+                // Every value is the run's code on the ggml grid with fp16 parameters; Q and K rows
+                // are in llama.cpp's rotary order.
+                const int heads = k == ql::LinearKind::Q ? c.heads : k == ql::LinearKind::K ? c.kvHeads : 0;
+                const std::vector<Eigen::Index> order = heads ? ql::rotaryRowOrder(qt.rows(), heads)
+                                                              : std::vector<Eigen::Index>{};
+                for (Eigen::Index r = 0; r < qt.rows(); ++r) {
+                    const Eigen::Index src = order.empty() ? r : order[size_t(r)];
+                    for (Eigen::Index j = 0; j < qt.cols(); ++j) {
+                        const ql::GroupParams p = qt.params(src, int(j / 32));
+                        const float d = ql::halfToFloat(ql::floatToHalf(p.scale));
+                        const float code = float(qt.code(src, j));
+                        const float expect = k == ql::LinearKind::K
+                                                 ? d * code + ql::halfToFloat(ql::floatToHalf(-p.scale * p.zero))
+                                                 : d * (code - p.zero);
+                        if (dec[size_t(r * qt.cols() + j)] != expect)
+                            QFAIL(qPrintable(QStringLiteral("%1 (%2, %3): %4, expected %5")
+                                                 .arg(QString::fromStdString(name))
+                                                 .arg(r)
+                                                 .arg(j)
+                                                 .arg(dec[size_t(r * qt.cols() + j)])
+                                                 .arg(expect)));
+                    }
+                }
+            }
+        }
+        // The layers no ggml type holds are encoded from their dequantized weights, each with its reason.
+        int kept = 0;
+        for (const auto& e : rep->tensors) {
+            if (e.runCodes) ++kept;
+            if (e.name.find("ffn_gate") != std::string::npos)
+                QVERIFY2(e.note.find("int3_asym") != std::string::npos, e.note.c_str());
+            if (e.name.find("ffn_up") != std::string::npos)
+                QVERIFY2(e.note.find("act-order") != std::string::npos, e.note.c_str());
+            if (e.name.find("ffn_down") != std::string::npos)
+                QVERIFY2(e.note.find("multiple of 32") != std::string::npos, e.note.c_str());
+        }
+        QCOMPARE(kept, 4 * c.layers);
     }
 
     void sharedModelExportsAndReadsBack()

@@ -52,8 +52,11 @@ int cmdExport(const QStringList& args)
     if (!r) return fail(r.message());
 
     nlohmann::json notes = nlohmann::json::array();
-    for (const auto& e : r->tensors)
+    int kept = 0;
+    for (const auto& e : r->tensors) {
         if (!e.note.empty()) notes.push_back({{"tensor", e.name}, {"note", e.note}});
+        kept += e.runCodes ? 1 : 0;
+    }
     if (p.isSet(QStringLiteral("json"))) {
         nlohmann::json j;
         j["out"] = out;
@@ -63,11 +66,13 @@ int cmdExport(const QStringList& args)
         j["seconds"] = r->seconds;
         j["mb_per_s"] = r->seconds > 0 ? double(r->bytes) / 1e6 / r->seconds : 0.0;
         j["tensors"] = r->tensors.size();
+        j["tensors_with_run_codes"] = kept;
         j["fallbacks"] = notes;
         printJson(j);
     } else {
         for (const auto& n : notes)
             std::printf("%s: %s\n", n["tensor"].get<std::string>().c_str(), n["note"].get<std::string>().c_str());
+        if (run) std::printf("%d weights carry the run's codes unchanged\n", kept);
         std::printf("wrote %s: %zu tensors, %.1f MB in %.2f s\n", out.c_str(), r->tensors.size(),
                     double(r->bytes) / 1e6, r->seconds);
     }

@@ -45,4 +45,29 @@ print("%-5s QuantLens (fp32 model) %.4f  llama.cpp (%s GGUF) %.4f  rel. diff %.2
 sys.exit(0 if rel <= tol else 1)
 PY
 done
+# Runs: RTN and GPTQ with 4-bit symmetric groups of 32, which q4_0 holds exactly; the GGUF carries
+# the run's codes, and what the run kept in float (embeddings) or no q4_0 block holds (down_proj's
+# rows of 172) is f16 (--gguf-type). llama.cpp's perplexity of the file against `eval --run`.
+calib="$shared/data/tinystories/valid_hf_first1000_eot.txt" # not the scored text
+[ -f "$calib" ] || calib="$text"
+for method in rtn gptq; do
+  cat > "$work/$method.json" <<JSON
+{"version": 1, "calibration": {"samples": 32, "seqlen": 256},
+ "rules": [{"match": "*", "method": "$method", "bits": 4, "sym": true, "group": 32}]}
+JSON
+  "$cli" quantize "$model" --recipe "$work/$method.json" --calib "$calib" --out "$work/run-$method" --force > /dev/null
+  ours=$("$cli" eval "$model" --run "$work/run-$method" --data "$text" --ctx $ctx --chunks $chunks --protocol llamacpp --json |
+         python3 -c "import json,sys; print(json.load(sys.stdin)['ppl'])")
+  "$cli" export "$model" --run "$work/run-$method" --format gguf --gguf-type f16 --out "$work/run-$method.gguf" > "$work/export-$method.txt"
+  theirs=$(cd "$work" && node ppl.mjs "$work/run-$method.gguf" "$work/ids.txt" $ctx $chunks "$bos" |
+           python3 -c "import json,sys; print(json.load(sys.stdin)['ppl'])")
+  python3 - "$method" "$ours" "$theirs" 0.01 <<'PY' || status=1
+import sys
+m, ours, theirs, tol = sys.argv[1], float(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4])
+rel = abs(theirs - ours) / ours
+print("%-5s QuantLens (run, W4 g32) %.4f  llama.cpp (its q4_0 GGUF) %.4f  rel. diff %.2e (tolerance %.0e)%s"
+      % (m, ours, theirs, rel, tol, "" if rel <= tol else "  FAILED"))
+sys.exit(0 if rel <= tol else 1)
+PY
+done
 exit $status

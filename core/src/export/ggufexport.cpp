@@ -1,12 +1,15 @@
 #include "quantlens/export/ggufexport.h"
 
+#include "quantlens/export/ggmlmapping.h"
 #include "quantlens/export/ggufwriter.h"
+#include "quantlens/quant/quantizedmodel.h"
 #include "quantlens/text/sptokenizer.h"
 
 #include <chrono>
 #include <cstring>
 #include <filesystem>
 #include <memory>
+#include <map>
 #include <mutex>
 
 namespace ql {
@@ -90,6 +93,16 @@ RowMatrix permuteRotaryRows(const Eigen::Ref<const RowMatrix>& w, int heads)
         for (Eigen::Index i = 0; i < 2; ++i)
             for (Eigen::Index j = 0; j < half; ++j) out.row(h * d + 2 * j + i) = w.row(h * d + i * half + j);
     return out;
+}
+
+std::vector<Eigen::Index> rotaryRowOrder(Eigen::Index rows, int heads)
+{
+    const Eigen::Index d = rows / heads, half = d / 2;
+    std::vector<Eigen::Index> order(static_cast<size_t>(rows));
+    for (Eigen::Index h = 0; h < heads; ++h)
+        for (Eigen::Index i = 0; i < 2; ++i)
+            for (Eigen::Index j = 0; j < half; ++j) order[size_t(h * d + 2 * j + i)] = h * d + i * half + j;
+    return order;
 }
 
 Expected<GgufExportReport> exportGguf(const Model& model, const WeightSource& weights, const Tokenizer& tokenizer,
@@ -206,12 +219,17 @@ Expected<GgufExportReport> exportGguf(const Model& model, const WeightSource& we
                      }});
     }
     auto cache = std::make_shared<BlockCache>(weights);
+    const auto* run = dynamic_cast<const QuantizedModel*>(&weights);
     for (int i = 0; i < c.layers; ++i) {
         vectorTensor(
             "blk." + std::to_string(i) + ".attn_norm.weight",
             [cache, i]() -> Expected<Eigen::VectorXf> {
                 auto b = cache->get(i);
                 if (!b) return b.error();
+                if ((*b)->downInputRotation)
+                    return makeError(
+                        "block " + std::to_string(i) +
+                        " rotates down_proj's input online (QuaRot's online Hadamard), which llama.cpp cannot run");
                 return (*b)->attnNorm;
             },
             c.hidden);
@@ -227,22 +245,51 @@ Expected<GgufExportReport> exportGguf(const Model& model, const WeightSource& we
                                  : kind == LinearKind::O ? int64_t(c.heads) * c.headDim
                                                          : c.hidden;
             const std::string tensor = ggufLinearName(i, kind);
-            const GgmlType type = choose(tensor, cols);
             const int heads = kind == LinearKind::Q ? c.heads : kind == LinearKind::K ? c.kvHeads : 0;
-            w.addTensor({tensor,
+            // A run's layer whose codes a ggml type holds exactly keeps them.
+            const QuantizedLayer* layer = run ? run->layer(Model::linearName(i, kind)) : nullptr;
+            const QuantizedTensor* qt = layer && layer->result && layer->result->tensor ? &*layer->result->tensor
+                                                                                        : nullptr;
+            std::string runNote;
+            if (qt) {
+                if (auto mapped = losslessGgmlType(*qt)) {
+                    report.tensors.push_back({tensor, opt.type, *mapped, {}, true});
+                    quantized = true;
+                    auto order = std::make_shared<std::vector<Eigen::Index>>(heads > 0 ? rotaryRowOrder(rows, heads)
+                                                                                       : std::vector<Eigen::Index>{});
+                    w.addTensor(
+                        {tensor,
                          {uint64_t(cols), uint64_t(rows)},
-                         type,
-                         [cache, i, kind, type, heads, rows, cols, tensor](std::span<uint8_t> out) -> Expected<void> {
-                             auto b = cache->get(i);
-                             if (!b) return b.error();
-                             const ConstRowMap m = (**b)[kind];
-                             if (m.rows() != rows || m.cols() != cols)
-                                 return makeError("weight is [" + std::to_string(m.rows()) + ", " +
-                                                  std::to_string(m.cols()) + "], expected [" + std::to_string(rows) +
-                                                  ", " + std::to_string(cols) + "]");
-                             if (heads > 0) return ggufEncodeMatrix(permuteRotaryRows(m, heads), type, out);
-                             return ggufEncodeMatrix(m, type, out);
+                         *mapped,
+                         [result = layer->result, type = *mapped, order](std::span<uint8_t> out) -> Expected<void> {
+                             return encodeQuantizedRows(*result->tensor, type, *order, out);
                          }});
+                } else {
+                    runNote = mapped.error().message + "; encoded from the dequantized weights";
+                }
+            }
+            if (!qt || !runNote.empty()) { // not kept: encoded from the weights
+                const GgmlType type = choose(tensor, cols);
+                if (!runNote.empty()) {
+                    std::string& note = report.tensors.back().note;
+                    note = note.empty() ? runNote : runNote + "; " + note;
+                }
+                w.addTensor(
+                    {tensor,
+                     {uint64_t(cols), uint64_t(rows)},
+                     type,
+                     [cache, i, kind, type, heads, rows, cols, tensor](std::span<uint8_t> out) -> Expected<void> {
+                         auto b = cache->get(i);
+                         if (!b) return b.error();
+                         const ConstRowMap m = (**b)[kind];
+                         if (m.rows() != rows || m.cols() != cols)
+                             return makeError("weight is [" + std::to_string(m.rows()) + ", " +
+                                              std::to_string(m.cols()) + "], expected [" + std::to_string(rows) + ", " +
+                                              std::to_string(cols) + "]");
+                         if (heads > 0) return ggufEncodeMatrix(permuteRotaryRows(m, heads), type, out);
+                         return ggufEncodeMatrix(m, type, out);
+                     }});
+            }
             if (kind == LinearKind::O)
                 vectorTensor(
                     "blk." + std::to_string(i) + ".ffn_norm.weight",

@@ -27,10 +27,11 @@ struct GgufExportOptions {
 /// What was written, tensor by tensor.
 struct GgufExportReport {
     struct Entry {
-        std::string name; ///< GGUF tensor name
-        GgmlType asked;   ///< the type the options gave
-        GgmlType written; ///< the type in the file (differs only with a fallback note)
-        std::string note; ///< why a fallback was needed
+        std::string name;      ///< GGUF tensor name
+        GgmlType asked;        ///< the type the options gave
+        GgmlType written;      ///< the type in the file (differs only with a fallback note)
+        std::string note;      ///< why a fallback was needed
+        bool runCodes = false; ///< the run's codes written unchanged (ggmlmapping.h)
     };
     std::vector<Entry> tensors;
     uint64_t bytes = 0; ///< file size
@@ -43,10 +44,15 @@ std::string ggufLinearName(int block, LinearKind k);
 /// Q/K rows permuted from the HF rotary layout (rows h·d + i·d/2 + j, i ∈ {0, 1}) to llama.cpp's
 /// interleaved one (rows h·d + 2j + i); heads is n_head for Q and n_head_kv for K.
 RowMatrix permuteRotaryRows(const Eigen::Ref<const RowMatrix>& w, int heads);
+/// The same permutation as source rows: file row r is HF row order[r].
+std::vector<Eigen::Index> rotaryRowOrder(Eigen::Index rows, int heads);
 
 /// Writes weights (the model's own, or a transformed or quantized source with the model's
 /// shapes) as a GGUF file. A type whose blocks do not divide a row falls back to f16 (1-D
-/// tensors are always f32), and the report names each such tensor and why. Only the llama
+/// tensors are always f32), and the report names each such tensor and why. When weights is a
+/// QuantizedModel, a layer whose codes a ggml type holds exactly is written with those codes in
+/// that type (losslessGgmlType); its other layers are encoded from their dequantized weights,
+/// with a note saying why. Online rotations, which llama.cpp cannot run, are refused. Only the llama
 /// architecture without biases and a SentencePiece tokenizer are written for now; other
 /// models are refused with the reason.
 Expected<GgufExportReport> exportGguf(const Model& model, const WeightSource& weights, const Tokenizer& tokenizer,
