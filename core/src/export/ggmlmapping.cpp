@@ -1,22 +1,8 @@
 #include "quantlens/export/ggmlmapping.h"
 
-#include "quantlens/model/safetensors.h"
 #include "quantlens/quant/formats.h"
 
-#include <cstring>
-
 namespace ql {
-
-namespace {
-
-void mappingPutHalf(uint8_t* p, float v)
-{
-    const uint16_t h = floatToHalf(v);
-    p[0] = uint8_t(h & 0xff);
-    p[1] = uint8_t(h >> 8);
-}
-
-} // namespace
 
 Expected<GgmlType> losslessGgmlType(const QuantizedTensor& t)
 {
@@ -73,29 +59,17 @@ Expected<void> encodeQuantizedRows(const QuantizedTensor& t, GgmlType type, std:
                          " rows of " + std::to_string(rowBytes));
     const int blockBytes = ggmlTypeInfo(type)->blockBytes;
     const bool affine = type == GgmlType::Q4_1 || type == GgmlType::Q5_1;
-    const bool five = type == GgmlType::Q5_0 || type == GgmlType::Q5_1;
     for (Eigen::Index r = 0; r < rows; ++r) {
         const Eigen::Index src = rowOrder.empty() ? r : rowOrder[size_t(r)];
         for (Eigen::Index b = 0; b < t.cols() / 32; ++b) {
-            uint8_t* blk = out.data() + r * rowBytes + b * blockBytes;
             const GroupParams p = t.params(src, int(b));
-            mappingPutHalf(blk, p.scale);
-            uint32_t q[32];
-            for (int j = 0; j < 32; ++j) q[j] = t.code(src, b * 32 + j);
-            if (type == GgmlType::Q8_0) {
-                for (int j = 0; j < 32; ++j) blk[2 + j] = uint8_t(int8_t(int(q[j]) - 128));
-                continue;
+            uint8_t q[32];
+            for (int j = 0; j < 32; ++j) { // q8_0 holds code − 128 as int8; the others the code
+                const uint32_t code = t.code(src, b * 32 + j);
+                q[j] = type == GgmlType::Q8_0 ? uint8_t(int8_t(int(code) - 128)) : uint8_t(code);
             }
-            if (affine) mappingPutHalf(blk + 2, -p.scale * p.zero);
-            uint8_t* qh = blk + (affine ? 4 : 2);
-            uint8_t* qs = qh + (five ? 4 : 0);
-            uint32_t high = 0;
-            for (int j = 0; j < 16; ++j) {
-                qs[j] = uint8_t((q[j] & 15) | ((q[j + 16] & 15) << 4));
-                high |= ((q[j] >> 4) & 1u) << j | ((q[j + 16] >> 4) & 1u) << (j + 16);
-            }
-            if (five)
-                for (int k = 0; k < 4; ++k) qh[k] = uint8_t(high >> (8 * k));
+            packGgmlBlock(type, p.scale, affine ? -p.scale * p.zero : 0.f, q,
+                          out.data() + r * rowBytes + b * blockBytes);
         }
     }
     return {};

@@ -94,13 +94,9 @@ void ggmlEncodeSymmetric(const float* x, int bits, uint8_t* out)
     const int top = (1 << bits) - 1;
     const float d = ggmlSignedAbsMax(x, 32) / -half;
     const float id = d != 0.f ? 1.f / d : 0.f;
-    ggmlPutHalf(out, d);
     uint8_t q[32];
     for (int j = 0; j < 32; ++j) q[j] = uint8_t(std::min(top, int(int8_t(x[j] * id + half + 0.5f))));
-    if (bits == 4)
-        ggmlPackNibbles(q, 4, nullptr, out + 2);
-    else
-        ggmlPackNibbles(q, 5, out + 2, out + 6);
+    packGgmlBlock(bits == 4 ? GgmlType::Q4_0 : GgmlType::Q5_0, d, 0.f, q, out);
 }
 
 // Affine 4/5-bit blocks (Q4_1, Q5_1): d = (max - min) / (2^b - 1), m = min.
@@ -111,17 +107,31 @@ void ggmlEncodeAffine(const float* x, int bits, uint8_t* out)
     ggmlMinMax(x, 32, lo, hi);
     const float d = (hi - lo) / float(top);
     const float id = d != 0.f ? 1.f / d : 0.f;
-    ggmlPutHalf(out, d);
-    ggmlPutHalf(out + 2, lo);
     uint8_t q[32];
     for (int j = 0; j < 32; ++j) q[j] = uint8_t(std::min(top, int(uint8_t((x[j] - lo) * id + 0.5f))));
-    if (bits == 4)
-        ggmlPackNibbles(q, 4, nullptr, out + 4);
-    else
-        ggmlPackNibbles(q, 5, out + 4, out + 8);
+    packGgmlBlock(bits == 4 ? GgmlType::Q4_1 : GgmlType::Q5_1, d, lo, q, out);
 }
 
 } // namespace
+
+void packGgmlBlock(GgmlType t, float d, float m, const uint8_t* q, uint8_t* out)
+{
+    ggmlPutHalf(out, d);
+    switch (t) {
+    case GgmlType::Q8_0: std::memcpy(out + 2, q, 32); break;
+    case GgmlType::Q4_0: ggmlPackNibbles(q, 4, nullptr, out + 2); break;
+    case GgmlType::Q5_0: ggmlPackNibbles(q, 5, out + 2, out + 6); break;
+    case GgmlType::Q4_1:
+        ggmlPutHalf(out + 2, m);
+        ggmlPackNibbles(q, 4, nullptr, out + 4);
+        break;
+    case GgmlType::Q5_1:
+        ggmlPutHalf(out + 2, m);
+        ggmlPackNibbles(q, 5, out + 4, out + 8);
+        break;
+    default: break;
+    }
+}
 
 const GgmlTypeInfo* ggmlTypeInfo(GgmlType t)
 {

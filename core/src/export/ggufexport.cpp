@@ -87,11 +87,9 @@ std::string ggufLinearName(int block, LinearKind k)
 
 RowMatrix permuteRotaryRows(const Eigen::Ref<const RowMatrix>& w, int heads)
 {
-    const Eigen::Index d = w.rows() / heads, half = d / 2;
+    const std::vector<Eigen::Index> order = rotaryRowOrder(w.rows(), heads);
     RowMatrix out(w.rows(), w.cols());
-    for (Eigen::Index h = 0; h < heads; ++h)
-        for (Eigen::Index i = 0; i < 2; ++i)
-            for (Eigen::Index j = 0; j < half; ++j) out.row(h * d + 2 * j + i) = w.row(h * d + i * half + j);
+    for (Eigen::Index r = 0; r < w.rows(); ++r) out.row(r) = w.row(order[size_t(r)]);
     return out;
 }
 
@@ -147,10 +145,12 @@ Expected<GgufExportReport> exportGguf(const Model& model, const WeightSource& we
     std::vector<std::string> tokens(static_cast<size_t>(vocab));
     std::vector<float> scores(static_cast<size_t>(vocab));
     std::vector<int32_t> types(static_cast<size_t>(vocab));
+    int32_t unknown = -1;
     for (int32_t i = 0; i < vocab; ++i) {
         tokens[size_t(i)] = sp->tokenText(i);
         scores[size_t(i)] = sp->pieceScore(i);
         types[size_t(i)] = sp->pieceType(i);
+        if (types[size_t(i)] == 2 && unknown < 0) unknown = i;
     }
     w.set("tokenizer.ggml.model", std::string("llama"));
     w.set("tokenizer.ggml.tokens", std::move(tokens));
@@ -158,11 +158,7 @@ Expected<GgufExportReport> exportGguf(const Model& model, const WeightSource& we
     w.set("tokenizer.ggml.token_type", std::move(types));
     if (tokenizer.bosId() >= 0) w.set("tokenizer.ggml.bos_token_id", uint32_t(tokenizer.bosId()));
     if (tokenizer.eosId() >= 0) w.set("tokenizer.ggml.eos_token_id", uint32_t(tokenizer.eosId()));
-    for (int32_t i = 0; i < vocab; ++i)
-        if (sp->pieceType(i) == 2) {
-            w.set("tokenizer.ggml.unknown_token_id", uint32_t(i));
-            break;
-        }
+    if (unknown >= 0) w.set("tokenizer.ggml.unknown_token_id", uint32_t(unknown));
     w.set("tokenizer.ggml.add_bos_token", tokenizer.addsBos());
     w.set("tokenizer.ggml.add_eos_token", false);
 

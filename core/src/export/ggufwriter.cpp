@@ -1,5 +1,6 @@
 #include "quantlens/export/ggufwriter.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -120,8 +121,6 @@ Expected<void> GgufWriter::write(const std::string& path, Feedback* fb) const
                              std::to_string(info->blockSize) + " elements, got " +
                              (t.dims.empty() ? std::string("no shape") : std::to_string(t.dims[0])));
     }
-    GgufWriter self = *this;
-    self.set("general.alignment", uint32_t(kAlignment));
     const std::string tmp = path + ".tmp-" + std::to_string(getpid());
     auto failed = [&](const std::string& why) -> Expected<void> {
         std::remove(tmp.c_str());
@@ -133,14 +132,21 @@ Expected<void> GgufWriter::write(const std::string& path, Feedback* fb) const
         GgufOut o(f);
         o.raw("GGUF", 4);
         o.le<uint32_t>(3);
-        o.le<uint64_t>(self.m_tensors.size());
-        o.le<uint64_t>(self.m_meta.size());
-        for (const auto& [k, v] : self.m_meta) {
+        // general.alignment is always the padding actually used, written last.
+        const std::string alignKey = "general.alignment";
+        const auto keys = std::count_if(m_meta.begin(), m_meta.end(),
+                                        [&](const auto& kv) { return kv.first != alignKey; });
+        o.le<uint64_t>(m_tensors.size());
+        o.le<uint64_t>(uint64_t(keys) + 1);
+        for (const auto& [k, v] : m_meta) {
+            if (k == alignKey) continue;
             o.str(k);
             std::visit(GgufValueWriter{o}, v);
         }
+        o.str(alignKey);
+        GgufValueWriter{o}(uint32_t(kAlignment));
         uint64_t offset = 0;
-        for (const auto& t : self.m_tensors) {
+        for (const auto& t : m_tensors) {
             o.str(t.name);
             o.le<uint32_t>(uint32_t(t.dims.size()));
             for (uint64_t d : t.dims) o.le(d);
@@ -149,10 +155,10 @@ Expected<void> GgufWriter::write(const std::string& path, Feedback* fb) const
             offset = ggufAlignUp(offset + ggufTensorBytes(t), kAlignment);
         }
         o.pad(kAlignment);
-        const uint64_t total = self.dataBytes();
+        const uint64_t total = dataBytes();
         uint64_t done = 0;
         std::vector<uint8_t> buf;
-        for (const auto& t : self.m_tensors) {
+        for (const auto& t : m_tensors) {
             if (fb && fb->isCanceled()) return failed(canceledMessage());
             buf.assign(size_t(ggufTensorBytes(t)), 0);
             if (auto r = t.fill(buf); !r) return failed(t.name + ": " + r.error().message);

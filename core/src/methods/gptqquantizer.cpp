@@ -72,10 +72,7 @@ Expected<LayerResult> GptqQuantizer::quantize(const LayerInput& in, const QuantS
     });
     if (!used) return used.error();
     LayerResult r;
-    r.report.metrics["damp"] = *used;
-    if (*used != asked)
-        r.report.notes.push_back("the Hessian was not positive definite with damp " + paramValueText(asked) +
-                                 "; raised to " + paramValueText(*used));
+    reportDamping(r.report, asked, *used);
     r.dequantized = std::move(g->dequantized);
     r.report.bitsPerWeight = effectiveBits(g->tensor);
     r.report.metrics["gptq_loss"] = g->loss;
@@ -84,6 +81,14 @@ Expected<LayerResult> GptqQuantizer::quantize(const LayerInput& in, const QuantS
     fillErrorReport(*in.weight, r.dequantized, in.hessian, r.report);
     r.report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     return r;
+}
+
+void reportDamping(LayerReport& report, double asked, double used)
+{
+    report.metrics["damp"] = used;
+    if (used != asked)
+        report.notes.push_back("the Hessian was not positive definite with damp " + paramValueText(asked) +
+                               "; raised to " + paramValueText(used));
 }
 
 } // namespace ql

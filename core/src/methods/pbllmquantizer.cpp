@@ -1,5 +1,6 @@
 #include "quantlens/methods/pbllmquantizer.h"
 
+#include "quantlens/methods/gptqquantizer.h"
 #include "quantlens/methods/pbllm.h"
 
 #include <chrono>
@@ -69,10 +70,7 @@ Expected<LayerResult> PbllmQuantizer::quantize(const LayerInput& in, const Quant
     });
     if (!used) return used.error();
     LayerResult r; // two formats in one weight: no single QuantizedTensor
-    r.report.metrics["damp"] = *used;
-    if (*used != asked)
-        r.report.notes.push_back("the Hessian was not positive definite with damp " + paramValueText(asked) +
-                                 "; raised to " + paramValueText(*used));
+    reportDamping(r.report, asked, *used);
     r.dequantized = std::move(q->dequantized);
     r.report.bitsPerWeight = q->bitsPerWeight;
     r.report.metrics["gptq_loss"] = q->loss;

@@ -43,6 +43,10 @@ int64_t ggmlRowBytes(GgmlType t, int64_t n);
 
 /// Encodes n floats (a multiple of the type's block size) into out (ggmlRowBytes(t, n) bytes).
 Expected<void> encodeGgmlRow(GgmlType t, std::span<const float> row, std::span<uint8_t> out);
+/// Writes one 32-element block of a quantized type (q8_0, q4_0, q4_1, q5_0, q5_1) from its codes
+/// as stored (q8_0: the int8 bit patterns; the others: 0 … 2^b − 1), d and, for q4_1/q5_1, m
+/// (both stored as fp16). The one block packer the encoders and the run-code mapping share.
+void packGgmlBlock(GgmlType t, float d, float m, const uint8_t* codes, uint8_t* out);
 /// Decodes n elements of type t from in into out.
 Expected<void> decodeGgmlRow(GgmlType t, std::span<const uint8_t> in, std::span<float> out);
 

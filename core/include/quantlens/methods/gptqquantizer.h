@@ -14,4 +14,8 @@ public:
     Expected<LayerResult> quantize(const LayerInput& in, const QuantSpec& spec, const ParamMap& params) const override;
 };
 
+/// Records the dampening a Hessian method used (metric "damp"), with a note when withAutoDamping
+/// had to raise it from what was asked.
+void reportDamping(LayerReport& report, double asked, double used);
+
 } // namespace ql
