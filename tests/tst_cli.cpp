@@ -120,6 +120,52 @@ private slots:
         QCOMPARE(jl["bos"].get<int>(), 1);
     }
 
+    // A GGUF file stands in for a model folder: info shows its tensor types, tokenize, eval and
+    // analyze read it, and an f32 export evaluates exactly as the folder does.
+    void ggufModelInEveryCommand()
+    {
+        const QString gguf = m_tmp.path() + QStringLiteral("/model-f32.gguf");
+        const Run ex = cli({QStringLiteral("export"), m_model, QStringLiteral("--format"), QStringLiteral("gguf"),
+                            QStringLiteral("--gguf-type"), QStringLiteral("f32"), QStringLiteral("--out"), gguf});
+        QVERIFY2(ex.code == 0, qPrintable(ex.err));
+        const Run info = cli({QStringLiteral("info"), gguf, QStringLiteral("--json")});
+        QVERIFY2(info.code == 0, qPrintable(info.err));
+        const auto ji = nlohmann::json::parse(info.out.toStdString());
+        QCOMPARE(ji["gguf"]["tensor_types"]["f32"].get<int>(),
+                 9 * 2 + 2 + (ji["tie_word_embeddings"].get<bool>() ? 0 : 1));
+        QCOMPARE(ji["linear_layers"].size(), size_t(14));
+        QCOMPARE(ji["tokenizer"]["kind"].get<std::string>(), std::string("sentencepiece"));
+
+        const QString text = m_tmp.path() + QStringLiteral("/eval.txt");
+        const Run t1 = cli({QStringLiteral("tokenize"), m_model, QStringLiteral("--text"), text});
+        const Run t2 = cli({QStringLiteral("tokenize"), gguf, QStringLiteral("--text"), text});
+        QVERIFY2(t1.code == 0 && t2.code == 0, qPrintable(t2.err));
+        QCOMPARE(t2.out, t1.out);
+
+        auto ppl = [&](const QString& model, const QStringList& extra) {
+            const Run r = cli(QStringList{QStringLiteral("eval"), model, QStringLiteral("--data"), text,
+                                          QStringLiteral("--ctx"), QStringLiteral("64"), QStringLiteral("--chunks"),
+                                          QStringLiteral("3"), QStringLiteral("--json")} +
+                              extra);
+            if (r.code != 0) qWarning("%s", qPrintable(r.err));
+            return r.code == 0 ? nlohmann::json::parse(r.out.toStdString()) : nlohmann::json();
+        };
+        const auto folder = ppl(m_model, {});
+        const auto file = ppl(gguf, {});
+        const auto runtime = ppl(gguf, {QStringLiteral("--runtime"), QStringLiteral("llamacpp")});
+        QVERIFY(folder.contains("ppl") && file.contains("ppl") && runtime.contains("ppl"));
+        QCOMPARE(file["ppl"].get<double>(), folder["ppl"].get<double>());
+        QCOMPARE(runtime["runtime"].get<std::string>(), std::string("llamacpp"));
+        // The f16 KV cache is the only change for f32 weights: close, not equal.
+        const double rel = runtime["ppl"].get<double>() / folder["ppl"].get<double>() - 1;
+        QVERIFY2(std::abs(rel) < 1e-3 && rel != 0, qPrintable(QString::number(rel)));
+
+        const Run an = cli({QStringLiteral("analyze"), gguf, QStringLiteral("--calib"), text,
+                            QStringLiteral("--samples"), QStringLiteral("2"), QStringLiteral("--seqlen"),
+                            QStringLiteral("32"), QStringLiteral("--out"), m_tmp.path() + QStringLiteral("/gguf.h5")});
+        QVERIFY2(an.code == 0, qPrintable(an.err));
+    }
+
     void benchForward()
     {
         const Run r = cli({QStringLiteral("bench-forward"), m_model, QStringLiteral("--ctx"), QStringLiteral("128"),
@@ -417,6 +463,13 @@ private slots:
             << "asks for method \"gpt5\", which no plugin provides";
         QTest::newRow("gptq without calibration")
             << QStringList{"quantize", "%MODEL%", "--recipe", "%GPTQ%", "--out", "%TMP%/r"} << "needs calibration data";
+        QTest::newRow("runtime without a GGUF")
+            << QStringList{"eval", "%MODEL%", "--data", data, "--runtime", "llamacpp"}
+            << "--runtime llamacpp reads the weight types of a GGUF file";
+        QTest::newRow("unknown runtime") << QStringList{"eval", "%MODEL%", "--data", data, "--runtime", "vllm"}
+                                         << "--runtime must be llamacpp, got 'vllm'";
+        QTest::newRow("truncated GGUF") << QStringList{"eval", "%TMP%/truncated.gguf", "--data", data}
+                                        << "truncated.gguf";
         QTest::newRow("eval recipe missing")
             << QStringList{"eval", "%MODEL%", "--data", data, "--recipe", "/nonexistent.json"} << "/nonexistent.json";
     }
@@ -425,6 +478,7 @@ private slots:
         QFETCH(QStringList, args);
         QFETCH(QString, expect);
         std::ofstream(m_tmp.path().toStdString() + "/empty.txt").close();
+        std::ofstream(m_tmp.path().toStdString() + "/truncated.gguf") << "GGUF\x03\x00\x00\x00\x02";
         std::ofstream(m_tmp.path().toStdString() + "/badrecipe.json")
             << "{\"version\": 1, \"rules\": [{\"match\": \"*\", \"method\": \"rtn\", \"bits\": \"four\"}]}";
         std::ofstream(m_tmp.path().toStdString() + "/nomethod.json")

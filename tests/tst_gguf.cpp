@@ -5,6 +5,9 @@
 
 #include "quantlens/export/ggmltype.h"
 #include "quantlens/export/ggufexport.h"
+#include "quantlens/export/ggufimport.h"
+#include "quantlens/export/openedmodel.h"
+#include "quantlens/forward/evaluator.h"
 #include "quantlens/export/ggufreader.h"
 #include "quantlens/export/ggufwriter.h"
 #include "quantlens/model/safetensors.h"
@@ -77,6 +80,7 @@ std::vector<float> refDecode(ql::GgmlType t, const std::vector<uint8_t>& in, siz
         }
         break;
     }
+    default: break; // the K types have their own independent decoder (tst_ggmlkquants)
     }
     return y;
 }
@@ -443,6 +447,105 @@ private slots:
             QCOMPARE(uint32_t(t->type), uint32_t(e.written));
             if (e.written != e.asked) QVERIFY(!e.note.empty());
         }
+    }
+
+    // A GGUF read back: the f32 export is the model exactly (weights, configuration, token ids of
+    // the whole WikiText-2 test text); a run's GGUF evaluates as the run within 1e-4.
+    void ggufReadsBackAsTheModelAndTheRun()
+    {
+        const QString dir = qltest::sharedModel(QStringLiteral("stories260k"));
+        const QString data = qltest::sharedFile(QStringLiteral("data/wikitext-2-raw/wiki.test.raw"));
+        if (!QFileInfo::exists(dir + QStringLiteral("/config.json")) || !QFileInfo::exists(data))
+            QSKIP(qPrintable(QStringLiteral("shared model or data missing: %1 (set QL_SHARED_DIR)").arg(dir)));
+        auto model = ql::Model::open(dir.toStdString());
+        QVERIFY(model);
+        auto tok = ql::loadTokenizer(dir.toStdString());
+        QVERIFY(tok);
+        QTemporaryDir out;
+        const std::string f32 = out.filePath(QStringLiteral("f32.gguf")).toStdString();
+        ql::GgufExportOptions opt;
+        opt.type = ql::GgmlType::F32;
+        QVERIFY(ql::exportGguf(*model, *model, **tok, opt, f32));
+        auto back = ql::OpenedModel::open(f32);
+        QVERIFY2(back, back ? "" : back.error().message.c_str());
+        QVERIFY(back->gguf);
+        QCOMPARE(back->model.dir(), f32);
+        const ql::ModelConfig &a = model->config(), &b = back->model.config();
+        QCOMPARE(b.hidden, a.hidden);
+        QCOMPARE(b.intermediate, a.intermediate);
+        QCOMPARE(b.layers, a.layers);
+        QCOMPARE(b.heads, a.heads);
+        QCOMPARE(b.kvHeads, a.kvHeads);
+        QCOMPARE(b.headDim, a.headDim);
+        QCOMPARE(b.vocab, a.vocab);
+        QCOMPARE(b.maxPositions, a.maxPositions);
+        QCOMPARE(b.rmsEps, a.rmsEps);
+        QCOMPARE(b.ropeTheta, a.ropeTheta);
+        QCOMPARE(b.tieEmbeddings, a.tieEmbeddings);
+        for (const auto& [name, info] : model->tensors()) {
+            auto x = model->tensorAsFloat(name);
+            auto y = back->model.tensorAsFloat(name);
+            QVERIFY2(y, name.c_str());
+            QVERIFY2(*x == *y, name.c_str());
+        }
+        QCOMPARE(back->model.tensors().size(), model->tensors().size());
+        std::ifstream in(data.toStdString(), std::ios::binary);
+        const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+        QVERIFY(back->tokenizer);
+        const auto ids = (*tok)->encode(text);
+        QVERIFY(back->tokenizer->encode(text) == ids);
+        QCOMPARE(back->tokenizer->bosId(), (*tok)->bosId());
+        QCOMPARE(back->tokenizer->eosId(), (*tok)->eosId());
+        QCOMPARE(back->tokenizer->addsBos(), (*tok)->addsBos());
+        QCOMPARE(back->tokenizer->vocabSize(), (*tok)->vocabSize());
+
+        // A W4 g32 RTN run; the layers a ggml type cannot hold go out as f32 (their dequantized
+        // weights exactly), so the only difference left is the fp16 rounding of the scales.
+        ql::QuantizedModel run(*model);
+        for (const auto& l : model->linearLayers()) {
+            auto q = ql::quantize(*model->tensorAsFloat(l.name + ".weight"),
+                                  ql::FormatSpec{"int4_sym", ql::Granularity::PerGroup, 32});
+            QVERIFY2(q, q ? "" : q.error().message.c_str());
+            auto r = std::make_shared<ql::LayerResult>();
+            r->dequantized = q->dequantize();
+            r->tensor = std::move(*q);
+            run.setLayer({l.name, l.block, l.kind, ql::QuantSpec{}, r});
+        }
+        const std::string q4 = out.filePath(QStringLiteral("q4.gguf")).toStdString();
+        QVERIFY(ql::exportGguf(*model, run, **tok, opt, q4));
+        auto qback = ql::OpenedModel::open(q4);
+        QVERIFY2(qback, qback ? "" : qback.error().message.c_str());
+        ql::EvalOptions eo;
+        eo.ctx = 128;
+        eo.chunks = 8;
+        const std::vector<int32_t> head(ids.begin(), ids.begin() + 4096);
+        auto pr = ql::evaluatePerplexity(a, run, head, (*tok)->bosId(), eo);
+        auto pg = ql::evaluatePerplexity(b, qback->model, head, (*tok)->bosId(), eo);
+        QVERIFY(pr && pg);
+        qInfo("run ppl %.6f, its GGUF %.6f", pr->ppl, pg->ppl);
+        QVERIFY2(std::fabs(pg->ppl / pr->ppl - 1) < 1e-4, qPrintable(QString::number(pg->ppl / pr->ppl - 1)));
+    }
+
+    void ggufErrorsNameTheFile()
+    {
+        QTemporaryDir out;
+        const std::string path = out.filePath(QStringLiteral("bad.gguf")).toStdString();
+        {
+            std::ofstream f(path, std::ios::binary);
+            f << "GGUF\x03";
+        }
+        auto m = ql::OpenedModel::open(path);
+        QVERIFY(!m);
+        QVERIFY2(m.error().message.find(path) != std::string::npos, m.error().message.c_str());
+        // A file with metadata but not the llama architecture.
+        ql::GgufWriter w;
+        w.set("general.architecture", std::string("gpt2"));
+        QVERIFY(w.write(path));
+        auto g = ql::GgufFile::open(path);
+        QVERIFY(g);
+        auto c = ql::ggufConfigJson(*g);
+        QVERIFY(!c);
+        QVERIFY2(c.error().message.find("gpt2") != std::string::npos, c.error().message.c_str());
     }
 };
 

@@ -1,5 +1,7 @@
 #include "clicommon.h"
 
+#include "quantlens/export/openedmodel.h"
+
 #include "quantlens/store/analysisstore.h"
 #include "quantlens/analysis/analyzer.h"
 #include "quantlens/forward/forward.h"
@@ -151,14 +153,16 @@ int cmdAnalyze(const QStringList& args)
     const fs::path parent = fs::absolute(out).parent_path();
     if (!fs::is_directory(parent)) return fail(parent.string() + ": folder does not exist (for --out " + out + ")");
     const std::string dir = p.positionalArguments()[0].toStdString();
-    auto model = Model::open(dir);
-    if (!model) return fail(model.message());
+    CliFeedback ofb("open");
+    auto opened = OpenedModel::open(dir, &ofb);
+    if (!opened) return fail(opened.message());
+    Model* model = &opened->model;
     opt.beyondTrainedPositions = p.isSet(QStringLiteral("force-ctx"));
     if (auto c = checkSequenceLength(model->config(), spec.seqlen, opt.beyondTrainedPositions, "--seqlen"); !c)
         return fail(c.message() + ", or pass --force-ctx to run anyway");
     applyNonFiniteOption(p, *model);
-    auto tok = loadTokenizer(dir);
-    if (!tok) return fail(tok.message());
+    if (!opened->tokenizer) return fail(opened->tokenizerError);
+    const std::shared_ptr<Tokenizer>* tok = &opened->tokenizer;
     auto text = readCalibrationText(p.value(QStringLiteral("calib")).toStdString());
     if (!text) return fail(text.message());
     auto calib = makeCalibrationSet(*text, **tok, spec);

@@ -1,6 +1,8 @@
 #include "clicommon.h"
 #include "quantizerun.h"
 
+#include "quantlens/export/llamacppruntime.h"
+#include "quantlens/export/openedmodel.h"
 #include "quantlens/forward/evaluator.h"
 #include "quantlens/model/model.h"
 #include "quantlens/store/runstate.h"
@@ -27,14 +29,19 @@ int cmdEval(const QStringList& args)
                  QStringLiteral("Run even when --ctx exceeds the model's max_position_embeddings.")});
     addNonFiniteOption(p);
     p.addOption({QStringLiteral("kl-ref"), QStringLiteral("Also report KL divergence from this reference model."),
-                 QStringLiteral("MODEL_DIR")});
+                 QStringLiteral("MODEL_DIR|MODEL.gguf")});
     p.addOption({QStringLiteral("json"), QStringLiteral("Print one JSON object.")});
     p.addOption({QStringLiteral("verbose"), QStringLiteral("Print running perplexity per batch on stderr.")});
     p.addOption({QStringLiteral("run"),
                  QStringLiteral("Evaluate the quantized model saved in a run folder (quantize --out)."),
                  QStringLiteral("RUN_DIR")});
+    p.addOption({QStringLiteral("runtime"),
+                 QStringLiteral("Simulate a runtime's numerics: llamacpp (activations in the format each GGUF "
+                                "weight type asks for, F16 KV cache; the model must be a .gguf file)."),
+                 QStringLiteral("R")});
     addRecipeOptions(p);
-    if (!parseArgs(p, args, 1, "quantlens-cli eval MODEL_DIR --data FILE [--run RUN_DIR | --recipe R.json] [options]"))
+    if (!parseArgs(p, args, 1,
+                   "quantlens-cli eval MODEL_DIR|MODEL.gguf --data FILE [--run RUN_DIR | --recipe R.json] [options]"))
         return 1;
     if (!p.isSet(QStringLiteral("data"))) return fail("eval needs --data FILE");
 
@@ -58,14 +65,16 @@ int cmdEval(const QStringList& args)
     opt.threads = *threads;
 
     const std::string dir = p.positionalArguments()[0].toStdString();
-    auto model = Model::open(dir);
-    if (!model) return fail(model.message());
+    CliFeedback ofb("open");
+    auto opened = OpenedModel::open(dir, &ofb);
+    if (!opened) return fail(opened.message());
+    Model* model = &opened->model;
     opt.beyondTrainedPositions = p.isSet(QStringLiteral("force-ctx"));
     if (auto c = checkSequenceLength(model->config(), opt.ctx, opt.beyondTrainedPositions, "--ctx"); !c)
         return fail(c.message() + ", or pass --force-ctx to run anyway");
     applyNonFiniteOption(p, *model);
-    auto tok = loadTokenizer(dir);
-    if (!tok) return fail(tok.message());
+    if (!opened->tokenizer) return fail(opened->tokenizerError);
+    const std::shared_ptr<Tokenizer>* tok = &opened->tokenizer;
     const std::string dataPath = p.value(QStringLiteral("data")).toStdString();
     auto text = readFile(dataPath);
     if (!text) return fail(text.message());
@@ -93,6 +102,20 @@ int cmdEval(const QStringList& args)
         run = std::move(*q);
         weights = run->model.get();
     }
+    std::optional<LlamaCppRuntime> runtime;
+    if (p.isSet(QStringLiteral("runtime"))) {
+        const std::string name = p.value(QStringLiteral("runtime")).toStdString();
+        if (name != "llamacpp") return fail("--runtime must be llamacpp, got '" + name + "'");
+        if (!opened->gguf)
+            return fail("--runtime llamacpp reads the weight types of a GGUF file; export the model or run with "
+                        "'quantlens-cli export ... --format gguf' and evaluate that file");
+        if (run || saved) return fail("--runtime llamacpp evaluates a GGUF file as it is; drop --run and --recipe");
+        auto rt = LlamaCppRuntime::make(*weights, *opened->gguf, model->config().layers);
+        if (!rt) return fail(rt.message());
+        runtime = std::move(*rt);
+        runtime->apply(opt);
+        weights = &*runtime;
+    }
     if (auto windows = makeWindows(tokens, bos, opt); windows)
         announceCost(evaluationFlops(model->config(), opt, int64_t(windows->size())), "this evaluation");
     CliFeedback fb("eval", p.isSet(QStringLiteral("verbose")));
@@ -100,7 +123,7 @@ int cmdEval(const QStringList& args)
     if (!r) return fail(r.message());
 
     nlohmann::json j;
-    j["model_dir"] = model->dir();
+    j["model_dir"] = dir;
     j["data"] = dataPath;
     j["ppl"] = r->ppl;
     j["mean_nll"] = r->meanNll;
@@ -114,6 +137,7 @@ int cmdEval(const QStringList& args)
     j["bos"] = bos;
     j["seconds"] = r->seconds;
     j["tokens_per_s"] = r->seconds > 0 ? double(r->tokensProcessed) / r->seconds : 0.0;
+    if (runtime) j["runtime"] = "llamacpp";
     if (saved) j["run"] = p.value(QStringLiteral("run")).toStdString();
     if (run) {
         j["recipe"] = p.value(QStringLiteral("recipe")).toStdString();
@@ -123,12 +147,13 @@ int cmdEval(const QStringList& args)
 
     if (p.isSet(QStringLiteral("kl-ref"))) {
         const std::string refDir = p.value(QStringLiteral("kl-ref")).toStdString();
-        auto ref = Model::open(refDir);
-        if (!ref) return fail(ref.message());
+        auto refOpened = OpenedModel::open(refDir, &ofb);
+        if (!refOpened) return fail(refOpened.message());
+        const Model* ref = &refOpened->model;
         CliFeedback kfb("kl", p.isSet(QStringLiteral("verbose")));
         auto kl = evaluateKl(ref->config(), *ref, model->config(), *weights, tokens, bos, opt, &kfb);
         if (!kl) return fail(kl.message());
-        j["kl"] = {{"reference", ref->dir()},     {"mean_kl", kl->meanKl},
+        j["kl"] = {{"reference", refDir},         {"mean_kl", kl->meanKl},
                    {"max_kl", kl->maxKl},         {"top1_agreement", kl->top1Agreement},
                    {"ppl_reference", kl->pplRef}, {"tokens_scored", kl->tokensScored},
                    {"seconds", kl->seconds}};

@@ -1,5 +1,7 @@
 #include "clicommon.h"
 
+#include "quantlens/export/openedmodel.h"
+
 #include "quantlens/export/ggufexport.h"
 #include "quantlens/model/model.h"
 #include "quantlens/text/tokenizer.h"
@@ -33,10 +35,12 @@ int cmdExport(const QStringList& args)
     if (!type) return fail("--gguf-type: " + type.message());
 
     const std::string dir = p.positionalArguments()[0].toStdString();
-    auto model = Model::open(dir);
-    if (!model) return fail(model.message());
-    auto tok = loadTokenizer(dir);
-    if (!tok) return fail(tok.message());
+    CliFeedback ofb("open");
+    auto opened = OpenedModel::open(dir, &ofb);
+    if (!opened) return fail(opened.message());
+    const Model* model = &opened->model;
+    if (!opened->tokenizer) return fail(opened->tokenizerError);
+    const std::shared_ptr<Tokenizer>* tok = &opened->tokenizer;
     const WeightSource* weights = &*model;
     std::optional<RunState> run;
     if (p.isSet(QStringLiteral("run"))) {

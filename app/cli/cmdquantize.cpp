@@ -1,4 +1,6 @@
 #include "clicommon.h"
+
+#include "quantlens/export/openedmodel.h"
 #include "quantizerun.h"
 
 #include "quantlens/store/runstate.h"
@@ -47,10 +49,14 @@ int cmdQuantize(const QStringList& args)
         return fail(out.string() + " exists; pass --force to replace it");
 
     const std::string dir = p.positionalArguments()[0].toStdString();
-    auto model = Model::open(dir);
-    if (!model) return fail(model.message());
+    CliFeedback ofb("open");
+    auto opened = OpenedModel::open(dir, &ofb);
+    if (!opened) return fail(opened.message());
+    Model* model = &opened->model;
     applyNonFiniteOption(p, *model);
-    auto tok = loadTokenizer(dir); // needed only to tokenize calibration text
+    // Needed only to tokenize calibration text.
+    Expected<std::shared_ptr<Tokenizer>> tok = makeError(opened->tokenizerError);
+    if (opened->tokenizer) tok = opened->tokenizer;
     PluginRegistry plugins;
     plugins.scanDefault();
     for (const auto& problem : plugins.problems()) std::fprintf(stderr, "warning: %s\n", problem.c_str());

@@ -1,5 +1,8 @@
 #include "clicommon.h"
 
+#include "quantlens/export/ggufimport.h"
+#include "quantlens/export/openedmodel.h"
+
 #include "quantlens/text/tokenizer.h"
 
 #include <cstdio>
@@ -13,10 +16,17 @@ int cmdTokenize(const QStringList& args)
     p.addOption(
         {QStringLiteral("text"), QStringLiteral("Text file to tokenize (read as bytes)."), QStringLiteral("FILE")});
     p.addOption({QStringLiteral("out"), QStringLiteral("Write ids here instead of stdout."), QStringLiteral("FILE")});
-    if (!parseArgs(p, args, 1, "quantlens-cli tokenize MODEL_DIR --text FILE [--out FILE]")) return 1;
+    if (!parseArgs(p, args, 1, "quantlens-cli tokenize MODEL_DIR|MODEL.gguf --text FILE [--out FILE]")) return 1;
     if (!p.isSet(QStringLiteral("text"))) return fail("tokenize needs --text FILE");
     const std::string dir = p.positionalArguments()[0].toStdString();
-    auto tok = loadTokenizer(dir);
+    Expected<std::shared_ptr<Tokenizer>> tok = makeError("");
+    if (OpenedModel::isGgufPath(dir)) {
+        auto g = GgufFile::open(dir);
+        if (!g) return fail(g.message());
+        tok = ggufTokenizer(*g);
+    } else {
+        tok = loadTokenizer(dir);
+    }
     if (!tok) return fail(tok.message());
     auto text = readFile(p.value(QStringLiteral("text")).toStdString());
     if (!text) return fail(text.message());

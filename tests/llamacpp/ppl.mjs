@@ -15,7 +15,8 @@ if (chunks < 1) throw new Error(`need at least ${ctx} tokens, have ${tokens.leng
 
 const llama = await getLlama({gpu: false, build: "never", logLevel: "error"});
 const model = await llama.loadModel({modelPath});
-const context = await model.createContext({contextSize: ctx, batchSize: ctx, sequences: 1});
+// Flash attention on, as llama.cpp's "auto" chooses on a CPU; stated so the numerics are fixed.
+const context = await model.createContext({contextSize: ctx, batchSize: ctx, sequences: 1, flashAttention: true});
 const seq = context.getSequence();
 const first = ctx / 2;
 let nll = 0, count = 0;

@@ -1,5 +1,6 @@
 #include "quantlens/export/ggmltype.h"
 
+#include "export/ggmlkquants.h"
 #include "quantlens/model/safetensors.h"
 
 #include <algorithm>
@@ -13,7 +14,7 @@ namespace ql {
 
 namespace {
 
-constexpr std::array<GgmlTypeInfo, 8> kGgmlTypes{{
+constexpr std::array<GgmlTypeInfo, 13> kGgmlTypes{{
     {GgmlType::F32, "f32", 1, 4},
     {GgmlType::F16, "f16", 1, 2},
     {GgmlType::BF16, "bf16", 1, 2},
@@ -22,31 +23,12 @@ constexpr std::array<GgmlTypeInfo, 8> kGgmlTypes{{
     {GgmlType::Q4_1, "q4_1", 32, 20},
     {GgmlType::Q5_0, "q5_0", 32, 22},
     {GgmlType::Q5_1, "q5_1", 32, 24},
+    {GgmlType::Q2_K, "q2_k", 256, 84},
+    {GgmlType::Q3_K, "q3_k", 256, 110},
+    {GgmlType::Q4_K, "q4_k", 256, 144},
+    {GgmlType::Q5_K, "q5_k", 256, 176},
+    {GgmlType::Q6_K, "q6_k", 256, 210},
 }};
-
-void ggmlPutHalf(uint8_t* p, float v)
-{
-    const uint16_t h = floatToHalf(v);
-    p[0] = uint8_t(h & 0xff);
-    p[1] = uint8_t(h >> 8);
-}
-float ggmlGetHalf(const uint8_t* p)
-{
-    return halfToFloat(uint16_t(p[0] | (p[1] << 8)));
-}
-
-// The element of largest magnitude, with its sign (the first one on ties), as the reference
-// Q4_0/Q5_0 quantizers pick it: the grid then reaches that element exactly.
-float ggmlSignedAbsMax(const float* x, int n)
-{
-    float amax = 0.f, max = 0.f;
-    for (int j = 0; j < n; ++j)
-        if (amax < std::fabs(x[j])) {
-            amax = std::fabs(x[j]);
-            max = x[j];
-        }
-    return max;
-}
 
 void ggmlMinMax(const float* x, int n, float& lo, float& hi)
 {
@@ -86,6 +68,17 @@ void ggmlUnpackNibbles(const uint8_t* qh, const uint8_t* qs, int bits, uint8_t* 
     }
 }
 
+// The encoders below round each product before adding, as llama.cpp's reference quantizers do:
+// a fused multiply-add (which GCC forms across statements when -march=native offers FMA) moves
+// codes that sit on a rounding boundary. Scoped, so the rest of a unity batch keeps its flags.
+#if defined(__clang__)
+#pragma float_control(push)
+#pragma clang fp contract(off)
+#elif defined(__GNUC__)
+#pragma GCC push_options
+#pragma GCC optimize("fp-contract=off")
+#endif
+
 // Symmetric 4/5-bit blocks (Q4_0, Q5_0): d = max / -2^(b-1), codes truncated after adding
 // 2^(b-1) + 0.5, as the reference does (not round-to-nearest for negative products).
 void ggmlEncodeSymmetric(const float* x, int bits, uint8_t* out)
@@ -95,7 +88,7 @@ void ggmlEncodeSymmetric(const float* x, int bits, uint8_t* out)
     const float d = ggmlSignedAbsMax(x, 32) / -half;
     const float id = d != 0.f ? 1.f / d : 0.f;
     uint8_t q[32];
-    for (int j = 0; j < 32; ++j) q[j] = uint8_t(std::min(top, int(int8_t(x[j] * id + half + 0.5f))));
+    for (int j = 0; j < 32; ++j) q[j] = uint8_t(std::min(top, int(int8_t(x[j] * id + (half + 0.5f)))));
     packGgmlBlock(bits == 4 ? GgmlType::Q4_0 : GgmlType::Q5_0, d, 0.f, q, out);
 }
 
@@ -111,6 +104,12 @@ void ggmlEncodeAffine(const float* x, int bits, uint8_t* out)
     for (int j = 0; j < 32; ++j) q[j] = uint8_t(std::min(top, int(uint8_t((x[j] - lo) * id + 0.5f))));
     packGgmlBlock(bits == 4 ? GgmlType::Q4_1 : GgmlType::Q5_1, d, lo, q, out);
 }
+
+#if defined(__clang__)
+#pragma float_control(pop)
+#elif defined(__GNUC__)
+#pragma GCC pop_options
+#endif
 
 } // namespace
 
@@ -131,6 +130,17 @@ void packGgmlBlock(GgmlType t, float d, float m, const uint8_t* q, uint8_t* out)
         break;
     default: break;
     }
+}
+
+float ggmlSignedAbsMax(const float* x, int n)
+{
+    float amax = 0.f, max = 0.f;
+    for (int j = 0; j < n; ++j)
+        if (amax < std::fabs(x[j])) {
+            amax = std::fabs(x[j]);
+            max = x[j];
+        }
+    return max;
 }
 
 const GgmlTypeInfo* ggmlTypeInfo(GgmlType t)
@@ -158,7 +168,8 @@ int64_t ggmlRowBytes(GgmlType t, int64_t n)
     return i ? n / i->blockSize * i->blockBytes : 0;
 }
 
-Expected<void> encodeGgmlRow(GgmlType t, std::span<const float> row, std::span<uint8_t> out)
+Expected<void> encodeGgmlRow(GgmlType t, std::span<const float> row, std::span<uint8_t> out,
+                             std::span<const float> importance)
 {
     const GgmlTypeInfo* info = ggmlTypeInfo(t);
     if (!info) return makeError("GGUF tensor type " + std::to_string(uint32_t(t)) + " is not supported");
@@ -169,8 +180,16 @@ Expected<void> encodeGgmlRow(GgmlType t, std::span<const float> row, std::span<u
     if (int64_t(out.size()) != ggmlRowBytes(t, n))
         return makeError("output of " + std::to_string(out.size()) + " bytes for a " + info->name + " row of " +
                          std::to_string(n) + " elements; expected " + std::to_string(ggmlRowBytes(t, n)));
+    if (!importance.empty() && int64_t(importance.size()) != n)
+        return makeError("importance of " + std::to_string(importance.size()) + " weights for a row of " +
+                         std::to_string(n) + " elements");
     const float* x = row.data();
     uint8_t* o = out.data();
+    const float* imp = importance.empty() ? nullptr : importance.data();
+    if (imp && (t == GgmlType::Q4_0 || t == GgmlType::Q4_1 || t == GgmlType::Q5_0 || t == GgmlType::Q5_1)) {
+        encodeWeightedLegacyRow(t, x, n, imp, o);
+        return {};
+    }
     switch (t) {
     case GgmlType::F32: std::memcpy(o, x, size_t(n) * 4); break;
     case GgmlType::F16:
@@ -208,6 +227,15 @@ Expected<void> encodeGgmlRow(GgmlType t, std::span<const float> row, std::span<u
         break;
     case GgmlType::Q5_1:
         for (int64_t b = 0; b < n / 32; ++b) ggmlEncodeAffine(x + 32 * b, 5, o + 24 * b);
+        break;
+    case GgmlType::Q2_K:
+    case GgmlType::Q3_K:
+    case GgmlType::Q4_K:
+    case GgmlType::Q5_K:
+    case GgmlType::Q6_K:
+        for (int64_t b = 0; b < n / kKQuantBlock; ++b)
+            encodeKQuantBlock(t, x + kKQuantBlock * b, imp ? imp + kKQuantBlock * b : nullptr,
+                              o + int64_t(info->blockBytes) * b);
         break;
     }
     return {};
@@ -261,6 +289,14 @@ Expected<void> decodeGgmlRow(GgmlType t, std::span<const uint8_t> in, std::span<
         }
         break;
     }
+    case GgmlType::Q2_K:
+    case GgmlType::Q3_K:
+    case GgmlType::Q4_K:
+    case GgmlType::Q5_K:
+    case GgmlType::Q6_K:
+        for (int64_t b = 0; b < n / kKQuantBlock; ++b)
+            decodeKQuantBlock(t, p + int64_t(info->blockBytes) * b, y + kKQuantBlock * b);
+        break;
     }
     return {};
 }

@@ -42,6 +42,11 @@ uint32_t ggufFileType(GgmlType t)
     case GgmlType::Q5_0: return 8;
     case GgmlType::Q5_1: return 9;
     case GgmlType::BF16: return 32;
+    case GgmlType::Q2_K: return 10;
+    case GgmlType::Q3_K: return 11; // Q3_K_S: every weight q3_K
+    case GgmlType::Q4_K: return 14; // Q4_K_S
+    case GgmlType::Q5_K: return 16; // Q5_K_S
+    case GgmlType::Q6_K: return 18;
     }
     return 0;
 }
@@ -141,21 +146,18 @@ Expected<GgufExportReport> exportGguf(const Model& model, const WeightSource& we
             w.set("llama.attention.value_length", uint32_t(c.headDim));
     w.set("general.file_type", ggufFileType(opt.type));
 
-    const int32_t vocab = sp->vocabSize();
-    std::vector<std::string> tokens(static_cast<size_t>(vocab));
-    std::vector<float> scores(static_cast<size_t>(vocab));
-    std::vector<int32_t> types(static_cast<size_t>(vocab));
+    SpVocabulary vocabulary = sp->vocabulary();
     int32_t unknown = -1;
-    for (int32_t i = 0; i < vocab; ++i) {
-        tokens[size_t(i)] = sp->tokenText(i);
-        scores[size_t(i)] = sp->pieceScore(i);
-        types[size_t(i)] = sp->pieceType(i);
-        if (types[size_t(i)] == 2 && unknown < 0) unknown = i;
-    }
+    for (size_t i = 0; i < vocabulary.types.size() && unknown < 0; ++i)
+        if (vocabulary.types[i] == 2) unknown = int32_t(i);
     w.set("tokenizer.ggml.model", std::string("llama"));
-    w.set("tokenizer.ggml.tokens", std::move(tokens));
-    w.set("tokenizer.ggml.scores", std::move(scores));
-    w.set("tokenizer.ggml.token_type", std::move(types));
+    w.set("tokenizer.ggml.tokens", std::move(vocabulary.pieces));
+    w.set("tokenizer.ggml.scores", std::move(vocabulary.scores));
+    w.set("tokenizer.ggml.token_type", std::move(vocabulary.types));
+    // How the text is split before the merges: llama.cpp's keys, so the vocabulary read back
+    // tokenizes as the original did.
+    w.set("tokenizer.ggml.add_space_prefix", vocabulary.addDummyPrefix);
+    w.set("tokenizer.ggml.remove_extra_whitespaces", vocabulary.removeExtraWhitespaces);
     if (tokenizer.bosId() >= 0) w.set("tokenizer.ggml.bos_token_id", uint32_t(tokenizer.bosId()));
     if (tokenizer.eosId() >= 0) w.set("tokenizer.ggml.eos_token_id", uint32_t(tokenizer.eosId()));
     if (unknown >= 0) w.set("tokenizer.ggml.unknown_token_id", uint32_t(unknown));
@@ -164,16 +166,26 @@ Expected<GgufExportReport> exportGguf(const Model& model, const WeightSource& we
 
     GgufExportReport report;
     bool quantized = false;
-    // A 2-D weight [rows, cols]: its asked type, or f16 when the type's blocks do not divide a row.
+    // A 2-D weight [rows, cols]: its asked type, or the fallback when the type's blocks do not
+    // divide a row: llama-quantize's for K types (q4_K → q5_0, q5_K → q5_1, q6_K → q8_0; q2_K and
+    // q3_K → q4_0 where it would take iq4_nl, which QuantLens does not write), f16 when no
+    // 32-element type fits either.
     auto choose = [&](const std::string& tensor, int64_t cols) {
         const auto it = opt.overrides.find(tensor);
         const GgmlType asked = it == opt.overrides.end() ? opt.type : it->second;
         GgufExportReport::Entry e{tensor, asked, asked, {}};
         const int block = ggmlTypeInfo(asked)->blockSize;
         if (cols % block != 0) {
-            e.written = GgmlType::F16;
+            GgmlType fallback = GgmlType::F16;
+            if (block == 256 && cols % 32 == 0)
+                fallback = asked == GgmlType::Q4_K   ? GgmlType::Q5_0
+                           : asked == GgmlType::Q5_K ? GgmlType::Q5_1
+                           : asked == GgmlType::Q6_K ? GgmlType::Q8_0
+                                                     : GgmlType::Q4_0;
+            e.written = fallback;
             e.note = std::string("rows of ") + std::to_string(cols) + " elements are not a multiple of " +
-                     ggmlTypeInfo(asked)->name + "'s " + std::to_string(block) + "; written as f16";
+                     ggmlTypeInfo(asked)->name + "'s " + std::to_string(block) + "; written as " +
+                     ggmlTypeInfo(fallback)->name;
         }
         if (e.written != GgmlType::F32 && e.written != GgmlType::F16 && e.written != GgmlType::BF16) quantized = true;
         report.tensors.push_back(e);

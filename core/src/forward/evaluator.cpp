@@ -122,6 +122,8 @@ Expected<PplResult> evaluatePerplexity(const ModelConfig& config, const WeightSo
         ForwardOptions fo;
         fo.threads = opt.threads;
         fo.logitsFrom = first;
+        fo.kvCacheF16 = opt.kvCacheF16;
+        fo.lmHeadInput = opt.lmHeadInput;
         auto sink = [&](int s, const Eigen::MatrixXf& logitsIn) -> Expected<void> {
             Eigen::MatrixXf logits = logitsIn;
             logSoftmaxColumns(logits);
@@ -184,6 +186,9 @@ Expected<KlResult> evaluateKl(const ModelConfig& refConfig, const WeightSource& 
     ForwardOptions fo;
     fo.threads = opt.threads;
     fo.logitsFrom = first;
+    ForwardOptions modelFo = fo;
+    modelFo.kvCacheF16 = opt.kvCacheF16;
+    modelFo.lmHeadInput = opt.lmHeadInput;
     for (int b0 = 0; b0 < nWin; b0 += batch) {
         const int nb = std::min(batch, nWin - b0);
         std::vector<std::vector<int32_t>> seqs;
@@ -220,7 +225,7 @@ Expected<KlResult> evaluateKl(const ModelConfig& refConfig, const WeightSource& 
                 r.tokensScored += scored;
                 return {};
             },
-            fo, &sub));
+            modelFo, &sub));
     }
     const double n = double(r.tokensScored);
     r.meanKl = klSum / n;

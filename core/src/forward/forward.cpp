@@ -3,6 +3,7 @@
 #include "quantlens/quant/actquant.h"
 #include "quantlens/forward/rotation.h"
 #include "quantlens/base/threadscope.h"
+#include "quantlens/model/safetensors.h"
 
 #include <algorithm>
 #include <cmath>
@@ -180,6 +181,7 @@ Expected<void> ForwardEngine::layers(int first, int last, std::vector<Eigen::Mat
             }
     }
 
+    m_kvF16 = opt.kvCacheF16;
     m_stopLayer = m_stopSlot = -1;
     if (!opt.stopAfterSite.empty()) {
         m_stopSlot = siteSlot(opt.stopAfterSite);
@@ -229,7 +231,12 @@ Expected<void> ForwardEngine::runFrom(int firstLayer, std::vector<Eigen::MatrixX
             const Eigen::Index n = m_h.cols();
             Eigen::Index from = opt.logitsFrom < 0 ? n + opt.logitsFrom : opt.logitsFrom;
             from = std::clamp<Eigen::Index>(from, 0, n - 1);
-            logits.noalias() = m_lmHead * m_h.rightCols(n - from);
+            if (opt.lmHeadInput.active()) {
+                fakeQuantizeActivations(m_h.rightCols(n - from), opt.lmHeadInput, m_xq);
+                logits.noalias() = m_lmHead * m_xq;
+            } else {
+                logits.noalias() = m_lmHead * m_h.rightCols(n - from);
+            }
             if (sink) QL_TRY(sink(s, logits));
         }
         if (fb) fb->progress((double(m_config.layers - firstLayer) * nSeq + s + 1) / units);
@@ -267,7 +274,7 @@ void ForwardEngine::runBlock(int layer, const BlockWeights& w, Eigen::MatrixXf& 
     ActQuantSpec quantizedAs;
     auto input = [&](LinearKind k, const Eigen::MatrixXf& in) -> const Eigen::MatrixXf& {
         const ActQuantSpec& a = w.actQuant[static_cast<int>(k)];
-        if (a.bits <= 0) return in;
+        if (!a.active()) return in;
         if (quantizedFrom != &in || !(quantizedAs == a)) {
             fakeQuantizeActivations(in, a, m_xq);
             quantizedFrom = &in;
@@ -290,6 +297,9 @@ void ForwardEngine::runBlock(int layer, const BlockWeights& w, Eigen::MatrixXf& 
         publish(layer, V, seq, m_v);
         applyRope(m_q, hd, m_cos, m_sin);
         applyRope(m_k, hd, m_cos, m_sin);
+        if (m_kvF16)
+            for (Eigen::MatrixXf* m : {&m_k, &m_v})
+                m->noalias() = m->unaryExpr([](float v) { return halfToFloat(floatToHalf(v)); });
 
         m_attn.resize(static_cast<Eigen::Index>(c.heads) * hd, n);
         const int group = c.heads / c.kvHeads;

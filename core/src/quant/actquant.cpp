@@ -1,7 +1,10 @@
 #include "quantlens/quant/actquant.h"
 
+#include "quantlens/model/safetensors.h"
+
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 
 namespace ql {
 
@@ -45,11 +48,70 @@ void applyGrid(const In& x, const Grid& g, Out&& out)
               .matrix();
 }
 
+// One column through a ggml input format (the header states each); a trailing partial block,
+// which no ggml type has, is rounded as a shorter block.
+void ggmlGridColumn(const float* x, Eigen::Index n, ActGrid grid, float* y)
+{
+    switch (grid) {
+    case ActGrid::F16:
+        for (Eigen::Index i = 0; i < n; ++i) y[i] = halfToFloat(floatToHalf(x[i]));
+        return;
+    case ActGrid::BF16:
+        for (Eigen::Index i = 0; i < n; ++i) {
+            const uint16_t b = floatToBf16(x[i]);
+            const uint32_t u = uint32_t(b) << 16;
+            std::memcpy(&y[i], &u, 4);
+        }
+        return;
+    case ActGrid::Q8_0:
+        for (Eigen::Index b = 0; b < n; b += 32) {
+            const Eigen::Index len = std::min<Eigen::Index>(32, n - b);
+            float amax = 0.f;
+            for (Eigen::Index j = 0; j < len; ++j) amax = std::max(amax, std::fabs(x[b + j]));
+            const float d = halfToFloat(floatToHalf(amax / 127.f));
+            const float id = amax != 0.f ? 127.f / amax : 0.f;
+            for (Eigen::Index j = 0; j < len; ++j) y[b + j] = d * std::nearbyint(x[b + j] * id);
+        }
+        return;
+    case ActGrid::Q8_K:
+        for (Eigen::Index b = 0; b < n; b += 256) {
+            const Eigen::Index len = std::min<Eigen::Index>(256, n - b);
+            float amax = 0.f, max = 0.f;
+            for (Eigen::Index j = 0; j < len; ++j)
+                if (std::fabs(x[b + j]) > amax) {
+                    amax = std::fabs(x[b + j]);
+                    max = x[b + j];
+                }
+            if (amax == 0.f) {
+                std::fill(y + b, y + b + len, 0.f);
+                continue;
+            }
+            const float iscale = -127.f / max, d = 1.f / iscale;
+            for (Eigen::Index j = 0; j < len; ++j) y[b + j] = d * std::min(127.f, std::nearbyint(iscale * x[b + j]));
+        }
+        return;
+    case ActGrid::Integer: break;
+    }
+}
+
 } // namespace
 
 void fakeQuantizeActivations(const Eigen::Ref<const Eigen::MatrixXf>& x, const ActQuantSpec& spec, Eigen::MatrixXf& out)
 {
     out.resize(x.rows(), x.cols());
+    if (spec.grid != ActGrid::Integer) {
+        const Eigen::Index n = x.cols();
+        if (x.innerStride() == 1 && x.outerStride() == x.rows()) {
+#pragma omp parallel for schedule(static) if (x.size() > 65536)
+            for (Eigen::Index t = 0; t < n; ++t)
+                ggmlGridColumn(x.data() + t * x.rows(), x.rows(), spec.grid, out.col(t).data());
+        } else {
+            const Eigen::MatrixXf dense = x;
+            for (Eigen::Index t = 0; t < n; ++t)
+                ggmlGridColumn(dense.col(t).data(), x.rows(), spec.grid, out.col(t).data());
+        }
+        return;
+    }
     if (spec.bits <= 0 || spec.bits > 16 || x.size() == 0) {
         out = x;
         return;

@@ -25,7 +25,7 @@ Expected<void> QuantizedModel::block(int i, BlockWeights& out) const
         // A view of the stored result: no copy per forward pass.
         const RowMatrix& w = l->result->dequantized;
         out.setView(l->kind, w.data(), w.rows(), w.cols());
-        if (l->spec.activations.bits > 0) out.actQuant[static_cast<int>(l->kind)] = l->spec.activations;
+        if (l->spec.activations.active()) out.actQuant[static_cast<int>(l->kind)] = l->spec.activations;
     }
     return {};
 }

@@ -1,5 +1,7 @@
 #include "quantlens/text/sptokenizer.h"
 
+#include "spproto.h"
+
 #include <sentencepiece_processor.h>
 
 namespace ql {
@@ -13,6 +15,39 @@ Expected<std::shared_ptr<SpTokenizer>> SpTokenizer::fromFile(const std::string& 
     const auto status = t->m_sp->Load(path);
     if (!status.ok()) return makeError(path + ": not a loadable SentencePiece model: " + status.ToString());
     return t;
+}
+
+Expected<std::shared_ptr<SpTokenizer>> SpTokenizer::fromVocabulary(const SpVocabulary& v, const std::string& origin)
+{
+    if (v.pieces.empty()) return makeError(origin + ": the vocabulary has no pieces");
+    if (v.scores.size() != v.pieces.size() || v.types.size() != v.pieces.size())
+        return makeError(origin + ": " + std::to_string(v.pieces.size()) + " pieces but " +
+                         std::to_string(v.scores.size()) + " scores and " + std::to_string(v.types.size()) +
+                         " token types");
+    std::shared_ptr<SpTokenizer> t(new SpTokenizer);
+    const auto status = t->m_sp->LoadFromSerializedProto(writeSpModelProto(v));
+    if (!status.ok())
+        return makeError(origin + ": the vocabulary is not a valid SentencePiece model: " + status.ToString());
+    return t;
+}
+
+std::string SpTokenizer::modelProto() const
+{
+    return m_sp->serialized_model_proto();
+}
+
+SpVocabulary SpTokenizer::vocabulary() const
+{
+    SpVocabulary v;
+    const int n = vocabSize();
+    v.pieces.reserve(size_t(n));
+    for (int id = 0; id < n; ++id) {
+        v.pieces.push_back(m_sp->IdToPiece(id));
+        v.scores.push_back(pieceScore(id));
+        v.types.push_back(pieceType(id));
+    }
+    readSpModelFlags(m_sp->serialized_model_proto(), v);
+    return v;
 }
 
 std::vector<int32_t> SpTokenizer::encode(std::string_view text) const

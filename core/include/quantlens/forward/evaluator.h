@@ -34,6 +34,10 @@ struct EvalOptions {
     int threads = 0;
     int64_t maxBatchBytes = int64_t(512) << 20; ///< memory for the hidden states of a batch of windows
     bool beyondTrainedPositions = false;        ///< allow ctx > max_position_embeddings
+    /// The evaluated model's attention in fp16, as llama.cpp's KV cache (ForwardOptions).
+    bool kvCacheF16 = false;
+    /// Simulated quantization of the evaluated model's lm_head input (ForwardOptions).
+    ActQuantSpec lmHeadInput;
 };
 
 /// Perplexity and what it was measured on.

@@ -4,6 +4,7 @@
 #include "quantlens/base/feedback.h"
 #include "quantlens/model/modelconfig.h"
 #include "quantlens/model/weights.h"
+#include "quantlens/quant/actquant.h"
 
 #include <Eigen/Core>
 
@@ -37,6 +38,11 @@ struct ForwardOptions {
     /// "mlp_in" or "down_in") is published; the states are then left unfinished. For callers
     /// that only need a site's inputs.
     std::string stopAfterSite;
+    /// llama.cpp's attention numerics: k (after RoPE) and v rounded to fp16, as its F16 KV cache
+    /// stores them; its CPU flash attention reads them back in fp32 with an fp32 query.
+    bool kvCacheF16 = false;
+    /// Simulated quantization of the lm_head's input (what a runtime does for its output weight).
+    ActQuantSpec lmHeadInput;
 };
 
 /// Where a partial run of one block stopped: each sequence's value at a site. The residual
@@ -105,6 +111,7 @@ private:
     std::string m_finalName = "final_norm";
     bool m_cacheLmHead = false;
     int m_stopLayer = -1, m_stopSlot = -1;   ///< see ForwardOptions::stopAfterSite
+    bool m_kvF16 = false;                    ///< see ForwardOptions::kvCacheF16
     int m_startSlot = 0;                     ///< runBlockPart: the slot the block resumes after
     BlockCheckpoint* m_checkpoint = nullptr; ///< runBlockPart: read at the start, written at the stop
     RowMatrix m_lmHead;

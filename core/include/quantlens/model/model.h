@@ -39,6 +39,9 @@ public:
 
     const ModelConfig& config() const { return m_config; }
     const std::string& dir() const { return m_dir; }
+    /// Names the model in messages and reports by another path: a GGUF file read through a
+    /// temporary folder is reported as the file (the weights stay where they were opened).
+    void setDir(std::string path) { m_dir = std::move(path); }
     /// Every linear layer in block order.
     const std::vector<LinearLayer>& linearLayers() const { return m_linears; }
     /// All tensors by name.

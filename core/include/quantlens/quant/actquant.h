@@ -10,16 +10,30 @@
 // round() is round-half-to-even (torch.round); a zero range leaves the values unchanged. The
 // asymmetric range always contains 0, as GPTQ's quant.py does, so 0 is exactly representable.
 // In the forward pass "per tensor" means over one sequence's tokens of that site.
+//
+// The ggml grids are what llama.cpp's CPU path does to a matrix product's input before the dot
+// products, by the weight's type (docs/gguf.md): f16 and bf16 weights read the input rounded to
+// their type; q4_0, q5_0, q8_0 (and q4_1, q5_1, whose q8_1 holds the same values) read it as
+// q8_0: per block of 32 features d = max|x| / 127 stored as fp16, q = round-half-even(x · 127 /
+// max|x|), x̂ = fp16(d)·q; the K types read it as q8_K: per block of 256, with m the element of
+// largest magnitude (sign kept), q = min(127, round-half-even(x · -127 / m)), x̂ = q / (-127 / m).
 
 #include <Eigen/Core>
 
 namespace ql {
 
-/// Simulated activation quantization at a layer's input (bits 0: none).
+/// How a simulated quantizer rounds: the integer grids, or a ggml runtime's input format.
+enum class ActGrid { Integer, F16, BF16, Q8_0, Q8_K };
+
+/// Simulated activation quantization at a layer's input (bits 0 with the integer grid: none).
 struct ActQuantSpec {
     int bits = 0;
     bool perToken = true; ///< one scale per token; false: one per tensor
     bool symmetric = true;
+    ActGrid grid = ActGrid::Integer; ///< a ggml grid ignores the three fields above
+
+    /// Whether the spec changes anything.
+    bool active() const { return grid != ActGrid::Integer || bits > 0; }
 
     bool operator==(const ActQuantSpec&) const = default;
 };

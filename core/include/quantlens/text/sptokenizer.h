@@ -3,6 +3,8 @@
 #include "quantlens/text/tokenizer.h"
 
 #include <memory>
+#include <string>
+#include <vector>
 
 namespace sentencepiece {
 class SentencePieceProcessor;
@@ -10,11 +12,30 @@ class SentencePieceProcessor;
 
 namespace ql {
 
+/// A SentencePiece model as a GGUF vocabulary holds it: the pieces with their scores and types
+/// (llama.cpp's numbering, the same as SentencePiece's) and the few settings that change how
+/// text is split.
+struct SpVocabulary {
+    std::vector<std::string> pieces;
+    std::vector<float> scores;
+    std::vector<int32_t> types;
+    bool bpe = true;                    ///< BPE merges by score (false: unigram)
+    bool byteFallback = false;          ///< unknown characters become <0xXX> byte pieces
+    bool addDummyPrefix = true;         ///< a space is put before the text
+    bool removeExtraWhitespaces = true; ///< runs of spaces collapse, leading and trailing ones go
+};
+
 /// A SentencePiece tokenizer.model, run by the SentencePiece library itself.
 class SpTokenizer final : public Tokenizer {
 public:
     /// Loads a tokenizer.model; errors name the file.
     static Expected<std::shared_ptr<SpTokenizer>> fromFile(const std::string& path);
+    /// Builds the model from a vocabulary (a GGUF file's); origin names it in errors.
+    static Expected<std::shared_ptr<SpTokenizer>> fromVocabulary(const SpVocabulary& v, const std::string& origin);
+    /// The model as tokenizer.model bytes (a serialized ModelProto).
+    std::string modelProto() const;
+    /// The pieces, scores, types and settings of the model.
+    SpVocabulary vocabulary() const;
     ~SpTokenizer() override;
 
     std::vector<int32_t> encode(std::string_view text) const override;
