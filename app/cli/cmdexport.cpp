@@ -7,6 +7,7 @@
 #include "quantlens/text/tokenizer.h"
 
 #include <cstdio>
+#include <map>
 #include <optional>
 
 namespace ql::cli {
@@ -20,12 +21,17 @@ int cmdExport(const QStringList& args)
     p.addOption({QStringLiteral("run"), QStringLiteral("Export the quantized model of a run folder (quantize --out)."),
                  QStringLiteral("RUN_DIR")});
     p.addOption({QStringLiteral("gguf-type"),
-                 QStringLiteral("Type of the 2-D weights: f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1 (default f16)."),
+                 QStringLiteral("Type of the 2-D weights: f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1, q2_k, "
+                                "q3_k, q4_k, q5_k, q6_k (default f16)."),
                  QStringLiteral("TYPE"), QStringLiteral("f16")});
+    p.addOption({QStringLiteral("tensor-type"),
+                 QStringLiteral("PATTERN=TYPE, repeatable, as llama-quantize's --tensor-type: tensors whose GGUF name "
+                                "contains a match of the regular expression PATTERN get TYPE (the first rule wins)."),
+                 QStringLiteral("RULE")});
     p.addOption({QStringLiteral("json"), QStringLiteral("Print one JSON object.")});
     if (!parseArgs(
             p, args, 1,
-            "quantlens-cli export MODEL_DIR --format gguf --out PATH [--run RUN_DIR] [--gguf-type TYPE] [--json]"))
+            "quantlens-cli export MODEL_DIR --format gguf --out PATH [--run RUN_DIR] [--gguf-type TYPE] [--tensor-type PATTERN=TYPE ...] [--json]"))
         return 1;
     const std::string format = p.value(QStringLiteral("format")).toStdString();
     if (format != "gguf") return fail("--format must be gguf, got '" + format + "'");
@@ -51,6 +57,13 @@ int cmdExport(const QStringList& args)
     }
     GgufExportOptions opt;
     opt.type = *type;
+    for (const QString& rule : p.values(QStringLiteral("tensor-type"))) {
+        const qsizetype eq = rule.lastIndexOf(QLatin1Char('='));
+        if (eq <= 0) return fail("--tensor-type expects PATTERN=TYPE, got '" + rule.toStdString() + "'");
+        auto t = parseGgmlType(rule.mid(eq + 1).toStdString());
+        if (!t) return fail("--tensor-type " + rule.toStdString() + ": " + t.message());
+        opt.tensorTypes.emplace_back(rule.left(eq).toStdString(), *t);
+    }
     CliFeedback fb("export");
     auto r = exportGguf(*model, *weights, **tok, opt, out, &fb);
     if (!r) return fail(r.message());
@@ -71,6 +84,9 @@ int cmdExport(const QStringList& args)
         j["mb_per_s"] = r->seconds > 0 ? double(r->bytes) / 1e6 / r->seconds : 0.0;
         j["tensors"] = r->tensors.size();
         j["tensors_with_run_codes"] = kept;
+        std::map<std::string, int> byType;
+        for (const auto& e : r->tensors) ++byType[ggmlTypeInfo(e.written)->name];
+        j["tensors_by_type"] = byType;
         j["fallbacks"] = notes;
         printJson(j);
     } else {

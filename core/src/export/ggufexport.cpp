@@ -11,6 +11,7 @@
 #include <memory>
 #include <map>
 #include <mutex>
+#include <regex>
 
 namespace ql {
 
@@ -164,6 +165,14 @@ Expected<GgufExportReport> exportGguf(const Model& model, const WeightSource& we
     w.set("tokenizer.ggml.add_bos_token", tokenizer.addsBos());
     w.set("tokenizer.ggml.add_eos_token", false);
 
+    std::vector<std::regex> rules;
+    for (const auto& [pattern, type] : opt.tensorTypes) {
+        try {
+            rules.emplace_back(pattern);
+        } catch (const std::regex_error& e) {
+            return makeError("tensor type rule '" + pattern + "': not a regular expression (" + e.what() + ")");
+        }
+    }
     GgufExportReport report;
     bool quantized = false;
     // A 2-D weight [rows, cols]: its asked type, or the fallback when the type's blocks do not
@@ -172,7 +181,16 @@ Expected<GgufExportReport> exportGguf(const Model& model, const WeightSource& we
     // 32-element type fits either.
     auto choose = [&](const std::string& tensor, int64_t cols) {
         const auto it = opt.overrides.find(tensor);
-        const GgmlType asked = it == opt.overrides.end() ? opt.type : it->second;
+        GgmlType asked = opt.type;
+        if (it != opt.overrides.end()) {
+            asked = it->second;
+        } else {
+            for (size_t r = 0; r < rules.size(); ++r)
+                if (std::regex_search(tensor, rules[r])) {
+                    asked = opt.tensorTypes[r].second;
+                    break;
+                }
+        }
         GgufExportReport::Entry e{tensor, asked, asked, {}};
         const int block = ggmlTypeInfo(asked)->blockSize;
         if (cols % block != 0) {

@@ -12,6 +12,7 @@
 
 #include <cstdint>
 #include <map>
+#include <utility>
 #include <string>
 #include <vector>
 
@@ -21,7 +22,10 @@ namespace ql {
 struct GgufExportOptions {
     GgmlType type = GgmlType::F16;             ///< type of every 2-D weight without an override
     std::map<std::string, GgmlType> overrides; ///< by GGUF tensor name, e.g. blk.0.ffn_down.weight
-    std::string name;                          ///< general.name ("" : the model folder's name)
+    /// llama-quantize's --tensor-type rules: the first whose pattern (ECMAScript regex) is found
+    /// in a tensor's name sets its type, unless overrides names the tensor.
+    std::vector<std::pair<std::string, GgmlType>> tensorTypes;
+    std::string name; ///< general.name ("" : the model folder's name)
 };
 
 /// What was written, tensor by tensor.
