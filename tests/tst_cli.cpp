@@ -2,7 +2,10 @@
 #include "fixturemodel.h"
 #include "testpaths.h"
 
+#include <QDir>
+#include <QElapsedTimer>
 #include <QProcess>
+#include <QThread>
 #include <QTemporaryDir>
 #include <QtTest>
 
@@ -164,6 +167,102 @@ private slots:
                             QStringLiteral("--samples"), QStringLiteral("2"), QStringLiteral("--seqlen"),
                             QStringLiteral("32"), QStringLiteral("--out"), m_tmp.path() + QStringLiteral("/gguf.h5")});
         QVERIFY2(an.code == 0, qPrintable(an.err));
+    }
+
+    // A run leaves QuantLens as a fake-quant folder (which evaluates exactly as the run), as
+    // llama-quantize type rules, and as a recipe that reproduces it byte for byte.
+    void exportFormats()
+    {
+        const QString recipe = m_tmp.path() + QStringLiteral("/rtn4.json");
+        std::ofstream(recipe.toStdString())
+            << R"({"version": 1, "rules": [{"match": "*", "method": "rtn", "bits": 4, "sym": true, "group": 32}]})";
+        const QString run = m_tmp.path() + QStringLiteral("/export-run");
+        const QString text = m_tmp.path() + QStringLiteral("/eval.txt");
+        const Run q = cli({QStringLiteral("quantize"), m_model, QStringLiteral("--recipe"), recipe,
+                           QStringLiteral("--out"), run, QStringLiteral("--force")});
+        QVERIFY2(q.code == 0, qPrintable(q.err));
+        auto ppl = [&](const QStringList& model) {
+            const Run r = cli(QStringList{QStringLiteral("eval")} + model +
+                              QStringList{QStringLiteral("--data"), text, QStringLiteral("--ctx"), QStringLiteral("64"),
+                                          QStringLiteral("--chunks"), QStringLiteral("3"), QStringLiteral("--json")});
+            return r.code == 0 ? nlohmann::json::parse(r.out.toStdString())["ppl"].get<double>() : -1.0;
+        };
+        const QString fq = m_tmp.path() + QStringLiteral("/fakequant");
+        const Run f = cli({QStringLiteral("export"), m_model, QStringLiteral("--run"), run, QStringLiteral("--format"),
+                           QStringLiteral("fakequant"), QStringLiteral("--dtype"), QStringLiteral("F32"),
+                           QStringLiteral("--out"), fq, QStringLiteral("--force")});
+        QVERIFY2(f.code == 0, qPrintable(f.err));
+        const double runPpl = ppl({m_model, QStringLiteral("--run"), run});
+        QVERIFY(runPpl > 1);
+        QCOMPARE(ppl({fq}), runPpl);
+        const Run again = cli({QStringLiteral("export"), m_model, QStringLiteral("--run"), run,
+                               QStringLiteral("--format"), QStringLiteral("fakequant"), QStringLiteral("--out"), fq});
+        QCOMPARE(again.code, 1);
+        QVERIFY2(again.err.contains(QStringLiteral("exists; pass --force")), qPrintable(again.err));
+
+        const QString types = m_tmp.path() + QStringLiteral("/types.txt");
+        const Run t = cli({QStringLiteral("export"), m_model, QStringLiteral("--run"), run, QStringLiteral("--format"),
+                           QStringLiteral("tensor-types"), QStringLiteral("--gguf-type"), QStringLiteral("q8_0"),
+                           QStringLiteral("--out"), types});
+        QVERIFY2(t.code == 0, qPrintable(t.err));
+        const std::string rules = readAll(types.toStdString());
+        QVERIFY2(rules.find("^blk\\.0\\.attn_q\\.weight$=q4_0\n") != std::string::npos, rules.c_str());
+        // down_proj's rows of 172 fit no 32-element block: f16, as the GGUF export writes it.
+        QVERIFY2(rules.find("^blk\\.1\\.ffn_down\\.weight$=f16\n") != std::string::npos, rules.c_str());
+        QCOMPARE(std::count(rules.begin(), rules.end(), '\n'), 14L + 1); // 14 linears and the embedding
+
+        const QString exported = m_tmp.path() + QStringLiteral("/exported-recipe.json");
+        const Run r = cli({QStringLiteral("export"), m_model, QStringLiteral("--run"), run, QStringLiteral("--format"),
+                           QStringLiteral("recipe"), QStringLiteral("--out"), exported});
+        QVERIFY2(r.code == 0, qPrintable(r.err));
+        QVERIFY(readAll(exported.toStdString()).find("\"model_sha256\"") != std::string::npos);
+        const QString rerun = m_tmp.path() + QStringLiteral("/rerun");
+        const Run q2 = cli({QStringLiteral("quantize"), m_model, QStringLiteral("--recipe"), exported,
+                            QStringLiteral("--out"), rerun, QStringLiteral("--force")});
+        QVERIFY2(q2.code == 0 && !q2.err.contains(QStringLiteral("warning")), qPrintable(q2.err));
+        QVERIFY(readAll((run + "/quantized.safetensors").toStdString()) ==
+                readAll((rerun + "/quantized.safetensors").toStdString()));
+        // The same recipe on other weights says so.
+        const Run q3 = cli({QStringLiteral("quantize"), fq, QStringLiteral("--recipe"), exported,
+                            QStringLiteral("--out"), rerun, QStringLiteral("--force")});
+        QVERIFY2(q3.err.contains(QStringLiteral("warning: the recipe was run on weights")), qPrintable(q3.err));
+    }
+
+    // An export killed midway leaves nothing under the target name.
+    void killedExportLeavesNoFile()
+    {
+        const QString big = m_tmp.path() + QStringLiteral("/big");
+        qlfix::ModelSpec spec;
+        spec.hidden = 1024;
+        spec.intermediate = 2816;
+        spec.layers = 8;
+        spec.heads = 8;
+        spec.kvHeads = 8;
+        spec.vocab = 400;
+        QVERIFY(qlfix::writeModel(big.toStdString(), spec));
+        for (const char* f : {"tokenizer.model", "tokenizer_config.json"})
+            QFile::copy(m_model + "/" + f, big + "/" + f);
+        const QString target = m_tmp.path() + QStringLiteral("/killed.gguf");
+        QProcess p;
+        p.start(QStringLiteral(QL_CLI_PATH),
+                {QStringLiteral("export"), big, QStringLiteral("--format"), QStringLiteral("gguf"),
+                 QStringLiteral("--gguf-type"), QStringLiteral("q4_k"), QStringLiteral("--out"), target});
+        QVERIFY(p.waitForStarted());
+        // Kill once the temporary file exists, i.e. while tensors are being written.
+        QElapsedTimer clock;
+        clock.start();
+        bool writing = false;
+        while (!writing && clock.elapsed() < 20000 && p.state() == QProcess::Running) {
+            writing = !QDir(m_tmp.path()).entryList({QStringLiteral("killed.gguf.tmp-*")}, QDir::Files).isEmpty();
+            QThread::msleep(5);
+        }
+        QVERIFY2(writing, "the export finished or never started writing before it could be killed");
+        p.kill();
+        p.waitForFinished();
+        QVERIFY(!QFileInfo::exists(target));
+        // A killed process cannot remove its temporary; the next export of that name replaces it.
+        for (const QString& f : QDir(m_tmp.path()).entryList({QStringLiteral("killed.gguf.tmp-*")}, QDir::Files))
+            QFile::remove(m_tmp.path() + "/" + f);
     }
 
     void benchForward()
@@ -470,6 +569,21 @@ private slots:
                                          << "--runtime must be llamacpp, got 'vllm'";
         QTest::newRow("truncated GGUF") << QStringList{"eval", "%TMP%/truncated.gguf", "--data", data}
                                         << "truncated.gguf";
+        QTest::newRow("export unknown format")
+            << QStringList{"export", "%MODEL%", "--format", "onnx", "--out", "%TMP%/x"}
+            << "--format must be gguf, tensor-types, fakequant or recipe, got 'onnx'";
+        QTest::newRow("export unwritable path")
+            << QStringList{"export", "%MODEL%", "--format", "gguf", "--out", "/proc/x.gguf"} << "/proc/x.gguf";
+        QTest::newRow("export into missing folder")
+            << QStringList{"export", "%MODEL%", "--format", "gguf", "--out", "/nonexistent/x.gguf"}
+            << "/nonexistent: folder does not exist";
+        QTest::newRow("export recipe without a run")
+            << QStringList{"export", "%MODEL%", "--format", "recipe", "--out", "%TMP%/x.json"}
+            << "--format recipe needs --run RUN_DIR";
+        QTest::newRow("export run of another model")
+            << QStringList{"export", "%TMP%/other-model", "--run", "%TMP%/export-run", "--format", "gguf",
+                           "--out",  "%TMP%/x.gguf"}
+            << "quantized from other weights";
         QTest::newRow("eval recipe missing")
             << QStringList{"eval", "%MODEL%", "--data", data, "--recipe", "/nonexistent.json"} << "/nonexistent.json";
     }

@@ -1,22 +1,65 @@
 #include "clicommon.h"
 
-#include "quantlens/export/openedmodel.h"
-
+#include "quantlens/export/fakequant.h"
 #include "quantlens/export/ggufexport.h"
+#include "quantlens/export/openedmodel.h"
 #include "quantlens/model/model.h"
+#include "quantlens/recipe/recipe.h"
+#include "quantlens/text/calibration.h"
 #include "quantlens/text/tokenizer.h"
 
+#include <QDir>
+#include <QFile>
+#include <QSaveFile>
+
 #include <cstdio>
+#include <filesystem>
 #include <map>
 #include <optional>
 
 namespace ql::cli {
 
+namespace {
+
+// Writes text to path atomically (QSaveFile: a temporary beside it, renamed when complete).
+Expected<void> writeTextFile(const std::string& path, const std::string& text)
+{
+    QSaveFile f(QString::fromStdString(path));
+    if (!f.open(QIODevice::WriteOnly))
+        return makeError(path + ": cannot write (" + f.errorString().toStdString() + ")");
+    f.write(text.data(), qint64(text.size()));
+    if (!f.commit()) return makeError(path + ": cannot write (" + f.errorString().toStdString() + ")");
+    return {};
+}
+
+// The recipe a run was made with, with the hashes of the model's weights and of the calibration
+// text it needs to be reproduced (a recipe quantize reads; it warns when its inputs differ).
+Expected<std::string> runRecipe(const std::string& runDir)
+{
+    const std::filesystem::path dir(runDir);
+    auto recipe = loadRecipe((dir / "recipe.json").string());
+    if (!recipe) return recipe.error();
+    auto text = readFile((dir / "report.json").string());
+    if (!text) return text.error();
+    const auto report = nlohmann::json::parse(*text, nullptr, false);
+    if (report.is_discarded() || !report.is_object()) return makeError((dir / "report.json").string() + ": not JSON");
+    recipe->modelSha256 = report.value("model_sha256", "");
+    recipe->calibrationSha256 = report.value("calib_sha256", "");
+    return recipeToJson(*recipe);
+}
+
+} // namespace
+
 int cmdExport(const QStringList& args)
 {
     QCommandLineParser p;
-    p.addOption({QStringLiteral("format"), QStringLiteral("What to write: gguf."), QStringLiteral("FORMAT")});
-    p.addOption({QStringLiteral("out"), QStringLiteral("The file to write (replaced only when complete)."),
+    p.addOption({QStringLiteral("format"),
+                 QStringLiteral("What to write: gguf (a llama.cpp file), tensor-types (llama-quantize's "
+                                "--tensor-type-file for the same per-tensor types), fakequant (a Hugging Face folder "
+                                "of the dequantized weights), recipe (the run's recipe with the hashes of its "
+                                "inputs)."),
+                 QStringLiteral("FORMAT")});
+    p.addOption({QStringLiteral("out"), QStringLiteral("The file or folder to write (appears only when complete)."),
                  QStringLiteral("PATH")});
     p.addOption({QStringLiteral("run"), QStringLiteral("Export the quantized model of a run folder (quantize --out)."),
                  QStringLiteral("RUN_DIR")});
@@ -28,33 +71,27 @@ int cmdExport(const QStringList& args)
                  QStringLiteral("PATTERN=TYPE, repeatable, as llama-quantize's --tensor-type: tensors whose GGUF name "
                                 "contains a match of the regular expression PATTERN get TYPE (the first rule wins)."),
                  QStringLiteral("RULE")});
+    p.addOption({QStringLiteral("dtype"), QStringLiteral("fakequant: F32, F16 or BF16 (default: the model's)."),
+                 QStringLiteral("DTYPE")});
+    p.addOption({QStringLiteral("force"), QStringLiteral("Replace an existing output folder.")});
     p.addOption({QStringLiteral("json"), QStringLiteral("Print one JSON object.")});
     if (!parseArgs(
             p, args, 1,
-            "quantlens-cli export MODEL_DIR --format gguf --out PATH [--run RUN_DIR] [--gguf-type TYPE] [--tensor-type PATTERN=TYPE ...] [--json]"))
+            "quantlens-cli export MODEL_DIR|MODEL.gguf --format gguf|tensor-types|fakequant|recipe --out PATH "
+            "[--run RUN_DIR] [--gguf-type TYPE] [--tensor-type PATTERN=TYPE ...] [--dtype D] [--force] [--json]"))
         return 1;
     const std::string format = p.value(QStringLiteral("format")).toStdString();
-    if (format != "gguf") return fail("--format must be gguf, got '" + format + "'");
+    if (format != "gguf" && format != "tensor-types" && format != "fakequant" && format != "recipe")
+        return fail("--format must be gguf, tensor-types, fakequant or recipe, got '" + format + "'");
     if (!p.isSet(QStringLiteral("out"))) return fail("--out PATH is required");
     const std::string out = p.value(QStringLiteral("out")).toStdString();
+    {
+        const std::filesystem::path parent = std::filesystem::absolute(out).parent_path();
+        if (!std::filesystem::is_directory(parent))
+            return fail(parent.string() + ": folder does not exist (for --out " + out + ")");
+    }
     auto type = parseGgmlType(p.value(QStringLiteral("gguf-type")).toStdString());
     if (!type) return fail("--gguf-type: " + type.message());
-
-    const std::string dir = p.positionalArguments()[0].toStdString();
-    CliFeedback ofb("open");
-    auto opened = OpenedModel::open(dir, &ofb);
-    if (!opened) return fail(opened.message());
-    const Model* model = &opened->model;
-    if (!opened->tokenizer) return fail(opened->tokenizerError);
-    const std::shared_ptr<Tokenizer>* tok = &opened->tokenizer;
-    const WeightSource* weights = &*model;
-    std::optional<RunState> run;
-    if (p.isSet(QStringLiteral("run"))) {
-        auto s = loadRun(p.value(QStringLiteral("run")).toStdString(), *model);
-        if (!s) return fail(s.message());
-        run = std::move(*s);
-        weights = run->model.get();
-    }
     GgufExportOptions opt;
     opt.type = *type;
     for (const QString& rule : p.values(QStringLiteral("tensor-type"))) {
@@ -64,37 +101,84 @@ int cmdExport(const QStringList& args)
         if (!t) return fail("--tensor-type " + rule.toStdString() + ": " + t.message());
         opt.tensorTypes.emplace_back(rule.left(eq).toStdString(), *t);
     }
-    CliFeedback fb("export");
-    auto r = exportGguf(*model, *weights, **tok, opt, out, &fb);
-    if (!r) return fail(r.message());
+    if (format == "recipe" && !p.isSet(QStringLiteral("run"))) return fail("--format recipe needs --run RUN_DIR");
 
-    nlohmann::json notes = nlohmann::json::array();
-    int kept = 0;
-    for (const auto& e : r->tensors) {
-        if (!e.note.empty()) notes.push_back({{"tensor", e.name}, {"note", e.note}});
-        kept += e.runCodes ? 1 : 0;
+    const std::string dir = p.positionalArguments()[0].toStdString();
+    CliFeedback ofb("open");
+    auto opened = OpenedModel::open(dir, &ofb);
+    if (!opened) return fail(opened.message());
+    const Model* model = &opened->model;
+    const WeightSource* weights = &*model;
+    std::optional<RunState> run;
+    if (p.isSet(QStringLiteral("run"))) {
+        auto s = loadRun(p.value(QStringLiteral("run")).toStdString(), *model);
+        if (!s) return fail(s.message());
+        run = std::move(*s);
+        weights = run->model.get();
     }
-    if (p.isSet(QStringLiteral("json"))) {
-        nlohmann::json j;
-        j["out"] = out;
-        j["format"] = "gguf";
+    nlohmann::json j;
+    j["out"] = out;
+    j["format"] = format;
+    CliFeedback fb("export");
+
+    if (format == "recipe") {
+        auto r = runRecipe(p.value(QStringLiteral("run")).toStdString());
+        if (!r) return fail(r.message());
+        if (auto w = writeTextFile(out, *r); !w) return fail(w.message());
+    } else if (format == "fakequant") {
+        FakeQuantOptions fo;
+        fo.dtype = p.value(QStringLiteral("dtype")).toUpper().toStdString();
+        fo.overwrite = p.isSet(QStringLiteral("force"));
+        auto r = exportFakeQuant(*model, *weights, out, fo, &fb);
+        if (!r) return fail(r.message());
+        j["tensors"] = r->tensors;
+        j["bytes"] = r->bytes;
+        j["seconds"] = r->seconds;
+        j["mb_per_s"] = r->seconds > 0 ? double(r->bytes) / 1e6 / r->seconds : 0.0;
+        j["dtype"] = r->dtype;
+        j["tied_embeddings"] = r->tied;
+    } else {
+        if (!opened->tokenizer) return fail(opened->tokenizerError);
+        opt.dryRun = format == "tensor-types";
+        auto r = exportGguf(*model, *weights, *opened->tokenizer, opt, out, &fb);
+        if (!r) return fail(r.message());
+        nlohmann::json notes = nlohmann::json::array();
+        int kept = 0;
+        std::map<std::string, int> byType;
+        std::string rules;
+        for (const auto& e : r->tensors) {
+            if (!e.note.empty()) notes.push_back({{"tensor", e.name}, {"note", e.note}});
+            kept += e.runCodes ? 1 : 0;
+            ++byType[ggmlTypeInfo(e.written)->name];
+            if (e.written == GgmlType::F32) continue; // 1-D: llama-quantize keeps them f32
+            // An anchored pattern with escaped dots, so blk.1 does not also match blk.10.
+            std::string pattern = "^";
+            for (char ch : e.name) pattern += ch == '.' ? std::string("\\.") : std::string(1, ch);
+            rules += pattern + "$=" + ggmlTypeInfo(e.written)->name + "\n";
+        }
+        if (format == "tensor-types")
+            if (auto w = writeTextFile(out, rules); !w) return fail(w.message());
         j["type"] = ggmlTypeInfo(*type)->name;
         j["bytes"] = r->bytes;
         j["seconds"] = r->seconds;
         j["mb_per_s"] = r->seconds > 0 ? double(r->bytes) / 1e6 / r->seconds : 0.0;
         j["tensors"] = r->tensors.size();
         j["tensors_with_run_codes"] = kept;
-        std::map<std::string, int> byType;
-        for (const auto& e : r->tensors) ++byType[ggmlTypeInfo(e.written)->name];
         j["tensors_by_type"] = byType;
         j["fallbacks"] = notes;
+        if (!p.isSet(QStringLiteral("json"))) {
+            for (const auto& n : notes)
+                std::printf("%s: %s\n", n["tensor"].get<std::string>().c_str(), n["note"].get<std::string>().c_str());
+            if (run) std::printf("%d weights carry the run's codes unchanged\n", kept);
+        }
+    }
+    if (p.isSet(QStringLiteral("json"))) {
         printJson(j);
+    } else if (format == "gguf" || format == "fakequant") {
+        std::printf("wrote %s: %d tensors, %.1f MB in %.2f s\n", out.c_str(), j["tensors"].get<int>(),
+                    double(j["bytes"].get<uint64_t>()) / 1e6, j["seconds"].get<double>());
     } else {
-        for (const auto& n : notes)
-            std::printf("%s: %s\n", n["tensor"].get<std::string>().c_str(), n["note"].get<std::string>().c_str());
-        if (run) std::printf("%d weights carry the run's codes unchanged\n", kept);
-        std::printf("wrote %s: %zu tensors, %.1f MB in %.2f s\n", out.c_str(), r->tensors.size(),
-                    double(r->bytes) / 1e6, r->seconds);
+        std::printf("wrote %s\n", out.c_str());
     }
     return 0;
 }

@@ -62,6 +62,10 @@ int cmdQuantize(const QStringList& args)
     for (const auto& problem : plugins.problems()) std::fprintf(stderr, "warning: %s\n", problem.c_str());
     auto modelSha = sha256OfFiles(model->weightFiles());
     if (!modelSha) return fail(modelSha.message());
+    // An exported recipe names the weights it ran on; a rerun on others does not reproduce it.
+    if (auto recipe = recipeFromOptions(p); recipe && !recipe->modelSha256.empty() && recipe->modelSha256 != *modelSha)
+        std::fprintf(stderr, "warning: the recipe was run on weights with SHA-256 %s…; these are %s…\n",
+                     recipe->modelSha256.substr(0, 12).c_str(), modelSha->substr(0, 12).c_str());
 
     CliFeedback fb("quantize");
     auto run = quantizeWithRecipe(p, *model, tok ? tok->get() : nullptr, plugins, *threads, &fb);

@@ -328,6 +328,10 @@ Expected<GgufExportReport> exportGguf(const Model& model, const WeightSource& we
         }
     }
     if (quantized) w.set("general.quantization_version", uint32_t(2));
+    if (opt.dryRun) {
+        report.bytes = w.dataBytes();
+        return report;
+    }
     QL_TRY(w.write(path, fb));
     std::error_code ec;
     report.bytes = std::filesystem::file_size(path, ec);

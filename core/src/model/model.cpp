@@ -99,6 +99,7 @@ Expected<Model> Model::open(const std::string& dirIn)
     std::error_code ec;
     if (!fs::is_directory(dirIn, ec)) return makeError(dirIn + ": not a folder (expected a Hugging Face model folder)");
     m.m_dir = fs::path(dirIn).lexically_normal().string();
+    m.m_folder = m.m_dir;
     auto cfg = ModelConfig::fromFile((fs::path(m.m_dir) / "config.json").string());
     if (!cfg) return cfg.error();
     m.m_config = *cfg;

@@ -150,7 +150,7 @@ Expected<void> readBody(const Json& j, Recipe& r)
     if (!j.is_object()) return makeError("expected a JSON object at the top level, got " + shortDump(j));
     QL_TRY(detail::checkKeys(j, "",
                              {"version", "name", "description", "calibration", "pipeline", "transforms", "activations",
-                              "rules", "overrides", "skip"}));
+                              "rules", "overrides", "skip", "provenance"}));
     if (j.contains("version")) {
         auto v = detail::readInt(j["version"], "version", 1, kIntMax);
         if (!v) return v.error();
@@ -164,6 +164,17 @@ Expected<void> readBody(const Json& j, Recipe& r)
         auto s = detail::readString(j[key], key);
         if (!s) return s.error();
         (std::string_view(key) == "name" ? r.name : r.description) = *s;
+    }
+    if (j.contains("provenance")) {
+        const Json& pv = j["provenance"];
+        if (!pv.is_object()) return errorAt("provenance", "expected an object, got " + shortDump(pv));
+        QL_TRY(detail::checkKeys(pv, "provenance", {"model_sha256", "calibration_sha256"}));
+        for (const char* key : {"model_sha256", "calibration_sha256"}) {
+            if (!pv.contains(key)) continue;
+            auto s = detail::readString(pv[key], std::string("provenance.") + key);
+            if (!s) return s.error();
+            (std::string_view(key) == "model_sha256" ? r.modelSha256 : r.calibrationSha256) = *s;
+        }
     }
     if (j.contains("calibration")) QL_TRY(readCalibration(j["calibration"], "calibration", r));
     if (j.contains("pipeline")) {
@@ -253,7 +264,8 @@ bool Recipe::operator==(const Recipe& o) const
                                  a.seed == b.seed && a.heldOut == b.heldOut;
     return version == o.version && name == o.name && description == o.description && sameCalibration &&
            calibrationFile == o.calibrationFile && mode == o.mode && transforms == o.transforms && rules == o.rules &&
-           overrides == o.overrides && skip == o.skip && activations == o.activations;
+           overrides == o.overrides && skip == o.skip && activations == o.activations && modelSha256 == o.modelSha256 &&
+           calibrationSha256 == o.calibrationSha256;
 }
 
 Expected<Recipe> parseRecipe(std::string_view json)

@@ -136,6 +136,12 @@ std::string recipeToJson(const Recipe& r)
     for (const RecipeOverride& o : r.overrides) overrides[o.match] = patchJson(o.patch);
     j["overrides"] = overrides;
     j["skip"] = r.skip;
+    if (!r.modelSha256.empty() || !r.calibrationSha256.empty()) {
+        Json pv = Json::object();
+        if (!r.modelSha256.empty()) pv["model_sha256"] = r.modelSha256;
+        if (!r.calibrationSha256.empty()) pv["calibration_sha256"] = r.calibrationSha256;
+        j["provenance"] = pv;
+    }
     return j.dump(2) + "\n";
 }
 

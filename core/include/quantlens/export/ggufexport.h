@@ -25,7 +25,8 @@ struct GgufExportOptions {
     /// llama-quantize's --tensor-type rules: the first whose pattern (ECMAScript regex) is found
     /// in a tensor's name sets its type, unless overrides names the tensor.
     std::vector<std::pair<std::string, GgmlType>> tensorTypes;
-    std::string name; ///< general.name ("" : the model folder's name)
+    std::string name;    ///< general.name ("" : the model folder's name)
+    bool dryRun = false; ///< decide every tensor's type (the report), write nothing
 };
 
 /// What was written, tensor by tensor.

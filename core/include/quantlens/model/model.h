@@ -42,6 +42,8 @@ public:
     /// Names the model in messages and reports by another path: a GGUF file read through a
     /// temporary folder is reported as the file (the weights stay where they were opened).
     void setDir(std::string path) { m_dir = std::move(path); }
+    /// The folder the model's files are in (dir() unless setDir renamed it).
+    const std::string& folder() const { return m_folder; }
     /// Every linear layer in block order.
     const std::vector<LinearLayer>& linearLayers() const { return m_linears; }
     /// All tensors by name.
@@ -79,6 +81,7 @@ private:
 
     ModelConfig m_config;
     std::string m_dir;
+    std::string m_folder;
     std::vector<std::string> m_files;
     std::vector<SafetensorsFile> m_shards;
     std::map<std::string, TensorInfo> m_tensors;

@@ -75,6 +75,9 @@ struct Recipe {
     std::vector<RecipeOverride> overrides; ///< in recipe order, distinct matches; later ones win on a shared field
     std::vector<std::string> skip;         ///< globs of layers kept in float
     ActQuantSpec activations;              ///< default for every quantized layer
+    /// What an exported recipe was run on (SHA-256 of the model's weight files and of the
+    /// calibration text), so a rerun can tell when its inputs differ; "" when unknown.
+    std::string modelSha256, calibrationSha256;
 
     bool operator==(const Recipe& other) const;
 };
