@@ -571,7 +571,18 @@ private slots:
                                         << "truncated.gguf";
         QTest::newRow("export unknown format")
             << QStringList{"export", "%MODEL%", "--format", "onnx", "--out", "%TMP%/x"}
-            << "--format must be gguf, tensor-types, fakequant or recipe, got 'onnx'";
+            << "--format must be gguf, tensor-types, fakequant, recipe, imatrix or gptq, got 'onnx'";
+        QTest::newRow("export imatrix without analysis")
+            << QStringList{"export", "%MODEL%", "--format", "imatrix", "--out", "%TMP%/x.imatrix"}
+            << "--format imatrix needs --analysis FILE.h5";
+        QTest::newRow("export gguf with a missing imatrix")
+            << QStringList{"export", "%MODEL%",     "--format", "gguf", "--imatrix", "/nonexistent.imatrix",
+                           "--out",  "%TMP%/x.gguf"}
+            << "/nonexistent.imatrix: cannot read";
+        QTest::newRow("export imatrix of another model's analysis")
+            << QStringList{"export",     "%MODEL%", "--format", "imatrix",
+                           "--analysis", "%OTHER%", "--out",    "%TMP%/x.imatrix"}
+            << "an analysis of other weights";
         QTest::newRow("export unwritable path")
             << QStringList{"export", "%MODEL%", "--format", "gguf", "--out", "/proc/x.gguf"} << "/proc/x.gguf";
         QTest::newRow("export into missing folder")

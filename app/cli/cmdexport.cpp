@@ -2,6 +2,9 @@
 
 #include "quantlens/export/fakequant.h"
 #include "quantlens/export/ggufexport.h"
+#include "quantlens/export/gptqexport.h"
+#include "quantlens/export/imatrix.h"
+#include "quantlens/store/analysisstore.h"
 #include "quantlens/export/openedmodel.h"
 #include "quantlens/model/model.h"
 #include "quantlens/recipe/recipe.h"
@@ -57,7 +60,8 @@ int cmdExport(const QStringList& args)
                  QStringLiteral("What to write: gguf (a llama.cpp file), tensor-types (llama-quantize's "
                                 "--tensor-type-file for the same per-tensor types), fakequant (a Hugging Face folder "
                                 "of the dequantized weights), recipe (the run's recipe with the hashes of its "
-                                "inputs)."),
+                                "inputs), imatrix (llama.cpp's importance matrix from an analysis file), gptq "
+                                "(GPTQ-format safetensors for vLLM, transformers and GPTQModel; needs --run)."),
                  QStringLiteral("FORMAT")});
     p.addOption({QStringLiteral("out"), QStringLiteral("The file or folder to write (appears only when complete)."),
                  QStringLiteral("PATH")});
@@ -73,16 +77,24 @@ int cmdExport(const QStringList& args)
                  QStringLiteral("RULE")});
     p.addOption({QStringLiteral("dtype"), QStringLiteral("fakequant: F32, F16 or BF16 (default: the model's)."),
                  QStringLiteral("DTYPE")});
+    p.addOption({QStringLiteral("imatrix"),
+                 QStringLiteral("gguf: weight the rounding with an importance matrix (llama.cpp's imatrix file, GGUF "
+                                "or legacy, or one exported by QuantLens)."),
+                 QStringLiteral("FILE")});
+    p.addOption({QStringLiteral("analysis"),
+                 QStringLiteral("imatrix: the analysis file (analyze --out) whose statistics become the matrix."),
+                 QStringLiteral("FILE.h5")});
     p.addOption({QStringLiteral("force"), QStringLiteral("Replace an existing output folder.")});
     p.addOption({QStringLiteral("json"), QStringLiteral("Print one JSON object.")});
-    if (!parseArgs(
-            p, args, 1,
-            "quantlens-cli export MODEL_DIR|MODEL.gguf --format gguf|tensor-types|fakequant|recipe --out PATH "
-            "[--run RUN_DIR] [--gguf-type TYPE] [--tensor-type PATTERN=TYPE ...] [--dtype D] [--force] [--json]"))
+    if (!parseArgs(p, args, 1,
+                   "quantlens-cli export MODEL_DIR|MODEL.gguf --format gguf|tensor-types|fakequant|recipe|imatrix|gptq "
+                   "--out PATH [--run RUN_DIR] [--gguf-type TYPE] [--tensor-type PATTERN=TYPE ...] [--imatrix FILE] "
+                   "[--analysis FILE.h5] [--dtype D] [--force] [--json]"))
         return 1;
     const std::string format = p.value(QStringLiteral("format")).toStdString();
-    if (format != "gguf" && format != "tensor-types" && format != "fakequant" && format != "recipe")
-        return fail("--format must be gguf, tensor-types, fakequant or recipe, got '" + format + "'");
+    if (format != "gguf" && format != "tensor-types" && format != "fakequant" && format != "recipe" &&
+        format != "imatrix" && format != "gptq")
+        return fail("--format must be gguf, tensor-types, fakequant, recipe, imatrix or gptq, got '" + format + "'");
     if (!p.isSet(QStringLiteral("out"))) return fail("--out PATH is required");
     const std::string out = p.value(QStringLiteral("out")).toStdString();
     {
@@ -101,7 +113,15 @@ int cmdExport(const QStringList& args)
         if (!t) return fail("--tensor-type " + rule.toStdString() + ": " + t.message());
         opt.tensorTypes.emplace_back(rule.left(eq).toStdString(), *t);
     }
-    if (format == "recipe" && !p.isSet(QStringLiteral("run"))) return fail("--format recipe needs --run RUN_DIR");
+    if ((format == "recipe" || format == "gptq") && !p.isSet(QStringLiteral("run")))
+        return fail("--format " + format + " needs --run RUN_DIR");
+    if (format == "imatrix" && !p.isSet(QStringLiteral("analysis")))
+        return fail("--format imatrix needs --analysis FILE.h5 (from quantlens-cli analyze)");
+    if (p.isSet(QStringLiteral("imatrix"))) {
+        auto m = readImatrix(p.value(QStringLiteral("imatrix")).toStdString());
+        if (!m) return fail(m.message());
+        opt.importance = std::make_shared<const ImportanceMatrix>(std::move(*m));
+    }
 
     const std::string dir = p.positionalArguments()[0].toStdString();
     CliFeedback ofb("open");
@@ -121,7 +141,34 @@ int cmdExport(const QStringList& args)
     j["format"] = format;
     CliFeedback fb("export");
 
-    if (format == "recipe") {
+    if (format == "imatrix") {
+        const std::string store = p.value(QStringLiteral("analysis")).toStdString();
+        auto a = AnalysisStore::read(store);
+        if (!a) return fail(a.message());
+        auto sha = sha256OfFiles(model->weightFiles());
+        if (!sha) return fail(sha.message());
+        if (a->meta.modelSha256 != *sha)
+            return fail(store + ": an analysis of other weights (sha256 " + a->meta.modelSha256.substr(0, 12) + "…; " +
+                        dir + " has " + sha->substr(0, 12) + "…)");
+        auto m = importanceFromAnalysis(*a, *model);
+        if (!m) return fail(store + ": " + m.message());
+        if (auto w = writeImatrix(*m, out); !w) return fail(w.message());
+        j["entries"] = m->entries.size();
+    } else if (format == "gptq") {
+        GptqExportOptions go;
+        go.overwrite = p.isSet(QStringLiteral("force"));
+        auto r = exportGptq(*model, *run->model, out, go, &fb);
+        if (!r) return fail(r.message());
+        j["layers"] = r->layers.size();
+        j["float_modules"] = r->floatModules;
+        j["dynamic_entries"] = r->dynamicEntries;
+        j["bits"] = r->defaults.bits;
+        j["group_size"] = r->defaults.groupSize;
+        j["bytes"] = r->bytes;
+        j["seconds"] = r->seconds;
+        j["mb_per_s"] = r->seconds > 0 ? double(r->bytes) / 1e6 / r->seconds : 0.0;
+        j["tensors"] = 0;
+    } else if (format == "recipe") {
         auto r = runRecipe(p.value(QStringLiteral("run")).toStdString());
         if (!r) return fail(r.message());
         if (auto w = writeTextFile(out, *r); !w) return fail(w.message());
@@ -174,7 +221,7 @@ int cmdExport(const QStringList& args)
     }
     if (p.isSet(QStringLiteral("json"))) {
         printJson(j);
-    } else if (format == "gguf" || format == "fakequant") {
+    } else if (format == "gguf" || format == "fakequant" || format == "gptq") {
         std::printf("wrote %s: %d tensors, %.1f MB in %.2f s\n", out.c_str(), j["tensors"].get<int>(),
                     double(j["bytes"].get<uint64_t>()) / 1e6, j["seconds"].get<double>());
     } else {

@@ -101,10 +101,7 @@ Expected<FakeQuantReport> exportFakeQuant(const Model& model, const WeightSource
     cfg["torch_dtype"] = dtype == DType::F32 ? "float32" : dtype == DType::F16 ? "float16" : "bfloat16";
     cfg.erase("quantization_config");
     std::ofstream(dir / "config.json") << cfg.dump(2) << "\n";
-    std::error_code ec;
-    for (const char* f : {"tokenizer.json", "tokenizer.model", "tokenizer_config.json", "special_tokens_map.json",
-                          "generation_config.json"})
-        if (fs::exists(fs::path(model.folder()) / f)) fs::copy_file(fs::path(model.folder()) / f, dir / f, ec);
+    QL_TRY(staged->copyModelFiles(model.folder()));
     QL_TRY(staged->commit());
 
     FakeQuantReport r;

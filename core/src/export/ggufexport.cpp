@@ -52,13 +52,18 @@ uint32_t ggufFileType(GgmlType t)
     return 0;
 }
 
-// Encodes a row-major matrix row by row into out.
-Expected<void> ggufEncodeMatrix(const Eigen::Ref<const RowMatrix>& w, GgmlType t, std::span<uint8_t> out)
+// Encodes a row-major matrix row by row into out, each row's errors weighted by importance (one
+// weight per column, or empty).
+Expected<void> ggufEncodeMatrix(const Eigen::Ref<const RowMatrix>& w, GgmlType t, std::span<uint8_t> out,
+                                std::span<const float> importance = {})
 {
+    if (!importance.empty() && Eigen::Index(importance.size()) != w.cols())
+        return makeError("importance matrix has " + std::to_string(importance.size()) + " values for rows of " +
+                         std::to_string(w.cols()));
     const int64_t rowBytes = ggmlRowBytes(t, w.cols());
     for (Eigen::Index r = 0; r < w.rows(); ++r)
         QL_TRY(encodeGgmlRow(t, std::span<const float>(w.row(r).data(), size_t(w.cols())),
-                             out.subspan(size_t(r * rowBytes), size_t(rowBytes))));
+                             out.subspan(size_t(r * rowBytes), size_t(rowBytes)), importance));
     return {};
 }
 
@@ -173,6 +178,11 @@ Expected<GgufExportReport> exportGguf(const Model& model, const WeightSource& we
             return makeError("tensor type rule '" + pattern + "': not a regular expression (" + e.what() + ")");
         }
     }
+    // A weight's importance (E[x²] per input feature) from the options' matrix, or empty.
+    auto importanceOf = [&opt](const std::string& tensor) {
+        return std::make_shared<const std::vector<float>>(opt.importance ? opt.importance->importance(tensor)
+                                                                         : std::vector<float>{});
+    };
     GgufExportReport report;
     bool quantized = false;
     // A 2-D weight [rows, cols]: its asked type, or the fallback when the type's blocks do not
@@ -235,14 +245,15 @@ Expected<GgufExportReport> exportGguf(const Model& model, const WeightSource& we
         "output_norm.weight", [&weights]() { return weights.finalNorm(); }, c.hidden);
     if (!c.tieEmbeddings) {
         const GgmlType outType = choose("output.weight", c.hidden);
-        w.addTensor({"output.weight",
-                     {uint64_t(c.hidden), uint64_t(c.vocab)},
-                     outType,
-                     [&weights, outType](std::span<uint8_t> out) -> Expected<void> {
-                         auto head = weights.lmHead();
-                         if (!head) return head.error();
-                         return ggufEncodeMatrix(*head, outType, out);
-                     }});
+        w.addTensor(
+            {"output.weight",
+             {uint64_t(c.hidden), uint64_t(c.vocab)},
+             outType,
+             [&weights, outType, imp = importanceOf("output.weight")](std::span<uint8_t> out) -> Expected<void> {
+                 auto head = weights.lmHead();
+                 if (!head) return head.error();
+                 return ggufEncodeMatrix(*head, outType, out, *imp);
+             }});
     }
     auto cache = std::make_shared<BlockCache>(weights);
     const auto* run = dynamic_cast<const QuantizedModel*>(&weights);
@@ -300,21 +311,21 @@ Expected<GgufExportReport> exportGguf(const Model& model, const WeightSource& we
                     std::string& note = report.tensors.back().note;
                     note = note.empty() ? runNote : runNote + "; " + note;
                 }
-                w.addTensor(
-                    {tensor,
-                     {uint64_t(cols), uint64_t(rows)},
-                     type,
-                     [cache, i, kind, type, heads, rows, cols, tensor](std::span<uint8_t> out) -> Expected<void> {
-                         auto b = cache->get(i);
-                         if (!b) return b.error();
-                         const ConstRowMap m = (**b)[kind];
-                         if (m.rows() != rows || m.cols() != cols)
-                             return makeError("weight is [" + std::to_string(m.rows()) + ", " +
-                                              std::to_string(m.cols()) + "], expected [" + std::to_string(rows) + ", " +
-                                              std::to_string(cols) + "]");
-                         if (heads > 0) return ggufEncodeMatrix(permuteRotaryRows(m, heads), type, out);
-                         return ggufEncodeMatrix(m, type, out);
-                     }});
+                w.addTensor({tensor,
+                             {uint64_t(cols), uint64_t(rows)},
+                             type,
+                             [cache, i, kind, type, heads, rows, cols, tensor,
+                              imp = importanceOf(tensor)](std::span<uint8_t> out) -> Expected<void> {
+                                 auto b = cache->get(i);
+                                 if (!b) return b.error();
+                                 const ConstRowMap m = (**b)[kind];
+                                 if (m.rows() != rows || m.cols() != cols)
+                                     return makeError("weight is [" + std::to_string(m.rows()) + ", " +
+                                                      std::to_string(m.cols()) + "], expected [" +
+                                                      std::to_string(rows) + ", " + std::to_string(cols) + "]");
+                                 if (heads > 0) return ggufEncodeMatrix(permuteRotaryRows(m, heads), type, out, *imp);
+                                 return ggufEncodeMatrix(m, type, out, *imp);
+                             }});
             }
             if (kind == LinearKind::O)
                 vectorTensor(
@@ -328,6 +339,11 @@ Expected<GgufExportReport> exportGguf(const Model& model, const WeightSource& we
         }
     }
     if (quantized) w.set("general.quantization_version", uint32_t(2));
+    if (opt.importance) { // as llama-quantize records the importance matrix it used
+        if (!opt.importance->datasets.empty()) w.set("quantize.imatrix.dataset", opt.importance->datasets.front());
+        w.set("quantize.imatrix.entries_count", int32_t(opt.importance->entries.size()));
+        w.set("quantize.imatrix.chunks_count", int32_t(opt.importance->chunkCount));
+    }
     if (opt.dryRun) {
         report.bytes = w.dataBytes();
         return report;

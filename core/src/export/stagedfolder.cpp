@@ -5,6 +5,8 @@
 #include <cstring>
 #include <filesystem>
 
+#include <sys/stat.h>
+
 namespace ql {
 
 namespace fs = std::filesystem;
@@ -20,6 +22,10 @@ Expected<StagedFolder> StagedFolder::begin(const std::string& target, bool overw
     std::string tmpl = (parent / ("." + t.filename().string() + ".partial-XXXXXX")).string();
     if (!::mkdtemp(tmpl.data()))
         return makeError(parent.string() + ": cannot create a folder there (" + std::strerror(errno) + ")");
+    // mkdtemp makes the folder private; an export is an ordinary folder (mode as umask allows).
+    const mode_t mask = ::umask(0);
+    ::umask(mask);
+    fs::permissions(tmpl, static_cast<fs::perms>(0777 & ~mask), ec);
     StagedFolder s;
     s.m_target = t.string();
     s.m_staging = tmpl;
@@ -37,6 +43,20 @@ StagedFolder::~StagedFolder()
     if (m_done) return;
     std::error_code ec;
     fs::remove_all(m_staging, ec);
+}
+
+Expected<void> StagedFolder::copyModelFiles(const std::string& modelFolder) const
+{
+    for (const char* f : {"tokenizer.json", "tokenizer.model", "tokenizer_config.json", "special_tokens_map.json",
+                          "generation_config.json"}) {
+        const fs::path from = fs::path(modelFolder) / f, to = fs::path(m_staging) / f;
+        std::error_code ec;
+        if (!fs::exists(from, ec)) continue;
+        if (!fs::copy_file(from, to, fs::copy_options::overwrite_existing, ec))
+            return makeError(from.string() + ": cannot copy it into the export: " + ec.message());
+        fs::permissions(to, fs::perms::owner_write, fs::perm_options::add, ec); // the source may be read-only
+    }
+    return {};
 }
 
 Expected<void> StagedFolder::commit()

@@ -7,11 +7,13 @@
 #include "quantlens/base/expected.h"
 #include "quantlens/base/feedback.h"
 #include "quantlens/export/ggmltype.h"
+#include "quantlens/export/imatrix.h"
 #include "quantlens/model/model.h"
 #include "quantlens/text/tokenizer.h"
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <utility>
 #include <string>
 #include <vector>
@@ -27,6 +29,8 @@ struct GgufExportOptions {
     std::vector<std::pair<std::string, GgmlType>> tensorTypes;
     std::string name;    ///< general.name ("" : the model folder's name)
     bool dryRun = false; ///< decide every tensor's type (the report), write nothing
+    /// Weights the rounding of directly encoded tensors as llama-quantize --imatrix does (null: none).
+    std::shared_ptr<const ImportanceMatrix> importance;
 };
 
 /// What was written, tensor by tensor.

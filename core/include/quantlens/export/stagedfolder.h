@@ -23,6 +23,8 @@ public:
 
     /// Where to write the files.
     const std::string& path() const { return m_staging; }
+    /// Copies a model folder's tokenizer and generation files that exist (writable copies).
+    Expected<void> copyModelFiles(const std::string& modelFolder) const;
     /// Moves the folder into place (replacing an old one only now).
     Expected<void> commit();
 
