@@ -134,13 +134,17 @@ void packGgmlBlock(GgmlType t, float d, float m, const uint8_t* q, uint8_t* out)
 
 float ggmlSignedAbsMax(const float* x, int n)
 {
-    float amax = 0.f, max = 0.f;
+    // Two passes, the first one branch-free (it vectorises): the largest magnitude, then the
+    // first element that has it, which is the element the one-pass reference keeps.
+    float amax = 0.f;
+    for (int j = 0; j < n; ++j) {
+        const float a = std::fabs(x[j]);
+        amax = a > amax ? a : amax; // the form GCC turns into vector max instructions
+    }
+    if (!(amax > 0.f)) return 0.f;
     for (int j = 0; j < n; ++j)
-        if (amax < std::fabs(x[j])) {
-            amax = std::fabs(x[j]);
-            max = x[j];
-        }
-    return max;
+        if (std::fabs(x[j]) == amax) return x[j];
+    return 0.f;
 }
 
 const GgmlTypeInfo* ggmlTypeInfo(GgmlType t)

@@ -1,9 +1,9 @@
 #include "quantlens/export/ggufexport.h"
 
+#include "export/ggufvocab.h"
 #include "quantlens/export/ggmlmapping.h"
 #include "quantlens/export/ggufwriter.h"
 #include "quantlens/quant/quantizedmodel.h"
-#include "quantlens/text/sptokenizer.h"
 
 #include <chrono>
 #include <cstring>
@@ -61,9 +61,18 @@ Expected<void> ggufEncodeMatrix(const Eigen::Ref<const RowMatrix>& w, GgmlType t
         return makeError("importance matrix has " + std::to_string(importance.size()) + " values for rows of " +
                          std::to_string(w.cols()));
     const int64_t rowBytes = ggmlRowBytes(t, w.cols());
-    for (Eigen::Index r = 0; r < w.rows(); ++r)
-        QL_TRY(encodeGgmlRow(t, std::span<const float>(w.row(r).data(), size_t(w.cols())),
-                             out.subspan(size_t(r * rowBytes), size_t(rowBytes)), importance));
+    // Rows are independent blocks: encoded in parallel (the error of the first failing row wins).
+    std::string error;
+#pragma omp parallel for schedule(static) if (w.size() > (int64_t(1) << 16))
+    for (Eigen::Index r = 0; r < w.rows(); ++r) {
+        auto e = encodeGgmlRow(t, std::span<const float>(w.row(r).data(), size_t(w.cols())),
+                               out.subspan(size_t(r * rowBytes), size_t(rowBytes)), importance);
+        if (!e) {
+#pragma omp critical(ql_gguf_encode_error)
+            if (error.empty()) error = e.error().message;
+        }
+    }
+    if (!error.empty()) return makeError(error);
     return {};
 }
 
@@ -127,13 +136,6 @@ Expected<GgufExportReport> exportGguf(const Model& model, const WeightSource& we
                          ": GGUF export of linear biases is not supported (llama.cpp's llama graph has none)");
     if (c.ropeScaling != RopeScaling::None)
         return makeError(model.dir() + ": GGUF export of RoPE scaling is not supported yet");
-    const auto* sp = dynamic_cast<const SpTokenizer*>(&tokenizer);
-    if (!sp)
-        return makeError(
-            model.dir() +
-            ": GGUF export writes SentencePiece vocabularies (tokenizer.model); this model's tokenizer is " +
-            tokenizer.kind());
-
     GgufWriter w;
     const std::string name = opt.name.empty() ? std::filesystem::path(model.dir()).filename().string() : opt.name;
     w.set("general.architecture", std::string("llama"));
@@ -152,23 +154,9 @@ Expected<GgufExportReport> exportGguf(const Model& model, const WeightSource& we
             w.set("llama.attention.value_length", uint32_t(c.headDim));
     w.set("general.file_type", ggufFileType(opt.type));
 
-    SpVocabulary vocabulary = sp->vocabulary();
-    int32_t unknown = -1;
-    for (size_t i = 0; i < vocabulary.types.size() && unknown < 0; ++i)
-        if (vocabulary.types[i] == 2) unknown = int32_t(i);
-    w.set("tokenizer.ggml.model", std::string("llama"));
-    w.set("tokenizer.ggml.tokens", std::move(vocabulary.pieces));
-    w.set("tokenizer.ggml.scores", std::move(vocabulary.scores));
-    w.set("tokenizer.ggml.token_type", std::move(vocabulary.types));
-    // How the text is split before the merges: llama.cpp's keys, so the vocabulary read back
-    // tokenizes as the original did.
-    w.set("tokenizer.ggml.add_space_prefix", vocabulary.addDummyPrefix);
-    w.set("tokenizer.ggml.remove_extra_whitespaces", vocabulary.removeExtraWhitespaces);
-    if (tokenizer.bosId() >= 0) w.set("tokenizer.ggml.bos_token_id", uint32_t(tokenizer.bosId()));
-    if (tokenizer.eosId() >= 0) w.set("tokenizer.ggml.eos_token_id", uint32_t(tokenizer.eosId()));
-    if (unknown >= 0) w.set("tokenizer.ggml.unknown_token_id", uint32_t(unknown));
-    w.set("tokenizer.ggml.add_bos_token", tokenizer.addsBos());
-    w.set("tokenizer.ggml.add_eos_token", false);
+    // The tokenizer's own folder holds the tokenizer.json a Hugging Face tokenizer was read from.
+    if (auto v = detail::writeGgufVocabulary(w, tokenizer, model.folder()); !v)
+        return makeError(model.dir() + ": " + v.error().message);
 
     std::vector<std::regex> rules;
     for (const auto& [pattern, type] : opt.tensorTypes) {

@@ -43,7 +43,13 @@ bool isFloatType(DType t)
 // its file. All-finite data costs one vectorised pass.
 Expected<void> checkFinite(const TensorInfo& t, const float* v, int64_t n, int64_t offset = 0)
 {
-    if (Eigen::Map<const Eigen::ArrayXf>(v, Eigen::Index(n)).allFinite()) return {};
+    // Checked in parallel pieces: this scan is a large part of reading a model once.
+    constexpr int64_t kPiece = int64_t(1) << 18;
+    bool finite = true;
+#pragma omp parallel for schedule(static) reduction(&& : finite) if (n > 4 * kPiece)
+    for (int64_t p = 0; p < n; p += kPiece)
+        finite = finite && Eigen::Map<const Eigen::ArrayXf>(v + p, Eigen::Index(std::min(kPiece, n - p))).allFinite();
+    if (finite) return {};
     int64_t i = 0;
     while (std::isfinite(v[i])) ++i;
     const int64_t flat = offset + i, cols = t.shape.size() > 1 ? t.shape.back() : 0;
