@@ -27,6 +27,7 @@
 #include "weightsview.h"
 #include "workbench.h"
 
+#include "quantlens/export/ggufexport.h"
 #include "quantlens/store/analysisstore.h"
 #include "quantlens/text/calibration.h"
 #include "quantlens/model/model.h"
@@ -572,6 +573,26 @@ private slots:
             << "fixture.h5 does not serve this project: it holds no end-to-end KL sensitivity";
         QTest::newRow("unreadable project") << "badproject"
                                             << "not a QuantLens project";
+    }
+
+    // A .gguf file opens as a project's model, through the same job as a folder.
+    void ggufFileOpensAsAModel()
+    {
+        auto model = Model::open(path("model").toStdString());
+        QVERIFY(model);
+        auto tok = loadTokenizer(path("model").toStdString());
+        QVERIFY(tok);
+        GgufExportOptions opt;
+        opt.type = GgmlType::F32;
+        QVERIFY(exportGguf(*model, *model, **tok, opt, path("model.gguf").toStdString()));
+        Workbench wb;
+        MainWindow w(&wb);
+        Job* job = wb.openModel(path("model.gguf"));
+        QVERIFY(finish(job));
+        QCOMPARE(job->state(), Job::State::Succeeded);
+        QVERIFY(w.lastError().isEmpty());
+        QVERIFY(wb.snapshot());
+        QCOMPARE(wb.snapshot()->layers.size(), model->linearLayers().size());
     }
 
     void badInputShowsAMessage()

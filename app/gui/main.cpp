@@ -58,7 +58,7 @@ int main(int argc, char** argv)
 
     window.show();
     if (project.isEmpty() && !args.isEmpty()) {
-        if (QFileInfo(args.front()).isDir())
+        if (QFileInfo(args.front()).isDir() || args.front().endsWith(QLatin1String(".gguf"), Qt::CaseInsensitive))
             workbench.openModel(args.front());
         else
             project = args.front();

@@ -143,6 +143,10 @@ void MainWindow::createMenus()
         const QString dir = QFileDialog::getExistingDirectory(this, tr("Hugging Face model folder"));
         if (!dir.isEmpty()) openModelFolder(dir);
     });
+    file->addAction(tr("New Project from &GGUF File…"), this, [this]() {
+        const QString f = QFileDialog::getOpenFileName(this, tr("llama.cpp model"), {}, tr("GGUF files (*.gguf)"));
+        if (!f.isEmpty()) openModelFolder(f);
+    });
     file->addAction(tr("&Open Project…"), QKeySequence::Open, this, [this]() {
         const QString f = QFileDialog::getOpenFileName(this, tr("Open project"), {},
                                                        tr("QuantLens projects (*.qlproj *.json)"));
@@ -206,7 +210,9 @@ void MainWindow::openProjectFile(const QString& path)
 
 void MainWindow::openModelFolder(const QString& dir)
 {
-    if (!QFileInfo(dir).isDir()) return showError(tr("Open model"), tr("%1 is not a folder").arg(dir));
+    const bool gguf = dir.endsWith(QLatin1String(".gguf"), Qt::CaseInsensitive) && QFileInfo(dir).isFile();
+    if (!QFileInfo(dir).isDir() && !gguf)
+        return showError(tr("Open model"), tr("%1 is neither a model folder nor a .gguf file").arg(dir));
     m_wb->openModel(dir);
 }
 
@@ -285,7 +291,7 @@ void MainWindow::dragEnterEvent(QDragEnterEvent* event)
 void MainWindow::dropEvent(QDropEvent* event)
 {
     const QString path = event->mimeData()->urls().front().toLocalFile();
-    if (QFileInfo(path).isDir())
+    if (QFileInfo(path).isDir() || path.endsWith(QLatin1String(".gguf"), Qt::CaseInsensitive))
         openModelFolder(path);
     else
         openProjectFile(path);

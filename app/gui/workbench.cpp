@@ -1,5 +1,6 @@
 #include "workbench.h"
 
+#include "quantlens/export/openedmodel.h"
 #include "quantlens/store/analysisstore.h"
 #include "quantlens/analysis/analyzer.h"
 #include "quantlens/forward/sitecapture.h"
@@ -90,12 +91,13 @@ Job* Workbench::openProjectData(const Project& project, const QString& name)
         auto out = std::make_shared<Loaded>();
         out->project = project;
         job.message("opening the model");
-        auto model = Model::open(project.modelDir.toStdString());
-        if (!model) return model.error();
-        out->model = std::make_shared<const Model>(std::move(*model));
-        auto tok = loadTokenizer(project.modelDir.toStdString());
-        if (!tok) return tok.error();
-        out->tokenizer = *tok;
+        // A folder, or a .gguf file read through a temporary folder that lives as long as the model.
+        auto opened = OpenedModel::open(project.modelDir.toStdString());
+        if (!opened) return opened.error();
+        auto kept = std::make_shared<OpenedModel>(std::move(*opened));
+        if (!kept->tokenizer) return makeError(kept->tokenizerError);
+        out->model = std::shared_ptr<const Model>(kept, &kept->model);
+        out->tokenizer = kept->tokenizer;
         out->pieces.resize(size_t(out->tokenizer->vocabSize()));
         for (int32_t i = 0; i < out->tokenizer->vocabSize(); ++i) out->pieces[size_t(i)] = out->tokenizer->tokenText(i);
         if (job.isCanceled()) return makeError(canceledMessage());
