@@ -110,7 +110,7 @@ int cmdEval(const QStringList& args)
             return fail("--runtime llamacpp reads the weight types of a GGUF file; export the model or run with "
                         "'quantlens-cli export ... --format gguf' and evaluate that file");
         if (run || saved) return fail("--runtime llamacpp evaluates a GGUF file as it is; drop --run and --recipe");
-        auto rt = LlamaCppRuntime::make(*weights, *opened->gguf, model->config().layers);
+        auto rt = LlamaCppRuntime::make(*weights, *opened->gguf, model->config());
         if (!rt) return fail(rt.message());
         runtime = std::move(*rt);
         runtime->apply(opt);

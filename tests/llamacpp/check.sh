@@ -64,9 +64,10 @@ compare "stories260k q8_0" "$work/m-q8_0.gguf" 0.01 0.003
 # rows of 172) is f16 (--gguf-type). Plain is `eval --run`, the run as QuantLens made it.
 calib="$shared/data/tinystories/valid_hf_first1000_eot.txt" # not the scored text
 [ -f "$calib" ] || calib="$text"
-# The GPTQ row's runtime tolerance is the measured gap (3.1e-3) with a margin: llama.cpp's matrix
-# products were checked to match the simulation to 1e-7; the rest of the gap is not yet explained.
-for spec in rtn:true:0.003 rtn:false:0.003 gptq:true:0.005; do
+# On this tiny model single windows differ by up to ±0.9 nats between llama.cpp and the
+# simulation once activations are quantized (8-bit rounding flips that fp32 summation order
+# decides), so 8 windows agree to about 2e-3 at best.
+for spec in rtn:true:0.003 rtn:false:0.003 gptq:true:0.003; do
   IFS=: read -r method sym truntime <<< "$spec"
   name="$method-$([ "$sym" = true ] && echo sym || echo asym)"
   cat > "$work/$name.json" <<JSON

@@ -1,12 +1,15 @@
 #include "quantlens/export/ggufimport.h"
 
+#include "export/ggufvocab.h"
 #include "quantlens/export/ggufexport.h"
 #include "quantlens/model/model.h"
 #include "quantlens/model/safetensorswriter.h"
+#include "quantlens/text/hftokenizer.h"
 #include "quantlens/text/sptokenizer.h"
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <optional>
@@ -51,6 +54,214 @@ Expected<uint64_t> ggufRequire(const GgufFile& f, const std::string& key)
 {
     if (auto v = ggufUint(f, key)) return *v;
     return makeError(f.path() + ": metadata key " + key + " is missing or not an unsigned integer");
+}
+
+const std::vector<std::string>* ggufStrings(const GgufFile& f, const std::string& key)
+{
+    const GgufValue* v = f.value(key);
+    return v ? std::get_if<std::vector<std::string>>(v) : nullptr;
+}
+
+// A token id key, or -1 when absent or outside the vocabulary.
+int32_t ggufTokenId(const GgufFile& f, const char* key, size_t vocabulary)
+{
+    const auto u = ggufUint(f, key);
+    return u && *u < vocabulary ? int32_t(*u) : -1;
+}
+
+// Whether the vocabulary puts BOS first: the file's key, else llama.cpp's default for its kind.
+bool ggufAddsBos(const GgufFile& f)
+{
+    if (auto b = ggufBool(f, "tokenizer.ggml.add_bos_token")) return *b;
+    if (ggufString(f, "tokenizer.ggml.model") == "llama") return true;
+    const auto* pre = detail::ggufPreTokenizer(ggufString(f, "tokenizer.ggml.pre"));
+    return pre && pre->addBos;
+}
+
+using Json = nlohmann::json;
+
+// normalized false: llama.cpp matches control and user-defined tokens in the raw text, as the
+// tokenizer.json files converted from SentencePiece models mark them.
+Json ggufAddedToken(int32_t id, const std::string& content, bool special)
+{
+    return {{"id", id},        {"content", content},  {"single_word", false}, {"lstrip", false},
+            {"rstrip", false}, {"normalized", false}, {"special", special}};
+}
+
+// The post_processor putting BOS before (and EOS after) a sequence; null when it adds nothing.
+Json ggufTemplate(const std::vector<std::string>& tokens, int32_t bos, int32_t eos)
+{
+    if (bos < 0 && eos < 0) return nullptr;
+    Json single = Json::array(), pair = Json::array(), specials = Json::object();
+    const auto special = [&](int32_t id, int typeId) {
+        specials[tokens[size_t(id)]] = {{"id", tokens[size_t(id)]}, {"ids", {id}}, {"tokens", {tokens[size_t(id)]}}};
+        return Json{{"SpecialToken", {{"id", tokens[size_t(id)]}, {"type_id", typeId}}}};
+    };
+    for (int s = 0; s < 2; ++s) {
+        Json& t = s == 0 ? single : pair;
+        for (int part = 0; part <= s; ++part) {
+            if (bos >= 0) t.push_back(special(bos, part));
+            t.push_back({{"Sequence", {{"id", part == 0 ? "A" : "B"}, {"type_id", part}}}});
+            if (eos >= 0) t.push_back(special(eos, part));
+        }
+    }
+    return {{"type", "TemplateProcessing"}, {"single", single}, {"pair", pair}, {"special_tokens", specials}};
+}
+
+// The tokenizer.json that reproduces a "gpt2" vocabulary, or a "llama" one whose merges fit its
+// tokens; nullopt for a "llama" vocabulary read by its scores (SentencePiece, tokenizer.model).
+// A "llama" file with merges is read by its merges even though llama.cpp ignores them: they are
+// the original tokenizer.json's BPE model (QuantLens writes them; gguf-py's SpecialVocab copies
+// them), whose rank order is what transformers runs, while the scores of such files are derived
+// from the ranks (QuantLens) or placeholders (llama.cpp's LlamaHfVocab writes -1000 for every
+// token). Merges that do not fit the tokens, or remove_extra_whitespaces, which no tokenizer.json
+// normalizer here says, fall back to the scores, as llama.cpp reads the file.
+Expected<std::optional<std::string>> ggufTokenizerJson(const GgufFile& f)
+{
+    const std::string model = ggufString(f, "tokenizer.ggml.model");
+    if (model != "llama" && model != "gpt2")
+        return makeError(f.path() + ": tokenizer.ggml.model is '" + model +
+                         "'; QuantLens reads 'llama' (SentencePiece, or BPE with merges) and 'gpt2' (byte-level "
+                         "BPE) vocabularies from GGUF files");
+    const bool spStyle = model == "llama";
+    const auto* tokens = ggufStrings(f, "tokenizer.ggml.tokens");
+    if (!tokens) return makeError(f.path() + ": tokenizer.ggml.tokens is missing or not a string array");
+    const auto* merges = ggufStrings(f, "tokenizer.ggml.merges");
+    if (spStyle && (!merges || ggufBool(f, "tokenizer.ggml.remove_extra_whitespaces").value_or(false)))
+        return std::optional<std::string>();
+    const detail::GgufPreTokenizer* pre = nullptr;
+    if (!spStyle) {
+        if (!merges) return makeError(f.path() + ": the 'gpt2' vocabulary has no tokenizer.ggml.merges");
+        const std::string name = ggufString(f, "tokenizer.ggml.pre");
+        pre = detail::ggufPreTokenizer(name);
+        if (!pre)
+            return makeError(f.path() + ": tokenizer.ggml.pre '" + name +
+                             "' is not a pre-tokenizer QuantLens can rebuild (it knows " +
+                             detail::ggufPreTokenizerNames() + ")");
+    }
+    std::vector<int32_t> types(tokens->size(), detail::kGgufNormal);
+    const GgufValue* typeValue = f.value("tokenizer.ggml.token_type");
+    if (const auto* ty = typeValue ? std::get_if<std::vector<int32_t>>(typeValue) : nullptr) {
+        if (ty->size() != tokens->size())
+            return makeError(f.path() + ": " + std::to_string(tokens->size()) + " tokens but " +
+                             std::to_string(ty->size()) + " token types");
+        types = *ty;
+    }
+    Json vocab = Json::object();
+    for (size_t id = 0; id < tokens->size(); ++id) {
+        vocab[(*tokens)[id]] = id;
+        if (vocab.size() != id + 1)
+            return makeError(f.path() + ": token " + std::to_string(id) + " '" + (*tokens)[id] + "' appears twice");
+    }
+    Json mergeList = Json::array();
+    std::string a, b;
+    for (const std::string& m : *merges) {
+        if (!detail::splitGgufMerge(m, a, b) || !vocab.contains(a) || !vocab.contains(b) || !vocab.contains(a + b)) {
+            if (spStyle) return std::optional<std::string>();
+            return makeError(f.path() + ": merge '" + m + "' does not join two tokens into a third");
+        }
+        mergeList.push_back(Json::array({a, b}));
+    }
+
+    int32_t unk = ggufTokenId(f, "tokenizer.ggml.unknown_token_id", tokens->size());
+    for (size_t id = 0; id < types.size() && unk < 0; ++id)
+        if (types[id] == detail::kGgufUnknown) unk = int32_t(id);
+    const bool addBos = ggufAddsBos(f), addEos = ggufBool(f, "tokenizer.ggml.add_eos_token").value_or(false);
+    const int32_t bos = ggufTokenId(f, "tokenizer.ggml.bos_token_id", tokens->size());
+    const int32_t eos = ggufTokenId(f, "tokenizer.ggml.eos_token_id", tokens->size());
+    Json added = Json::array();
+    for (size_t id = 0; id < tokens->size(); ++id)
+        if (types[id] == detail::kGgufUnknown || types[id] == detail::kGgufControl ||
+            types[id] == detail::kGgufUserDefined)
+            added.push_back(ggufAddedToken(int32_t(id), (*tokens)[id], types[id] != detail::kGgufUserDefined));
+
+    Json j = {{"version", "1.0"}, {"truncation", nullptr}, {"padding", nullptr}, {"added_tokens", added}};
+    const std::string metaSpace = "\xE2\x96\x81"; // ▁
+    if (spStyle) { // what transformers' LlamaConverter writes (legacy: normalizer, no pre-tokenizer)
+        const bool prefix = ggufBool(f, "tokenizer.ggml.add_space_prefix").value_or(true);
+        const Json replace = {{"type", "Replace"}, {"pattern", {{"String", " "}}}, {"content", metaSpace}};
+        Json norms = Json::array();
+        if (prefix) norms.push_back({{"type", "Prepend"}, {"prepend", metaSpace}});
+        norms.push_back(replace);
+        j["normalizer"] = {{"type", "Sequence"}, {"normalizers", norms}};
+        j["pre_tokenizer"] = nullptr;
+        Json decoders = {{{"type", "Replace"}, {"pattern", {{"String", metaSpace}}}, {"content", " "}},
+                         {{"type", "ByteFallback"}},
+                         {{"type", "Fuse"}}};
+        if (prefix) decoders.push_back({{"type", "Strip"}, {"content", " "}, {"start", 1}, {"stop", 0}});
+        j["decoder"] = {{"type", "Sequence"}, {"decoders", decoders}};
+    } else { // what transformers' GPT2Converter, Qwen2Converter and TikTokenConverter write
+        const Json byteLevel = {{"type", "ByteLevel"},
+                                {"add_prefix_space", false},
+                                {"trim_offsets", true},
+                                {"use_regex", pre->regex == nullptr}};
+        j["normalizer"] = pre->nfc ? Json{{"type", "NFC"}} : Json(nullptr);
+        if (pre->regex)
+            j["pre_tokenizer"] = {{"type", "Sequence"},
+                                  {"pretokenizers",
+                                   {{{"type", "Split"},
+                                     {"pattern", {{"Regex", pre->regex}}},
+                                     {"behavior", "Isolated"},
+                                     {"invert", false}},
+                                    byteLevel}}};
+        else
+            j["pre_tokenizer"] = byteLevel;
+        j["decoder"] = byteLevel;
+    }
+    j["post_processor"] = ggufTemplate(*tokens, addBos ? bos : -1, addEos ? eos : -1);
+    j["model"] = {{"type", "BPE"},
+                  {"dropout", nullptr},
+                  {"unk_token", spStyle && unk >= 0 ? Json((*tokens)[size_t(unk)]) : Json(nullptr)},
+                  {"continuing_subword_prefix", nullptr},
+                  {"end_of_word_suffix", nullptr},
+                  {"fuse_unk", spStyle},
+                  {"byte_fallback", spStyle},
+                  {"ignore_merges", pre && pre->ignoreMerges},
+                  {"vocab", std::move(vocab)},
+                  {"merges", std::move(mergeList)}};
+    try {
+        return std::optional<std::string>(j.dump(1));
+    } catch (const nlohmann::json::exception&) {
+        return makeError(f.path() + ": the vocabulary has tokens that are not valid UTF-8");
+    }
+}
+
+// The tokenizer of a file and, when it is rebuilt as a Hugging Face tokenizer, its tokenizer.json.
+Expected<std::pair<std::shared_ptr<Tokenizer>, std::optional<std::string>>> ggufTokenizerAndJson(const GgufFile& f)
+{
+    auto json = ggufTokenizerJson(f);
+    if (!json) return json.error();
+    std::shared_ptr<Tokenizer> tok;
+    if (*json) {
+        auto hf = HfTokenizer::fromJson(**json, f.path());
+        if (!hf) return hf.error();
+        tok = *hf;
+    } else {
+        SpVocabulary v;
+        v.pieces = *ggufStrings(f, "tokenizer.ggml.tokens");
+        const GgufValue* scores = f.value("tokenizer.ggml.scores");
+        const GgufValue* types = f.value("tokenizer.ggml.token_type");
+        if (const auto* s = scores ? std::get_if<std::vector<float>>(scores) : nullptr)
+            v.scores = *s;
+        else
+            v.scores.assign(v.pieces.size(), 0.f);
+        if (const auto* ty = types ? std::get_if<std::vector<int32_t>>(types) : nullptr)
+            v.types = *ty;
+        else
+            v.types.assign(v.pieces.size(), 1);
+        v.bpe = true; // llama.cpp merges SentencePiece pieces by score
+        v.byteFallback = std::find(v.types.begin(), v.types.end(), 6) != v.types.end();
+        // llama.cpp's defaults for the two splitting keys.
+        v.addDummyPrefix = ggufBool(f, "tokenizer.ggml.add_space_prefix").value_or(true);
+        v.removeExtraWhitespaces = ggufBool(f, "tokenizer.ggml.remove_extra_whitespaces").value_or(false);
+        auto sp = SpTokenizer::fromVocabulary(v, f.path());
+        if (!sp) return sp.error();
+        tok = *sp;
+    }
+    const size_t n = size_t(tok->vocabSize());
+    tok->setSpecials(ggufTokenId(f, "tokenizer.ggml.bos_token_id", n), ggufTokenId(f, "tokenizer.ggml.eos_token_id", n),
+                     ggufAddsBos(f));
+    return std::make_pair(std::move(tok), std::move(*json));
 }
 
 } // namespace
@@ -100,39 +311,9 @@ Expected<std::string> ggufConfigJson(const GgufFile& f)
 
 Expected<std::shared_ptr<Tokenizer>> ggufTokenizer(const GgufFile& f)
 {
-    const std::string model = ggufString(f, "tokenizer.ggml.model");
-    if (model != "llama")
-        return makeError(f.path() + ": tokenizer.ggml.model is '" + model +
-                         "'; QuantLens reads SentencePiece ('llama') vocabularies from GGUF files");
-    SpVocabulary v;
-    const GgufValue* tokens = f.value("tokenizer.ggml.tokens");
-    const GgufValue* scores = f.value("tokenizer.ggml.scores");
-    const GgufValue* types = f.value("tokenizer.ggml.token_type");
-    const auto* t = tokens ? std::get_if<std::vector<std::string>>(tokens) : nullptr;
-    if (!t) return makeError(f.path() + ": tokenizer.ggml.tokens is missing or not a string array");
-    v.pieces = *t;
-    if (const auto* s = scores ? std::get_if<std::vector<float>>(scores) : nullptr)
-        v.scores = *s;
-    else
-        v.scores.assign(v.pieces.size(), 0.f);
-    if (const auto* ty = types ? std::get_if<std::vector<int32_t>>(types) : nullptr)
-        v.types = *ty;
-    else
-        v.types.assign(v.pieces.size(), 1);
-    v.bpe = true; // llama.cpp merges SentencePiece pieces by score
-    v.byteFallback = std::find(v.types.begin(), v.types.end(), 6) != v.types.end();
-    // llama.cpp's defaults for the two splitting keys.
-    v.addDummyPrefix = ggufBool(f, "tokenizer.ggml.add_space_prefix").value_or(true);
-    v.removeExtraWhitespaces = ggufBool(f, "tokenizer.ggml.remove_extra_whitespaces").value_or(false);
-    auto sp = SpTokenizer::fromVocabulary(v, f.path());
-    if (!sp) return sp.error();
-    const auto id = [&](const char* key) {
-        auto u = ggufUint(f, key);
-        return u && *u < v.pieces.size() ? int32_t(*u) : -1;
-    };
-    (*sp)->setSpecials(id("tokenizer.ggml.bos_token_id"), id("tokenizer.ggml.eos_token_id"),
-                       ggufBool(f, "tokenizer.ggml.add_bos_token").value_or(true));
-    return std::shared_ptr<Tokenizer>(*sp);
+    auto tok = ggufTokenizerAndJson(f);
+    if (!tok) return tok.error();
+    return std::move(tok->first);
 }
 
 Expected<void> importGguf(const GgufFile& f, const std::string& outDir, Feedback* fb)
@@ -142,8 +323,9 @@ Expected<void> importGguf(const GgufFile& f, const std::string& outDir, Feedback
     auto config = ModelConfig::fromJson(*configJson, f.path());
     if (!config) return config.error();
     const ModelConfig& c = *config;
-    auto tok = ggufTokenizer(f);
-    if (!tok) return tok.error();
+    auto vocabulary = ggufTokenizerAndJson(f);
+    if (!vocabulary) return vocabulary.error();
+    const std::shared_ptr<Tokenizer>& tok = vocabulary->first;
 
     // HF name, and for Q/K the head count whose rotary rows are un-permuted, of each GGUF tensor.
     std::map<std::string, std::pair<std::string, int>> names{{"token_embd.weight", {"model.embed_tokens.weight", 0}},
@@ -200,13 +382,18 @@ Expected<void> importGguf(const GgufFile& f, const std::string& outDir, Feedback
         return {};
     };
     QL_TRY(writeText("config.json", *configJson));
-    const auto* sp = dynamic_cast<const SpTokenizer*>(tok->get());
-    QL_TRY(writeText("tokenizer.model", sp->modelProto()));
+    // A rebuilt tokenizer.json is used as it is (PreTrainedTokenizerFast: transformers adds no
+    // post-processing of its own); a vocabulary read by its scores is a tokenizer.model.
+    const auto& json = vocabulary->second;
+    if (json)
+        QL_TRY(writeText("tokenizer.json", *json));
+    else
+        QL_TRY(writeText("tokenizer.model", static_cast<const SpTokenizer&>(*tok).modelProto()));
     nlohmann::json tc;
-    tc["add_bos_token"] = (*tok)->addsBos();
-    if ((*tok)->bosId() >= 0) tc["bos_token"] = (*tok)->tokenText((*tok)->bosId());
-    if ((*tok)->eosId() >= 0) tc["eos_token"] = (*tok)->tokenText((*tok)->eosId());
-    tc["tokenizer_class"] = "LlamaTokenizer";
+    tc["add_bos_token"] = tok->addsBos();
+    if (tok->bosId() >= 0) tc["bos_token"] = tok->tokenText(tok->bosId());
+    if (tok->eosId() >= 0) tc["eos_token"] = tok->tokenText(tok->eosId());
+    tc["tokenizer_class"] = json ? "PreTrainedTokenizerFast" : "LlamaTokenizer";
     QL_TRY(writeText("tokenizer_config.json", tc.dump(2) + "\n"));
     return writeSafetensorsFile((fs::path(outDir) / "model.safetensors").string(), tensors, {{"format", "pt"}});
 }

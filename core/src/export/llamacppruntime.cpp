@@ -21,9 +21,16 @@ ActQuantSpec ggmlInputGrid(GgmlType t)
     return s;
 }
 
-Expected<LlamaCppRuntime> LlamaCppRuntime::make(const WeightSource& weights, const GgufFile& file, int layers)
+Expected<LlamaCppRuntime> LlamaCppRuntime::make(const WeightSource& weights, const GgufFile& file,
+                                                const ModelConfig& config)
 {
+    const int layers = config.layers;
     LlamaCppRuntime r;
+    // llama.cpp's CPU flash attention takes its tiled fp32 path only when head_dim is a multiple
+    // of the SIMD width of the build it loads (16 floats with AVX-512, 8 with AVX2); otherwise it
+    // runs the per-query kernel with an fp16 accumulator (ggml-cpu ops.cpp, flash_attn_ext).
+    const int simd = __builtin_cpu_supports("avx512f") ? 16 : 8;
+    r.m_flashF16 = config.headDim % simd != 0;
     r.m_weights = &weights;
     r.m_inputs.resize(size_t(layers));
     for (int i = 0; i < layers; ++i)
@@ -43,6 +50,7 @@ Expected<LlamaCppRuntime> LlamaCppRuntime::make(const WeightSource& weights, con
 void LlamaCppRuntime::apply(EvalOptions& opt) const
 {
     opt.kvCacheF16 = true;
+    opt.flashAttentionF16 = m_flashF16;
     opt.lmHeadInput = m_lmHeadInput;
 }
 

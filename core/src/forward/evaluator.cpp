@@ -123,6 +123,7 @@ Expected<PplResult> evaluatePerplexity(const ModelConfig& config, const WeightSo
         fo.threads = opt.threads;
         fo.logitsFrom = first;
         fo.kvCacheF16 = opt.kvCacheF16;
+        fo.flashAttentionF16 = opt.flashAttentionF16;
         fo.lmHeadInput = opt.lmHeadInput;
         auto sink = [&](int s, const Eigen::MatrixXf& logitsIn) -> Expected<void> {
             Eigen::MatrixXf logits = logitsIn;
@@ -188,6 +189,7 @@ Expected<KlResult> evaluateKl(const ModelConfig& refConfig, const WeightSource& 
     fo.logitsFrom = first;
     ForwardOptions modelFo = fo;
     modelFo.kvCacheF16 = opt.kvCacheF16;
+    modelFo.flashAttentionF16 = opt.flashAttentionF16;
     modelFo.lmHeadInput = opt.lmHeadInput;
     for (int b0 = 0; b0 < nWin; b0 += batch) {
         const int nb = std::min(batch, nWin - b0);

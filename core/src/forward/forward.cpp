@@ -182,6 +182,7 @@ Expected<void> ForwardEngine::layers(int first, int last, std::vector<Eigen::Mat
     }
 
     m_kvF16 = opt.kvCacheF16;
+    m_flashF16 = opt.kvCacheF16 && opt.flashAttentionF16;
     m_stopLayer = m_stopSlot = -1;
     if (!opt.stopAfterSite.empty()) {
         m_stopSlot = siteSlot(opt.stopAfterSite);
@@ -305,6 +306,9 @@ void ForwardEngine::runBlock(int layer, const BlockWeights& w, Eigen::MatrixXf& 
         const int group = c.heads / c.kvHeads;
         const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
         const int window = c.slidingWindow;
+        if (m_flashF16) {
+            flashAttentionF16(m_q, m_k, m_v, m_attn, scale);
+        } else
 #pragma omp parallel
         {
             Eigen::MatrixXf scores;
@@ -370,6 +374,45 @@ void ForwardEngine::runBlock(int layer, const BlockWeights& w, Eigen::MatrixXf& 
     publish(layer, MlpOut, seq, m_o);
     x += m_o;
     publish(layer, Output, seq, x);
+}
+
+void ForwardEngine::flashAttentionF16(const Eigen::MatrixXf& q, const Eigen::MatrixXf& k, const Eigen::MatrixXf& v,
+                                      Eigen::MatrixXf& out, float scale) const
+{
+    const ModelConfig& c = m_config;
+    const int hd = c.headDim, group = c.heads / c.kvHeads, window = c.slidingWindow;
+    const Eigen::Index n = q.cols();
+    auto h16 = [](float x) { return halfToFloat(floatToHalf(x)); };
+#pragma omp parallel for schedule(dynamic)
+    for (int head = 0; head < c.heads; ++head) {
+        const int kvh = head / group;
+        std::vector<float> q16(static_cast<size_t>(hd)), acc(static_cast<size_t>(hd));
+        for (Eigen::Index j = 0; j < n; ++j) {
+            for (int d = 0; d < hd; ++d) q16[size_t(d)] = h16(q(Eigen::Index(head) * hd + d, j));
+            std::fill(acc.begin(), acc.end(), 0.f);
+            float M = -std::numeric_limits<float>::infinity(), S = 0.f;
+            const Eigen::Index lo = window > 0 ? std::max<Eigen::Index>(0, j - window + 1) : 0;
+            for (Eigen::Index key = lo; key <= j; ++key) {
+                float s = 0.f;
+                for (int d = 0; d < hd; ++d) s += k(Eigen::Index(kvh) * hd + d, key) * q16[size_t(d)];
+                s *= scale;
+                float ms = 1.f, vs = 1.f;
+                if (s > M) { // a new maximum rescales the fp16 accumulator
+                    const float old = M;
+                    M = s;
+                    ms = std::exp(old - M);
+                    for (float& a : acc) a = h16(a * ms);
+                } else {
+                    vs = std::exp(s - M);
+                }
+                for (int d = 0; d < hd; ++d)
+                    acc[size_t(d)] = h16(acc[size_t(d)] + v(Eigen::Index(kvh) * hd + d, key) * vs);
+                S = S * ms + vs;
+            }
+            const float inv = S == 0.f ? 0.f : 1.f / S;
+            for (int d = 0; d < hd; ++d) out(Eigen::Index(head) * hd + d, j) = acc[size_t(d)] * inv;
+        }
+    }
 }
 
 } // namespace ql

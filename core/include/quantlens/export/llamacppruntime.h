@@ -7,6 +7,7 @@
 #include "quantlens/export/ggmltype.h"
 #include "quantlens/export/ggufreader.h"
 #include "quantlens/forward/evaluator.h"
+#include "quantlens/model/modelconfig.h"
 #include "quantlens/model/weights.h"
 
 #include <array>
@@ -20,8 +21,9 @@ ActQuantSpec ggmlInputGrid(GgmlType t);
 /// A GGUF model's weights with llama.cpp's input formats installed on every linear.
 class LlamaCppRuntime final : public WeightSource {
 public:
-    /// weights is the file's model (OpenedModel); the types come from the file's tensor table.
-    static Expected<LlamaCppRuntime> make(const WeightSource& weights, const GgufFile& file, int layers);
+    /// weights is the file's model (OpenedModel) with its config; the types come from the file's
+    /// tensor table.
+    static Expected<LlamaCppRuntime> make(const WeightSource& weights, const GgufFile& file, const ModelConfig& config);
 
     /// Turns on the runtime's attention numerics and the lm_head's input format in opt.
     void apply(EvalOptions& opt) const;
@@ -38,6 +40,7 @@ private:
     const WeightSource* m_weights = nullptr;
     std::vector<std::array<ActQuantSpec, kLinearCount>> m_inputs; ///< per block and linear
     ActQuantSpec m_lmHeadInput;
+    bool m_flashF16 = false;
 };
 
 } // namespace ql

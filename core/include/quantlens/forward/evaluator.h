@@ -36,6 +36,8 @@ struct EvalOptions {
     bool beyondTrainedPositions = false;        ///< allow ctx > max_position_embeddings
     /// The evaluated model's attention in fp16, as llama.cpp's KV cache (ForwardOptions).
     bool kvCacheF16 = false;
+    /// The evaluated model's attention as llama.cpp's per-query flash attention (ForwardOptions).
+    bool flashAttentionF16 = false;
     /// Simulated quantization of the evaluated model's lm_head input (ForwardOptions).
     ActQuantSpec lmHeadInput;
 };

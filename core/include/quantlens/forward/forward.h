@@ -41,6 +41,10 @@ struct ForwardOptions {
     /// llama.cpp's attention numerics: k (after RoPE) and v rounded to fp16, as its F16 KV cache
     /// stores them; its CPU flash attention reads them back in fp32 with an fp32 query.
     bool kvCacheF16 = false;
+    /// With kvCacheF16: llama.cpp's per-query CPU flash attention (what it runs when head_dim is
+    /// not a multiple of its SIMD width): the query rounded to fp16, keys visited in order with an
+    /// online softmax, and the output accumulated in fp16, rounded after every key.
+    bool flashAttentionF16 = false;
     /// Simulated quantization of the lm_head's input (what a runtime does for its output weight).
     ActQuantSpec lmHeadInput;
 };
@@ -100,6 +104,10 @@ private:
     Expected<void> layers(int first, int last, std::vector<Eigen::MatrixXf>& xs, const ForwardOptions& opt,
                           Feedback* fb, double units);
     void runBlock(int layer, const BlockWeights& w, Eigen::MatrixXf& x, int seq);
+    /// Causal attention of every head as llama.cpp's per-query flash attention computes it
+    /// (ForwardOptions::flashAttentionF16); q, k, v are features × tokens after RoPE.
+    void flashAttentionF16(const Eigen::MatrixXf& q, const Eigen::MatrixXf& k, const Eigen::MatrixXf& v,
+                           Eigen::MatrixXf& out, float scale) const;
     bool stopHere(int layer, int slot) const { return layer == m_stopLayer && slot == m_stopSlot; }
     void publish(int layer, int slot, int seq, const Eigen::MatrixXf& x);
 
@@ -112,6 +120,7 @@ private:
     bool m_cacheLmHead = false;
     int m_stopLayer = -1, m_stopSlot = -1;   ///< see ForwardOptions::stopAfterSite
     bool m_kvF16 = false;                    ///< see ForwardOptions::kvCacheF16
+    bool m_flashF16 = false;                 ///< see ForwardOptions::flashAttentionF16
     int m_startSlot = 0;                     ///< runBlockPart: the slot the block resumes after
     BlockCheckpoint* m_checkpoint = nullptr; ///< runBlockPart: read at the start, written at the stop
     RowMatrix m_lmHead;
