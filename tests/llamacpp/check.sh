@@ -26,19 +26,21 @@ if ! cmp -s "$src/tests/llamacpp/package-lock.json" "$work/node_modules/.quantle
 fi
 ctx=256; chunks=8
 "$cli" tokenize "$model" --text "$text" --out "$work/ids.txt"
-bos=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['tokenizer']['bos_id'])" <("$cli" info "$model" --json))
+bosof() { "$cli" info "$1" --json | python3 -c "import json,sys; print(json.load(sys.stdin)['tokenizer']['bos_id'])"; }
+ids="$work/ids.txt"; bos=$(bosof "$model")
 ppl() { python3 -c "import json,sys; print(json.load(sys.stdin)['ppl'])"; }
 status=0
 
 # compare LABEL GGUF PLAIN_TOL RUNTIME_TOL [EVAL_ARGS...]: llama.cpp's perplexity of GGUF against
-# QuantLens's plain eval (of EVAL_ARGS, default the GGUF itself) and against eval --runtime llamacpp.
+# QuantLens's plain eval (of EVAL_ARGS, default the GGUF itself) and against eval --runtime llamacpp,
+# on the ids in $ids with BOS $bos.
 compare() {
   local label=$1 gguf=$2 tplain=$3 truntime=$4; shift 4
   local args=("$@"); [ ${#args[@]} -gt 0 ] || args=("$gguf")
   local plain runtime theirs
   plain=$("$cli" eval "${args[@]}" --data "$text" --ctx $ctx --chunks $chunks --protocol llamacpp --json | ppl)
   runtime=$("$cli" eval "$gguf" --data "$text" --ctx $ctx --chunks $chunks --protocol llamacpp --runtime llamacpp --json | ppl)
-  theirs=$(cd "$work" && node ppl.mjs "$gguf" "$work/ids.txt" $ctx $chunks "$bos" | ppl)
+  theirs=$(cd "$work" && node ppl.mjs "$gguf" "$ids" $ctx $chunks "$bos" | ppl)
   python3 - "$label" "$plain" "$runtime" "$theirs" "$tplain" "$truntime" <<'PY' || status=1
 import sys
 label = sys.argv[1]
@@ -92,4 +94,17 @@ cp "$model/tokenizer.model" "$model/tokenizer_config.json" "$fix/"
   --out "$work/mixed.gguf" --json > "$work/export-mixed.json"
 python3 -c "import json,sys; print('mixed-type file:', json.load(open(sys.argv[1]))['tensors_by_type'])" "$work/export-mixed.json"
 compare "synthetic mixed K types" "$work/mixed.gguf" 0.01 0.003
+
+# The second shared model: a tokenizer.json (SentencePiece-style BPE) vocabulary, exported as
+# llama's; f32 and a file of five types (rows of 128 and 384 take no K type).
+model656="$shared/models/tinystories-656k"
+if [ -f "$model656/config.json" ]; then
+  "$cli" tokenize "$model656" --text "$text" --out "$work/ids656.txt" > /dev/null
+  ids="$work/ids656.txt"; bos=$(bosof "$model656")
+  "$cli" export "$model656" --format gguf --gguf-type f32 --out "$work/t656-f32.gguf" > /dev/null
+  "$cli" export "$model656" --format gguf --gguf-type q8_0 --tensor-type attn_v=q4_0 --tensor-type ffn_down=q5_1 \
+    --tensor-type attn_k=q4_1 --tensor-type token_embd=f16 --out "$work/t656-mixed.gguf" > /dev/null
+  compare "tinystories-656k f32" "$work/t656-f32.gguf" 0.001 0.001 "$model656"
+  compare "tinystories-656k mixed types" "$work/t656-mixed.gguf" 0.01 0.003
+fi
 exit $status

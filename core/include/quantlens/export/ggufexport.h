@@ -1,7 +1,7 @@
 #pragma once
 
 // A model as a GGUF file llama.cpp loads (docs/gguf.md): `llama` architecture metadata, the
-// SentencePiece vocabulary, HF tensor names mapped to llama.cpp's with Q/K rows permuted to
+// vocabulary (SentencePiece, or tokenizer.json BPE), HF tensor names mapped to llama.cpp's with Q/K rows permuted to
 // its rotary layout, and each weight encoded in its chosen ggml type.
 
 #include "quantlens/base/expected.h"
@@ -57,13 +57,13 @@ RowMatrix permuteRotaryRows(const Eigen::Ref<const RowMatrix>& w, int heads);
 std::vector<Eigen::Index> rotaryRowOrder(Eigen::Index rows, int heads);
 
 /// Writes weights (the model's own, or a transformed or quantized source with the model's
-/// shapes) as a GGUF file. A type whose blocks do not divide a row falls back to f16 (1-D
-/// tensors are always f32), and the report names each such tensor and why. When weights is a
+/// shapes) as a GGUF file. A type whose blocks do not divide a row falls back as llama-quantize
+/// does, else to f16 (1-D tensors are always f32), and the report names each such tensor and why. When weights is a
 /// QuantizedModel, a layer whose codes a ggml type holds exactly is written with those codes in
 /// that type (losslessGgmlType); its other layers are encoded from their dequantized weights,
 /// with a note saying why. Online rotations, which llama.cpp cannot run, are refused. Only the llama
-/// architecture without biases and a SentencePiece tokenizer are written for now; other
-/// models are refused with the reason.
+/// architecture without biases is written for now, with a SentencePiece or tokenizer.json BPE
+/// vocabulary; other models are refused with the reason.
 Expected<GgufExportReport> exportGguf(const Model& model, const WeightSource& weights, const Tokenizer& tokenizer,
                                       const GgufExportOptions& options, const std::string& path,
                                       Feedback* feedback = nullptr);

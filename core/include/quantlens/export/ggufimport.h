@@ -19,10 +19,11 @@ namespace ql {
 /// config.json for the model a GGUF file describes (llama architecture only; errors name the
 /// file and the missing or unsupported key).
 Expected<std::string> ggufConfigJson(const GgufFile& f);
-/// The tokenizer of a GGUF file's vocabulary (tokenizer.ggml.model "llama": SentencePiece).
+/// The tokenizer of a GGUF file's vocabulary ("llama": SentencePiece, or BPE by its merges when
+/// the file has them; "gpt2": byte-level BPE with the pre-tokenizer its name stands for).
 Expected<std::shared_ptr<Tokenizer>> ggufTokenizer(const GgufFile& f);
 /// Writes the model as a Hugging Face folder: config.json, model.safetensors (fp32, Q/K rows
-/// back in HF order), tokenizer.model and tokenizer_config.json. Tensors the llama graph does
+/// back in HF order), tokenizer.model or tokenizer.json, and tokenizer_config.json. Tensors the llama graph does
 /// not have are refused, naming them.
 Expected<void> importGguf(const GgufFile& f, const std::string& outDir, Feedback* feedback = nullptr);
 
