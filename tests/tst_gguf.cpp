@@ -12,6 +12,7 @@
 #include "quantlens/export/ggufwriter.h"
 #include "quantlens/model/safetensors.h"
 #include "quantlens/export/ggmlmapping.h"
+#include "quantlens/model/floatweights.h"
 #include "quantlens/model/model.h"
 #include "quantlens/quant/quantizedmodel.h"
 #include "quantlens/text/tokenizer.h"
@@ -524,6 +525,39 @@ private slots:
         QVERIFY(pr && pg);
         qInfo("run ppl %.6f, its GGUF %.6f", pr->ppl, pg->ppl);
         QVERIFY2(std::fabs(pg->ppl / pr->ppl - 1) < 1e-4, qPrintable(QString::number(pg->ppl / pr->ppl - 1)));
+    }
+
+    // A transform that unties the lm_head (a norm folded into it) gets its own output.weight.
+    void untiedHeadIsWritten()
+    {
+        const QString dir = qltest::sharedModel(QStringLiteral("stories260k"));
+        if (!QFileInfo::exists(dir + QStringLiteral("/config.json")))
+            QSKIP(qPrintable(QStringLiteral("shared model missing: %1 (set QL_SHARED_DIR)").arg(dir)));
+        auto model = ql::Model::open(dir.toStdString());
+        QVERIFY(model);
+        QVERIFY(model->config().tieEmbeddings);
+        auto tok = ql::loadTokenizer(dir.toStdString());
+        QVERIFY(tok);
+        auto fw = ql::FloatWeights::load(*model);
+        QVERIFY(fw);
+        fw->lmHeadWeight() *= 0.5f; // unties it
+        QTemporaryDir out;
+        const std::string path = out.filePath(QStringLiteral("untied.gguf")).toStdString();
+        ql::GgufExportOptions opt;
+        opt.type = ql::GgmlType::F32;
+        QVERIFY(ql::exportGguf(*model, *fw, **tok, opt, path));
+        auto g = ql::GgufFile::open(path);
+        QVERIFY(g);
+        auto head = g->readFloat("output.weight");
+        QVERIFY(head);
+        const ql::RowMatrix& expect = fw->lmHeadWeight();
+        QVERIFY(std::equal(head->begin(), head->end(), expect.data()));
+        auto emb = g->readFloat("token_embd.weight");
+        QVERIFY(emb);
+        QVERIFY(std::equal(emb->begin(), emb->end(), fw->embedding().data()));
+        // Tied weights still write no output.weight.
+        QVERIFY(ql::exportGguf(*model, *model, **tok, opt, path));
+        QVERIFY(!ql::GgufFile::open(path)->tensor("output.weight"));
     }
 
     void ggufErrorsNameTheFile()

@@ -69,7 +69,7 @@ calib="$shared/data/tinystories/valid_hf_first1000_eot.txt" # not the scored tex
 # On this tiny model single windows differ by up to ±0.9 nats between llama.cpp and the
 # simulation once activations are quantized (8-bit rounding flips that fp32 summation order
 # decides), so 8 windows agree to about 2e-3 at best.
-for spec in rtn:true:0.003 rtn:false:0.003 gptq:true:0.003; do
+for spec in rtn:true:0.003 rtn:false:0.003 gptq:true:0.003 gptq:false:0.003; do
   IFS=: read -r method sym truntime <<< "$spec"
   name="$method-$([ "$sym" = true ] && echo sym || echo asym)"
   cat > "$work/$name.json" <<JSON

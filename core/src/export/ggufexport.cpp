@@ -217,31 +217,37 @@ Expected<GgufExportReport> exportGguf(const Model& model, const WeightSource& we
                      }});
     };
 
+    // The embedding and the output projection, read once up front: a transform may have untied
+    // them (a norm folded into the lm_head), and then the file needs its own output.weight.
+    auto embedding = std::make_shared<RowMatrix>();
+    {
+        std::vector<int32_t> ids(static_cast<size_t>(c.vocab));
+        for (int32_t i = 0; i < c.vocab; ++i) ids[size_t(i)] = i;
+        Eigen::MatrixXf cols; // hidden × vocab: column i is token i's row
+        QL_TRY(weights.embed(ids, cols));
+        *embedding = cols.transpose();
+    }
+    auto headIn = weights.lmHead();
+    if (!headIn) return headIn.error();
+    const bool tied = c.tieEmbeddings && *headIn == *embedding;
+    auto lmHead = std::make_shared<RowMatrix>(tied ? RowMatrix() : std::move(*headIn));
     const GgmlType embType = choose("token_embd.weight", c.hidden);
     w.addTensor({"token_embd.weight",
                  {uint64_t(c.hidden), uint64_t(c.vocab)},
                  embType,
-                 [&weights, &c, embType](std::span<uint8_t> out) -> Expected<void> {
-                     std::vector<int32_t> ids(static_cast<size_t>(c.vocab));
-                     for (int32_t i = 0; i < c.vocab; ++i) ids[size_t(i)] = i;
-                     Eigen::MatrixXf cols; // hidden × vocab: column i is token i's row
-                     QL_TRY(weights.embed(ids, cols));
-                     const RowMatrix rows = cols.transpose();
-                     return ggufEncodeMatrix(rows, embType, out);
+                 [embedding, embType](std::span<uint8_t> out) -> Expected<void> {
+                     return ggufEncodeMatrix(*embedding, embType, out);
                  }});
     vectorTensor(
         "output_norm.weight", [&weights]() { return weights.finalNorm(); }, c.hidden);
-    if (!c.tieEmbeddings) {
+    if (!tied) {
         const GgmlType outType = choose("output.weight", c.hidden);
-        w.addTensor(
-            {"output.weight",
-             {uint64_t(c.hidden), uint64_t(c.vocab)},
-             outType,
-             [&weights, outType, imp = importanceOf("output.weight")](std::span<uint8_t> out) -> Expected<void> {
-                 auto head = weights.lmHead();
-                 if (!head) return head.error();
-                 return ggufEncodeMatrix(*head, outType, out, *imp);
-             }});
+        w.addTensor({"output.weight",
+                     {uint64_t(c.hidden), uint64_t(c.vocab)},
+                     outType,
+                     [lmHead, outType, imp = importanceOf("output.weight")](std::span<uint8_t> out) -> Expected<void> {
+                         return ggufEncodeMatrix(*lmHead, outType, out, *imp);
+                     }});
     }
     auto cache = std::make_shared<BlockCache>(weights);
     const auto* run = dynamic_cast<const QuantizedModel*>(&weights);
