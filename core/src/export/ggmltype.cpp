@@ -3,6 +3,8 @@
 #include "export/ggmlkquants.h"
 #include "quantlens/model/safetensors.h"
 
+#include <Eigen/Core>
+
 #include <algorithm>
 #include <array>
 #include <cctype>
@@ -136,11 +138,8 @@ float ggmlSignedAbsMax(const float* x, int n)
 {
     // Two passes, the first one branch-free (it vectorises): the largest magnitude, then the
     // first element that has it, which is the element the one-pass reference keeps.
-    float amax = 0.f;
-    for (int j = 0; j < n; ++j) {
-        const float a = std::fabs(x[j]);
-        amax = a > amax ? a : amax; // the form GCC turns into vector max instructions
-    }
+    if (n <= 0) return 0.f;
+    const float amax = Eigen::Map<const Eigen::ArrayXf>(x, n).abs().maxCoeff();
     if (!(amax > 0.f)) return 0.f;
     for (int j = 0; j < n; ++j)
         if (std::fabs(x[j]) == amax) return x[j];

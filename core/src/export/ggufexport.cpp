@@ -219,17 +219,21 @@ Expected<GgufExportReport> exportGguf(const Model& model, const WeightSource& we
 
     // The embedding and the output projection, read once up front: a transform may have untied
     // them (a norm folded into the lm_head), and then the file needs its own output.weight.
+    // The model itself needs no comparison: its tied lm_head is its embedding.
+    auto headIn = weights.lmHead();
+    if (!headIn) return headIn.error();
     auto embedding = std::make_shared<RowMatrix>();
-    {
+    const bool plainModel = dynamic_cast<const Model*>(&weights) != nullptr;
+    if (plainModel && c.tieEmbeddings) {
+        *embedding = std::move(*headIn);
+    } else {
         std::vector<int32_t> ids(static_cast<size_t>(c.vocab));
         for (int32_t i = 0; i < c.vocab; ++i) ids[size_t(i)] = i;
         Eigen::MatrixXf cols; // hidden × vocab: column i is token i's row
         QL_TRY(weights.embed(ids, cols));
         *embedding = cols.transpose();
     }
-    auto headIn = weights.lmHead();
-    if (!headIn) return headIn.error();
-    const bool tied = c.tieEmbeddings && *headIn == *embedding;
+    const bool tied = c.tieEmbeddings && (plainModel || *headIn == *embedding);
     auto lmHead = std::make_shared<RowMatrix>(tied ? RowMatrix() : std::move(*headIn));
     const GgmlType embType = choose("token_embd.weight", c.hidden);
     w.addTensor({"token_embd.weight",
