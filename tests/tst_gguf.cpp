@@ -13,6 +13,7 @@
 #include "quantlens/model/safetensors.h"
 #include "quantlens/export/ggmlmapping.h"
 #include "quantlens/model/floatweights.h"
+#include "quantlens/quant/actquant.h"
 #include "quantlens/model/model.h"
 #include "quantlens/quant/quantizedmodel.h"
 #include "quantlens/text/tokenizer.h"
@@ -558,6 +559,68 @@ private slots:
         // Tied weights still write no output.weight.
         QVERIFY(ql::exportGguf(*model, *model, **tok, opt, path));
         QVERIFY(!ql::GgufFile::open(path)->tensor("output.weight"));
+    }
+
+    // A q4_1 product as llama.cpp takes it (q8_1 input: y = Σ_b d_w·fp16(d)·Σ q_w·q + m_w·fp16(d·Σq)),
+    // computed here from the block bytes, against the runtime simulation: decoded weights times
+    // the q8_0-rounded input plus the block minimums times q8_1Correction.
+    void q8_1ProductMatchesLlamaCppFormula()
+    {
+        std::mt19937 rng(11);
+        std::normal_distribution<float> g(0.f, 1.f);
+        const int cols = 128, rows = 6, tokens = 5, blocks = cols / 32;
+        ql::RowMatrix w(rows, cols);
+        for (Eigen::Index i = 0; i < w.size(); ++i) w.data()[i] = 0.05f * g(rng) + 0.01f;
+        Eigen::MatrixXf x(cols, tokens);
+        for (Eigen::Index i = 0; i < x.size(); ++i) x.data()[i] = g(rng) * (i % 37 == 0 ? 8.f : 1.f);
+        std::vector<uint8_t> bytes(size_t(rows) * blocks * 20);
+        Eigen::MatrixXf deq(rows, cols);
+        ql::RowMatrix mins(rows, blocks);
+        for (int r = 0; r < rows; ++r) {
+            std::span<uint8_t> row(bytes.data() + size_t(r) * blocks * 20, size_t(blocks) * 20);
+            QVERIFY(ql::encodeGgmlRow(ql::GgmlType::Q4_1, std::span<const float>(w.row(r).data(), cols), row));
+            std::vector<float> y(cols);
+            QVERIFY(ql::decodeGgmlRow(ql::GgmlType::Q4_1, row, y));
+            for (int j = 0; j < cols; ++j) deq(r, j) = y[size_t(j)];
+            for (int b = 0; b < blocks; ++b) mins(r, b) = refHalf(row.data() + 20 * b + 2);
+        }
+        ql::ActQuantSpec q8;
+        q8.grid = ql::ActGrid::Q8_0;
+        Eigen::MatrixXf xq, corr;
+        ql::fakeQuantizeActivations(x, q8, xq);
+        ql::q8_1Correction(x, corr);
+        const Eigen::MatrixXf sim = deq * xq + mins * corr;
+        auto h16 = [](float v) {
+            const uint16_t h = ql::floatToHalf(v);
+            const uint8_t b[2] = {uint8_t(h & 0xff), uint8_t(h >> 8)};
+            return refHalf(b);
+        };
+        double worst = 0, plainWorst = 0;
+        const Eigen::MatrixXf plain = deq * xq;
+        for (int t = 0; t < tokens; ++t)
+            for (int r = 0; r < rows; ++r) {
+                double y = 0;
+                for (int b = 0; b < blocks; ++b) {
+                    const uint8_t* blk = bytes.data() + (size_t(r) * blocks + b) * 20;
+                    float amax = 0;
+                    for (int j = 0; j < 32; ++j) amax = std::max(amax, std::fabs(x(32 * b + j, t)));
+                    const float d = amax / 127.f, id = amax != 0.f ? 127.f / amax : 0.f;
+                    int sumq = 0;
+                    double dot = 0;
+                    for (int j = 0; j < 32; ++j) {
+                        const int q = int(std::nearbyint(x(32 * b + j, t) * id));
+                        const int qw = j < 16 ? (blk[4 + j] & 15) : (blk[4 + j - 16] >> 4);
+                        sumq += q;
+                        dot += double(qw) * q;
+                    }
+                    y += double(refHalf(blk)) * h16(d) * dot + double(refHalf(blk + 2)) * h16(d * float(sumq));
+                }
+                worst = std::max(worst, std::abs(sim(r, t) - y) / (std::abs(y) + 1e-3));
+                plainWorst = std::max(plainWorst, std::abs(plain(r, t) - y) / (std::abs(y) + 1e-3));
+            }
+        qInfo("q4_1 product: simulation %.2e, without the q8_1 term %.2e (max relative)", worst, plainWorst);
+        QVERIFY2(worst < 1e-5, qPrintable(QString::number(worst)));
+        QVERIFY(plainWorst > 10 * worst); // the term matters, so the check can fail
     }
 
     void ggufErrorsNameTheFile()

@@ -1,6 +1,7 @@
 #include "quantlens/export/llamacppruntime.h"
 
 #include "quantlens/export/ggufexport.h"
+#include "quantlens/model/safetensors.h"
 
 namespace ql {
 
@@ -33,12 +34,29 @@ Expected<LlamaCppRuntime> LlamaCppRuntime::make(const WeightSource& weights, con
     r.m_flashF16 = config.headDim % simd != 0;
     r.m_weights = &weights;
     r.m_inputs.resize(size_t(layers));
+    r.m_mins.resize(size_t(layers));
     for (int i = 0; i < layers; ++i)
         for (int k = 0; k < kLinearCount; ++k) {
-            const std::string name = ggufLinearName(i, LinearKind(k));
+            const LinearKind kind = LinearKind(k);
+            const std::string name = ggufLinearName(i, kind);
             const GgufFile::Tensor* t = file.tensor(name);
             if (!t) return makeError(file.path() + ": no tensor " + name);
             r.m_inputs[size_t(i)][size_t(k)] = ggmlInputGrid(t->type);
+            if (t->type != GgmlType::Q4_1 && t->type != GgmlType::Q5_1) continue;
+            // The minimum m is the second fp16 of each block; Q and K rows are stored permuted.
+            auto raw = file.readRaw(*t);
+            if (!raw) return raw.error();
+            const Eigen::Index cols = Eigen::Index(t->dims[0]), rows = Eigen::Index(t->dims[1]), blocks = cols / 32;
+            const int blockBytes = ggmlTypeInfo(t->type)->blockBytes;
+            const int heads = kind == LinearKind::Q ? config.heads : kind == LinearKind::K ? config.kvHeads : 0;
+            const std::vector<Eigen::Index> order = heads ? rotaryRowOrder(rows, heads) : std::vector<Eigen::Index>{};
+            auto mins = std::make_shared<RowMatrix>(rows, blocks);
+            for (Eigen::Index row = 0; row < rows; ++row)
+                for (Eigen::Index b = 0; b < blocks; ++b) {
+                    const uint8_t* p = raw->data() + (row * blocks + b) * blockBytes + 2;
+                    (*mins)(order.empty() ? row : order[size_t(row)], b) = halfToFloat(uint16_t(p[0] | (p[1] << 8)));
+                }
+            r.m_mins[size_t(i)][size_t(k)] = std::move(mins);
         }
     const GgufFile::Tensor* head = file.tensor("output.weight");
     if (!head) head = file.tensor("token_embd.weight"); // tied
@@ -58,7 +76,10 @@ Expected<void> LlamaCppRuntime::block(int i, BlockWeights& out) const
 {
     QL_TRY(m_weights->block(i, out));
     if (i < 0 || size_t(i) >= m_inputs.size()) return makeError("no block " + std::to_string(i));
-    for (int k = 0; k < kLinearCount; ++k) out.actQuant[size_t(k)] = m_inputs[size_t(i)][size_t(k)];
+    for (int k = 0; k < kLinearCount; ++k) {
+        out.actQuant[size_t(k)] = m_inputs[size_t(i)][size_t(k)];
+        out.q8_1Mins[size_t(k)] = m_mins[size_t(i)][size_t(k)];
+    }
     return {};
 }
 

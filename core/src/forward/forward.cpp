@@ -285,6 +285,10 @@ void ForwardEngine::runBlock(int layer, const BlockWeights& w, Eigen::MatrixXf& 
     };
     auto project = [&](LinearKind k, const Eigen::MatrixXf& in, Eigen::MatrixXf& out) {
         out.noalias() = w[k] * input(k, in);
+        if (const auto& mins = w.q8_1Mins[static_cast<int>(k)]) {
+            q8_1Correction(in, m_q81);
+            out.noalias() += *mins * m_q81;
+        }
         const Eigen::VectorXf& b = w.bias[static_cast<int>(k)];
         if (b.size()) out.colwise() += b;
     };

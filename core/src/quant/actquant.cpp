@@ -96,6 +96,21 @@ void ggmlGridColumn(const float* x, Eigen::Index n, ActGrid grid, float* y)
 
 } // namespace
 
+void q8_1Correction(const Eigen::Ref<const Eigen::MatrixXf>& x, Eigen::MatrixXf& out)
+{
+    const Eigen::Index blocks = x.rows() / 32, n = x.cols();
+    out.resize(blocks, n);
+    for (Eigen::Index t = 0; t < n; ++t)
+        for (Eigen::Index b = 0; b < blocks; ++b) {
+            float amax = 0.f;
+            for (int j = 0; j < 32; ++j) amax = std::max(amax, std::fabs(x(32 * b + j, t)));
+            const float d = amax / 127.f, id = amax != 0.f ? 127.f / amax : 0.f;
+            int sum = 0;
+            for (int j = 0; j < 32; ++j) sum += int(std::nearbyint(x(32 * b + j, t) * id));
+            out(b, t) = halfToFloat(floatToHalf(d * float(sum))) - halfToFloat(floatToHalf(d)) * float(sum);
+        }
+}
+
 void fakeQuantizeActivations(const Eigen::Ref<const Eigen::MatrixXf>& x, const ActQuantSpec& spec, Eigen::MatrixXf& out)
 {
     out.resize(x.rows(), x.cols());

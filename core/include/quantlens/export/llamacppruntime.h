@@ -11,6 +11,7 @@
 #include "quantlens/model/weights.h"
 
 #include <array>
+#include <memory>
 #include <vector>
 
 namespace ql {
@@ -39,6 +40,8 @@ public:
 private:
     const WeightSource* m_weights = nullptr;
     std::vector<std::array<ActQuantSpec, kLinearCount>> m_inputs; ///< per block and linear
+    /// per block and linear: a q4_1/q5_1 weight's block minimums, in HF row order (else null)
+    std::vector<std::array<std::shared_ptr<const RowMatrix>, kLinearCount>> m_mins;
     ActQuantSpec m_lmHeadInput;
     bool m_flashF16 = false;
 };

@@ -128,7 +128,8 @@ private:
     BlockWeights m_block;
     // Scratch reused across sequences and blocks.
     Eigen::MatrixXf m_h, m_q, m_k, m_v, m_attn, m_o, m_g, m_u;
-    Eigen::MatrixXf m_xq; // fake-quantized linear input (activation-quantization hook)
+    Eigen::MatrixXf m_xq;  // fake-quantized linear input (activation-quantization hook)
+    Eigen::MatrixXf m_q81; // q8_1 block-sum correction (BlockWeights::q8_1Mins)
     Eigen::MatrixXf m_cos, m_sin;
 };
 

@@ -37,12 +37,17 @@ struct BlockWeights {
     std::shared_ptr<const HadamardRotation> downInputRotation;
     /// Simulated activation quantization of each linear's input (bits 0: none).
     std::array<ActQuantSpec, kLinearCount> actQuant{};
+    /// Per linear, the block minimums m (rows × in/32) of a q4_1/q5_1 weight, whose product
+    /// llama.cpp takes with q8_1 input: its m-term uses the block sum fp16(d·Σq) instead of
+    /// Σ fp16(d)·q, and the forward adds the difference (q8_1Correction). Null: none.
+    std::array<std::shared_ptr<const RowMatrix>, kLinearCount> q8_1Mins{};
 
     /// Removes every forward-pass hook (sources that have none call this when refilling).
     void clearHooks()
     {
         downInputRotation.reset();
         actQuant.fill(ActQuantSpec{});
+        q8_1Mins.fill(nullptr);
     }
 
     /// The weight of linear k, [out, in].

@@ -38,6 +38,11 @@ struct ActQuantSpec {
     bool operator==(const ActQuantSpec&) const = default;
 };
 
+/// Per 32-feature block of x (features × tokens, features a multiple of 32) and token, what
+/// llama.cpp's q8_1 block sum puts in a q4_1/q5_1 product beyond the q8_0 values:
+/// fp16(d·Σq) − fp16(d)·Σq with d = max|x|/127 and q the q8_0 codes; out is blocks × tokens.
+void q8_1Correction(const Eigen::Ref<const Eigen::MatrixXf>& x, Eigen::MatrixXf& out);
+
 /// out = fake-quantized x (features × tokens) under spec; spec.bits must be in [2, 16].
 void fakeQuantizeActivations(const Eigen::Ref<const Eigen::MatrixXf>& x, const ActQuantSpec& spec,
                              Eigen::MatrixXf& out);
