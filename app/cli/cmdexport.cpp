@@ -11,8 +11,6 @@
 #include "quantlens/text/calibration.h"
 #include "quantlens/text/tokenizer.h"
 
-#include <QDir>
-#include <QFile>
 #include <QSaveFile>
 
 #include <cstdio>
@@ -167,7 +165,6 @@ int cmdExport(const QStringList& args)
         j["bytes"] = r->bytes;
         j["seconds"] = r->seconds;
         j["mb_per_s"] = r->seconds > 0 ? double(r->bytes) / 1e6 / r->seconds : 0.0;
-        j["tensors"] = 0;
     } else if (format == "recipe") {
         auto r = runRecipe(p.value(QStringLiteral("run")).toStdString());
         if (!r) return fail(r.message());
@@ -222,7 +219,11 @@ int cmdExport(const QStringList& args)
     if (p.isSet(QStringLiteral("json"))) {
         printJson(j);
     } else if (format == "gguf" || format == "fakequant" || format == "gptq") {
-        std::printf("wrote %s: %d tensors, %.1f MB in %.2f s\n", out.c_str(), j["tensors"].get<int>(),
+        const std::string count = j.contains("tensors") ? std::to_string(j["tensors"].get<int>()) + " tensors, "
+                                  : j.contains("layers")
+                                      ? std::to_string(j["layers"].get<int>()) + " quantized layers, "
+                                      : "";
+        std::printf("wrote %s: %s%.1f MB in %.2f s\n", out.c_str(), count.c_str(),
                     double(j["bytes"].get<uint64_t>()) / 1e6, j["seconds"].get<double>());
     } else {
         std::printf("wrote %s\n", out.c_str());

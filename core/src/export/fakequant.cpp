@@ -1,5 +1,8 @@
 #include "quantlens/export/fakequant.h"
 
+#include "export/embeddinghead.h"
+#include "export/modelfiles.h"
+
 #include "quantlens/export/stagedfolder.h"
 #include "quantlens/model/safetensorswriter.h"
 
@@ -7,8 +10,6 @@
 
 #include <chrono>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 
 namespace ql {
 
@@ -49,18 +50,14 @@ Expected<FakeQuantReport> exportFakeQuant(const Model& model, const WeightSource
     if (!staged) return staged.error();
 
     std::vector<TensorData> tensors;
-    std::vector<int32_t> ids(static_cast<size_t>(c.vocab));
-    for (int32_t i = 0; i < c.vocab; ++i) ids[size_t(i)] = i;
-    Eigen::MatrixXf cols; // hidden × vocab
-    QL_TRY(weights.embed(ids, cols));
-    const RowMatrix emb = cols.transpose();
+    auto both = readEmbeddingAndHead(weights, c);
+    if (!both) return both.error();
+    const RowMatrix &emb = both->embedding, &head = both->lmHead;
     tensors.push_back(fakeQuantTensor("model.embed_tokens.weight", dtype, {c.vocab, c.hidden}, emb.data(), emb.size()));
-    auto head = weights.lmHead();
-    if (!head) return head.error();
-    const bool tied = c.tieEmbeddings && *head == emb;
+    const bool tied = both->tied();
     if (!tied)
         tensors.push_back(
-            fakeQuantTensor("lm_head.weight", dtype, {head->rows(), head->cols()}, head->data(), head->size()));
+            fakeQuantTensor("lm_head.weight", dtype, {head.rows(), head.cols()}, head.data(), head.size()));
     auto norm = weights.finalNorm();
     if (!norm) return norm.error();
     tensors.push_back(fakeQuantTensor("model.norm.weight", dtype, {norm->size()}, norm->data(), norm->size()));
@@ -92,15 +89,12 @@ Expected<FakeQuantReport> exportFakeQuant(const Model& model, const WeightSource
     QL_TRY(writeSafetensorsFile((dir / "model.safetensors").string(), tensors, {{"format", "pt"}}));
 
     // config.json: the model's own, with what changed.
-    std::ifstream in(fs::path(model.folder()) / "config.json");
-    std::stringstream ss;
-    ss << in.rdbuf();
-    nlohmann::json cfg = nlohmann::json::parse(ss.str(), nullptr, false);
-    if (cfg.is_discarded() || !cfg.is_object()) cfg = nlohmann::json::object();
+    auto read = readConfigJson(model.folder());
+    nlohmann::json cfg = read ? std::move(*read) : nlohmann::json::object();
     cfg["tie_word_embeddings"] = tied;
     cfg["torch_dtype"] = dtype == DType::F32 ? "float32" : dtype == DType::F16 ? "float16" : "bfloat16";
     cfg.erase("quantization_config");
-    std::ofstream(dir / "config.json") << cfg.dump(2) << "\n";
+    QL_TRY(writeTextFile(dir / "config.json", cfg.dump(2) + "\n"));
     QL_TRY(staged->copyModelFiles(model.folder()));
     QL_TRY(staged->commit());
 

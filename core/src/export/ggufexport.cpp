@@ -1,5 +1,7 @@
 #include "quantlens/export/ggufexport.h"
 
+#include "export/embeddinghead.h"
+
 #include "export/ggufvocab.h"
 #include "quantlens/export/ggmlmapping.h"
 #include "quantlens/export/ggufwriter.h"
@@ -217,24 +219,12 @@ Expected<GgufExportReport> exportGguf(const Model& model, const WeightSource& we
                      }});
     };
 
-    // The embedding and the output projection, read once up front: a transform may have untied
-    // them (a norm folded into the lm_head), and then the file needs its own output.weight.
-    // The model itself needs no comparison: its tied lm_head is its embedding.
-    auto headIn = weights.lmHead();
-    if (!headIn) return headIn.error();
-    auto embedding = std::make_shared<RowMatrix>();
-    const bool plainModel = dynamic_cast<const Model*>(&weights) != nullptr;
-    if (plainModel && c.tieEmbeddings) {
-        *embedding = std::move(*headIn);
-    } else {
-        std::vector<int32_t> ids(static_cast<size_t>(c.vocab));
-        for (int32_t i = 0; i < c.vocab; ++i) ids[size_t(i)] = i;
-        Eigen::MatrixXf cols; // hidden × vocab: column i is token i's row
-        QL_TRY(weights.embed(ids, cols));
-        *embedding = cols.transpose();
-    }
-    const bool tied = c.tieEmbeddings && (plainModel || *headIn == *embedding);
-    auto lmHead = std::make_shared<RowMatrix>(tied ? RowMatrix() : std::move(*headIn));
+    // Read once up front: whether the file needs its own output.weight decides the tensor table.
+    auto both = readEmbeddingAndHead(weights, c);
+    if (!both) return both.error();
+    const bool tied = both->tied();
+    auto embedding = std::make_shared<RowMatrix>(std::move(both->embedding));
+    auto lmHead = std::make_shared<RowMatrix>(std::move(both->lmHead));
     const GgmlType embType = choose("token_embd.weight", c.hidden);
     w.addTensor({"token_embd.weight",
                  {uint64_t(c.hidden), uint64_t(c.vocab)},

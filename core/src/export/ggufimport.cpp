@@ -1,5 +1,7 @@
 #include "quantlens/export/ggufimport.h"
 
+#include "export/modelfiles.h"
+
 #include "export/ggufvocab.h"
 #include "quantlens/export/ggufexport.h"
 #include "quantlens/model/model.h"
@@ -11,7 +13,6 @@
 
 #include <algorithm>
 #include <filesystem>
-#include <fstream>
 #include <optional>
 #include <set>
 
@@ -373,13 +374,8 @@ Expected<void> importGguf(const GgufFile& f, const std::string& outDir, Feedback
     std::error_code ec;
     fs::create_directories(outDir, ec);
     if (ec) return makeError(outDir + ": cannot create the folder: " + ec.message());
-    auto writeText = [&](const std::string& name, const std::string& text) -> Expected<void> {
-        const fs::path p = fs::path(outDir) / name;
-        std::ofstream out(p, std::ios::binary);
-        out << text;
-        out.close();
-        if (!out) return makeError(p.string() + ": cannot write");
-        return {};
+    auto writeText = [&](const std::string& name, const std::string& text) {
+        return writeTextFile(fs::path(outDir) / name, text);
     };
     QL_TRY(writeText("config.json", *configJson));
     // A rebuilt tokenizer.json is used as it is (PreTrainedTokenizerFast: transformers adds no

@@ -1,5 +1,8 @@
 #include "quantlens/export/gptqexport.h"
 
+#include "export/embeddinghead.h"
+#include "export/modelfiles.h"
+
 #include "quantlens/export/stagedfolder.h"
 #include "quantlens/model/safetensorswriter.h"
 
@@ -9,7 +12,6 @@
 #include <chrono>
 #include <cmath>
 #include <filesystem>
-#include <fstream>
 #include <optional>
 #include <sstream>
 #include <variant>
@@ -180,15 +182,6 @@ Expected<void> gptqxQuantized(const std::string& name, const QuantizedTensor& t,
     return {};
 }
 
-Expected<void> gptqxWriteJson(const std::filesystem::path& path, const nlohmann::json& j)
-{
-    std::ofstream f(path);
-    f << j.dump(2) << "\n";
-    f.close();
-    if (!f) return makeError(path.string() + ": cannot write");
-    return {};
-}
-
 // damp_percent for the config: the option, else the first GPTQ layer's "damp", else GPTQ's 0.01.
 double gptqxDamp(const QuantizedModel& run, double asked)
 {
@@ -323,17 +316,12 @@ Expected<std::vector<TensorData>> gptqxTensors(const ModelConfig& c, const Quant
         tensors.push_back(std::move(*t));
         return {};
     };
-    std::vector<int32_t> ids(static_cast<size_t>(c.vocab));
-    for (int32_t i = 0; i < c.vocab; ++i) ids[size_t(i)] = i;
-    Eigen::MatrixXf cols; // hidden × vocab
-    QL_TRY(run.embed(ids, cols));
-    const RowMatrix emb = cols.transpose();
+    auto both = readEmbeddingAndHead(run, c);
+    if (!both) return both.error();
+    const RowMatrix &emb = both->embedding, &head = both->lmHead;
     QL_TRY(add(gptqxHalf("model.embed_tokens.weight", {c.vocab, c.hidden}, emb.data(), size_t(emb.size()))));
-    auto head = run.lmHead();
-    if (!head) return head.error();
-    tied = c.tieEmbeddings && *head == emb; // a transform may have untied it
-    if (!tied)
-        QL_TRY(add(gptqxHalf("lm_head.weight", {head->rows(), head->cols()}, head->data(), size_t(head->size()))));
+    tied = both->tied();
+    if (!tied) QL_TRY(add(gptqxHalf("lm_head.weight", {head.rows(), head.cols()}, head.data(), size_t(head.size()))));
     auto norm = run.finalNorm();
     if (!norm) return norm.error();
     QL_TRY(add(gptqxHalf("model.norm.weight", {norm->size()}, norm->data(), size_t(norm->size()))));
@@ -388,14 +376,9 @@ Expected<GptqExportReport> exportGptq(const Model& model, const QuantizedModel& 
                          {"quant_method", "gptq"},
                          {"checkpoint_format", "gptq"}};
     if (!dynamic.empty()) qc["dynamic"] = dynamic;
-    const fs::path source = fs::path(model.folder()) / "config.json";
-    std::ifstream in(source);
-    std::stringstream text;
-    text << in.rdbuf();
-    nlohmann::json cfg = nlohmann::json::parse(text.str(), nullptr, false);
-    if (cfg.is_discarded() || !cfg.is_object())
-        return makeError(source.string() +
-                         ": cannot read it as a JSON object; the checkpoint's config.json extends it");
+    auto read = readConfigJson(model.folder());
+    if (!read) return makeError(read.message() + "; the checkpoint's config.json extends it");
+    nlohmann::json cfg = std::move(*read);
 
     auto staged = StagedFolder::begin(outDir, opt.overwrite);
     if (!staged) return staged.error();
@@ -408,8 +391,8 @@ Expected<GptqExportReport> exportGptq(const Model& model, const QuantizedModel& 
     cfg["quantization_config"] = qc;
     cfg["torch_dtype"] = "float16";
     cfg["tie_word_embeddings"] = report.tied;
-    QL_TRY(gptqxWriteJson(dir / "config.json", cfg));
-    QL_TRY(gptqxWriteJson(dir / "quantize_config.json", qc));
+    QL_TRY(writeTextFile(dir / "config.json", cfg.dump(2) + "\n"));
+    QL_TRY(writeTextFile(dir / "quantize_config.json", qc.dump(2) + "\n"));
     QL_TRY(staged->copyModelFiles(model.folder()));
     QL_TRY(staged->commit());
 

@@ -67,9 +67,7 @@ Expected<LlamaCppRuntime> LlamaCppRuntime::make(const WeightSource& weights, con
 
 void LlamaCppRuntime::apply(EvalOptions& opt) const
 {
-    opt.kvCacheF16 = true;
-    opt.flashAttentionF16 = m_flashF16;
-    opt.lmHeadInput = m_lmHeadInput;
+    opt.runtime = {true, m_flashF16, m_lmHeadInput};
 }
 
 Expected<void> LlamaCppRuntime::block(int i, BlockWeights& out) const

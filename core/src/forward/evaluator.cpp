@@ -122,9 +122,7 @@ Expected<PplResult> evaluatePerplexity(const ModelConfig& config, const WeightSo
         ForwardOptions fo;
         fo.threads = opt.threads;
         fo.logitsFrom = first;
-        fo.kvCacheF16 = opt.kvCacheF16;
-        fo.flashAttentionF16 = opt.flashAttentionF16;
-        fo.lmHeadInput = opt.lmHeadInput;
+        fo.runtime = opt.runtime;
         auto sink = [&](int s, const Eigen::MatrixXf& logitsIn) -> Expected<void> {
             Eigen::MatrixXf logits = logitsIn;
             logSoftmaxColumns(logits);
@@ -188,9 +186,7 @@ Expected<KlResult> evaluateKl(const ModelConfig& refConfig, const WeightSource& 
     fo.threads = opt.threads;
     fo.logitsFrom = first;
     ForwardOptions modelFo = fo;
-    modelFo.kvCacheF16 = opt.kvCacheF16;
-    modelFo.flashAttentionF16 = opt.flashAttentionF16;
-    modelFo.lmHeadInput = opt.lmHeadInput;
+    modelFo.runtime = opt.runtime;
     for (int b0 = 0; b0 < nWin; b0 += batch) {
         const int nb = std::min(batch, nWin - b0);
         std::vector<std::vector<int32_t>> seqs;

@@ -181,8 +181,8 @@ Expected<void> ForwardEngine::layers(int first, int last, std::vector<Eigen::Mat
             }
     }
 
-    m_kvF16 = opt.kvCacheF16;
-    m_flashF16 = opt.kvCacheF16 && opt.flashAttentionF16;
+    m_kvF16 = opt.runtime.kvCacheF16;
+    m_flashF16 = opt.runtime.kvCacheF16 && opt.runtime.flashAttentionF16;
     m_stopLayer = m_stopSlot = -1;
     if (!opt.stopAfterSite.empty()) {
         m_stopSlot = siteSlot(opt.stopAfterSite);
@@ -232,8 +232,8 @@ Expected<void> ForwardEngine::runFrom(int firstLayer, std::vector<Eigen::MatrixX
             const Eigen::Index n = m_h.cols();
             Eigen::Index from = opt.logitsFrom < 0 ? n + opt.logitsFrom : opt.logitsFrom;
             from = std::clamp<Eigen::Index>(from, 0, n - 1);
-            if (opt.lmHeadInput.active()) {
-                fakeQuantizeActivations(m_h.rightCols(n - from), opt.lmHeadInput, m_xq);
+            if (opt.runtime.lmHeadInput.active()) {
+                fakeQuantizeActivations(m_h.rightCols(n - from), opt.runtime.lmHeadInput, m_xq);
                 logits.noalias() = m_lmHead * m_xq;
             } else {
                 logits.noalias() = m_lmHead * m_h.rightCols(n - from);
@@ -303,8 +303,7 @@ void ForwardEngine::runBlock(int layer, const BlockWeights& w, Eigen::MatrixXf& 
         applyRope(m_q, hd, m_cos, m_sin);
         applyRope(m_k, hd, m_cos, m_sin);
         if (m_kvF16)
-            for (Eigen::MatrixXf* m : {&m_k, &m_v})
-                m->noalias() = m->unaryExpr([](float v) { return halfToFloat(floatToHalf(v)); });
+            for (Eigen::MatrixXf* m : {&m_k, &m_v}) m->noalias() = m->unaryExpr([](float v) { return roundToHalf(v); });
 
         m_attn.resize(static_cast<Eigen::Index>(c.heads) * hd, n);
         const int group = c.heads / c.kvHeads;
@@ -386,13 +385,12 @@ void ForwardEngine::flashAttentionF16(const Eigen::MatrixXf& q, const Eigen::Mat
     const ModelConfig& c = m_config;
     const int hd = c.headDim, group = c.heads / c.kvHeads, window = c.slidingWindow;
     const Eigen::Index n = q.cols();
-    auto h16 = [](float x) { return halfToFloat(floatToHalf(x)); };
 #pragma omp parallel for schedule(dynamic)
     for (int head = 0; head < c.heads; ++head) {
         const int kvh = head / group;
         std::vector<float> q16(static_cast<size_t>(hd)), acc(static_cast<size_t>(hd));
         for (Eigen::Index j = 0; j < n; ++j) {
-            for (int d = 0; d < hd; ++d) q16[size_t(d)] = h16(q(Eigen::Index(head) * hd + d, j));
+            for (int d = 0; d < hd; ++d) q16[size_t(d)] = roundToHalf(q(Eigen::Index(head) * hd + d, j));
             std::fill(acc.begin(), acc.end(), 0.f);
             float M = -std::numeric_limits<float>::infinity(), S = 0.f;
             const Eigen::Index lo = window > 0 ? std::max<Eigen::Index>(0, j - window + 1) : 0;
@@ -405,12 +403,12 @@ void ForwardEngine::flashAttentionF16(const Eigen::MatrixXf& q, const Eigen::Mat
                     const float old = M;
                     M = s;
                     ms = std::exp(old - M);
-                    for (float& a : acc) a = h16(a * ms);
+                    for (float& a : acc) a = roundToHalf(a * ms);
                 } else {
                     vs = std::exp(s - M);
                 }
                 for (int d = 0; d < hd; ++d)
-                    acc[size_t(d)] = h16(acc[size_t(d)] + v(Eigen::Index(kvh) * hd + d, key) * vs);
+                    acc[size_t(d)] = roundToHalf(acc[size_t(d)] + v(Eigen::Index(kvh) * hd + d, key) * vs);
                 S = S * ms + vs;
             }
             const float inv = S == 0.f ? 0.f : 1.f / S;

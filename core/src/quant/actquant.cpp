@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <numeric>
 
 namespace ql {
 
@@ -48,13 +49,24 @@ void applyGrid(const In& x, const Grid& g, Out&& out)
               .matrix();
 }
 
+// llama.cpp's q8_0 rounding of len values (its AVX path): codes q = round-half-even(x·127/max|x|)
+// into q; returns d = max|x|/127, not yet rounded to the fp16 the block stores.
+float q8Codes(const float* x, Eigen::Index len, float* q)
+{
+    float amax = 0.f;
+    for (Eigen::Index j = 0; j < len; ++j) amax = std::max(amax, std::fabs(x[j]));
+    const float id = amax != 0.f ? 127.f / amax : 0.f;
+    for (Eigen::Index j = 0; j < len; ++j) q[j] = std::nearbyint(x[j] * id);
+    return amax / 127.f;
+}
+
 // One column through a ggml input format (the header states each); a trailing partial block,
 // which no ggml type has, is rounded as a shorter block.
 void ggmlGridColumn(const float* x, Eigen::Index n, ActGrid grid, float* y)
 {
     switch (grid) {
     case ActGrid::F16:
-        for (Eigen::Index i = 0; i < n; ++i) y[i] = halfToFloat(floatToHalf(x[i]));
+        for (Eigen::Index i = 0; i < n; ++i) y[i] = roundToHalf(x[i]);
         return;
     case ActGrid::BF16:
         for (Eigen::Index i = 0; i < n; ++i) {
@@ -66,11 +78,8 @@ void ggmlGridColumn(const float* x, Eigen::Index n, ActGrid grid, float* y)
     case ActGrid::Q8_0:
         for (Eigen::Index b = 0; b < n; b += 32) {
             const Eigen::Index len = std::min<Eigen::Index>(32, n - b);
-            float amax = 0.f;
-            for (Eigen::Index j = 0; j < len; ++j) amax = std::max(amax, std::fabs(x[b + j]));
-            const float d = halfToFloat(floatToHalf(amax / 127.f));
-            const float id = amax != 0.f ? 127.f / amax : 0.f;
-            for (Eigen::Index j = 0; j < len; ++j) y[b + j] = d * std::nearbyint(x[b + j] * id);
+            const float d = roundToHalf(q8Codes(x + b, len, y + b));
+            for (Eigen::Index j = 0; j < len; ++j) y[b + j] *= d;
         }
         return;
     case ActGrid::Q8_K:
@@ -102,12 +111,10 @@ void q8_1Correction(const Eigen::Ref<const Eigen::MatrixXf>& x, Eigen::MatrixXf&
     out.resize(blocks, n);
     for (Eigen::Index t = 0; t < n; ++t)
         for (Eigen::Index b = 0; b < blocks; ++b) {
-            float amax = 0.f;
-            for (int j = 0; j < 32; ++j) amax = std::max(amax, std::fabs(x(32 * b + j, t)));
-            const float d = amax / 127.f, id = amax != 0.f ? 127.f / amax : 0.f;
-            int sum = 0;
-            for (int j = 0; j < 32; ++j) sum += int(std::nearbyint(x(32 * b + j, t) * id));
-            out(b, t) = halfToFloat(floatToHalf(d * float(sum))) - halfToFloat(floatToHalf(d)) * float(sum);
+            float q[32];
+            const float d = q8Codes(x.col(t).data() + 32 * b, 32, q);
+            const float sum = std::accumulate(q, q + 32, 0.f); // integers: exact
+            out(b, t) = roundToHalf(d * sum) - roundToHalf(d) * sum;
         }
 }
 

@@ -3,6 +3,7 @@
 #include "quantlens/base/expected.h"
 #include "quantlens/base/feedback.h"
 #include "quantlens/model/modelconfig.h"
+#include "quantlens/forward/forward.h"
 #include "quantlens/model/weights.h"
 
 #include <cstdint>
@@ -34,12 +35,7 @@ struct EvalOptions {
     int threads = 0;
     int64_t maxBatchBytes = int64_t(512) << 20; ///< memory for the hidden states of a batch of windows
     bool beyondTrainedPositions = false;        ///< allow ctx > max_position_embeddings
-    /// The evaluated model's attention in fp16, as llama.cpp's KV cache (ForwardOptions).
-    bool kvCacheF16 = false;
-    /// The evaluated model's attention as llama.cpp's per-query flash attention (ForwardOptions).
-    bool flashAttentionF16 = false;
-    /// Simulated quantization of the evaluated model's lm_head input (ForwardOptions).
-    ActQuantSpec lmHeadInput;
+    RuntimeNumerics runtime;                    ///< the evaluated model's runtime numerics (the reference's stay off)
 };
 
 /// Perplexity and what it was measured on.

@@ -29,15 +29,9 @@ using ActivationObserver = std::function<void(const Activation&)>;
 /// Receives a sequence's logits, vocab × (tokens from ForwardOptions::logitsFrom on).
 using LogitsSink = std::function<Expected<void>(int sequence, const Eigen::MatrixXf& logits)>;
 
-/// Settings of one forward run.
-struct ForwardOptions {
-    int threads = 0;    ///< OpenMP threads; 0 keeps the current setting
-    int logitsFrom = 0; ///< first position whose logits are computed (negative: from the end)
-    bool computeLogits = true;
-    /// runLayers only: in its last block, return as soon as this site ("attn_in", "o_in",
-    /// "mlp_in" or "down_in") is published; the states are then left unfinished. For callers
-    /// that only need a site's inputs.
-    std::string stopAfterSite;
+/// A runtime's numerics beyond its weights' formats (what `eval --runtime llamacpp` simulates);
+/// all off by default, and the forward pass is then unchanged.
+struct RuntimeNumerics {
     /// llama.cpp's attention numerics: k (after RoPE) and v rounded to fp16, as its F16 KV cache
     /// stores them; its CPU flash attention reads them back in fp32 with an fp32 query.
     bool kvCacheF16 = false;
@@ -47,6 +41,18 @@ struct ForwardOptions {
     bool flashAttentionF16 = false;
     /// Simulated quantization of the lm_head's input (what a runtime does for its output weight).
     ActQuantSpec lmHeadInput;
+};
+
+/// Settings of one forward run.
+struct ForwardOptions {
+    int threads = 0;    ///< OpenMP threads; 0 keeps the current setting
+    int logitsFrom = 0; ///< first position whose logits are computed (negative: from the end)
+    bool computeLogits = true;
+    /// runLayers only: in its last block, return as soon as this site ("attn_in", "o_in",
+    /// "mlp_in" or "down_in") is published; the states are then left unfinished. For callers
+    /// that only need a site's inputs.
+    std::string stopAfterSite;
+    RuntimeNumerics runtime; ///< a runtime's numerics to simulate (none by default)
 };
 
 /// Where a partial run of one block stopped: each sequence's value at a site. The residual
@@ -105,7 +111,7 @@ private:
                           Feedback* fb, double units);
     void runBlock(int layer, const BlockWeights& w, Eigen::MatrixXf& x, int seq);
     /// Causal attention of every head as llama.cpp's per-query flash attention computes it
-    /// (ForwardOptions::flashAttentionF16); q, k, v are features × tokens after RoPE.
+    /// (RuntimeNumerics::flashAttentionF16); q, k, v are features × tokens after RoPE.
     void flashAttentionF16(const Eigen::MatrixXf& q, const Eigen::MatrixXf& k, const Eigen::MatrixXf& v,
                            Eigen::MatrixXf& out, float scale) const;
     bool stopHere(int layer, int slot) const { return layer == m_stopLayer && slot == m_stopSlot; }
@@ -119,8 +125,8 @@ private:
     std::string m_finalName = "final_norm";
     bool m_cacheLmHead = false;
     int m_stopLayer = -1, m_stopSlot = -1;   ///< see ForwardOptions::stopAfterSite
-    bool m_kvF16 = false;                    ///< see ForwardOptions::kvCacheF16
-    bool m_flashF16 = false;                 ///< see ForwardOptions::flashAttentionF16
+    bool m_kvF16 = false;                    ///< see RuntimeNumerics::kvCacheF16
+    bool m_flashF16 = false;                 ///< see RuntimeNumerics::flashAttentionF16
     int m_startSlot = 0;                     ///< runBlockPart: the slot the block resumes after
     BlockCheckpoint* m_checkpoint = nullptr; ///< runBlockPart: read at the start, written at the stop
     RowMatrix m_lmHead;

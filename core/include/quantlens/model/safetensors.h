@@ -79,6 +79,11 @@ void convertToFloat(DType t, const std::byte* src, float* dst, size_t n);
 float halfToFloat(uint16_t h);
 /// Float to half-precision bits, round to nearest even.
 uint16_t floatToHalf(float f);
+/// f rounded to the nearest half-precision value (what an fp16 store and load leave of it).
+inline float roundToHalf(float f)
+{
+    return halfToFloat(floatToHalf(f));
+}
 /// Float to bfloat16 bits, round to nearest even.
 uint16_t floatToBf16(float f);
 

@@ -1,0 +1,28 @@
+#include "export/modelfiles.h"
+
+#include <fstream>
+#include <sstream>
+
+namespace ql {
+
+Expected<nlohmann::json> readConfigJson(const std::string& folder)
+{
+    const std::filesystem::path source = std::filesystem::path(folder) / "config.json";
+    std::ifstream in(source);
+    std::stringstream text;
+    text << in.rdbuf();
+    nlohmann::json cfg = nlohmann::json::parse(text.str(), nullptr, false);
+    if (cfg.is_discarded() || !cfg.is_object()) return makeError(source.string() + ": cannot read it as a JSON object");
+    return cfg;
+}
+
+Expected<void> writeTextFile(const std::filesystem::path& path, std::string_view text)
+{
+    std::ofstream out(path, std::ios::binary);
+    out.write(text.data(), std::streamsize(text.size()));
+    out.close();
+    if (!out) return makeError(path.string() + ": cannot write");
+    return {};
+}
+
+} // namespace ql
