@@ -305,6 +305,43 @@ private slots:
         QVERIFY2(refused.err.contains(QStringLiteral("another calibration")), qPrintable(refused.err));
     }
 
+    // A llama.cpp importance matrix as the sensitivity input: analyze --imatrix instead of --calib.
+    void analyzeFromImatrix()
+    {
+        const QString a = m_tmp.path() + QStringLiteral("/a.h5"); // written by analyze()
+        QVERIFY(QFileInfo::exists(a));
+        const QString im = m_tmp.path() + QStringLiteral("/im.gguf");
+        const Run e = cli({QStringLiteral("export"), m_model, QStringLiteral("--format"), QStringLiteral("imatrix"),
+                           QStringLiteral("--analysis"), a, QStringLiteral("--out"), im, QStringLiteral("--force")});
+        QVERIFY2(e.code == 0, qPrintable(e.err));
+        const QString out = m_tmp.path() + QStringLiteral("/from-imatrix.h5");
+        const QStringList base{QStringLiteral("analyze"), m_model, QStringLiteral("--imatrix"), im,
+                               QStringLiteral("--out"),   out,     QStringLiteral("--json")};
+        const Run r = cli(base);
+        QVERIFY2(r.code == 0, qPrintable(r.err));
+        const auto j = nlohmann::json::parse(r.out.toStdString());
+        QCOMPARE(j["sampling"].get<std::string>(), std::string("imatrix"));
+        QCOMPARE(j["samples"].get<int>(), 4); // the matrix's chunk count: the analysis's windows
+        QCOMPARE(j["most_sensitive"].size(), size_t(5));
+        QVERIFY(j["top_outlier_sites"].empty());
+        const Run again = cli(base);
+        QVERIFY2(again.code == 0, qPrintable(again.err));
+        QCOMPARE(nlohmann::json::parse(again.out.toStdString())["most_sensitive"], j["most_sensitive"]);
+        // Both inputs, end-to-end KL, a truncated matrix: one-line errors.
+        const Run both = cli(base + QStringList{QStringLiteral("--calib"), m_tmp.path() + "/eval.txt"});
+        QVERIFY2(both.code == 1 && both.err.contains(QStringLiteral("not both")), qPrintable(both.err));
+        const Run full = cli(base + QStringList{QStringLiteral("--sensitivity"), QStringLiteral("full")});
+        QVERIFY2(full.code == 1 && full.err.contains(QStringLiteral("needs --calib")), qPrintable(full.err));
+        const std::string bytes = readAll(im.toStdString());
+        const QString cut = m_tmp.path() + QStringLiteral("/cut.gguf");
+        std::ofstream(cut.toStdString(), std::ios::binary) << bytes.substr(0, bytes.size() / 2);
+        const Run truncated = cli({QStringLiteral("analyze"), m_model, QStringLiteral("--imatrix"), cut,
+                                   QStringLiteral("--out"), m_tmp.path() + QStringLiteral("/cut.h5")});
+        QVERIFY2(truncated.code == 1 && truncated.err.contains(cut) && truncated.err.count(QLatin1Char('\n')) == 1,
+                 qPrintable(truncated.err));
+        QVERIFY(!QFileInfo::exists(m_tmp.path() + QStringLiteral("/cut.h5")));
+    }
+
     void quantizeAndEvalWithRecipe()
     {
         const QString recipe = m_tmp.path() + QStringLiteral("/mixed.json");

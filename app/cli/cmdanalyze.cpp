@@ -1,5 +1,6 @@
 #include "clicommon.h"
 
+#include "quantlens/export/imatrixsensitivity.h"
 #include "quantlens/export/openedmodel.h"
 
 #include "quantlens/store/analysisstore.h"
@@ -89,12 +90,70 @@ nlohmann::json summarize(const AnalysisResult& r, const std::string& out, double
     return j;
 }
 
+// analyze --imatrix: weight statistics and per-layer sensitivity from a llama.cpp importance matrix.
+int analyzeFromImatrix(const QCommandLineParser& p, const std::string& out, int threads)
+{
+    if (p.isSet(QStringLiteral("calib")))
+        return fail("--imatrix replaces the calibration pass; give --calib or --imatrix, not both");
+    if (p.value(QStringLiteral("sensitivity")) != QStringLiteral("proxy"))
+        return fail("--imatrix gives the proxy sensitivity only (end-to-end KL needs --calib)");
+    const std::string dir = p.positionalArguments()[0].toStdString();
+    const std::string imatrixPath = p.value(QStringLiteral("imatrix")).toStdString();
+    CliFeedback ofb("open");
+    auto opened = OpenedModel::open(dir, &ofb);
+    if (!opened) return fail(opened.message());
+    applyNonFiniteOption(p, opened->model);
+    auto imatrix = readImatrix(imatrixPath);
+    if (!imatrix) return fail(imatrix.message());
+    auto imatrixHash = sha256OfFiles({imatrixPath});
+    if (!imatrixHash) return fail(imatrixHash.message());
+    auto modelHash = sha256OfFiles(opened->model.weightFiles());
+    if (!modelHash) return fail(modelHash.message());
+    const auto t0 = std::chrono::steady_clock::now();
+    if (fs::exists(out) && !p.isSet(QStringLiteral("force"))) {
+        auto existing = AnalysisStore::openFor(out, *modelHash, *imatrixHash);
+        if (!existing) return fail(existing.message() + " (pass --force to overwrite it)");
+        if (AnalysisStore::covers(*existing, {*modelHash, *imatrixHash, SensitivityMode::Proxy, {}})) {
+            if (p.isSet(QStringLiteral("json")))
+                printJson(summarize(*existing, out, 0.0));
+            else
+                std::printf("%s is up to date for this model and importance matrix; nothing recomputed\n", out.c_str());
+            return 0;
+        }
+    }
+    AnalyzeOptions opt;
+    opt.threads = threads;
+    opt.modelSha256 = *modelHash;
+    CliFeedback fb("analyze");
+    auto result = analyzeImatrix(opened->model, *imatrix, *imatrixHash, opt, &fb);
+    if (!result) return fail(result.message());
+    if (auto written = AnalysisStore::write(out, *result); !written) return fail(written.message());
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    nlohmann::json j = summarize(*result, out, seconds);
+    j["sensitivity_seconds"] = result->sensitivitySeconds;
+    j["imatrix"] = imatrixPath;
+    if (p.isSet(QStringLiteral("json"))) {
+        printJson(j);
+        return 0;
+    }
+    std::printf("sensitivity of %zu layers from %s (%u chunks of %u tokens) in %.1f s -> %s\n",
+                result->sensitivity.size(), imatrixPath.c_str(), imatrix->chunkCount, imatrix->chunkSize, seconds,
+                out.c_str());
+    for (const auto& l : j["most_sensitive"])
+        std::printf("  %-40s rel. MSE %.3e  SQNR %6.2f dB (at %d bits)\n", l["layer"].get<std::string>().c_str(),
+                    l["rel_mse"].get<double>(), l["sqnr_db"].get<double>(), j["sensitivity_bits"].get<int>());
+    return 0;
+}
+
 } // namespace
 
 int cmdAnalyze(const QStringList& args)
 {
     QCommandLineParser p;
     p.addOption({QStringLiteral("calib"), QStringLiteral("Calibration text (.txt, or .jsonl with a text field)."),
+                 QStringLiteral("FILE")});
+    p.addOption({QStringLiteral("imatrix"),
+                 QStringLiteral("Instead of --calib: sensitivity from a llama.cpp importance matrix (GGUF or .dat)."),
                  QStringLiteral("FILE")});
     p.addOption({QStringLiteral("samples"), QStringLiteral("Calibration windows."), QStringLiteral("N"),
                  QStringLiteral("128")});
@@ -119,8 +178,10 @@ int cmdAnalyze(const QStringList& args)
     p.addOption({QStringLiteral("force-ctx"),
                  QStringLiteral("Run even when --seqlen exceeds the model's max_position_embeddings.")});
     addNonFiniteOption(p);
-    if (!parseArgs(p, args, 1, "quantlens-cli analyze MODEL_DIR --calib FILE --out FILE.h5 [options]")) return 1;
-    if (!p.isSet(QStringLiteral("calib"))) return fail("analyze needs --calib FILE");
+    if (!parseArgs(p, args, 1, "quantlens-cli analyze MODEL_DIR --calib FILE|--imatrix FILE --out FILE.h5 [options]"))
+        return 1;
+    if (!p.isSet(QStringLiteral("calib")) && !p.isSet(QStringLiteral("imatrix")))
+        return fail("analyze needs --calib FILE (or --imatrix FILE)");
     if (!p.isSet(QStringLiteral("out"))) return fail("analyze needs --out FILE.h5");
     CalibrationSpec spec;
     auto samples = intOption(p, QStringLiteral("samples"), 1);
@@ -152,6 +213,7 @@ int cmdAnalyze(const QStringList& args)
     const std::string out = p.value(QStringLiteral("out")).toStdString();
     const fs::path parent = fs::absolute(out).parent_path();
     if (!fs::is_directory(parent)) return fail(parent.string() + ": folder does not exist (for --out " + out + ")");
+    if (p.isSet(QStringLiteral("imatrix"))) return analyzeFromImatrix(p, out, *threads);
     const std::string dir = p.positionalArguments()[0].toStdString();
     CliFeedback ofb("open");
     auto opened = OpenedModel::open(dir, &ofb);

@@ -1,0 +1,34 @@
+#pragma once
+
+// llama.cpp importance matrices as a sensitivity input. An imatrix keeps, per linear, only Σx² per
+// input feature: the diagonal of the Hessian H = Σxxᵀ the analysis's proxy uses. So the proxy it
+// gives is tr(ΔW diag(H) ΔWᵀ)/n, the error llama-quantize itself minimises, and it ranks layers
+// for the allocator where only a GGUF's imatrix (no calibration text) is at hand.
+
+#include "quantlens/analysis/analysis.h"
+#include "quantlens/analysis/analyzer.h"
+#include "quantlens/base/expected.h"
+#include "quantlens/base/feedback.h"
+#include "quantlens/export/imatrix.h"
+#include "quantlens/model/model.h"
+
+#include <string>
+#include <vector>
+
+namespace ql {
+
+/// Proxy, relative output MSE and SQNR of RTN at each width for one weight [out, in] from the
+/// diagonal Hessian h (Σx² per input feature) over n tokens; the bias is not modelled (an
+/// imatrix has no channel means).
+LayerSensitivity diagonalSensitivity(const std::string& name, Eigen::Ref<const RowMatrix> weight,
+                                     const std::vector<float>& h, double n, const std::vector<int>& bits,
+                                     int groupSize);
+
+/// An analysis made from an importance matrix instead of a calibration pass: weight statistics
+/// and every linear's diagonal sensitivity; no activation sites. meta.sampling is "imatrix",
+/// calibSha256 the hash of the imatrix file, samples and seqlen its chunk count and size.
+Expected<AnalysisResult> analyzeImatrix(const Model& model, const ImportanceMatrix& imatrix,
+                                        const std::string& imatrixSha256, const AnalyzeOptions& options,
+                                        Feedback* feedback = nullptr);
+
+} // namespace ql
