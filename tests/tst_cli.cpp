@@ -565,6 +565,10 @@ private slots:
             << "--ctx 100000 is longer than the model's trained positions (max_position_embeddings 512";
         QTest::newRow("NaN weights") << QStringList{"eval", "%NANMODEL%", "--data", data, "--ctx", "32"}
                                      << "tensor model.layers.0.mlp.down_proj.weight holds NaN at [1, 2]";
+        // Exports read fp32 weights from the mapping and check each row as they encode it.
+        QTest::newRow("NaN weights into GGUF")
+            << QStringList{"export", "%NANMODEL%", "--format", "gguf", "--gguf-type", "q8_0", "--out", "%TMP%/nan.gguf"}
+            << "tensor model.layers.0.mlp.down_proj.weight holds NaN at [1, 2]";
         QTest::newRow("empty data") << QStringList{"eval", "%MODEL%", "--data", "%EMPTY%"}
                                     << "the evaluation file is empty";
         QTest::newRow("tokenize without text") << QStringList{"tokenize", "%MODEL%"} << "tokenize needs --text FILE";

@@ -1,6 +1,7 @@
 #include "embeddinghead.h"
 
 #include "quantlens/model/model.h"
+#include "quantlens/quant/quantizedmodel.h"
 
 #include <numeric>
 
@@ -8,6 +9,8 @@ namespace ql {
 
 Expected<EmbeddingAndHead> readEmbeddingAndHead(const WeightSource& weights, const ModelConfig& c)
 {
+    // A run serves its base weights' embedding and lm_head unchanged.
+    if (const auto* run = dynamic_cast<const QuantizedModel*>(&weights)) return readEmbeddingAndHead(run->base(), c);
     auto head = weights.lmHead();
     if (!head) return head.error();
     EmbeddingAndHead out;

@@ -54,24 +54,45 @@ uint32_t ggufFileType(GgmlType t)
     return 0;
 }
 
+// Where each output row of an encoded matrix comes from: row order[r] of the source (rotary
+// rows put in llama.cpp's order without a copy; empty: row r), and the model that checks rows
+// read unchecked from its mapping for NaN and Inf (null: already checked).
+struct RowPlan {
+    const std::vector<Eigen::Index>* order = nullptr;
+    const Model* check = nullptr;
+    std::string tensor; ///< the HF tensor the rows come from, for check's messages
+};
+
 // Encodes a row-major matrix row by row into out, each row's errors weighted by importance (one
-// weight per column, or empty).
+// weight per column, or empty). A row read from the mapping is checked while it is in cache, so
+// the model is read from memory once.
 Expected<void> ggufEncodeMatrix(const Eigen::Ref<const RowMatrix>& w, GgmlType t, std::span<uint8_t> out,
-                                std::span<const float> importance = {})
+                                std::span<const float> importance = {}, const RowPlan& plan = {})
 {
     if (!importance.empty() && Eigen::Index(importance.size()) != w.cols())
         return makeError("importance matrix has " + std::to_string(importance.size()) + " values for rows of " +
                          std::to_string(w.cols()));
     const int64_t rowBytes = ggmlRowBytes(t, w.cols());
+    const size_t cols = size_t(w.cols());
     // Rows are independent blocks: encoded in parallel (the error of the first failing row wins).
     std::string error;
+    Eigen::Index errorRow = w.rows();
 #pragma omp parallel for schedule(static) if (w.size() > (int64_t(1) << 16))
     for (Eigen::Index r = 0; r < w.rows(); ++r) {
-        auto e = encodeGgmlRow(t, std::span<const float>(w.row(r).data(), size_t(w.cols())),
-                               out.subspan(size_t(r * rowBytes), size_t(rowBytes)), importance);
+        const Eigen::Index src = plan.order && !plan.order->empty() ? (*plan.order)[size_t(r)] : r;
+        const float* row = w.row(src).data();
+        Expected<void> e;
+        if (plan.check && !Eigen::Map<const Eigen::ArrayXf>(row, Eigen::Index(cols)).allFinite())
+            e = plan.check->checkFinite(plan.tensor, row, int64_t(cols), int64_t(src) * int64_t(cols));
+        if (e)
+            e = encodeGgmlRow(t, std::span<const float>(row, cols), out.subspan(size_t(r * rowBytes), size_t(rowBytes)),
+                              importance);
         if (!e) {
 #pragma omp critical(ql_gguf_encode_error)
-            if (error.empty()) error = e.error().message;
+            if (src < errorRow) { // the first bad row of the source, whatever the schedule
+                errorRow = src;
+                error = e.error().message;
+            }
         }
     }
     if (!error.empty()) return makeError(error);
@@ -105,14 +126,6 @@ private:
 std::string ggufLinearName(int block, LinearKind k)
 {
     return "blk." + std::to_string(block) + "." + ggufLinearStem(k) + ".weight";
-}
-
-RowMatrix permuteRotaryRows(const Eigen::Ref<const RowMatrix>& w, int heads)
-{
-    const std::vector<Eigen::Index> order = rotaryRowOrder(w.rows(), heads);
-    RowMatrix out(w.rows(), w.cols());
-    for (Eigen::Index r = 0; r < w.rows(); ++r) out.row(r) = w.row(order[size_t(r)]);
-    return out;
 }
 
 std::vector<Eigen::Index> rotaryRowOrder(Eigen::Index rows, int heads)
@@ -219,17 +232,32 @@ Expected<GgufExportReport> exportGguf(const Model& model, const WeightSource& we
                      }});
     };
 
-    // Read once up front: whether the file needs its own output.weight decides the tensor table.
-    auto both = readEmbeddingAndHead(weights, c);
-    if (!both) return both.error();
-    const bool tied = both->tied();
-    auto embedding = std::make_shared<RowMatrix>(std::move(both->embedding));
-    auto lmHead = std::make_shared<RowMatrix>(std::move(both->lmHead));
+    // A plain model's fp32 weights are encoded straight from its mapping, each row checked for
+    // NaN and Inf as it is encoded: the model is read from memory once, and nothing is copied.
+    const auto* run = dynamic_cast<const QuantizedModel*>(&weights);
+    const Model* plain = dynamic_cast<const Model*>(&weights);
+    // A run's embedding, lm_head and norms are its base weights': the model's, unless transformed.
+    const Model* plainBase = dynamic_cast<const Model*>(run ? &run->base() : &weights);
+    const std::string embName = "model.embed_tokens.weight";
+    const auto embView = plainBase ? plainBase->floatView(embName) : std::nullopt;
+    const auto headView = plainBase ? plainBase->floatView(plainBase->lmHeadTensor()) : std::nullopt;
+    auto embedding = std::make_shared<RowMatrix>(), lmHead = std::make_shared<RowMatrix>();
+    bool tied = true;
+    if (embView && headView) {
+        tied = plainBase->lmHeadTensor() == embName;
+    } else { // read once up front: whether the file needs its own output.weight decides the tensor table
+        auto both = readEmbeddingAndHead(weights, c);
+        if (!both) return both.error();
+        tied = both->tied();
+        *embedding = std::move(both->embedding);
+        *lmHead = std::move(both->lmHead);
+    }
     const GgmlType embType = choose("token_embd.weight", c.hidden);
     w.addTensor({"token_embd.weight",
                  {uint64_t(c.hidden), uint64_t(c.vocab)},
                  embType,
-                 [embedding, embType](std::span<uint8_t> out) -> Expected<void> {
+                 [embedding, embView, plainBase, embName, embType](std::span<uint8_t> out) -> Expected<void> {
+                     if (embView) return ggufEncodeMatrix(*embView, embType, out, {}, {nullptr, plainBase, embName});
                      return ggufEncodeMatrix(*embedding, embType, out);
                  }});
     vectorTensor(
@@ -239,25 +267,33 @@ Expected<GgufExportReport> exportGguf(const Model& model, const WeightSource& we
         w.addTensor({"output.weight",
                      {uint64_t(c.hidden), uint64_t(c.vocab)},
                      outType,
-                     [lmHead, outType, imp = importanceOf("output.weight")](std::span<uint8_t> out) -> Expected<void> {
+                     [lmHead, headView, plainBase, outType,
+                      imp = importanceOf("output.weight")](std::span<uint8_t> out) -> Expected<void> {
+                         if (headView)
+                             return ggufEncodeMatrix(*headView, outType, out, *imp,
+                                                     {nullptr, plainBase, plainBase->lmHeadTensor()});
                          return ggufEncodeMatrix(*lmHead, outType, out, *imp);
                      }});
     }
     auto cache = std::make_shared<BlockCache>(weights);
-    const auto* run = dynamic_cast<const QuantizedModel*>(&weights);
+    // A norm of block i: from the model directly (no block read), or from the block of a run.
+    auto norm = [cache, plainBase](int i, bool attn) -> Expected<Eigen::VectorXf> {
+        if (plainBase) {
+            auto m = plainBase->tensorAsFloat(attn ? Model::attnNormName(i) : Model::mlpNormName(i));
+            if (!m) return m.error();
+            return Eigen::VectorXf(Eigen::Map<const Eigen::VectorXf>(m->data(), m->size()));
+        }
+        auto b = cache->get(i);
+        if (!b) return b.error();
+        if (attn && (*b)->downInputRotation)
+            return makeError(
+                "block " + std::to_string(i) +
+                " rotates down_proj's input online (QuaRot's online Hadamard), which llama.cpp cannot run");
+        return attn ? (*b)->attnNorm : (*b)->mlpNorm;
+    };
     for (int i = 0; i < c.layers; ++i) {
         vectorTensor(
-            "blk." + std::to_string(i) + ".attn_norm.weight",
-            [cache, i]() -> Expected<Eigen::VectorXf> {
-                auto b = cache->get(i);
-                if (!b) return b.error();
-                if ((*b)->downInputRotation)
-                    return makeError(
-                        "block " + std::to_string(i) +
-                        " rotates down_proj's input online (QuaRot's online Hadamard), which llama.cpp cannot run");
-                return (*b)->attnNorm;
-            },
-            c.hidden);
+            "blk." + std::to_string(i) + ".attn_norm.weight", [norm, i]() { return norm(i, true); }, c.hidden);
         for (int k = 0; k < kLinearCount; ++k) {
             const LinearKind kind = LinearKind(k);
             const bool down = kind == LinearKind::Down;
@@ -271,6 +307,8 @@ Expected<GgufExportReport> exportGguf(const Model& model, const WeightSource& we
                                                          : c.hidden;
             const std::string tensor = ggufLinearName(i, kind);
             const int heads = kind == LinearKind::Q ? c.heads : kind == LinearKind::K ? c.kvHeads : 0;
+            auto order = std::make_shared<const std::vector<Eigen::Index>>(heads > 0 ? rotaryRowOrder(rows, heads)
+                                                                                     : std::vector<Eigen::Index>{});
             // A run's layer whose codes a ggml type holds exactly keeps them.
             const QuantizedLayer* layer = run ? run->layer(Model::linearName(i, kind)) : nullptr;
             const QuantizedTensor* qt = layer && layer->result && layer->result->tensor ? &*layer->result->tensor
@@ -280,8 +318,6 @@ Expected<GgufExportReport> exportGguf(const Model& model, const WeightSource& we
                 if (auto mapped = losslessGgmlType(*qt)) {
                     report.tensors.push_back({tensor, opt.type, *mapped, {}, true});
                     quantized = true;
-                    auto order = std::make_shared<std::vector<Eigen::Index>>(heads > 0 ? rotaryRowOrder(rows, heads)
-                                                                                       : std::vector<Eigen::Index>{});
                     w.addTensor(
                         {tensor,
                          {uint64_t(cols), uint64_t(rows)},
@@ -299,31 +335,32 @@ Expected<GgufExportReport> exportGguf(const Model& model, const WeightSource& we
                     std::string& note = report.tensors.back().note;
                     note = note.empty() ? runNote : runNote + "; " + note;
                 }
-                w.addTensor({tensor,
-                             {uint64_t(cols), uint64_t(rows)},
-                             type,
-                             [cache, i, kind, type, heads, rows, cols, tensor,
-                              imp = importanceOf(tensor)](std::span<uint8_t> out) -> Expected<void> {
-                                 auto b = cache->get(i);
-                                 if (!b) return b.error();
-                                 const ConstRowMap m = (**b)[kind];
-                                 if (m.rows() != rows || m.cols() != cols)
-                                     return makeError("weight is [" + std::to_string(m.rows()) + ", " +
-                                                      std::to_string(m.cols()) + "], expected [" +
-                                                      std::to_string(rows) + ", " + std::to_string(cols) + "]");
-                                 if (heads > 0) return ggufEncodeMatrix(permuteRotaryRows(m, heads), type, out, *imp);
-                                 return ggufEncodeMatrix(m, type, out, *imp);
-                             }});
+                w.addTensor(
+                    {tensor,
+                     {uint64_t(cols), uint64_t(rows)},
+                     type,
+                     [cache, plain, i, kind, type, order, rows, cols, hf = Model::linearName(i, kind) + ".weight",
+                      imp = importanceOf(tensor)](std::span<uint8_t> out) -> Expected<void> {
+                         auto shape = [&](const ConstRowMap& m) -> Expected<void> {
+                             if (m.rows() == rows && m.cols() == cols) return {};
+                             return makeError("weight is [" + std::to_string(m.rows()) + ", " +
+                                              std::to_string(m.cols()) + "], expected [" + std::to_string(rows) + ", " +
+                                              std::to_string(cols) + "]");
+                         };
+                         if (const auto view = plain ? plain->floatView(hf) : std::nullopt) {
+                             QL_TRY(shape(*view));
+                             return ggufEncodeMatrix(*view, type, out, *imp, {order.get(), plain, hf});
+                         }
+                         auto b = cache->get(i);
+                         if (!b) return b.error();
+                         const ConstRowMap m = (**b)[kind];
+                         QL_TRY(shape(m));
+                         return ggufEncodeMatrix(m, type, out, *imp, {order.get(), nullptr, {}});
+                     }});
             }
             if (kind == LinearKind::O)
                 vectorTensor(
-                    "blk." + std::to_string(i) + ".ffn_norm.weight",
-                    [cache, i]() -> Expected<Eigen::VectorXf> {
-                        auto b = cache->get(i);
-                        if (!b) return b.error();
-                        return (*b)->mlpNorm;
-                    },
-                    c.hidden);
+                    "blk." + std::to_string(i) + ".ffn_norm.weight", [norm, i]() { return norm(i, false); }, c.hidden);
         }
     }
     if (quantized) w.set("general.quantization_version", uint32_t(2));

@@ -41,7 +41,7 @@ bool isFloatType(DType t)
 
 // Fails on the first NaN or Inf of a tensor's fp32 values, naming the tensor, the element and
 // its file. All-finite data costs one vectorised pass.
-Expected<void> checkFinite(const TensorInfo& t, const float* v, int64_t n, int64_t offset = 0)
+Expected<void> checkFiniteValues(const TensorInfo& t, const float* v, int64_t n, int64_t offset = 0)
 {
     // Checked in parallel pieces: this scan is a large part of reading a model once.
     constexpr int64_t kPiece = int64_t(1) << 18;
@@ -224,7 +224,7 @@ Expected<RowMatrix> Model::tensorAsFloat(const std::string& name) const
     const int64_t rows = cols == 0 ? 0 : t.numel() / cols;
     RowMatrix m(rows, cols);
     convertToFloat(t.dtype, t.data, m.data(), static_cast<size_t>(t.numel()));
-    if (!m_allowNonFinite) QL_TRY(checkFinite(t, m.data(), m.size()));
+    if (!m_allowNonFinite) QL_TRY(checkFiniteValues(t, m.data(), m.size()));
     return m;
 }
 
@@ -239,7 +239,7 @@ std::vector<std::string> Model::nonFiniteTensors() const
             const int64_t n = std::min(kChunk, t.numel() - i0);
             buf.resize(size_t(n));
             convertToFloat(t.dtype, t.data + size_t(i0) * dtypeSize(t.dtype), buf.data(), size_t(n));
-            if (auto r = checkFinite(t, buf.data(), n, i0); !r) {
+            if (auto r = checkFiniteValues(t, buf.data(), n, i0); !r) {
                 bad.push_back(r.message());
                 break;
             }
@@ -293,7 +293,7 @@ Expected<void> Model::block(int i, BlockWeights& b) const
     if (!m_allowNonFinite && !m_blockChecked[size_t(i)].load(std::memory_order_acquire)) {
         for (const auto& d : kLinears) {
             const ConstRowMap w = b[d.kind];
-            QL_TRY(checkFinite(m_tensors.at(linearName(i, d.kind) + ".weight"), w.data(), w.size()));
+            QL_TRY(checkFiniteValues(m_tensors.at(linearName(i, d.kind) + ".weight"), w.data(), w.size()));
         }
         m_blockChecked[size_t(i)].store(true, std::memory_order_release);
     }
@@ -312,7 +312,7 @@ Expected<void> Model::embed(std::span<const int32_t> ids, Eigen::MatrixXf& out) 
                              " is outside the vocabulary (size " + std::to_string(m_config.vocab) + ")");
         convertToFloat(t.dtype, t.data + rowBytes * static_cast<size_t>(ids[j]), out.col(j).data(),
                        static_cast<size_t>(h));
-        if (!m_allowNonFinite) QL_TRY(checkFinite(t, out.col(j).data(), h, int64_t(ids[j]) * h));
+        if (!m_allowNonFinite) QL_TRY(checkFiniteValues(t, out.col(j).data(), h, int64_t(ids[j]) * h));
     }
     return {};
 }
@@ -325,6 +325,25 @@ Expected<Eigen::VectorXf> Model::finalNorm() const
 Expected<RowMatrix> Model::lmHead() const
 {
     return tensorAsFloat(m_lmHeadName);
+}
+
+std::optional<ConstRowMap> Model::floatView(const std::string& name) const
+{
+    const auto it = m_tensors.find(name);
+    if (it == m_tensors.end()) return std::nullopt;
+    const TensorInfo& t = it->second;
+    if (t.dtype != DType::F32 || reinterpret_cast<uintptr_t>(t.data) % alignof(float) != 0) return std::nullopt;
+    const int64_t cols = t.shape.empty() ? 1 : t.shape.back();
+    const int64_t rows = cols == 0 ? 0 : t.numel() / cols;
+    return ConstRowMap(reinterpret_cast<const float*>(t.data), Eigen::Index(rows), Eigen::Index(cols));
+}
+
+Expected<void> Model::checkFinite(const std::string& name, const float* values, int64_t n, int64_t offset) const
+{
+    if (m_allowNonFinite) return {};
+    const auto it = m_tensors.find(name);
+    if (it == m_tensors.end()) return makeError(m_dir + ": missing tensor " + name);
+    return checkFiniteValues(it->second, values, n, offset);
 }
 
 } // namespace ql

@@ -112,26 +112,29 @@ Expected<GroupParams> computeParams(const WeightFormat& f, Eigen::Ref<const Eige
 
 Expected<void> checkParams(const WeightFormat& f, const GroupParams& p)
 {
-    const std::string what = std::string(f.id) + " parameters (scale " + std::to_string(p.scale) + ", zero " +
-                             std::to_string(p.zero) + ")";
-    if (!std::isfinite(p.scale) || !std::isfinite(p.zero)) return makeError(what + ": expected finite values");
+    // Formatted only on failure: this runs once per group of every weight a run reads.
+    auto what = [&] {
+        return std::string(f.id) + " parameters (scale " + std::to_string(p.scale) + ", zero " +
+               std::to_string(p.zero) + ")";
+    };
+    if (!std::isfinite(p.scale) || !std::isfinite(p.zero)) return makeError(what() + ": expected finite values");
     switch (f.kind) {
     case FormatKind::IntSym:
-        if (p.zero != symZero(f)) return makeError(what + ": a symmetric format's zero is 2^(bits-1)");
+        if (p.zero != symZero(f)) return makeError(what() + ": a symmetric format's zero is 2^(bits-1)");
         [[fallthrough]];
     case FormatKind::IntAsym:
-        if (!(p.scale > 0.f)) return makeError(what + ": expected a positive scale");
+        if (!(p.scale > 0.f)) return makeError(what() + ": expected a positive scale");
         break;
     case FormatKind::Float:
     case FormatKind::NormalFloat:
-        if (!(p.scale > 0.f)) return makeError(what + ": expected a positive scale");
-        if (p.zero != 0.f) return makeError(what + ": this format has no zero point; expected 0");
+        if (!(p.scale > 0.f)) return makeError(what() + ": expected a positive scale");
+        if (p.zero != 0.f) return makeError(what() + ": this format has no zero point; expected 0");
         break;
     case FormatKind::Binary:
-        if (p.scale < 0.f) return makeError(what + ": expected α >= 0");
+        if (p.scale < 0.f) return makeError(what() + ": expected α >= 0");
         break;
     case FormatKind::Ternary:
-        if (p.scale < 0.f || p.zero < 0.f) return makeError(what + ": expected α >= 0 and threshold >= 0");
+        if (p.scale < 0.f || p.zero < 0.f) return makeError(what() + ": expected α >= 0 and threshold >= 0");
         break;
     }
     return {};

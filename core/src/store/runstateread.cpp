@@ -174,12 +174,11 @@ Expected<RunState> readRunState(const std::string& path, const Model& model)
     std::map<std::string, const LinearLayer*> byName;
     for (const auto& l : model.linearLayers()) byName[l.name] = &l;
     std::vector<QuantizedLayer> quantized;
+    std::vector<const StateJson*> specs;
     try {
         for (const auto& [name, j] : layers.items()) {
             auto it = byName.find(name);
             if (it == byName.end()) return makeError(path + ": layer " + name + " is not in " + model.dir());
-            auto r = readLayer(st, *it->second, j);
-            if (!r) return makeError(path + ": " + r.message());
             QuantizedLayer q{name, it->second->block, it->second->kind, {}, nullptr};
             q.spec.method = j.value("method", "");
             q.spec.weight.format = j.value("format", "");
@@ -190,12 +189,28 @@ Expected<RunState> readRunState(const std::string& path, const Model& model)
                 q.spec.activations = {a.at("bits").get<int>(), a.at("per_token").get<bool>(),
                                       a.at("symmetric").get<bool>()};
             }
-            q.result = std::make_shared<const LayerResult>(std::move(*r));
             quantized.push_back(std::move(q));
+            specs.push_back(&j);
         }
     } catch (const std::exception& e) {
         return makeError(path + ": malformed layer metadata: " + e.what());
     }
+    // Unpacking and dequantizing the layers is most of reading a run: the layers are independent.
+    std::vector<std::string> errors(quantized.size());
+#pragma omp parallel for schedule(dynamic)
+    for (size_t i = 0; i < quantized.size(); ++i) {
+        try {
+            auto r = readLayer(st, *byName.at(quantized[i].name), *specs[i]);
+            if (!r)
+                errors[i] = path + ": " + r.message();
+            else
+                quantized[i].result = std::make_shared<const LayerResult>(std::move(*r));
+        } catch (const std::exception& e) {
+            errors[i] = path + ": malformed layer metadata: " + e.what();
+        }
+    }
+    for (const std::string& e : errors)
+        if (!e.empty()) return makeError(e);
 
     // The layers are known before the transformed weights are read: those left in float are stored whole.
     QuantizedModel probe(model);

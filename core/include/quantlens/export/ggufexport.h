@@ -51,9 +51,8 @@ struct GgufExportReport {
 std::string ggufLinearName(int block, LinearKind k);
 
 /// Q/K rows permuted from the HF rotary layout (rows h·d + i·d/2 + j, i ∈ {0, 1}) to llama.cpp's
-/// interleaved one (rows h·d + 2j + i); heads is n_head for Q and n_head_kv for K.
-RowMatrix permuteRotaryRows(const Eigen::Ref<const RowMatrix>& w, int heads);
-/// The same permutation as source rows: file row r is HF row order[r].
+/// interleaved one (rows h·d + 2j + i), as source rows: file row r is HF row order[r]; heads is
+/// n_head for Q and n_head_kv for K.
 std::vector<Eigen::Index> rotaryRowOrder(Eigen::Index rows, int heads);
 
 /// Writes weights (the model's own, or a transformed or quantized source with the model's

@@ -54,6 +54,15 @@ public:
     int64_t parameterCount() const;
     /// Converts one tensor to fp32 (row-major, shape flattened to rows × last dim).
     Expected<RowMatrix> tensorAsFloat(const std::string& name) const;
+    /// An fp32 tensor where it lies in the mapping (rows × last dim), not yet checked for NaN and
+    /// Inf (checkFinite does that); nullopt for other dtypes, which need tensorAsFloat.
+    std::optional<ConstRowMap> floatView(const std::string& name) const;
+    /// Fails on the first NaN or Inf among n values of tensor name starting at flat index offset,
+    /// naming the tensor, the element and the file; passes everything while non-finite values
+    /// are allowed. For readers of floatView who check as they go.
+    Expected<void> checkFinite(const std::string& name, const float* values, int64_t n, int64_t offset = 0) const;
+    /// The tensor lmHead() reads: lm_head.weight, or the embedding when they are tied.
+    const std::string& lmHeadTensor() const { return m_lmHeadName; }
 
     Expected<void> block(int i, BlockWeights& out) const override;
     Expected<void> embed(std::span<const int32_t> ids, Eigen::MatrixXf& out) const override;
