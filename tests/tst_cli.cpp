@@ -342,6 +342,49 @@ private slots:
         QVERIFY(!QFileInfo::exists(m_tmp.path() + QStringLiteral("/cut.h5")));
     }
 
+    // whatif: the edited plan's quick KL and perplexity are those of a fresh eval of the edited
+    // recipe, and only the edited layer is quantized again.
+    void whatIf()
+    {
+        // A trained model: the fixture's random weights give one-hot predictions and KL of 0.
+        const QString model = qltest::sharedModel(QStringLiteral("stories260k"));
+        const QString text = qltest::sharedFile(QStringLiteral("data/wikitext-2-raw/wiki.test.raw"));
+        if (!QFileInfo::exists(model + QStringLiteral("/config.json")) || !QFileInfo::exists(text))
+            QSKIP(qPrintable(QStringLiteral("shared model or text missing: %1 (set QL_SHARED_DIR)").arg(model)));
+        const QString recipe = m_tmp.path() + QStringLiteral("/whatif.json");
+        std::ofstream(recipe.toStdString())
+            << R"({"version": 1, "rules": [{"match": "*", "method": "rtn", "bits": 4, "sym": true, "group": 32}]})";
+        const QString edited = m_tmp.path() + QStringLiteral("/whatif-edited.json");
+        const QString layer = QStringLiteral("model.layers.1.mlp.up_proj");
+        const Run w = cli({QStringLiteral("whatif"), model, QStringLiteral("--recipe"), recipe,
+                           QStringLiteral("--edit"), layer + QStringLiteral(":bits=2"), QStringLiteral("--edit"),
+                           layer + QStringLiteral(":group=64"), QStringLiteral("--data"), text, QStringLiteral("--ctx"),
+                           QStringLiteral("128"), QStringLiteral("--quick"), QStringLiteral("4"),
+                           QStringLiteral("--out-recipe"), edited, QStringLiteral("--json")});
+        QVERIFY2(w.code == 0, qPrintable(w.err));
+        const auto j = nlohmann::json::parse(w.out.toStdString());
+        QCOMPARE(j["after"]["layers_quantized"].get<int>(), 1);
+        QCOMPARE(j["changed_layers"].size(), size_t(1));
+        QCOMPARE(j["changed_layers"][0]["layer"].get<std::string>(), layer.toStdString());
+        QCOMPARE(j["changed_layers"][0]["after"]["group"].get<int>(), 64);
+        QVERIFY(j["after"]["bits_per_weight"].get<double>() < j["before"]["bits_per_weight"].get<double>());
+        QVERIFY(j["after"]["model_bytes"].get<int64_t>() < j["before"]["model_bytes"].get<int64_t>());
+        const Run e = cli({QStringLiteral("eval"), model, QStringLiteral("--recipe"), edited, QStringLiteral("--data"),
+                           text, QStringLiteral("--ctx"), QStringLiteral("128"), QStringLiteral("--chunks"),
+                           QStringLiteral("4"), QStringLiteral("--kl-ref"), model, QStringLiteral("--json")});
+        QVERIFY2(e.code == 0, qPrintable(e.err));
+        const auto f = nlohmann::json::parse(e.out.toStdString());
+        auto rel = [](double a, double b) { return std::abs(a - b) / std::max(std::abs(b), 1e-30); };
+        QVERIFY(j["after"]["mean_kl"].get<double>() > 0);
+        QVERIFY(rel(j["after"]["mean_kl"].get<double>(), f["kl"]["mean_kl"].get<double>()) < 1e-6);
+        QVERIFY(rel(j["after"]["top1_agreement"].get<double>(), f["kl"]["top1_agreement"].get<double>()) < 1e-6);
+        QVERIFY(rel(j["after"]["ppl"].get<double>(), f["ppl"].get<double>()) < 1e-6);
+        const Run bad = cli({QStringLiteral("whatif"), model, QStringLiteral("--recipe"), recipe,
+                             QStringLiteral("--edit"), layer + QStringLiteral(":bits=nine"), QStringLiteral("--data"),
+                             text});
+        QVERIFY2(bad.code == 1 && bad.err.contains(QStringLiteral("bits")), qPrintable(bad.err));
+    }
+
     void quantizeAndEvalWithRecipe()
     {
         const QString recipe = m_tmp.path() + QStringLiteral("/mixed.json");

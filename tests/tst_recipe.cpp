@@ -4,6 +4,7 @@
 #include "quantlens/analysis/analysis.h"
 #include "quantlens/base/glob.h"
 #include "quantlens/model/model.h"
+#include "quantlens/recipe/planedit.h"
 #include "quantlens/recipe/recipe.h"
 
 #include <QDir>
@@ -507,6 +508,82 @@ private slots:
         QCOMPARE(q1.weight, (ql::FormatSpec{"int4_asym", ql::Granularity::PerGroup, 128}));
         QCOMPARE(specs->at(layerName(0, ql::LinearKind::Q)).params,
                  (ql::ParamMap{{"damp", 0.01}, {"act_order", true}}));
+    }
+
+    // A sequence of plan edits resolves as the one override JSON that states their net effect.
+    void planEdits_data()
+    {
+        QTest::addColumn<QStringList>("edits");
+        QTest::addColumn<QString>("override"); // the net override, JSON with single quotes
+        const QString down = QString::fromStdString(layerName(1, ql::LinearKind::Down));
+        QTest::newRow("bits then group") << QStringList{down + ":bits=2", down + ":group=64"}
+                                         << "{'bits': 2, 'group': 64}";
+        QTest::newRow("later value wins")
+            << QStringList{down + ":bits=2", down + ":bits=3,sym=true"} << "{'bits': 3, 'sym': true}";
+        QTest::newRow("format replaces bits")
+            << QStringList{down + ":bits=3", down + ":format=nf4"} << "{'format': 'nf4'}";
+        QTest::newRow("bits replace format") << QStringList{down + ":format=nf4", down + ":bits=8"} << "{'bits': 8}";
+        QTest::newRow("per channel drops the group size")
+            << QStringList{down + ":group=64", down + ":group=per_channel"} << "{'group': 'per_channel'}";
+        QTest::newRow("new method drops params")
+            << QStringList{down + ":method=gptq", down + ":method=rtn"} << "{'method': 'rtn'}";
+        QTest::newRow("glob") << QStringList{QStringLiteral("*.up_proj:bits=2")} << "{'bits': 2}";
+    }
+
+    void planEdits()
+    {
+        QFETCH(QStringList, edits);
+        QFETCH(QString, override);
+        const std::string rule = J(
+            "{'match': '*', 'method': 'gptq', 'bits': 4, 'group': 128, 'params': {'damp': 0.05}}");
+        auto parsedBase = ql::parseRecipe(withRule(rule));
+        QVERIFY2(parsedBase.ok(), parsedBase.message().c_str());
+        const ql::Recipe base = *parsedBase;
+        ql::Recipe edited = base;
+        for (const QString& e : edits) {
+            auto o = ql::parsePlanEdit(e.toStdString());
+            QVERIFY2(o.ok(), o.message().c_str());
+            edited = ql::applyPlanEdit(std::move(edited), *o);
+        }
+        QCOMPARE(edited.overrides.size(), size_t(1));
+        const std::string match = edits.front().section(QLatin1Char(':'), 0, 0).toStdString();
+        auto parsedWritten = ql::parseRecipe(
+            withRule(rule, J("'overrides': {'" + match + "': " + override.toStdString() + "}")));
+        QVERIFY2(parsedWritten.ok(), parsedWritten.message().c_str());
+        const ql::Recipe written = *parsedWritten;
+        QCOMPARE(edited.overrides, written.overrides);
+        auto a = ql::resolveRecipe(edited, fixtureLayers());
+        auto b = ql::resolveRecipe(written, fixtureLayers());
+        QVERIFY2(a.ok(), a.ok() ? "" : a.message().c_str());
+        QVERIFY2(b.ok(), b.ok() ? "" : b.message().c_str());
+        QVERIFY(*a == *b);
+        // The edited recipe survives its own JSON.
+        auto again = ql::parseRecipe(ql::recipeToJson(edited));
+        QVERIFY2(again.ok(), again.message().c_str());
+        QVERIFY(*again == edited);
+    }
+
+    void planEditErrors_data()
+    {
+        QTest::addColumn<QString>("edit");
+        QTest::addColumn<QString>("message");
+        QTest::newRow("no colon") << "model.layers.0.mlp.down_proj"
+                                  << "expected LAYER:key=value";
+        QTest::newRow("no value") << "model.layers.0.mlp.down_proj:bits"
+                                  << "'bits' is not key=value";
+        QTest::newRow("bad bits") << "model.layers.0.mlp.down_proj:bits=nine"
+                                  << "bits";
+        QTest::newRow("unknown key") << "model.layers.0.mlp.down_proj:colour=red"
+                                     << "colour";
+    }
+
+    void planEditErrors()
+    {
+        QFETCH(QString, edit);
+        QFETCH(QString, message);
+        auto o = ql::parsePlanEdit(edit.toStdString());
+        QVERIFY(!o.ok());
+        QVERIFY2(QString::fromStdString(o.message()).contains(message), o.message().c_str());
     }
 
     void resolveErrors_data()

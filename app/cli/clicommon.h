@@ -68,5 +68,6 @@ int cmdPlugins(const QStringList& args);
 int cmdQuantize(const QStringList& args);
 int cmdBenchGptq(const QStringList& args);
 int cmdExport(const QStringList& args);
+int cmdWhatIf(const QStringList& args);
 
 } // namespace ql::cli

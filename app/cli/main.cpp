@@ -26,6 +26,8 @@ const char* kUsage = "usage: quantlens-cli COMMAND [options]\n"
                      "       [--mode sequential|parallel] [--force] [--json]  quantize with a recipe, write the run\n"
                      "  export MODEL_DIR --format gguf --out PATH [--run RUN_DIR] [--gguf-type f16|q8_0|q4_0|...]\n"
                      "       [--json]                                a GGUF file llama.cpp loads\n"
+                     "  whatif MODEL_DIR --recipe R.json --edit LAYER:key=value [--edit ...] --data FILE [--quick 8]\n"
+                     "       [--out-recipe FILE] [--json]            a plan edit's effect: quick KL, top-1, ppl, size\n"
                      "run 'quantlens-cli COMMAND --help' for a command's options.\n";
 
 } // namespace
@@ -55,6 +57,7 @@ int main(int argc, char** argv)
     if (cmd == QLatin1String("quantize")) return ql::cli::cmdQuantize(args);
     if (cmd == QLatin1String("bench-gptq")) return ql::cli::cmdBenchGptq(args);
     if (cmd == QLatin1String("export")) return ql::cli::cmdExport(args);
+    if (cmd == QLatin1String("whatif")) return ql::cli::cmdWhatIf(args);
     std::cerr << "error: unknown command '" << cmd.toStdString() << "'\n" << kUsage;
     return 2;
 }

@@ -268,6 +268,13 @@ bool Recipe::operator==(const Recipe& o) const
            calibrationSha256 == o.calibrationSha256;
 }
 
+Expected<SpecPatch> parseSpecPatch(std::string_view json, const std::string& path)
+{
+    auto doc = detail::parseStrictJson(json);
+    if (!doc) return doc.error();
+    return readPatch(*doc, path);
+}
+
 Expected<Recipe> parseRecipe(std::string_view json)
 {
     auto doc = detail::parseStrictJson(json);

@@ -91,6 +91,8 @@ const char* pipelineModeName(Recipe::PipelineMode mode);
 /// Parses recipe JSON; errors name the JSON path, e.g. `rules[2].bits: expected an integer in 2..8, got "four"`.
 Expected<Recipe> parseRecipe(std::string_view json);
 
+/// Parses one override's fields (the JSON object an `overrides` entry holds); errors name path.
+Expected<SpecPatch> parseSpecPatch(std::string_view json, const std::string& path);
 /// Reads and parses a recipe file; errors start with the file name, and a relative
 /// calibration file is made absolute against the recipe's folder.
 Expected<Recipe> loadRecipe(const std::string& path);

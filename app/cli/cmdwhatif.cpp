@@ -1,0 +1,163 @@
+#include "clicommon.h"
+#include "quantizerun.h"
+
+#include "quantlens/export/openedmodel.h"
+#include "quantlens/forward/evaluator.h"
+#include "quantlens/recipe/planedit.h"
+
+#include <cstdio>
+#include <fstream>
+
+namespace ql::cli {
+
+namespace {
+
+// The quick measures the plan editor shows for a plan: KL to the float model, top-1 agreement
+// and perplexity on the quick slice, and the plan's size.
+Expected<nlohmann::json> measurePlan(const Model& model, const QuantizeRun& run, const std::vector<int32_t>& tokens,
+                                     int bos, const EvalOptions& opt)
+{
+    auto kl = evaluateKl(model.config(), model, model.config(), *run.model, tokens, bos, opt);
+    if (!kl) return kl.error();
+    const nlohmann::json report = runReport(model, run);
+    // Linears at their plan's bits; every other weight (embedding, norms, float linears) at 16 bits.
+    const double quantized = report["quantized_weights"].get<double>();
+    const double bits = report["bits_per_weight"].get<double>() * quantized +
+                        16.0 * (double(model.parameterCount()) - quantized);
+    nlohmann::json layers = nlohmann::json::object();
+    for (const auto& l : report["layers"]) layers[l["layer"].get<std::string>()] = l;
+    return nlohmann::json{{"mean_kl", kl->meanKl},
+                          {"max_kl", kl->maxKl},
+                          {"top1_agreement", kl->top1Agreement},
+                          {"ppl", kl->pplModel},
+                          {"ppl_float", kl->pplRef},
+                          {"tokens_scored", kl->tokensScored},
+                          {"bits_per_weight", report["bits_per_weight"]},
+                          {"model_bytes", int64_t(bits / 8.0 + 0.5)},
+                          {"layers_quantized", run.stats.layersQuantized},
+                          {"quantize_seconds", run.stats.seconds},
+                          {"eval_seconds", kl->seconds},
+                          {"layers", layers}};
+}
+
+} // namespace
+
+int cmdWhatIf(const QStringList& args)
+{
+    QCommandLineParser p;
+    p.addOption({QStringLiteral("edit"),
+                 QStringLiteral("A plan edit, LAYER_OR_GLOB:key=value[,key=value] with a recipe override's keys "
+                                "(method, bits, sym, group, format, granularity); repeat for several, in order."),
+                 QStringLiteral("EDIT")});
+    p.addOption(
+        {QStringLiteral("data"), QStringLiteral("Text of the quick evaluation slice."), QStringLiteral("FILE")});
+    p.addOption({QStringLiteral("ctx"), QStringLiteral("Window length in tokens."), QStringLiteral("N"),
+                 QStringLiteral("512")});
+    p.addOption({QStringLiteral("quick"), QStringLiteral("Windows in the quick slice (llama.cpp protocol)."),
+                 QStringLiteral("N"), QStringLiteral("8")});
+    p.addOption(
+        {QStringLiteral("out-recipe"), QStringLiteral("Write the edited recipe here."), QStringLiteral("FILE")});
+    p.addOption({QStringLiteral("threads"), QStringLiteral("Threads (0: all cores)."), QStringLiteral("N"),
+                 QStringLiteral("0")});
+    p.addOption({QStringLiteral("json"), QStringLiteral("Print one JSON object.")});
+    addRecipeOptions(p);
+    if (!parseArgs(p, args, 1,
+                   "quantlens-cli whatif MODEL_DIR --recipe R.json --edit LAYER:key=value [--edit ...] --data FILE "
+                   "[--quick 8] [--ctx 512] [--out-recipe FILE] [--json]"))
+        return 1;
+    if (!p.isSet(QStringLiteral("recipe"))) return fail("whatif needs --recipe R.json (the plan before the edits)");
+    if (!p.isSet(QStringLiteral("edit"))) return fail("whatif needs at least one --edit LAYER:key=value");
+    if (!p.isSet(QStringLiteral("data"))) return fail("whatif needs --data FILE (the quick evaluation slice)");
+    std::vector<RecipeOverride> edits;
+    for (const QString& e : p.values(QStringLiteral("edit"))) {
+        auto edit = parsePlanEdit(e.toStdString());
+        if (!edit) return fail(edit.message());
+        edits.push_back(std::move(*edit));
+    }
+    auto ctx = intOption(p, QStringLiteral("ctx"), 2);
+    if (!ctx) return fail(ctx.message());
+    auto quick = intOption(p, QStringLiteral("quick"), 1);
+    if (!quick) return fail(quick.message());
+    auto threads = intOption(p, QStringLiteral("threads"), 0);
+    if (!threads) return fail(threads.message());
+    EvalOptions opt;
+    opt.ctx = *ctx;
+    opt.chunks = *quick;
+    opt.threads = *threads;
+
+    const std::string dir = p.positionalArguments()[0].toStdString();
+    CliFeedback ofb("open");
+    auto opened = OpenedModel::open(dir, &ofb);
+    if (!opened) return fail(opened.message());
+    const Model& model = opened->model;
+    if (auto c = checkSequenceLength(model.config(), opt.ctx, false, "--ctx"); !c) return fail(c.message());
+    if (!opened->tokenizer) return fail(opened->tokenizerError);
+    const Tokenizer& tok = *opened->tokenizer;
+    const std::string dataPath = p.value(QStringLiteral("data")).toStdString();
+    auto text = readFile(dataPath);
+    if (!text) return fail(text.message());
+    if (text->empty()) return fail(dataPath + ": the evaluation file is empty");
+    const auto tokens = tok.encode(*text);
+    const int bos = tok.addsBos() ? tok.bosId() : -1;
+
+    auto base = recipeFromOptions(p);
+    if (!base) return fail(base.message());
+    Recipe edited = *base;
+    for (const RecipeOverride& e : edits) edited = applyPlanEdit(std::move(edited), e);
+
+    PluginRegistry plugins;
+    plugins.scanDefault();
+    for (const auto& problem : plugins.problems()) std::fprintf(stderr, "warning: %s\n", problem.c_str());
+    // One runner for both plans: the edited plan re-quantizes only what the edits changed.
+    RecipeRunner runner(
+        model, [&plugins](const std::string& id) { return plugins.quantizer(id); },
+        [&plugins](const std::string& id) { return plugins.transform(id); });
+    runner.setThreads(opt.threads);
+    CliFeedback fb("whatif");
+    auto before = runner.run(*base, &tok, &fb);
+    if (!before) return fail(before.message());
+    auto mBefore = measurePlan(model, *before, tokens, bos, opt);
+    if (!mBefore) return fail(mBefore.message());
+    auto after = runner.run(edited, &tok, &fb);
+    if (!after) return fail(after.message());
+    auto mAfter = measurePlan(model, *after, tokens, bos, opt);
+    if (!mAfter) return fail(mAfter.message());
+
+    if (p.isSet(QStringLiteral("out-recipe"))) {
+        const std::string out = p.value(QStringLiteral("out-recipe")).toStdString();
+        std::ofstream f(out, std::ios::trunc);
+        if (!(f << recipeToJson(edited))) return fail(out + ": cannot write the edited recipe");
+    }
+    // The layers an edit touched, before and after, as the plan table's rows.
+    nlohmann::json changed = nlohmann::json::array();
+    for (const auto& [name, row] : (*mAfter)["layers"].items())
+        if ((*mBefore)["layers"][name] != row)
+            changed.push_back({{"layer", name}, {"before", (*mBefore)["layers"][name]}, {"after", row}});
+    nlohmann::json j{
+        {"model_dir", dir},          {"data", dataPath},
+        {"n_ctx", opt.ctx},          {"edits", p.values(QStringLiteral("edit")).join(QLatin1Char(' ')).toStdString()},
+        {"changed_layers", changed}, {"before", *mBefore},
+        {"after", *mAfter}};
+    j["before"].erase("layers");
+    j["after"].erase("layers");
+    if (p.isSet(QStringLiteral("json"))) {
+        printJson(j);
+        return 0;
+    }
+    auto line = [](const char* what, const nlohmann::json& m) {
+        std::printf("%-7s KL %.6f  top-1 %.2f%%  ppl %.4f  %.3f bits/weight  %.2f MB  (%d layers quantized)\n", what,
+                    m["mean_kl"].get<double>(), 100.0 * m["top1_agreement"].get<double>(), m["ppl"].get<double>(),
+                    m["bits_per_weight"].get<double>(), double(m["model_bytes"].get<int64_t>()) / 1e6,
+                    m["layers_quantized"].get<int>());
+    };
+    line("before", j["before"]);
+    line("after", j["after"]);
+    for (const auto& c : changed)
+        std::printf("  %-40s weight error %.3e -> %.3e, %.3f -> %.3f bits/weight\n",
+                    c["layer"].get<std::string>().c_str(), c["before"].value("weight_rel_error", 0.0),
+                    c["after"].value("weight_rel_error", 0.0), c["before"].value("bits_per_weight", 16.0),
+                    c["after"].value("bits_per_weight", 16.0));
+    return 0;
+}
+
+} // namespace ql::cli

@@ -1,0 +1,90 @@
+#include "quantlens/recipe/planedit.h"
+
+#include <nlohmann/json.hpp>
+
+#include <cstdlib>
+
+namespace ql {
+
+namespace {
+
+// A value of an edit as JSON: integers, reals and booleans typed, anything else a string.
+nlohmann::json editValue(const std::string& v)
+{
+    if (v == "true") return true;
+    if (v == "false") return false;
+    if (!v.empty()) {
+        char* end = nullptr;
+        const long long i = std::strtoll(v.c_str(), &end, 10);
+        if (*end == '\0') return i;
+        const double d = std::strtod(v.c_str(), &end);
+        if (*end == '\0') return d;
+    }
+    return v;
+}
+
+template <class T>
+void mergeField(std::optional<T>& into, const std::optional<T>& from)
+{
+    if (from) into = from;
+}
+
+} // namespace
+
+Expected<RecipeOverride> parsePlanEdit(std::string_view edit)
+{
+    const size_t colon = edit.rfind(':');
+    if (colon == std::string_view::npos || colon == 0 || colon + 1 == edit.size())
+        return makeError("edit '" + std::string(edit) +
+                         "': expected LAYER:key=value[,key=value...], e.g. model.layers.3.mlp.down_proj:bits=3");
+    RecipeOverride o;
+    o.match = std::string(edit.substr(0, colon));
+    nlohmann::json fields = nlohmann::json::object();
+    std::string_view rest = edit.substr(colon + 1);
+    while (!rest.empty()) {
+        const size_t comma = rest.find(',');
+        const std::string_view item = rest.substr(0, comma);
+        const size_t eq = item.find('=');
+        if (eq == std::string_view::npos || eq == 0)
+            return makeError("edit '" + std::string(edit) + "': '" + std::string(item) + "' is not key=value");
+        fields[std::string(item.substr(0, eq))] = editValue(std::string(item.substr(eq + 1)));
+        rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
+    }
+    auto patch = parseSpecPatch(fields.dump(), "edit '" + std::string(edit) + "'");
+    if (!patch) return patch.error();
+    o.patch = std::move(*patch);
+    return o;
+}
+
+Recipe applyPlanEdit(Recipe recipe, const RecipeOverride& edit)
+{
+    for (RecipeOverride& o : recipe.overrides) {
+        if (o.match != edit.match) continue;
+        SpecPatch& p = o.patch;
+        const SpecPatch& e = edit.patch;
+        if (e.method && e.method != p.method) p.params.reset(); // a new method drops the old one's params
+        mergeField(p.method, e.method);
+        if (e.params) {
+            if (!p.params) p.params = ParamMap{};
+            for (const auto& [k, v] : *e.params) (*p.params)[k] = v;
+        }
+        // A format and bits/symmetric exclude each other: the edit's kind replaces the other.
+        if (e.format) p.bits.reset(), p.symmetric.reset();
+        if (e.bits || e.symmetric) p.format.reset();
+        mergeField(p.format, e.format);
+        mergeField(p.bits, e.bits);
+        mergeField(p.symmetric, e.symmetric);
+        if (e.granularity) p.groupSize = e.groupSize; // a group size belongs to its granularity
+        mergeField(p.granularity, e.granularity);
+        mergeField(p.groupSize, e.groupSize);
+        mergeField(p.channels, e.channels);
+        mergeField(p.actBits, e.actBits);
+        mergeField(p.actPerToken, e.actPerToken);
+        mergeField(p.actSymmetric, e.actSymmetric);
+        return recipe;
+    }
+    recipe.overrides.push_back(edit);
+    return recipe;
+}
+
+} // namespace ql
