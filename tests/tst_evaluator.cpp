@@ -6,6 +6,9 @@
 //    tests/reference/numpy_reference.py (see the "command" field of each entry).
 #include "fixturemodel.h"
 #include "quantlens/forward/evaluator.h"
+#include "quantlens/forward/quickeval.h"
+#include "quantlens/quant/quantizedmodel.h"
+#include "quantlens/quant/rtn.h"
 #include "quantlens/model/model.h"
 #include "quantlens/text/tokenizer.h"
 #include "reference/naivellama.h"
@@ -211,6 +214,67 @@ private slots:
         qInfo("%s on %s (%s): ppl %.4f, reference %.4f, relative difference %.2e", qPrintable(model), qPrintable(text),
               qPrintable(protocol), r->ppl, ppl, rel);
         QVERIFY2(rel < 2e-3, "perplexity differs from the reference by more than 0.2%");
+    }
+
+    // The quick evaluator restarting from the changed block gives evaluateKl's numbers for a
+    // sequence of plans: all quantized, one layer changed further, undone, an earlier change.
+    void quickEvaluatorEqualsFreshKl()
+    {
+        const QString dir = qltest::sharedModel(QStringLiteral("stories260k"));
+        const QString data = qltest::sharedFile(QStringLiteral("data/wikitext-2-raw/wiki.test.raw"));
+        QL_REQUIRE_SHARED(dir);
+        QL_REQUIRE_SHARED(data);
+        auto m = ql::Model::open(dir.toStdString());
+        QVERIFY2(m.ok(), m.message().c_str());
+        auto tok = ql::loadTokenizer(dir.toStdString());
+        QVERIFY2(tok.ok(), tok.message().c_str());
+        const auto ids = (*tok)->encode(readAll(data));
+        ql::EvalOptions o;
+        o.ctx = 128;
+        o.chunks = 6;
+        const int bos = (*tok)->bosId();
+        // A plan: every linear RTN at `bits`, except the layers `special` gives another width.
+        auto plan = [&](int bits, const std::map<std::string, int>& special) {
+            auto q = std::make_shared<ql::QuantizedModel>(*m);
+            ql::BlockWeights b;
+            for (const auto& l : m->linearLayers()) {
+                if (!m->block(l.block, b)) return q;
+                const auto it = special.find(l.name);
+                auto r = std::make_shared<ql::LayerResult>();
+                r->dequantized = ql::rtnFakeQuant(b[l.kind], it == special.end() ? bits : it->second, 32);
+                q->setLayer({l.name, l.block, l.kind, {}, r});
+            }
+            return q;
+        };
+        auto quick = ql::QuickEvaluator::prepare(*m, ids, bos, o);
+        QVERIFY2(quick.ok(), quick.message().c_str());
+        const std::string down3 = ql::Model::linearName(3, ql::LinearKind::Down);
+        const std::string q1 = ql::Model::linearName(1, ql::LinearKind::Q);
+        struct Step {
+            std::map<std::string, int> special;
+            int firstChanged, blocksRun;
+        };
+        const int layers = m->config().layers;
+        const std::vector<Step> steps{{{}, 0, layers},
+                                      {{{down3, 2}}, 3, layers - 3},
+                                      {{}, 3, layers - 3},
+                                      {{{q1, 3}}, 1, layers - 1},
+                                      {{{q1, 3}, {down3, 2}}, 3, layers - 3}};
+        for (const Step& st : steps) {
+            const auto p = plan(4, st.special);
+            auto k = quick->measure(*p, st.firstChanged);
+            QVERIFY2(k.ok(), k.message().c_str());
+            QCOMPARE(quick->blocksRun(), st.blocksRun);
+            auto fresh = ql::evaluateKl(m->config(), *m, m->config(), *p, ids, bos, o);
+            QVERIFY2(fresh.ok(), fresh.message().c_str());
+            QCOMPARE(k->tokensScored, fresh->tokensScored);
+            QVERIFY(fresh->meanKl > 1e-4);
+            auto rel = [](double a, double b) { return std::abs(a - b) / std::abs(b); };
+            QVERIFY2(rel(k->meanKl, fresh->meanKl) < 1e-6, qPrintable(QString::number(k->meanKl - fresh->meanKl)));
+            QVERIFY(rel(k->pplModel, fresh->pplModel) < 1e-6);
+            QVERIFY(rel(k->pplRef, fresh->pplRef) < 1e-6);
+            QCOMPARE(k->top1Agreement, fresh->top1Agreement);
+        }
     }
 };
 

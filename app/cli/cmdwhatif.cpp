@@ -2,7 +2,7 @@
 #include "quantizerun.h"
 
 #include "quantlens/export/openedmodel.h"
-#include "quantlens/forward/evaluator.h"
+#include "quantlens/forward/quickeval.h"
 #include "quantlens/recipe/planedit.h"
 
 #include <cstdio>
@@ -14,10 +14,26 @@ namespace {
 
 // The quick measures the plan editor shows for a plan: KL to the float model, top-1 agreement
 // and perplexity on the quick slice, and the plan's size.
-Expected<nlohmann::json> measurePlan(const Model& model, const QuantizeRun& run, const std::vector<int32_t>& tokens,
-                                     int bos, const EvalOptions& opt)
+// The first block whose weights differ from the previous run's: a layer result the runner did
+// not reuse, or other transformed weights (then everything, embeddings included).
+int firstChangedBlock(const QuantizeRun& run, const QuantizeRun* previous, int layers)
 {
-    auto kl = evaluateKl(model.config(), model, model.config(), *run.model, tokens, bos, opt);
+    if (!previous || run.transformed != previous->transformed) return 0;
+    int first = layers;
+    for (const auto& [name, layer] : run.model->layers()) {
+        const QuantizedLayer* old = previous->model->layer(name);
+        if (!old || old->result != layer.result) first = std::min(first, layer.block);
+    }
+    for (const auto& [name, layer] : previous->model->layers())
+        if (!run.model->layer(name)) first = std::min(first, layer.block);
+    return first;
+}
+
+Expected<nlohmann::json> measurePlan(const Model& model, const QuantizeRun& run, const QuantizeRun* previous,
+                                     QuickEvaluator& quick)
+{
+    const int first = firstChangedBlock(run, previous, model.config().layers);
+    auto kl = quick.measure(*run.model, first);
     if (!kl) return kl.error();
     const nlohmann::json report = runReport(model, run);
     // Linears at their plan's bits; every other weight (embedding, norms, float linears) at 16 bits.
@@ -37,6 +53,7 @@ Expected<nlohmann::json> measurePlan(const Model& model, const QuantizeRun& run,
                           {"layers_quantized", run.stats.layersQuantized},
                           {"quantize_seconds", run.stats.seconds},
                           {"eval_seconds", kl->seconds},
+                          {"blocks_run", quick.blocksRun()},
                           {"layers", layers}};
 }
 
@@ -114,13 +131,15 @@ int cmdWhatIf(const QStringList& args)
         [&plugins](const std::string& id) { return plugins.transform(id); });
     runner.setThreads(opt.threads);
     CliFeedback fb("whatif");
+    auto quickEval = QuickEvaluator::prepare(model, tokens, bos, opt, &fb);
+    if (!quickEval) return fail(quickEval.message());
     auto before = runner.run(*base, &tok, &fb);
     if (!before) return fail(before.message());
-    auto mBefore = measurePlan(model, *before, tokens, bos, opt);
+    auto mBefore = measurePlan(model, *before, nullptr, *quickEval);
     if (!mBefore) return fail(mBefore.message());
     auto after = runner.run(edited, &tok, &fb);
     if (!after) return fail(after.message());
-    auto mAfter = measurePlan(model, *after, tokens, bos, opt);
+    auto mAfter = measurePlan(model, *after, &*before, *quickEval);
     if (!mAfter) return fail(mAfter.message());
 
     if (p.isSet(QStringLiteral("out-recipe"))) {

@@ -47,18 +47,6 @@ double secondsSince(Clock::time_point t0)
     return std::chrono::duration<double>(Clock::now() - t0).count();
 }
 
-// Log-softmax of each column, in place; float exp, double sums.
-void logSoftmaxColumns(Eigen::MatrixXf& logits)
-{
-#pragma omp parallel for schedule(static)
-    for (Eigen::Index c = 0; c < logits.cols(); ++c) {
-        auto col = logits.col(c);
-        const float mx = col.maxCoeff();
-        const double s = (col.array() - mx).exp().template cast<double>().sum();
-        col.array() -= mx + static_cast<float>(std::log(s));
-    }
-}
-
 // Forwards a progress sub-range to a parent Feedback.
 class SubFeedback final : public Feedback {
 public:
@@ -155,6 +143,47 @@ Expected<PplResult> evaluatePerplexity(const ModelConfig& config, const WeightSo
     return r;
 }
 
+void logSoftmaxColumns(Eigen::MatrixXf& logits)
+{
+#pragma omp parallel for schedule(static)
+    for (Eigen::Index c = 0; c < logits.cols(); ++c) {
+        auto col = logits.col(c);
+        const float mx = col.maxCoeff();
+        const double s = (col.array() - mx).exp().template cast<double>().sum();
+        col.array() -= mx + static_cast<float>(std::log(s));
+    }
+}
+
+void KlAccumulator::add(const Eigen::MatrixXf& rp, const Eigen::MatrixXf& lp, const std::vector<int32_t>& w, int first)
+{
+    for (Eigen::Index c = 0; c < rp.cols(); ++c) {
+        const double kl =
+            (rp.col(c).array().exp().cast<double>() * (rp.col(c) - lp.col(c)).array().cast<double>()).sum();
+        klSum += kl;
+        maxKl = std::max(maxKl, kl);
+        Eigen::Index ar, am;
+        rp.col(c).maxCoeff(&ar);
+        lp.col(c).maxCoeff(&am);
+        agree += ar == am;
+        nllRef -= rp(w[size_t(first + c + 1)], c);
+        nllModel -= lp(w[size_t(first + c + 1)], c);
+    }
+    tokens += rp.cols();
+}
+
+KlResult KlAccumulator::result() const
+{
+    KlResult r;
+    const double n = double(tokens);
+    r.tokensScored = tokens;
+    r.maxKl = maxKl;
+    r.meanKl = klSum / n;
+    r.top1Agreement = double(agree) / n;
+    r.pplRef = std::exp(nllRef / n);
+    r.pplModel = std::exp(nllModel / n);
+    return r;
+}
+
 Expected<KlResult> evaluateKl(const ModelConfig& refConfig, const WeightSource& reference, const ModelConfig& config,
                               const WeightSource& model, const std::vector<int32_t>& tokens, int bos,
                               const EvalOptions& opt, Feedback* fb)
@@ -177,10 +206,7 @@ Expected<KlResult> evaluateKl(const ModelConfig& refConfig, const WeightSource& 
     const int batch = batchSize(opt, std::max(config.hidden, refConfig.hidden), config.vocab, scored, true,
                                 windows->size());
 
-    KlResult r;
-    r.chunks = nWin;
-    double klSum = 0, nllRef = 0, nllModel = 0;
-    int64_t agree = 0;
+    KlAccumulator acc;
     std::vector<Eigen::MatrixXf> refLogp(batch);
     ForwardOptions fo;
     fo.threads = opt.threads;
@@ -206,30 +232,13 @@ Expected<KlResult> evaluateKl(const ModelConfig& refConfig, const WeightSource& 
             [&](int s, const Eigen::MatrixXf& l) -> Expected<void> {
                 Eigen::MatrixXf lp = l.leftCols(scored);
                 logSoftmaxColumns(lp);
-                const Eigen::MatrixXf& rp = refLogp[s];
-                const auto& w = (*windows)[b0 + s].tokens;
-                for (int c = 0; c < scored; ++c) {
-                    const double kl =
-                        (rp.col(c).array().exp().cast<double>() * (rp.col(c) - lp.col(c)).array().cast<double>()).sum();
-                    klSum += kl;
-                    r.maxKl = std::max(r.maxKl, kl);
-                    Eigen::Index ar, am;
-                    rp.col(c).maxCoeff(&ar);
-                    lp.col(c).maxCoeff(&am);
-                    agree += ar == am;
-                    nllRef -= rp(w[first + c + 1], c);
-                    nllModel -= lp(w[first + c + 1], c);
-                }
-                r.tokensScored += scored;
+                acc.add(refLogp[s], lp, (*windows)[b0 + s].tokens, first);
                 return {};
             },
             modelFo, &sub));
     }
-    const double n = double(r.tokensScored);
-    r.meanKl = klSum / n;
-    r.top1Agreement = double(agree) / n;
-    r.pplRef = std::exp(nllRef / n);
-    r.pplModel = std::exp(nllModel / n);
+    KlResult r = acc.result();
+    r.chunks = nWin;
     r.seconds = secondsSince(t0);
     return r;
 }

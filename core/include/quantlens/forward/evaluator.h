@@ -72,6 +72,22 @@ Expected<std::vector<EvalWindow>> makeWindows(const std::vector<int32_t>& tokens
 /// pass with logits where they are scored), for an estimate before a long run.
 double evaluationFlops(const ModelConfig& config, const EvalOptions& opt, int64_t windows);
 
+/// Log-softmax of each column in place (float exp, double sums), as every evaluation here takes it.
+void logSoftmaxColumns(Eigen::MatrixXf& logits);
+
+/// Running sums of a KL measurement over scored positions, shared by evaluateKl and the quick
+/// evaluator so that both compute the same numbers.
+struct KlAccumulator {
+    double klSum = 0, nllRef = 0, nllModel = 0, maxKl = 0;
+    int64_t agree = 0, tokens = 0;
+    /// Adds a window: log-probabilities [vocab, scored] of the reference and the model at the
+    /// positions from `first` on, each predicting the next token of `window`.
+    void add(const Eigen::MatrixXf& refLogp, const Eigen::MatrixXf& logp, const std::vector<int32_t>& window,
+             int first);
+    /// Means, perplexities and agreement so far (chunks and seconds left to the caller).
+    KlResult result() const;
+};
+
 /// Perplexity of a model on tokens (the tokenized evaluation text, no special tokens).
 Expected<PplResult> evaluatePerplexity(const ModelConfig& config, const WeightSource& weights,
                                        const std::vector<int32_t>& tokens, int bos, const EvalOptions& opt,
