@@ -149,7 +149,12 @@ void logSoftmaxColumns(Eigen::MatrixXf& logits)
     for (Eigen::Index c = 0; c < logits.cols(); ++c) {
         auto col = logits.col(c);
         const float mx = col.maxCoeff();
-        const double s = (col.array() - mx).exp().template cast<double>().sum();
+        // exp into a float array first: with the cast in the same expression Eigen falls back to
+        // scalar expf, which is several times slower (and slower still where it underflows). The
+        // array is kept per thread: a vocabulary-sized allocation per column costs page faults.
+        thread_local Eigen::ArrayXf e;
+        e = (col.array() - mx).exp();
+        const double s = e.cast<double>().sum();
         col.array() -= mx + static_cast<float>(std::log(s));
     }
 }
@@ -157,8 +162,9 @@ void logSoftmaxColumns(Eigen::MatrixXf& logits)
 void KlAccumulator::add(const Eigen::MatrixXf& rp, const Eigen::MatrixXf& lp, const std::vector<int32_t>& w, int first)
 {
     for (Eigen::Index c = 0; c < rp.cols(); ++c) {
-        const double kl =
-            (rp.col(c).array().exp().cast<double>() * (rp.col(c) - lp.col(c)).array().cast<double>()).sum();
+        thread_local Eigen::ArrayXf p; // vectorised and kept; see logSoftmaxColumns
+        p = rp.col(c).array().exp();
+        const double kl = (p.cast<double>() * (rp.col(c) - lp.col(c)).array().cast<double>()).sum();
         klSum += kl;
         maxKl = std::max(maxKl, kl);
         Eigen::Index ar, am;

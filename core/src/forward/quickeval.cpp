@@ -71,10 +71,11 @@ Expected<KlResult> QuickEvaluator::measure(const WeightSource& plan, int firstCh
     m_blocksRun = layers - start;
 
     KlAccumulator acc;
+    Eigen::MatrixXf lp;
     QL_TRY(engine.runFrom(
         layers, states,
         [&](int s, const Eigen::MatrixXf& l) -> Expected<void> {
-            Eigen::MatrixXf lp = l.leftCols(m_scored);
+            lp = l.leftCols(m_scored); // same size every window: no new allocation
             logSoftmaxColumns(lp);
             acc.add(m_refLogp[size_t(s)], lp, m_windows[size_t(s)].tokens, m_first);
             return {};
