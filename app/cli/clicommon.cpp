@@ -90,6 +90,14 @@ Expected<std::string> readFile(const std::string& path)
     return ss.str();
 }
 
+Expected<std::vector<int32_t>> readEvaluationTokens(const std::string& path, const Tokenizer& tokenizer)
+{
+    auto text = readFile(path);
+    if (!text) return text.error();
+    if (text->empty()) return makeError(path + ": the evaluation file is empty");
+    return tokenizer.encode(*text);
+}
+
 Expected<int> intOption(const QCommandLineParser& p, const QString& name, int min)
 {
     bool ok = false;

@@ -3,6 +3,7 @@
 #include "quantlens/base/expected.h"
 #include "quantlens/base/feedback.h"
 #include "quantlens/store/runstate.h"
+#include "quantlens/text/tokenizer.h"
 
 #include <QCommandLineParser>
 #include <QStringList>
@@ -40,6 +41,8 @@ bool parseArgs(QCommandLineParser& parser, const QStringList& args, int position
 int fail(const std::string& message);
 /// Reads a whole file as bytes.
 Expected<std::string> readFile(const std::string& path);
+/// The token ids of an evaluation text (no special tokens); an empty file is an error.
+Expected<std::vector<int32_t>> readEvaluationTokens(const std::string& path, const Tokenizer& tokenizer);
 /// Parses an integer option, rejecting garbage and values below min.
 Expected<int> intOption(const QCommandLineParser& p, const QString& name, int min);
 /// GFLOP/s of Eigen's fp32 GEMM [m, k] × [k, n], best of 5, measured now: the same-run baseline

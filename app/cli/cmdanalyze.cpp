@@ -12,6 +12,7 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <optional>
 
 namespace fs = std::filesystem;
 
@@ -90,6 +91,23 @@ nlohmann::json summarize(const AnalysisResult& r, const std::string& out, double
     return j;
 }
 
+// An existing store at out, unless --force: reused (printed; 0) when it comes from the request's
+// inputs and holds every measure it asks for, refused (1) when it comes from other inputs, so it
+// is never overwritten silently; nullopt when the analysis is to run.
+std::optional<int> reuseStore(const QCommandLineParser& p, const std::string& out, const AnalysisRequest& request,
+                              const char* inputs)
+{
+    if (!fs::exists(out) || p.isSet(QStringLiteral("force"))) return std::nullopt;
+    auto existing = AnalysisStore::openFor(out, request.modelSha256, request.calibSha256);
+    if (!existing) return fail(existing.message() + " (pass --force to overwrite it)");
+    if (!AnalysisStore::covers(*existing, request)) return std::nullopt; // lacks a measure asked for now
+    if (p.isSet(QStringLiteral("json")))
+        printJson(summarize(*existing, out, 0.0));
+    else
+        std::printf("%s is up to date for this model and %s; nothing recomputed\n", out.c_str(), inputs);
+    return 0;
+}
+
 // analyze --imatrix: weight statistics and per-layer sensitivity from a llama.cpp importance matrix.
 int analyzeFromImatrix(const QCommandLineParser& p, const std::string& out, int threads)
 {
@@ -110,17 +128,8 @@ int analyzeFromImatrix(const QCommandLineParser& p, const std::string& out, int 
     auto modelHash = sha256OfFiles(opened->model.weightFiles());
     if (!modelHash) return fail(modelHash.message());
     const auto t0 = std::chrono::steady_clock::now();
-    if (fs::exists(out) && !p.isSet(QStringLiteral("force"))) {
-        auto existing = AnalysisStore::openFor(out, *modelHash, *imatrixHash);
-        if (!existing) return fail(existing.message() + " (pass --force to overwrite it)");
-        if (AnalysisStore::covers(*existing, {*modelHash, *imatrixHash, SensitivityMode::Proxy, {}})) {
-            if (p.isSet(QStringLiteral("json")))
-                printJson(summarize(*existing, out, 0.0));
-            else
-                std::printf("%s is up to date for this model and importance matrix; nothing recomputed\n", out.c_str());
-            return 0;
-        }
-    }
+    if (auto done = reuseStore(p, out, {*modelHash, *imatrixHash, SensitivityMode::Proxy, {}}, "importance matrix"))
+        return *done;
     AnalyzeOptions opt;
     opt.threads = threads;
     opt.modelSha256 = *modelHash;
@@ -234,19 +243,9 @@ int cmdAnalyze(const QStringList& args)
     opt.modelSha256 = *modelHash;
 
     const auto t0 = std::chrono::steady_clock::now();
-    if (fs::exists(out) && !p.isSet(QStringLiteral("force"))) {
-        // A store that matches these inputs is reused; one from other inputs is never overwritten silently.
-        auto existing = AnalysisStore::openFor(out, *modelHash, calib->sha256);
-        if (!existing) return fail(existing.message() + " (pass --force to overwrite it)");
-        // Same inputs: reuse it unless it lacks a measure asked for now.
-        if (AnalysisStore::covers(*existing, {*modelHash, calib->sha256, opt.sensitivity, calib->heldOutSha256})) {
-            if (p.isSet(QStringLiteral("json")))
-                printJson(summarize(*existing, out, 0.0));
-            else
-                std::printf("%s is up to date for this model and calibration set; nothing recomputed\n", out.c_str());
-            return 0;
-        }
-    }
+    if (auto done = reuseStore(p, out, {*modelHash, calib->sha256, opt.sensitivity, calib->heldOutSha256},
+                               "calibration set"))
+        return *done;
     // The statistics pass is one forward pass over the windows (sensitivity comes on top).
     announceCost(double(calib->windows.size()) * ForwardEngine::flops(model->config(), spec.seqlen, 0),
                  "the forward pass of this analysis");

@@ -76,10 +76,9 @@ int cmdEval(const QStringList& args)
     if (!opened->tokenizer) return fail(opened->tokenizerError);
     const std::shared_ptr<Tokenizer>* tok = &opened->tokenizer;
     const std::string dataPath = p.value(QStringLiteral("data")).toStdString();
-    auto text = readFile(dataPath);
-    if (!text) return fail(text.message());
-    if (text->empty()) return fail(dataPath + ": the evaluation file is empty");
-    const auto tokens = (*tok)->encode(*text);
+    auto read = readEvaluationTokens(dataPath, **tok);
+    if (!read) return fail(read.message());
+    const std::vector<int32_t>& tokens = *read;
     const int bos = opt.protocol == PplProtocol::LlamaCpp && (*tok)->addsBos() ? (*tok)->bosId() : -1;
 
     // With a recipe, the model is quantized in memory first and evaluated through its fake-quant weights.

@@ -14,26 +14,10 @@ namespace {
 
 // The quick measures the plan editor shows for a plan: KL to the float model, top-1 agreement
 // and perplexity on the quick slice, and the plan's size.
-// The first block whose weights differ from the previous run's: a layer result the runner did
-// not reuse, or other transformed weights (then everything, embeddings included).
-int firstChangedBlock(const QuantizeRun& run, const QuantizeRun* previous, int layers)
-{
-    if (!previous || run.transformed != previous->transformed) return 0;
-    int first = layers;
-    for (const auto& [name, layer] : run.model->layers()) {
-        const QuantizedLayer* old = previous->model->layer(name);
-        if (!old || old->result != layer.result) first = std::min(first, layer.block);
-    }
-    for (const auto& [name, layer] : previous->model->layers())
-        if (!run.model->layer(name)) first = std::min(first, layer.block);
-    return first;
-}
-
 Expected<nlohmann::json> measurePlan(const Model& model, const QuantizeRun& run, const QuantizeRun* previous,
                                      QuickEvaluator& quick)
 {
-    const int first = firstChangedBlock(run, previous, model.config().layers);
-    auto kl = quick.measure(*run.model, first);
+    auto kl = quick.measure(*run.model, firstChangedBlock(run, previous));
     if (!kl) return kl.error();
     const nlohmann::json report = runReport(model, run);
     // Linears at their plan's bits; every other weight (embedding, norms, float linears) at 16 bits.
@@ -111,10 +95,8 @@ int cmdWhatIf(const QStringList& args)
     if (!opened->tokenizer) return fail(opened->tokenizerError);
     const Tokenizer& tok = *opened->tokenizer;
     const std::string dataPath = p.value(QStringLiteral("data")).toStdString();
-    auto text = readFile(dataPath);
-    if (!text) return fail(text.message());
-    if (text->empty()) return fail(dataPath + ": the evaluation file is empty");
-    const auto tokens = tok.encode(*text);
+    auto tokens = readEvaluationTokens(dataPath, tok);
+    if (!tokens) return fail(tokens.message());
     const int bos = tok.addsBos() ? tok.bosId() : -1;
 
     auto base = recipeFromOptions(p);
@@ -126,12 +108,9 @@ int cmdWhatIf(const QStringList& args)
     plugins.scanDefault();
     for (const auto& problem : plugins.problems()) std::fprintf(stderr, "warning: %s\n", problem.c_str());
     // One runner for both plans: the edited plan re-quantizes only what the edits changed.
-    RecipeRunner runner(
-        model, [&plugins](const std::string& id) { return plugins.quantizer(id); },
-        [&plugins](const std::string& id) { return plugins.transform(id); });
-    runner.setThreads(opt.threads);
+    RecipeRunner runner = makeRecipeRunner(model, plugins, opt.threads);
     CliFeedback fb("whatif");
-    auto quickEval = QuickEvaluator::prepare(model, tokens, bos, opt, &fb);
+    auto quickEval = QuickEvaluator::prepare(model, *tokens, bos, opt, &fb);
     if (!quickEval) return fail(quickEval.message());
     auto before = runner.run(*base, &tok, &fb);
     if (!before) return fail(before.message());

@@ -12,6 +12,19 @@
 
 namespace ql {
 
+namespace {
+
+// One width's measures from the error ||ΔW X||², the signal ||W X||² and the token count.
+void addWidth(LayerSensitivity& s, int bits, double err, double signal, double n)
+{
+    s.bits.push_back(bits);
+    s.proxy.push_back(n > 0 ? err / n : err);
+    s.relMse.push_back(signal > 0 ? err / signal : 0.0);
+    s.sqnrDb.push_back(err > 0 ? 10.0 * std::log10(signal / err) : INFINITY);
+}
+
+} // namespace
+
 LayerSensitivity layerSensitivity(const std::string& name, Eigen::Ref<const RowMatrix> w, const Eigen::VectorXf& bias,
                                   const SiteStats& site, const Eigen::MatrixXf& h, const std::vector<int>& bits,
                                   int groupSize)
@@ -30,12 +43,26 @@ LayerSensitivity layerSensitivity(const std::string& name, Eigen::Ref<const RowM
         const RowMatrix dw = rtnFakeQuant(w, b, groupSize) - w;
         // ||ΔW X||² = tr(ΔW H ΔWᵀ): the GPTQ objective of this quantization, from the Hessian.
         const Eigen::MatrixXf dh = dw * h;
-        const double err = std::max(0.0, (dh.cwiseProduct(dw)).cast<double>().sum());
-        s.bits.push_back(b);
-        s.proxy.push_back(err / n);
-        s.relMse.push_back(signal > 0 ? err / signal : 0.0);
-        s.sqnrDb.push_back(err > 0 ? 10.0 * std::log10(signal / err) : INFINITY);
+        addWidth(s, b, std::max(0.0, (dh.cwiseProduct(dw)).cast<double>().sum()), signal, n);
     }
+    return s;
+}
+
+LayerSensitivity diagonalSensitivity(const std::string& name, Eigen::Ref<const RowMatrix> w,
+                                     const std::vector<float>& h, double n, const std::vector<int>& bits, int groupSize)
+{
+    LayerSensitivity s;
+    s.name = name;
+    const Eigen::ArrayXd hv = Eigen::Map<const Eigen::ArrayXf>(h.data(), Eigen::Index(h.size())).cast<double>();
+    // Σ_ij W_ij² h_j: tr(W diag(h) Wᵀ), in double row by row (the terms span many decades).
+    auto weighted = [&](const RowMatrix& m) {
+        double sum = 0;
+        for (Eigen::Index r = 0; r < m.rows(); ++r)
+            sum += (m.row(r).transpose().cast<double>().array().square() * hv).sum();
+        return sum;
+    };
+    const double signal = weighted(w);
+    for (int b : bits) addWidth(s, b, weighted(rtnFakeQuant(w, b, groupSize) - w), signal, n);
     return s;
 }
 
@@ -114,15 +141,8 @@ std::optional<SensitivityMode> parseSensitivityMode(std::string_view name)
     return std::nullopt;
 }
 
-Expected<AnalysisResult> analyze(const Model& model, const CalibrationSet& calib, const AnalyzeOptions& opt,
-                                 Feedback* fb)
+Expected<AnalysisResult> beginAnalysis(const Model& model, const AnalyzeOptions& opt, Feedback* fb)
 {
-    const ThreadScope threadScope(opt.threads);
-    if (opt.sensitivity == SensitivityMode::Full && calib.heldOutWindows.empty())
-        return makeError(
-            "end-to-end sensitivity needs held-out windows (none were kept apart from the calibration text)");
-    QL_TRY(checkSequenceLength(model.config(), calib.spec.seqlen, opt.beyondTrainedPositions,
-                               "calibration window length"));
     if (opt.sensitivity != SensitivityMode::None)
         for (int b : opt.bits)
             if (auto id = intFormatId(b, false); !id) return makeError("sensitivity bits: " + id.error().message);
@@ -137,6 +157,22 @@ Expected<AnalysisResult> analyze(const Model& model, const CalibrationSet& calib
         if (!modelHash) return modelHash.error();
         meta.modelSha256 = *modelHash;
     }
+    return result;
+}
+
+Expected<AnalysisResult> analyze(const Model& model, const CalibrationSet& calib, const AnalyzeOptions& opt,
+                                 Feedback* fb)
+{
+    const ThreadScope threadScope(opt.threads);
+    if (opt.sensitivity == SensitivityMode::Full && calib.heldOutWindows.empty())
+        return makeError(
+            "end-to-end sensitivity needs held-out windows (none were kept apart from the calibration text)");
+    QL_TRY(checkSequenceLength(model.config(), calib.spec.seqlen, opt.beyondTrainedPositions,
+                               "calibration window length"));
+    auto started = beginAnalysis(model, opt, fb);
+    if (!started) return started.error();
+    AnalysisResult result = std::move(*started);
+    AnalysisMeta& meta = result.meta;
     meta.calibSha256 = calib.sha256;
     meta.samples = calib.spec.samples;
     meta.seqlen = calib.spec.seqlen;

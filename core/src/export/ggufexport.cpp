@@ -244,7 +244,7 @@ Expected<GgufExportReport> exportGguf(const Model& model, const WeightSource& we
     auto embedding = std::make_shared<RowMatrix>(), lmHead = std::make_shared<RowMatrix>();
     bool tied = true;
     if (embView && headView) {
-        tied = plainBase->lmHeadTensor() == embName;
+        tied = c.tieEmbeddings; // a model's lm_head is its embedding exactly when the config ties them
     } else { // read once up front: whether the file needs its own output.weight decides the tensor table
         auto both = readEmbeddingAndHead(weights, c);
         if (!both) return both.error();

@@ -3,45 +3,15 @@
 #include "quantlens/analysis/statscollector.h"
 #include "quantlens/base/threadscope.h"
 #include "quantlens/export/ggufexport.h"
-#include "quantlens/quant/formats.h"
-#include "quantlens/quant/rtn.h"
-#include "quantlens/text/calibration.h"
 
 #include <chrono>
-#include <cmath>
 
 namespace ql {
-
-LayerSensitivity diagonalSensitivity(const std::string& name, Eigen::Ref<const RowMatrix> w,
-                                     const std::vector<float>& h, double n, const std::vector<int>& bits, int groupSize)
-{
-    LayerSensitivity s;
-    s.name = name;
-    const Eigen::ArrayXd hv = Eigen::Map<const Eigen::ArrayXf>(h.data(), Eigen::Index(h.size())).cast<double>();
-    // Σ_ij W_ij² h_j: tr(W diag(h) Wᵀ), in double row by row (the terms span many decades).
-    auto weighted = [&](const RowMatrix& m) {
-        double sum = 0;
-        for (Eigen::Index r = 0; r < m.rows(); ++r)
-            sum += (m.row(r).transpose().cast<double>().array().square() * hv).sum();
-        return sum;
-    };
-    const double signal = weighted(w);
-    for (int b : bits) {
-        const double err = weighted(rtnFakeQuant(w, b, groupSize) - w);
-        s.bits.push_back(b);
-        s.proxy.push_back(n > 0 ? err / n : err);
-        s.relMse.push_back(signal > 0 ? err / signal : 0.0);
-        s.sqnrDb.push_back(err > 0 ? 10.0 * std::log10(signal / err) : INFINITY);
-    }
-    return s;
-}
 
 Expected<AnalysisResult> analyzeImatrix(const Model& model, const ImportanceMatrix& im, const std::string& sha,
                                         const AnalyzeOptions& opt, Feedback* fb)
 {
     const ThreadScope threadScope(opt.threads);
-    for (int b : opt.bits)
-        if (auto id = intFormatId(b, false); !id) return makeError("sensitivity bits: " + id.error().message);
     // Every linear must have its entry, of its width: a matrix from another model is refused, named.
     std::vector<const ImportanceMatrix::Entry*> entries;
     for (const LinearLayer& l : model.linearLayers()) {
@@ -56,16 +26,10 @@ Expected<AnalysisResult> analyzeImatrix(const Model& model, const ImportanceMatr
                              " input features (from another model?)");
         entries.push_back(&it->second);
     }
-    AnalysisResult result;
+    auto started = beginAnalysis(model, opt, fb);
+    if (!started) return started.error();
+    AnalysisResult result = std::move(*started);
     AnalysisMeta& meta = result.meta;
-    meta.quantlensVersion = QL_VERSION;
-    meta.modelDir = model.dir();
-    meta.modelSha256 = opt.modelSha256;
-    if (meta.modelSha256.empty()) {
-        auto hash = sha256OfFiles(model.weightFiles());
-        if (!hash) return hash.error();
-        meta.modelSha256 = *hash;
-    }
     meta.calibSha256 = sha;
     meta.samples = int(im.chunkCount);
     meta.seqlen = int(im.chunkSize);

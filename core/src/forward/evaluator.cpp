@@ -102,6 +102,7 @@ Expected<PplResult> evaluatePerplexity(const ModelConfig& config, const WeightSo
     r.ctx = opt.ctx;
     r.chunks = nWin;
     double sum = 0, sumSq = 0;
+    Eigen::MatrixXf logits;
     for (int b0 = 0; b0 < nWin; b0 += batch) {
         const int nb = std::min(batch, nWin - b0);
         std::vector<std::vector<int32_t>> seqs;
@@ -112,7 +113,7 @@ Expected<PplResult> evaluatePerplexity(const ModelConfig& config, const WeightSo
         fo.logitsFrom = first;
         fo.runtime = opt.runtime;
         auto sink = [&](int s, const Eigen::MatrixXf& logitsIn) -> Expected<void> {
-            Eigen::MatrixXf logits = logitsIn;
+            logits = logitsIn; // same size every window: no new allocation
             logSoftmaxColumns(logits);
             const auto& w = (*windows)[b0 + s].tokens;
             double wsum = 0;
@@ -214,6 +215,7 @@ Expected<KlResult> evaluateKl(const ModelConfig& refConfig, const WeightSource& 
 
     KlAccumulator acc;
     std::vector<Eigen::MatrixXf> refLogp(batch);
+    Eigen::MatrixXf lp;
     ForwardOptions fo;
     fo.threads = opt.threads;
     fo.logitsFrom = first;
@@ -236,7 +238,7 @@ Expected<KlResult> evaluateKl(const ModelConfig& refConfig, const WeightSource& 
         QL_TRY(engine.run(
             seqs,
             [&](int s, const Eigen::MatrixXf& l) -> Expected<void> {
-                Eigen::MatrixXf lp = l.leftCols(scored);
+                lp = l.leftCols(scored); // same size every window: no new allocation
                 logSoftmaxColumns(lp);
                 acc.add(refLogp[s], lp, (*windows)[b0 + s].tokens, first);
                 return {};

@@ -58,7 +58,6 @@ Expected<KlResult> QuickEvaluator::measure(const WeightSource& plan, int firstCh
     fo.threads = m_opt.threads;
     fo.logitsFrom = m_first;
     fo.runtime = m_opt.runtime;
-    m_validBlocks = start; // inputs beyond start belong to the previous plan until rewritten
     for (int b = start; b < layers; ++b) {
         if (fb && fb->isCanceled()) return makeError(canceledMessage());
         m_inputs[size_t(b)] = states;

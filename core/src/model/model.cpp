@@ -274,8 +274,8 @@ Expected<void> Model::block(int i, BlockWeights& b) const
         const Eigen::Index rows = t.shape[0], cols = t.shape[1];
         // F32 weights are used in place from the mapping, as llama.cpp does; others are
         // converted into storage that stays allocated across blocks of the same shape.
-        if (t.dtype == DType::F32 && reinterpret_cast<uintptr_t>(t.data) % alignof(float) == 0) {
-            b.setView(d.kind, reinterpret_cast<const float*>(t.data), rows, cols);
+        if (const auto view = floatView(base + ".weight")) {
+            b.setView(d.kind, view->data(), rows, cols);
         } else {
             b.storage[k].resize(rows, cols);
             convertToFloat(t.dtype, t.data, b.storage[k].data(), static_cast<size_t>(t.numel()));

@@ -124,4 +124,17 @@ Expected<RecipeRun> RecipeRunner::run(const Recipe& recipe, const Tokenizer* tok
     return run;
 }
 
+int firstChangedBlock(const RecipeRun& run, const RecipeRun* previous)
+{
+    if (!previous || run.transformed != previous->transformed) return 0;
+    int first = run.model->model().config().layers;
+    for (const auto& [name, layer] : run.model->layers()) {
+        const QuantizedLayer* old = previous->model->layer(name);
+        if (!old || old->result != layer.result) first = std::min(first, layer.block);
+    }
+    for (const auto& [name, layer] : previous->model->layers())
+        if (!run.model->layer(name)) first = std::min(first, layer.block);
+    return first;
+}
+
 } // namespace ql

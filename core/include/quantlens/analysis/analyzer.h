@@ -32,6 +32,10 @@ struct AnalyzeOptions {
     bool beyondTrainedPositions = false; ///< allow windows longer than max_position_embeddings
 };
 
+/// What every analysis starts from, once the sensitivity widths are checked: meta naming this
+/// build, the model and the hash of its weight files (options.modelSha256, or computed here).
+Expected<AnalysisResult> beginAnalysis(const Model& model, const AnalyzeOptions& options, Feedback* feedback = nullptr);
+
 /// Runs the calibration windows through the model once (block by block, one batch) and returns
 /// statistics, weight statistics and, when asked, sensitivity; meta carries the hashes.
 Expected<AnalysisResult> analyze(const Model& model, const CalibrationSet& calib, const AnalyzeOptions& options,
@@ -43,5 +47,11 @@ Expected<AnalysisResult> analyze(const Model& model, const CalibrationSet& calib
 LayerSensitivity layerSensitivity(const std::string& name, Eigen::Ref<const RowMatrix> weight,
                                   const Eigen::VectorXf& bias, const SiteStats& site, const Eigen::MatrixXf& hessian,
                                   const std::vector<int>& bits, int groupSize);
+
+/// The same measures from the Hessian's diagonal h (Σx² per input feature, over n tokens), all
+/// an importance matrix keeps; the bias is not modelled (an imatrix has no channel means).
+LayerSensitivity diagonalSensitivity(const std::string& name, Eigen::Ref<const RowMatrix> weight,
+                                     const std::vector<float>& h, double n, const std::vector<int>& bits,
+                                     int groupSize);
 
 } // namespace ql

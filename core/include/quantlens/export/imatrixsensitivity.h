@@ -17,13 +17,6 @@
 
 namespace ql {
 
-/// Proxy, relative output MSE and SQNR of RTN at each width for one weight [out, in] from the
-/// diagonal Hessian h (Σx² per input feature) over n tokens; the bias is not modelled (an
-/// imatrix has no channel means).
-LayerSensitivity diagonalSensitivity(const std::string& name, Eigen::Ref<const RowMatrix> weight,
-                                     const std::vector<float>& h, double n, const std::vector<int>& bits,
-                                     int groupSize);
-
 /// An analysis made from an importance matrix instead of a calibration pass: weight statistics
 /// and every linear's diagonal sensitivity; no activation sites. meta.sampling is "imatrix",
 /// calibSha256 the hash of the imatrix file, samples and seqlen its chunk count and size.

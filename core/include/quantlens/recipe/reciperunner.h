@@ -29,6 +29,12 @@ struct RecipeRun {
     PipelineRunStats stats;
 };
 
+/// The first block whose weights differ between two runs of one runner: the lowest block of a
+/// layer result the runner did not reuse (or a layer quantized in one and float in the other),
+/// 0 when the transformed weights differ (embeddings and norms may too), the block count when
+/// nothing changed, and 0 without a previous run.
+int firstChangedBlock(const RecipeRun& run, const RecipeRun* previous);
+
 /// Runs recipes on one model: calibration windows from the recipe's text, the transforms in
 /// recipe order (each measuring statistics on the weights as it finds them), then the
 /// quantizers through the QuantPipeline. Progress and cancellation go through Feedback.
