@@ -11,6 +11,7 @@
 #include "explorerview.h"
 #include "exportable.h"
 #include "fixturemodel.h"
+#include "guitestutil.h"
 #include "heatmapwidget.h"
 #include "histogrammodel.h"
 #include "jobrunner.h"
@@ -19,6 +20,8 @@
 #include "mainwindow.h"
 #include "massiveview.h"
 #include "outliersview.h"
+#include "planeditor.h"
+#include "plantablemodel.h"
 #include "overviewview.h"
 #include "residualdepthmodel.h"
 #include "sensitivitymodel.h"
@@ -66,17 +69,9 @@
 #endif
 
 using namespace ql;
+using qltest::finish;
 
 namespace {
-
-// Waits for a job to end (true when it did within the time).
-bool finish(Job* job, int ms = 120000)
-{
-    if (!job) return false;
-    if (job->state() != Job::State::Running) return true;
-    QSignalSpy spy(job, &Job::finished);
-    return spy.wait(ms);
-}
 
 QByteArray readBytes(const QString& path)
 {
@@ -549,6 +544,12 @@ private slots:
                 QVERIFY(!v->showsPlaceholder());
                 QVERIFY(v->histogramModel()->rowCount() > 0);
                 QVERIFY(!v->rowPanel()->chart()->series().isEmpty());
+            } else if (auto* v = qobject_cast<PlanEditor*>(page)) {
+                // The default plan is quantized and measured in the background.
+                QCOMPARE(v->model()->rowCount(), layers);
+                QTRY_VERIFY_WITH_TIMEOUT(wb.plan()->snapshot()->measure.has_value() && !wb.plan()->busy(), 60000);
+                QVERIFY(v->summaryText().contains(QStringLiteral("KL")));
+                QVERIFY(wb.plan()->snapshot()->rows.front().report.has_value());
             } else {
                 QFAIL(qPrintable(QStringLiteral("no check for page %1").arg(id)));
             }

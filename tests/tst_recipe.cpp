@@ -5,7 +5,10 @@
 #include "quantlens/base/glob.h"
 #include "quantlens/model/model.h"
 #include "quantlens/recipe/planedit.h"
+#include "quantlens/recipe/plansize.h"
 #include "quantlens/recipe/recipe.h"
+#include "quantlens/quant/quantizer.h"
+#include "quantlens/quant/formats.h"
 
 #include <QDir>
 #include <QTemporaryDir>
@@ -528,6 +531,108 @@ private slots:
         QTest::newRow("new method drops params")
             << QStringList{down + ":method=gptq", down + ":method=rtn"} << "{'method': 'rtn'}";
         QTest::newRow("glob") << QStringList{QStringLiteral("*.up_proj:bits=2")} << "{'bits': 2}";
+        QTest::newRow("params merge by name")
+            << QStringList{down + ":params.damp=0.1", down + ":params.act_order=true,bits=3"}
+            << "{'params': {'damp': 0.1, 'act_order': true}, 'bits': 3}";
+        QTest::newRow("new method drops edited params")
+            << QStringList{down + ":params.damp=0.1", down + ":method=rtn,params.mse_clip=true"}
+            << "{'method': 'rtn', 'params': {'mse_clip': true}}";
+    }
+
+    // The plan size from specs alone equals what a quantized tensor stores (effectiveBits), and a
+    // salient channel list counts its columns at their own format (a naive count here).
+    void planSizeFromSpecs_data()
+    {
+        QTest::addColumn<QString>("format");
+        QTest::addColumn<int>("granularity");
+        QTest::addColumn<int>("group");
+        QTest::newRow("int4 asym g128") << "int4_asym" << int(ql::Granularity::PerGroup) << 128;
+        QTest::newRow("int3 sym g64 partial") << "int3_sym" << int(ql::Granularity::PerGroup) << 64;
+        QTest::newRow("int8 per channel") << "int8_sym" << int(ql::Granularity::PerChannel) << 0;
+        QTest::newRow("nf4 g32") << "nf4" << int(ql::Granularity::PerGroup) << 32;
+        QTest::newRow("fp4 per tensor") << "fp4_e2m1" << int(ql::Granularity::PerTensor) << 0;
+        QTest::newRow("binary per channel") << "binary" << int(ql::Granularity::PerChannel) << 0;
+    }
+
+    void planSizeFromSpecs()
+    {
+        QFETCH(QString, format);
+        QFETCH(int, granularity);
+        QFETCH(int, group);
+        const int rows = 37, cols = 300;
+        Eigen::MatrixXf w(rows, cols);
+        std::mt19937 rng(5);
+        std::normal_distribution<float> nd;
+        for (int i = 0; i < w.size(); ++i) w.data()[i] = nd(rng);
+        ql::QuantSpec spec;
+        spec.weight = {format.toStdString(), ql::Granularity(granularity), group};
+        auto t = ql::quantize(w, spec.weight);
+        QVERIFY2(t.ok(), t.message().c_str());
+        QVERIFY(std::abs(ql::specBitsPerWeight(spec, rows, cols) - ql::effectiveBits(*t)) < 1e-12);
+
+        // Five salient columns at int8 per channel: their codes and one fp16 scale per row.
+        ql::ChannelOverride salient;
+        salient.channels = {1, 7, 50, 51, 299};
+        salient.weight = {"int8_sym", ql::Granularity::PerChannel, 0};
+        spec.channels = {salient};
+        const double baseCode = double((*ql::findFormat(format.toStdString()))->bits);
+        const double naive = (ql::effectiveBits(*t) * rows * cols - baseCode * rows * 5 +
+                              (8.0 * rows * 5 + 16.0 * rows)) /
+                             (double(rows) * cols);
+        QVERIFY(std::abs(ql::specBitsPerWeight(spec, rows, cols) - naive) < 1e-12);
+        // A selector counts ceil(p·n/100) columns: 2 % of 300 is 6.
+        salient.channels.clear();
+        salient.selector = "top_absmax_percent";
+        salient.selectorValue = 2;
+        spec.channels = {salient};
+        const double naive6 = (ql::effectiveBits(*t) * rows * cols - baseCode * rows * 6 +
+                               (8.0 * rows * 6 + 16.0 * rows)) /
+                              (double(rows) * cols);
+        QVERIFY(std::abs(ql::specBitsPerWeight(spec, rows, cols) - naive6) < 1e-12);
+    }
+
+    void planSizeOfAModel()
+    {
+        const auto layers = fixtureLayers();
+        auto recipe = ql::parseRecipe(
+            withRule(J("{'match': '*', 'method': 'rtn', 'bits': 4, 'group': 32}"), J("'skip': ['*.down_proj']")));
+        QVERIFY2(recipe.ok(), recipe.message().c_str());
+        auto specs = ql::resolveRecipe(*recipe, layers);
+        QVERIFY2(specs.ok(), specs.message().c_str());
+        int64_t linear = 0;
+        double bits = 0, quantized = 0;
+        for (const auto& l : layers) {
+            linear += l.params();
+            const double n = double(l.outFeatures) * double(l.inFeatures);
+            if (l.kind == ql::LinearKind::Down) {
+                bits += 16.0 * double(l.params());
+                continue;
+            }
+            // int4 asym g32: 4 bits a code, per group of 32 columns a 16-bit scale and a 4-bit zero.
+            const double b = 4.0 + double(l.outFeatures) * std::ceil(double(l.inFeatures) / 32.0) * 20.0 / n;
+            bits += b * n + 16.0 * (double(l.params()) - n);
+            quantized += n;
+        }
+        const int64_t others = 12345;
+        const ql::PlanSize size = ql::planSize(*specs, layers, linear + others);
+        QCOMPARE(size.quantizedWeights, quantized);
+        QCOMPARE(size.modelBytes, int64_t((bits + 16.0 * others) / 8.0 + 0.5));
+        QVERIFY(size.bitsPerWeight > 4.6 && size.bitsPerWeight < 4.7);
+    }
+
+    void planSources()
+    {
+        auto r = ql::parseRecipe(
+            withRule(J("{'match': '*.mlp.*', 'method': 'rtn', 'bits': 4}"),
+                     J("'skip': ['model.layers.0.mlp.down_proj'], "
+                       "'overrides': {'*.up_proj': {'bits': 3}, 'model.layers.1.mlp.up_proj': {'bits': 2}}")));
+        QVERIFY2(r.ok(), r.message().c_str());
+        QCOMPARE(ql::planSource(*r, "model.layers.0.mlp.down_proj"),
+                 std::string("skip[0] model.layers.0.mlp.down_proj"));
+        QCOMPARE(ql::planSource(*r, "model.layers.0.self_attn.q_proj"), std::string("float (no rule)"));
+        QCOMPARE(ql::planSource(*r, "model.layers.1.mlp.gate_proj"), std::string("rules[0] *.mlp.*"));
+        QCOMPARE(ql::planSource(*r, "model.layers.1.mlp.up_proj"),
+                 std::string("rules[0] *.mlp.* + overrides[0] + overrides[1]"));
     }
 
     void planEdits()

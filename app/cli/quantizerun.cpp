@@ -61,15 +61,6 @@ Expected<Recipe> recipeFromOptions(const QCommandLineParser& p)
     return r;
 }
 
-RecipeRunner makeRecipeRunner(const Model& model, const PluginRegistry& plugins, int threads)
-{
-    RecipeRunner runner(
-        model, [&plugins](const std::string& id) { return plugins.quantizer(id); },
-        [&plugins](const std::string& id) { return plugins.transform(id); });
-    runner.setThreads(threads);
-    return runner;
-}
-
 Expected<QuantizeRun> quantizeWithRecipe(const QCommandLineParser& p, const Model& model, const Tokenizer* tokenizer,
                                          const PluginRegistry& plugins, int threads, Feedback* fb)
 {

@@ -20,9 +20,6 @@ void addRecipeOptions(QCommandLineParser& p);
 /// Loads --recipe and applies the command line's overrides to it.
 Expected<Recipe> recipeFromOptions(const QCommandLineParser& p);
 
-/// A RecipeRunner over the plugins' methods and transforms (which must outlive it).
-RecipeRunner makeRecipeRunner(const Model& model, const PluginRegistry& plugins, int threads);
-
 /// Runs the recipe of recipeFromOptions with a RecipeRunner over the plugins' methods (the
 /// tokenizer may be null when neither the recipe nor --calib names calibration text).
 Expected<QuantizeRun> quantizeWithRecipe(const QCommandLineParser& p, const Model& model, const Tokenizer* tokenizer,

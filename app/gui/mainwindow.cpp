@@ -10,6 +10,7 @@
 #include "outliersview.h"
 #include "overviewview.h"
 #include "pageselection.h"
+#include "planeditor.h"
 #include "sensitivityview.h"
 #include "weightsview.h"
 #include "workbench.h"
@@ -27,6 +28,7 @@
 #include <QStatusBar>
 #include <QStyle>
 #include <QTabWidget>
+#include <QUndoStack>
 
 namespace ql {
 
@@ -101,6 +103,22 @@ void MainWindow::createViews()
     add(QStringLiteral("entropy"), tr("Entropy"), new EntropyView(s, this), s);
     s = page();
     add(QStringLiteral("weights"), tr("Weights"), new WeightsView(s, this), s);
+    // The plan editor takes its plans from the plan session and sends edits back to it.
+    m_planEditor = new PlanEditor(this);
+    m_pages.insert(QStringLiteral("plan"), m_planEditor);
+    m_pageIds << QStringLiteral("plan");
+    m_tabs->addTab(addPage(m_wb, m_planEditor), tr("Plan"));
+    PlanSession* plan = m_wb->plan();
+    connect(plan, &PlanSession::planChanged, m_planEditor, &PlanEditor::setPlan);
+    m_planEditor->setPlan(plan->snapshot());
+    connect(m_planEditor, &PlanEditor::editRequested, this,
+            [this, plan](const QStringList& layers, const QString& key, const QString& value) {
+                if (auto r = plan->edit(layers, key, value); !r)
+                    showError(tr("Plan edit"), QString::fromStdString(r.message()));
+            });
+    connect(m_planEditor, &PlanEditor::recipeTextApplied, this, [this, plan](const QString& json) {
+        if (auto r = plan->setRecipeJson(json); !r) showError(tr("Plan rules"), QString::fromStdString(r.message()));
+    });
     setCentralWidget(m_tabs);
     connect(m_outliers, &OutliersView::siteSampleRequested, m_wb, &Workbench::requestSiteSample);
     connect(m_wb, &Workbench::siteSampleReady, m_outliers, &OutliersView::setSiteSample);
@@ -162,10 +180,31 @@ void MainWindow::createMenus()
     file->addSeparator();
     file->addAction(tr("&Quit"), QKeySequence::Quit, this, &QWidget::close);
 
+    QMenu* edit = menuBar()->addMenu(tr("&Edit"));
+    QAction* undo = m_wb->plan()->undoStack()->createUndoAction(this, tr("&Undo"));
+    undo->setShortcut(QKeySequence::Undo);
+    edit->addAction(undo);
+    QAction* redo = m_wb->plan()->undoStack()->createRedoAction(this, tr("&Redo"));
+    redo->setShortcuts({QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_Z), QKeySequence(Qt::CTRL | Qt::Key_Y)});
+    edit->addAction(redo);
+
     QMenu* analysis = menuBar()->addMenu(tr("&Analysis"));
     analysis->addAction(tr("&Calibration…"), this, &MainWindow::editCalibration);
     analysis->addAction(tr("&Run Analysis"), QKeySequence(Qt::CTRL | Qt::Key_R), m_wb, &Workbench::runAnalysis);
     analysis->addAction(tr("Cancel &All Jobs"), m_wb->jobs(), &JobRunner::cancelAll);
+
+    QMenu* planMenu = menuBar()->addMenu(tr("&Plan"));
+    planMenu->addAction(tr("&Open Recipe…"), this, [this]() {
+        const QString f = QFileDialog::getOpenFileName(this, tr("Open recipe"), {}, tr("Recipes (*.json)"));
+        if (f.isEmpty()) return;
+        if (auto r = m_wb->plan()->loadRecipe(f); !r) showError(tr("Open recipe"), QString::fromStdString(r.message()));
+        showPage(QStringLiteral("plan"));
+    });
+    planMenu->addAction(tr("&Save Recipe As…"), this, [this]() {
+        const QString f = QFileDialog::getSaveFileName(this, tr("Save recipe"), {}, tr("Recipes (*.json)"));
+        if (f.isEmpty()) return;
+        if (auto r = m_wb->plan()->saveRecipe(f); !r) showError(tr("Save recipe"), QString::fromStdString(r.message()));
+    });
 
     QMenu* view = menuBar()->addMenu(tr("&View"));
     view->addAction(tr("Export Chart as &PNG…"), this, [this]() { exportCurrent(QStringLiteral("png")); });

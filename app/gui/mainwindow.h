@@ -16,6 +16,7 @@ class Exportable;
 class ExplorerView;
 class JobsView;
 class OutliersView;
+class PlanEditor;
 class Workbench;
 
 /// The workbench window. It only wires: the Workbench owns the data and the jobs, each view
@@ -25,7 +26,7 @@ class MainWindow : public QMainWindow {
 public:
     explicit MainWindow(Workbench* workbench, QWidget* parent = nullptr);
 
-    /// Ids of the view pages, in tab order: overview, outliers, massive, sensitivity, entropy, weights.
+    /// Ids of the view pages, in tab order: overview, outliers, massive, sensitivity, entropy, weights, plan.
     QStringList pageIds() const { return m_pageIds; }
     /// The page widget of an id (null when unknown).
     QWidget* page(const QString& id) const { return m_pages.value(id); }
@@ -67,6 +68,7 @@ private:
     QMap<QString, QWidget*> m_pages;
     QStringList m_pageIds;
     OutliersView* m_outliers = nullptr;
+    PlanEditor* m_planEditor = nullptr;
     ExplorerView* m_explorer = nullptr;
     JobsView* m_jobs = nullptr;
     QDockWidget* m_explorerDock = nullptr;

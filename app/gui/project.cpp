@@ -1,12 +1,15 @@
 #include "project.h"
 
 #include "quantlens/analysis/analyzer.h"
+#include "quantlens/recipe/recipe.h"
 
 #include <QDir>
 #include <QFileInfo>
 #include <QJsonDocument>
 #include <QJsonObject>
 #include <QSaveFile>
+
+#include <nlohmann/json.hpp>
 
 namespace ql {
 
@@ -42,7 +45,8 @@ Expected<Project> Project::load(const QString& path)
     QFile f(path);
     if (!f.open(QIODevice::ReadOnly)) return makeError((path + ": cannot open: " + f.errorString()).toStdString());
     QJsonParseError perr;
-    const QJsonDocument doc = QJsonDocument::fromJson(f.readAll(), &perr);
+    const QByteArray bytes = f.readAll();
+    const QJsonDocument doc = QJsonDocument::fromJson(bytes, &perr);
     if (doc.isNull() || !doc.isObject())
         return makeError((path + ": not a QuantLens project (JSON error: " + perr.errorString() + ")").toStdString());
     const QJsonObject o = doc.object();
@@ -72,6 +76,23 @@ Expected<Project> Project::load(const QString& path)
     p.klSamples = o.value(QStringLiteral("kl_samples")).toInt(4);
     p.storeFile = resolve(base, o.value(QStringLiteral("analysis")).toString());
     if (p.storeFile.isEmpty()) p.storeFile = defaultStore(path);
+    const QJsonObject e = o.value(QStringLiteral("evaluation")).toObject();
+    p.evalFile = resolve(base, e.value(QStringLiteral("file")).toString());
+    p.quickWindows = e.value(QStringLiteral("quick_windows")).toInt(p.quickWindows);
+    p.quickCtx = e.value(QStringLiteral("quick_ctx")).toInt(p.quickCtx);
+    if (p.quickWindows <= 0 || p.quickCtx < 2)
+        return fieldError(path, "evaluation", QStringLiteral("quick_windows must be positive and quick_ctx at least 2"))
+            .error();
+    const QJsonValue plan = o.value(QStringLiteral("plan"));
+    if (!plan.isUndefined() && !plan.isNull()) {
+        if (!plan.isObject()) return fieldError(path, "plan", QStringLiteral("expected a recipe object")).error();
+        // Read again in file order: a recipe's overrides apply in order, and QJsonObject sorts keys.
+        const auto ordered = nlohmann::ordered_json::parse(bytes.constData(), bytes.constData() + bytes.size(), nullptr,
+                                                           false);
+        p.planJson = QString::fromStdString(ordered.at("plan").dump(2));
+        if (auto r = parseRecipe(p.planJson.toStdString()); !r)
+            return fieldError(path, "plan", QString::fromStdString(r.message())).error();
+    }
     return p;
 }
 
@@ -85,15 +106,25 @@ Expected<void> Project::save(const QString& target)
                   {"seqlen", calib.seqlen},
                   {"sampling", samplingName(calib.sampling)},
                   {"seed", qint64(calib.seed)}};
-    QJsonObject o{{"version", 1},
-                  {"model", relativeTo(base, modelDir)},
-                  {"calibration", c},
-                  {"sensitivity", sensitivity},
-                  {"kl_samples", klSamples},
-                  {"analysis", relativeTo(base, storeFile)}};
+    QJsonObject o{
+        {"version", 1},
+        {"model", relativeTo(base, modelDir)},
+        {"calibration", c},
+        {"sensitivity", sensitivity},
+        {"kl_samples", klSamples},
+        {"analysis", relativeTo(base, storeFile)},
+        {"evaluation",
+         QJsonObject{{"file", relativeTo(base, evalFile)}, {"quick_windows", quickWindows}, {"quick_ctx", quickCtx}}}};
+    // The plan goes in through an order-keeping JSON: a recipe's overrides apply in order.
+    auto out = nlohmann::ordered_json::parse(QJsonDocument(o).toJson().toStdString());
+    if (!planJson.isEmpty()) {
+        auto plan = nlohmann::ordered_json::parse(planJson.toStdString(), nullptr, false);
+        if (!plan.is_object()) return makeError((abs + ": the plan is not a recipe object").toStdString());
+        out["plan"] = std::move(plan);
+    }
     QSaveFile f(abs);
     if (!f.open(QIODevice::WriteOnly)) return makeError((abs + ": cannot write: " + f.errorString()).toStdString());
-    f.write(QJsonDocument(o).toJson());
+    f.write(QByteArray::fromStdString(out.dump(2) + "\n"));
     if (!f.commit()) return makeError((abs + ": cannot write: " + f.errorString()).toStdString());
     path = abs;
     return {};

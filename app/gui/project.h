@@ -18,6 +18,10 @@ struct Project {
     QString sensitivity = QStringLiteral("proxy"); ///< none, proxy or full
     int klSamples = 4;                             ///< held-out windows for full sensitivity
     QString storeFile;                             ///< the HDF5 analysis store (absolute)
+    QString evalFile;     ///< text of the plan editor's quick slice ("" : the calibration text)
+    int quickWindows = 8; ///< windows of the quick slice
+    int quickCtx = 512;   ///< tokens per quick window (capped by the model's context)
+    QString planJson;     ///< the quantization plan as recipe JSON ("" : none yet)
 
     /// The store a project at `projectPath` uses by default: same folder and base name, ".h5".
     static QString defaultStore(const QString& projectPath);

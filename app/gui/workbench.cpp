@@ -54,7 +54,11 @@ Expected<std::shared_ptr<const CalibrationSet>> loadCalibration(const Project& p
 
 } // namespace
 
-Workbench::Workbench(QObject* parent) : QObject(parent), m_snapshot(std::make_shared<AnalysisSnapshot>()) {}
+Workbench::Workbench(QObject* parent) : QObject(parent), m_snapshot(std::make_shared<AnalysisSnapshot>())
+{
+    m_plugins.scanDefault();
+    connect(&m_plan, &PlanSession::failed, this, &Workbench::failed);
+}
 
 Job* Workbench::watch(Job* job, const QString& what)
 {
@@ -144,6 +148,7 @@ void Workbench::adopt(Loaded& l)
     m_modelSha = l.modelSha;
     m_pieces = std::move(l.pieces);
     publish(l.analysis);
+    m_plan.setModel(m_model, m_tokenizer, m_project);
     emit projectChanged();
     if (!l.storeProblem.isEmpty())
         emit failed(tr("Analysis store not used"), l.storeProblem + tr("\nRun the analysis again to replace it."));
@@ -154,6 +159,7 @@ Expected<void> Workbench::saveProject(const QString& path)
     const QString target = path.isEmpty() ? m_project.path : path;
     if (target.isEmpty()) return makeError("the project has no file name yet");
     if (!path.isEmpty() && path != m_project.path) m_project.storeFile = Project::defaultStore(path);
+    if (m_model) m_project.planJson = QString::fromStdString(recipeToJson(m_plan.recipe()));
     QL_TRY(m_project.save(target));
     // An analysis computed before the project had a file goes into its store now.
     if (m_snapshot->analysis && !QFileInfo::exists(m_project.storeFile))
@@ -166,6 +172,7 @@ void Workbench::setCalibration(const QString& file, const CalibrationSpec& spec)
 {
     m_project.calibFile = file.isEmpty() ? file : QFileInfo(file).absoluteFilePath();
     m_project.calib = spec;
+    m_plan.setProject(m_project);
     emit projectChanged();
 }
 

@@ -1,6 +1,8 @@
 #pragma once
 
 #include "jobrunner.h"
+#include "plansession.h"
+#include "pluginregistry.h"
 #include "project.h"
 #include "selection.h"
 #include "snapshot.h"
@@ -32,6 +34,10 @@ public:
     Selection* selection() { return &m_selection; }
     /// The jobs of this session.
     JobRunner* jobs() { return &m_jobs; }
+    /// The quantization plan of the open model.
+    PlanSession* plan() { return &m_plan; }
+    /// The methods and transforms the plugins offer.
+    const PluginRegistry& plugins() const { return m_plugins; }
     /// True once a model is open.
     bool hasModel() const { return m_model != nullptr; }
 
@@ -68,7 +74,9 @@ private:
     Job* openProjectData(const Project& project, const QString& name);
 
     Project m_project;
+    PluginRegistry m_plugins; // before the jobs: a running job may use a plugin's method
     JobRunner m_jobs;
+    PlanSession m_plan{&m_jobs, &m_plugins}; // after the jobs: its jobs end before they do
     Selection m_selection;
     std::shared_ptr<const Model> m_model;
     std::shared_ptr<Tokenizer> m_tokenizer;

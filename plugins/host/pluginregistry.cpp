@@ -194,4 +194,13 @@ const Transform* PluginRegistry::transform(const std::string& id) const
     return it == m_transforms.end() ? nullptr : it->second.transform.get();
 }
 
+RecipeRunner makeRecipeRunner(const Model& model, const PluginRegistry& plugins, int threads)
+{
+    RecipeRunner runner(
+        model, [&plugins](const std::string& id) { return plugins.quantizer(id); },
+        [&plugins](const std::string& id) { return plugins.transform(id); });
+    runner.setThreads(threads);
+    return runner;
+}
+
 } // namespace ql

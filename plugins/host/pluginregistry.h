@@ -2,6 +2,7 @@
 
 #include "quantlens/quant/quantizer.h"
 #include "quantlens/quant/transform.h"
+#include "quantlens/recipe/reciperunner.h"
 
 #include <QStringList>
 
@@ -58,5 +59,8 @@ private:
     std::map<std::string, TransformInfo> m_transforms;
     std::vector<std::string> m_problems;
 };
+
+/// A RecipeRunner over the plugins' methods and transforms (the registry must outlive it).
+RecipeRunner makeRecipeRunner(const Model& model, const PluginRegistry& plugins, int threads);
 
 } // namespace ql

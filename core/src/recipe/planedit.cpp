@@ -1,5 +1,7 @@
 #include "quantlens/recipe/planedit.h"
 
+#include "quantlens/base/glob.h"
+
 #include <nlohmann/json.hpp>
 
 #include <cstdlib>
@@ -47,7 +49,12 @@ Expected<RecipeOverride> parsePlanEdit(std::string_view edit)
         const size_t eq = item.find('=');
         if (eq == std::string_view::npos || eq == 0)
             return makeError("edit '" + std::string(edit) + "': '" + std::string(item) + "' is not key=value");
-        fields[std::string(item.substr(0, eq))] = editValue(std::string(item.substr(eq + 1)));
+        const std::string key(item.substr(0, eq));
+        const nlohmann::json value = editValue(std::string(item.substr(eq + 1)));
+        if (key.rfind("params.", 0) == 0 && key.size() > 7)
+            fields["params"][key.substr(7)] = value; // one method parameter, merged by name
+        else
+            fields[key] = value;
         rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
     }
     auto patch = parseSpecPatch(fields.dump(), "edit '" + std::string(edit) + "'");
@@ -85,6 +92,22 @@ Recipe applyPlanEdit(Recipe recipe, const RecipeOverride& edit)
     }
     recipe.overrides.push_back(edit);
     return recipe;
+}
+
+std::string planSource(const Recipe& recipe, const std::string& layer)
+{
+    for (size_t i = 0; i < recipe.skip.size(); ++i)
+        if (globMatch(recipe.skip[i], layer)) return "skip[" + std::to_string(i) + "] " + recipe.skip[i];
+    std::string out = "float (no rule)";
+    for (size_t i = 0; i < recipe.rules.size(); ++i)
+        if (globMatch(recipe.rules[i].match, layer)) {
+            out = "rules[" + std::to_string(i) + "] " + recipe.rules[i].match;
+            break;
+        }
+    if (out.front() == 'f') return out; // overrides change quantized layers only
+    for (size_t j = 0; j < recipe.overrides.size(); ++j)
+        if (globMatch(recipe.overrides[j].match, layer)) out += " + overrides[" + std::to_string(j) + "]";
+    return out;
 }
 
 } // namespace ql

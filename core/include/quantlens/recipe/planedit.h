@@ -6,17 +6,23 @@
 #include "quantlens/base/expected.h"
 #include "quantlens/recipe/recipe.h"
 
+#include <string>
 #include <string_view>
 
 namespace ql {
 
 /// Parses "LAYER_OR_GLOB:key=value[,key=value...]", the keys and values of a recipe override
-/// (method, bits, sym, group, format, granularity), e.g. "model.layers.3.mlp.down_proj:bits=3,group=64".
+/// (method, bits, sym, group, format, granularity; params.NAME for one method parameter), e.g.
+/// "model.layers.3.mlp.down_proj:bits=3,group=64" or "*.q_proj:params.damp=0.05".
 /// Numbers and true/false are typed as in JSON; anything else is a string.
 Expected<RecipeOverride> parsePlanEdit(std::string_view edit);
 
 /// The recipe with the edit applied: merged field by field into the override of the same match
 /// (edits of one layer accumulate, later values win), or appended as a new last override.
 Recipe applyPlanEdit(Recipe recipe, const RecipeOverride& edit);
+
+/// Where a layer's spec comes from, as the plan table's "source" column shows it: "skip[i]",
+/// "rules[i] <glob>" or "float (no rule)", then "+ overrides[j]" for every override that matches.
+std::string planSource(const Recipe& recipe, const std::string& layer);
 
 } // namespace ql

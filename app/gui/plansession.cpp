@@ -1,0 +1,327 @@
+#include "plansession.h"
+
+#include "pluginregistry.h"
+
+#include "quantlens/quant/formats.h"
+#include "quantlens/recipe/planedit.h"
+#include "quantlens/recipe/plansize.h"
+
+#include <QFileInfo>
+#include <QPointer>
+#include <QUndoCommand>
+
+#include <atomic>
+#include <fstream>
+
+namespace ql {
+
+/// One plan change on the undo stack: the recipes before and after it.
+class PlanCommand : public QUndoCommand {
+public:
+    PlanCommand(PlanSession* session, Recipe before, Recipe after, const QString& text)
+        : QUndoCommand(text), m_session(session), m_before(std::move(before)), m_after(std::move(after))
+    {}
+    void undo() override { m_session->adoptRecipe(m_before); }
+    void redo() override { m_session->adoptRecipe(m_after); }
+
+private:
+    PlanSession* m_session;
+    Recipe m_before, m_after;
+};
+
+/// What the what-if jobs work on, shared with them so it outlives a session closed mid-job.
+struct WhatIfState {
+    std::shared_ptr<const Model> model;
+    std::shared_ptr<const Tokenizer> tokenizer;
+    std::unique_ptr<RecipeRunner> runner;
+    std::optional<QuickEvaluator> quick;
+    std::shared_ptr<RecipeRun> evalState; ///< the run whose block inputs the evaluator holds
+    std::atomic<bool> resetQuick{false};  ///< the quick slice's settings changed
+};
+
+namespace {
+
+const char* kDefaultPlan = R"({"version": 1, "name": "plan",
+  "rules": [{"match": "*", "method": "rtn", "bits": 4, "sym": false, "group": 128}]})";
+
+} // namespace
+
+PlanSession::PlanSession(JobRunner* jobs, const PluginRegistry* plugins, QObject* parent)
+    : QObject(parent), m_jobs(jobs), m_plugins(plugins), m_snapshot(std::make_shared<PlanSnapshot>())
+{}
+
+PlanSession::~PlanSession()
+{
+    if (m_job) m_job->cancel();
+}
+
+void PlanSession::setModel(std::shared_ptr<const Model> model, std::shared_ptr<const Tokenizer> tokenizer,
+                           const Project& project)
+{
+    if (m_job) m_job->cancel();
+    m_pending = false;
+    m_model = std::move(model);
+    m_tokenizer = std::move(tokenizer);
+    m_project = project;
+    m_state = std::make_shared<WhatIfState>();
+    m_state->model = m_model;
+    m_state->tokenizer = m_tokenizer;
+    if (m_model) m_state->runner = std::make_unique<RecipeRunner>(makeRecipeRunner(*m_model, *m_plugins, 0));
+    m_lastRun.reset();
+    m_measure.reset();
+    m_undo.clear();
+    auto plan = parseRecipe(project.planJson.isEmpty() ? std::string(kDefaultPlan) : project.planJson.toStdString());
+    if (!plan) {
+        emit failed(tr("Plan"), QString::fromStdString(project.path.toStdString() + ": plan: " + plan.message()));
+        plan = parseRecipe(kDefaultPlan);
+    }
+    m_undo.setClean();
+    adoptRecipe(*plan);
+}
+
+void PlanSession::setProject(const Project& project)
+{
+    const bool sliceChanged = project.evalFile != m_project.evalFile || project.calibFile != m_project.calibFile ||
+                              project.quickWindows != m_project.quickWindows || project.quickCtx != m_project.quickCtx;
+    m_project = project;
+    if (sliceChanged && m_state) {
+        m_state->resetQuick = true;
+        m_measure.reset();
+        publish();
+        schedule();
+    }
+}
+
+Recipe PlanSession::runnable(const Recipe& recipe) const
+{
+    // A plan without its own calibration text uses the project's (as the CLI's --calib does).
+    Recipe r = recipe;
+    if (r.calibrationFile.empty() && !m_project.calibFile.isEmpty()) {
+        r.calibrationFile = m_project.calibFile.toStdString();
+        r.calibration = m_project.calib;
+        r.calibration.heldOut = 0;
+    }
+    return r;
+}
+
+void PlanSession::adoptRecipe(const Recipe& recipe)
+{
+    m_recipe = recipe;
+    m_resolved = m_model ? resolveRecipe(m_recipe, m_model->linearLayers())
+                         : Expected<std::map<std::string, QuantSpec>>(std::map<std::string, QuantSpec>{});
+    publish();
+    schedule();
+}
+
+Expected<void> PlanSession::pushRecipe(Recipe next, const QString& text)
+{
+    if (!m_model) return makeError("open a model first");
+    auto resolved = resolveRecipe(next, m_model->linearLayers());
+    if (!resolved) return resolved.error();
+    // Parameters are checked now, so an invalid value never becomes a plan.
+    for (const auto& [layer, spec] : *resolved) {
+        if (spec.skip) continue;
+        const Quantizer* q = m_plugins->quantizer(spec.method);
+        if (!q) return makeError("layer " + layer + ": no plugin provides the method '" + spec.method + "'");
+        if (auto p = completeParams(q->parameters(), spec.params, spec.method); !p)
+            return makeError("layer " + layer + ": " + p.message());
+    }
+    if (next == m_recipe) return {};
+    m_undo.push(new PlanCommand(this, m_recipe, std::move(next), text));
+    return {};
+}
+
+Expected<void> PlanSession::edit(const QStringList& layers, const QString& key, const QString& value)
+{
+    if (layers.isEmpty()) return makeError("no layer selected");
+    Recipe next = m_recipe;
+    for (const QString& layer : layers) {
+        auto o = parsePlanEdit((layer + QLatin1Char(':') + key + QLatin1Char('=') + value).toStdString());
+        if (!o) return o.error();
+        next = applyPlanEdit(std::move(next), *o);
+    }
+    const QString what = key + QLatin1Char('=') + value;
+    return pushRecipe(std::move(next), layers.size() == 1 ? layers.front() + QLatin1Char(':') + what
+                                                          : tr("%1 layers: %2").arg(layers.size()).arg(what));
+}
+
+Expected<void> PlanSession::setRecipeJson(const QString& json)
+{
+    auto r = parseRecipe(json.toStdString());
+    if (!r) return r.error();
+    return pushRecipe(std::move(*r), tr("edit rules"));
+}
+
+Expected<void> PlanSession::loadRecipe(const QString& path)
+{
+    auto r = ql::loadRecipe(path.toStdString());
+    if (!r) return r.error();
+    return pushRecipe(std::move(*r), tr("load %1").arg(QFileInfo(path).fileName()));
+}
+
+Expected<void> PlanSession::saveRecipe(const QString& path) const
+{
+    Recipe r = m_recipe;
+    if (m_model) {
+        auto sha = sha256OfFiles(m_model->weightFiles());
+        if (sha) r.modelSha256 = *sha;
+    }
+    const std::string tmp = path.toStdString() + ".tmp";
+    {
+        std::ofstream f(tmp, std::ios::trunc);
+        if (!(f << recipeToJson(r)) || !f.flush()) return makeError(path.toStdString() + ": cannot write");
+    }
+    if (std::rename(tmp.c_str(), path.toStdString().c_str()) != 0)
+        return makeError(path.toStdString() + ": cannot write (rename failed)");
+    return {};
+}
+
+void PlanSession::publish()
+{
+    auto s = std::make_shared<PlanSnapshot>();
+    s->recipeJson = recipeToJson(m_recipe);
+    s->formats = formatIds();
+    if (m_plugins)
+        for (const auto& [id, info] : m_plugins->methods()) s->methods[id] = info.quantizer->parameters();
+    if (!m_resolved) s->error = m_resolved.message();
+    const bool lastRunIsThis = m_lastRun && m_lastRun->recipe == runnable(m_recipe);
+    if (m_model && m_resolved) {
+        const auto& specs = *m_resolved;
+        double measuredBits = 0, measuredWeights = 0;
+        for (const LinearLayer& l : m_model->linearLayers()) {
+            PlanRow r;
+            r.layer = l.name;
+            r.block = l.block;
+            r.outFeatures = l.outFeatures;
+            r.inFeatures = l.inFeatures;
+            auto it = specs.find(l.name);
+            if (it != specs.end())
+                r.spec = it->second;
+            else
+                r.spec.skip = true;
+            r.source = planSource(m_recipe, l.name);
+            r.plannedBits = specBitsPerWeight(r.spec, l.outFeatures, l.inFeatures);
+            if (m_lastRun && !r.spec.skip) {
+                auto run = m_lastRun->specs.find(l.name);
+                const QuantizedLayer* q = m_lastRun->model->layer(l.name);
+                if (q && run != m_lastRun->specs.end() && run->second == r.spec) r.report = q->result->report;
+            }
+            if (r.report) {
+                const double n = double(l.outFeatures) * double(l.inFeatures);
+                measuredBits += r.report->bitsPerWeight * n;
+                measuredWeights += n;
+            }
+            s->rows.push_back(std::move(r));
+        }
+        s->size = planSize(specs, m_model->linearLayers(), m_model->parameterCount());
+        if (lastRunIsThis && measuredWeights > 0) s->measuredBitsPerWeight = measuredBits / measuredWeights;
+    }
+    if (m_measure && m_measuredRecipe == m_recipe) s->measure = m_measure;
+    s->measuring = busy();
+    m_snapshot = s;
+    emit planChanged(m_snapshot);
+}
+
+void PlanSession::schedule()
+{
+    if (!m_live || !m_model || !m_resolved || !m_state) return;
+    m_pending = true;
+    if (m_job) {
+        m_job->cancel(); // its end starts the newest plan
+        return;
+    }
+    startRun();
+}
+
+void PlanSession::startRun()
+{
+    m_pending = false;
+    const Recipe recipe = runnable(m_recipe);
+    auto state = m_state;
+    auto work = [state, recipe](Job& job) -> Expected<std::shared_ptr<RecipeRun>> {
+        job.message("quantizing the changed layers");
+        auto run = state->runner->run(recipe, state->tokenizer.get(), &job);
+        if (!run) return run.error();
+        return std::make_shared<RecipeRun>(std::move(*run));
+    };
+    QPointer<PlanSession> self(this);
+    auto done = [self, state](std::shared_ptr<RecipeRun>& run) {
+        if (!self || self->m_state != state) return;
+        self->m_lastRun = run;
+        self->publish();
+        if (!self->m_pending) self->startMeasure(run);
+    };
+    Job* job = m_jobs->run<std::shared_ptr<RecipeRun>>(tr("What-if: quantize the plan"), work, done);
+    m_job = job;
+    connect(job, &Job::finished, this, [this, job]() {
+        if (job == m_job) jobEnded();
+    });
+    publish();
+}
+
+void PlanSession::startMeasure(std::shared_ptr<RecipeRun> run)
+{
+    auto state = m_state;
+    const Recipe measured = m_recipe;
+    const std::string evalFile =
+        (m_project.evalFile.isEmpty() ? m_project.calibFile : m_project.evalFile).toStdString();
+    EvalOptions opt;
+    opt.chunks = m_project.quickWindows;
+    opt.ctx = m_model->config().maxPositions > 0 ? std::min(m_project.quickCtx, m_model->config().maxPositions)
+                                                 : m_project.quickCtx;
+    auto work = [state, run, evalFile, opt](Job& job) -> Expected<PlanMeasure> {
+        if (state->resetQuick.exchange(false)) state->quick.reset();
+        if (!state->quick) {
+            if (evalFile.empty())
+                return makeError("the project has no evaluation or calibration text for the quick slice");
+            job.message("the float model on the quick slice");
+            auto text = readCalibrationText(evalFile);
+            if (!text) return text.error();
+            const std::vector<int32_t> tokens = state->tokenizer->encode(*text);
+            const int bos = state->tokenizer->addsBos() ? state->tokenizer->bosId() : -1;
+            auto q = QuickEvaluator::prepare(*state->model, tokens, bos, opt, &job);
+            if (!q) return makeError(evalFile + ": " + q.message());
+            state->quick.emplace(std::move(*q));
+            state->evalState.reset();
+        }
+        job.message("measuring the plan on the quick slice");
+        // The evaluator's kept block inputs are the last measured run's, even when that measure
+        // was canceled part way (it then keeps only the blocks it finished).
+        const int first = firstChangedBlock(*run, state->evalState.get());
+        state->evalState = run;
+        auto kl = state->quick->measure(*run->model, first, &job);
+        if (!kl) return kl.error();
+        PlanMeasure m;
+        m.kl = *kl;
+        m.windows = kl->chunks;
+        m.ctx = opt.ctx;
+        m.blocksRun = state->quick->blocksRun();
+        return m;
+    };
+    QPointer<PlanSession> self(this);
+    auto done = [self, state, measured](PlanMeasure& m) {
+        if (!self || self->m_state != state) return;
+        self->m_measure = m;
+        self->m_measuredRecipe = measured;
+    };
+    Job* job = m_jobs->run<PlanMeasure>(tr("What-if: quick measure"), work, done);
+    m_job = job;
+    connect(job, &Job::finished, this, [this, job]() {
+        if (job == m_job) jobEnded();
+    });
+}
+
+void PlanSession::jobEnded()
+{
+    Job* job = m_job;
+    m_job = nullptr;
+    if (job->state() == Job::State::Failed) emit failed(tr("What-if"), job->error());
+    if (m_pending) {
+        startRun();
+        return;
+    }
+    publish();
+    emit measured();
+}
+
+} // namespace ql

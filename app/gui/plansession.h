@@ -1,0 +1,101 @@
+#pragma once
+
+#include "jobrunner.h"
+#include "plansnapshot.h"
+#include "project.h"
+
+#include "quantlens/forward/quickeval.h"
+#include "quantlens/model/model.h"
+#include "quantlens/recipe/recipe.h"
+#include "quantlens/recipe/reciperunner.h"
+#include "quantlens/text/tokenizer.h"
+
+#include <QObject>
+#include <QUndoStack>
+
+#include <memory>
+#include <optional>
+
+namespace ql {
+
+class PluginRegistry;
+struct WhatIfState;
+
+/// The quantization plan of the open model: its recipe, every edit as an undoable command, and
+/// the live what-if. Each change re-runs, in the background, only what it affects: the runner
+/// re-quantizes the layers whose spec changed (the layer columns update when that is done), then
+/// the quick evaluator measures KL, top-1 and perplexity from the first changed block on. A
+/// newer change cancels a stale run. Not a widget: the window wires it to the PlanEditor.
+class PlanSession : public QObject {
+    Q_OBJECT
+public:
+    /// A session whose jobs run on `jobs` and whose methods come from `plugins` (both outlive it).
+    PlanSession(JobRunner* jobs, const PluginRegistry* plugins, QObject* parent = nullptr);
+    ~PlanSession() override;
+
+    /// A new model: its plan is the project's, or the default (RTN W4 asym g128) when it has none.
+    void setModel(std::shared_ptr<const Model> model, std::shared_ptr<const Tokenizer> tokenizer,
+                  const Project& project);
+    /// The project's calibration and evaluation settings changed (the plan stays).
+    void setProject(const Project& project);
+    /// The undo stack of plan edits (the window's Edit menu).
+    QUndoStack* undoStack() { return &m_undo; }
+    /// The plan now.
+    const Recipe& recipe() const { return m_recipe; }
+    /// What the editor shows (never null).
+    PlanSnapshotPtr snapshot() const { return m_snapshot; }
+    /// Measures after each change when on (the default); tests and benchmarks may turn it off.
+    void setLive(bool live) { m_live = live; }
+    /// True while a what-if job runs or waits.
+    bool busy() const { return m_job != nullptr || m_pending; }
+
+    /// Sets `key` to `value` on `layers` as one undo step (see docs/recipe.md "Plan edits").
+    /// Nothing changes when the edit is invalid; the error names the layer and the field.
+    Expected<void> edit(const QStringList& layers, const QString& key, const QString& value);
+    /// Replaces the plan by a recipe (undoable); errors name the JSON path.
+    Expected<void> setRecipeJson(const QString& json);
+    /// Replaces the plan by a recipe loaded from a file (undoable).
+    Expected<void> loadRecipe(const QString& path);
+    /// Writes the plan as a recipe file (with the model's hash).
+    Expected<void> saveRecipe(const QString& path) const;
+
+signals:
+    /// A new plan snapshot (an edit, a run's layer reports or a measure).
+    void planChanged(ql::PlanSnapshotPtr plan);
+    /// A what-if ended with its measure published (or failed); tests wait on it.
+    void measured();
+    /// Something failed; the message names the input at fault.
+    void failed(const QString& title, const QString& message);
+
+private:
+    friend class PlanCommand;
+    void adoptRecipe(const Recipe& recipe);
+    Expected<void> pushRecipe(Recipe next, const QString& text);
+    void publish();
+    void schedule();
+    void startRun();
+    void startMeasure(std::shared_ptr<RecipeRun> run);
+    void jobEnded();
+    Recipe runnable(const Recipe& recipe) const;
+
+    JobRunner* m_jobs;
+    const PluginRegistry* m_plugins;
+    QUndoStack m_undo;
+    std::shared_ptr<const Model> m_model;
+    std::shared_ptr<const Tokenizer> m_tokenizer;
+    Project m_project;
+    std::string m_modelSha;
+    Recipe m_recipe;
+    Expected<std::map<std::string, QuantSpec>> m_resolved = std::map<std::string, QuantSpec>{};
+    PlanSnapshotPtr m_snapshot;
+    bool m_live = true;
+
+    std::shared_ptr<WhatIfState> m_state; ///< the runner and quick evaluator, one job at a time
+    std::shared_ptr<RecipeRun> m_lastRun; ///< the last finished run (its layer reports)
+    std::optional<PlanMeasure> m_measure; ///< of m_measuredRecipe
+    Recipe m_measuredRecipe;
+    Job* m_job = nullptr;
+    bool m_pending = false;
+};
+
+} // namespace ql

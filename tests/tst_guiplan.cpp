@@ -1,0 +1,349 @@
+// The plan editor in the window: edits through the table (one row, many rows), undo and redo,
+// the parameter form from a method's declarations, the live what-if against a fresh
+// evaluation, and the plan in the project file. Runs on a fixture model (no ../shared needed).
+#include "fixturemodel.h"
+#include "guitestutil.h"
+#include "mainwindow.h"
+#include "paramform.h"
+#include "planeditor.h"
+#include "plantablemodel.h"
+#include "workbench.h"
+
+#include "quantlens/forward/evaluator.h"
+#include "quantlens/recipe/planedit.h"
+#include "quantlens/text/calibration.h"
+
+#include <QAbstractSpinBox>
+#include <QCheckBox>
+#include <QComboBox>
+#include <QDoubleSpinBox>
+#include <QItemSelectionModel>
+#include <QMenuBar>
+#include <QPlainTextEdit>
+#include <QPushButton>
+#include <QSpinBox>
+#include <QSignalSpy>
+#include <QStandardPaths>
+#include <QTableView>
+#include <QTemporaryDir>
+#include <QtTest>
+
+#include <cmath>
+#include <fstream>
+
+using namespace ql;
+using qltest::finish;
+
+namespace {
+
+// Waits until the plan session has measured the plan it holds now.
+bool settle(PlanSession* plan, int ms = 120000)
+{
+    QElapsedTimer t;
+    t.start();
+    while (plan->busy() || !plan->snapshot()->measure) {
+        if (t.elapsed() > ms) return false;
+        QSignalSpy spy(plan, &PlanSession::measured);
+        spy.wait(std::max(1, ms - int(t.elapsed())));
+    }
+    return true;
+}
+
+const QuantSpec& specOf(PlanSession* plan, const std::string& layer)
+{
+    for (const PlanRow& r : plan->snapshot()->rows)
+        if (r.layer == layer) return r.spec;
+    static QuantSpec none;
+    return none;
+}
+
+int bitsOf(PlanSession* plan, const std::string& layer)
+{
+    auto f = findFormat(specOf(plan, layer).weight.format);
+    return f ? int((*f)->bits) : -1;
+}
+
+} // namespace
+
+class TestGuiPlan : public QObject {
+    Q_OBJECT
+
+    QTemporaryDir m_tmp;
+    QString m_project;
+
+    QString path(const QString& name) const { return m_tmp.path() + QLatin1Char('/') + name; }
+
+    // A workbench with the fixture project open; live what-if off unless asked for.
+    void open(Workbench& wb, bool live = false)
+    {
+        wb.plan()->setLive(live);
+        Job* job = wb.openProject(m_project);
+        QVERIFY(finish(job));
+        QCOMPARE(job->state(), Job::State::Succeeded);
+        QVERIFY(wb.plan()->snapshot()->error.empty());
+        QVERIFY(!wb.plan()->snapshot()->rows.empty());
+    }
+
+private slots:
+    void initTestCase()
+    {
+        QStandardPaths::setTestModeEnabled(true);
+        std::string text;
+        for (int i = 0; i < 400; ++i) text += "a small model reads story number " + std::to_string(i) + " again.\n";
+        qlfix::ModelSpec spec;
+        spec.vocab = 400;
+        spec.layers = 4;
+        spec.weightStd = 0.3f; // peaked enough that quantization moves the KL measurably
+        const std::string dir = path(QStringLiteral("model")).toStdString();
+        QVERIFY(qlfix::writeModel(dir, spec));
+        std::string err;
+        QVERIFY2(qlfix::writeSentencePieceTokenizer(dir, text, 400, &err), err.c_str());
+        std::ofstream(path(QStringLiteral("calib.txt")).toStdString()) << text;
+        m_project = path(QStringLiteral("plan.qlproj"));
+        std::ofstream(m_project.toStdString())
+            << R"({"version": 1, "model": "model", "calibration": {"file": "calib.txt", "samples": 4, "seqlen": 32,
+                 "sampling": "contiguous"}, "evaluation": {"quick_windows": 4, "quick_ctx": 64}})";
+    }
+
+    void editUndoRedoThroughTheTable()
+    {
+        Workbench wb;
+        MainWindow w(&wb);
+        open(wb);
+        auto* editor = qobject_cast<PlanEditor*>(w.page(QStringLiteral("plan")));
+        QVERIFY(editor);
+        PlanTableModel* model = editor->model();
+        QCOMPARE(model->rowCount(), int(wb.plan()->snapshot()->rows.size()));
+        const int row = model->rowOfLayer(QStringLiteral("model.layers.2.mlp.down_proj"));
+        QVERIFY(row >= 0);
+        const std::string layer = "model.layers.2.mlp.down_proj";
+        QCOMPARE(bitsOf(wb.plan(), layer), 4); // the default plan: RTN W4 asym g128
+        const double sizeBefore = double(wb.plan()->snapshot()->size.modelBytes);
+
+        // The table offers editing only where the edit is meaningful, and edits leave as requests.
+        const QModelIndex bits = model->index(row, PlanTableModel::BitsColumn);
+        QVERIFY(model->flags(bits) & Qt::ItemIsEditable);
+        QVERIFY(!(model->flags(model->index(row, PlanTableModel::LayerColumn)) & Qt::ItemIsEditable));
+        QVERIFY(model->setData(bits, 3));
+        QCOMPARE(bitsOf(wb.plan(), layer), 3);
+        QCOMPARE(model->data(bits, Qt::EditRole).toInt(), 3);
+        QCOMPARE(bitsOf(wb.plan(), "model.layers.2.mlp.up_proj"), 4);         // only the edited layer
+        QVERIFY(double(wb.plan()->snapshot()->size.modelBytes) < sizeBefore); // size follows at once
+        QVERIFY(QString::fromStdString(wb.plan()->snapshot()->rows[size_t(row)].source)
+                    .contains(QStringLiteral("overrides[0]")));
+
+        // The Edit menu's actions are the undo stack's, with the usual shortcuts.
+        QAction* undo = nullptr;
+        QAction* redo = nullptr;
+        for (QAction* a : w.menuBar()->actions())
+            if (a->menu() && a->text() == QStringLiteral("&Edit"))
+                for (QAction* e : a->menu()->actions()) {
+                    if (e->shortcut() == QKeySequence(QKeySequence::Undo)) undo = e;
+                    if (e->shortcuts().contains(QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_Z))) redo = e;
+                }
+        QVERIFY(undo && redo);
+        QVERIFY(undo->isEnabled());
+        QVERIFY(undo->text().contains(QStringLiteral("bits=3")));
+        undo->trigger();
+        QCOMPARE(bitsOf(wb.plan(), layer), 4);
+        QCOMPARE(double(wb.plan()->snapshot()->size.modelBytes), sizeBefore);
+        QVERIFY(wb.plan()->recipe().overrides.empty());
+        redo->trigger();
+        QCOMPARE(bitsOf(wb.plan(), layer), 3);
+
+        // An edit that cannot be a plan changes nothing and says why.
+        auto bad = wb.plan()->edit({QString::fromStdString(layer)}, QStringLiteral("group"), QStringLiteral("zero"));
+        QVERIFY(!bad);
+        QVERIFY2(QString::fromStdString(bad.message()).contains(QStringLiteral("group")), bad.message().c_str());
+        auto badParam = wb.plan()->edit({QString::fromStdString(layer)}, QStringLiteral("params.mse_clip"),
+                                        QStringLiteral("7"));
+        QVERIFY(!badParam);
+        QVERIFY2(QString::fromStdString(badParam.message()).contains(QStringLiteral("mse_clip")),
+                 badParam.message().c_str());
+        QCOMPARE(wb.plan()->undoStack()->count(), 1);
+    }
+
+    void multiSelectApply()
+    {
+        Workbench wb;
+        MainWindow w(&wb);
+        open(wb);
+        auto* editor = qobject_cast<PlanEditor*>(w.page(QStringLiteral("plan")));
+        PlanTableModel* model = editor->model();
+        QItemSelectionModel* sel = editor->tableView()->selectionModel();
+        const QStringList picked{QStringLiteral("model.layers.0.self_attn.q_proj"),
+                                 QStringLiteral("model.layers.1.self_attn.q_proj"),
+                                 QStringLiteral("model.layers.3.mlp.gate_proj")};
+        for (const QString& l : picked)
+            sel->select(model->index(model->rowOfLayer(l), 0), QItemSelectionModel::Select | QItemSelectionModel::Rows);
+        QCOMPARE(editor->selectedLayers().size(), 3);
+        // Editing one selected row's group edits all of them, as one undo step.
+        QVERIFY(model->setData(model->index(model->rowOfLayer(picked[1]), PlanTableModel::GroupColumn),
+                               QStringLiteral("32")));
+        int changed = 0;
+        for (const PlanRow& r : wb.plan()->snapshot()->rows) {
+            const bool isPicked = picked.contains(QString::fromStdString(r.layer));
+            QCOMPARE(r.spec.weight.groupSize, isPicked ? 32 : 128);
+            changed += isPicked;
+        }
+        QCOMPARE(changed, 3);
+        QCOMPARE(wb.plan()->undoStack()->count(), 1);
+        // Editing a row outside the selection edits that row only.
+        const QString other = QStringLiteral("model.layers.2.self_attn.o_proj");
+        QVERIFY(model->setData(model->index(model->rowOfLayer(other), PlanTableModel::SymColumn), true));
+        QCOMPARE(specOf(wb.plan(), other.toStdString()).weight.format, std::string("int4_sym"));
+        QCOMPARE(specOf(wb.plan(), picked[0].toStdString()).weight.format, std::string("int4_asym"));
+        wb.plan()->undoStack()->undo();
+        wb.plan()->undoStack()->undo();
+        for (const PlanRow& r : wb.plan()->snapshot()->rows) QCOMPARE(r.spec.weight.groupSize, 128);
+    }
+
+    // The parameter form of a method is built from its declared parameters, for any plugin's
+    // method: QL_FORM_METHOD names another one to check (the out-of-tree test plugin's run sets it).
+    void paramFormFromDeclarations()
+    {
+        Workbench wb;
+        MainWindow w(&wb);
+        open(wb);
+        QStringList methods{QStringLiteral("gptq"), QStringLiteral("rtn")};
+        const QString extra = qEnvironmentVariable("QL_FORM_METHOD");
+        if (!extra.isEmpty()) methods = {extra};
+        auto* editor = qobject_cast<PlanEditor*>(w.page(QStringLiteral("plan")));
+        PlanTableModel* model = editor->model();
+        const QString layer = QStringLiteral("model.layers.1.mlp.up_proj");
+        const int row = model->rowOfLayer(layer);
+        editor->tableView()->selectRow(row);
+        for (const QString& method : methods) {
+            const Quantizer* q = wb.plugins().quantizer(method.toStdString());
+            QVERIFY2(q, qPrintable(method + QStringLiteral(" is not offered by the plugins")));
+            QVERIFY(model->setData(model->index(row, PlanTableModel::MethodColumn), method));
+            QCOMPARE(specOf(wb.plan(), layer.toStdString()).method, method.toStdString());
+            QTRY_COMPARE(editor->paramForm()->method(), method);
+            const auto params = q->parameters();
+            QCOMPARE(editor->paramForm()->fieldCount(), int(params.size()));
+            QVERIFY(!params.empty());
+            for (const ParamSpec& p : params) {
+                QWidget* field = editor->paramForm()->findChild<QWidget*>(QStringLiteral("param_") +
+                                                                          QString::fromStdString(p.name));
+                QVERIFY2(field, p.name.c_str());
+                QCOMPARE(field->toolTip(), QString::fromStdString(p.help));
+            }
+            // Changing the first field edits the selected layer's parameter.
+            const ParamSpec& p = params.front();
+            QWidget* field = editor->paramForm()->findChild<QWidget*>(QStringLiteral("param_") +
+                                                                      QString::fromStdString(p.name));
+            ParamValue expected;
+            if (auto* c = qobject_cast<QCheckBox*>(field)) {
+                c->setChecked(!c->isChecked());
+                expected = c->isChecked();
+            } else if (auto* d = qobject_cast<QDoubleSpinBox*>(field)) {
+                d->setValue(d->value() == d->maximum() ? d->minimum()
+                                                       : std::min(d->maximum(), d->value() + d->singleStep()));
+                expected = d->value();
+            } else if (auto* i = qobject_cast<QSpinBox*>(field)) {
+                i->setValue(i->value() == i->maximum() ? i->minimum() : i->value() + 1);
+                expected = int64_t(i->value());
+            } else if (auto* b = qobject_cast<QComboBox*>(field)) {
+                QVERIFY(b->count() > 1);
+                b->setCurrentIndex((b->currentIndex() + 1) % b->count());
+                expected = b->currentText().toStdString();
+            }
+            const ParamMap& got = specOf(wb.plan(), layer.toStdString()).params;
+            QVERIFY2(got.count(p.name), p.name.c_str());
+            QCOMPARE(paramValueText(got.at(p.name)), paramValueText(expected));
+        }
+    }
+
+    // The live what-if after edits and an undo equals a fresh evaluation of the final plan.
+    void whatIfEqualsFreshEvaluation()
+    {
+        Workbench wb;
+        MainWindow w(&wb);
+        open(wb, true);
+        PlanSession* plan = wb.plan();
+        QVERIFY(settle(plan));
+        const double klDefault = plan->snapshot()->measure->kl.meanKl;
+        QVERIFY(klDefault > 0);
+        QVERIFY(plan->snapshot()->measuredBitsPerWeight);
+        for (const PlanRow& r : plan->snapshot()->rows) QVERIFY2(r.report, r.layer.c_str()); // error columns filled
+
+        QVERIFY(
+            plan->edit({QStringLiteral("model.layers.3.mlp.down_proj")}, QStringLiteral("bits"), QStringLiteral("2")));
+        QVERIFY(plan->edit({QStringLiteral("model.layers.1.self_attn.v_proj")}, QStringLiteral("bits"),
+                           QStringLiteral("8")));
+        plan->undoStack()->undo();
+        QVERIFY(
+            plan->edit({QStringLiteral("model.layers.2.mlp.gate_proj")}, QStringLiteral("bits"), QStringLiteral("3")));
+        QVERIFY(settle(plan));
+        const PlanMeasure quick = *plan->snapshot()->measure;
+        QVERIFY2(quick.kl.meanKl > klDefault,
+                 qPrintable(QStringLiteral("%1 vs %2").arg(quick.kl.meanKl).arg(klDefault)));
+
+        // A fresh run of the final plan, evaluated from scratch on the same windows.
+        auto model = Model::open(path(QStringLiteral("model")).toStdString());
+        QVERIFY(model.ok());
+        auto tok = loadTokenizer(path(QStringLiteral("model")).toStdString());
+        QVERIFY(tok.ok());
+        Recipe r = plan->recipe();
+        r.calibrationFile = path(QStringLiteral("calib.txt")).toStdString();
+        r.calibration = wb.project().calib;
+        RecipeRunner runner = makeRecipeRunner(*model, wb.plugins(), 0);
+        auto run = runner.run(r, tok->get());
+        QVERIFY2(run.ok(), run.message().c_str());
+        auto text = readCalibrationText(path(QStringLiteral("calib.txt")).toStdString());
+        QVERIFY(text.ok());
+        EvalOptions opt;
+        opt.ctx = 64;
+        opt.chunks = 4;
+        auto fresh = evaluateKl(model->config(), *model, model->config(), *run->model, (*tok)->encode(*text),
+                                (*tok)->addsBos() ? (*tok)->bosId() : -1, opt);
+        QVERIFY2(fresh.ok(), fresh.message().c_str());
+        auto rel = [](double a, double b) { return std::abs(a - b) / std::abs(b); };
+        QCOMPARE(quick.kl.tokensScored, fresh->tokensScored);
+        QVERIFY2(rel(quick.kl.meanKl, fresh->meanKl) < 1e-6,
+                 qPrintable(QStringLiteral("%1 vs %2").arg(quick.kl.meanKl).arg(fresh->meanKl)));
+        QVERIFY(rel(quick.kl.pplModel, fresh->pplModel) < 1e-6);
+        QCOMPARE(quick.kl.top1Agreement, fresh->top1Agreement);
+        QVERIFY(quick.blocksRun < model->config().layers); // the last measure restarted part way
+    }
+
+    void projectKeepsThePlan()
+    {
+        const QString saved = path(QStringLiteral("saved.qlproj"));
+        Recipe edited;
+        {
+            Workbench wb;
+            open(wb);
+            QVERIFY(wb.plan()->edit({QStringLiteral("model.layers.0.mlp.down_proj")}, QStringLiteral("bits"),
+                                    QStringLiteral("6")));
+            QVERIFY(wb.plan()->setRecipeJson(QString::fromStdString(recipeToJson(
+                applyPlanEdit(wb.plan()->recipe(), *parsePlanEdit("model.layers.*.self_attn.*:group=64"))))));
+            auto ok = wb.saveProject(saved);
+            QVERIFY2(ok.ok(), ok.message().c_str());
+            edited = wb.plan()->recipe();
+        }
+        Workbench wb;
+        wb.plan()->setLive(false);
+        Job* job = wb.openProject(saved);
+        QVERIFY(finish(job));
+        QCOMPARE(job->state(), Job::State::Succeeded);
+        QVERIFY(wb.plan()->recipe() == edited);
+        QCOMPARE(bitsOf(wb.plan(), "model.layers.0.mlp.down_proj"), 6);
+        QCOMPARE(specOf(wb.plan(), "model.layers.3.self_attn.k_proj").weight.groupSize, 64);
+        QCOMPARE(wb.plan()->undoStack()->count(), 0); // a loaded plan starts a new history
+
+        // The rule editor's text is the recipe; a broken one is refused with its JSON path.
+        MainWindow w(&wb);
+        auto* editor = qobject_cast<PlanEditor*>(w.page(QStringLiteral("plan")));
+        QCOMPARE(editor->recipeEditor()->toPlainText().toStdString(), recipeToJson(edited));
+        auto bad = wb.plan()->setRecipeJson(
+            QStringLiteral(R"({"version": 1, "rules": [{"match": "*", "method": "rtn", "bits": "four"}]})"));
+        QVERIFY(!bad);
+        QVERIFY2(QString::fromStdString(bad.message()).contains(QStringLiteral("rules[0].bits")),
+                 bad.message().c_str());
+        QVERIFY(wb.plan()->recipe() == edited);
+    }
+};
+
+QTEST_MAIN(TestGuiPlan)
+#include "tst_guiplan.moc"
