@@ -8,11 +8,15 @@
 #include "quantlens/base/params.h"
 #include "quantlens/pipeline/pipeline.h"
 #include "quantlens/quant/quantizedtensor.h"
+#include "quantlens/quant/quantizer.h"
 
 #include <QTemporaryDir>
 #include <QtTest>
 
+#include <algorithm>
 #include <map>
+#include <numeric>
+#include <set>
 
 namespace {
 
@@ -39,6 +43,7 @@ public:
         if (!q) return q.error();
         ql::LayerResult r;
         r.dequantized = q->dequantize();
+        r.report.bitsPerWeight = ql::effectiveBits(*q);
         r.tensor = std::move(*q);
         return r;
     }
@@ -199,6 +204,88 @@ private slots:
             // In sequential mode the layer after it (down_proj) reads its output.
             QCOMPARE(pipe.lastRun().layersQuantized, sequential ? 2 : 1);
         }
+    }
+
+    // Salient channels: an explicit list and a selector on the site's activation absmax each get
+    // their own format; every other column keeps the method's result; bits are recounted.
+    void salientChannelsInTheirOwnFormat()
+    {
+        auto model = ql::Model::open(m_dir);
+        QVERIFY(model.ok());
+        ql::QuantPipeline pipe(*model, lookup());
+        const std::string name = "model.layers.1.mlp.down_proj";
+        ql::QuantSpec spec;
+        spec.method = "plain";
+        spec.weight = {"int2_asym", ql::Granularity::PerGroup, 16};
+        ql::ChannelOverride listed, selected;
+        listed.channels = {171, 5, 40};
+        listed.weight = {"int8_sym", ql::Granularity::PerChannel, 0};
+        selected.selector = "top_absmax_percent";
+        selected.selectorValue = 2; // ceil(2 % of 172) = 4 channels
+        selected.weight = {"int4_sym", ql::Granularity::PerChannel, 0};
+        spec.channels = {listed, selected};
+        ql::PipelineOptions opt;
+        opt.sequential = false; // the site statistics are then the float model's, recomputed below
+        auto qm = pipe.run({{name, spec}}, m_calib, opt);
+        QVERIFY2(qm.ok(), qm.message().c_str());
+        const ql::LayerResult& r = *(*qm)->layer(name)->result;
+        QVERIFY(!r.tensor); // two formats: no single-format tensor
+
+        ql::BlockWeights b;
+        QVERIFY(model->block(1, b));
+        const Eigen::MatrixXf w = b[ql::LinearKind::Down];
+        // The selector's channels: the largest activation absmax at the site, the listed ones excluded.
+        Eigen::VectorXd absmax;
+        {
+            ql::ForwardEngine e(model->config(), *model);
+            e.setObserver([&](const ql::Activation& a) {
+                if (a.name != "layers.1.down_in") return;
+                const Eigen::VectorXd m = a.x.cast<double>().cwiseAbs().rowwise().maxCoeff();
+                absmax = absmax.size() ? Eigen::VectorXd(absmax.cwiseMax(m)) : m;
+            });
+            ql::ForwardOptions fo;
+            fo.computeLogits = false;
+            QVERIFY(e.run(m_calib.windows, {}, fo).ok());
+        }
+        std::vector<int> order(size_t(absmax.size()));
+        std::iota(order.begin(), order.end(), 0);
+        std::stable_sort(order.begin(), order.end(), [&](int a, int c) { return absmax[a] > absmax[c]; });
+        std::vector<int> top(order.begin(), order.begin() + 4), mine;
+        for (int c : top)
+            if (c != 171 && c != 5 && c != 40) mine.push_back(c);
+        auto base = ql::quantize(w, spec.weight);
+        QVERIFY(base.ok());
+        const Eigen::MatrixXf plain = base->dequantize();
+        // Symmetric per-row rounding of a column set, written here: scale = absmax / (2^(b-1) - 1)
+        // up to the format's code range, so each value is within half a step.
+        auto within = [&](const std::vector<int>& cols, int bits) {
+            for (Eigen::Index row = 0; row < w.rows(); ++row) {
+                float m = 0;
+                for (int c : cols) m = std::max(m, std::abs(w(row, c)));
+                const float step = m / float((1 << (bits - 1)) - 1);
+                for (int c : cols)
+                    if (std::abs(r.dequantized(row, c) - w(row, c)) > 0.5f * step * 1.0001f + 1e-7f) return false;
+            }
+            return true;
+        };
+        QVERIFY(within({5, 40, 171}, 8));
+        QVERIFY(within(mine, 4));
+        std::set<int> salient{5, 40, 171};
+        salient.insert(mine.begin(), mine.end());
+        for (Eigen::Index c = 0; c < w.cols(); ++c)
+            if (!salient.count(int(c))) QVERIFY(r.dequantized.col(c) == plain.col(c));
+        QVERIFY((r.dequantized.col(40) - plain.col(40)).norm() > 0); // the override did change them
+        // Bits: the base tensor's, minus the salient columns' 2-bit codes, plus their own codes and
+        // one fp16 scale per row for each override.
+        const double rows = double(w.rows()), cols = double(w.cols());
+        const double expected = (ql::effectiveBits(*base) * rows * cols - 2.0 * rows * double(salient.size()) +
+                                 8.0 * rows * 3 + 16.0 * rows + 4.0 * rows * double(mine.size()) + 16.0 * rows) /
+                                (rows * cols);
+        QVERIFY2(std::abs(r.report.bitsPerWeight - expected) < 1e-12,
+                 qPrintable(QString::number(r.report.bitsPerWeight)));
+        QCOMPARE(r.report.notes.size(), size_t(2));
+        const double err = (r.dequantized - w).squaredNorm() / w.squaredNorm();
+        QVERIFY(std::abs(r.report.weightRelError - err) < 1e-6 * err);
     }
 
     void groupLargerThanTheRowIsReported()

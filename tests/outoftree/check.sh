@@ -38,3 +38,8 @@ assert len(layers) == len(j["layers"]) and layers, j["layers"][:2]
 assert all(0 < l["weight_rel_error"] < 0.05 for l in layers), [l["weight_rel_error"] for l in layers]
 print("quantized %d layers with the out-of-tree method, %.3f bits per weight" % (len(layers), j["bits_per_weight"]))
 PY
+# The window's parameter form shows the out-of-tree method's declared parameters, no widget code.
+QL_PLUGIN_PATH="$work/plugin/plugins" QL_FORM_METHOD=halfstep QT_QPA_PLATFORM=offscreen \
+  "$build/tests/tst_guiplan" paramFormFromDeclarations > "$work/form.log" 2>&1 ||
+  { cat "$work/form.log"; exit 1; }
+echo "the plan editor's parameter form shows halfstep's parameters"

@@ -314,6 +314,9 @@ Expected<GgufExportReport> exportGguf(const Model& model, const WeightSource& we
             const QuantizedTensor* qt = layer && layer->result && layer->result->tensor ? &*layer->result->tensor
                                                                                         : nullptr;
             std::string runNote;
+            if (layer && layer->result && !qt)
+                runNote = "the run's result is not codes of one format (salient channels in another format, or "
+                          "PB-LLM); encoded from the dequantized weights";
             if (qt) {
                 if (auto mapped = losslessGgmlType(*qt)) {
                     report.tensors.push_back({tensor, opt.type, *mapped, {}, true});

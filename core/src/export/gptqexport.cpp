@@ -216,8 +216,11 @@ Expected<GptqxRunPlan> gptqxPlanRun(const Model& model, const QuantizedModel& ru
         if (!parsed || parsed->first >= blocks)
             return makeError(name + ": not a linear layer of " + model.dir() + "; GPTQ export writes its linears");
         if (!layer.result || !layer.result->tensor)
-            return makeError(name + ": the run's result is not codes of one format (e.g. PB-LLM's binary weights "
-                                    "with a salient part); GPTQ checkpoints hold one integer format per layer");
+            return makeError(
+                name +
+                ": the run's result is not codes of one format (e.g. PB-LLM's binary weights "
+                "with a salient part, or salient channels in another format); GPTQ checkpoints hold one integer format "
+                "per layer");
         const QuantizedTensor& t = *layer.result->tensor;
         const size_t s = GptqxRunPlan::slot(parsed->first, parsed->second);
         const LinearLayer& l = model.linearLayers()[s];

@@ -1,4 +1,6 @@
 #include "quantlens/pipeline/pipeline.h"
+
+#include "pipeline/channeloverrides.h"
 #include "quantlens/base/threadscope.h"
 
 #include "quantlens/forward/forward.h"
@@ -145,7 +147,8 @@ Expected<std::shared_ptr<QuantizedModel>> QuantPipeline::run(const std::map<std:
             std::vector<std::string> keys;
             bool needSite = false, needInputs = false;
             for (Job* j : group) {
-                const bool usesInputs = j->method->needsHessian() || j->method->needsInputs();
+                const bool usesInputs = j->method->needsHessian() || j->method->needsInputs() ||
+                                        detail::needsSiteStatistics(j->spec);
                 keys.push_back(j->layer->name + "#" + specKey(j->spec) + "#" +
                                (usesInputs ? upstream : "weights only|" + opt.baseIdentity));
                 if (!m_cache.count(keys.back())) {
@@ -157,6 +160,7 @@ Expected<std::shared_ptr<QuantizedModel>> QuantPipeline::run(const std::map<std:
             if (needSite && calib.windows.empty())
                 return makeError("quantize: layer " + group.front()->layer->name + ": method " +
                                  group.front()->spec.method +
+                                 (detail::needsSiteStatistics(group.front()->spec) ? " with a channel selector" : "") +
                                  " needs calibration data (give --calib FILE or a calibration file in the recipe)");
             if (needSite) {
                 if (statesBlock < 0) {
@@ -218,6 +222,7 @@ Expected<std::shared_ptr<QuantizedModel>> QuantPipeline::run(const std::map<std:
                     if (needInputs) in.inputs = &inputs;
                     auto r = j.method->quantize(in, j.spec, j.spec.params);
                     if (!r) return makeError("quantize: " + r.message());
+                    QL_TRY(detail::applyChannelOverrides(in, j.spec, *r));
                     const FormatSpec& f = j.spec.weight;
                     if (f.granularity == Granularity::PerGroup && f.groupSize > w.cols())
                         r->report.notes.push_back("group size " + std::to_string(f.groupSize) +
