@@ -4,6 +4,9 @@
 #include "fixturemodel.h"
 #include "guitestutil.h"
 #include "mainwindow.h"
+#include "outliersview.h"
+#include "chartpanel.h"
+#include "salientpicker.h"
 #include "paramform.h"
 #include "planeditor.h"
 #include "plantablemodel.h"
@@ -14,6 +17,8 @@
 #include "quantlens/text/calibration.h"
 
 #include <QAbstractSpinBox>
+#include <QChart>
+#include <QChartView>
 #include <QCheckBox>
 #include <QComboBox>
 #include <QDoubleSpinBox>
@@ -28,7 +33,9 @@
 #include <QTemporaryDir>
 #include <QtTest>
 
+#include <algorithm>
 #include <cmath>
+#include <numeric>
 #include <fstream>
 
 using namespace ql;
@@ -305,6 +312,82 @@ private slots:
         QVERIFY(rel(quick.kl.pplModel, fresh->pplModel) < 1e-6);
         QCOMPARE(quick.kl.top1Agreement, fresh->top1Agreement);
         QVERIFY(quick.blocksRun < model->config().layers); // the last measure restarted part way
+    }
+
+    // Salient channels picked on the outliers chart (Shift + drag) end up in the saved recipe.
+    void salientChannelsFromTheChart()
+    {
+        Workbench wb;
+        MainWindow w(&wb);
+        open(wb);
+        Job* a = wb.runAnalysis();
+        QVERIFY(finish(a));
+        QCOMPARE(a->state(), Job::State::Succeeded);
+        w.resize(1400, 900);
+        w.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&w));
+        w.showPage(QStringLiteral("outliers"));
+        auto* view = qobject_cast<OutliersView*>(w.page(QStringLiteral("outliers")));
+        QVERIFY(view);
+        wb.selection()->selectLayer(QStringLiteral("model.layers.1.mlp.down_proj"));
+        QTRY_COMPARE(view->currentSite(), QStringLiteral("layers.1.down_in"));
+        view->tabs()->setCurrentIndex(0);
+        QCoreApplication::processEvents();
+
+        // Shift + drag from channel 3 to channel 6 on the absmax chart.
+        QChartView* cv = view->absmaxPanel()->chartView();
+        QChart* chart = view->absmaxPanel()->chart();
+        auto at = [&](double channel) {
+            const QPointF scene = chart->mapToScene(chart->mapToPosition(QPointF(channel, 0)));
+            return cv->mapFromScene(scene) + QPoint(0, -20);
+        };
+        const QPoint from = at(3), to = at(6);
+        const double x0 = chart->mapToValue(chart->mapFromScene(cv->mapToScene(from))).x();
+        const double x1 = chart->mapToValue(chart->mapFromScene(cv->mapToScene(to))).x();
+        QTest::mousePress(cv->viewport(), Qt::LeftButton, Qt::ShiftModifier, from);
+        QTest::mouseMove(cv->viewport(), to);
+        QTest::mouseRelease(cv->viewport(), Qt::LeftButton, Qt::ShiftModifier, to);
+        std::vector<int32_t> expected;
+        for (long c = std::lround(x0); c <= std::lround(x1); ++c) expected.push_back(int32_t(c));
+        QVERIFY(expected.size() >= 3);
+        QCOMPARE(view->salientPicker()->channels(), expected);
+        QVERIFY(!view->absmaxPanel()->isZoomed()); // a pick is not a zoom
+
+        view->salientPicker()->formatBox()->setCurrentText(QStringLiteral("int8_sym"));
+        QVERIFY(view->salientPicker()->applyButton()->isEnabled());
+        view->salientPicker()->applyButton()->click();
+        const QuantSpec& spec = specOf(wb.plan(), "model.layers.1.mlp.down_proj");
+        QCOMPARE(spec.channels.size(), size_t(1));
+        QCOMPARE(spec.channels[0].channels, expected);
+        QCOMPARE(spec.channels[0].weight.format, std::string("int8_sym"));
+        QVERIFY(specOf(wb.plan(), "model.layers.1.mlp.up_proj").channels.empty()); // reads another site
+        auto* editor = qobject_cast<PlanEditor*>(w.page(QStringLiteral("plan")));
+        const int row = editor->model()->rowOfLayer(QStringLiteral("model.layers.1.mlp.down_proj"));
+        QCOMPARE(editor->model()->index(row, PlanTableModel::ChannelsColumn).data().toString(),
+                 QStringLiteral("%1 ch → int8_sym").arg(expected.size()));
+
+        // In the saved recipe, and gone again after an undo.
+        const QString file = path(QStringLiteral("salient.json"));
+        QVERIFY(wb.plan()->saveRecipe(file).ok());
+        auto saved = loadRecipe(file.toStdString());
+        QVERIFY2(saved.ok(), saved.message().c_str());
+        auto resolved = resolveRecipe(*saved, Model::open(path(QStringLiteral("model")).toStdString())->linearLayers());
+        QVERIFY(resolved.ok());
+        QCOMPARE(resolved->at("model.layers.1.mlp.down_proj").channels, spec.channels);
+        wb.plan()->undoStack()->undo();
+        QVERIFY(specOf(wb.plan(), "model.layers.1.mlp.down_proj").channels.empty());
+
+        // The top 10 % by the Hessian diagonal, E[x²] per channel, written here from the statistics.
+        const SiteStats* site = wb.snapshot()->site("layers.1.down_in");
+        QVERIFY(site);
+        view->salientPicker()->pickTop(1, 10);
+        std::vector<int> order(size_t(site->var.size()));
+        std::iota(order.begin(), order.end(), 0);
+        auto ms = [&](int c) { return double(site->var[c]) + double(site->mean[c]) * site->mean[c]; };
+        std::stable_sort(order.begin(), order.end(), [&](int p, int q) { return ms(p) > ms(q); });
+        std::vector<int32_t> top(order.begin(), order.begin() + long(std::ceil(0.1 * double(order.size()))));
+        std::sort(top.begin(), top.end());
+        QCOMPARE(view->salientPicker()->channels(), top);
     }
 
     void projectKeepsThePlan()

@@ -279,9 +279,11 @@ void TestViewsOutliers::outliersFollowsSelection()
         QCOMPARE(m->data(m->index(c, ChannelStatsModel::Absmax), ChannelStatsModel::RawRole).toDouble(),
                  double(down1.absmax[c]));
     QCOMPARE(m->data(m->index(5, ChannelStatsModel::Outlier)).toString(), QStringLiteral("yes"));
-    // The absmax chart follows: one point per channel, the outlier channel in its own series.
+    // The absmax chart follows: one point per channel, the outlier channel in its own series, and
+    // a series for picked salient channels (none yet).
     const auto series = view.absmaxPanel()->chart()->series();
-    QCOMPARE(series.size(), 2);
+    QCOMPARE(series.size(), 3);
+    QCOMPARE(qobject_cast<QXYSeries*>(series[2])->count(), 0);
     auto* line = qobject_cast<QXYSeries*>(series[0]);
     auto* out = qobject_cast<QXYSeries*>(series[1]);
     QVERIFY(line && out);

@@ -92,6 +92,12 @@ protected:
     }
     void mousePressEvent(QMouseEvent* e) override
     {
+        if (e->button() == Qt::LeftButton && (e->modifiers() & Qt::ShiftModifier)) {
+            m_picking = true; // Shift: pick an x range instead of zooming
+            m_pickFrom = valueX(e->position());
+            e->accept();
+            return;
+        }
         if (e->button() == Qt::RightButton || e->button() == Qt::MiddleButton) {
             m_panButton = e->button();
             m_panStart = m_panLast = e->position();
@@ -102,6 +108,10 @@ protected:
     }
     void mouseMoveEvent(QMouseEvent* e) override
     {
+        if (m_picking) {
+            e->accept();
+            return;
+        }
         if (m_panButton != Qt::NoButton) {
             const QPointF d = e->position() - m_panLast;
             m_panLast = e->position();
@@ -117,6 +127,13 @@ protected:
     }
     void mouseReleaseEvent(QMouseEvent* e) override
     {
+        if (m_picking && e->button() == Qt::LeftButton) {
+            m_picking = false;
+            const double to = valueX(e->position());
+            emit m_panel->xRangePicked(std::min(m_pickFrom, to), std::max(m_pickFrom, to));
+            e->accept();
+            return;
+        }
         if (e->button() == m_panButton && m_panButton != Qt::NoButton) {
             const bool menu = m_panButton == Qt::RightButton && !m_panned;
             m_panButton = Qt::NoButton;
@@ -161,10 +178,18 @@ protected:
     }
 
 private:
+    // The x value under a view position.
+    double valueX(const QPointF& pos) const
+    {
+        return chart()->mapToValue(chart()->mapFromScene(mapToScene(pos.toPoint()))).x();
+    }
+
     ChartPanel* m_panel;
     Qt::MouseButton m_panButton = Qt::NoButton;
     QPointF m_panStart, m_panLast;
     bool m_panned = false;
+    bool m_picking = false;
+    double m_pickFrom = 0;
 };
 
 } // namespace detail

@@ -29,8 +29,8 @@ class InteractiveChartView;
 
 /// A QtCharts chart with the interactions every QuantLens chart shares: rubber-band zoom (left
 /// drag), wheel zoom around the cursor, pan (right/middle drag, arrow keys), reset (double-click,
-/// Home key, the ⟲ button or the menu), hover tooltips, and export to PNG / SVG / CSV from the Export
-/// button or the context menu (right click without dragging).
+/// Home key, the ⟲ button or the menu), Shift + click or drag to pick x values, hover tooltips, and export to PNG / SVG
+/// / CSV from the Export button or the context menu (right click without dragging).
 ///
 /// Owners fill chart() with series and axes, call attachHover() (or attachHoverToAll()) for the
 /// series whose values should show on hover, and setCsvSource() for the data behind the chart
@@ -91,6 +91,11 @@ public:
 
     /// Asks for a file name and exports (used by the menu; shows errors in a message box).
     void exportWithDialog(const QString& format);
+
+signals:
+    /// Shift + click or Shift + drag picked the x values from..to (chart value coordinates; equal
+    /// for a click), e.g. a range of channels.
+    void xRangePicked(double from, double to);
 
 protected:
     void resizeEvent(QResizeEvent* event) override;

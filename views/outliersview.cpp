@@ -5,6 +5,7 @@
 #include "chartpanel.h"
 #include "depthmodel.h"
 #include "heatmapwidget.h"
+#include "salientpicker.h"
 #include "selection.h"
 #include "viewlayout.h"
 
@@ -24,6 +25,7 @@
 #include <QStackedWidget>
 #include <QTabWidget>
 #include <QTableView>
+#include <QVBoxLayout>
 #include <QValueAxis>
 
 #include <algorithm>
@@ -115,8 +117,15 @@ OutliersView::OutliersView(Selection* selection, QWidget* parent)
     auto* chartSplit = new QSplitter(Qt::Vertical);
     chartSplit->addWidget(m_absmaxPanel);
     chartSplit->addWidget(m_bandPanel);
+    // Salient channels for the plan, picked on the absmax chart or by a criterion, under the charts.
+    m_salient = new SalientPicker(content);
+    auto* charts = new QWidget(content);
+    auto* chartsLayout = new QVBoxLayout(charts);
+    chartsLayout->setContentsMargins(0, 0, 0, 0);
+    chartsLayout->addWidget(chartSplit, 1);
+    chartsLayout->addWidget(m_salient);
     // The charts get three quarters.
-    auto* channelsTab = detail::makeSplitter(Qt::Horizontal, chartSplit, m_channelTable, 3, 1, {900, 300});
+    auto* channelsTab = detail::makeSplitter(Qt::Horizontal, charts, m_channelTable, 3, 1, {900, 300});
     auto* depthTab = detail::makeSplitter(Qt::Horizontal, m_depthPanel, m_depthTable, 3, 1, {900, 300});
 
     m_tabs = new QTabWidget(content);
@@ -127,6 +136,9 @@ OutliersView::OutliersView(Selection* selection, QWidget* parent)
     detail::layOutPage(content, top, m_tabs, 4);
     m_stack = detail::makePlaceholderStack(this, m_placeholder, content, 0);
 
+    connect(m_absmaxPanel, &ChartPanel::xRangePicked, m_salient, &SalientPicker::addRange);
+    connect(m_salient, &SalientPicker::picksChanged, this, &OutliersView::updatePickedSeries);
+    connect(m_salient, &SalientPicker::applyRequested, this, &OutliersView::salientChannelsRequested);
     connect(m_selection, &Selection::changed, this, &OutliersView::onSelectionChanged);
     connect(m_sampleSpin, &QSpinBox::valueChanged, this, [this] {
         updateHeatMap();
@@ -153,6 +165,7 @@ void OutliersView::setSnapshot(SnapshotPtr snapshot)
         m_channelModel->setSite(nullptr, {});
         m_depthModel->setSnapshot(nullptr);
         m_absmaxPanel->clear();
+        m_pickedSeries = nullptr; // the chart deleted it
         m_bandPanel->clear();
         m_depthPanel->clear();
         m_depthMarker = nullptr;
@@ -190,6 +203,7 @@ void OutliersView::showSite(const QString& site)
 {
     m_site = site;
     m_channelModel->setSite(m_snapshot, site);
+    m_salient->setSite(m_channelModel->stats());
     updateHeader();
     rebuildAbsmaxChart();
     rebuildBandChart();
@@ -243,6 +257,7 @@ void OutliersView::updateHeader()
 void OutliersView::rebuildAbsmaxChart()
 {
     m_absmaxPanel->clear();
+    m_pickedSeries = nullptr; // the chart deleted it
     m_absmaxPanel->setTitle(tr("Per-channel max |x| — %1").arg(m_site));
     const SiteStats* s = m_channelModel->stats();
     if (!s || s->absmax.size() == 0) return;
@@ -283,6 +298,25 @@ void OutliersView::rebuildAbsmaxChart()
         });
     }
     m_absmaxPanel->setPoints(line, perChannel(s->absmax));
+    m_pickedSeries = new QScatterSeries;
+    m_pickedSeries->setName(tr("salient (picked)"));
+    m_pickedSeries->setColor(QColor(230, 150, 20));
+    m_pickedSeries->setBorderColor(QColor(150, 90, 0));
+    m_pickedSeries->setMarkerSize(9);
+    chart->addSeries(m_pickedSeries);
+    m_pickedSeries->attachAxis(x);
+    m_pickedSeries->attachAxis(y);
+    updatePickedSeries();
+}
+
+void OutliersView::updatePickedSeries()
+{
+    const SiteStats* s = m_channelModel->stats();
+    if (!m_pickedSeries || !s) return;
+    QList<QPointF> pts;
+    for (int32_t c : m_salient->channels())
+        if (c < s->absmax.size()) pts.append(QPointF(c, double(s->absmax[c])));
+    m_pickedSeries->replace(pts);
 }
 
 void OutliersView::rebuildBandChart()

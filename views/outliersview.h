@@ -3,6 +3,8 @@
 #include "analysispage.h"
 #include "snapshot.h"
 
+#include "quantlens/quant/quantspec.h"
+
 #include <QList>
 #include <QWidget>
 
@@ -11,6 +13,7 @@
 QT_BEGIN_NAMESPACE
 class QLabel;
 class QLineSeries;
+class QScatterSeries;
 class QSpinBox;
 class QStackedWidget;
 class QTabWidget;
@@ -24,6 +27,7 @@ class ChartPanel;
 class DepthModel;
 class Exportable;
 class HeatMapWidget;
+class SalientPicker;
 class Selection;
 
 /// Activation outliers of the selected site: per-channel absmax (outlier channels highlighted),
@@ -67,12 +71,16 @@ public:
     ChartPanel* depthPanel() const { return m_depthPanel; }
     /// The spin box choosing the heat map's calibration sample.
     QSpinBox* sampleSpinBox() const { return m_sampleSpin; }
+    /// The salient channel picker under the charts.
+    SalientPicker* salientPicker() const { return m_salient; }
     /// The tabs (Channels, Heat map, Across depth).
     QTabWidget* tabs() const { return m_tabs; }
 
 signals:
     /// Asks for the raw activations of a site for one calibration sample (answer: setSiteSample).
     void siteSampleRequested(const QString& site, int sample);
+    /// Give these input channels of a site their own format in the plan (the picker's "Set in plan").
+    void salientChannelsRequested(const QString& site, const ql::ChannelOverride& channels);
 
 private:
     void onSelectionChanged();
@@ -82,6 +90,7 @@ private:
     void rebuildBandChart();
     void rebuildDepthChart();
     void updateDepthMarker();
+    void updatePickedSeries();
     void updateHeatMap();
     void requestSampleIfNeeded();
     bool sampleMatches() const;
@@ -110,6 +119,8 @@ private:
     QTableView* m_channelTable;
     QTableView* m_depthTable;
     QLineSeries* m_depthMarker = nullptr;
+    SalientPicker* m_salient = nullptr;
+    QScatterSeries* m_pickedSeries = nullptr; ///< owned by the absmax chart
 };
 
 } // namespace ql

@@ -121,6 +121,11 @@ void MainWindow::createViews()
     });
     setCentralWidget(m_tabs);
     connect(m_outliers, &OutliersView::siteSampleRequested, m_wb, &Workbench::requestSiteSample);
+    connect(m_outliers, &OutliersView::salientChannelsRequested, this,
+            [this](const QString& site, const ChannelOverride& channels) {
+                if (auto r = m_wb->plan()->setSalientChannels(site, channels); !r)
+                    showError(tr("Salient channels"), QString::fromStdString(r.message()));
+            });
     connect(m_wb, &Workbench::siteSampleReady, m_outliers, &OutliersView::setSiteSample);
 
     m_explorer = addView(m_wb, new ExplorerView(m_wb->selection(), this));

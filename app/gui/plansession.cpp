@@ -145,6 +145,26 @@ Expected<void> PlanSession::edit(const QStringList& layers, const QString& key, 
                                                           : tr("%1 layers: %2").arg(layers.size()).arg(what));
 }
 
+Expected<void> PlanSession::setSalientChannels(const QString& site, const ChannelOverride& channels)
+{
+    if (!m_model) return makeError("open a model first");
+    Recipe next = m_recipe;
+    int layers = 0;
+    for (const LinearLayer& l : m_model->linearLayers()) {
+        if (l.site != site.toStdString()) continue;
+        RecipeOverride o;
+        o.match = l.name;
+        o.patch.channels = std::vector<ChannelOverride>{channels};
+        next = applyPlanEdit(std::move(next), o);
+        ++layers;
+    }
+    if (layers == 0) return makeError("no linear layer reads the site " + site.toStdString());
+    const QString what = channels.selector.empty() ? tr("%1 channels").arg(channels.channels.size())
+                                                   : tr("top %1 % by absmax").arg(channels.selectorValue);
+    return pushRecipe(std::move(next),
+                      tr("%1: %2 as %3").arg(site, what, QString::fromStdString(channels.weight.format)));
+}
+
 Expected<void> PlanSession::setRecipeJson(const QString& json)
 {
     auto r = parseRecipe(json.toStdString());

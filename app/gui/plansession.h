@@ -52,6 +52,9 @@ public:
     /// Sets `key` to `value` on `layers` as one undo step (see docs/recipe.md "Plan edits").
     /// Nothing changes when the edit is invalid; the error names the layer and the field.
     Expected<void> edit(const QStringList& layers, const QString& key, const QString& value);
+    /// Gives `channels` to every layer that reads `site` (e.g. "layers.3.down_in"), replacing
+    /// their salient channel lists, as one undo step.
+    Expected<void> setSalientChannels(const QString& site, const ChannelOverride& channels);
     /// Replaces the plan by a recipe (undoable); errors name the JSON path.
     Expected<void> setRecipeJson(const QString& json);
     /// Replaces the plan by a recipe loaded from a file (undoable).

@@ -183,14 +183,21 @@ Expected<std::vector<int32_t>> selectChannels(const ChannelOverride& c, const Si
         if (std::isnan(site->absmax[i]))
             return makeError("site " + site->name + " has a NaN absmax at channel " + std::to_string(i) +
                              "; the statistics are unusable for channel selection");
+    return topChannels(site->absmax, c.selectorValue);
+}
+
+std::vector<int32_t> topChannels(const Eigen::VectorXf& scores, double percent)
+{
+    const int n = int(scores.size());
+    if (n == 0) return {};
     // ceil, so any positive percentage keeps at least one channel; the epsilon stops 10 % of
     // 1000 from becoming 101 through rounding of p·n/100.
-    const double exact = c.selectorValue * inFeatures / 100.0;
-    const int k = std::clamp(int(std::ceil(exact - 1e-9)), 1, inFeatures);
-    std::vector<int32_t> order(static_cast<size_t>(inFeatures));
+    const double exact = percent * n / 100.0;
+    const int k = std::clamp(int(std::ceil(exact - 1e-9)), 1, n);
+    std::vector<int32_t> order(static_cast<size_t>(n));
     std::iota(order.begin(), order.end(), 0);
     std::partial_sort(order.begin(), order.begin() + k, order.end(), [&](int32_t a, int32_t b) {
-        const float va = site->absmax[a], vb = site->absmax[b];
+        const float va = scores[a], vb = scores[b];
         return va != vb ? va > vb : a < b;
     });
     order.resize(size_t(k));

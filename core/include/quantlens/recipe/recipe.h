@@ -9,6 +9,8 @@
 #include "quantlens/model/model.h"
 #include "quantlens/quant/quantspec.h"
 
+#include <Eigen/Core>
+
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -111,5 +113,9 @@ std::string resolvedToJson(const std::map<std::string, QuantSpec>& specs);
 /// inFeatures, or the selector evaluated on the site's statistics (top p % by activation
 /// absmax: ceil(p·n/100) channels, ties to the lower index).
 Expected<std::vector<int32_t>> selectChannels(const ChannelOverride& channels, const SiteStats* site, int inFeatures);
+
+/// The ⌈p·n/100⌉ channels (at least one) with the largest scores, ascending; ties go to the lower
+/// index (the rule of top_absmax_percent, for any per-channel score).
+std::vector<int32_t> topChannels(const Eigen::VectorXf& scores, double percent);
 
 } // namespace ql
