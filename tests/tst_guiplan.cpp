@@ -3,6 +3,7 @@
 // evaluation, and the plan in the project file. Runs on a fixture model (no ../shared needed).
 #include "fixturemodel.h"
 #include "guitestutil.h"
+#include "exportdialog.h"
 #include "mainwindow.h"
 #include "outliersview.h"
 #include "chartpanel.h"
@@ -12,6 +13,7 @@
 #include "plantablemodel.h"
 #include "workbench.h"
 
+#include "quantlens/export/ggufreader.h"
 #include "quantlens/forward/evaluator.h"
 #include "quantlens/recipe/planedit.h"
 #include "quantlens/text/calibration.h"
@@ -21,6 +23,10 @@
 #include <QChartView>
 #include <QCheckBox>
 #include <QComboBox>
+#include <QDir>
+#include <QLabel>
+#include <QLineEdit>
+#include <QTableWidget>
 #include <QDoubleSpinBox>
 #include <QItemSelectionModel>
 #include <QMenuBar>
@@ -388,6 +394,78 @@ private slots:
         std::vector<int32_t> top(order.begin(), order.begin() + long(std::ceil(0.1 * double(order.size()))));
         std::sort(top.begin(), top.end());
         QCOMPARE(view->salientPicker()->channels(), top);
+    }
+
+    // The export dialog previews per tensor what the format cannot represent, then exports as a job.
+    void exportDialogWarnsAndExports()
+    {
+        Workbench wb;
+        open(wb, true);
+        QVERIFY(settle(wb.plan()));
+        QVERIFY(wb.plan()->currentRun());
+        ExportDialog d(&wb);
+        auto preview = [&](const QString& format, const QString& type) {
+            d.formatBox()->setCurrentIndex(d.formatBox()->findData(format));
+            d.typeBox()->setCurrentText(type);
+            d.refreshPreview();
+            return finish(d.previewJob());
+        };
+        // K-types need rows of multiples of 256; the fixture's have 64 or 172 columns.
+        QVERIFY(preview(QStringLiteral("gguf"), QStringLiteral("q4_k")));
+        QCOMPARE(d.previewJob()->state(), Job::State::Succeeded);
+        int noted = 0;
+        for (int r = 0; r < d.previewTable()->rowCount(); ++r) {
+            const QString note = d.previewTable()->item(r, 3)->text();
+            if (note.isEmpty()) continue;
+            ++noted;
+            QVERIFY2(note.contains(QStringLiteral("256")), qPrintable(note));
+            QVERIFY(d.previewTable()->item(r, 2)->text() != QStringLiteral("q4_k"));
+        }
+        QVERIFY(noted >= 4 * 7);
+        QVERIFY2(d.warningLabel()->text().contains(QStringLiteral("%1 tensors cannot be written as asked").arg(noted)),
+                 qPrintable(d.warningLabel()->text()));
+        // The default plan's int4 asym g128 codes are no ggml type's: they are re-encoded, and said so.
+        QVERIFY(preview(QStringLiteral("gguf"), QStringLiteral("q8_0")));
+        QVERIFY2(d.warningLabel()->text().contains(QStringLiteral("cannot be written as asked")),
+                 qPrintable(d.warningLabel()->text()));
+        int reencoded = 0;
+        for (int r = 0; r < d.previewTable()->rowCount(); ++r)
+            reencoded += d.previewTable()->item(r, 3)->text().contains(QStringLiteral("encoded from the dequantized"));
+        QCOMPARE(reencoded, 4 * 7);
+        // int8 symmetric groups of 32 are Q8_0 exactly: the linears keep their codes ...
+        QVERIFY(wb.plan()->setRecipeJson(QStringLiteral(
+            R"({"version": 1, "rules": [{"match": "*", "method": "rtn", "bits": 8, "sym": true, "group": 32}]})")));
+        QVERIFY(settle(wb.plan()));
+        QVERIFY(preview(QStringLiteral("gguf"), QStringLiteral("q8_0")));
+        // ... except down_proj, whose 172 columns end in a partial group no ggml block holds.
+        QStringList noted8;
+        for (int r = 0; r < d.previewTable()->rowCount(); ++r)
+            if (!d.previewTable()->item(r, 3)->text().isEmpty()) noted8 << d.previewTable()->item(r, 0)->text();
+        QCOMPARE(noted8,
+                 (QStringList{QStringLiteral("blk.0.ffn_down.weight"), QStringLiteral("blk.1.ffn_down.weight"),
+                              QStringLiteral("blk.2.ffn_down.weight"), QStringLiteral("blk.3.ffn_down.weight")}));
+        QVERIFY2(d.warningLabel()->text().contains(QStringLiteral("24 with the run's codes unchanged")),
+                 qPrintable(d.warningLabel()->text()));
+        // GPTQ loaders need groups that divide the input: g32 on down_proj's 172 columns is refused, naming a layer.
+        QVERIFY(preview(QStringLiteral("gptq"), QStringLiteral("q8_0")));
+        QCOMPARE(d.previewJob()->state(), Job::State::Failed);
+        QVERIFY2(d.warningLabel()->text().contains(QStringLiteral("Cannot export")) &&
+                     d.warningLabel()->text().contains(QStringLiteral("model.layers.")),
+                 qPrintable(d.warningLabel()->text()));
+
+        // The export itself: a GGUF file, complete, nothing else left beside it.
+        QVERIFY(preview(QStringLiteral("gguf"), QStringLiteral("q8_0")));
+        const QString out = path(QStringLiteral("exports/plan.gguf"));
+        QDir().mkpath(path(QStringLiteral("exports")));
+        d.pathEdit()->setText(out);
+        d.startExport();
+        QVERIFY(finish(d.exportJob()));
+        QCOMPARE(d.exportJob()->state(), Job::State::Succeeded);
+        QVERIFY2(d.statusLabel()->text().startsWith(QStringLiteral("Wrote")), qPrintable(d.statusLabel()->text()));
+        QCOMPARE(QDir(path(QStringLiteral("exports"))).entryList(QDir::Files),
+                 QStringList{QStringLiteral("plan.gguf")});
+        auto gguf = GgufFile::open(out.toStdString());
+        QVERIFY2(gguf.ok(), gguf.message().c_str());
     }
 
     void projectKeepsThePlan()

@@ -189,19 +189,13 @@ int cmdExport(const QStringList& args)
         nlohmann::json notes = nlohmann::json::array();
         int kept = 0;
         std::map<std::string, int> byType;
-        std::string rules;
         for (const auto& e : r->tensors) {
             if (!e.note.empty()) notes.push_back({{"tensor", e.name}, {"note", e.note}});
             kept += e.runCodes ? 1 : 0;
             ++byType[ggmlTypeInfo(e.written)->name];
-            if (e.written == GgmlType::F32) continue; // 1-D: llama-quantize keeps them f32
-            // An anchored pattern with escaped dots, so blk.1 does not also match blk.10.
-            std::string pattern = "^";
-            for (char ch : e.name) pattern += ch == '.' ? std::string("\\.") : std::string(1, ch);
-            rules += pattern + "$=" + ggmlTypeInfo(e.written)->name + "\n";
         }
         if (format == "tensor-types")
-            if (auto w = writeTextFile(out, rules); !w) return fail(w.message());
+            if (auto w = writeTextFile(out, tensorTypeRules(*r)); !w) return fail(w.message());
         j["type"] = ggmlTypeInfo(*type)->name;
         j["bytes"] = r->bytes;
         j["seconds"] = r->seconds;

@@ -3,6 +3,7 @@
 #include "analysispage.h"
 #include "calibrationdialog.h"
 #include "entropyview.h"
+#include "exportdialog.h"
 #include "explorerview.h"
 #include "exportable.h"
 #include "jobsview.h"
@@ -204,6 +205,11 @@ void MainWindow::createMenus()
         if (f.isEmpty()) return;
         if (auto r = m_wb->plan()->loadRecipe(f); !r) showError(tr("Open recipe"), QString::fromStdString(r.message()));
         showPage(QStringLiteral("plan"));
+    });
+    planMenu->addAction(tr("&Export…"), QKeySequence(Qt::CTRL | Qt::Key_E), this, [this]() {
+        auto* d = new ExportDialog(m_wb, this);
+        d->setAttribute(Qt::WA_DeleteOnClose);
+        d->show();
     });
     planMenu->addAction(tr("&Save Recipe As…"), this, [this]() {
         const QString f = QFileDialog::getSaveFileName(this, tr("Save recipe"), {}, tr("Recipes (*.json)"));

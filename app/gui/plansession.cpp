@@ -196,6 +196,11 @@ Expected<void> PlanSession::saveRecipe(const QString& path) const
     return {};
 }
 
+std::shared_ptr<const RecipeRun> PlanSession::currentRun() const
+{
+    return m_lastRun && m_lastRun->recipe == runnable(m_recipe) ? m_lastRun : nullptr;
+}
+
 void PlanSession::publish()
 {
     auto s = std::make_shared<PlanSnapshot>();
@@ -204,7 +209,7 @@ void PlanSession::publish()
     if (m_plugins)
         for (const auto& [id, info] : m_plugins->methods()) s->methods[id] = info.quantizer->parameters();
     if (!m_resolved) s->error = m_resolved.message();
-    const bool lastRunIsThis = m_lastRun && m_lastRun->recipe == runnable(m_recipe);
+    const bool lastRunIsThis = currentRun() != nullptr;
     if (m_model && m_resolved) {
         const auto& specs = *m_resolved;
         double measuredBits = 0, measuredWeights = 0;

@@ -46,6 +46,8 @@ public:
     PlanSnapshotPtr snapshot() const { return m_snapshot; }
     /// Measures after each change when on (the default); tests and benchmarks may turn it off.
     void setLive(bool live) { m_live = live; }
+    /// The run of the plan as it is now (null until the what-if or a Quantize has run it).
+    std::shared_ptr<const RecipeRun> currentRun() const;
     /// True while a what-if job runs or waits.
     bool busy() const { return m_job != nullptr || m_pending; }
 

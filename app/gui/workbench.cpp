@@ -227,6 +227,16 @@ Job* Workbench::runAnalysis()
     return watch(m_jobs.run<Out>(title, work, done), title);
 }
 
+Job* Workbench::exportPlan(const ExportRequest& request, std::function<void(ExportOutcome&)> done)
+{
+    ExportInputs in{m_model, m_tokenizer, m_plan.currentRun(), m_snapshot->analysis, m_modelSha};
+    const QString title = request.preview
+                              ? tr("Preview of the %1 export").arg(request.format)
+                              : tr("Export %1 to %2").arg(request.format, QFileInfo(request.path).fileName());
+    Job* job = m_jobs.run<ExportOutcome>(title, exportWork(request, in), std::move(done));
+    return request.preview ? job : watch(job, title);
+}
+
 Job* Workbench::requestSiteSample(const QString& site, int sample)
 {
     if (!m_model || !m_calib || sample < 0 || size_t(sample) >= m_calib->windows.size()) return nullptr;

@@ -1,6 +1,7 @@
 #pragma once
 
 #include "jobrunner.h"
+#include "planexport.h"
 #include "plansession.h"
 #include "pluginregistry.h"
 #include "project.h"
@@ -53,6 +54,8 @@ public:
     void setSensitivity(const QString& mode, int klSamples = 4);
     /// Runs the analysis of the project's model on its calibration windows and writes the store.
     Job* runAnalysis();
+    /// Exports (or previews) the plan's current run as the request says; done gets the outcome.
+    Job* exportPlan(const ExportRequest& request, std::function<void(ExportOutcome&)> done);
     /// Captures one site's activations for one calibration window (the heat map's data).
     Job* requestSiteSample(const QString& site, int sample);
 

@@ -383,4 +383,17 @@ Expected<GgufExportReport> exportGguf(const Model& model, const WeightSource& we
     return report;
 }
 
+std::string tensorTypeRules(const GgufExportReport& report)
+{
+    std::string rules;
+    for (const auto& e : report.tensors) {
+        if (e.written == GgmlType::F32) continue; // 1-D: llama-quantize keeps them f32
+        // An anchored pattern with escaped dots, so blk.1 does not also match blk.10.
+        std::string pattern = "^";
+        for (char ch : e.name) pattern += ch == '.' ? std::string("\\.") : std::string(1, ch);
+        rules += pattern + "$=" + ggmlTypeInfo(e.written)->name + "\n";
+    }
+    return rules;
+}
+
 } // namespace ql

@@ -368,6 +368,7 @@ Expected<GptqExportReport> exportGptq(const Model& model, const QuantizedModel& 
     if (!plan) return plan.error();
     GptqExportReport report;
     const nlohmann::json dynamic = gptqxDynamic(*plan, c.layers, report);
+    if (opt.dryRun) return report;
     const GptqExportReport::Layer& def = report.defaults;
     nlohmann::json qc = {{"bits", def.bits},
                          {"group_size", def.groupSize},

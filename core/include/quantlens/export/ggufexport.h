@@ -47,6 +47,10 @@ struct GgufExportReport {
     double seconds = 0;
 };
 
+/// llama-quantize's --tensor-type-file lines that reproduce a report's types: one anchored
+/// pattern per 2-D tensor (^blk\.0\.attn_q\.weight$=q4_0), 1-D tensors left out (always f32).
+std::string tensorTypeRules(const GgufExportReport& report);
+
 /// llama.cpp's name of the weight of linear k in block i, e.g. "blk.3.attn_q.weight".
 std::string ggufLinearName(int block, LinearKind k);
 

@@ -22,6 +22,7 @@ struct GptqExportOptions {
     bool overwrite = false;     ///< replace an existing folder (only once the new one is complete)
     double dampPercent = -1;    ///< damp_percent to record; < 0: the run's GPTQ "damp" (0.01 without one)
     bool trueSequential = true; ///< true_sequential to record (the pipeline's sequential mode)
+    bool dryRun = false;        ///< check and plan every layer (the report), write nothing
 };
 
 /// What was written.
