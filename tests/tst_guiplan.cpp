@@ -318,6 +318,27 @@ private slots:
         QVERIFY(rel(quick.kl.pplModel, fresh->pplModel) < 1e-6);
         QCOMPARE(quick.kl.top1Agreement, fresh->top1Agreement);
         QVERIFY(quick.blocksRun < model->config().layers); // the last measure restarted part way
+
+        // "Full evaluation" evaluates the same run on every window of the text, as a job.
+        auto* editor = qobject_cast<PlanEditor*>(w.page(QStringLiteral("plan")));
+        QPushButton* fullButton = nullptr;
+        for (auto* b : editor->findChildren<QPushButton*>())
+            if (b->text() == QStringLiteral("Full evaluation")) fullButton = b;
+        QVERIFY(fullButton && fullButton->isEnabled());
+        const int jobsBefore = int(wb.jobs()->jobs().size());
+        fullButton->click();
+        QCOMPARE(int(wb.jobs()->jobs().size()), jobsBefore + 1);
+        QVERIFY(finish(wb.jobs()->jobs().back()));
+        QVERIFY(plan->snapshot()->full);
+        opt.chunks = -1;
+        auto all = evaluateKl(model->config(), *model, model->config(), *run->model, (*tok)->encode(*text),
+                              (*tok)->addsBos() ? (*tok)->bosId() : -1, opt);
+        QVERIFY(all.ok());
+        QVERIFY(all->chunks > 4);
+        QCOMPARE(plan->snapshot()->full->windows, all->chunks);
+        QVERIFY(rel(plan->snapshot()->full->kl.meanKl, all->meanKl) < 1e-6);
+        QVERIFY(rel(plan->snapshot()->full->kl.pplModel, all->pplModel) < 1e-6);
+        QVERIFY(editor->summaryText().contains(QStringLiteral("Full evaluation")));
     }
 
     // Salient channels picked on the outliers chart (Shift + drag) end up in the saved recipe.

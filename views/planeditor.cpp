@@ -171,6 +171,16 @@ void PlanEditor::updateSummary()
                     .arg(m.windows)
                     .arg(m.ctx);
     }
+    if (m_plan->full) {
+        const PlanMeasure& f = *m_plan->full;
+        text += tr("<br>Full evaluation: KL <b>%1</b> · top-1 %2% · ppl <b>%3</b> (float %4) on %5 × %6 tokens")
+                    .arg(f.kl.meanKl, 0, 'g', 4)
+                    .arg(100.0 * f.kl.top1Agreement, 0, 'f', 2)
+                    .arg(f.kl.pplModel, 0, 'f', 3)
+                    .arg(f.kl.pplRef, 0, 'f', 3)
+                    .arg(f.windows)
+                    .arg(f.ctx);
+    }
     if (m_plan->measuring) text += tr(" · <i>measuring…</i>");
     m_summary->setText(text);
 }

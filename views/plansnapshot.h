@@ -41,6 +41,7 @@ struct PlanSnapshot {
     PlanSize size;                                         ///< from the specs
     std::optional<double> measuredBitsPerWeight;           ///< of the last run, when it ran this plan
     std::optional<PlanMeasure> measure;                    ///< of the plan shown, when measured
+    std::optional<PlanMeasure> full;                       ///< a full evaluation of the plan shown, when one ran
     bool measuring = false;                                ///< a newer measure is on its way
     std::vector<std::string> formats;                      ///< format ids the delegates offer
     std::map<std::string, std::vector<ParamSpec>> methods; ///< method id → its parameters (plugins)

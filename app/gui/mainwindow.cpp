@@ -117,6 +117,7 @@ void MainWindow::createViews()
                 if (auto r = plan->edit(layers, key, value); !r)
                     showError(tr("Plan edit"), QString::fromStdString(r.message()));
             });
+    connect(m_planEditor, &PlanEditor::fullEvaluationRequested, plan, &PlanSession::evaluateFully);
     connect(m_planEditor, &PlanEditor::recipeTextApplied, this, [this, plan](const QString& json) {
         if (auto r = plan->setRecipeJson(json); !r) showError(tr("Plan rules"), QString::fromStdString(r.message()));
     });

@@ -69,6 +69,7 @@ void PlanSession::setModel(std::shared_ptr<const Model> model, std::shared_ptr<c
     if (m_model) m_state->runner = std::make_unique<RecipeRunner>(makeRecipeRunner(*m_model, *m_plugins, 0));
     m_lastRun.reset();
     m_measure.reset();
+    m_full.reset();
     m_undo.clear();
     auto plan = parseRecipe(project.planJson.isEmpty() ? std::string(kDefaultPlan) : project.planJson.toStdString());
     if (!plan) {
@@ -201,6 +202,65 @@ std::shared_ptr<const RecipeRun> PlanSession::currentRun() const
     return m_lastRun && m_lastRun->recipe == runnable(m_recipe) ? m_lastRun : nullptr;
 }
 
+EvalOptions PlanSession::evalOptions() const
+{
+    EvalOptions opt;
+    opt.chunks = m_project.quickWindows;
+    const int maxCtx = m_model ? m_model->config().maxPositions : 0;
+    opt.ctx = maxCtx > 0 ? std::min(m_project.quickCtx, maxCtx) : m_project.quickCtx;
+    return opt;
+}
+
+std::string PlanSession::evalFile() const
+{
+    return (m_project.evalFile.isEmpty() ? m_project.calibFile : m_project.evalFile).toStdString();
+}
+
+Job* PlanSession::evaluateFully()
+{
+    auto run = currentRun();
+    if (!run) {
+        emit failed(tr("Full evaluation"), tr("The plan has not been quantized yet; wait for the what-if to finish."));
+        return nullptr;
+    }
+    const std::string file = evalFile();
+    if (file.empty()) {
+        emit failed(tr("Full evaluation"), tr("Choose a calibration or evaluation text first."));
+        return nullptr;
+    }
+    EvalOptions opt = evalOptions();
+    opt.chunks = -1; // every window of the text
+    auto model = m_model;
+    auto tok = m_tokenizer;
+    auto work = [model, tok, run, file, opt](Job& job) -> Expected<PlanMeasure> {
+        auto text = readCalibrationText(file);
+        if (!text) return text.error();
+        const std::vector<int32_t> tokens = tok->encode(*text);
+        auto kl = evaluateKl(model->config(), *model, model->config(), *run->model, tokens,
+                             tok->addsBos() ? tok->bosId() : -1, opt, &job);
+        if (!kl) return makeError(file + ": " + kl.message());
+        PlanMeasure m;
+        m.kl = *kl;
+        m.windows = kl->chunks;
+        m.ctx = opt.ctx;
+        m.blocksRun = model->config().layers;
+        return m;
+    };
+    QPointer<PlanSession> self(this);
+    const Recipe recipe = m_recipe;
+    auto done = [self, recipe](PlanMeasure& m) {
+        if (!self) return;
+        self->m_full = m;
+        self->m_fullRecipe = recipe;
+        self->publish();
+    };
+    Job* job = m_jobs->run<PlanMeasure>(tr("Full evaluation of the plan"), work, done);
+    connect(job, &Job::finished, this, [this, job]() {
+        if (job->state() == Job::State::Failed) emit failed(tr("Full evaluation"), job->error());
+    });
+    return job;
+}
+
 void PlanSession::publish()
 {
     auto s = std::make_shared<PlanSnapshot>();
@@ -242,6 +302,7 @@ void PlanSession::publish()
         if (lastRunIsThis && measuredWeights > 0) s->measuredBitsPerWeight = measuredBits / measuredWeights;
     }
     if (m_measure && m_measuredRecipe == m_recipe) s->measure = m_measure;
+    if (m_full && m_fullRecipe == m_recipe) s->full = m_full;
     s->measuring = busy();
     m_snapshot = s;
     emit planChanged(m_snapshot);
@@ -288,12 +349,8 @@ void PlanSession::startMeasure(std::shared_ptr<RecipeRun> run)
 {
     auto state = m_state;
     const Recipe measured = m_recipe;
-    const std::string evalFile =
-        (m_project.evalFile.isEmpty() ? m_project.calibFile : m_project.evalFile).toStdString();
-    EvalOptions opt;
-    opt.chunks = m_project.quickWindows;
-    opt.ctx = m_model->config().maxPositions > 0 ? std::min(m_project.quickCtx, m_model->config().maxPositions)
-                                                 : m_project.quickCtx;
+    const std::string evalFile = this->evalFile();
+    const EvalOptions opt = evalOptions();
     auto work = [state, run, evalFile, opt](Job& job) -> Expected<PlanMeasure> {
         if (state->resetQuick.exchange(false)) state->quick.reset();
         if (!state->quick) {

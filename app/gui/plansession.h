@@ -61,6 +61,9 @@ public:
     Expected<void> setRecipeJson(const QString& json);
     /// Replaces the plan by a recipe loaded from a file (undoable).
     Expected<void> loadRecipe(const QString& path);
+    /// Evaluates the plan's current run on the whole evaluation text (windows of the quick
+    /// slice's length, llama.cpp protocol) as a job; the result shows with the plan.
+    Job* evaluateFully();
     /// Writes the plan as a recipe file (with the model's hash).
     Expected<void> saveRecipe(const QString& path) const;
 
@@ -82,6 +85,8 @@ private:
     void startMeasure(std::shared_ptr<RecipeRun> run);
     void jobEnded();
     Recipe runnable(const Recipe& recipe) const;
+    EvalOptions evalOptions() const;
+    std::string evalFile() const;
 
     JobRunner* m_jobs;
     const PluginRegistry* m_plugins;
@@ -98,6 +103,8 @@ private:
     std::shared_ptr<WhatIfState> m_state; ///< the runner and quick evaluator, one job at a time
     std::shared_ptr<RecipeRun> m_lastRun; ///< the last finished run (its layer reports)
     std::optional<PlanMeasure> m_measure; ///< of m_measuredRecipe
+    std::optional<PlanMeasure> m_full;    ///< a full evaluation of m_fullRecipe
+    Recipe m_fullRecipe;
     Recipe m_measuredRecipe;
     Job* m_job = nullptr;
     bool m_pending = false;
