@@ -16,6 +16,7 @@
 #include "quantlens/export/ggufreader.h"
 #include "quantlens/forward/evaluator.h"
 #include "quantlens/recipe/planedit.h"
+#include "quantlens/store/runstate.h"
 #include "quantlens/text/calibration.h"
 
 #include <QAbstractSpinBox>
@@ -24,6 +25,7 @@
 #include <QCheckBox>
 #include <QComboBox>
 #include <QDir>
+#include <QFileInfo>
 #include <QLabel>
 #include <QLineEdit>
 #include <QTableWidget>
@@ -43,6 +45,8 @@
 #include <cmath>
 #include <numeric>
 #include <fstream>
+
+#include <nlohmann/json.hpp>
 
 using namespace ql;
 using qltest::finish;
@@ -487,6 +491,56 @@ private slots:
                  QStringList{QStringLiteral("plan.gguf")});
         auto gguf = GgufFile::open(out.toStdString());
         QVERIFY2(gguf.ok(), gguf.message().c_str());
+    }
+
+    // Quantize keeps named runs (run folders) in the project; a kept run's plan can be restored.
+    void quantizeKeepsRunsInTheProject()
+    {
+        const QString saved = path(QStringLiteral("runs.qlproj"));
+        std::map<std::string, QuantSpec> firstSpecs;
+        {
+            Workbench wb;
+            open(wb);
+            QDir().mkpath(path(QStringLiteral("runs")));
+            Job* job = wb.plan()->quantize(QStringLiteral("first"), path(QStringLiteral("runs/first")));
+            QVERIFY(finish(job));
+            QCOMPARE(job->state(), Job::State::Succeeded);
+            for (const PlanRow& r : wb.plan()->snapshot()->rows) firstSpecs[r.layer] = r.spec;
+            QCOMPARE(wb.plan()->runs().size(), 1);
+            for (const char* f : {"recipe.json", "resolved.json", "report.json", "quantized.safetensors"})
+                QVERIFY2(QFileInfo::exists(path(QStringLiteral("runs/first/")) + QLatin1String(f)), f);
+            QFile report(path(QStringLiteral("runs/first/report.json")));
+            QVERIFY(report.open(QIODevice::ReadOnly));
+            const auto j = nlohmann::json::parse(report.readAll().toStdString());
+            QCOMPARE(wb.plan()->runs()[0].bitsPerWeight, j["bits_per_weight"].get<double>());
+            QVERIFY(j["bits_per_weight"].get<double>() > 4.0 && j["bits_per_weight"].get<double>() < 5.0);
+            auto model = Model::open(path(QStringLiteral("model")).toStdString());
+            auto state = readRunState(path(QStringLiteral("runs/first/quantized.safetensors")).toStdString(), *model);
+            QVERIFY2(state.ok(), state.message().c_str());
+            QCOMPARE(state->model->layers().size(), model->linearLayers().size());
+
+            QVERIFY(wb.plan()->edit({QStringLiteral("model.layers.0.mlp.up_proj")}, QStringLiteral("bits"),
+                                    QStringLiteral("2")));
+            QSignalSpy failed(wb.plan(), &PlanSession::failed);
+            QVERIFY(!wb.plan()->quantize(QStringLiteral("first"), path(QStringLiteral("runs/again")))); // name taken
+            QCOMPARE(failed.size(), 1);
+            job = wb.plan()->quantize(QStringLiteral("second"), path(QStringLiteral("runs/second")));
+            QVERIFY(finish(job));
+            QCOMPARE(wb.plan()->runs().size(), 2);
+            QVERIFY(wb.plan()->runs()[1].bitsPerWeight < wb.plan()->runs()[0].bitsPerWeight);
+            QVERIFY(wb.saveProject(saved).ok());
+        }
+        Workbench wb;
+        open(wb);
+        Job* job = wb.openProject(saved);
+        QVERIFY(finish(job));
+        QCOMPARE(wb.plan()->runs().size(), 2);
+        QCOMPARE(wb.plan()->runs()[1].name, QStringLiteral("second"));
+        QCOMPARE(bitsOf(wb.plan(), "model.layers.0.mlp.up_proj"), 2);
+        QVERIFY(wb.plan()->restoreRun(0).ok());
+        for (const PlanRow& r : wb.plan()->snapshot()->rows) QVERIFY2(r.spec == firstSpecs[r.layer], r.layer.c_str());
+        wb.plan()->undoStack()->undo();
+        QCOMPARE(bitsOf(wb.plan(), "model.layers.0.mlp.up_proj"), 2);
     }
 
     void projectKeepsThePlan()

@@ -3,29 +3,14 @@
 #include "quantlens/export/openedmodel.h"
 #include "quantizerun.h"
 
-#include "quantlens/store/runstate.h"
+#include "quantlens/store/runfolder.h"
 
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
-#include <unistd.h>
 
 namespace fs = std::filesystem;
 
 namespace ql::cli {
-
-namespace {
-
-Expected<void> writeText(const fs::path& path, const std::string& text)
-{
-    std::ofstream out(path, std::ios::binary | std::ios::trunc);
-    out << text;
-    out.flush();
-    if (!out) return makeError(path.string() + ": write failed");
-    return {};
-}
-
-} // namespace
 
 int cmdQuantize(const QStringList& args)
 {
@@ -74,26 +59,10 @@ int cmdQuantize(const QStringList& args)
     if (!run) return fail(run.message());
 
     // Written into a temporary folder, renamed into place when complete.
-    const fs::path tmp = out.string() + ".tmp-" + std::to_string(getpid());
-    std::error_code ec;
-    fs::remove_all(tmp, ec);
-    if (!fs::create_directory(tmp, ec)) return fail(tmp.string() + ": cannot create the folder: " + ec.message());
-    nlohmann::json report = runReport(*model, *run);
-    report["model_dir"] = model->dir();
-    report["model_sha256"] = *modelSha;
-    report["recipe"] = p.value(QStringLiteral("recipe")).toStdString();
-    auto step = writeText(tmp / "recipe.json", recipeToJson(run->recipe));
-    if (step) step = writeText(tmp / "resolved.json", resolvedToJson(run->specs));
-    if (step) step = writeText(tmp / "report.json", report.dump(2) + "\n");
-    if (step)
-        step = writeRunState((tmp / "quantized.safetensors").string(), *run->model, run->transformed.get(), *modelSha);
-    if (!step) {
-        fs::remove_all(tmp, ec);
-        return fail(step.message());
-    }
-    if (fs::exists(out)) fs::remove_all(out, ec);
-    fs::rename(tmp, out, ec);
-    if (ec) return fail(out.string() + ": cannot move the finished run into place: " + ec.message());
+    auto written = writeRunFolder(out.string(), *model, *run, *modelSha,
+                                  p.value(QStringLiteral("recipe")).toStdString(), p.isSet(QStringLiteral("force")));
+    if (!written) return fail(written.message());
+    nlohmann::json report = nlohmann::json::parse(*written);
 
     if (p.isSet(QStringLiteral("json"))) {
         report["out"] = out.string();

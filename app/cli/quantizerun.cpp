@@ -1,5 +1,7 @@
 #include "quantizerun.h"
 
+#include "quantlens/store/runfolder.h"
+
 #include "clicommon.h"
 
 namespace ql::cli {
@@ -72,41 +74,7 @@ Expected<QuantizeRun> quantizeWithRecipe(const QCommandLineParser& p, const Mode
 
 nlohmann::json runReport(const Model& model, const QuantizeRun& run)
 {
-    nlohmann::json layers = nlohmann::json::array();
-    double bits = 0, params = 0, floatParams = 0;
-    for (const auto& l : model.linearLayers()) {
-        const double n = double(l.outFeatures) * double(l.inFeatures);
-        const QuantizedLayer* q = run.model->layer(l.name);
-        if (!q) {
-            floatParams += n;
-            layers.push_back({{"layer", l.name}, {"method", "float"}});
-            continue;
-        }
-        const LayerReport& rep = q->result->report;
-        nlohmann::json j{{"layer", l.name},
-                         {"method", q->spec.method},
-                         {"format", q->spec.weight.format},
-                         {"group", q->spec.weight.groupSize},
-                         {"bits_per_weight", rep.bitsPerWeight},
-                         {"weight_rel_error", rep.weightRelError},
-                         {"seconds", rep.seconds}};
-        if (rep.outputRelMse) j["output_rel_mse"] = *rep.outputRelMse;
-        if (!rep.metrics.empty()) j["metrics"] = rep.metrics;
-        if (!rep.notes.empty()) j["notes"] = rep.notes;
-        layers.push_back(j);
-        bits += rep.bitsPerWeight * n;
-        params += n;
-    }
-    return {{"layers", layers},
-            {"quantized_weights", params},
-            {"float_linear_weights", floatParams},
-            {"bits_per_weight", params > 0 ? bits / params : 0.0},
-            {"layers_quantized", run.stats.layersQuantized},
-            {"block_forwards", run.stats.blockForwards},
-            {"block_parts", run.stats.blockParts},
-            {"seconds", run.stats.seconds},
-            {"calib_sha256", run.calib.sha256},
-            {"calib_windows", run.calib.windows.size()}};
+    return nlohmann::json::parse(runReportJson(model, run));
 }
 
 } // namespace ql::cli

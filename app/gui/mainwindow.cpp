@@ -19,7 +19,10 @@
 #include <QCloseEvent>
 #include <QDockWidget>
 #include <QFileDialog>
+#include <QDir>
 #include <QFileInfo>
+#include <QInputDialog>
+#include <QLineEdit>
 #include <QLabel>
 #include <QMenuBar>
 #include <QMessageBox>
@@ -207,6 +210,10 @@ void MainWindow::createMenus()
         if (auto r = m_wb->plan()->loadRecipe(f); !r) showError(tr("Open recipe"), QString::fromStdString(r.message()));
         showPage(QStringLiteral("plan"));
     });
+    planMenu->addAction(tr("&Quantize…"), QKeySequence(Qt::CTRL | Qt::Key_U), this, &MainWindow::quantizePlan);
+    m_runsMenu = planMenu->addMenu(tr("Kept &Runs"));
+    connect(m_wb->plan(), &PlanSession::runsChanged, this, &MainWindow::rebuildRunsMenu);
+    rebuildRunsMenu();
     planMenu->addAction(tr("&Export…"), QKeySequence(Qt::CTRL | Qt::Key_E), this, [this]() {
         auto* d = new ExportDialog(m_wb, this);
         d->setAttribute(Qt::WA_DeleteOnClose);
@@ -222,6 +229,42 @@ void MainWindow::createMenus()
     view->addAction(tr("Export Chart as &PNG…"), this, [this]() { exportCurrent(QStringLiteral("png")); });
     view->addAction(tr("Export Chart as &SVG…"), this, [this]() { exportCurrent(QStringLiteral("svg")); });
     view->addAction(tr("Export &Data as CSV…"), this, [this]() { exportCurrent(QStringLiteral("csv")); });
+}
+
+void MainWindow::quantizePlan()
+{
+    const QString name = QInputDialog::getText(this, tr("Quantize the plan"), tr("Name of the run:"), QLineEdit::Normal,
+                                               tr("run-%1").arg(m_wb->plan()->runs().size() + 1));
+    if (name.trimmed().isEmpty()) return;
+    // Runs live beside a saved project, in <project>.runs/; an unsaved one asks where.
+    QString parent;
+    const QString project = m_wb->project().path;
+    if (!project.isEmpty()) {
+        const QFileInfo fi(project);
+        parent = fi.absoluteDir().filePath(fi.completeBaseName() + QStringLiteral(".runs"));
+        QDir().mkpath(parent);
+    } else {
+        parent = QFileDialog::getExistingDirectory(this, tr("Folder for the run"));
+        if (parent.isEmpty()) return;
+    }
+    m_wb->plan()->quantize(name.trimmed(), QDir(parent).filePath(name.trimmed()));
+}
+
+void MainWindow::rebuildRunsMenu()
+{
+    m_runsMenu->clear();
+    const QList<SavedRun>& runs = m_wb->plan()->runs();
+    m_runsMenu->setEnabled(!runs.isEmpty());
+    for (int i = 0; i < runs.size(); ++i) {
+        const SavedRun& r = runs[i];
+        QString text = tr("%1 — %2 bits/weight").arg(r.name).arg(r.bitsPerWeight, 0, 'f', 3);
+        if (r.quickKl >= 0) text += tr(", quick KL %1, ppl %2").arg(r.quickKl, 0, 'g', 4).arg(r.quickPpl, 0, 'f', 3);
+        if (r.fullPpl >= 0) text += tr(", full ppl %1").arg(r.fullPpl, 0, 'f', 3);
+        m_runsMenu->addAction(text, this, [this, i]() {
+            if (auto ok = m_wb->plan()->restoreRun(i); !ok)
+                showError(tr("Restore run"), QString::fromStdString(ok.message()));
+        });
+    }
 }
 
 void MainWindow::showPage(const QString& id)

@@ -61,6 +61,8 @@ private:
     void exportCurrent(const QString& format);
     void rememberRecent(const QString& path);
     void rebuildRecentMenu();
+    void quantizePlan();
+    void rebuildRunsMenu();
     void updateTitle();
 
     Workbench* m_wb;
@@ -75,6 +77,7 @@ private:
     QDockWidget* m_jobsDock = nullptr;
     bool m_sizeDocksOnShow = false; ///< first run: give the docks their sizes when first shown
     QMenu* m_recent = nullptr;
+    QMenu* m_runsMenu = nullptr;
     QLabel* m_status = nullptr;
     QString m_lastError;
 };

@@ -5,6 +5,9 @@
 #include "quantlens/quant/formats.h"
 #include "quantlens/recipe/planedit.h"
 #include "quantlens/recipe/plansize.h"
+#include "quantlens/store/runfolder.h"
+
+#include <nlohmann/json.hpp>
 
 #include <QFileInfo>
 #include <QPointer>
@@ -56,8 +59,11 @@ PlanSession::~PlanSession()
 }
 
 void PlanSession::setModel(std::shared_ptr<const Model> model, std::shared_ptr<const Tokenizer> tokenizer,
-                           const Project& project)
+                           const Project& project, const std::string& modelSha256)
 {
+    m_modelSha = modelSha256;
+    m_runs = project.runs;
+    emit runsChanged();
     if (m_job) m_job->cancel();
     m_pending = false;
     m_model = std::move(model);
@@ -180,13 +186,72 @@ Expected<void> PlanSession::loadRecipe(const QString& path)
     return pushRecipe(std::move(*r), tr("load %1").arg(QFileInfo(path).fileName()));
 }
 
+Job* PlanSession::quantize(const QString& name, const QString& folder)
+{
+    if (!m_model || !m_resolved) {
+        emit failed(tr("Quantize"), m_model ? QString::fromStdString(m_resolved.message()) : tr("Open a model first."));
+        return nullptr;
+    }
+    for (const SavedRun& r : m_runs)
+        if (r.name == name) {
+            emit failed(tr("Quantize"), tr("A run named %1 exists already.").arg(name));
+            return nullptr;
+        }
+    auto current = currentRun();
+    auto model = m_model;
+    auto tok = m_tokenizer;
+    const PluginRegistry* plugins = m_plugins;
+    const Recipe recipe = runnable(m_recipe);
+    const std::string sha = m_modelSha, out = folder.toStdString(), source = "window plan " + name.toStdString();
+    auto work = [current, model, tok, plugins, recipe, sha, out, source](Job& job) -> Expected<double> {
+        std::shared_ptr<const RecipeRun> run = current;
+        if (!run) { // a runner of its own: the what-if's may be busy
+            RecipeRunner runner = makeRecipeRunner(*model, *plugins, 0);
+            auto r = runner.run(recipe, tok.get(), &job);
+            if (!r) return r.error();
+            run = std::make_shared<RecipeRun>(std::move(*r));
+        }
+        job.message("writing the run folder");
+        auto report = writeRunFolder(out, *model, *run, sha, source, false);
+        if (!report) return report.error();
+        return nlohmann::json::parse(*report).value("bits_per_weight", 0.0);
+    };
+    SavedRun saved;
+    saved.name = name;
+    saved.folder = QFileInfo(folder).absoluteFilePath();
+    if (m_measure && m_measuredRecipe == m_recipe) {
+        saved.quickKl = m_measure->kl.meanKl;
+        saved.quickPpl = m_measure->kl.pplModel;
+    }
+    if (m_full && m_fullRecipe == m_recipe) saved.fullPpl = m_full->kl.pplModel;
+    QPointer<PlanSession> self(this);
+    auto state = m_state;
+    auto done = [self, saved, state](double& bits) mutable {
+        if (!self || self->m_state != state) return;
+        saved.bitsPerWeight = bits;
+        self->m_runs.append(saved);
+        emit self->runsChanged();
+    };
+    Job* job = m_jobs->run<double>(tr("Quantize the plan as %1").arg(name), work, done);
+    connect(job, &Job::finished, this, [this, job]() {
+        if (job->state() == Job::State::Failed) emit failed(tr("Quantize"), job->error());
+    });
+    return job;
+}
+
+Expected<void> PlanSession::restoreRun(int index)
+{
+    if (index < 0 || index >= m_runs.size()) return makeError("no such run");
+    const SavedRun& r = m_runs[index];
+    auto recipe = ql::loadRecipe((r.folder + QStringLiteral("/recipe.json")).toStdString());
+    if (!recipe) return recipe.error();
+    return pushRecipe(std::move(*recipe), tr("restore %1").arg(r.name));
+}
+
 Expected<void> PlanSession::saveRecipe(const QString& path) const
 {
     Recipe r = m_recipe;
-    if (m_model) {
-        auto sha = sha256OfFiles(m_model->weightFiles());
-        if (sha) r.modelSha256 = *sha;
-    }
+    r.modelSha256 = m_modelSha;
     const std::string tmp = path.toStdString() + ".tmp";
     {
         std::ofstream f(tmp, std::ios::trunc);

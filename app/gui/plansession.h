@@ -35,7 +35,7 @@ public:
 
     /// A new model: its plan is the project's, or the default (RTN W4 asym g128) when it has none.
     void setModel(std::shared_ptr<const Model> model, std::shared_ptr<const Tokenizer> tokenizer,
-                  const Project& project);
+                  const Project& project, const std::string& modelSha256);
     /// The project's calibration and evaluation settings changed (the plan stays).
     void setProject(const Project& project);
     /// The undo stack of plan edits (the window's Edit menu).
@@ -64,12 +64,21 @@ public:
     /// Evaluates the plan's current run on the whole evaluation text (windows of the quick
     /// slice's length, llama.cpp protocol) as a job; the result shows with the plan.
     Job* evaluateFully();
+    /// Quantizes the plan into a new run folder as a job and keeps it by name with its results
+    /// (the current run when there is one, else a fresh run of the plan).
+    Job* quantize(const QString& name, const QString& folder);
+    /// The plans quantized so far, oldest first.
+    const QList<SavedRun>& runs() const { return m_runs; }
+    /// Makes a kept run's recipe the plan (undoable).
+    Expected<void> restoreRun(int index);
     /// Writes the plan as a recipe file (with the model's hash).
     Expected<void> saveRecipe(const QString& path) const;
 
 signals:
     /// A new plan snapshot (an edit, a run's layer reports or a measure).
     void planChanged(ql::PlanSnapshotPtr plan);
+    /// A run was kept (runs() changed).
+    void runsChanged();
     /// A what-if ended with its measure published (or failed); tests wait on it.
     void measured();
     /// Something failed; the message names the input at fault.
@@ -105,6 +114,7 @@ private:
     std::optional<PlanMeasure> m_measure; ///< of m_measuredRecipe
     std::optional<PlanMeasure> m_full;    ///< a full evaluation of m_fullRecipe
     Recipe m_fullRecipe;
+    QList<SavedRun> m_runs;
     Recipe m_measuredRecipe;
     Job* m_job = nullptr;
     bool m_pending = false;

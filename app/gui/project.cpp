@@ -5,6 +5,7 @@
 
 #include <QDir>
 #include <QFileInfo>
+#include <QJsonArray>
 #include <QJsonDocument>
 #include <QJsonObject>
 #include <QSaveFile>
@@ -83,6 +84,19 @@ Expected<Project> Project::load(const QString& path)
     if (p.quickWindows <= 0 || p.quickCtx < 2)
         return fieldError(path, "evaluation", QStringLiteral("quick_windows must be positive and quick_ctx at least 2"))
             .error();
+    for (const QJsonValue& v : o.value(QStringLiteral("runs")).toArray()) {
+        const QJsonObject r = v.toObject();
+        SavedRun run;
+        run.name = r.value(QStringLiteral("name")).toString();
+        run.folder = resolve(base, r.value(QStringLiteral("folder")).toString());
+        if (run.name.isEmpty() || run.folder.isEmpty())
+            return fieldError(path, "runs", QStringLiteral("every entry needs a name and a folder")).error();
+        run.bitsPerWeight = r.value(QStringLiteral("bits_per_weight")).toDouble();
+        run.quickKl = r.value(QStringLiteral("quick_kl")).toDouble(-1);
+        run.quickPpl = r.value(QStringLiteral("quick_ppl")).toDouble(-1);
+        run.fullPpl = r.value(QStringLiteral("full_ppl")).toDouble(-1);
+        p.runs.append(run);
+    }
     const QJsonValue plan = o.value(QStringLiteral("plan"));
     if (!plan.isUndefined() && !plan.isNull()) {
         if (!plan.isObject()) return fieldError(path, "plan", QStringLiteral("expected a recipe object")).error();
@@ -115,6 +129,15 @@ Expected<void> Project::save(const QString& target)
         {"analysis", relativeTo(base, storeFile)},
         {"evaluation",
          QJsonObject{{"file", relativeTo(base, evalFile)}, {"quick_windows", quickWindows}, {"quick_ctx", quickCtx}}}};
+    QJsonArray runList;
+    for (const SavedRun& r : runs)
+        runList.append(QJsonObject{{"name", r.name},
+                                   {"folder", relativeTo(base, r.folder)},
+                                   {"bits_per_weight", r.bitsPerWeight},
+                                   {"quick_kl", r.quickKl},
+                                   {"quick_ppl", r.quickPpl},
+                                   {"full_ppl", r.fullPpl}});
+    if (!runList.isEmpty()) o.insert(QStringLiteral("runs"), runList);
     // The plan goes in through an order-keeping JSON: a recipe's overrides apply in order.
     auto out = nlohmann::ordered_json::parse(QJsonDocument(o).toJson().toStdString());
     if (!planJson.isEmpty()) {

@@ -3,9 +3,19 @@
 #include "quantlens/text/calibration.h"
 #include "quantlens/base/expected.h"
 
+#include <QList>
 #include <QString>
 
 namespace ql {
+
+/// A plan quantized into a run folder and kept by name with its results.
+struct SavedRun {
+    QString name;
+    QString folder;                     ///< the run folder (absolute in memory, relative in the file when below it)
+    double bitsPerWeight = 0;           ///< measured by the run
+    double quickKl = -1, quickPpl = -1; ///< the quick measure at the time (-1: none)
+    double fullPpl = -1;                ///< a full evaluation's perplexity at the time (-1: none)
+};
 
 /// A workbench project: a model folder, a calibration spec and the analysis store beside the
 /// project file. Saved as small JSON (docs/project-file.md); paths inside are stored relative
@@ -22,6 +32,7 @@ struct Project {
     int quickWindows = 8; ///< windows of the quick slice
     int quickCtx = 512;   ///< tokens per quick window (capped by the model's context)
     QString planJson;     ///< the quantization plan as recipe JSON ("" : none yet)
+    QList<SavedRun> runs; ///< named plans quantized into run folders, oldest first
 
     /// The store a project at `projectPath` uses by default: same folder and base name, ".h5".
     static QString defaultStore(const QString& projectPath);

@@ -148,7 +148,7 @@ void Workbench::adopt(Loaded& l)
     m_modelSha = l.modelSha;
     m_pieces = std::move(l.pieces);
     publish(l.analysis);
-    m_plan.setModel(m_model, m_tokenizer, m_project);
+    m_plan.setModel(m_model, m_tokenizer, m_project, m_modelSha);
     emit projectChanged();
     if (!l.storeProblem.isEmpty())
         emit failed(tr("Analysis store not used"), l.storeProblem + tr("\nRun the analysis again to replace it."));
@@ -159,7 +159,10 @@ Expected<void> Workbench::saveProject(const QString& path)
     const QString target = path.isEmpty() ? m_project.path : path;
     if (target.isEmpty()) return makeError("the project has no file name yet");
     if (!path.isEmpty() && path != m_project.path) m_project.storeFile = Project::defaultStore(path);
-    if (m_model) m_project.planJson = QString::fromStdString(recipeToJson(m_plan.recipe()));
+    if (m_model) {
+        m_project.planJson = QString::fromStdString(recipeToJson(m_plan.recipe()));
+        m_project.runs = m_plan.runs();
+    }
     QL_TRY(m_project.save(target));
     // An analysis computed before the project had a file goes into its store now.
     if (m_snapshot->analysis && !QFileInfo::exists(m_project.storeFile))
