@@ -51,6 +51,9 @@ PlanEditor::PlanEditor(QWidget* parent) : AnalysisPage(parent)
     m_table->verticalHeader()->setDefaultSectionSize(m_table->fontMetrics().height() + 6);
     m_table->verticalHeader()->hide();
     m_table->horizontalHeader()->setStretchLastSection(true);
+    // Columns as wide as their contents: full layer names, every number readable.
+    m_table->horizontalHeader()->setSectionResizeMode(QHeaderView::ResizeToContents);
+    m_table->horizontalHeader()->setResizeContentsPrecision(64);
 
     m_form = new ParamForm(this);
     auto* formScroll = new QScrollArea(this);
@@ -80,8 +83,9 @@ PlanEditor::PlanEditor(QWidget* parent) : AnalysisPage(parent)
     auto* split = new QSplitter(Qt::Horizontal, this);
     split->addWidget(m_table);
     split->addWidget(m_tabs);
-    split->setStretchFactor(0, 3);
+    split->setStretchFactor(0, 4);
     split->setStretchFactor(1, 1);
+    split->setSizes({1000, 260});
     layout->addWidget(split, 1);
 
     m_export = std::make_unique<TableExport>(tr("Quantization plan"), m_table);

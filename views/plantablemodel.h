@@ -22,12 +22,12 @@ public:
         BitsColumn,          ///< editable: integer bits (integer formats)
         SymColumn,           ///< editable: symmetric (integer formats)
         GroupColumn,         ///< editable: group size, "per_channel" or "per_tensor"
-        ActBitsColumn,       ///< activation bits (0: float)
-        ChannelsColumn,      ///< salient channel overrides, summarised
         BitsPerWeightColumn, ///< measured when the last run had this spec, else planned (marked ≈)
         WeightErrorColumn,   ///< ||ΔW||²/||W||² of the last run
         OutputErrorColumn,   ///< the Hessian proxy: ||ΔW X||²/||W X||²
         SqnrColumn,          ///< output SQNR in dB, −10·log10 of the proxy
+        ActBitsColumn,       ///< activation bits (0: float)
+        ChannelsColumn,      ///< salient channel overrides, summarised
         SourceColumn,
         ColumnCount
     };

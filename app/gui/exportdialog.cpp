@@ -110,7 +110,7 @@ void ExportDialog::refreshPreview()
             const QStringList cells{l.tensor, l.asked, l.written, l.note};
             for (int c = 0; c < 4; ++c) {
                 auto* item = new QTableWidgetItem(cells[c]);
-                if (!l.note.isEmpty()) item->setForeground(QColor(176, 0, 32));
+                if (l.fallback) item->setForeground(QColor(176, 0, 32));
                 t->setItem(i, c, item);
             }
         }

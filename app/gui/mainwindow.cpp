@@ -121,6 +121,11 @@ void MainWindow::createViews()
                     showError(tr("Plan edit"), QString::fromStdString(r.message()));
             });
     connect(m_planEditor, &PlanEditor::fullEvaluationRequested, plan, &PlanSession::evaluateFully);
+    // The live what-if starts once the plan is in front (or edited), not on every model opened.
+    connect(m_planEditor, &AnalysisPage::shown, plan, &PlanSession::activate);
+    connect(m_wb, &Workbench::projectChanged, plan, [this, plan]() {
+        if (m_planEditor->isVisible()) plan->activate();
+    });
     connect(m_planEditor, &PlanEditor::recipeTextApplied, this, [this, plan](const QString& json) {
         if (auto r = plan->setRecipeJson(json); !r) showError(tr("Plan rules"), QString::fromStdString(r.message()));
     });

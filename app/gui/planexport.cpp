@@ -32,9 +32,13 @@ Expected<ExportOutcome> exportGgufLike(const ExportRequest& req, const ExportInp
     ExportOutcome out;
     int kept = 0;
     for (const auto& e : r->tensors) {
+        const bool fallback = !e.note.empty();
+        const QString note = fallback     ? QString::fromStdString(e.note)
+                             : e.runCodes ? QStringLiteral("the run's codes, kept exactly")
+                                          : QString();
         out.lines.push_back({QString::fromStdString(e.name), QString::fromLatin1(ggmlTypeInfo(e.asked)->name),
-                             QString::fromLatin1(ggmlTypeInfo(e.written)->name), QString::fromStdString(e.note)});
-        out.fallbacks += e.note.empty() ? 0 : 1;
+                             QString::fromLatin1(ggmlTypeInfo(e.written)->name), note, fallback});
+        out.fallbacks += fallback ? 1 : 0;
         kept += e.runCodes ? 1 : 0;
     }
     if (req.format == QLatin1String("tensor-types") && !req.preview) QL_TRY(writeText(req.path, tensorTypeRules(*r)));
@@ -79,10 +83,10 @@ std::function<Expected<ExportOutcome>(Job&)> exportWork(const ExportRequest& req
                 out.lines.push_back(
                     {QString::fromStdString(l.module), QString(),
                      QStringLiteral("int%1 g%2%3").arg(l.bits).arg(l.groupSize).arg(l.sym ? " sym" : " asym"),
-                     QString::fromStdString(l.note)});
+                     QString::fromStdString(l.note), !l.note.empty()});
             for (const auto& m : r->floatModules)
                 out.lines.push_back({QString::fromStdString(m), QString(), QStringLiteral("fp16"), QString()});
-            for (const auto& l : out.lines) out.fallbacks += l.note.isEmpty() ? 0 : 1;
+            for (const auto& l : out.lines) out.fallbacks += l.fallback ? 1 : 0;
             out.bytes = r->bytes;
             out.seconds = r->seconds;
             out.summary = QStringLiteral("%1 quantized layers, %2 in fp16, %3 dynamic entries")

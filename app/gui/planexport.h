@@ -27,12 +27,13 @@ struct ExportRequest {
 /// What an export does with one tensor or layer.
 struct ExportLine {
     QString tensor, asked, written, note; ///< note: what the format cannot represent and the fallback
+    bool fallback = false;                ///< the note is a fallback (else it says what was kept)
 };
 
 /// What an export did (or, previewed, would do).
 struct ExportOutcome {
     std::vector<ExportLine> lines;
-    int fallbacks = 0; ///< lines with a note
+    int fallbacks = 0; ///< lines with a fallback
     uint64_t bytes = 0;
     double seconds = 0;
     QString summary; ///< one line for the dialog

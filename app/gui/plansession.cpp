@@ -62,6 +62,7 @@ void PlanSession::setModel(std::shared_ptr<const Model> model, std::shared_ptr<c
                            const Project& project, const std::string& modelSha256)
 {
     m_modelSha = modelSha256;
+    m_active = false;
     m_runs = project.runs;
     emit runsChanged();
     if (m_job) m_job->cancel();
@@ -134,6 +135,7 @@ Expected<void> PlanSession::pushRecipe(Recipe next, const QString& text)
             return makeError("layer " + layer + ": " + p.message());
     }
     if (next == m_recipe) return {};
+    m_active = true; // an edit wants its measure
     m_undo.push(new PlanCommand(this, m_recipe, std::move(next), text));
     return {};
 }
@@ -373,9 +375,16 @@ void PlanSession::publish()
     emit planChanged(m_snapshot);
 }
 
+void PlanSession::activate()
+{
+    if (m_active) return;
+    m_active = true;
+    schedule();
+}
+
 void PlanSession::schedule()
 {
-    if (!m_live || !m_model || !m_resolved || !m_state) return;
+    if (!m_live || !m_active || !m_model || !m_resolved || !m_state) return;
     m_pending = true;
     if (m_job) {
         m_job->cancel(); // its end starts the newest plan

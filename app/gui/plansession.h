@@ -46,6 +46,9 @@ public:
     PlanSnapshotPtr snapshot() const { return m_snapshot; }
     /// Measures after each change when on (the default); tests and benchmarks may turn it off.
     void setLive(bool live) { m_live = live; }
+    /// Starts the live what-if for this model: the window calls it when the plan is first shown
+    /// or edited, so opening a large model does not start quantizing it unasked.
+    void activate();
     /// The run of the plan as it is now (null until the what-if or a Quantize has run it).
     std::shared_ptr<const RecipeRun> currentRun() const;
     /// True while a what-if job runs or waits.
@@ -108,6 +111,7 @@ private:
     Expected<std::map<std::string, QuantSpec>> m_resolved = std::map<std::string, QuantSpec>{};
     PlanSnapshotPtr m_snapshot;
     bool m_live = true;
+    bool m_active = false; ///< the plan was shown or edited since the model was opened
 
     std::shared_ptr<WhatIfState> m_state; ///< the runner and quick evaluator, one job at a time
     std::shared_ptr<RecipeRun> m_lastRun; ///< the last finished run (its layer reports)

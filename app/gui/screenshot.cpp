@@ -1,10 +1,16 @@
 #include "screenshot.h"
 
+#include "exportdialog.h"
 #include "mainwindow.h"
 #include "outliersview.h"
+#include "planeditor.h"
+#include "plantablemodel.h"
 #include "workbench.h"
 
 #include <QApplication>
+#include <QComboBox>
+#include <QLineEdit>
+#include <QTableView>
 #include <QTimer>
 
 #include <cstdio>
@@ -31,8 +37,8 @@ void Screenshot::start(const QString& projectPath)
         m_tab = outliersTab(m_view);
         m_view = QStringLiteral("outliers");
     }
-    if (!m_window->page(m_view))
-        return fail(QStringLiteral("unknown view '%1'; expected one of: %2, heatmap, depth")
+    if (!m_window->page(m_view) && m_view != QLatin1String("export"))
+        return fail(QStringLiteral("unknown view '%1'; expected one of: %2, heatmap, depth, export")
                         .arg(m_view, m_window->pageIds().join(", ")));
     connect(m_wb, &Workbench::failed, this,
             [this](const QString& title, const QString& message) { fail(title + ": " + message); });
@@ -52,6 +58,19 @@ void Screenshot::analysed()
 {
     if (!m_wb->snapshot()->analysis) return; // the failure was reported
     m_window->resize(m_size);
+    if (m_view == QLatin1String("plan") || m_view == QLatin1String("export")) {
+        // The plan's layer columns and quick measure come from the what-if: wait for it.
+        PlanSession* plan = m_wb->plan();
+        auto ready = [this, plan]() {
+            if (plan->busy() || !plan->snapshot()->measure) return;
+            QTimer::singleShot(0, this,
+                               m_view == QLatin1String("plan") ? &Screenshot::render : &Screenshot::exportDialog);
+        };
+        connect(plan, &PlanSession::measured, this, ready);
+        plan->activate();
+        ready();
+        return;
+    }
     m_window->showPage(m_view);
     if (m_view != QLatin1String("outliers")) {
         QTimer::singleShot(0, this, &Screenshot::render);
@@ -60,6 +79,22 @@ void Screenshot::analysed()
     // The heat map needs one calibration window's activations, captured by a job.
     connect(m_wb, &Workbench::siteSampleReady, this, [this]() { QTimer::singleShot(0, this, &Screenshot::render); });
     m_wb->requestSiteSample(m_wb->selection()->site(), 0);
+}
+
+void Screenshot::exportDialog()
+{
+    if (m_done) return;
+    m_done = true;
+    // GGUF with a K-type: the dialog then lists the tensors whose rows no 256-block fits.
+    auto* dialog = new ExportDialog(m_wb, m_window);
+    m_page = dialog;
+    dialog->formatBox()->setCurrentIndex(dialog->formatBox()->findData(QStringLiteral("gguf")));
+    dialog->typeBox()->setCurrentText(QStringLiteral("q4_k"));
+    dialog->pathEdit()->setText(QStringLiteral("plan-q4_k.gguf"));
+    dialog->refreshPreview();
+    dialog->resize(m_size);
+    dialog->show();
+    connect(dialog->previewJob(), &Job::finished, this, [this]() { QTimer::singleShot(0, this, &Screenshot::grab); });
 }
 
 void Screenshot::render()
@@ -71,6 +106,9 @@ void Screenshot::render()
     page->setParent(m_window, Qt::Window);
     if (auto* outliers = qobject_cast<OutliersView*>(page); outliers && m_tab >= 0)
         outliers->tabs()->setCurrentIndex(m_tab);
+    if (auto* editor = qobject_cast<PlanEditor*>(page)) // a selected layer shows its method's parameter form
+        editor->tableView()->selectRow(
+            std::max(0, editor->model()->rowOfLayer(QStringLiteral("model.layers.1.self_attn.o_proj"))));
     page->resize(m_size);
     page->show(); // a page shown for the first time takes its snapshot now (AnalysisPage::offerSnapshot)
     // The charts lay themselves out in posted events: grab once those have run.

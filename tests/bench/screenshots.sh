@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Renders every workbench view for both shared models into docs/screenshots/ (README pictures):
-# calibration on 32 random windows of 256 tokens of WikiText-2 test, full sensitivity.
+# calibration on 32 random windows of 256 tokens of WikiText-2 test, full sensitivity; the plan
+# editor with a mixed GPTQ plan measured on 8 quick windows of 512 tokens, and the export dialog
+# previewing that plan as GGUF q4_k.
 # usage: tests/bench/screenshots.sh build/app/quantlens ../shared docs/screenshots
 set -euo pipefail
 gui=$1; shared=$(cd "$2" && pwd); out=$3
@@ -12,9 +14,17 @@ for model in stories260k tinystories-656k; do
 {"version": 1, "model": "$shared/models/$model",
  "calibration": {"file": "$shared/data/wikitext-2-raw/wiki.test.raw", "samples": 32, "seqlen": 256,
                  "sampling": "random", "seed": 0},
- "sensitivity": "full", "kl_samples": 4}
+ "sensitivity": "full", "kl_samples": 4,
+ "evaluation": {"quick_windows": 8, "quick_ctx": 512},
+ "plan": {"version": 1, "name": "gptq-w4-mixed",
+          "rules": [{"match": "*", "method": "gptq", "bits": 4, "sym": true, "group": 32}],
+          "overrides": {"*.mlp.down_proj": {"bits": 3},
+                        "model.layers.0.*": {"bits": 8},
+                        "model.layers.1.self_attn.o_proj": {"channels": [{"select": "top_absmax_percent", "value": 5,
+                                                                          "bits": 8, "sym": true}]}},
+          "skip": ["model.layers.1.mlp.gate_proj"]}}
 JSON
-  for view in overview outliers heatmap depth massive sensitivity entropy weights; do
+  for view in overview outliers heatmap depth massive sensitivity entropy weights plan export; do
     QT_QPA_PLATFORM=offscreen "$gui" --project "$work/$model.qlproj" --view "$view" --screenshot "$out/$model-$view.png"
   done
 done

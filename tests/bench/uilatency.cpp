@@ -2,13 +2,16 @@
 // 10 ms timer on the UI thread records the gap between its ticks; a gap far above 10 ms is
 // time the UI thread was blocked. The same probe runs first with no job (the baseline of this
 // run), then during the analysis while the selection and the view change every 250 ms as a
-// user would click, and until the finished analysis has been shown.
+// user would click, and until the finished analysis has been shown; then while the plan is
+// edited in the plan editor, one layer's bits at a time, each edit waiting for its live what-if
+// (the edited layer's columns, then the quick KL).
 // usage: ql-bench-ui-latency PROJECT.qlproj   (prints one JSON object)
 #include "entropyview.h"
 #include "explorerview.h"
 #include "mainwindow.h"
 #include "massiveview.h"
 #include "outliersview.h"
+#include "plansession.h"
 #include "overviewview.h"
 #include "sensitivityview.h"
 #include "viewtiming.h"
@@ -108,6 +111,7 @@ int main(int argc, char** argv)
         return 2;
     }
     ql::Workbench wb;
+    wb.plan()->setLive(false); // the analysis phases measure the analysis alone
     ql::MainWindow window(&wb);
     window.resize(1200, 800);
     window.show();
@@ -192,8 +196,55 @@ int main(int argc, char** argv)
                         double(t.nsecsElapsed()) / 1e6);
         }
     }
+    const double analysisMaxGap = probe.maxGap(), analysisP99 = probe.percentile(0.99);
+    const int analysisOver = probe.over(100.0);
+    const size_t analysisTicks = probe.ticks();
+    const auto analysisLong = probe.longGaps();
+
+    // Editing: the plan page in front, the default plan measured, then one edit at a time.
+    ql::PlanSession* plan = wb.plan();
+    plan->setLive(true);
+    window.showPage(QStringLiteral("plan"));
+    QElapsedTimer firstClock;
+    firstClock.start();
+    while ((plan->busy() || !plan->snapshot()->measure) && firstClock.elapsed() < 1800000)
+        waitFor(plan, SIGNAL(measured()), 1800000);
+    const double firstMeasureSeconds = double(firstClock.elapsed()) / 1000.0;
+    const int blocks = wb.snapshot()->blocks;
+    const std::vector<int> editBlocks{2, blocks * 2 / 3, blocks / 3, blocks - 2, 5, blocks / 2};
+    std::printf("plan edits (block, layer columns ms, quick KL s, blocks run):\n");
+    std::vector<double> columnsMs, klSeconds;
+    probe.start();
+    for (size_t e = 0; e < editBlocks.size(); ++e) {
+        const QString layer = QStringLiteral("model.layers.%1.mlp.down_proj").arg(editBlocks[e]);
+        const QString bits = e % 2 == 0 ? QStringLiteral("3") : QStringLiteral("5");
+        QElapsedTimer t;
+        t.start();
+        double columns = -1;
+        auto conn = QObject::connect(plan, &ql::PlanSession::planChanged, [&](ql::PlanSnapshotPtr p) {
+            if (columns >= 0) return;
+            for (const ql::PlanRow& r : p->rows)
+                if (QString::fromStdString(r.layer) == layer && r.report) columns = double(t.nsecsElapsed()) / 1e6;
+        });
+        if (!plan->edit({layer}, QStringLiteral("bits"), bits)) return 1;
+        while ((plan->busy() || !plan->snapshot()->measure) && t.elapsed() < 600000)
+            waitFor(plan, SIGNAL(measured()), 600000);
+        QObject::disconnect(conn);
+        columnsMs.push_back(columns);
+        klSeconds.push_back(double(t.nsecsElapsed()) / 1e9);
+        std::printf("  %3d  %8.1f  %6.2f  %d\n", editBlocks[e], columns, klSeconds.back(),
+                    plan->snapshot()->measure ? plan->snapshot()->measure->blocksRun : -1);
+        wait(300); // a user reading the numbers
+    }
+    probe.stop();
+    QString editKl, editCols;
+    for (size_t e = 0; e < klSeconds.size(); ++e) {
+        editKl += QStringLiteral("%1%2").arg(e ? ", " : "").arg(klSeconds[e], 0, 'f', 2);
+        editCols += QStringLiteral("%1%2").arg(e ? ", " : "").arg(columnsMs[e], 0, 'f', 1);
+    }
+
     QString longGaps;
-    for (const auto& [at, gap] : probe.longGaps()) {
+    for (const auto& [at, gap] : analysisLong) {
         QString page; // the page in front when the gap began
         for (const auto& [t, p] : clickLog)
             if (t <= at - gap / 1000.0) page = p;
@@ -207,8 +258,11 @@ int main(int argc, char** argv)
                 qPrintable(longGaps), analysisSeconds);
     std::printf("{\"baseline_max_gap_ms\": %.1f, \"baseline_p99_gap_ms\": %.1f, \"analysis_seconds\": %.1f, "
                 "\"ticks\": %zu, \"max_gap_ms\": %.1f, \"p99_gap_ms\": %.1f, \"gaps_over_100ms\": %d, "
-                "\"max_gap_over_baseline\": %.2f, \"clicks\": %d}\n",
-                baseMax, baseP99, analysisSeconds, probe.ticks(), probe.maxGap(), probe.percentile(0.99),
-                probe.over(100.0), baseMax > 0 ? probe.maxGap() / baseMax : 0.0, step);
+                "\"max_gap_over_baseline\": %.2f, \"clicks\": %d, \"first_plan_measure_s\": %.1f, "
+                "\"edit_layer_columns_ms\": [%s], \"edit_quick_kl_s\": [%s], \"editing_max_gap_ms\": %.1f, "
+                "\"editing_p99_gap_ms\": %.1f, \"editing_gaps_over_100ms\": %d}\n",
+                baseMax, baseP99, analysisSeconds, analysisTicks, analysisMaxGap, analysisP99, analysisOver,
+                baseMax > 0 ? analysisMaxGap / baseMax : 0.0, step, firstMeasureSeconds, qPrintable(editCols),
+                qPrintable(editKl), probe.maxGap(), probe.percentile(0.99), probe.over(100.0));
     return 0;
 }
