@@ -375,6 +375,13 @@ void PlanSession::publish()
     emit planChanged(m_snapshot);
 }
 
+void PlanSession::setLive(bool live)
+{
+    m_live = live;
+    // Turned on after the plan was shown or edited: measure what is there now.
+    if (live && !m_job && !(m_measure && m_measuredRecipe == m_recipe)) schedule();
+}
+
 void PlanSession::activate()
 {
     if (m_active) return;

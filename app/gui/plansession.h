@@ -45,7 +45,7 @@ public:
     /// What the editor shows (never null).
     PlanSnapshotPtr snapshot() const { return m_snapshot; }
     /// Measures after each change when on (the default); tests and benchmarks may turn it off.
-    void setLive(bool live) { m_live = live; }
+    void setLive(bool live);
     /// Starts the live what-if for this model: the window calls it when the plan is first shown
     /// or edited, so opening a large model does not start quantizing it unasked.
     void activate();

@@ -25,6 +25,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <vector>
 
 namespace {
@@ -203,6 +204,19 @@ int main(int argc, char** argv)
 
     // Editing: the plan page in front, the default plan measured, then one edit at a time.
     ql::PlanSession* plan = wb.plan();
+    QObject::connect(plan, &ql::PlanSession::failed, [](const QString& title, const QString& message) {
+        std::fprintf(stderr, "error: %s: %s\n", qPrintable(title), qPrintable(message));
+        std::exit(1);
+    });
+    std::fprintf(stderr, "editing the plan\n");
+    QTimer jobsLog; // what the jobs do, every 10 s (a stalled edit shows where)
+    QObject::connect(&jobsLog, &QTimer::timeout, [&]() {
+        for (ql::Job* j : wb.jobs()->jobs())
+            if (j->state() == ql::Job::State::Running)
+                std::fprintf(stderr, "  job %s: %.0f%% %s\n", qPrintable(j->title()), 100 * j->fraction(),
+                             qPrintable(j->statusText()));
+    });
+    jobsLog.start(10000);
     plan->setLive(true);
     window.showPage(QStringLiteral("plan"));
     QElapsedTimer firstClock;
