@@ -165,26 +165,17 @@ void PlanEditor::updateSummary()
                                 ? QString::number(*m_plan->measuredBitsPerWeight, 'f', 3)
                                 : QStringLiteral("≈ ") + QString::number(s.bitsPerWeight, 'f', 3))
                        .arg(double(s.modelBytes) / 1e6, 0, 'f', 2);
-    if (m_plan->measure) {
-        const PlanMeasure& m = *m_plan->measure;
-        text += tr(" · KL <b>%1</b> · top-1 %2% · ppl %3 (float %4) on %5 × %6 tokens")
-                    .arg(m.kl.meanKl, 0, 'g', 4)
-                    .arg(100.0 * m.kl.top1Agreement, 0, 'f', 2)
-                    .arg(m.kl.pplModel, 0, 'f', 3)
-                    .arg(m.kl.pplRef, 0, 'f', 3)
-                    .arg(m.windows)
-                    .arg(m.ctx);
-    }
-    if (m_plan->full) {
-        const PlanMeasure& f = *m_plan->full;
-        text += tr("<br>Full evaluation: KL <b>%1</b> · top-1 %2% · ppl <b>%3</b> (float %4) on %5 × %6 tokens")
-                    .arg(f.kl.meanKl, 0, 'g', 4)
-                    .arg(100.0 * f.kl.top1Agreement, 0, 'f', 2)
-                    .arg(f.kl.pplModel, 0, 'f', 3)
-                    .arg(f.kl.pplRef, 0, 'f', 3)
-                    .arg(f.windows)
-                    .arg(f.ctx);
-    }
+    auto line = [this](const PlanMeasure& m) {
+        return tr("KL <b>%1</b> · top-1 %2% · ppl <b>%3</b> (float %4) on %5 × %6 tokens")
+            .arg(m.kl.meanKl, 0, 'g', 4)
+            .arg(100.0 * m.kl.top1Agreement, 0, 'f', 2)
+            .arg(m.kl.pplModel, 0, 'f', 3)
+            .arg(m.kl.pplRef, 0, 'f', 3)
+            .arg(m.windows)
+            .arg(m.ctx);
+    };
+    if (m_plan->measure) text += QStringLiteral(" · ") + line(*m_plan->measure);
+    if (m_plan->full) text += tr("<br>Full evaluation: ") + line(*m_plan->full);
     if (m_plan->measuring) text += tr(" · <i>measuring…</i>");
     m_summary->setText(text);
 }

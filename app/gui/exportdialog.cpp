@@ -88,6 +88,14 @@ QString ExportDialog::format() const
     return m_format->currentData().toString();
 }
 
+ExportRequest ExportDialog::request() const
+{
+    ExportRequest req;
+    req.format = format();
+    req.ggufType = *parseGgmlType(m_type->currentText().toStdString()); // the combo holds valid names only
+    return req;
+}
+
 void ExportDialog::refreshPreview()
 {
     const QString f = format();
@@ -95,9 +103,7 @@ void ExportDialog::refreshPreview()
     if (m_previewJob) m_previewJob->cancel();
     m_table->setRowCount(0);
     m_warning->setText(tr("Checking what %1 can represent…").arg(m_format->currentText()));
-    ExportRequest req;
-    req.format = f;
-    req.ggufType = *parseGgmlType(m_type->currentText().toStdString());
+    ExportRequest req = request();
     req.preview = true;
     const QString typeName = m_type->currentText();
     QPointer<ExportDialog> self(this);
@@ -137,9 +143,7 @@ void ExportDialog::startExport()
         m_status->setText(tr("Choose where to write first."));
         return;
     }
-    ExportRequest req;
-    req.format = format();
-    req.ggufType = *parseGgmlType(m_type->currentText().toStdString());
+    ExportRequest req = request();
     req.path = QFileInfo(m_path->text().trimmed()).absoluteFilePath();
     QPointer<ExportDialog> self(this);
     const QString path = req.path;

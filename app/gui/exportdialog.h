@@ -1,5 +1,7 @@
 #pragma once
 
+#include "planexport.h"
+
 #include <QDialog>
 #include <QPointer>
 
@@ -40,6 +42,7 @@ public:
 
 private:
     QString format() const;
+    ExportRequest request() const; ///< format and GGUF type as chosen
 
     Workbench* m_wb;
     QComboBox* m_format;

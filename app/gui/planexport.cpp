@@ -12,16 +12,6 @@ namespace ql {
 
 namespace {
 
-Expected<void> writeText(const QString& path, const std::string& text)
-{
-    QSaveFile f(path);
-    if (!f.open(QIODevice::WriteOnly))
-        return makeError((path + ": cannot write (" + f.errorString() + ")").toStdString());
-    f.write(text.data(), qint64(text.size()));
-    if (!f.commit()) return makeError((path + ": cannot write (" + f.errorString() + ")").toStdString());
-    return {};
-}
-
 Expected<ExportOutcome> exportGgufLike(const ExportRequest& req, const ExportInputs& in, Job& job)
 {
     GgufExportOptions opt;
@@ -41,7 +31,8 @@ Expected<ExportOutcome> exportGgufLike(const ExportRequest& req, const ExportInp
         out.fallbacks += fallback ? 1 : 0;
         kept += e.runCodes ? 1 : 0;
     }
-    if (req.format == QLatin1String("tensor-types") && !req.preview) QL_TRY(writeText(req.path, tensorTypeRules(*r)));
+    if (req.format == QLatin1String("tensor-types") && !req.preview)
+        QL_TRY(writeTextFile(req.path, tensorTypeRules(*r)));
     out.bytes = r->bytes;
     out.seconds = r->seconds;
     out.summary = QStringLiteral("%1 tensors, %2 with the run's codes unchanged, %3 with a fallback")
@@ -52,6 +43,16 @@ Expected<ExportOutcome> exportGgufLike(const ExportRequest& req, const ExportInp
 }
 
 } // namespace
+
+Expected<void> writeTextFile(const QString& path, const std::string& text)
+{
+    QSaveFile f(path);
+    if (!f.open(QIODevice::WriteOnly))
+        return makeError((path + ": cannot write (" + f.errorString() + ")").toStdString());
+    f.write(text.data(), qint64(text.size()));
+    if (!f.commit()) return makeError((path + ": cannot write (" + f.errorString() + ")").toStdString());
+    return {};
+}
 
 std::function<Expected<ExportOutcome>(Job&)> exportWork(const ExportRequest& req, const ExportInputs& in)
 {
@@ -112,7 +113,7 @@ std::function<Expected<ExportOutcome>(Job&)> exportWork(const ExportRequest& req
             r.modelSha256 = in.modelSha256;
             r.calibrationSha256 = in.run->calib.sha256;
             out.summary = QStringLiteral("the plan with the hashes of the model and the calibration text");
-            if (!req.preview) QL_TRY(writeText(req.path, recipeToJson(r)));
+            if (!req.preview) QL_TRY(writeTextFile(req.path, recipeToJson(r)));
             return out;
         }
         return makeError("unknown export format '" + req.format.toStdString() + "'");

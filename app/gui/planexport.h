@@ -49,6 +49,9 @@ struct ExportInputs {
     std::string modelSha256;
 };
 
+/// Writes text to path atomically (a temporary file beside it, renamed when complete).
+Expected<void> writeTextFile(const QString& path, const std::string& text);
+
 /// The work of an export job: every artifact of quantlens-cli export, written atomically.
 std::function<Expected<ExportOutcome>(Job&)> exportWork(const ExportRequest& request, const ExportInputs& inputs);
 

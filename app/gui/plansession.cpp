@@ -1,5 +1,7 @@
 #include "plansession.h"
 
+#include "planexport.h"
+
 #include "pluginregistry.h"
 
 #include "quantlens/quant/formats.h"
@@ -14,7 +16,6 @@
 #include <QUndoCommand>
 
 #include <atomic>
-#include <fstream>
 
 namespace ql {
 
@@ -254,14 +255,7 @@ Expected<void> PlanSession::saveRecipe(const QString& path) const
 {
     Recipe r = m_recipe;
     r.modelSha256 = m_modelSha;
-    const std::string tmp = path.toStdString() + ".tmp";
-    {
-        std::ofstream f(tmp, std::ios::trunc);
-        if (!(f << recipeToJson(r)) || !f.flush()) return makeError(path.toStdString() + ": cannot write");
-    }
-    if (std::rename(tmp.c_str(), path.toStdString().c_str()) != 0)
-        return makeError(path.toStdString() + ": cannot write (rename failed)");
-    return {};
+    return writeTextFile(path, recipeToJson(r));
 }
 
 std::shared_ptr<const RecipeRun> PlanSession::currentRun() const
