@@ -38,6 +38,7 @@ public:
     }
     Expected<Eigen::VectorXf> finalNorm() const override { return m_base.finalNorm(); }
     Expected<RowMatrix> lmHead() const override { return m_base.lmHead(); }
+    Expected<std::optional<ConstRowMap>> lmHeadView() const override { return m_base.lmHeadView(); }
 
 private:
     const WeightSource& m_base;

@@ -73,6 +73,31 @@ int batchSize(const EvalOptions& opt, int hidden, int vocab, int scored, bool ke
     return std::min<int>(b, static_cast<int>(windows));
 }
 
+// log Σ exp(z) of a column, the exponentials in float and the sum in double. The exponentials
+// go to a float array first: with a cast in the same expression Eigen falls back to scalar expf,
+// several times slower. The array is kept per thread: a vocabulary-sized allocation per column
+// costs page faults.
+double logSumExp(const Eigen::Ref<const Eigen::VectorXf>& z, Eigen::Index* argmax)
+{
+    const float mx = z.maxCoeff(argmax);
+    thread_local Eigen::ArrayXf e;
+    e = (z.array() - mx).exp();
+    return double(mx) + std::log(e.cast<double>().sum());
+}
+
+// −log softmax(z)[next token] at each scored position of a window whose logits start at `first`.
+Eigen::VectorXd nextTokenNll(const Eigen::MatrixXf& logits, const std::vector<int32_t>& w, int first)
+{
+    const Eigen::Index n = std::min<Eigen::Index>(logits.cols(), Eigen::Index(w.size()) - first - 1);
+    Eigen::VectorXd nll(std::max<Eigen::Index>(n, 0));
+#pragma omp parallel for schedule(static)
+    for (Eigen::Index c = 0; c < n; ++c) {
+        Eigen::Index top;
+        nll(c) = logSumExp(logits.col(c), &top) - double(logits(w[size_t(first + c + 1)], c));
+    }
+    return nll;
+}
+
 } // namespace
 
 double evaluationFlops(const ModelConfig& config, const EvalOptions& opt, int64_t windows)
@@ -102,7 +127,6 @@ Expected<PplResult> evaluatePerplexity(const ModelConfig& config, const WeightSo
     r.ctx = opt.ctx;
     r.chunks = nWin;
     double sum = 0, sumSq = 0;
-    Eigen::MatrixXf logits;
     for (int b0 = 0; b0 < nWin; b0 += batch) {
         const int nb = std::min(batch, nWin - b0);
         std::vector<std::vector<int32_t>> seqs;
@@ -112,14 +136,12 @@ Expected<PplResult> evaluatePerplexity(const ModelConfig& config, const WeightSo
         fo.threads = opt.threads;
         fo.logitsFrom = first;
         fo.runtime = opt.runtime;
-        auto sink = [&](int s, const Eigen::MatrixXf& logitsIn) -> Expected<void> {
-            logits = logitsIn; // same size every window: no new allocation
-            logSoftmaxColumns(logits);
+        auto sink = [&](int s, const Eigen::MatrixXf& logits) -> Expected<void> {
             const auto& w = (*windows)[b0 + s].tokens;
+            const Eigen::VectorXd nlls = nextTokenNll(logits, w, first);
             double wsum = 0;
             int64_t count = 0;
-            for (Eigen::Index c = 0; c + first + 1 < static_cast<Eigen::Index>(w.size()); ++c) {
-                const double nll = -static_cast<double>(logits(w[first + c + 1], c));
+            for (const double nll : nlls) {
                 wsum += nll;
                 sumSq += nll * nll;
                 ++count;
@@ -144,38 +166,50 @@ Expected<PplResult> evaluatePerplexity(const ModelConfig& config, const WeightSo
     return r;
 }
 
-void logSoftmaxColumns(Eigen::MatrixXf& logits)
+KlReference KlReference::fromLogits(const Eigen::MatrixXf& logits, int scored, const std::vector<int32_t>& w, int first)
 {
+    KlReference r;
+    r.p.resize(logits.rows(), scored);
+    r.pLogP.resize(scored);
+    r.pSum.resize(scored);
+    r.nll.resize(scored);
+    r.argmax.resize(size_t(scored));
 #pragma omp parallel for schedule(static)
-    for (Eigen::Index c = 0; c < logits.cols(); ++c) {
-        auto col = logits.col(c);
-        const float mx = col.maxCoeff();
-        // exp into a float array first: with the cast in the same expression Eigen falls back to
-        // scalar expf, which is several times slower (and slower still where it underflows). The
-        // array is kept per thread: a vocabulary-sized allocation per column costs page faults.
-        thread_local Eigen::ArrayXf e;
-        e = (col.array() - mx).exp();
-        const double s = e.cast<double>().sum();
-        col.array() -= mx + static_cast<float>(std::log(s));
+    for (Eigen::Index c = 0; c < scored; ++c) {
+        const auto z = logits.col(c);
+        const double lse = logSumExp(z, &r.argmax[size_t(c)]);
+        auto p = r.p.col(c);
+        p = (z.array() - float(lse)).exp().matrix();
+        r.pLogP(c) = (p.array().cast<double>() * (z.array().cast<double>() - lse)).sum();
+        r.pSum(c) = p.cast<double>().sum();
+        r.nll(c) = lse - double(z(w[size_t(first + c + 1)]));
     }
+    return r;
 }
 
-void KlAccumulator::add(const Eigen::MatrixXf& rp, const Eigen::MatrixXf& lp, const std::vector<int32_t>& w, int first)
+void KlAccumulator::add(const KlReference& ref, const Eigen::MatrixXf& logits, const std::vector<int32_t>& w, int first)
 {
-    for (Eigen::Index c = 0; c < rp.cols(); ++c) {
-        thread_local Eigen::ArrayXf p; // vectorised and kept; see logSoftmaxColumns
-        p = rp.col(c).array().exp();
-        const double kl = (p.cast<double>() * (rp.col(c) - lp.col(c)).array().cast<double>()).sum();
-        klSum += kl;
-        maxKl = std::max(maxKl, kl);
-        Eigen::Index ar, am;
-        rp.col(c).maxCoeff(&ar);
-        lp.col(c).maxCoeff(&am);
-        agree += ar == am;
-        nllRef -= rp(w[size_t(first + c + 1)], c);
-        nllModel -= lp(w[size_t(first + c + 1)], c);
+    const Eigen::Index n = ref.p.cols();
+    Eigen::VectorXd kl(n), nll(n);
+    std::vector<char> same(static_cast<size_t>(n));
+#pragma omp parallel for schedule(static)
+    for (Eigen::Index c = 0; c < n; ++c) {
+        const auto z = logits.col(c);
+        Eigen::Index top;
+        const double lse = logSumExp(z, &top);
+        const double pz = (ref.p.col(c).cast<double>().array() * z.cast<double>().array()).sum();
+        kl(c) = ref.pLogP(c) - pz + lse * ref.pSum(c);
+        nll(c) = lse - double(z(w[size_t(first + c + 1)]));
+        same[size_t(c)] = top == ref.argmax[size_t(c)];
     }
-    tokens += rp.cols();
+    for (Eigen::Index c = 0; c < n; ++c) { // in order: the sums do not depend on the threads
+        klSum += kl(c);
+        maxKl = std::max(maxKl, kl(c));
+        agree += same[size_t(c)];
+        nllRef += ref.nll(c);
+        nllModel += nll(c);
+    }
+    tokens += n;
 }
 
 KlResult KlAccumulator::result() const
@@ -214,8 +248,7 @@ Expected<KlResult> evaluateKl(const ModelConfig& refConfig, const WeightSource& 
                                 windows->size());
 
     KlAccumulator acc;
-    std::vector<Eigen::MatrixXf> refLogp(batch);
-    Eigen::MatrixXf lp;
+    std::vector<KlReference> refs(batch);
     ForwardOptions fo;
     fo.threads = opt.threads;
     fo.logitsFrom = first;
@@ -229,8 +262,7 @@ Expected<KlResult> evaluateKl(const ModelConfig& refConfig, const WeightSource& 
         QL_TRY(refEngine.run(
             seqs,
             [&](int s, const Eigen::MatrixXf& l) -> Expected<void> {
-                refLogp[s] = l.leftCols(scored);
-                logSoftmaxColumns(refLogp[s]);
+                refs[size_t(s)] = KlReference::fromLogits(l, scored, (*windows)[b0 + s].tokens, first);
                 return {};
             },
             fo, &subRef));
@@ -238,9 +270,7 @@ Expected<KlResult> evaluateKl(const ModelConfig& refConfig, const WeightSource& 
         QL_TRY(engine.run(
             seqs,
             [&](int s, const Eigen::MatrixXf& l) -> Expected<void> {
-                lp = l.leftCols(scored); // same size every window: no new allocation
-                logSoftmaxColumns(lp);
-                acc.add(refLogp[s], lp, (*windows)[b0 + s].tokens, first);
+                acc.add(refs[size_t(s)], l, (*windows)[b0 + s].tokens, first);
                 return {};
             },
             modelFo, &sub));

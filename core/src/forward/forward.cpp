@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <optional>
 
 namespace ql {
 
@@ -61,6 +62,21 @@ void applyRope(Eigen::MatrixXf& m, int headDim, const Eigen::MatrixXf& cosT, con
                 b[i] = x2 * c[i] + x1 * s[i];
             }
         }
+    }
+}
+
+// out = head · x in blocks of vocabulary rows, the blocks shared among threads: one product over
+// the whole vocabulary streams a result far larger than the caches and runs at a third of the
+// speed of the blocks' products. Each block's product is the same whichever thread runs it.
+void headProduct(const ConstRowMap& head, const Eigen::Ref<const Eigen::MatrixXf>& x, Eigen::MatrixXf& out)
+{
+    constexpr Eigen::Index kRows = 1024;
+    out.resize(head.rows(), x.cols());
+    const Eigen::Index blocks = (head.rows() + kRows - 1) / kRows;
+#pragma omp parallel for schedule(dynamic)
+    for (Eigen::Index b = 0; b < blocks; ++b) {
+        const Eigen::Index r0 = b * kRows, rows = std::min(kRows, head.rows() - r0);
+        out.middleRows(r0, rows).noalias() = head.middleRows(r0, rows) * x;
     }
 }
 
@@ -218,12 +234,22 @@ Expected<void> ForwardEngine::runFrom(int firstLayer, std::vector<Eigen::MatrixX
         if (!fn) return fn.error();
         m_finalNorm = std::move(*fn);
     }
-    if (opt.computeLogits && (m_lmHead.size() == 0 || !m_cacheLmHead)) {
-        auto head = m_weights.lmHead();
-        if (!head) return head.error();
-        m_lmHead = std::move(*head);
+    std::optional<ConstRowMap> head;
+    if (opt.computeLogits) {
+        auto view = m_weights.lmHeadView();
+        if (!view) return view.error();
+        if (*view) {
+            head.emplace(**view);
+            m_lmHead = RowMatrix();
+        } else {
+            if (m_lmHead.size() == 0 || !m_cacheLmHead) {
+                auto owned = m_weights.lmHead();
+                if (!owned) return owned.error();
+                m_lmHead = std::move(*owned);
+            }
+            head.emplace(m_lmHead.data(), m_lmHead.rows(), m_lmHead.cols());
+        }
     }
-    Eigen::MatrixXf logits;
     for (int s = 0; s < nSeq; ++s) {
         if (fb && fb->isCanceled()) return makeError(canceledMessage());
         rmsNorm(xs[s], m_finalNorm, m_config.rmsEps, m_h);
@@ -234,11 +260,11 @@ Expected<void> ForwardEngine::runFrom(int firstLayer, std::vector<Eigen::MatrixX
             from = std::clamp<Eigen::Index>(from, 0, n - 1);
             if (opt.runtime.lmHeadInput.active()) {
                 fakeQuantizeActivations(m_h.rightCols(n - from), opt.runtime.lmHeadInput, m_xq);
-                logits.noalias() = m_lmHead * m_xq;
+                headProduct(*head, m_xq, m_logits);
             } else {
-                logits.noalias() = m_lmHead * m_h.rightCols(n - from);
+                headProduct(*head, m_h.rightCols(n - from), m_logits);
             }
-            if (sink) QL_TRY(sink(s, logits));
+            if (sink) QL_TRY(sink(s, m_logits));
         }
         if (fb) fb->progress((double(m_config.layers - firstLayer) * nSeq + s + 1) / units);
     }

@@ -21,7 +21,7 @@ Expected<QuickEvaluator> QuickEvaluator::prepare(const Model& model, const std::
     q.m_windows = std::move(*windows);
     q.m_first = q.m_windows[0].firstScored;
     q.m_scored = opt.ctx - 1 - q.m_first;
-    q.m_refLogp.resize(q.m_windows.size());
+    q.m_refs.resize(q.m_windows.size());
     q.m_inputs.resize(size_t(q.m_config.layers) + 1);
     std::vector<std::vector<int32_t>> seqs;
     for (const EvalWindow& w : q.m_windows) seqs.push_back(w.tokens);
@@ -32,8 +32,7 @@ Expected<QuickEvaluator> QuickEvaluator::prepare(const Model& model, const std::
     QL_TRY(engine.run(
         seqs,
         [&](int s, const Eigen::MatrixXf& l) -> Expected<void> {
-            q.m_refLogp[size_t(s)] = l.leftCols(q.m_scored);
-            logSoftmaxColumns(q.m_refLogp[size_t(s)]);
+            q.m_refs[size_t(s)] = KlReference::fromLogits(l, q.m_scored, q.m_windows[size_t(s)].tokens, q.m_first);
             return {};
         },
         fo, fb));
@@ -70,13 +69,10 @@ Expected<KlResult> QuickEvaluator::measure(const WeightSource& plan, int firstCh
     m_blocksRun = layers - start;
 
     KlAccumulator acc;
-    Eigen::MatrixXf lp;
     QL_TRY(engine.runFrom(
         layers, states,
         [&](int s, const Eigen::MatrixXf& l) -> Expected<void> {
-            lp = l.leftCols(m_scored); // same size every window: no new allocation
-            logSoftmaxColumns(lp);
-            acc.add(m_refLogp[size_t(s)], lp, m_windows[size_t(s)].tokens, m_first);
+            acc.add(m_refs[size_t(s)], l, m_windows[size_t(s)].tokens, m_first);
             return {};
         },
         fo));

@@ -327,6 +327,13 @@ Expected<RowMatrix> Model::lmHead() const
     return tensorAsFloat(m_lmHeadName);
 }
 
+Expected<std::optional<ConstRowMap>> Model::lmHeadView() const
+{
+    auto view = floatView(m_lmHeadName);
+    if (view) QL_TRY(checkFinite(m_lmHeadName, view->data(), view->size()));
+    return view;
+}
+
 std::optional<ConstRowMap> Model::floatView(const std::string& name) const
 {
     const auto it = m_tensors.find(name);

@@ -36,6 +36,7 @@ public:
     }
     Expected<Eigen::VectorXf> finalNorm() const override { return m_weights->finalNorm(); }
     Expected<RowMatrix> lmHead() const override { return m_weights->lmHead(); }
+    Expected<std::optional<ConstRowMap>> lmHeadView() const override { return m_weights->lmHeadView(); }
 
 private:
     const WeightSource* m_weights = nullptr;

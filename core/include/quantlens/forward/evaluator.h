@@ -72,18 +72,29 @@ Expected<std::vector<EvalWindow>> makeWindows(const std::vector<int32_t>& tokens
 /// pass with logits where they are scored), for an estimate before a long run.
 double evaluationFlops(const ModelConfig& config, const EvalOptions& opt, int64_t windows);
 
-/// Log-softmax of each column in place (float exp, double sums), as every evaluation here takes it.
-void logSoftmaxColumns(Eigen::MatrixXf& logits);
+/// The reference model's side of a KL measurement on one window, in the form every comparison
+/// with it needs: KL(p || q) = Σ p log p − Σ p·z + lse(z)·Σ p for the model's logits z, so a
+/// comparison reads the model's logits once and never forms its log-probabilities.
+struct KlReference {
+    Eigen::MatrixXf p;                ///< vocab × scored: probabilities (float exp of the log-softmax)
+    Eigen::VectorXd pLogP;            ///< per position: Σ p·log p, log p taken in double
+    Eigen::VectorXd pSum;             ///< per position: Σ p (1 up to rounding)
+    Eigen::VectorXd nll;              ///< per position: −log p of the next token
+    std::vector<Eigen::Index> argmax; ///< per position: the most likely token
+    /// From the reference's logits [vocab, ≥ scored] at positions from `first` on (the first
+    /// `scored` columns are used), each predicting the next token of `window`.
+    static KlReference fromLogits(const Eigen::MatrixXf& logits, int scored, const std::vector<int32_t>& window,
+                                  int first);
+};
 
 /// Running sums of a KL measurement over scored positions, shared by evaluateKl and the quick
 /// evaluator so that both compute the same numbers.
 struct KlAccumulator {
     double klSum = 0, nllRef = 0, nllModel = 0, maxKl = 0;
     int64_t agree = 0, tokens = 0;
-    /// Adds a window: log-probabilities [vocab, scored] of the reference and the model at the
-    /// positions from `first` on, each predicting the next token of `window`.
-    void add(const Eigen::MatrixXf& refLogp, const Eigen::MatrixXf& logp, const std::vector<int32_t>& window,
-             int first);
+    /// Adds a window: the model's logits [vocab, ≥ ref's positions] at the reference's positions
+    /// (log-sum-exp and sums in double; the result does not depend on the thread count).
+    void add(const KlReference& ref, const Eigen::MatrixXf& logits, const std::vector<int32_t>& window, int first);
     /// Means, perplexities and agreement so far (chunks and seconds left to the caller).
     KlResult result() const;
 };

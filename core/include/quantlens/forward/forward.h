@@ -137,6 +137,7 @@ private:
     Eigen::MatrixXf m_xq;  // fake-quantized linear input (activation-quantization hook)
     Eigen::MatrixXf m_q81; // q8_1 block-sum correction (BlockWeights::q8_1Mins)
     Eigen::MatrixXf m_cos, m_sin;
+    Eigen::MatrixXf m_logits; // kept: a vocabulary-sized allocation per sequence costs page faults
 };
 
 } // namespace ql

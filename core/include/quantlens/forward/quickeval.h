@@ -39,7 +39,7 @@ private:
     EvalOptions m_opt;
     std::vector<EvalWindow> m_windows;
     int m_first = 0, m_scored = 0;
-    std::vector<Eigen::MatrixXf> m_refLogp;             ///< per window: vocab × scored
+    std::vector<KlReference> m_refs;                    ///< per window
     std::vector<std::vector<Eigen::MatrixXf>> m_inputs; ///< per block, per window: the last plan's block input
     int m_validBlocks = 0;                              ///< m_inputs[0 .. m_validBlocks] hold the last plan's
     int m_blocksRun = 0;

@@ -64,6 +64,11 @@ public:
     Expected<void> embed(std::span<const int32_t> ids, Eigen::MatrixXf& out) const override;
     Expected<Eigen::VectorXf> finalNorm() const override { return m_finalNorm; }
     Expected<RowMatrix> lmHead() const override { return lmHeadWeight(); }
+    Expected<std::optional<ConstRowMap>> lmHeadView() const override
+    {
+        const RowMatrix& h = lmHeadWeight();
+        return std::optional<ConstRowMap>(ConstRowMap(h.data(), h.rows(), h.cols()));
+    }
 
 private:
     void refreshViews();

@@ -68,6 +68,8 @@ public:
     Expected<void> embed(std::span<const int32_t> ids, Eigen::MatrixXf& out) const override;
     Expected<Eigen::VectorXf> finalNorm() const override;
     Expected<RowMatrix> lmHead() const override;
+    /// The mapped F32 head, checked for NaN and Inf (nullopt for other dtypes).
+    Expected<std::optional<ConstRowMap>> lmHeadView() const override;
 
     /// Weights are checked for NaN and Inf as they are converted (each block once), and a bad
     /// value fails the load naming the tensor and index; allowing them turns the check off.

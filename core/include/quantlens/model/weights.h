@@ -9,6 +9,7 @@
 #include <array>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 
 namespace ql {
@@ -90,6 +91,9 @@ public:
     virtual Expected<Eigen::VectorXf> finalNorm() const = 0;
     /// The output projection [vocab, hidden] (the embedding when tied).
     virtual Expected<RowMatrix> lmHead() const = 0;
+    /// The output projection without a copy, when the source holds it as fp32 in memory
+    /// (nullopt: call lmHead). At vocabulary size a copy costs more than the product it feeds.
+    virtual Expected<std::optional<ConstRowMap>> lmHeadView() const { return std::optional<ConstRowMap>(); }
 };
 
 } // namespace ql
