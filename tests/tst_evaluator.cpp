@@ -5,6 +5,7 @@
 //  - the shared trained models against tests/data/reference_ppl.json, produced by
 //    tests/reference/numpy_reference.py (see the "command" field of each entry).
 #include "fixturemodel.h"
+#include "quantlens/forward/bf16gemm.h"
 #include "quantlens/forward/evaluator.h"
 #include "quantlens/forward/quickeval.h"
 #include "quantlens/quant/quantizedmodel.h"
@@ -216,10 +217,20 @@ private slots:
         QVERIFY2(rel < 2e-3, "perplexity differs from the reference by more than 0.2%");
     }
 
+    void quickEvaluatorEqualsFreshKl_data()
+    {
+        QTest::addColumn<bool>("bf16");
+        QTest::newRow("fp32") << false;
+        QTest::newRow("bf16") << true;
+    }
+
     // The quick evaluator restarting from the changed block gives evaluateKl's numbers for a
-    // sequence of plans: all quantized, one layer changed further, undone, an earlier change.
+    // sequence of plans: all quantized, one layer changed further, undone, an earlier change;
+    // with fp32 products and with bf16 ones (on both sides).
     void quickEvaluatorEqualsFreshKl()
     {
+        QFETCH(bool, bf16);
+        if (bf16 && !ql::bf16::supported()) QSKIP("this CPU lacks AVX512-BF16");
         const QString dir = qltest::sharedModel(QStringLiteral("stories260k"));
         const QString data = qltest::sharedFile(QStringLiteral("data/wikitext-2-raw/wiki.test.raw"));
         QL_REQUIRE_SHARED(dir);
@@ -232,6 +243,7 @@ private slots:
         ql::EvalOptions o;
         o.ctx = 128;
         o.chunks = 6;
+        o.runtime.bf16Products = bf16;
         const int bos = (*tok)->bosId();
         // A plan: every linear RTN at `bits`, except the layers `special` gives another width.
         auto plan = [&](int bits, const std::map<std::string, int>& special) {
@@ -275,6 +287,15 @@ private slots:
             QVERIFY(rel(k->pplRef, fresh->pplRef) < 1e-6);
             QCOMPARE(k->top1Agreement, fresh->top1Agreement);
         }
+        // The setting takes effect: the other arithmetic gives another (close) KL.
+        ql::EvalOptions other = o;
+        other.runtime.bf16Products = !bf16;
+        const auto p = plan(4, {});
+        auto a = ql::evaluateKl(m->config(), *m, m->config(), *p, ids, bos, o);
+        auto b = ql::evaluateKl(m->config(), *m, m->config(), *p, ids, bos, other);
+        QVERIFY(a.ok() && b.ok());
+        QVERIFY(a->meanKl != b->meanKl);
+        QVERIFY2(std::abs(a->meanKl - b->meanKl) < 0.1 * a->meanKl, qPrintable(QString::number(a->meanKl - b->meanKl)));
     }
 };
 

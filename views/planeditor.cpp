@@ -166,13 +166,14 @@ void PlanEditor::updateSummary()
                                 : QStringLiteral("≈ ") + QString::number(s.bitsPerWeight, 'f', 3))
                        .arg(double(s.modelBytes) / 1e6, 0, 'f', 2);
     auto line = [this](const PlanMeasure& m) {
-        return tr("KL <b>%1</b> · top-1 %2% · ppl <b>%3</b> (float %4) on %5 × %6 tokens")
+        return tr("KL <b>%1</b> · top-1 %2% · ppl <b>%3</b> (float %4) on %5 × %6 tokens%7")
             .arg(m.kl.meanKl, 0, 'g', 4)
             .arg(100.0 * m.kl.top1Agreement, 0, 'f', 2)
             .arg(m.kl.pplModel, 0, 'f', 3)
             .arg(m.kl.pplRef, 0, 'f', 3)
             .arg(m.windows)
-            .arg(m.ctx);
+            .arg(m.ctx)
+            .arg(m.bf16 ? tr(", bf16 products") : QString());
     };
     if (m_plan->measure) text += QStringLiteral(" · ") + line(*m_plan->measure);
     if (m_plan->full) text += tr("<br>Full evaluation: ") + line(*m_plan->full);

@@ -30,6 +30,7 @@ struct PlanMeasure {
     KlResult kl;
     int windows = 0, ctx = 0;
     int blocksRun = 0;
+    bool bf16 = false; ///< measured with bf16 products (RuntimeNumerics::bf16Products)
 };
 
 /// Everything the plan editor shows, immutable once built by the application: the resolved

@@ -2,6 +2,7 @@
 
 #include "quantlens/base/expected.h"
 #include "quantlens/base/feedback.h"
+#include "quantlens/forward/evaluator.h"
 #include "quantlens/store/runstate.h"
 #include "quantlens/text/tokenizer.h"
 
@@ -53,6 +54,11 @@ void addNonFiniteOption(QCommandLineParser& p);
 /// With --allow-nonfinite: scans the model, warns on stderr about every tensor with NaN or Inf
 /// and lets them through.
 void applyNonFiniteOption(const QCommandLineParser& p, Model& model);
+/// Adds --compute fp32|bf16: the arithmetic of the evaluated model's products.
+void addComputeOption(QCommandLineParser& p);
+/// Applies --compute to opt.runtime; an error for an unknown value, or bf16 on a CPU without
+/// AVX512-BF16.
+Expected<void> applyComputeOption(const QCommandLineParser& p, EvalOptions& opt);
 /// Before a long run: when `flops` is large, states on stderr its size and the time it takes at
 /// the GEMM throughput measured now ("what" names the run).
 void announceCost(double flops, const std::string& what);

@@ -39,6 +39,7 @@ int cmdEval(const QStringList& args)
                  QStringLiteral("Simulate a runtime's numerics: llamacpp (activations in the format each GGUF "
                                 "weight type asks for, F16 KV cache; the model must be a .gguf file)."),
                  QStringLiteral("R")});
+    addComputeOption(p);
     addRecipeOptions(p);
     if (!parseArgs(p, args, 1,
                    "quantlens-cli eval MODEL_DIR|MODEL.gguf --data FILE [--run RUN_DIR | --recipe R.json] [options]"))
@@ -63,6 +64,7 @@ int cmdEval(const QStringList& args)
     opt.ctx = *ctx;
     opt.chunks = *chunks;
     opt.threads = *threads;
+    if (auto c = applyComputeOption(p, opt); !c) return fail(c.message());
 
     const std::string dir = p.positionalArguments()[0].toStdString();
     CliFeedback ofb("open");
@@ -112,6 +114,8 @@ int cmdEval(const QStringList& args)
         auto rt = LlamaCppRuntime::make(*weights, *opened->gguf, model->config());
         if (!rt) return fail(rt.message());
         runtime = std::move(*rt);
+        if (p.value(QStringLiteral("compute")) != QLatin1String("fp32"))
+            return fail("--runtime llamacpp computes in the GGUF's own formats; drop --compute");
         runtime->apply(opt);
         weights = &*runtime;
     }
@@ -137,6 +141,7 @@ int cmdEval(const QStringList& args)
     j["seconds"] = r->seconds;
     j["tokens_per_s"] = r->seconds > 0 ? double(r->tokensProcessed) / r->seconds : 0.0;
     if (runtime) j["runtime"] = "llamacpp";
+    j["compute"] = opt.runtime.bf16Products ? "bf16" : "fp32";
     if (saved) j["run"] = p.value(QStringLiteral("run")).toStdString();
     if (run) {
         j["recipe"] = p.value(QStringLiteral("recipe")).toStdString();

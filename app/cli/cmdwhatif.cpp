@@ -61,10 +61,11 @@ int cmdWhatIf(const QStringList& args)
     p.addOption({QStringLiteral("threads"), QStringLiteral("Threads (0: all cores)."), QStringLiteral("N"),
                  QStringLiteral("0")});
     p.addOption({QStringLiteral("json"), QStringLiteral("Print one JSON object.")});
+    addComputeOption(p);
     addRecipeOptions(p);
     if (!parseArgs(p, args, 1,
                    "quantlens-cli whatif MODEL_DIR --recipe R.json --edit LAYER:key=value [--edit ...] --data FILE "
-                   "[--quick 8] [--ctx 512] [--out-recipe FILE] [--json]"))
+                   "[--quick 8] [--ctx 512] [--compute fp32|bf16] [--out-recipe FILE] [--json]"))
         return 1;
     if (!p.isSet(QStringLiteral("recipe"))) return fail("whatif needs --recipe R.json (the plan before the edits)");
     if (!p.isSet(QStringLiteral("edit"))) return fail("whatif needs at least one --edit LAYER:key=value");
@@ -85,6 +86,7 @@ int cmdWhatIf(const QStringList& args)
     opt.ctx = *ctx;
     opt.chunks = *quick;
     opt.threads = *threads;
+    if (auto c = applyComputeOption(p, opt); !c) return fail(c.message());
 
     const std::string dir = p.positionalArguments()[0].toStdString();
     CliFeedback ofb("open");
@@ -131,11 +133,14 @@ int cmdWhatIf(const QStringList& args)
     for (const auto& [name, row] : (*mAfter)["layers"].items())
         if ((*mBefore)["layers"][name] != row)
             changed.push_back({{"layer", name}, {"before", (*mBefore)["layers"][name]}, {"after", row}});
-    nlohmann::json j{
-        {"model_dir", dir},          {"data", dataPath},
-        {"n_ctx", opt.ctx},          {"edits", p.values(QStringLiteral("edit")).join(QLatin1Char(' ')).toStdString()},
-        {"changed_layers", changed}, {"before", *mBefore},
-        {"after", *mAfter}};
+    nlohmann::json j{{"model_dir", dir},
+                     {"data", dataPath},
+                     {"n_ctx", opt.ctx},
+                     {"compute", opt.runtime.bf16Products ? "bf16" : "fp32"},
+                     {"edits", p.values(QStringLiteral("edit")).join(QLatin1Char(' ')).toStdString()},
+                     {"changed_layers", changed},
+                     {"before", *mBefore},
+                     {"after", *mAfter}};
     j["before"].erase("layers");
     j["after"].erase("layers");
     if (p.isSet(QStringLiteral("json"))) {

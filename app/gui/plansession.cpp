@@ -4,6 +4,7 @@
 
 #include "pluginregistry.h"
 
+#include "quantlens/forward/bf16gemm.h"
 #include "quantlens/quant/formats.h"
 #include "quantlens/recipe/planedit.h"
 #include "quantlens/recipe/plansize.h"
@@ -91,7 +92,8 @@ void PlanSession::setModel(std::shared_ptr<const Model> model, std::shared_ptr<c
 void PlanSession::setProject(const Project& project)
 {
     const bool sliceChanged = project.evalFile != m_project.evalFile || project.calibFile != m_project.calibFile ||
-                              project.quickWindows != m_project.quickWindows || project.quickCtx != m_project.quickCtx;
+                              project.quickWindows != m_project.quickWindows ||
+                              project.quickCtx != m_project.quickCtx || project.quickCompute != m_project.quickCompute;
     m_project = project;
     if (sliceChanged && m_state) {
         m_state->resetQuick = true;
@@ -269,6 +271,8 @@ EvalOptions PlanSession::evalOptions() const
     opt.chunks = m_project.quickWindows;
     const int maxCtx = m_model ? m_model->config().maxPositions : 0;
     opt.ctx = maxCtx > 0 ? std::min(m_project.quickCtx, maxCtx) : m_project.quickCtx;
+    opt.runtime.bf16Products = m_project.quickCompute == QLatin1String("bf16") ||
+                               (m_project.quickCompute == QLatin1String("auto") && bf16::supported());
     return opt;
 }
 
@@ -290,7 +294,8 @@ Job* PlanSession::evaluateFully()
         return nullptr;
     }
     EvalOptions opt = evalOptions();
-    opt.chunks = -1; // every window of the text
+    opt.chunks = -1;                  // every window of the text
+    opt.runtime.bf16Products = false; // the full evaluation is the exact one
     auto model = m_model;
     auto tok = m_tokenizer;
     auto work = [model, tok, run, file, opt](Job& job) -> Expected<PlanMeasure> {
@@ -453,6 +458,7 @@ void PlanSession::startMeasure(std::shared_ptr<RecipeRun> run)
         m.windows = kl->chunks;
         m.ctx = opt.ctx;
         m.blocksRun = state->quick->blocksRun();
+        m.bf16 = opt.runtime.bf16Products;
         return m;
     };
     QPointer<PlanSession> self(this);

@@ -81,6 +81,11 @@ Expected<Project> Project::load(const QString& path)
     p.evalFile = resolve(base, e.value(QStringLiteral("file")).toString());
     p.quickWindows = e.value(QStringLiteral("quick_windows")).toInt(p.quickWindows);
     p.quickCtx = e.value(QStringLiteral("quick_ctx")).toInt(p.quickCtx);
+    p.quickCompute = e.value(QStringLiteral("quick_compute")).toString(p.quickCompute);
+    if (p.quickCompute != QLatin1String("auto") && p.quickCompute != QLatin1String("fp32") &&
+        p.quickCompute != QLatin1String("bf16"))
+        return fieldError(path, "evaluation", "quick_compute must be auto, fp32 or bf16, got " + p.quickCompute)
+            .error();
     if (p.quickWindows <= 0 || p.quickCtx < 2)
         return fieldError(path, "evaluation", QStringLiteral("quick_windows must be positive and quick_ctx at least 2"))
             .error();
@@ -120,15 +125,16 @@ Expected<void> Project::save(const QString& target)
                   {"seqlen", calib.seqlen},
                   {"sampling", samplingName(calib.sampling)},
                   {"seed", qint64(calib.seed)}};
-    QJsonObject o{
-        {"version", 1},
-        {"model", relativeTo(base, modelDir)},
-        {"calibration", c},
-        {"sensitivity", sensitivity},
-        {"kl_samples", klSamples},
-        {"analysis", relativeTo(base, storeFile)},
-        {"evaluation",
-         QJsonObject{{"file", relativeTo(base, evalFile)}, {"quick_windows", quickWindows}, {"quick_ctx", quickCtx}}}};
+    QJsonObject o{{"version", 1},
+                  {"model", relativeTo(base, modelDir)},
+                  {"calibration", c},
+                  {"sensitivity", sensitivity},
+                  {"kl_samples", klSamples},
+                  {"analysis", relativeTo(base, storeFile)},
+                  {"evaluation", QJsonObject{{"file", relativeTo(base, evalFile)},
+                                             {"quick_windows", quickWindows},
+                                             {"quick_ctx", quickCtx},
+                                             {"quick_compute", quickCompute}}}};
     QJsonArray runList;
     for (const SavedRun& r : runs)
         runList.append(QJsonObject{{"name", r.name},

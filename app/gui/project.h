@@ -31,6 +31,8 @@ struct Project {
     QString evalFile;     ///< text of the plan editor's quick slice ("" : the calibration text)
     int quickWindows = 8; ///< windows of the quick slice
     int quickCtx = 512;   ///< tokens per quick window (capped by the model's context)
+    /// Products of the quick measure: "fp32", "bf16" or "auto" (bf16 where the CPU has AVX512-BF16).
+    QString quickCompute = QStringLiteral("auto");
     QString planJson;     ///< the quantization plan as recipe JSON ("" : none yet)
     QList<SavedRun> runs; ///< named plans quantized into run folders, oldest first
 

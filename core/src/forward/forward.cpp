@@ -65,6 +65,14 @@ void applyRope(Eigen::MatrixXf& m, int headDim, const Eigen::MatrixXf& cosT, con
     }
 }
 
+// out = head · x with bf16 operands (RuntimeNumerics::bf16Products), the input packed into `in`.
+void headProduct(const ConstRowMap& head, const Eigen::Ref<const Eigen::MatrixXf>& x, bf16::PackedInput& in,
+                 Eigen::MatrixXf& out)
+{
+    in.pack(x);
+    bf16::multiply(head.data(), head.rows(), head.cols(), in, out);
+}
+
 // out = head · x in blocks of vocabulary rows, the blocks shared among threads: one product over
 // the whole vocabulary streams a result far larger than the caches and runs at a third of the
 // speed of the blocks' products. Each block's product is the same whichever thread runs it.
@@ -88,6 +96,14 @@ ForwardEngine::ForwardEngine(const ModelConfig& config, const WeightSource& weig
     m_names.resize(config.layers);
     for (int i = 0; i < config.layers; ++i)
         for (int s = 0; s < SlotCount; ++s) m_names[i].push_back(siteName(i, BlockPoint(s)));
+}
+
+Expected<void> ForwardEngine::useBf16(const RuntimeNumerics& runtime)
+{
+    m_bf16 = runtime.bf16Products;
+    if (m_bf16 && !bf16::supported())
+        return makeError("forward pass: bf16 products need a CPU with AVX512-BF16, which this one lacks; use fp32");
+    return {};
 }
 
 void ForwardEngine::publish(int layer, int slot, int seq, const Eigen::MatrixXf& x)
@@ -197,6 +213,7 @@ Expected<void> ForwardEngine::layers(int first, int last, std::vector<Eigen::Mat
             }
     }
 
+    QL_TRY(useBf16(opt.runtime));
     m_kvF16 = opt.runtime.kvCacheF16;
     m_flashF16 = opt.runtime.kvCacheF16 && opt.runtime.flashAttentionF16;
     m_stopLayer = m_stopSlot = -1;
@@ -209,6 +226,11 @@ Expected<void> ForwardEngine::layers(int first, int last, std::vector<Eigen::Mat
     for (int layer = first; layer < last; ++layer) {
         if (fb && fb->isCanceled()) return makeError(canceledMessage());
         QL_TRY(m_weights.block(layer, m_block));
+        if (m_bf16)
+            for (int k = 0; k < kLinearCount; ++k) {
+                const ConstRowMap wk = m_block[LinearKind(k)];
+                m_packed[size_t(k)].pack(wk.data(), wk.rows(), wk.cols());
+            }
         for (int s = 0; s < nSeq; ++s) {
             if (fb && fb->isCanceled()) return makeError(canceledMessage());
             runBlock(layer, m_block, xs[s], s);
@@ -234,6 +256,7 @@ Expected<void> ForwardEngine::runFrom(int firstLayer, std::vector<Eigen::MatrixX
         if (!fn) return fn.error();
         m_finalNorm = std::move(*fn);
     }
+    QL_TRY(useBf16(opt.runtime));
     std::optional<ConstRowMap> head;
     if (opt.computeLogits) {
         auto view = m_weights.lmHeadView();
@@ -250,6 +273,12 @@ Expected<void> ForwardEngine::runFrom(int firstLayer, std::vector<Eigen::MatrixX
             head.emplace(m_lmHead.data(), m_lmHead.rows(), m_lmHead.cols());
         }
     }
+    auto product = [&](const Eigen::Ref<const Eigen::MatrixXf>& x) {
+        if (m_bf16)
+            headProduct(*head, x, m_packedIn, m_logits);
+        else
+            headProduct(*head, x, m_logits);
+    };
     for (int s = 0; s < nSeq; ++s) {
         if (fb && fb->isCanceled()) return makeError(canceledMessage());
         rmsNorm(xs[s], m_finalNorm, m_config.rmsEps, m_h);
@@ -260,9 +289,9 @@ Expected<void> ForwardEngine::runFrom(int firstLayer, std::vector<Eigen::MatrixX
             from = std::clamp<Eigen::Index>(from, 0, n - 1);
             if (opt.runtime.lmHeadInput.active()) {
                 fakeQuantizeActivations(m_h.rightCols(n - from), opt.runtime.lmHeadInput, m_xq);
-                headProduct(*head, m_xq, m_logits);
+                product(m_xq);
             } else {
-                headProduct(*head, m_h.rightCols(n - from), m_logits);
+                product(m_h.rightCols(n - from));
             }
             if (sink) QL_TRY(sink(s, m_logits));
         }
@@ -299,6 +328,8 @@ void ForwardEngine::runBlock(int layer, const BlockWeights& w, Eigen::MatrixXf& 
     // once per site for linears with equal specs (q/k/v, gate/up); observers saw the float value.
     const Eigen::MatrixXf* quantizedFrom = nullptr;
     ActQuantSpec quantizedAs;
+    // With bf16 products the input is packed once per site too (packedFrom: what m_packedIn holds).
+    const Eigen::MatrixXf* packedFrom = nullptr;
     auto input = [&](LinearKind k, const Eigen::MatrixXf& in) -> const Eigen::MatrixXf& {
         const ActQuantSpec& a = w.actQuant[static_cast<int>(k)];
         if (!a.active()) return in;
@@ -306,11 +337,21 @@ void ForwardEngine::runBlock(int layer, const BlockWeights& w, Eigen::MatrixXf& 
             fakeQuantizeActivations(in, a, m_xq);
             quantizedFrom = &in;
             quantizedAs = a;
+            if (packedFrom == &m_xq) packedFrom = nullptr;
         }
         return m_xq;
     };
     auto project = [&](LinearKind k, const Eigen::MatrixXf& in, Eigen::MatrixXf& out) {
-        out.noalias() = w[k] * input(k, in);
+        const Eigen::MatrixXf& x = input(k, in);
+        if (m_bf16) {
+            if (packedFrom != &x) {
+                m_packedIn.pack(x);
+                packedFrom = &x;
+            }
+            bf16::multiply(m_packed[static_cast<size_t>(k)], m_packedIn, out);
+        } else {
+            out.noalias() = w[k] * x;
+        }
         if (const auto& mins = w.q8_1Mins[static_cast<int>(k)]) {
             q8_1Correction(in, m_q81);
             out.noalias() += *mins * m_q81;
@@ -378,6 +419,7 @@ void ForwardEngine::runBlock(int layer, const BlockWeights& w, Eigen::MatrixXf& 
         x += m_o;
         rmsNorm(x, w.mlpNorm, c.rmsEps, m_h);
         quantizedFrom = nullptr; // m_h holds a new site now
+        packedFrom = nullptr;
         publish(layer, MlpIn, seq, m_h);
         if (stopAt(MlpIn, m_h)) return;
     }

@@ -226,14 +226,6 @@ uint16_t floatToHalf(float f)
     return static_cast<uint16_t>(sign | h);
 }
 
-uint16_t floatToBf16(float f)
-{
-    uint32_t x = std::bit_cast<uint32_t>(f);
-    if ((x & 0x7fffffffu) > 0x7f800000u) return static_cast<uint16_t>((x >> 16) | 0x40u);
-    x += 0x7fffu + ((x >> 16) & 1u);
-    return static_cast<uint16_t>(x >> 16);
-}
-
 void convertToFloat(DType t, const std::byte* src, float* dst, size_t n)
 {
     switch (t) {

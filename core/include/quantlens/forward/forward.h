@@ -2,12 +2,14 @@
 
 #include "quantlens/base/expected.h"
 #include "quantlens/base/feedback.h"
+#include "quantlens/forward/bf16gemm.h"
 #include "quantlens/model/modelconfig.h"
 #include "quantlens/model/weights.h"
 #include "quantlens/quant/actquant.h"
 
 #include <Eigen/Core>
 
+#include <array>
 #include <functional>
 #include <string>
 #include <vector>
@@ -41,6 +43,9 @@ struct RuntimeNumerics {
     bool flashAttentionF16 = false;
     /// Simulated quantization of the lm_head's input (what a runtime does for its output weight).
     ActQuantSpec lmHeadInput;
+    /// Every linear and the lm_head multiply bf16-rounded weights and inputs, accumulating in
+    /// fp32, as a bf16 runtime does (and about three times as fast here; needs bf16::supported()).
+    bool bf16Products = false;
 };
 
 /// Settings of one forward run.
@@ -116,6 +121,8 @@ private:
                            Eigen::MatrixXf& out, float scale) const;
     bool stopHere(int layer, int slot) const { return layer == m_stopLayer && slot == m_stopSlot; }
     void publish(int layer, int slot, int seq, const Eigen::MatrixXf& x);
+    /// Takes RuntimeNumerics::bf16Products; an error when this CPU cannot run it.
+    Expected<void> useBf16(const RuntimeNumerics& runtime);
 
     const ModelConfig& m_config;
     const WeightSource& m_weights;
@@ -124,11 +131,14 @@ private:
     std::vector<std::vector<std::string>> m_names;
     std::string m_finalName = "final_norm";
     bool m_cacheLmHead = false;
-    int m_stopLayer = -1, m_stopSlot = -1;   ///< see ForwardOptions::stopAfterSite
-    bool m_kvF16 = false;                    ///< see RuntimeNumerics::kvCacheF16
-    bool m_flashF16 = false;                 ///< see RuntimeNumerics::flashAttentionF16
-    int m_startSlot = 0;                     ///< runBlockPart: the slot the block resumes after
-    BlockCheckpoint* m_checkpoint = nullptr; ///< runBlockPart: read at the start, written at the stop
+    int m_stopLayer = -1, m_stopSlot = -1;                  ///< see ForwardOptions::stopAfterSite
+    bool m_kvF16 = false;                                   ///< see RuntimeNumerics::kvCacheF16
+    bool m_flashF16 = false;                                ///< see RuntimeNumerics::flashAttentionF16
+    int m_startSlot = 0;                                    ///< runBlockPart: the slot the block resumes after
+    BlockCheckpoint* m_checkpoint = nullptr;                ///< runBlockPart: read at the start, written at the stop
+    bool m_bf16 = false;                                    ///< see RuntimeNumerics::bf16Products
+    std::array<bf16::PackedWeights, kLinearCount> m_packed; ///< the block's weights, with m_bf16
+    bf16::PackedInput m_packedIn;
     RowMatrix m_lmHead;
     Eigen::VectorXf m_finalNorm;
     BlockWeights m_block;

@@ -2,6 +2,7 @@
 
 #include "quantlens/base/expected.h"
 
+#include <bit>
 #include <cstddef>
 #include <cstdint>
 #include <map>
@@ -84,7 +85,14 @@ inline float roundToHalf(float f)
 {
     return halfToFloat(floatToHalf(f));
 }
-/// Float to bfloat16 bits, round to nearest even.
-uint16_t floatToBf16(float f);
+/// Float to bfloat16 bits, round to nearest even (NaN stays a quiet NaN). Inline: the bf16
+/// products round every operand with it.
+inline uint16_t floatToBf16(float f)
+{
+    uint32_t x = std::bit_cast<uint32_t>(f);
+    if ((x & 0x7fffffffu) > 0x7f800000u) return static_cast<uint16_t>((x >> 16) | 0x40u);
+    x += 0x7fffu + ((x >> 16) & 1u);
+    return static_cast<uint16_t>(x >> 16);
+}
 
 } // namespace ql
