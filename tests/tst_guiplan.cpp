@@ -14,6 +14,7 @@
 #include "workbench.h"
 
 #include "quantlens/export/ggufreader.h"
+#include "quantlens/forward/bf16gemm.h"
 #include "quantlens/forward/evaluator.h"
 #include "quantlens/recipe/planedit.h"
 #include "quantlens/store/runstate.h"
@@ -179,6 +180,25 @@ private slots:
         QVERIFY2(QString::fromStdString(badParam.message()).contains(QStringLiteral("mse_clip")),
                  badParam.message().c_str());
         QCOMPARE(wb.plan()->undoStack()->count(), 1);
+
+        // "float" in the method column keeps the layer unquantized (the recipe's skip list); the
+        // float row's method cell is then the one editable cell, and a method takes it back.
+        const QModelIndex method = model->index(row, PlanTableModel::MethodColumn);
+        QVERIFY(model->setData(method, QStringLiteral("float")));
+        QVERIFY(specOf(wb.plan(), layer).skip);
+        QCOMPARE(wb.plan()->recipe().skip, std::vector<std::string>{layer});
+        QCOMPARE(model->data(method, Qt::DisplayRole).toString(), QStringLiteral("float"));
+        QVERIFY(wb.plan()->snapshot()->size.modelBytes > sizeBefore); // a float layer weighs more
+        QVERIFY(!(model->flags(bits) & Qt::ItemIsEditable));
+        QVERIFY(model->flags(method) & Qt::ItemIsEditable);
+        QVERIFY(model->setData(method, QStringLiteral("rtn")));
+        QVERIFY(!specOf(wb.plan(), layer).skip);
+        QCOMPARE(bitsOf(wb.plan(), layer), 4); // the rule's: its own override went with "float"
+        undo->trigger();
+        QVERIFY(specOf(wb.plan(), layer).skip);
+        undo->trigger();
+        QVERIFY(wb.plan()->recipe().skip.empty());
+        QCOMPARE(bitsOf(wb.plan(), layer), 3);
     }
 
     void multiSelectApply()
@@ -313,6 +333,8 @@ private slots:
         EvalOptions opt;
         opt.ctx = 64;
         opt.chunks = 4;
+        QCOMPARE(quick.bf16, bf16::supported()); // the quick measure's default: bf16 where the CPU has it
+        opt.runtime.bf16Products = quick.bf16;
         auto fresh = evaluateKl(model->config(), *model, model->config(), *run->model, (*tok)->encode(*text),
                                 (*tok)->addsBos() ? (*tok)->bosId() : -1, opt);
         QVERIFY2(fresh.ok(), fresh.message().c_str());
@@ -336,6 +358,8 @@ private slots:
         QVERIFY(finish(wb.jobs()->jobs().back()));
         QVERIFY(plan->snapshot()->full);
         opt.chunks = -1;
+        opt.runtime.bf16Products = false; // the full evaluation is always fp32
+        QVERIFY(!plan->snapshot()->full->bf16);
         auto all = evaluateKl(model->config(), *model, model->config(), *run->model, (*tok)->encode(*text),
                               (*tok)->addsBos() ? (*tok)->bosId() : -1, opt);
         QVERIFY(all.ok());

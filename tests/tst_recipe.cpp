@@ -668,6 +668,49 @@ private slots:
         QVERIFY(*again == edited);
     }
 
+    // "LAYER:float=true" keeps one layer in float through the skip list, "float=false" takes it
+    // out again; a glob or a missing rule that keeps it float anyway is named.
+    void floatEdits()
+    {
+        auto base = ql::parseRecipe(
+            withRule(J("{'match': '*.mlp.*', 'method': 'rtn', 'bits': 4}"), J("'skip': ['*.layers.1.*']")));
+        QVERIFY2(base.ok(), base.message().c_str());
+        const std::string down0 = "model.layers.0.mlp.down_proj";
+        auto kept = ql::applyPlanEditText(*base, down0 + ":float=true");
+        QVERIFY2(kept.ok(), kept.message().c_str());
+        QCOMPARE(kept->skip, (std::vector<std::string>{"*.layers.1.*", down0}));
+        auto r = ql::resolveRecipe(*kept, fixtureLayers());
+        QVERIFY2(r.ok(), r.ok() ? "" : r.message().c_str());
+        QVERIFY(r->at(down0).skip);
+        QVERIFY(!r->at("model.layers.0.mlp.up_proj").skip);
+        auto again = ql::applyPlanEditText(*kept, down0 + ":float=true"); // idempotent
+        QVERIFY(again.ok() && again->skip == kept->skip);
+        auto back = ql::applyPlanEditText(*kept, down0 + ":float=false");
+        QVERIFY2(back.ok(), back.message().c_str());
+        QVERIFY(*back == *base);
+        // Keeping a layer float drops the overrides naming it exactly, not the globs.
+        auto overridden = ql::applyPlanEditText(*base, down0 + ":bits=3");
+        QVERIFY(overridden.ok());
+        overridden = ql::applyPlanEditText(*overridden, "*.up_proj:bits=5");
+        QVERIFY(overridden.ok());
+        auto floated = ql::applyPlanEditText(*overridden, down0 + ":float=true");
+        QVERIFY2(floated.ok(), floated.message().c_str());
+        QCOMPARE(floated->overrides.size(), size_t(1));
+        QCOMPARE(floated->overrides[0].match, std::string("*.up_proj"));
+        QVERIFY(ql::resolveRecipe(*floated, fixtureLayers()).ok());
+        auto glob = ql::applyPlanEditText(*base, "model.layers.1.mlp.up_proj:float=false");
+        QVERIFY(!glob.ok());
+        QVERIFY2(QString::fromStdString(glob.message()).contains(QStringLiteral("skip[0]")), glob.message().c_str());
+        auto noRule = ql::applyPlanEditText(*base, "model.layers.0.self_attn.q_proj:float=false");
+        QVERIFY(!noRule.ok());
+        QVERIFY2(QString::fromStdString(noRule.message()).contains(QStringLiteral("no rule")),
+                 noRule.message().c_str());
+        // Other edits go through parsePlanEdit and applyPlanEdit.
+        auto bits = ql::applyPlanEditText(*base, down0 + ":bits=3");
+        QVERIFY(bits.ok() && bits->overrides.size() == 1 && bits->overrides[0].patch.bits == 3);
+        QVERIFY(!ql::applyPlanEditText(*base, down0 + ":bits=nine").ok());
+    }
+
     void planEditErrors_data()
     {
         QTest::addColumn<QString>("edit");

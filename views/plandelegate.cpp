@@ -17,6 +17,7 @@ QWidget* PlanDelegate::createEditor(QWidget* parent, const QStyleOptionViewItem&
     case PlanTableModel::MethodColumn: {
         auto* box = new QComboBox(parent);
         for (const auto& [id, params] : plan->methods) box->addItem(QString::fromStdString(id));
+        box->addItem(QStringLiteral("float")); // keep the layer unquantized (the recipe's skip list)
         return box;
     }
     case PlanTableModel::FormatColumn: {

@@ -176,7 +176,8 @@ Qt::ItemFlags PlanTableModel::flags(const QModelIndex& index) const
     Qt::ItemFlags f = QAbstractTableModel::flags(index);
     if (!m_plan || !index.isValid() || editKey(index.column()).isEmpty()) return f;
     const PlanRow& row = m_plan->rows[size_t(index.row())];
-    if (row.spec.skip) return f; // a float layer gets its plan from the recipe's skip list
+    // A float layer's only edit is its method: back to the rule's (float=false in the skip list).
+    if (row.spec.skip) return index.column() == MethodColumn ? f | Qt::ItemIsEditable : f;
     const bool isInt = isIntFormat(row.spec.weight.format);
     if ((index.column() == BitsColumn || index.column() == SymColumn) && !isInt) return f;
     return f | Qt::ItemIsEditable;
@@ -189,7 +190,13 @@ bool PlanTableModel::setData(const QModelIndex& index, const QVariant& value, in
                        ? (value.toBool() ? QStringLiteral("true") : QStringLiteral("false"))
                        : value.toString();
     if (text.isEmpty() || text == data(index, Qt::EditRole).toString()) return false;
-    emit editRequested(layerName(index.row()), editKey(index.column()), text);
+    // "float" keeps the layer unquantized; another method for a float layer takes it out of the skip list.
+    const bool floatRow = m_plan->rows[size_t(index.row())].spec.skip;
+    if (index.column() == MethodColumn && (text == QLatin1String("float") || floatRow))
+        emit editRequested(layerName(index.row()), QStringLiteral("float"),
+                           text == QLatin1String("float") ? QStringLiteral("true") : QStringLiteral("false"));
+    else
+        emit editRequested(layerName(index.row()), editKey(index.column()), text);
     return true;
 }
 

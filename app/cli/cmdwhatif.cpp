@@ -46,10 +46,12 @@ Expected<nlohmann::json> measurePlan(const Model& model, const QuantizeRun& run,
 int cmdWhatIf(const QStringList& args)
 {
     QCommandLineParser p;
-    p.addOption({QStringLiteral("edit"),
-                 QStringLiteral("A plan edit, LAYER_OR_GLOB:key=value[,key=value] with a recipe override's keys "
-                                "(method, bits, sym, group, format, granularity); repeat for several, in order."),
-                 QStringLiteral("EDIT")});
+    p.addOption(
+        {QStringLiteral("edit"),
+         QStringLiteral("A plan edit, LAYER_OR_GLOB:key=value[,key=value] with a recipe override's keys "
+                        "(method, bits, sym, group, format, granularity), or LAYER:float=true to keep a layer in float "
+                        "(float=false undoes it); repeat for several, in order."),
+         QStringLiteral("EDIT")});
     p.addOption(
         {QStringLiteral("data"), QStringLiteral("Text of the quick evaluation slice."), QStringLiteral("FILE")});
     p.addOption({QStringLiteral("ctx"), QStringLiteral("Window length in tokens."), QStringLiteral("N"),
@@ -70,12 +72,6 @@ int cmdWhatIf(const QStringList& args)
     if (!p.isSet(QStringLiteral("recipe"))) return fail("whatif needs --recipe R.json (the plan before the edits)");
     if (!p.isSet(QStringLiteral("edit"))) return fail("whatif needs at least one --edit LAYER:key=value");
     if (!p.isSet(QStringLiteral("data"))) return fail("whatif needs --data FILE (the quick evaluation slice)");
-    std::vector<RecipeOverride> edits;
-    for (const QString& e : p.values(QStringLiteral("edit"))) {
-        auto edit = parsePlanEdit(e.toStdString());
-        if (!edit) return fail(edit.message());
-        edits.push_back(std::move(*edit));
-    }
     auto ctx = intOption(p, QStringLiteral("ctx"), 2);
     if (!ctx) return fail(ctx.message());
     auto quick = intOption(p, QStringLiteral("quick"), 1);
@@ -104,7 +100,11 @@ int cmdWhatIf(const QStringList& args)
     auto base = recipeFromOptions(p);
     if (!base) return fail(base.message());
     Recipe edited = *base;
-    for (const RecipeOverride& e : edits) edited = applyPlanEdit(std::move(edited), e);
+    for (const QString& e : p.values(QStringLiteral("edit"))) {
+        auto r = applyPlanEditText(std::move(edited), e.toStdString());
+        if (!r) return fail(r.message());
+        edited = std::move(*r);
+    }
 
     PluginRegistry plugins;
     plugins.scanDefault();

@@ -148,9 +148,10 @@ Expected<void> PlanSession::edit(const QStringList& layers, const QString& key, 
     if (layers.isEmpty()) return makeError("no layer selected");
     Recipe next = m_recipe;
     for (const QString& layer : layers) {
-        auto o = parsePlanEdit((layer + QLatin1Char(':') + key + QLatin1Char('=') + value).toStdString());
-        if (!o) return o.error();
-        next = applyPlanEdit(std::move(next), *o);
+        auto r = applyPlanEditText(std::move(next),
+                                   (layer + QLatin1Char(':') + key + QLatin1Char('=') + value).toStdString());
+        if (!r) return r.error();
+        next = std::move(*r);
     }
     const QString what = key + QLatin1Char('=') + value;
     return pushRecipe(std::move(next), layers.size() == 1 ? layers.front() + QLatin1Char(':') + what

@@ -179,6 +179,13 @@ void Workbench::setCalibration(const QString& file, const CalibrationSpec& spec)
     emit projectChanged();
 }
 
+void Workbench::setQuickCompute(const QString& compute)
+{
+    m_project.quickCompute = compute;
+    m_plan.setProject(m_project);
+    emit projectChanged();
+}
+
 void Workbench::setSensitivity(const QString& mode, int klSamples)
 {
     m_project.sensitivity = mode;

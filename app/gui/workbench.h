@@ -50,6 +50,8 @@ public:
     Expected<void> saveProject(const QString& path = {});
     /// Sets the calibration text and windows (used by the next analysis).
     void setCalibration(const QString& file, const CalibrationSpec& spec);
+    /// Sets the products of the plan's quick measure: "auto", "fp32" or "bf16" (Project::quickCompute).
+    void setQuickCompute(const QString& compute);
     /// Sets the sensitivity mode of the next analysis: none, proxy or full.
     void setSensitivity(const QString& mode, int klSamples = 4);
     /// Runs the analysis of the project's model on its calibration windows and writes the store.

@@ -4,6 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cstdlib>
 
 namespace ql {
@@ -92,6 +93,41 @@ Recipe applyPlanEdit(Recipe recipe, const RecipeOverride& edit)
     }
     recipe.overrides.push_back(edit);
     return recipe;
+}
+
+Expected<Recipe> setLayerFloat(Recipe recipe, const std::string& layer, bool keep)
+{
+    auto& skip = recipe.skip;
+    const auto exact = std::find(skip.begin(), skip.end(), layer);
+    if (keep) {
+        if (exact == skip.end()) skip.push_back(layer);
+        // The overrides naming it exactly would contradict the skip entry (a float layer has no
+        // format to patch); glob overrides just pass over it.
+        std::erase_if(recipe.overrides, [&](const RecipeOverride& o) { return o.match == layer; });
+        return recipe;
+    }
+    if (exact != skip.end()) skip.erase(exact);
+    for (size_t i = 0; i < skip.size(); ++i)
+        if (globMatch(skip[i], layer))
+            return makeError(layer + " stays float: skip[" + std::to_string(i) + "] \"" + skip[i] +
+                             "\" matches it; edit that entry in the rules");
+    const bool ruled = std::any_of(recipe.rules.begin(), recipe.rules.end(),
+                                   [&](const RecipeRule& r) { return globMatch(r.match, layer); });
+    if (!ruled) return makeError(layer + " stays float: no rule matches it; add one in the rules");
+    return recipe;
+}
+
+Expected<Recipe> applyPlanEditText(Recipe recipe, std::string_view edit)
+{
+    const size_t colon = edit.rfind(':');
+    if (colon != std::string_view::npos && colon > 0) {
+        const std::string_view what = edit.substr(colon + 1);
+        if (what == "float=true" || what == "float=false")
+            return setLayerFloat(std::move(recipe), std::string(edit.substr(0, colon)), what == "float=true");
+    }
+    auto o = parsePlanEdit(edit);
+    if (!o) return o.error();
+    return applyPlanEdit(std::move(recipe), *o);
 }
 
 std::string planSource(const Recipe& recipe, const std::string& layer)

@@ -21,6 +21,15 @@ Expected<RecipeOverride> parsePlanEdit(std::string_view edit);
 /// (edits of one layer accumulate, later values win), or appended as a new last override.
 Recipe applyPlanEdit(Recipe recipe, const RecipeOverride& edit);
 
+/// The recipe with `layer` kept in float (keep: its exact name joins the skip list and the
+/// overrides naming it exactly go) or no longer (its exact entry leaves the list). Errors when a glob keeps it in float
+/// anyway or when no rule would quantize it, naming why.
+Expected<Recipe> setLayerFloat(Recipe recipe, const std::string& layer, bool keep);
+
+/// One edit as text, as the plan editor and `whatif --edit` make it: "LAYER:float=true|false"
+/// (setLayerFloat), or any other parsePlanEdit text, applied with applyPlanEdit.
+Expected<Recipe> applyPlanEditText(Recipe recipe, std::string_view edit);
+
 /// Where a layer's spec comes from, as the plan table's "source" column shows it: "skip[i]",
 /// "rules[i] <glob>" or "float (no rule)", then "+ overrides[j]" for every override that matches.
 std::string planSource(const Recipe& recipe, const std::string& layer);
