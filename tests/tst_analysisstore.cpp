@@ -81,7 +81,8 @@ SiteStats makeSite(std::mt19937& rng, const std::string& name, int layer, int ch
     s.name = name;
     s.layer = layer;
     s.nTokens = tokens;
-    for (Eigen::VectorXf* v : {&s.absmax, &s.mean, &s.var, &s.kurtosis, &s.min, &s.max, &s.p01, &s.p25, &s.p75, &s.p99})
+    for (Eigen::VectorXf* v :
+         {&s.absmax, &s.mean, &s.var, &s.kurtosis, &s.min, &s.max, &s.p01, &s.p25, &s.p75, &s.p99, &s.meanAbs})
         *v = vec(channels);
     for (int t = 0; t < tokens; ++t) s.tokenAbsmax.push_back(std::abs(nd(rng)) * 1e3f);
     const int bins = 7 + layer;
@@ -177,6 +178,7 @@ void compareResults(const AnalysisResult& a, const AnalysisResult& b)
         QL_SAME(x.p25, y.p25, x.name + " p25");
         QL_SAME(x.p75, y.p75, x.name + " p75");
         QL_SAME(x.p99, y.p99, x.name + " p99");
+        QL_SAME(x.meanAbs, y.meanAbs, x.name + " meanAbs");
         QL_SAME(x.tokenAbsmax, y.tokenAbsmax, x.name + " tokenAbsmax");
         QL_SAME(x.histCounts, y.histCounts, x.name + " histCounts");
         QL_SAME(x.histEdges, y.histEdges, x.name + " histEdges");
@@ -283,12 +285,14 @@ private slots:
             deleted += H5Ldelete(file, (g + "/top3").c_str(), H5P_DEFAULT) >= 0;
             deleted += H5Adelete_by_name(file, g.c_str(), "median_abs", H5P_DEFAULT) >= 0;
         }
+        for (const auto& s : written.sites)
+            deleted += H5Ldelete(file, ("/sites/" + s.name + "/mean_abs").c_str(), H5P_DEFAULT) >= 0;
         for (const auto& w : written.weights) {
             deleted += H5Ldelete(file, ("/weights/" + w.name + "/hist_counts").c_str(), H5P_DEFAULT) >= 0;
             deleted += H5Ldelete(file, ("/weights/" + w.name + "/hist_edges").c_str(), H5P_DEFAULT) >= 0;
         }
         QVERIFY(H5Fclose(file) >= 0);
-        QCOMPARE(deleted, int(2 * written.residuals.size() + 2 * written.weights.size()));
+        QCOMPARE(deleted, int(2 * written.residuals.size() + 2 * written.weights.size() + written.sites.size()));
 
         auto r = AnalysisStore::read(path);
         QVERIFY2(r.ok(), r.message().c_str());
@@ -301,6 +305,7 @@ private slots:
             w.histCounts.clear();
             w.histEdges.clear();
         }
+        for (auto& s : expect.sites) s.meanAbs = Eigen::VectorXf();
         compareResults(*r, expect);
         if (QTest::currentTestFailed()) return;
         QCOMPARE(r->residuals[1].top3[0], 0.f); // the deletion really happened

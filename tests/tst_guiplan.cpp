@@ -444,6 +444,13 @@ private slots:
         std::vector<int32_t> top(order.begin(), order.begin() + long(std::ceil(0.1 * double(order.size()))));
         std::sort(top.begin(), top.end());
         QCOMPARE(view->salientPicker()->channels(), top);
+        // And by AWQ's salience, E|x| per channel (checked against a naive sum in tst_stats).
+        view->salientPicker()->pickTop(2, 10);
+        std::iota(order.begin(), order.end(), 0);
+        std::stable_sort(order.begin(), order.end(), [&](int p, int q) { return site->meanAbs[p] > site->meanAbs[q]; });
+        std::vector<int32_t> topAwq(order.begin(), order.begin() + long(top.size()));
+        std::sort(topAwq.begin(), topAwq.end());
+        QCOMPARE(view->salientPicker()->channels(), topAwq);
     }
 
     // The export dialog previews per tensor what the format cannot represent, then exports as a job.

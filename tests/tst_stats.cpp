@@ -100,8 +100,9 @@ class TestStats : public QObject {
                 double mean = 0;
                 for (double x : v) mean += x;
                 mean /= n;
-                double m2 = 0, m4 = 0, e = 0;
+                double m2 = 0, m4 = 0, e = 0, meanAbs = 0;
                 for (double x : v) {
+                    meanAbs += std::abs(x) / n;
                     m2 += (x - mean) * (x - mean);
                     m4 += std::pow(x - mean, 4);
                     e += x * x;
@@ -116,6 +117,7 @@ class TestStats : public QObject {
                 QVERIFY2(close(st.mean[c], mean, 1e-4) || std::abs(st.mean[c] - mean) < 1e-6,
                          qPrintable(where + " mean"));
                 QVERIFY2(close(st.var[c], m2), qPrintable(where + " var"));
+                QVERIFY2(close(st.meanAbs[c], meanAbs), qPrintable(where + " mean |x|"));
                 QVERIFY2(close(st.kurtosis[c], m4 / (m2 * m2) - 3), qPrintable(where + " kurtosis"));
                 QVERIFY2(st.min[c] == float(v.front()) && st.max[c] == float(v.back()), qPrintable(where + " min/max"));
                 QVERIFY2(st.absmax[c] == float(absmax[c]), qPrintable(where + " absmax"));

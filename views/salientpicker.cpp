@@ -37,8 +37,10 @@ SalientPicker::SalientPicker(QWidget* parent) : QWidget(parent)
     m_criterion = new QComboBox(this);
     m_criterion->addItem(tr("by absmax"));
     m_criterion->addItem(tr("by E[x²]"));
-    m_criterion->setToolTip(tr("Activation absmax (kept as the recipe's selector), or E[x²]: the Hessian's "
-                               "diagonal over the token count (an explicit channel list)"));
+    m_criterion->addItem(tr("by E|x| (AWQ)"));
+    m_criterion->setToolTip(tr("Activation absmax (kept as the recipe's selector); E[x²], the Hessian's diagonal "
+                               "over the token count; or E|x|, the activation salience AWQ ranks channels by "
+                               "(both an explicit channel list)"));
     row->addWidget(m_criterion);
     auto* pick = new QPushButton(tr("Pick"), this);
     row->addWidget(pick);
@@ -89,10 +91,17 @@ void SalientPicker::pickTop(int criterion, double percent)
     if (criterion == 0) {
         m_channels = topChannels(m_site->absmax, percent);
         m_selectorPercent = percent;
-    } else {
+    } else if (criterion == 1) {
         // E[x²] per channel: the Hessian's diagonal divided by the token count.
         const Eigen::VectorXf meanSquare = m_site->var + m_site->mean.cwiseProduct(m_site->mean);
         m_channels = topChannels(meanSquare, percent);
+        m_selectorPercent = 0;
+    } else {
+        if (m_site->meanAbs.size() == 0) { // a store written before E|x| was kept
+            m_label->setText(tr("This analysis has no E|x| per channel; run the analysis again"));
+            return;
+        }
+        m_channels = topChannels(m_site->meanAbs, percent);
         m_selectorPercent = 0;
     }
     updateLabel();

@@ -30,7 +30,7 @@ public:
     void setSite(const SiteStats* site);
     /// Adds the channels in [from, to] (chart x values, rounded to channels; a click adds one).
     void addRange(double from, double to);
-    /// Picks the top `percent` % by a criterion: 0 activation absmax (selector), 1 E[x²] (list).
+    /// Picks the top `percent` % by a criterion: 0 activation absmax (selector), 1 E[x²], 2 E|x| (lists).
     void pickTop(int criterion, double percent);
     /// Forgets the picks.
     void clear();

@@ -33,13 +33,17 @@ struct Scratch {
 
 struct ChannelMoments {
     double mean, m2, m3, m4; // central sums (not divided by n)
+    double meanAbs;
 };
 
 ChannelMoments moments(const float* v, Eigen::Index n)
 {
-    double s1 = 0;
-#pragma omp simd reduction(+ : s1)
-    for (Eigen::Index t = 0; t < n; ++t) s1 += double(v[t]);
+    double s1 = 0, sa = 0;
+#pragma omp simd reduction(+ : s1, sa)
+    for (Eigen::Index t = 0; t < n; ++t) {
+        s1 += double(v[t]);
+        sa += std::abs(double(v[t]));
+    }
     const double mean = s1 / double(n);
     double a2 = 0, a3 = 0, a4 = 0;
 #pragma omp simd reduction(+ : a2, a3, a4)
@@ -49,7 +53,7 @@ ChannelMoments moments(const float* v, Eigen::Index n)
         a3 += d2 * d;
         a4 += d2 * d2;
     }
-    return {mean, a2, a3, a4};
+    return {mean, a2, a3, a4, sa / double(n)};
 }
 
 // Channel-selection and site histograms of one channel in one pass over its values.
@@ -292,7 +296,7 @@ SiteStats SiteAccumulator::finish(const std::string& name, int layer, const Stat
     s.min = m_min;
     s.max = m_max;
     s.absmax = m_min.cwiseAbs().cwiseMax(m_max.cwiseAbs());
-    for (Eigen::VectorXf* v : {&s.mean, &s.var, &s.kurtosis, &s.p01, &s.p25, &s.p75, &s.p99}) v->resize(c);
+    for (Eigen::VectorXf* v : {&s.mean, &s.var, &s.kurtosis, &s.p01, &s.p25, &s.p75, &s.p99, &s.meanAbs}) v->resize(c);
     const int bins = std::max(1, opt.histogramBins);
     const float siteLo = c ? m_min.minCoeff() : 0.f, siteHi = c ? m_max.maxCoeff() : 0.f;
     const float siteScale = rangeScale(siteLo, siteHi, bins);
@@ -317,6 +321,7 @@ SiteStats SiteAccumulator::finish(const std::string& name, int layer, const Stat
                 const double c2 = m.m2 / double(n), c4 = m.m4 / double(n);
                 s.mean[j] = float(m.mean);
                 s.var[j] = float(c2);
+                s.meanAbs[j] = float(m.meanAbs);
                 s.kurtosis[j] = c2 > 0 ? float(c4 / (c2 * c2) - 3.0) : 0.f;
                 const float scale = rangeScale(m_min[j], m_max[j], kSelectBins);
                 binChannel(v, n, m_min[j], scale, siteLo, siteScale, bins, scratch);

@@ -62,6 +62,11 @@ Expected<SiteStats> readSite(hid_t sites, const std::string& name)
         if (!v) return v.error();
         s.*member = toEigen(*v);
     }
+    if (hasLink(id, "mean_abs")) { // absent from stores written before it was kept
+        auto v = readArray<float>(id, w, "mean_abs", 1);
+        if (!v) return v.error();
+        s.meanAbs = toEigen(*v);
+    }
     QL_ASSIGN(s.tokenAbsmax, readArray<float>(id, w, "token_absmax", 1));
     QL_ASSIGN(s.histCounts, readArray<double>(id, w, "hist_counts", 1));
     QL_ASSIGN(s.histEdges, readArray<float>(id, w, "hist_edges", 1));

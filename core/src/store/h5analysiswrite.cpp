@@ -42,6 +42,7 @@ Expected<void> writeSite(hid_t sites, const SiteStats& s)
     const hid_t id = g->get();
     const std::string w = "/sites/" + s.name;
     for (const auto& [name, member] : kChannelStats) QL_TRY(writeEigen(id, w, name, s.*member));
+    if (s.meanAbs.size()) QL_TRY(writeEigen(id, w, "mean_abs", s.meanAbs));
     QL_TRY(writeVector(id, w, "token_absmax", s.tokenAbsmax.data(), s.tokenAbsmax.size()));
     QL_TRY(writeVector(id, w, "hist_counts", s.histCounts.data(), s.histCounts.size()));
     QL_TRY(writeVector(id, w, "hist_edges", s.histEdges.data(), s.histEdges.size()));

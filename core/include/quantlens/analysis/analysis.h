@@ -18,6 +18,9 @@ struct SiteStats {
     int64_t nTokens = 0;
     // Per channel, float32 [in_features]; moments are population moments.
     Eigen::VectorXf absmax, mean, var, kurtosis, min, max, p01, p25, p75, p99;
+    /// Per channel E|x|, the activation salience AWQ ranks channels by; empty when read from a
+    /// store written before it was kept.
+    Eigen::VectorXf meanAbs;
     /// Per token: max |x| over channels, in calibration order (sample-major).
     std::vector<float> tokenAbsmax;
     /// Histogram of all values of the site: counts [bins], edges [bins + 1].
