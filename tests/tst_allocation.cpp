@@ -23,7 +23,7 @@ std::vector<ql::AllocItem> layerInstance(std::mt19937& rng, int layers)
         ql::AllocItem it;
         it.layers = {"layer" + std::to_string(l)};
         for (int b : {2, 3, 4, 8})
-            it.options.push_back({"w" + std::to_string(b), params * b + params / 128 * 32, s * std::pow(4.0, -b)});
+            it.options.push_back({"w" + std::to_string(b), {}, params * b + params / 128 * 32, s * std::pow(4.0, -b)});
         items.push_back(std::move(it));
     }
     return items;
@@ -36,7 +36,7 @@ std::vector<ql::AllocItem> irregularInstance(std::mt19937& rng, int layers, int 
     std::uniform_real_distribution<double> err(0.0, 1.0);
     std::vector<ql::AllocItem> items(size_t(layers), ql::AllocItem{});
     for (auto& it : items)
-        for (int o = 0; o < options; ++o) it.options.push_back({"o" + std::to_string(o), bits(rng), err(rng)});
+        for (int o = 0; o < options; ++o) it.options.push_back({"o" + std::to_string(o), {}, bits(rng), err(rng)});
     return items;
 }
 

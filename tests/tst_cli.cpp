@@ -1,6 +1,9 @@
 // The quantlens-cli contract: subcommands, JSON fields, exit codes and one-line errors.
 #include "fixturemodel.h"
 #include "testpaths.h"
+#include "quantlens/model/model.h"
+#include "quantlens/quant/formats.h"
+#include "quantlens/recipe/recipe.h"
 
 #include <QDir>
 #include <QElapsedTimer>
@@ -303,6 +306,56 @@ private slots:
         const Run refused = cli(other);
         QVERIFY(refused.code > 0);
         QVERIFY2(refused.err.contains(QStringLiteral("another calibration")), qPrintable(refused.err));
+    }
+
+    // allocate on analyze's store: within the budget, the exact knapsack's predicted error at most
+    // greedy's, q/k/v tied, a pin kept, and the written recipe resolving to the widths reported.
+    void allocate()
+    {
+        const QString a = m_tmp.path() + QStringLiteral("/a.h5");
+        QVERIFY2(QFileInfo::exists(a), "analyze() writes the store first");
+        const QString out = m_tmp.path() + QStringLiteral("/alloc.json");
+        const QString pinned = QStringLiteral("model.layers.0.mlp.down_proj");
+        auto allocate = [&](const QString& allocator, const QString& budget) {
+            return cli({QStringLiteral("allocate"), m_model, QStringLiteral("--analysis"), a,
+                        QStringLiteral("--budget"), budget, QStringLiteral("--allocator"), allocator,
+                        QStringLiteral("--tie"), QStringLiteral("qkv"), QStringLiteral("--pin"),
+                        pinned + QStringLiteral("=8"), QStringLiteral("--out"), out, QStringLiteral("--json")});
+        };
+        const Run g = allocate(QStringLiteral("greedy"), QStringLiteral("3.5bpw"));
+        QVERIFY2(g.code == 0, qPrintable(g.err));
+        const Run k = allocate(QStringLiteral("knapsack"), QStringLiteral("3.5bpw"));
+        QVERIFY2(k.code == 0, qPrintable(k.err));
+        const auto jk = nlohmann::json::parse(k.out.toStdString()), jg = nlohmann::json::parse(g.out.toStdString());
+        QCOMPARE(jk["measure"].get<std::string>(), std::string("proxy")); // the analysis has no KL
+        QVERIFY(jk["exact"].get<bool>());
+        QVERIFY(jk["bits_per_weight"].get<double>() <= 3.5);
+        QVERIFY(jg["bits_per_weight"].get<double>() <= 3.5);
+        QVERIFY(jk["predicted_error"].get<double>() <= jg["predicted_error"].get<double>() * (1 + 1e-12));
+        QVERIFY(jk["layers_at_width"].size() >= 2); // 3.5 bits lies between two widths
+        const auto& layers = jk["layers"];
+        QCOMPARE(layers[pinned.toStdString()]["bits"].get<int>(), 8);
+        auto model = ql::Model::open(m_model.toStdString());
+        QVERIFY(model.ok());
+        for (const auto& l : model->linearLayers())
+            if (l.kind == ql::LinearKind::K || l.kind == ql::LinearKind::V)
+                QCOMPARE(layers[l.name]["bits"], layers[ql::Model::linearName(l.block, ql::LinearKind::Q)]["bits"]);
+        auto recipe = ql::loadRecipe(out.toStdString());
+        QVERIFY2(recipe.ok(), recipe.message().c_str());
+        auto specs = ql::resolveRecipe(*recipe, model->linearLayers());
+        QVERIFY2(specs.ok(), specs.message().c_str());
+        for (const auto& l : model->linearLayers()) {
+            auto f = ql::findFormat(specs->at(l.name).weight.format);
+            QVERIFY(f.ok());
+            QCOMPARE(int((*f)->bits), layers[l.name]["bits"].get<int>());
+        }
+        // A budget below every plan, and a measure the analysis lacks, are refused with the reason.
+        const Run small = allocate(QStringLiteral("knapsack"), QStringLiteral("1bpw"));
+        QVERIFY2(small.code == 1 && small.err.contains(QStringLiteral("below the")), qPrintable(small.err));
+        const Run kl = cli({QStringLiteral("allocate"), m_model, QStringLiteral("--analysis"), a,
+                            QStringLiteral("--budget"), QStringLiteral("4bpw"), QStringLiteral("--measure"),
+                            QStringLiteral("kl")});
+        QVERIFY2(kl.code == 1 && kl.err.contains(QStringLiteral("--sensitivity full")), qPrintable(kl.err));
     }
 
     // A llama.cpp importance matrix as the sensitivity input: analyze --imatrix instead of --calib.

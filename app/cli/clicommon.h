@@ -78,5 +78,6 @@ int cmdQuantize(const QStringList& args);
 int cmdBenchGptq(const QStringList& args);
 int cmdExport(const QStringList& args);
 int cmdWhatIf(const QStringList& args);
+int cmdAllocate(const QStringList& args);
 
 } // namespace ql::cli

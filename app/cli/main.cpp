@@ -6,31 +6,35 @@
 
 namespace {
 
-const char* kUsage = "usage: quantlens-cli COMMAND [options]\n"
-                     "commands:\n"
-                     "  info MODEL_DIR [--json]                      architecture, layers, shapes, parameter counts\n"
-                     "  tokenize MODEL_DIR --text FILE [--out FILE]  token ids (space separated), no special tokens\n"
-                     "  eval MODEL_DIR --data FILE [--ctx 512] [--chunks N] [--protocol llamacpp|paper]\n"
-                     "       [--threads N] [--kl-ref MODEL_DIR] [--recipe R.json [--calib FILE ...] | --run RUN_DIR]\n"
-                     "       [--json]                                perplexity (of the recipe's quantized model or\n"
-                     "                                               a saved run; KL to a reference model)\n"
-                     "  bench-forward MODEL_DIR [--ctx 512] [--chunks N] [--threads N] [--json]\n"
-                     "                                               prompt-processing throughput\n"
-                     "  bench-gptq [--size 4096] [--tokens 4096] [--bits 4] [--group 128] [--json]\n"
-                     "                                               GPTQ of one layer against the GEMM peak\n"
-                     "  analyze MODEL_DIR --calib FILE --out FILE.h5 [--samples 128] [--seqlen 512]\n"
-                     "       [--sampling contiguous|random] [--seed 0] [--sensitivity none|proxy|full]\n"
-                     "       [--save-hessian] [--force] [--json]     calibration statistics and sensitivity\n"
-                     "  analyze MODEL_DIR --imatrix FILE --out FILE.h5 [--force] [--json]\n"
-                     "                                               sensitivity from a llama.cpp importance matrix\n"
-                     "  plugins [--json]                             quantization methods and their parameters\n"
-                     "  quantize MODEL_DIR --recipe R.json --out RUN_DIR [--calib FILE] [--samples N] [--seqlen N]\n"
-                     "       [--mode sequential|parallel] [--force] [--json]  quantize with a recipe, write the run\n"
-                     "  export MODEL_DIR --format gguf --out PATH [--run RUN_DIR] [--gguf-type f16|q8_0|q4_0|...]\n"
-                     "       [--json]                                a GGUF file llama.cpp loads\n"
-                     "  whatif MODEL_DIR --recipe R.json --edit LAYER:key=value [--edit ...] --data FILE [--quick 8]\n"
-                     "       [--out-recipe FILE] [--json]            a plan edit's effect: quick KL, top-1, ppl, size\n"
-                     "run 'quantlens-cli COMMAND --help' for a command's options.\n";
+const char* kUsage =
+    "usage: quantlens-cli COMMAND [options]\n"
+    "commands:\n"
+    "  info MODEL_DIR [--json]                      architecture, layers, shapes, parameter counts\n"
+    "  tokenize MODEL_DIR --text FILE [--out FILE]  token ids (space separated), no special tokens\n"
+    "  eval MODEL_DIR --data FILE [--ctx 512] [--chunks N] [--protocol llamacpp|paper]\n"
+    "       [--threads N] [--kl-ref MODEL_DIR] [--recipe R.json [--calib FILE ...] | --run RUN_DIR]\n"
+    "       [--json]                                perplexity (of the recipe's quantized model or\n"
+    "                                               a saved run; KL to a reference model)\n"
+    "  bench-forward MODEL_DIR [--ctx 512] [--chunks N] [--threads N] [--json]\n"
+    "                                               prompt-processing throughput\n"
+    "  bench-gptq [--size 4096] [--tokens 4096] [--bits 4] [--group 128] [--json]\n"
+    "                                               GPTQ of one layer against the GEMM peak\n"
+    "  analyze MODEL_DIR --calib FILE --out FILE.h5 [--samples 128] [--seqlen 512]\n"
+    "       [--sampling contiguous|random] [--seed 0] [--sensitivity none|proxy|full]\n"
+    "       [--save-hessian] [--force] [--json]     calibration statistics and sensitivity\n"
+    "  analyze MODEL_DIR --imatrix FILE --out FILE.h5 [--force] [--json]\n"
+    "                                               sensitivity from a llama.cpp importance matrix\n"
+    "  plugins [--json]                             quantization methods and their parameters\n"
+    "  quantize MODEL_DIR --recipe R.json --out RUN_DIR [--calib FILE] [--samples N] [--seqlen N]\n"
+    "       [--mode sequential|parallel] [--force] [--json]  quantize with a recipe, write the run\n"
+    "  export MODEL_DIR --format gguf --out PATH [--run RUN_DIR] [--gguf-type f16|q8_0|q4_0|...]\n"
+    "       [--json]                                a GGUF file llama.cpp loads\n"
+    "  whatif MODEL_DIR --recipe R.json --edit LAYER:key=value [--edit ...] --data FILE [--quick 8]\n"
+    "       [--out-recipe FILE] [--json]            a plan edit's effect: quick KL, top-1, ppl, size\n"
+    "  allocate MODEL_DIR --analysis A.h5 --budget 3.0bpw|2.5GB [--allocator knapsack|greedy]\n"
+    "       [--measure proxy|output|kl] [--tie qkv,gateup] [--pin LAYER=BITS] [--out R.json] [--json]\n"
+    "                                               widths per layer that fit a size budget\n"
+    "run 'quantlens-cli COMMAND --help' for a command's options.\n";
 
 } // namespace
 
@@ -60,6 +64,7 @@ int main(int argc, char** argv)
     if (cmd == QLatin1String("bench-gptq")) return ql::cli::cmdBenchGptq(args);
     if (cmd == QLatin1String("export")) return ql::cli::cmdExport(args);
     if (cmd == QLatin1String("whatif")) return ql::cli::cmdWhatIf(args);
+    if (cmd == QLatin1String("allocate")) return ql::cli::cmdAllocate(args);
     std::cerr << "error: unknown command '" << cmd.toStdString() << "'\n" << kUsage;
     return 2;
 }

@@ -41,6 +41,7 @@ int main()
                 for (int64_t group : {int64_t(32), int64_t(128), in}) {
                     const double groupFactor = group == 32 ? 0.8 : group == 128 ? 1.0 : 1.6;
                     it.options.push_back({"w" + std::to_string(bits) + " g" + std::to_string(group),
+                                          {},
                                           n * bits + out * (in / group) * 32,
                                           sens * std::pow(4.0, -bits) * groupFactor});
                 }

@@ -7,6 +7,7 @@
 
 #include "quantlens/base/expected.h"
 #include "quantlens/base/feedback.h"
+#include "quantlens/quant/quantspec.h"
 
 #include <cstdint>
 #include <string>
@@ -17,6 +18,7 @@ namespace ql {
 /// One candidate of an item: its exact storage and its predicted error.
 struct AllocOption {
     std::string label; ///< e.g. "rtn w3 g128"
+    QuantSpec spec;    ///< what the option quantizes with: the plan an allocation becomes
     int64_t bits = 0;  ///< storage in bits (codes, scales, zeros, salient channels), summed over the item's layers
     double error = 0;  ///< predicted error, summed over the item's layers (any additive measure)
 };

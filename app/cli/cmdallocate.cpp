@@ -1,0 +1,177 @@
+#include "clicommon.h"
+
+#include "quantlens/alloc/measuredoptions.h"
+#include "quantlens/export/openedmodel.h"
+#include "quantlens/quant/formats.h"
+#include "quantlens/recipe/plansize.h"
+#include "quantlens/store/analysisstore.h"
+#include "quantlens/store/runstate.h"
+#include "quantlens/text/calibration.h"
+
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+
+namespace ql::cli {
+
+namespace {
+
+// "3.0bpw" (bits per weight of the linears), "2.5GB" / "800MB" / "123456B" (the whole model, every
+// weight that is not a linear's at 16 bits): the linears' budget in bits.
+Expected<int64_t> parseBudget(const std::string& text, int64_t linearParams, int64_t otherParams)
+{
+    size_t end = 0;
+    double v = 0;
+    try {
+        v = std::stod(text, &end);
+    } catch (...) {
+        end = 0;
+    }
+    const std::string unit = text.substr(end);
+    if (end == 0 || !(v > 0))
+        return makeError("--budget must be a positive number with bpw, GB, MB or B, got '" + text + "'");
+    if (unit == "bpw") return int64_t(v * double(linearParams));
+    const double scale = unit == "GB" ? 1e9 : unit == "MB" ? 1e6 : unit == "B" ? 1.0 : 0.0;
+    if (scale == 0) return makeError("--budget unit must be bpw, GB, MB or B, got '" + unit + "'");
+    const double bits = v * scale * 8.0 - 16.0 * double(otherParams);
+    if (bits <= 0)
+        return makeError("--budget " + text + " does not even hold the model's " + std::to_string(otherParams) +
+                         " other weights at 16 bits");
+    return int64_t(bits);
+}
+
+} // namespace
+
+int cmdAllocate(const QStringList& args)
+{
+    QCommandLineParser p;
+    p.addOption({QStringLiteral("analysis"), QStringLiteral("The analysis store with the layers' sensitivity."),
+                 QStringLiteral("A.h5")});
+    p.addOption({QStringLiteral("budget"),
+                 QStringLiteral("Size: bits per weight of the linears (3.0bpw), or the whole model (2.5GB, 800MB)."),
+                 QStringLiteral("B")});
+    p.addOption({QStringLiteral("allocator"), QStringLiteral("knapsack (exact) or greedy."), QStringLiteral("A"),
+                 QStringLiteral("knapsack")});
+    p.addOption({QStringLiteral("measure"),
+                 QStringLiteral("Per-layer error to minimise: proxy, output or kl (default: kl when the analysis "
+                                "has it, else proxy)."),
+                 QStringLiteral("M")});
+    p.addOption({QStringLiteral("tie"),
+                 QStringLiteral("Layers that take one width: qkv, gateup, or both (qkv,gateup)."),
+                 QStringLiteral("T")});
+    p.addOption({QStringLiteral("pin"), QStringLiteral("Keep LAYER at BITS (repeat for several)."),
+                 QStringLiteral("LAYER=BITS")});
+    p.addOption({QStringLiteral("out"), QStringLiteral("Write the plan as a recipe here."), QStringLiteral("R.json")});
+    p.addOption({QStringLiteral("json"), QStringLiteral("Print one JSON object.")});
+    if (!parseArgs(
+            p, args, 1,
+            "quantlens-cli allocate MODEL_DIR --analysis A.h5 --budget 3.0bpw|SIZE [--allocator knapsack|greedy] "
+            "[--measure proxy|output|kl] [--tie qkv,gateup] [--pin LAYER=BITS] [--out R.json] [--json]"))
+        return 1;
+    if (!p.isSet(QStringLiteral("analysis"))) return fail("allocate needs --analysis A.h5 (analyze writes it)");
+    if (!p.isSet(QStringLiteral("budget"))) return fail("allocate needs --budget, e.g. 3.0bpw or 2.5GB");
+    const std::string allocator = p.value(QStringLiteral("allocator")).toStdString();
+    if (allocator != "knapsack" && allocator != "greedy")
+        return fail("--allocator must be knapsack or greedy, got '" + allocator + "'");
+    AllocConstraints constraints;
+    for (const QString& t : p.value(QStringLiteral("tie")).split(QLatin1Char(','), Qt::SkipEmptyParts)) {
+        if (t == QLatin1String("qkv"))
+            constraints.tieQkv = true;
+        else if (t == QLatin1String("gateup"))
+            constraints.tieGateUp = true;
+        else
+            return fail("--tie takes qkv and gateup, got '" + t.toStdString() + "'");
+    }
+    for (const QString& pin : p.values(QStringLiteral("pin"))) {
+        const int eq = int(pin.lastIndexOf(QLatin1Char('=')));
+        bool ok = false;
+        const int bits = eq > 0 ? pin.mid(eq + 1).toInt(&ok) : 0;
+        if (!ok) return fail("--pin takes LAYER=BITS, got '" + pin.toStdString() + "'");
+        constraints.pinnedBits[pin.left(eq).toStdString()] = bits;
+    }
+
+    const std::string dir = p.positionalArguments()[0].toStdString();
+    CliFeedback ofb("open");
+    auto opened = OpenedModel::open(dir, &ofb);
+    if (!opened) return fail(opened.message());
+    const Model& model = opened->model;
+    const std::string store = p.value(QStringLiteral("analysis")).toStdString();
+    auto analysis = AnalysisStore::read(store);
+    if (!analysis) return fail(analysis.message());
+    auto sha = sha256OfFiles(model.weightFiles());
+    if (!sha) return fail(sha.message());
+    if (analysis->meta.modelSha256 != *sha)
+        return fail(store + ": an analysis of other weights (sha256 " + analysis->meta.modelSha256.substr(0, 12) +
+                    "…; " + dir + " has " + sha->substr(0, 12) + "…)");
+    const bool hasKl = !analysis->sensitivity.empty() && !analysis->sensitivity.front().kl.empty();
+    const std::string measureName = p.isSet(QStringLiteral("measure"))
+                                        ? p.value(QStringLiteral("measure")).toStdString()
+                                    : hasKl ? "kl"
+                                            : "proxy";
+    auto measure = parseAllocMeasure(measureName);
+    if (!measure) return fail("--" + measure.message());
+    auto items = measuredItems(model.linearLayers(), *analysis, *measure, constraints);
+    if (!items) return fail(store + ": " + items.message());
+    int64_t linearParams = 0;
+    for (const LinearLayer& l : model.linearLayers()) linearParams += l.outFeatures * l.inFeatures;
+    auto budget = parseBudget(p.value(QStringLiteral("budget")).toStdString(), linearParams,
+                              model.parameterCount() - linearParams);
+    if (!budget) return fail(budget.message());
+
+    const auto t0 = std::chrono::steady_clock::now();
+    auto a = allocator == "knapsack" ? allocateKnapsack(*items, *budget) : allocateGreedy(*items, *budget);
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    if (!a) return fail(a.message());
+    const Recipe recipe = allocationRecipe(*items, *a);
+    auto specs = resolveRecipe(recipe, model.linearLayers());
+    if (!specs) return fail("the allocated plan does not resolve: " + specs.message());
+    const PlanSize size = planSize(*specs, model.linearLayers(), model.parameterCount());
+    if (p.isSet(QStringLiteral("out"))) {
+        const std::string out = p.value(QStringLiteral("out")).toStdString();
+        std::ofstream f(out, std::ios::trunc);
+        if (!(f << recipeToJson(recipe))) return fail(out + ": cannot write the recipe");
+    }
+
+    std::map<int, int64_t> layersAt; // width → layers
+    nlohmann::json layers = nlohmann::json::object();
+    for (size_t i = 0; i < items->size(); ++i) {
+        const AllocOption& o = (*items)[i].options[size_t(a->choice[i])];
+        const auto format = findFormat(o.spec.weight.format);
+        const int bits = format ? int((*format)->bits) : 0;
+        for (const std::string& l : (*items)[i].layers) {
+            layers[l] = {{"option", o.label}, {"bits", bits}};
+            ++layersAt[bits];
+        }
+    }
+    nlohmann::json widths = nlohmann::json::object();
+    for (const auto& [b, n] : layersAt) widths[std::to_string(b)] = n;
+    nlohmann::json j{{"model_dir", dir},
+                     {"analysis", store},
+                     {"allocator", allocator},
+                     {"measure", measureName},
+                     {"budget_bits", *budget},
+                     {"budget_bits_per_weight", double(*budget) / double(linearParams)},
+                     {"bits", a->bits},
+                     {"bits_per_weight", size.bitsPerWeight},
+                     {"model_bytes", size.modelBytes},
+                     {"predicted_error", a->error},
+                     {"lower_bound", a->lowerBound},
+                     {"exact", a->exact},
+                     {"grid_bits", a->grid},
+                     {"seconds", seconds},
+                     {"layers_at_width", widths},
+                     {"layers", layers}};
+    if (p.isSet(QStringLiteral("out"))) j["out"] = p.value(QStringLiteral("out")).toStdString();
+    if (p.isSet(QStringLiteral("json"))) {
+        printJson(j);
+        return 0;
+    }
+    std::printf("%s on %s: %.4f bits per weight (budget %.4f), %.2f MB; predicted %s %.6g (%s)\n", allocator.c_str(),
+                measureName.c_str(), size.bitsPerWeight, double(*budget) / double(linearParams),
+                double(size.modelBytes) / 1e6, measureName.c_str(), a->error,
+                a->exact ? "proven optimal" : ("lower bound " + std::to_string(a->lowerBound)).c_str());
+    for (const auto& [b, n] : layersAt) std::printf("  %d bits: %lld layers\n", b, (long long)n);
+    return 0;
+}
+
+} // namespace ql::cli

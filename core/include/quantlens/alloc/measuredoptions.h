@@ -1,0 +1,49 @@
+#pragma once
+
+// Allocation items from an analysis: every linear layer's options are the widths its sensitivity
+// table measured (round to nearest, asymmetric, groups of 128, as `analyze` quantizes them),
+// costed as the plan editor counts storage and scored by one of the measured errors.
+
+#include "quantlens/alloc/allocation.h"
+#include "quantlens/analysis/analysis.h"
+#include "quantlens/model/model.h"
+#include "quantlens/recipe/recipe.h"
+
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace ql {
+
+/// The per-layer error an allocation minimises (summed over layers).
+enum class AllocMeasure {
+    Proxy,  ///< Hessian proxy tr(ΔW H ΔWᵀ) / n_tokens
+    Output, ///< relative output error ‖Y − Ŷ‖² / ‖Y‖²
+    Kl,     ///< end-to-end KL with only this layer quantized (analyze --sensitivity full)
+};
+
+/// "proxy", "output" or "kl".
+Expected<AllocMeasure> parseAllocMeasure(std::string_view name);
+
+/// Runtime constraints and pins of an allocation.
+struct AllocConstraints {
+    bool tieQkv = false;                   ///< q, k and v of a block take one width (fused loaders)
+    bool tieGateUp = false;                ///< gate and up of a block take one width
+    std::map<std::string, int> pinnedBits; ///< layer → the only width it may take
+};
+
+/// The spec `analyze` measures a width with: RTN, int<bits>_asym, groups of 128.
+Expected<QuantSpec> measuredSpec(int bits);
+
+/// One item per layer (or per tied group) with an option per measured width. Errors name a layer
+/// the analysis lacks, a measure it did not take, a pin to a width it did not measure, and tied
+/// layers measured at different widths.
+Expected<std::vector<AllocItem>> measuredItems(const std::vector<LinearLayer>& layers, const AnalysisResult& analysis,
+                                               AllocMeasure measure, const AllocConstraints& constraints);
+
+/// The allocation as a recipe: a rule per layer whose width differs from the most common one, in
+/// model order, then "*" at the most common width.
+Recipe allocationRecipe(const std::vector<AllocItem>& items, const Allocation& allocation);
+
+} // namespace ql

@@ -1,0 +1,151 @@
+#include "quantlens/alloc/measuredoptions.h"
+
+#include "quantlens/quant/formats.h"
+#include "quantlens/recipe/plansize.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace ql {
+
+namespace {
+
+// The item a layer belongs to under the constraints: its own name, or its block's tied group.
+std::string itemKey(const LinearLayer& l, const AllocConstraints& c)
+{
+    const bool qkv = l.kind == LinearKind::Q || l.kind == LinearKind::K || l.kind == LinearKind::V;
+    const bool gateUp = l.kind == LinearKind::Gate || l.kind == LinearKind::Up;
+    if (c.tieQkv && qkv) return "block " + std::to_string(l.block) + " q/k/v";
+    if (c.tieGateUp && gateUp) return "block " + std::to_string(l.block) + " gate/up";
+    return l.name;
+}
+
+Expected<double> measured(const LayerSensitivity& s, size_t k, AllocMeasure m)
+{
+    switch (m) {
+    case AllocMeasure::Proxy: return s.proxy.at(k);
+    case AllocMeasure::Output: return s.relMse.at(k);
+    case AllocMeasure::Kl:
+        if (s.kl.size() != s.bits.size())
+            return makeError("allocation: " + s.name +
+                             " has no end-to-end KL in the analysis; run analyze --sensitivity full, or use another "
+                             "measure");
+        return s.kl[k];
+    }
+    return makeError("allocation: unknown measure");
+}
+
+} // namespace
+
+Expected<AllocMeasure> parseAllocMeasure(std::string_view name)
+{
+    if (name == "proxy") return AllocMeasure::Proxy;
+    if (name == "output") return AllocMeasure::Output;
+    if (name == "kl") return AllocMeasure::Kl;
+    return makeError("measure must be proxy, output or kl, got '" + std::string(name) + "'");
+}
+
+Expected<QuantSpec> measuredSpec(int bits)
+{
+    auto format = intFormatId(bits, false);
+    if (!format) return format.error();
+    QuantSpec s;
+    s.method = "rtn";
+    s.weight.format = *format;
+    s.weight.granularity = Granularity::PerGroup;
+    s.weight.groupSize = 128;
+    return s;
+}
+
+Expected<std::vector<AllocItem>> measuredItems(const std::vector<LinearLayer>& layers, const AnalysisResult& analysis,
+                                               AllocMeasure measure, const AllocConstraints& constraints)
+{
+    std::map<std::string, const LayerSensitivity*> sens;
+    for (const LayerSensitivity& s : analysis.sensitivity) sens[s.name] = &s;
+    for (const auto& [layer, bits] : constraints.pinnedBits)
+        if (!std::any_of(layers.begin(), layers.end(), [&](const LinearLayer& l) { return l.name == layer; }))
+            return makeError("allocation: cannot pin " + layer + ", the model has no such linear layer");
+    std::vector<AllocItem> items;
+    std::vector<std::vector<int>> widths; // per item, the measured widths its options stand for
+    std::map<std::string, size_t> itemOf;
+    for (const LinearLayer& l : layers) {
+        const auto it = sens.find(l.name);
+        if (it == sens.end() || it->second->bits.empty())
+            return makeError("allocation: the analysis has no sensitivity for " + l.name +
+                             "; run analyze with sensitivity on this model");
+        const LayerSensitivity& s = *it->second;
+        const std::string key = itemKey(l, constraints);
+        auto [at, fresh] = itemOf.try_emplace(key, items.size());
+        if (fresh) {
+            AllocItem item;
+            for (int b : s.bits) {
+                auto spec = measuredSpec(b);
+                if (!spec) return spec.error();
+                item.options.push_back({"rtn w" + std::to_string(b) + " g128", *spec, 0, 0.0});
+            }
+            items.push_back(std::move(item));
+            widths.push_back(s.bits);
+        } else if (widths[at->second] != s.bits) {
+            return makeError("allocation: " + l.name + " was measured at other widths than " +
+                             items[at->second].layers.front() + ", which it is tied to");
+        }
+        AllocItem& item = items[at->second];
+        item.layers.push_back(l.name);
+        for (size_t k = 0; k < s.bits.size(); ++k) {
+            AllocOption& o = item.options[k];
+            const double perWeight = specBitsPerWeight(o.spec, l.outFeatures, l.inFeatures);
+            o.bits += std::llround(perWeight * double(l.outFeatures) * double(l.inFeatures));
+            auto e = measured(s, k, measure);
+            if (!e) return e.error();
+            o.error += *e;
+        }
+    }
+    // Pins keep one option; tied layers must agree.
+    for (size_t i = 0; i < items.size(); ++i) {
+        int pin = 0;
+        for (const std::string& layer : items[i].layers) {
+            const auto p = constraints.pinnedBits.find(layer);
+            if (p == constraints.pinnedBits.end()) continue;
+            if (pin && pin != p->second)
+                return makeError("allocation: " + layer + " is pinned to " + std::to_string(p->second) +
+                                 " bits, a layer tied to it to " + std::to_string(pin));
+            pin = p->second;
+        }
+        if (!pin) continue;
+        const auto k = std::find(widths[i].begin(), widths[i].end(), pin);
+        if (k == widths[i].end())
+            return makeError("allocation: " + items[i].layers.front() + " is pinned to " + std::to_string(pin) +
+                             " bits, which the analysis did not measure");
+        items[i].options = {items[i].options[size_t(k - widths[i].begin())]};
+    }
+    return items;
+}
+
+Recipe allocationRecipe(const std::vector<AllocItem>& items, const Allocation& a)
+{
+    // The most common chosen spec (by layers) becomes the "*" rule.
+    std::vector<std::pair<QuantSpec, size_t>> counts;
+    for (size_t i = 0; i < items.size(); ++i) {
+        const QuantSpec& s = items[i].options[size_t(a.choice[i])].spec;
+        auto c = std::find_if(counts.begin(), counts.end(), [&](const auto& p) { return p.first == s; });
+        if (c == counts.end())
+            counts.push_back({s, items[i].layers.size()});
+        else
+            c->second += items[i].layers.size();
+    }
+    Recipe r;
+    r.name = "allocation";
+    if (counts.empty()) return r;
+    const QuantSpec base = std::max_element(counts.begin(), counts.end(), [](const auto& x, const auto& y) {
+                               return x.second < y.second;
+                           })->first;
+    for (size_t i = 0; i < items.size(); ++i) {
+        const QuantSpec& s = items[i].options[size_t(a.choice[i])].spec;
+        if (s == base) continue;
+        for (const std::string& layer : items[i].layers) r.rules.push_back({layer, s});
+    }
+    r.rules.push_back({"*", base});
+    return r;
+}
+
+} // namespace ql
