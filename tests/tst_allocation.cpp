@@ -22,6 +22,7 @@ std::vector<ql::AllocItem> layerInstance(std::mt19937& rng, int layers)
         const double s = sens(rng);
         ql::AllocItem it;
         it.layers = {"layer" + std::to_string(l)};
+        it.weights = params;
         for (int b : {2, 3, 4, 8})
             it.options.push_back({"w" + std::to_string(b), {}, params * b + params / 128 * 32, s * std::pow(4.0, -b)});
         items.push_back(std::move(it));
@@ -120,6 +121,66 @@ private slots:
             QVERIFY2(c->bits <= budget, qPrintable(at));
             QVERIFY2(c->lowerBound <= optimum * (1 + 1e-12) + 1e-15 && c->error >= optimum - 1e-12, qPrintable(at));
         }
+    }
+
+    // BAQ, entropy-guided and spike-aware stay within every budget of a sweep, never beat the
+    // exact optimum, and report a valid bound.
+    void heuristicsStayWithinBudget()
+    {
+        std::mt19937 rng(11);
+        auto items = layerInstance(rng, 12);
+        for (size_t i = 0; i < items.size(); ++i) {
+            items[i].entropyBits = double((i * 7) % 12);
+            items[i].spiky = i % 5 == 0;
+        }
+        int64_t lo = 0, hi = 0;
+        for (const auto& it : items) lo += it.options.front().bits, hi += it.options.back().bits;
+        for (int step = 0; step <= 10; ++step) {
+            const int64_t budget = lo + (hi - lo) * step / 10;
+            auto best = ql::allocateKnapsack(items, budget);
+            QVERIFY(best.ok() && best->exact);
+            for (auto allocate : {ql::allocateBaq, ql::allocateEntropy, ql::allocateSpikeAware}) {
+                auto a = allocate(items, budget);
+                QVERIFY2(a.ok(), a.message().c_str());
+                QVERIFY(a->bits <= budget);
+                QVERIFY(a->error >= best->error * (1 - 1e-12));
+                QVERIFY(a->lowerBound <= best->error * (1 + 1e-12));
+            }
+        }
+    }
+
+    // Entropy-guided: with equal options everywhere, the lowest-entropy items go to the fewest
+    // bits first; spike-aware: spiky items keep their least-error option while others can pay.
+    void heuristicsFollowTheirScores()
+    {
+        std::mt19937 rng(3);
+        auto items = layerInstance(rng, 8);
+        for (size_t i = 0; i < items.size(); ++i) {
+            items[i].options = items[0].options;  // the same costs and errors
+            items[i].weights = items[0].weights;
+            items[i].entropyBits = double(8 - i); // the last item has the lowest entropy
+            items[i].spiky = i < 2;
+        }
+        int64_t top = 0;
+        for (const auto& it : items) top += it.options.back().bits; // all at 8 bits
+        const int64_t save = items[0].options.back().bits - items[0].options.front().bits;
+        auto e = ql::allocateEntropy(items, top - 3 * save); // three items down to 2 bits
+        QVERIFY(e.ok());
+        const std::vector<int> expect{3, 3, 3, 3, 3, 0, 0, 0};
+        QCOMPARE(e->choice, expect);
+        auto s = ql::allocateSpikeAware(items, top - 3 * save);
+        QVERIFY(s.ok());
+        QCOMPARE(s->choice[0], 3);
+        QCOMPARE(s->choice[1], 3);
+        // BAQ: more loss at the reference width, at least as many bits.
+        auto b = items;
+        for (size_t i = 0; i < b.size(); ++i)
+            for (auto& o : b[i].options) o.error *= std::pow(2.0, double(i));
+        auto baq = ql::allocateBaq(b, top - 3 * save);
+        QVERIFY(baq.ok());
+        for (size_t i = 1; i < b.size(); ++i)
+            QVERIFY2(b[i].options[size_t(baq->choice[i])].bits >= b[i - 1].options[size_t(baq->choice[i - 1])].bits,
+                     qPrintable(QString::number(i)));
     }
 
     void budgetBelowTheSmallestPlanFails()

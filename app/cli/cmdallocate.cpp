@@ -50,8 +50,10 @@ int cmdAllocate(const QStringList& args)
     p.addOption({QStringLiteral("budget"),
                  QStringLiteral("Size: bits per weight of the linears (3.0bpw), or the whole model (2.5GB, 800MB)."),
                  QStringLiteral("B")});
-    p.addOption({QStringLiteral("allocator"), QStringLiteral("knapsack (exact) or greedy."), QStringLiteral("A"),
-                 QStringLiteral("knapsack")});
+    p.addOption({QStringLiteral("allocator"),
+                 QStringLiteral("knapsack (exact), greedy (marginal gain), baq (closed form), entropy (lowest input "
+                                "entropy lowest) or spike (inputs with outliers or massive activations kept wide)."),
+                 QStringLiteral("A"), QStringLiteral("knapsack")});
     p.addOption({QStringLiteral("measure"),
                  QStringLiteral("Per-layer error to minimise: proxy, output or kl (default: kl when the analysis "
                                 "has it, else proxy)."),
@@ -65,14 +67,22 @@ int cmdAllocate(const QStringList& args)
     p.addOption({QStringLiteral("json"), QStringLiteral("Print one JSON object.")});
     if (!parseArgs(
             p, args, 1,
-            "quantlens-cli allocate MODEL_DIR --analysis A.h5 --budget 3.0bpw|SIZE [--allocator knapsack|greedy] "
+            "quantlens-cli allocate MODEL_DIR --analysis A.h5 --budget 3.0bpw|SIZE [--allocator knapsack|greedy|baq|entropy|spike] "
             "[--measure proxy|output|kl] [--tie qkv,gateup] [--pin LAYER=BITS] [--out R.json] [--json]"))
         return 1;
     if (!p.isSet(QStringLiteral("analysis"))) return fail("allocate needs --analysis A.h5 (analyze writes it)");
     if (!p.isSet(QStringLiteral("budget"))) return fail("allocate needs --budget, e.g. 3.0bpw or 2.5GB");
     const std::string allocator = p.value(QStringLiteral("allocator")).toStdString();
-    if (allocator != "knapsack" && allocator != "greedy")
-        return fail("--allocator must be knapsack or greedy, got '" + allocator + "'");
+    using Allocator = Expected<Allocation> (*)(const std::vector<AllocItem>&, int64_t);
+    static const std::map<std::string, Allocator> allocators{
+        {"knapsack", [](const std::vector<AllocItem>& i, int64_t b) { return allocateKnapsack(i, b); }},
+        {"greedy", allocateGreedy},
+        {"baq", allocateBaq},
+        {"entropy", allocateEntropy},
+        {"spike", allocateSpikeAware}};
+    const auto chosen = allocators.find(allocator);
+    if (chosen == allocators.end())
+        return fail("--allocator must be knapsack, greedy, baq, entropy or spike, got '" + allocator + "'");
     AllocConstraints constraints;
     for (const QString& t : p.value(QStringLiteral("tie")).split(QLatin1Char(','), Qt::SkipEmptyParts)) {
         if (t == QLatin1String("qkv"))
@@ -119,7 +129,7 @@ int cmdAllocate(const QStringList& args)
     if (!budget) return fail(budget.message());
 
     const auto t0 = std::chrono::steady_clock::now();
-    auto a = allocator == "knapsack" ? allocateKnapsack(*items, *budget) : allocateGreedy(*items, *budget);
+    auto a = chosen->second(*items, *budget);
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     if (!a) return fail(a.message());
     const Recipe recipe = allocationRecipe(*items, *a);

@@ -1,5 +1,7 @@
 #include "quantlens/alloc/allocation.h"
 
+#include "alloc/allocsupport.h"
+
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -7,7 +9,7 @@
 
 namespace ql {
 
-namespace {
+namespace alloc_detail {
 
 Expected<void> checkItems(const std::vector<AllocItem>& items)
 {
@@ -53,6 +55,56 @@ Expected<int64_t> minimumBits(const std::vector<AllocItem>& items, int64_t budge
     return base;
 }
 
+bool greedyDown(const std::vector<AllocItem>& items, std::vector<int>& choice, int64_t& bits, int64_t budget,
+                const std::vector<char>& frozen)
+{
+    while (bits > budget) {
+        double bestRate = std::numeric_limits<double>::infinity();
+        size_t bi = items.size(), bo = 0;
+        for (size_t i = 0; i < items.size(); ++i) {
+            if (frozen[i]) continue;
+            const AllocOption& cur = items[i].options[size_t(choice[i])];
+            for (size_t o = 0; o < items[i].options.size(); ++o) {
+                const AllocOption& cand = items[i].options[o];
+                if (cand.bits >= cur.bits) continue;
+                const double rate = (cand.error - cur.error) / double(cur.bits - cand.bits);
+                if (rate < bestRate) bestRate = rate, bi = i, bo = o;
+            }
+        }
+        if (bi == items.size()) return false;
+        bits -= items[bi].options[size_t(choice[bi])].bits - items[bi].options[bo].bits;
+        choice[bi] = int(bo);
+    }
+    return true;
+}
+
+std::vector<int> leastError(const std::vector<AllocItem>& items, int64_t& bits)
+{
+    std::vector<int> choice(items.size());
+    bits = 0;
+    for (size_t i = 0; i < items.size(); ++i) {
+        const auto& opts = items[i].options;
+        size_t b = 0;
+        for (size_t o = 1; o < opts.size(); ++o)
+            if (opts[o].error < opts[b].error || (opts[o].error == opts[b].error && opts[o].bits < opts[b].bits)) b = o;
+        choice[i] = int(b);
+        bits += opts[b].bits;
+    }
+    return choice;
+}
+
+Allocation withBound(const std::vector<AllocItem>& items, std::vector<int> choice, int64_t budget)
+{
+    Allocation a = summarise(items, std::move(choice));
+    a.lowerBound = std::min(a.error, lagrangianBound(items, budget));
+    a.exact = a.error - a.lowerBound <= 1e-12 * std::abs(a.error);
+    return a;
+}
+
+} // namespace alloc_detail
+
+namespace {
+
 // Σ_i min_o (e_io + λ·b_io) − λ·budget.
 double dual(const std::vector<AllocItem>& items, int64_t budget, double lambda)
 {
@@ -91,6 +143,8 @@ double lagrangianBound(const std::vector<AllocItem>& items, int64_t budgetBits)
     }
     return best;
 }
+
+using namespace alloc_detail;
 
 Expected<Allocation> allocateKnapsack(const std::vector<AllocItem>& items, int64_t budget, int64_t maxCells)
 {
@@ -179,36 +233,10 @@ Expected<Allocation> allocateGreedy(const std::vector<AllocItem>& items, int64_t
 {
     QL_TRY(checkItems(items));
     QL_TRY(minimumBits(items, budget));
-    std::vector<int> choice(items.size());
     int64_t bits = 0;
-    for (size_t i = 0; i < items.size(); ++i) {
-        const auto& opts = items[i].options;
-        size_t b = 0;
-        for (size_t o = 1; o < opts.size(); ++o)
-            if (opts[o].error < opts[b].error || (opts[o].error == opts[b].error && opts[o].bits < opts[b].bits)) b = o;
-        choice[i] = int(b);
-        bits += opts[b].bits;
-    }
-    while (bits > budget) {
-        double bestRate = std::numeric_limits<double>::infinity();
-        size_t bi = 0, bo = 0;
-        for (size_t i = 0; i < items.size(); ++i) {
-            const AllocOption& cur = items[i].options[size_t(choice[i])];
-            for (size_t o = 0; o < items[i].options.size(); ++o) {
-                const AllocOption& cand = items[i].options[o];
-                if (cand.bits >= cur.bits) continue;
-                const double rate = (cand.error - cur.error) / double(cur.bits - cand.bits);
-                if (rate < bestRate) bestRate = rate, bi = i, bo = o;
-            }
-        }
-        // minimumBits guaranteed a cheaper option while over the budget.
-        bits -= items[bi].options[size_t(choice[bi])].bits - items[bi].options[bo].bits;
-        choice[bi] = int(bo);
-    }
-    Allocation a = summarise(items, std::move(choice));
-    a.lowerBound = std::min(a.error, lagrangianBound(items, budget));
-    a.exact = a.error - a.lowerBound <= 1e-12 * std::abs(a.error);
-    return a;
+    std::vector<int> choice = leastError(items, bits);
+    greedyDown(items, choice, bits, budget, std::vector<char>(items.size(), 0)); // minimumBits: it fits
+    return withBound(items, std::move(choice), budget);
 }
 
 } // namespace ql

@@ -5,6 +5,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
+#include <set>
 
 namespace ql {
 
@@ -62,6 +64,10 @@ Expected<std::vector<AllocItem>> measuredItems(const std::vector<LinearLayer>& l
 {
     std::map<std::string, const LayerSensitivity*> sens;
     for (const LayerSensitivity& s : analysis.sensitivity) sens[s.name] = &s;
+    std::map<std::string, const SiteStats*> sites;
+    for (const SiteStats& s : analysis.sites) sites[s.name] = &s;
+    std::set<int> massiveAfter; // blocks whose output carries a massive activation
+    for (const MassiveActivation& m : analysis.massive) massiveAfter.insert(m.layer);
     for (const auto& [layer, bits] : constraints.pinnedBits)
         if (!std::any_of(layers.begin(), layers.end(), [&](const LinearLayer& l) { return l.name == layer; }))
             return makeError("allocation: cannot pin " + layer + ", the model has no such linear layer");
@@ -83,6 +89,7 @@ Expected<std::vector<AllocItem>> measuredItems(const std::vector<LinearLayer>& l
                 if (!spec) return spec.error();
                 item.options.push_back({"rtn w" + std::to_string(b) + " g128", *spec, 0, 0.0});
             }
+            item.entropyBits = std::numeric_limits<double>::infinity();
             items.push_back(std::move(item));
             widths.push_back(s.bits);
         } else if (widths[at->second] != s.bits) {
@@ -91,6 +98,14 @@ Expected<std::vector<AllocItem>> measuredItems(const std::vector<LinearLayer>& l
         }
         AllocItem& item = items[at->second];
         item.layers.push_back(l.name);
+        item.weights += l.outFeatures * l.inFeatures;
+        // A spike: outlier channels at the input site, or a massive activation in the residual
+        // stream the block reads.
+        if (const auto site = sites.find(l.site); site != sites.end()) {
+            item.entropyBits = std::min(item.entropyBits, site->second->valueEntropyBits);
+            item.spiky = item.spiky || !site->second->outlierChannels.empty();
+        }
+        item.spiky = item.spiky || massiveAfter.count(l.block - 1) > 0;
         for (size_t k = 0; k < s.bits.size(); ++k) {
             AllocOption& o = item.options[k];
             const double perWeight = specBitsPerWeight(o.spec, l.outFeatures, l.inFeatures);
@@ -100,6 +115,8 @@ Expected<std::vector<AllocItem>> measuredItems(const std::vector<LinearLayer>& l
             o.error += *e;
         }
     }
+    for (AllocItem& item : items)
+        if (std::isinf(item.entropyBits)) item.entropyBits = 0; // no site statistics
     // Pins keep one option; tied layers must agree.
     for (size_t i = 0; i < items.size(); ++i) {
         int pin = 0;

@@ -27,6 +27,11 @@ struct AllocOption {
 struct AllocItem {
     std::vector<std::string> layers;
     std::vector<AllocOption> options;
+    int64_t weights = 0; ///< weights of its layers (the heuristics' bits per weight)
+    /// Value entropy of its input activations in bits (the lowest over its layers), for the
+    /// entropy-guided allocator; 0 when unknown.
+    double entropyBits = 0;
+    bool spiky = false; ///< its input carries massive activations or outlier channels (spike-aware allocator)
 };
 
 /// An allocator's choice.
@@ -55,6 +60,20 @@ Expected<Allocation> allocateKnapsack(const std::vector<AllocItem>& items, int64
 /// Greedy marginal gain: start from every item's least-error option, then repeatedly move the
 /// item whose next cheaper option costs the least error per saved bit, until within the budget.
 Expected<Allocation> allocateGreedy(const std::vector<AllocItem>& items, int64_t budgetBits);
+
+/// BAQ at layer granularity: widths R_i = R + log2(L_i / geomean L) / θ (θ = 1.95) with L_i an
+/// item's error at the option nearest the budget's mean width, each item taking its widest option
+/// not above R_i (its cheapest when none is), R the largest that fits the budget (bisection).
+Expected<Allocation> allocateBaq(const std::vector<AllocItem>& items, int64_t budgetBits);
+
+/// Entropy-guided (LUQ): from every item's widest option, the item with the lowest input entropy
+/// steps down to its cheapest option, then the next lowest, until the budget is met.
+Expected<Allocation> allocateEntropy(const std::vector<AllocItem>& items, int64_t budgetBits);
+
+/// Spike-aware: greedy marginal gain over the items without spikes; items whose input carries
+/// massive activations or outlier channels keep their least-error option unless the budget
+/// cannot be met otherwise (then they step down too, greedily).
+Expected<Allocation> allocateSpikeAware(const std::vector<AllocItem>& items, int64_t budgetBits);
 
 /// The Lagrangian lower bound max over λ ≥ 0 of Σ_i min_o (e_io + λ·b_io) − λ·budget, found by
 /// bisection on λ: no choice within the budget has a smaller summed error.
