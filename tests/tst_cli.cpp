@@ -349,6 +349,19 @@ private slots:
             QVERIFY(f.ok());
             QCOMPARE(int((*f)->bits), layers[l.name]["bits"].get<int>());
         }
+        // Every allocator fits the budget; none predicts less error than the exact knapsack.
+        for (const char* other : {"baq", "entropy", "spike"}) {
+            const Run o = allocate(QString::fromLatin1(other), QStringLiteral("3.5bpw"));
+            QVERIFY2(o.code == 0, qPrintable(o.err));
+            const auto jo = nlohmann::json::parse(o.out.toStdString());
+            QVERIFY2(jo["bits_per_weight"].get<double>() <= 3.5, other);
+            QVERIFY2(jo["predicted_error"].get<double>() >= jk["predicted_error"].get<double>() * (1 - 1e-12), other);
+        }
+        const Run h = allocate(QStringLiteral("hawq"), QStringLiteral("3.5bpw"));
+        QVERIFY2(h.code == 0, qPrintable(h.err));
+        const auto jh = nlohmann::json::parse(h.out.toStdString());
+        QCOMPARE(jh["measure"].get<std::string>(), std::string("hawq"));
+        QVERIFY(jh["exact"].get<bool>() && jh["bits_per_weight"].get<double>() <= 3.5);
         // A budget below every plan, and a measure the analysis lacks, are refused with the reason.
         const Run small = allocate(QStringLiteral("knapsack"), QStringLiteral("1bpw"));
         QVERIFY2(small.code == 1 && small.err.contains(QStringLiteral("below the")), qPrintable(small.err));

@@ -50,13 +50,15 @@ int cmdAllocate(const QStringList& args)
     p.addOption({QStringLiteral("budget"),
                  QStringLiteral("Size: bits per weight of the linears (3.0bpw), or the whole model (2.5GB, 800MB)."),
                  QStringLiteral("B")});
-    p.addOption({QStringLiteral("allocator"),
-                 QStringLiteral("knapsack (exact), greedy (marginal gain), baq (closed form), entropy (lowest input "
-                                "entropy lowest) or spike (inputs with outliers or massive activations kept wide)."),
-                 QStringLiteral("A"), QStringLiteral("knapsack")});
+    p.addOption(
+        {QStringLiteral("allocator"),
+         QStringLiteral(
+             "knapsack (exact), greedy (marginal gain), baq (closed form), entropy (lowest input "
+             "entropy lowest) spike (inputs with outliers or massive activations kept wide) or hawq (knapsack on the hawq measure)."),
+         QStringLiteral("A"), QStringLiteral("knapsack")});
     p.addOption({QStringLiteral("measure"),
-                 QStringLiteral("Per-layer error to minimise: proxy, output or kl (default: kl when the analysis "
-                                "has it, else proxy)."),
+                 QStringLiteral("Per-layer error to minimise: proxy, output, kl or hawq (Hessian trace × weight "
+                                "perturbation; default: kl when the analysis has it, else proxy)."),
                  QStringLiteral("M")});
     p.addOption({QStringLiteral("tie"),
                  QStringLiteral("Layers that take one width: qkv, gateup, or both (qkv,gateup)."),
@@ -67,8 +69,8 @@ int cmdAllocate(const QStringList& args)
     p.addOption({QStringLiteral("json"), QStringLiteral("Print one JSON object.")});
     if (!parseArgs(
             p, args, 1,
-            "quantlens-cli allocate MODEL_DIR --analysis A.h5 --budget 3.0bpw|SIZE [--allocator knapsack|greedy|baq|entropy|spike] "
-            "[--measure proxy|output|kl] [--tie qkv,gateup] [--pin LAYER=BITS] [--out R.json] [--json]"))
+            "quantlens-cli allocate MODEL_DIR --analysis A.h5 --budget 3.0bpw|SIZE [--allocator knapsack|greedy|baq|entropy|spike|hawq] "
+            "[--measure proxy|output|kl|hawq] [--tie qkv,gateup] [--pin LAYER=BITS] [--out R.json] [--json]"))
         return 1;
     if (!p.isSet(QStringLiteral("analysis"))) return fail("allocate needs --analysis A.h5 (analyze writes it)");
     if (!p.isSet(QStringLiteral("budget"))) return fail("allocate needs --budget, e.g. 3.0bpw or 2.5GB");
@@ -79,10 +81,15 @@ int cmdAllocate(const QStringList& args)
         {"greedy", allocateGreedy},
         {"baq", allocateBaq},
         {"entropy", allocateEntropy},
-        {"spike", allocateSpikeAware}};
+        {"spike", allocateSpikeAware},
+        // HAWQ-style: the exact knapsack on the Hessian-trace × perturbation measure.
+        {"hawq", [](const std::vector<AllocItem>& i, int64_t b) { return allocateKnapsack(i, b); }}};
     const auto chosen = allocators.find(allocator);
     if (chosen == allocators.end())
-        return fail("--allocator must be knapsack, greedy, baq, entropy or spike, got '" + allocator + "'");
+        return fail("--allocator must be knapsack, greedy, baq, entropy, spike or hawq, got '" + allocator + "'");
+    if (allocator == "hawq" && p.isSet(QStringLiteral("measure")) &&
+        p.value(QStringLiteral("measure")) != QLatin1String("hawq"))
+        return fail("--allocator hawq uses its own measure; drop --measure");
     AllocConstraints constraints;
     for (const QString& t : p.value(QStringLiteral("tie")).split(QLatin1Char(','), Qt::SkipEmptyParts)) {
         if (t == QLatin1String("qkv"))
@@ -114,13 +121,12 @@ int cmdAllocate(const QStringList& args)
         return fail(store + ": an analysis of other weights (sha256 " + analysis->meta.modelSha256.substr(0, 12) +
                     "…; " + dir + " has " + sha->substr(0, 12) + "…)");
     const bool hasKl = !analysis->sensitivity.empty() && !analysis->sensitivity.front().kl.empty();
-    const std::string measureName = p.isSet(QStringLiteral("measure"))
-                                        ? p.value(QStringLiteral("measure")).toStdString()
-                                    : hasKl ? "kl"
-                                            : "proxy";
+    std::string measureName = hasKl ? "kl" : "proxy";
+    if (p.isSet(QStringLiteral("measure"))) measureName = p.value(QStringLiteral("measure")).toStdString();
+    if (allocator == "hawq") measureName = "hawq";
     auto measure = parseAllocMeasure(measureName);
     if (!measure) return fail("--" + measure.message());
-    auto items = measuredItems(model.linearLayers(), *analysis, *measure, constraints);
+    auto items = measuredItems(model.linearLayers(), *analysis, *measure, constraints, &model);
     if (!items) return fail(store + ": " + items.message());
     int64_t linearParams = 0;
     for (const LinearLayer& l : model.linearLayers()) linearParams += l.outFeatures * l.inFeatures;

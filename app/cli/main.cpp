@@ -31,8 +31,8 @@ const char* kUsage =
     "       [--json]                                a GGUF file llama.cpp loads\n"
     "  whatif MODEL_DIR --recipe R.json --edit LAYER:key=value [--edit ...] --data FILE [--quick 8]\n"
     "       [--out-recipe FILE] [--json]            a plan edit's effect: quick KL, top-1, ppl, size\n"
-    "  allocate MODEL_DIR --analysis A.h5 --budget 3.0bpw|2.5GB [--allocator knapsack|greedy|baq|entropy|spike]\n"
-    "       [--measure proxy|output|kl] [--tie qkv,gateup] [--pin LAYER=BITS] [--out R.json] [--json]\n"
+    "  allocate MODEL_DIR --analysis A.h5 --budget 3.0bpw|2.5GB [--allocator knapsack|greedy|baq|entropy|spike|hawq]\n"
+    "       [--measure proxy|output|kl|hawq] [--tie qkv,gateup] [--pin LAYER=BITS] [--out R.json] [--json]\n"
     "                                               widths per layer that fit a size budget\n"
     "run 'quantlens-cli COMMAND --help' for a command's options.\n";
 

@@ -1,6 +1,7 @@
 #include "quantlens/alloc/measuredoptions.h"
 
 #include "quantlens/quant/formats.h"
+#include "quantlens/quant/rtn.h"
 #include "quantlens/recipe/plansize.h"
 
 #include <algorithm>
@@ -25,6 +26,7 @@ std::string itemKey(const LinearLayer& l, const AllocConstraints& c)
 Expected<double> measured(const LayerSensitivity& s, size_t k, AllocMeasure m)
 {
     switch (m) {
+    case AllocMeasure::Hawq: return makeError("allocation: the hawq measure is computed from the weights");
     case AllocMeasure::Proxy: return s.proxy.at(k);
     case AllocMeasure::Output: return s.relMse.at(k);
     case AllocMeasure::Kl:
@@ -44,7 +46,8 @@ Expected<AllocMeasure> parseAllocMeasure(std::string_view name)
     if (name == "proxy") return AllocMeasure::Proxy;
     if (name == "output") return AllocMeasure::Output;
     if (name == "kl") return AllocMeasure::Kl;
-    return makeError("measure must be proxy, output or kl, got '" + std::string(name) + "'");
+    if (name == "hawq") return AllocMeasure::Hawq;
+    return makeError("measure must be proxy, output, kl or hawq, got '" + std::string(name) + "'");
 }
 
 Expected<QuantSpec> measuredSpec(int bits)
@@ -60,8 +63,12 @@ Expected<QuantSpec> measuredSpec(int bits)
 }
 
 Expected<std::vector<AllocItem>> measuredItems(const std::vector<LinearLayer>& layers, const AnalysisResult& analysis,
-                                               AllocMeasure measure, const AllocConstraints& constraints)
+                                               AllocMeasure measure, const AllocConstraints& constraints,
+                                               const WeightSource* weights)
 {
+    if (measure == AllocMeasure::Hawq && !weights) return makeError("allocation: the hawq measure needs the weights");
+    BlockWeights block;
+    int blockLoaded = -1;
     std::map<std::string, const LayerSensitivity*> sens;
     for (const LayerSensitivity& s : analysis.sensitivity) sens[s.name] = &s;
     std::map<std::string, const SiteStats*> sites;
@@ -106,10 +113,26 @@ Expected<std::vector<AllocItem>> measuredItems(const std::vector<LinearLayer>& l
             item.spiky = item.spiky || !site->second->outlierChannels.empty();
         }
         item.spiky = item.spiky || massiveAfter.count(l.block - 1) > 0;
+        double meanSquare = 0; // HAWQ: the input Hessian's mean diagonal over n
+        if (measure == AllocMeasure::Hawq) {
+            const auto site = sites.find(l.site);
+            if (site == sites.end()) return makeError("allocation: the analysis has no statistics of " + l.site);
+            const SiteStats& st = *site->second;
+            meanSquare = (st.var.cast<double>().array() + st.mean.cast<double>().array().square()).mean();
+            if (blockLoaded != l.block) {
+                QL_TRY(weights->block(l.block, block));
+                blockLoaded = l.block;
+            }
+        }
         for (size_t k = 0; k < s.bits.size(); ++k) {
             AllocOption& o = item.options[k];
             const double perWeight = specBitsPerWeight(o.spec, l.outFeatures, l.inFeatures);
             o.bits += std::llround(perWeight * double(l.outFeatures) * double(l.inFeatures));
+            if (measure == AllocMeasure::Hawq) {
+                const ConstRowMap w = block[l.kind];
+                o.error += meanSquare * (rtnFakeQuant(w, s.bits[k], 128) - w).cast<double>().squaredNorm();
+                continue;
+            }
             auto e = measured(s, k, measure);
             if (!e) return e.error();
             o.error += *e;

@@ -21,9 +21,12 @@ enum class AllocMeasure {
     Proxy,  ///< Hessian proxy tr(ΔW H ΔWᵀ) / n_tokens
     Output, ///< relative output error ‖Y − Ŷ‖² / ‖Y‖²
     Kl,     ///< end-to-end KL with only this layer quantized (analyze --sensitivity full)
+    /// HAWQ-style: the input Hessian's mean diagonal (E[x²] over channels, from the statistics)
+    /// × ‖ΔW‖² of the width's RTN; needs the weights
+    Hawq,
 };
 
-/// "proxy", "output" or "kl".
+/// "proxy", "output", "kl" or "hawq".
 Expected<AllocMeasure> parseAllocMeasure(std::string_view name);
 
 /// Runtime constraints and pins of an allocation.
@@ -39,8 +42,10 @@ Expected<QuantSpec> measuredSpec(int bits);
 /// One item per layer (or per tied group) with an option per measured width. Errors name a layer
 /// the analysis lacks, a measure it did not take, a pin to a width it did not measure, and tied
 /// layers measured at different widths.
+/// weights: the model's, needed by AllocMeasure::Hawq only.
 Expected<std::vector<AllocItem>> measuredItems(const std::vector<LinearLayer>& layers, const AnalysisResult& analysis,
-                                               AllocMeasure measure, const AllocConstraints& constraints);
+                                               AllocMeasure measure, const AllocConstraints& constraints,
+                                               const WeightSource* weights = nullptr);
 
 /// The allocation as a recipe: a rule per layer whose width differs from the most common one, in
 /// model order, then "*" at the most common width.
