@@ -156,7 +156,7 @@ private slots:
         std::mt19937 rng(3);
         auto items = layerInstance(rng, 8);
         for (size_t i = 0; i < items.size(); ++i) {
-            items[i].options = items[0].options;  // the same costs and errors
+            items[i].options = items[0].options; // the same costs and errors
             items[i].weights = items[0].weights;
             items[i].entropyBits = double(8 - i); // the last item has the lowest entropy
             items[i].spiky = i < 2;
