@@ -371,6 +371,41 @@ private slots:
         QVERIFY2(kl.code == 1 && kl.err.contains(QStringLiteral("--sensitivity full")), qPrintable(kl.err));
     }
 
+    // pareto: the uniform plans at every measured width and each allocator's plan per budget,
+    // measured on the quick slice; a uniform point equals eval --recipe on the same windows.
+    void pareto()
+    {
+        const QString a = m_tmp.path() + QStringLiteral("/a.h5");
+        QVERIFY2(QFileInfo::exists(a), "analyze() writes the store first");
+        const QString csv = m_tmp.path() + QStringLiteral("/pareto.csv"), text = m_tmp.path() + "/eval.txt";
+        const Run r = cli({QStringLiteral("pareto"), m_model, QStringLiteral("--analysis"), a, QStringLiteral("--data"),
+                           text, QStringLiteral("--budgets"), QStringLiteral("3.5,5"), QStringLiteral("--allocators"),
+                           QStringLiteral("knapsack,greedy"), QStringLiteral("--ctx"), QStringLiteral("32"),
+                           QStringLiteral("--quick"), QStringLiteral("2"), QStringLiteral("--csv"), csv,
+                           QStringLiteral("--json")});
+        QVERIFY2(r.code == 0, qPrintable(r.err));
+        const auto j = nlohmann::json::parse(r.out.toStdString());
+        const auto& points = j["points"];
+        QCOMPARE(points.size(), size_t(4 + 2 * 2)); // widths 2, 3, 4, 8; two allocators at two budgets
+        for (const auto& pt : points)
+            if (pt["allocator"] != "uniform")
+                QVERIFY2(pt["bits_per_weight"].get<double>() <= pt["budget_bpw"].get<double>() + 1e-9,
+                         pt["plan"].get<std::string>().c_str());
+        QFile f(csv);
+        QVERIFY(f.open(QIODevice::ReadOnly));
+        QCOMPARE(QString::fromUtf8(f.readAll()).trimmed().split(QLatin1Char('\n')).size(), 1 + int(points.size()));
+        const QString recipe = m_tmp.path() + QStringLiteral("/u4.json");
+        std::ofstream(recipe.toStdString())
+            << R"({"version": 1, "rules": [{"match": "*", "method": "rtn", "bits": 4, "sym": false, "group": 128}]})";
+        const Run e = cli({QStringLiteral("eval"), m_model, QStringLiteral("--recipe"), recipe,
+                           QStringLiteral("--data"), text, QStringLiteral("--ctx"), QStringLiteral("32"),
+                           QStringLiteral("--chunks"), QStringLiteral("2"), QStringLiteral("--json")});
+        QVERIFY2(e.code == 0, qPrintable(e.err));
+        const double ppl = nlohmann::json::parse(e.out.toStdString())["ppl"].get<double>();
+        QCOMPARE(points[2]["plan"].get<std::string>(), std::string("uniform 4 bits"));
+        QVERIFY(std::abs(points[2]["ppl"].get<double>() - ppl) <= 1e-6 * ppl);
+    }
+
     // A llama.cpp importance matrix as the sensitivity input: analyze --imatrix instead of --calib.
     void analyzeFromImatrix()
     {

@@ -163,6 +163,22 @@ Expected<void> applyComputeOption(const QCommandLineParser& p, EvalOptions& opt)
     return {};
 }
 
+Expected<EvalOptions> quickSliceOptions(const QCommandLineParser& p)
+{
+    auto ctx = intOption(p, QStringLiteral("ctx"), 2);
+    if (!ctx) return ctx.error();
+    auto quick = intOption(p, QStringLiteral("quick"), 1);
+    if (!quick) return quick.error();
+    auto threads = intOption(p, QStringLiteral("threads"), 0);
+    if (!threads) return threads.error();
+    EvalOptions opt;
+    opt.ctx = *ctx;
+    opt.chunks = *quick;
+    opt.threads = *threads;
+    QL_TRY(applyComputeOption(p, opt));
+    return opt;
+}
+
 void announceCost(double flops, const std::string& what)
 {
     constexpr double kLarge = 2e12; // about a minute on a 2-core machine: below that, just run

@@ -59,6 +59,9 @@ void addComputeOption(QCommandLineParser& p);
 /// Applies --compute to opt.runtime; an error for an unknown value, or bf16 on a CPU without
 /// AVX512-BF16.
 Expected<void> applyComputeOption(const QCommandLineParser& p, EvalOptions& opt);
+/// The quick slice's evaluation options from --ctx, --quick (windows), --threads and --compute
+/// (whatif, pareto).
+Expected<EvalOptions> quickSliceOptions(const QCommandLineParser& p);
 /// Before a long run: when `flops` is large, states on stderr its size and the time it takes at
 /// the GEMM throughput measured now ("what" names the run).
 void announceCost(double flops, const std::string& what);
@@ -79,5 +82,6 @@ int cmdBenchGptq(const QStringList& args);
 int cmdExport(const QStringList& args);
 int cmdWhatIf(const QStringList& args);
 int cmdAllocate(const QStringList& args);
+int cmdPareto(const QStringList& args);
 
 } // namespace ql::cli

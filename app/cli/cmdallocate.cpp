@@ -1,3 +1,4 @@
+#include "allocinputs.h"
 #include "clicommon.h"
 
 #include "quantlens/alloc/measuredoptions.h"
@@ -14,34 +15,6 @@
 
 namespace ql::cli {
 
-namespace {
-
-// "3.0bpw" (bits per weight of the linears), "2.5GB" / "800MB" / "123456B" (the whole model, every
-// weight that is not a linear's at 16 bits): the linears' budget in bits.
-Expected<int64_t> parseBudget(const std::string& text, int64_t linearParams, int64_t otherParams)
-{
-    size_t end = 0;
-    double v = 0;
-    try {
-        v = std::stod(text, &end);
-    } catch (...) {
-        end = 0;
-    }
-    const std::string unit = text.substr(end);
-    if (end == 0 || !(v > 0))
-        return makeError("--budget must be a positive number with bpw, GB, MB or B, got '" + text + "'");
-    if (unit == "bpw") return int64_t(v * double(linearParams));
-    const double scale = unit == "GB" ? 1e9 : unit == "MB" ? 1e6 : unit == "B" ? 1.0 : 0.0;
-    if (scale == 0) return makeError("--budget unit must be bpw, GB, MB or B, got '" + unit + "'");
-    const double bits = v * scale * 8.0 - 16.0 * double(otherParams);
-    if (bits <= 0)
-        return makeError("--budget " + text + " does not even hold the model's " + std::to_string(otherParams) +
-                         " other weights at 16 bits");
-    return int64_t(bits);
-}
-
-} // namespace
-
 int cmdAllocate(const QStringList& args)
 {
     QCommandLineParser p;
@@ -54,7 +27,7 @@ int cmdAllocate(const QStringList& args)
         {QStringLiteral("allocator"),
          QStringLiteral(
              "knapsack (exact), greedy (marginal gain), baq (closed form), entropy (lowest input "
-             "entropy lowest) spike (inputs with outliers or massive activations kept wide) or hawq (knapsack on the hawq measure)."),
+             "entropy lowest), spike (inputs with outliers or massive activations kept wide) or hawq (knapsack on the hawq measure)."),
          QStringLiteral("A"), QStringLiteral("knapsack")});
     p.addOption({QStringLiteral("measure"),
                  QStringLiteral("Per-layer error to minimise: proxy, output, kl or hawq (Hessian trace × weight "
@@ -75,21 +48,8 @@ int cmdAllocate(const QStringList& args)
     if (!p.isSet(QStringLiteral("analysis"))) return fail("allocate needs --analysis A.h5 (analyze writes it)");
     if (!p.isSet(QStringLiteral("budget"))) return fail("allocate needs --budget, e.g. 3.0bpw or 2.5GB");
     const std::string allocator = p.value(QStringLiteral("allocator")).toStdString();
-    using Allocator = Expected<Allocation> (*)(const std::vector<AllocItem>&, int64_t);
-    static const std::map<std::string, Allocator> allocators{
-        {"knapsack", [](const std::vector<AllocItem>& i, int64_t b) { return allocateKnapsack(i, b); }},
-        {"greedy", allocateGreedy},
-        {"baq", allocateBaq},
-        {"entropy", allocateEntropy},
-        {"spike", allocateSpikeAware},
-        // HAWQ-style: the exact knapsack on the Hessian-trace × perturbation measure.
-        {"hawq", [](const std::vector<AllocItem>& i, int64_t b) { return allocateKnapsack(i, b); }}};
-    const auto chosen = allocators.find(allocator);
-    if (chosen == allocators.end())
-        return fail("--allocator must be knapsack, greedy, baq, entropy, spike or hawq, got '" + allocator + "'");
-    if (allocator == "hawq" && p.isSet(QStringLiteral("measure")) &&
-        p.value(QStringLiteral("measure")) != QLatin1String("hawq"))
-        return fail("--allocator hawq uses its own measure; drop --measure");
+    auto chosen = allocatorByName(allocator);
+    if (!chosen) return fail("--allocator: " + chosen.message());
     AllocConstraints constraints;
     for (const QString& t : p.value(QStringLiteral("tie")).split(QLatin1Char(','), Qt::SkipEmptyParts)) {
         if (t == QLatin1String("qkv"))
@@ -113,29 +73,19 @@ int cmdAllocate(const QStringList& args)
     if (!opened) return fail(opened.message());
     const Model& model = opened->model;
     const std::string store = p.value(QStringLiteral("analysis")).toStdString();
-    auto analysis = AnalysisStore::read(store);
+    auto analysis = readAnalysisFor(model, store, dir);
     if (!analysis) return fail(analysis.message());
-    auto sha = sha256OfFiles(model.weightFiles());
-    if (!sha) return fail(sha.message());
-    if (analysis->meta.modelSha256 != *sha)
-        return fail(store + ": an analysis of other weights (sha256 " + analysis->meta.modelSha256.substr(0, 12) +
-                    "…; " + dir + " has " + sha->substr(0, 12) + "…)");
-    const bool hasKl = !analysis->sensitivity.empty() && !analysis->sensitivity.front().kl.empty();
-    std::string measureName = hasKl ? "kl" : "proxy";
-    if (p.isSet(QStringLiteral("measure"))) measureName = p.value(QStringLiteral("measure")).toStdString();
-    if (allocator == "hawq") measureName = "hawq";
-    auto measure = parseAllocMeasure(measureName);
-    if (!measure) return fail("--" + measure.message());
+    std::string measureName;
+    auto measure = measureFor(allocator, p.value(QStringLiteral("measure")).toStdString(), *analysis, &measureName);
+    if (!measure) return fail("--measure: " + measure.message());
     auto items = measuredItems(model.linearLayers(), *analysis, *measure, constraints, &model);
     if (!items) return fail(store + ": " + items.message());
-    int64_t linearParams = 0;
-    for (const LinearLayer& l : model.linearLayers()) linearParams += l.outFeatures * l.inFeatures;
-    auto budget = parseBudget(p.value(QStringLiteral("budget")).toStdString(), linearParams,
-                              model.parameterCount() - linearParams);
+    const int64_t linearParams = linearWeights(model);
+    auto budget = parseBudget(p.value(QStringLiteral("budget")).toStdString(), model);
     if (!budget) return fail(budget.message());
 
     const auto t0 = std::chrono::steady_clock::now();
-    auto a = chosen->second(*items, *budget);
+    auto a = (*chosen)(*items, *budget);
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     if (!a) return fail(a.message());
     const Recipe recipe = allocationRecipe(*items, *a);

@@ -72,17 +72,9 @@ int cmdWhatIf(const QStringList& args)
     if (!p.isSet(QStringLiteral("recipe"))) return fail("whatif needs --recipe R.json (the plan before the edits)");
     if (!p.isSet(QStringLiteral("edit"))) return fail("whatif needs at least one --edit LAYER:key=value");
     if (!p.isSet(QStringLiteral("data"))) return fail("whatif needs --data FILE (the quick evaluation slice)");
-    auto ctx = intOption(p, QStringLiteral("ctx"), 2);
-    if (!ctx) return fail(ctx.message());
-    auto quick = intOption(p, QStringLiteral("quick"), 1);
-    if (!quick) return fail(quick.message());
-    auto threads = intOption(p, QStringLiteral("threads"), 0);
-    if (!threads) return fail(threads.message());
-    EvalOptions opt;
-    opt.ctx = *ctx;
-    opt.chunks = *quick;
-    opt.threads = *threads;
-    if (auto c = applyComputeOption(p, opt); !c) return fail(c.message());
+    auto quickOpt = quickSliceOptions(p);
+    if (!quickOpt) return fail(quickOpt.message());
+    const EvalOptions& opt = *quickOpt;
 
     const std::string dir = p.positionalArguments()[0].toStdString();
     CliFeedback ofb("open");

@@ -34,6 +34,8 @@ const char* kUsage =
     "  allocate MODEL_DIR --analysis A.h5 --budget 3.0bpw|2.5GB [--allocator knapsack|greedy|baq|entropy|spike|hawq]\n"
     "       [--measure proxy|output|kl|hawq] [--tie qkv,gateup] [--pin LAYER=BITS] [--out R.json] [--json]\n"
     "                                               widths per layer that fit a size budget\n"
+    "  pareto MODEL_DIR --analysis A.h5 --data FILE [--budgets 2.5,3.0,3.5] [--allocators LIST]\n"
+    "       [--quick 8] [--csv FILE] [--json]       uniform and allocated plans, size against quick KL\n"
     "run 'quantlens-cli COMMAND --help' for a command's options.\n";
 
 } // namespace
@@ -65,6 +67,7 @@ int main(int argc, char** argv)
     if (cmd == QLatin1String("export")) return ql::cli::cmdExport(args);
     if (cmd == QLatin1String("whatif")) return ql::cli::cmdWhatIf(args);
     if (cmd == QLatin1String("allocate")) return ql::cli::cmdAllocate(args);
+    if (cmd == QLatin1String("pareto")) return ql::cli::cmdPareto(args);
     std::cerr << "error: unknown command '" << cmd.toStdString() << "'\n" << kUsage;
     return 2;
 }
