@@ -34,6 +34,7 @@
 #include <QItemSelectionModel>
 #include <QMenuBar>
 #include <QPlainTextEdit>
+#include <set>
 #include <QPushButton>
 #include <QSpinBox>
 #include <QSignalSpy>
@@ -451,6 +452,34 @@ private slots:
         std::vector<int32_t> topAwq(order.begin(), order.begin() + long(top.size()));
         std::sort(topAwq.begin(), topAwq.end());
         QCOMPARE(view->salientPicker()->channels(), topAwq);
+    }
+
+    // Plan > Fit to Budget: the allocator's plan replaces the plan within the budget, undoably.
+    void fitToBudget()
+    {
+        Workbench wb;
+        MainWindow w(&wb);
+        open(wb);
+        Job* job = wb.runAnalysis();
+        QVERIFY(finish(job));
+        QVERIFY(wb.snapshot()->analysis);
+        const Recipe before = wb.plan()->recipe();
+        auto fit = wb.plan()->fitToBudget(*wb.snapshot()->analysis, 3.5, "knapsack");
+        QVERIFY2(fit.ok(), fit.message().c_str());
+        QVERIFY(fit->exact);
+        const PlanSnapshotPtr plan = wb.plan()->snapshot();
+        QVERIFY2(plan->size.bitsPerWeight <= 3.5 + 1e-9, qPrintable(QString::number(plan->size.bitsPerWeight)));
+        std::set<std::string> formats;
+        for (const PlanRow& r : plan->rows) formats.insert(r.spec.weight.format);
+        QVERIFY(formats.size() >= 2); // 3.5 bits lies between two widths
+        QVERIFY(wb.plan()->undoStack()->undoText().contains(QStringLiteral("knapsack")));
+        wb.plan()->undoStack()->undo();
+        QVERIFY(wb.plan()->recipe() == before);
+        auto small = wb.plan()->fitToBudget(*wb.snapshot()->analysis, 1.0, "greedy");
+        QVERIFY(!small.ok());
+        QVERIFY2(small.message().find("below the") != std::string::npos, small.message().c_str());
+        auto unknown = wb.plan()->fitToBudget(*wb.snapshot()->analysis, 3.0, "magic");
+        QVERIFY(!unknown.ok() && unknown.message().find("magic") != std::string::npos);
     }
 
     // The export dialog previews per tensor what the format cannot represent, then exports as a job.

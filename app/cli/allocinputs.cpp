@@ -3,25 +3,7 @@
 #include "quantlens/store/analysisstore.h"
 #include "quantlens/text/calibration.h"
 
-#include <map>
-
 namespace ql::cli {
-
-Expected<AllocatorFn> allocatorByName(const std::string& name)
-{
-    static const std::map<std::string, AllocatorFn> allocators{
-        {"knapsack", [](const std::vector<AllocItem>& i, int64_t b) { return allocateKnapsack(i, b); }},
-        {"greedy", allocateGreedy},
-        {"baq", allocateBaq},
-        {"entropy", allocateEntropy},
-        {"spike", allocateSpikeAware},
-        // HAWQ-style: the exact knapsack on the Hessian-trace × perturbation measure.
-        {"hawq", [](const std::vector<AllocItem>& i, int64_t b) { return allocateKnapsack(i, b); }}};
-    const auto it = allocators.find(name);
-    if (it == allocators.end())
-        return makeError("the allocator must be knapsack, greedy, baq, entropy, spike or hawq, got '" + name + "'");
-    return it->second;
-}
 
 Expected<AnalysisResult> readAnalysisFor(const Model& model, const std::string& path, const std::string& modelDir)
 {
@@ -33,16 +15,6 @@ Expected<AnalysisResult> readAnalysisFor(const Model& model, const std::string& 
         return makeError(path + ": an analysis of other weights (sha256 " + analysis->meta.modelSha256.substr(0, 12) +
                          "…; " + modelDir + " has " + sha->substr(0, 12) + "…)");
     return analysis;
-}
-
-Expected<AllocMeasure> measureFor(const std::string& allocator, const std::string& requested,
-                                  const AnalysisResult& analysis, std::string* name)
-{
-    if (allocator == "hawq" && !requested.empty() && requested != "hawq")
-        return makeError("the hawq allocator uses its own measure; drop --measure");
-    const bool hasKl = !analysis.sensitivity.empty() && !analysis.sensitivity.front().kl.empty();
-    *name = allocator == "hawq" ? "hawq" : !requested.empty() ? requested : hasKl ? "kl" : "proxy";
-    return parseAllocMeasure(*name);
 }
 
 int64_t linearWeights(const Model& model)

@@ -10,19 +10,8 @@
 
 namespace ql::cli {
 
-/// An allocator of core/alloc by its command-line name.
-using AllocatorFn = Expected<Allocation> (*)(const std::vector<AllocItem>&, int64_t);
-
-/// knapsack, greedy, baq, entropy, spike, or hawq (the knapsack on the hawq measure).
-Expected<AllocatorFn> allocatorByName(const std::string& name);
-
 /// The analysis at path, refused when it was made from other weights than the model's.
 Expected<AnalysisResult> readAnalysisFor(const Model& model, const std::string& path, const std::string& modelDir);
-
-/// The measure an allocator minimises: hawq's own for hawq, else `requested` when given, else kl
-/// when the analysis has it, else proxy. *name receives its name.
-Expected<AllocMeasure> measureFor(const std::string& allocator, const std::string& requested,
-                                  const AnalysisResult& analysis, std::string* name);
 
 /// The linears' budget in bits: "3.0bpw" (bits per weight of the linears), or "2.5GB" / "800MB" /
 /// "123456B" (the whole model, every weight that is not a linear's at 16 bits).

@@ -231,6 +231,7 @@ void MainWindow::createMenus()
         if (f.isEmpty()) return;
         if (auto r = m_wb->plan()->saveRecipe(f); !r) showError(tr("Save recipe"), QString::fromStdString(r.message()));
     });
+    planMenu->addAction(tr("Fit to &Budget…"), this, &MainWindow::fitToBudget);
     planMenu->addSeparator();
     QAction* bf16 = planMenu->addAction(tr("Quick Measure with &bf16 Products"));
     bf16->setCheckable(true);
@@ -338,6 +339,26 @@ void MainWindow::saveAs()
     if (f.isEmpty()) return;
     if (auto r = m_wb->saveProject(f); !r) return showError(tr("Save project"), QString::fromStdString(r.message()));
     rememberRecent(m_wb->project().path);
+}
+
+void MainWindow::fitToBudget()
+{
+    const SnapshotPtr s = m_wb->snapshot();
+    if (!s || !s->analysis || s->analysis->sensitivity.empty())
+        return showError(tr("Fit to budget"),
+                         tr("Run the analysis (with sensitivity) first: the allocation reads it."));
+    bool ok = false;
+    const double bpw = QInputDialog::getDouble(this, tr("Fit to budget"), tr("Bits per weight of the linear layers:"),
+                                               3.5, 1.0, 16.0, 3, &ok);
+    if (!ok) return;
+    const QStringList allocators{QStringLiteral("knapsack"), QStringLiteral("greedy"), QStringLiteral("baq"),
+                                 QStringLiteral("entropy"),  QStringLiteral("spike"),  QStringLiteral("hawq")};
+    const QString allocator = QInputDialog::getItem(this, tr("Fit to budget"), tr("Allocator:"), allocators, 0, false,
+                                                    &ok);
+    if (!ok) return;
+    auto a = m_wb->plan()->fitToBudget(*s->analysis, bpw, allocator.toStdString());
+    if (!a) return showError(tr("Fit to budget"), QString::fromStdString(a.message()));
+    showPage(QStringLiteral("plan"));
 }
 
 void MainWindow::editCalibration()

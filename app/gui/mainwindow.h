@@ -58,6 +58,8 @@ private:
     void openModelFolder(const QString& dir);
     void saveAs();
     void editCalibration();
+    /// Plan > Fit to Budget: asks for bits per weight and an allocator, then replaces the plan.
+    void fitToBudget();
     void exportCurrent(const QString& format);
     void rememberRecent(const QString& path);
     void rebuildRecentMenu();

@@ -185,6 +185,28 @@ Expected<void> PlanSession::setRecipeJson(const QString& json)
     return pushRecipe(std::move(*r), tr("edit rules"));
 }
 
+Expected<Allocation> PlanSession::fitToBudget(const AnalysisResult& analysis, double bitsPerWeight,
+                                              const std::string& allocator)
+{
+    if (!m_model) return makeError("open a model first");
+    auto allocate = allocatorByName(allocator);
+    if (!allocate) return allocate.error();
+    std::string measureName;
+    auto measure = measureFor(allocator, "", analysis, &measureName);
+    if (!measure) return measure.error();
+    auto items = measuredItems(m_model->linearLayers(), analysis, *measure, {}, m_model.get());
+    if (!items) return items.error();
+    int64_t weights = 0;
+    for (const LinearLayer& l : m_model->linearLayers()) weights += l.outFeatures * l.inFeatures;
+    auto a = (*allocate)(*items, int64_t(bitsPerWeight * double(weights)));
+    if (!a) return a.error();
+    QL_TRY(pushRecipe(allocationRecipe(*items, *a), tr("fit to %1 bits per weight (%2 on %3)")
+                                                        .arg(bitsPerWeight)
+                                                        .arg(QString::fromStdString(allocator))
+                                                        .arg(QString::fromStdString(measureName))));
+    return a;
+}
+
 Expected<void> PlanSession::loadRecipe(const QString& path)
 {
     auto r = ql::loadRecipe(path.toStdString());

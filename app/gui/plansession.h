@@ -4,6 +4,7 @@
 #include "plansnapshot.h"
 #include "project.h"
 
+#include "quantlens/alloc/measuredoptions.h"
 #include "quantlens/forward/quickeval.h"
 #include "quantlens/model/model.h"
 #include "quantlens/recipe/recipe.h"
@@ -62,6 +63,10 @@ public:
     Expected<void> setSalientChannels(const QString& site, const ChannelOverride& channels);
     /// Replaces the plan by a recipe (undoable); errors name the JSON path.
     Expected<void> setRecipeJson(const QString& json);
+    /// Replaces the plan (undoably) by an allocator's widths per layer within bitsPerWeight of the
+    /// linears, from the analysis's sensitivity (its end-to-end KL when it has it, else the proxy).
+    Expected<Allocation> fitToBudget(const AnalysisResult& analysis, double bitsPerWeight,
+                                     const std::string& allocator);
     /// Replaces the plan by a recipe loaded from a file (undoable).
     Expected<void> loadRecipe(const QString& path);
     /// Evaluates the plan's current run on the whole evaluation text (windows of the quick

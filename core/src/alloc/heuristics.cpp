@@ -3,6 +3,7 @@
 #include "alloc/allocsupport.h"
 
 #include <algorithm>
+#include <map>
 #include <cmath>
 #include <numeric>
 
@@ -120,6 +121,22 @@ Expected<Allocation> allocateSpikeAware(const std::vector<AllocItem>& items, int
     if (!greedyDown(items, choice, bits, budget, frozen))
         greedyDown(items, choice, bits, budget, std::vector<char>(items.size(), 0)); // minimumBits: it fits
     return withBound(items, std::move(choice), budget);
+}
+
+Expected<AllocatorFn> allocatorByName(const std::string& name)
+{
+    static const std::map<std::string, AllocatorFn> allocators{
+        {"knapsack", [](const std::vector<AllocItem>& i, int64_t b) { return allocateKnapsack(i, b); }},
+        {"greedy", allocateGreedy},
+        {"baq", allocateBaq},
+        {"entropy", allocateEntropy},
+        {"spike", allocateSpikeAware},
+        // HAWQ-style: the exact knapsack on the Hessian-trace × perturbation measure.
+        {"hawq", [](const std::vector<AllocItem>& i, int64_t b) { return allocateKnapsack(i, b); }}};
+    const auto it = allocators.find(name);
+    if (it == allocators.end())
+        return makeError("the allocator must be knapsack, greedy, baq, entropy, spike or hawq, got '" + name + "'");
+    return it->second;
 }
 
 } // namespace ql

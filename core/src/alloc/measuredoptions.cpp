@@ -50,6 +50,16 @@ Expected<AllocMeasure> parseAllocMeasure(std::string_view name)
     return makeError("measure must be proxy, output, kl or hawq, got '" + std::string(name) + "'");
 }
 
+Expected<AllocMeasure> measureFor(const std::string& allocator, const std::string& requested,
+                                  const AnalysisResult& analysis, std::string* name)
+{
+    if (allocator == "hawq" && !requested.empty() && requested != "hawq")
+        return makeError("the hawq allocator uses its own measure; drop --measure");
+    const bool hasKl = !analysis.sensitivity.empty() && !analysis.sensitivity.front().kl.empty();
+    *name = allocator == "hawq" ? "hawq" : !requested.empty() ? requested : hasKl ? "kl" : "proxy";
+    return parseAllocMeasure(*name);
+}
+
 Expected<QuantSpec> measuredSpec(int bits)
 {
     auto format = intFormatId(bits, false);

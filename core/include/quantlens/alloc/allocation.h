@@ -75,6 +75,13 @@ Expected<Allocation> allocateEntropy(const std::vector<AllocItem>& items, int64_
 /// cannot be met otherwise (then they step down too, greedily).
 Expected<Allocation> allocateSpikeAware(const std::vector<AllocItem>& items, int64_t budgetBits);
 
+/// An allocator of this file.
+using AllocatorFn = Expected<Allocation> (*)(const std::vector<AllocItem>&, int64_t);
+
+/// An allocator by name: knapsack, greedy, baq, entropy, spike, or hawq (the knapsack; it goes
+/// with the hawq measure).
+Expected<AllocatorFn> allocatorByName(const std::string& name);
+
 /// The Lagrangian lower bound max over λ ≥ 0 of Σ_i min_o (e_io + λ·b_io) − λ·budget, found by
 /// bisection on λ: no choice within the budget has a smaller summed error.
 double lagrangianBound(const std::vector<AllocItem>& items, int64_t budgetBits);

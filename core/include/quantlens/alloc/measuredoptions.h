@@ -36,6 +36,11 @@ struct AllocConstraints {
     std::map<std::string, int> pinnedBits; ///< layer → the only width it may take
 };
 
+/// The measure an allocator minimises: hawq's own for hawq, else `requested` when not empty, else
+/// kl when the analysis has it, else proxy. *name receives its name.
+Expected<AllocMeasure> measureFor(const std::string& allocator, const std::string& requested,
+                                  const AnalysisResult& analysis, std::string* name);
+
 /// The spec `analyze` measures a width with: RTN, int<bits>_asym, groups of 128.
 Expected<QuantSpec> measuredSpec(int bits);
 
