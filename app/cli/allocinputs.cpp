@@ -17,16 +17,9 @@ Expected<AnalysisResult> readAnalysisFor(const Model& model, const std::string& 
     return analysis;
 }
 
-int64_t linearWeights(const Model& model)
-{
-    int64_t n = 0;
-    for (const LinearLayer& l : model.linearLayers()) n += l.outFeatures * l.inFeatures;
-    return n;
-}
-
 Expected<int64_t> parseBudget(const std::string& text, const Model& model)
 {
-    const int64_t linear = linearWeights(model), other = model.parameterCount() - linear;
+    const int64_t linear = linearWeights(model.linearLayers()), other = model.parameterCount() - linear;
     size_t end = 0;
     double v = 0;
     try {

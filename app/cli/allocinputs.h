@@ -17,7 +17,4 @@ Expected<AnalysisResult> readAnalysisFor(const Model& model, const std::string& 
 /// "123456B" (the whole model, every weight that is not a linear's at 16 bits).
 Expected<int64_t> parseBudget(const std::string& text, const Model& model);
 
-/// Weights of the model's linear layers (what bits per weight divides by).
-int64_t linearWeights(const Model& model);
-
 } // namespace ql::cli

@@ -80,7 +80,7 @@ int cmdAllocate(const QStringList& args)
     if (!measure) return fail("--measure: " + measure.message());
     auto items = measuredItems(model.linearLayers(), *analysis, *measure, constraints, &model);
     if (!items) return fail(store + ": " + items.message());
-    const int64_t linearParams = linearWeights(model);
+    const int64_t linearParams = linearWeights(model.linearLayers());
     auto budget = parseBudget(p.value(QStringLiteral("budget")).toStdString(), model);
     if (!budget) return fail(budget.message());
 

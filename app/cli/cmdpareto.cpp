@@ -92,18 +92,13 @@ int cmdPareto(const QStringList& args)
     CliFeedback fb("pareto");
     auto quickEval = QuickEvaluator::prepare(model, *tokens, tok.addsBos() ? tok.bosId() : -1, opt, &fb);
     if (!quickEval) return fail(quickEval.message());
-    // Quantizes a plan and measures it on the quick slice.
+    // Quantizes a plan and measures it on the quick slice (whatif's measures, without the layers).
     auto measure = [&](const Recipe& recipe) -> Expected<nlohmann::json> {
         auto run = runner.run(recipe, &tok, &fb);
         if (!run) return run.error();
-        auto kl = quickEval->measure(*run->model, 0, &fb);
-        if (!kl) return kl.error();
-        const nlohmann::json report = runReport(model, *run);
-        return nlohmann::json{{"bits_per_weight", report["bits_per_weight"]},
-                              {"mean_kl", kl->meanKl},
-                              {"top1_agreement", kl->top1Agreement},
-                              {"ppl", kl->pplModel},
-                              {"ppl_float", kl->pplRef}};
+        auto m = measurePlan(model, *run, nullptr, *quickEval);
+        if (m) m->erase("layers");
+        return m;
     };
 
     std::vector<ParetoPoint> points;
@@ -124,7 +119,7 @@ int cmdPareto(const QStringList& args)
         if (!items) return fail(store + ": " + items.message());
         const AllocatorFn allocate = *allocatorByName(name);
         for (double bpw : budgets) {
-            const auto budget = int64_t(bpw * double(linearWeights(model)));
+            const auto budget = int64_t(bpw * double(linearWeights(model.linearLayers())));
             auto a = allocate(*items, budget);
             if (!a) return fail(name + " at " + std::to_string(bpw) + " bits per weight: " + a.message());
             auto m = measure(allocationRecipe(*items, *a));

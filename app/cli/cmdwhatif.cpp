@@ -10,39 +10,6 @@
 
 namespace ql::cli {
 
-namespace {
-
-// The quick measures the plan editor shows for a plan: KL to the float model, top-1 agreement
-// and perplexity on the quick slice, and the plan's size.
-Expected<nlohmann::json> measurePlan(const Model& model, const QuantizeRun& run, const QuantizeRun* previous,
-                                     QuickEvaluator& quick)
-{
-    auto kl = quick.measure(*run.model, firstChangedBlock(run, previous));
-    if (!kl) return kl.error();
-    const nlohmann::json report = runReport(model, run);
-    // Linears at their plan's bits; every other weight (embedding, norms, float linears) at 16 bits.
-    const double quantized = report["quantized_weights"].get<double>();
-    const double bits = report["bits_per_weight"].get<double>() * quantized +
-                        16.0 * (double(model.parameterCount()) - quantized);
-    nlohmann::json layers = nlohmann::json::object();
-    for (const auto& l : report["layers"]) layers[l["layer"].get<std::string>()] = l;
-    return nlohmann::json{{"mean_kl", kl->meanKl},
-                          {"max_kl", kl->maxKl},
-                          {"top1_agreement", kl->top1Agreement},
-                          {"ppl", kl->pplModel},
-                          {"ppl_float", kl->pplRef},
-                          {"tokens_scored", kl->tokensScored},
-                          {"bits_per_weight", report["bits_per_weight"]},
-                          {"model_bytes", int64_t(bits / 8.0 + 0.5)},
-                          {"layers_quantized", run.stats.layersQuantized},
-                          {"quantize_seconds", run.stats.seconds},
-                          {"eval_seconds", kl->seconds},
-                          {"blocks_run", quick.blocksRun()},
-                          {"layers", layers}};
-}
-
-} // namespace
-
 int cmdWhatIf(const QStringList& args)
 {
     QCommandLineParser p;

@@ -1,6 +1,7 @@
 #pragma once
 
 #include "pluginregistry.h"
+#include "quantlens/forward/quickeval.h"
 #include "quantlens/recipe/reciperunner.h"
 
 #include <QCommandLineParser>
@@ -27,5 +28,11 @@ Expected<QuantizeRun> quantizeWithRecipe(const QCommandLineParser& p, const Mode
 
 /// Per-layer reports and totals (bits per weight weighted by parameters) as JSON.
 nlohmann::json runReport(const Model& model, const QuantizeRun& run);
+
+/// The quick measures the plan editor shows for a run: KL to the float model, top-1 agreement
+/// and perplexity on the quick slice (restarting after the blocks previous shares with it;
+/// null: from the start), the plan's size, and its layers' reports.
+Expected<nlohmann::json> measurePlan(const Model& model, const QuantizeRun& run, const QuantizeRun* previous,
+                                     QuickEvaluator& quick);
 
 } // namespace ql::cli

@@ -196,9 +196,7 @@ Expected<Allocation> PlanSession::fitToBudget(const AnalysisResult& analysis, do
     if (!measure) return measure.error();
     auto items = measuredItems(m_model->linearLayers(), analysis, *measure, {}, m_model.get());
     if (!items) return items.error();
-    int64_t weights = 0;
-    for (const LinearLayer& l : m_model->linearLayers()) weights += l.outFeatures * l.inFeatures;
-    auto a = (*allocate)(*items, int64_t(bitsPerWeight * double(weights)));
+    auto a = (*allocate)(*items, int64_t(bitsPerWeight * double(linearWeights(m_model->linearLayers()))));
     if (!a) return a.error();
     QL_TRY(pushRecipe(allocationRecipe(*items, *a), tr("fit to %1 bits per weight (%2 on %3)")
                                                         .arg(bitsPerWeight)

@@ -154,12 +154,13 @@ Expected<Allocation> allocateKnapsack(const std::vector<AllocItem>& items, int64
     const size_t n = items.size();
     // Extra cost of each option above its item's cheapest, and their greatest common divisor.
     int64_t g = 0, most = 0;
-    for (const AllocItem& it : items) {
-        const int64_t c = cheapest(it);
+    std::vector<int64_t> least(n);
+    for (size_t i = 0; i < n; ++i) {
+        least[i] = cheapest(items[i]);
         int64_t itemMost = 0;
-        for (const AllocOption& o : it.options) {
-            g = std::gcd(g, o.bits - c);
-            itemMost = std::max(itemMost, o.bits - c);
+        for (const AllocOption& o : items[i].options) {
+            g = std::gcd(g, o.bits - least[i]);
+            itemMost = std::max(itemMost, o.bits - least[i]);
         }
         most += itemMost;
     }
@@ -173,8 +174,8 @@ Expected<Allocation> allocateKnapsack(const std::vector<AllocItem>& items, int64
         cells = std::min(slack, most) / g + 1;
         exact = false;
     }
-    const auto cost = [&](const AllocItem& it, const AllocOption& o) {
-        return exact ? (o.bits - cheapest(it)) / g : (o.bits - cheapest(it) + g - 1) / g;
+    const auto cost = [&](size_t i, const AllocOption& o) {
+        return exact ? (o.bits - least[i]) / g : (o.bits - least[i] + g - 1) / g;
     };
     // best[c]: the least error of the items so far with extra cost at most c grid steps. An
     // option another option of its item beats in both bits and error never helps: left out.
@@ -194,7 +195,7 @@ Expected<Allocation> allocateKnapsack(const std::vector<AllocItem>& items, int64
                        (b.bits < a.bits || b.error < a.error || &b < &a);
             });
             if (dominated) continue;
-            w.push_back(cost(it, a));
+            w.push_back(cost(i, a));
             e.push_back(a.error);
             index.push_back(uint8_t(o));
         }
@@ -219,7 +220,7 @@ Expected<Allocation> allocateKnapsack(const std::vector<AllocItem>& items, int64
     for (size_t i = n; i-- > 0;) {
         const uint8_t o = pick[i * size_t(cells) + size_t(c)];
         choice[i] = o;
-        c -= cost(items[i], items[i].options[o]);
+        c -= cost(i, items[i].options[o]);
     }
     Allocation a = summarise(items, std::move(choice));
     a.grid = g;

@@ -60,6 +60,13 @@ Expected<AllocMeasure> measureFor(const std::string& allocator, const std::strin
     return parseAllocMeasure(*name);
 }
 
+int64_t linearWeights(const std::vector<LinearLayer>& layers)
+{
+    int64_t n = 0;
+    for (const LinearLayer& l : layers) n += l.outFeatures * l.inFeatures;
+    return n;
+}
+
 Expected<QuantSpec> measuredSpec(int bits)
 {
     auto format = intFormatId(bits, false);

@@ -256,8 +256,7 @@ Expected<void> ForwardEngine::runFrom(int firstLayer, std::vector<Eigen::MatrixX
         if (!fn) return fn.error();
         m_finalNorm = std::move(*fn);
     }
-    QL_TRY(useBf16(opt.runtime));
-    std::optional<ConstRowMap> head;
+    std::optional<ConstRowMap> head; // m_bf16 was set by layers() above, even when no block ran
     if (opt.computeLogits) {
         auto view = m_weights.lmHeadView();
         if (!view) return view.error();

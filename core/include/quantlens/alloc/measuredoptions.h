@@ -41,6 +41,9 @@ struct AllocConstraints {
 Expected<AllocMeasure> measureFor(const std::string& allocator, const std::string& requested,
                                   const AnalysisResult& analysis, std::string* name);
 
+/// Weights of the linear layers (what bits per weight of a budget divides by).
+int64_t linearWeights(const std::vector<LinearLayer>& layers);
+
 /// The spec `analyze` measures a width with: RTN, int<bits>_asym, groups of 128.
 Expected<QuantSpec> measuredSpec(int bits);
 
