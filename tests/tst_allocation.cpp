@@ -3,6 +3,7 @@
 // grid stay within the budget, and the Lagrangian bound never exceeds the optimum.
 
 #include "quantlens/alloc/allocation.h"
+#include "quantlens/alloc/measuredoptions.h"
 
 #include <QtTest>
 
@@ -181,6 +182,59 @@ private slots:
         for (size_t i = 1; i < b.size(); ++i)
             QVERIFY2(b[i].options[size_t(baq->choice[i])].bits >= b[i - 1].options[size_t(baq->choice[i - 1])].bits,
                      qPrintable(QString::number(i)));
+    }
+
+    // Items from an analysis with method and group options: labels, specs, costs as the plan
+    // editor counts them, the chosen measure, pins keeping every option of their width, and ties.
+    void measuredItemsFromOptions()
+    {
+        std::vector<ql::LinearLayer> layers;
+        for (auto [name, kind] : {std::pair{"q", ql::LinearKind::Q}, {"k", ql::LinearKind::K}})
+            layers.push_back(
+                {std::string("model.layers.0.self_attn.") + name + "_proj", "layers.0.attn_in", 0, kind, 64, 256});
+        ql::AnalysisResult analysis;
+        const std::vector<ql::SensitivityOption> options{{"rtn", 3, 128}, {"gptq", 3, 128}, {"gptq", 4, 0}};
+        for (size_t i = 0; i < layers.size(); ++i) {
+            ql::LayerSensitivity s;
+            s.name = layers[i].name;
+            for (const auto& o : options) {
+                s.bits.push_back(o.bits);
+                s.methods.push_back(o.method);
+                s.groups.push_back(o.group);
+                s.proxy.push_back(1.0 + double(i) + double(s.bits.size()));
+                s.relMse.push_back(10.0 * double(s.bits.size()));
+            }
+            analysis.sensitivity.push_back(s);
+        }
+        auto items = ql::measuredItems(layers, analysis, ql::AllocMeasure::Output, {});
+        QVERIFY2(items.ok(), items.message().c_str());
+        QCOMPARE(items->size(), size_t(2));
+        const auto& it = (*items)[1];
+        QCOMPARE(it.options.size(), size_t(3));
+        QCOMPARE(it.options[1].label, std::string("gptq w3 g128"));
+        QCOMPARE(it.options[1].spec.method, std::string("gptq"));
+        QCOMPARE(it.options[2].spec.weight.granularity, ql::Granularity::PerChannel);
+        // int3 in groups of 128 over 256 columns: 3 bits + 2 × (16 + 3) bits per row of 256.
+        QCOMPARE(it.options[1].bits, int64_t(64 * 256 * 3 + 64 * 2 * 19));
+        QCOMPARE(it.options[2].bits, int64_t(64 * 256 * 4 + 64 * (16 + 4)));
+        QCOMPARE(it.options[2].error, 30.0);
+        ql::AllocConstraints pin;
+        pin.pinnedBits[layers[0].name] = 3;
+        auto pinned = ql::measuredItems(layers, analysis, ql::AllocMeasure::Proxy, pin);
+        QVERIFY(pinned.ok());
+        QCOMPARE((*pinned)[0].options.size(), size_t(2));
+        QCOMPARE((*pinned)[0].options[1].label, std::string("gptq w3 g128"));
+        QCOMPARE((*pinned)[1].options.size(), size_t(3));
+        ql::AllocConstraints tie;
+        tie.tieQkv = true;
+        auto tied = ql::measuredItems(layers, analysis, ql::AllocMeasure::Proxy, tie);
+        QVERIFY(tied.ok());
+        QCOMPARE(tied->size(), size_t(1));
+        QCOMPARE(tied->front().options[0].error, 2.0 + 3.0); // summed over q and k
+        analysis.sensitivity[1].groups[2] = 64;
+        auto mismatch = ql::measuredItems(layers, analysis, ql::AllocMeasure::Proxy, tie);
+        QVERIFY(!mismatch.ok());
+        QVERIFY(QString::fromStdString(mismatch.message()).contains("other options"));
     }
 
     void budgetBelowTheSmallestPlanFails()

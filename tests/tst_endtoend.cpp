@@ -9,6 +9,7 @@
 #include "quantlens/forward/forward.h"
 #include "quantlens/model/model.h"
 #include "quantlens/quant/rtn.h"
+#include "quantlens/methods/gptq.h"
 #include "reference/naivellama.h"
 
 #include <QTemporaryDir>
@@ -46,6 +47,17 @@ class TestEndToEnd : public QObject {
     QTemporaryDir m_tmp;
     qlfix::ModelSpec m_spec;
     std::string m_dir;
+
+    // Two calibration windows of 32 tokens, hashed "c".
+    ql::CalibrationSet twoWindows() const
+    {
+        ql::CalibrationSet calib;
+        calib.spec.samples = 2;
+        calib.spec.seqlen = 32;
+        calib.windows = qltest::tokenWindows(2, 32, m_spec.vocab, 5);
+        calib.sha256 = "c";
+        return calib;
+    }
 
 private slots:
     void initTestCase()
@@ -202,11 +214,7 @@ private slots:
     {
         auto model = ql::Model::open(m_dir);
         QVERIFY(model.ok());
-        ql::CalibrationSet calib;
-        calib.spec.samples = 2;
-        calib.spec.seqlen = 32;
-        calib.windows = qltest::tokenWindows(2, 32, m_spec.vocab, 5);
-        calib.sha256 = "c";
+        ql::CalibrationSet calib = twoWindows();
         ql::AnalyzeOptions opt;
         opt.sensitivity = ql::SensitivityMode::Full;
         opt.groupSize = 16;
@@ -255,6 +263,95 @@ private slots:
         QCOMPARE(back->endToEnd.heldOutSha256, std::string("h"));
         QCOMPARE(back->endToEnd.spearmanProxyKl, e.spearmanProxyKl);
         QCOMPARE(back->sensitivity[4].kl, r->sensitivity[4].kl);
+    }
+
+    // GPTQ and per-row options: every measure of an option is that of the weights GPTQ gives
+    // from the site's Hessian, recomputed here in double; the store keeps methods and groups.
+    void gptqOptionsMeasuredAndStored()
+    {
+        auto model = ql::Model::open(m_dir);
+        QVERIFY(model.ok());
+        ql::CalibrationSet calib = twoWindows();
+        calib.heldOutWindows = qltest::tokenWindows(2, 32, m_spec.vocab, 9);
+        calib.heldOutSha256 = "h";
+        ql::AnalyzeOptions opt;
+        opt.sensitivity = ql::SensitivityMode::Full;
+        opt.methods = {"rtn", "gptq"};
+        opt.groups = {16, 0};
+        opt.bits = {3, 4};
+        opt.keepHessians = true;
+        opt.modelSha256 = "m";
+        const auto options = ql::sensitivityOptions(opt);
+        QCOMPARE(options.size(), size_t(8));
+        QCOMPARE(ql::sensitivityOptionLabel(options[5]), std::string("gptq w4 g16"));
+        QCOMPARE(ql::sensitivityOptionLabel(options[7]), std::string("gptq w4 row"));
+        auto r = ql::analyze(*model, calib, opt);
+        QVERIFY2(r.ok(), r.message().c_str());
+        auto e2e = ql::EndToEndSensitivity::prepare(*model, calib.heldOutWindows);
+        QVERIFY(e2e.ok());
+        const auto& l = model->linearLayers()[10]; // block 1
+        ql::BlockWeights bw;
+        QVERIFY(model->block(l.block, bw).ok());
+        const ql::RowMatrix w = bw[l.kind];
+        const auto site = std::find_if(r->sites.begin(), r->sites.end(), [&](auto& s) { return s.name == l.site; });
+        QVERIFY(site != r->sites.end());
+        const auto& ls = *std::find_if(r->sensitivity.begin(), r->sensitivity.end(),
+                                       [&](auto& s) { return s.name == l.name; });
+        QCOMPARE(ls.methods.size(), options.size());
+        for (size_t k = 0; k < options.size(); ++k) {
+            QVERIFY(ls.option(k) == options[k]);
+            ql::RowMatrix q;
+            if (options[k].method == "gptq") {
+                ql::FormatSpec f;
+                f.format = options[k].bits == 3 ? "int3_asym" : "int4_asym";
+                f.granularity = options[k].group ? ql::Granularity::PerGroup : ql::Granularity::PerChannel;
+                f.groupSize = options[k].group;
+                auto g = ql::gptqQuantize(w, site->hessian, f);
+                QVERIFY2(g.ok(), g.message().c_str());
+                q = g->dequantized;
+            } else {
+                q = ql::rtnFakeQuant(w, options[k].bits, options[k].group);
+            }
+            const Eigen::MatrixXd dw = (q - w).cast<double>();
+            const double proxy = (dw * site->hessian * dw.transpose()).trace() / double(site->nTokens);
+            QVERIFY2(std::abs(ls.proxy[k] - proxy) <= 1e-4 * proxy, std::to_string(k).c_str());
+            QVERIFY(std::abs(ls.weightSq[k] - dw.squaredNorm()) <= 1e-6 * dw.squaredNorm());
+            auto kl = e2e->klWithLinear(l.block, l.kind, q);
+            QVERIFY(kl.ok());
+            QCOMPARE(ls.kl[k], *kl);
+        }
+        // GPTQ beats round to nearest on the objective it minimises, per option.
+        for (size_t k = 0; k < 4; ++k) QVERIFY2(ls.proxy[k + 4] < ls.proxy[k], std::to_string(k).c_str());
+        const auto& e = r->endToEnd;
+        QCOMPARE(e.options.size(), options.size());
+        QCOMPARE(e.options[6], std::string("gptq w3 row"));
+        for (size_t i = 0; i < options.size(); ++i) {
+            std::vector<double> hawq, kl;
+            for (const auto& s : r->sensitivity) {
+                const auto& layers = model->linearLayers();
+                const auto lay = std::find_if(layers.begin(), layers.end(), [&](auto& x) { return x.name == s.name; });
+                const auto st = std::find_if(r->sites.begin(), r->sites.end(),
+                                             [&](auto& x) { return x.name == lay->site; });
+                const double meanSquare =
+                    (st->var.cast<double>().array() + st->mean.cast<double>().array().square()).mean();
+                hawq.push_back(meanSquare * s.weightSq[i]);
+                kl.push_back(s.kl[i]);
+            }
+            QCOMPARE(e.spearmanHawqKl[i], ql::spearman(hawq, kl));
+        }
+        const std::string path = m_tmp.filePath(QStringLiteral("options.h5")).toStdString();
+        QVERIFY(ql::AnalysisStore::write(path, *r).ok());
+        auto back = ql::AnalysisStore::read(path);
+        QVERIFY2(back.ok(), back.message().c_str());
+        QCOMPARE(back->sensitivity[10].methods, r->sensitivity[10].methods);
+        QCOMPARE(back->sensitivity[10].groups, r->sensitivity[10].groups);
+        QCOMPARE(back->sensitivity[10].weightSq, r->sensitivity[10].weightSq);
+        QCOMPARE(back->endToEnd.options, e.options);
+        QCOMPARE(back->endToEnd.spearmanHawqKl, e.spearmanHawqKl);
+        ql::AnalysisRequest request{"m", "c", ql::SensitivityMode::Full, "h", options};
+        QCOMPARE(ql::AnalysisStore::missing(*back, request), std::string());
+        request.options.pop_back();
+        QVERIFY(QString::fromStdString(ql::AnalysisStore::missing(*back, request)).contains("other options"));
     }
 };
 

@@ -111,6 +111,21 @@ Expected<int> intOption(const QCommandLineParser& p, const QString& name, int mi
     return v;
 }
 
+Expected<std::vector<int>> intListOption(const QCommandLineParser& p, const QString& name, int min)
+{
+    std::vector<int> out;
+    for (const QString& item : p.value(name).split(',', Qt::SkipEmptyParts)) {
+        bool ok = false;
+        const int v = item.trimmed().toInt(&ok);
+        if (!ok || v < min)
+            return makeError("--" + name.toStdString() + " expects integers of at least " + std::to_string(min) +
+                             ", got '" + item.toStdString() + "'");
+        out.push_back(v);
+    }
+    if (out.empty()) return makeError("--" + name.toStdString() + " lists nothing");
+    return out;
+}
+
 void printJson(const nlohmann::json& j)
 {
     std::cout << j.dump(2) << std::endl;

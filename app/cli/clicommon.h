@@ -46,6 +46,8 @@ Expected<std::string> readFile(const std::string& path);
 Expected<std::vector<int32_t>> readEvaluationTokens(const std::string& path, const Tokenizer& tokenizer);
 /// Parses an integer option, rejecting garbage and values below min.
 Expected<int> intOption(const QCommandLineParser& p, const QString& name, int min);
+/// Parses a comma-separated list of integers, each at least min; an empty list is an error.
+Expected<std::vector<int>> intListOption(const QCommandLineParser& p, const QString& name, int min);
 /// GFLOP/s of Eigen's fp32 GEMM [m, k] × [k, n], best of 5, measured now: the same-run baseline
 /// throughput figures are stated against.
 double measureGemmPeak(int m, int k, int n);

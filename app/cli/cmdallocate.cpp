@@ -88,7 +88,12 @@ int cmdAllocate(const QStringList& args)
     auto a = (*chosen)(*items, *budget);
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     if (!a) return fail(a.message());
-    const Recipe recipe = allocationRecipe(*items, *a);
+    Recipe recipe = allocationRecipe(*items, *a);
+    // GPTQ options were measured on the analysis's calibration windows: the plan draws the same.
+    recipe.calibration.samples = analysis->meta.samples;
+    recipe.calibration.seqlen = analysis->meta.seqlen;
+    recipe.calibration.sampling = parseSampling(analysis->meta.sampling).value_or(Sampling::Contiguous);
+    recipe.calibration.seed = analysis->meta.seed;
     auto specs = resolveRecipe(recipe, model.linearLayers());
     if (!specs) return fail("the allocated plan does not resolve: " + specs.message());
     const PlanSize size = planSize(*specs, model.linearLayers(), model.parameterCount());

@@ -86,7 +86,9 @@ nlohmann::json summarize(const AnalysisResult& r, const std::string& out, double
                            {"held_out_sha256", e.heldOutSha256},
                            {"bits", e.bits},
                            {"spearman_proxy_kl", e.spearmanProxyKl},
-                           {"spearman_rel_mse_kl", e.spearmanRelMseKl}};
+                           {"spearman_rel_mse_kl", e.spearmanRelMseKl},
+                           {"spearman_hawq_kl", e.spearmanHawqKl},
+                           {"options", e.options}};
     }
     return j;
 }
@@ -177,6 +179,14 @@ int cmdAnalyze(const QStringList& args)
     p.addOption({QStringLiteral("kl-samples"),
                  QStringLiteral("Held-out windows for --sensitivity full, taken from the end of the calibration text."),
                  QStringLiteral("N"), QStringLiteral("4")});
+    p.addOption({QStringLiteral("sens-methods"),
+                 QStringLiteral("Methods each layer's sensitivity is measured with: rtn, gptq (comma-separated)."),
+                 QStringLiteral("LIST"), QStringLiteral("rtn")});
+    p.addOption({QStringLiteral("sens-bits"), QStringLiteral("Widths each method is measured at (comma-separated)."),
+                 QStringLiteral("LIST"), QStringLiteral("2,3,4,8")});
+    p.addOption({QStringLiteral("sens-groups"),
+                 QStringLiteral("Group sizes each width is measured in, 0 for one group per row (comma-separated)."),
+                 QStringLiteral("LIST"), QStringLiteral("128")});
     p.addOption({QStringLiteral("save-hessian"), QStringLiteral("Store each site's Σxxᵀ (large).")});
     p.addOption({QStringLiteral("out"), QStringLiteral("Analysis file to write (HDF5)."), QStringLiteral("FILE.h5")});
     p.addOption(
@@ -218,6 +228,18 @@ int cmdAnalyze(const QStringList& args)
     }
     opt.keepHessians = p.isSet(QStringLiteral("save-hessian"));
     opt.threads = *threads;
+    opt.methods.clear();
+    for (const QString& m : p.value(QStringLiteral("sens-methods")).split(',', Qt::SkipEmptyParts))
+        opt.methods.push_back(m.trimmed().toStdString());
+    auto sensBits = intListOption(p, QStringLiteral("sens-bits"), 1);
+    if (!sensBits) return fail(sensBits.message());
+    auto sensGroups = intListOption(p, QStringLiteral("sens-groups"), 0);
+    if (!sensGroups) return fail(sensGroups.message());
+    opt.bits = *sensBits;
+    opt.groups = *sensGroups;
+    if (opt.methods.empty()) return fail("--sens-methods names no method");
+    for (const SensitivityOption& o : sensitivityOptions(opt))
+        if (auto s = sensitivityOptionSpec(o); !s) return fail("--sens-*: " + s.message());
 
     const std::string out = p.value(QStringLiteral("out")).toStdString();
     const fs::path parent = fs::absolute(out).parent_path();
@@ -243,8 +265,9 @@ int cmdAnalyze(const QStringList& args)
     opt.modelSha256 = *modelHash;
 
     const auto t0 = std::chrono::steady_clock::now();
-    if (auto done = reuseStore(p, out, {*modelHash, calib->sha256, opt.sensitivity, calib->heldOutSha256},
-                               "calibration set"))
+    if (auto done = reuseStore(
+            p, out, {*modelHash, calib->sha256, opt.sensitivity, calib->heldOutSha256, sensitivityOptions(opt)},
+            "calibration set"))
         return *done;
     // The statistics pass is one forward pass over the windows (sensitivity comes on top).
     announceCost(double(calib->windows.size()) * ForwardEngine::flops(model->config(), spec.seqlen, 0),
@@ -273,8 +296,11 @@ int cmdAnalyze(const QStringList& args)
                     s["outlier_channels"].get<size_t>());
     const EndToEndSummary& e = result->endToEnd;
     for (size_t i = 0; i < e.bits.size(); ++i)
-        std::printf("  %d bits: Spearman rank correlation with end-to-end KL over layers: proxy %.3f, rel. MSE %.3f\n",
-                    e.bits[i], e.spearmanProxyKl[i], e.spearmanRelMseKl[i]);
+        std::printf("  %s: Spearman rank correlation with end-to-end KL over layers: proxy %.3f, rel. MSE %.3f, "
+                    "hawq %.3f\n",
+                    i < e.options.size() ? e.options[i].c_str() : (std::to_string(e.bits[i]) + " bits").c_str(),
+                    e.spearmanProxyKl[i], e.spearmanRelMseKl[i],
+                    i < e.spearmanHawqKl.size() ? e.spearmanHawqKl[i] : NAN);
     return 0;
 }
 

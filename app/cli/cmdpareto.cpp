@@ -2,6 +2,7 @@
 #include "clicommon.h"
 #include "quantizerun.h"
 
+#include "quantlens/analysis/analyzer.h"
 #include "quantlens/export/openedmodel.h"
 #include "quantlens/forward/quickeval.h"
 #include "quantlens/quant/formats.h"
@@ -102,14 +103,15 @@ int cmdPareto(const QStringList& args)
     };
 
     std::vector<ParetoPoint> points;
-    for (int bits : analysis->sensitivity.front().bits) {
-        auto spec = measuredSpec(bits);
+    const LayerSensitivity& measured = analysis->sensitivity.front();
+    for (size_t k = 0; k < measured.bits.size(); ++k) {
+        auto spec = sensitivityOptionSpec(measured.option(k));
         if (!spec) return fail(spec.message());
         Recipe uniform;
         uniform.rules.push_back({"*", *spec});
         auto m = measure(uniform);
         if (!m) return fail(m.message());
-        points.push_back({"uniform " + std::to_string(bits) + " bits", "uniform", "-", 0, 0, false, *m});
+        points.push_back({"uniform " + sensitivityOptionLabel(measured.option(k)), "uniform", "-", 0, 0, false, *m});
     }
     for (const std::string& name : allocators) {
         std::string measureName;

@@ -1,5 +1,6 @@
 #include "quantlens/alloc/measuredoptions.h"
 
+#include "quantlens/analysis/analyzer.h"
 #include "quantlens/quant/formats.h"
 #include "quantlens/quant/rtn.h"
 #include "quantlens/recipe/plansize.h"
@@ -67,18 +68,6 @@ int64_t linearWeights(const std::vector<LinearLayer>& layers)
     return n;
 }
 
-Expected<QuantSpec> measuredSpec(int bits)
-{
-    auto format = intFormatId(bits, false);
-    if (!format) return format.error();
-    QuantSpec s;
-    s.method = "rtn";
-    s.weight.format = *format;
-    s.weight.granularity = Granularity::PerGroup;
-    s.weight.groupSize = 128;
-    return s;
-}
-
 Expected<std::vector<AllocItem>> measuredItems(const std::vector<LinearLayer>& layers, const AnalysisResult& analysis,
                                                AllocMeasure measure, const AllocConstraints& constraints,
                                                const WeightSource* weights)
@@ -96,7 +85,7 @@ Expected<std::vector<AllocItem>> measuredItems(const std::vector<LinearLayer>& l
         if (!std::any_of(layers.begin(), layers.end(), [&](const LinearLayer& l) { return l.name == layer; }))
             return makeError("allocation: cannot pin " + layer + ", the model has no such linear layer");
     std::vector<AllocItem> items;
-    std::vector<std::vector<int>> widths; // per item, the measured widths its options stand for
+    std::vector<std::vector<SensitivityOption>> measuredAs; // per item, the options it was measured with
     std::map<std::string, size_t> itemOf;
     for (const LinearLayer& l : layers) {
         const auto it = sens.find(l.name);
@@ -106,18 +95,20 @@ Expected<std::vector<AllocItem>> measuredItems(const std::vector<LinearLayer>& l
         const LayerSensitivity& s = *it->second;
         const std::string key = itemKey(l, constraints);
         auto [at, fresh] = itemOf.try_emplace(key, items.size());
+        std::vector<SensitivityOption> opts;
+        for (size_t k = 0; k < s.bits.size(); ++k) opts.push_back(s.option(k));
         if (fresh) {
             AllocItem item;
-            for (int b : s.bits) {
-                auto spec = measuredSpec(b);
-                if (!spec) return spec.error();
-                item.options.push_back({"rtn w" + std::to_string(b) + " g128", *spec, 0, 0.0});
+            for (const SensitivityOption& o : opts) {
+                auto spec = sensitivityOptionSpec(o);
+                if (!spec) return makeError("allocation: " + l.name + ": " + spec.error().message);
+                item.options.push_back({sensitivityOptionLabel(o), *spec, 0, 0.0});
             }
             item.entropyBits = std::numeric_limits<double>::infinity();
             items.push_back(std::move(item));
-            widths.push_back(s.bits);
-        } else if (widths[at->second] != s.bits) {
-            return makeError("allocation: " + l.name + " was measured at other widths than " +
+            measuredAs.push_back(opts);
+        } else if (measuredAs[at->second] != opts) {
+            return makeError("allocation: " + l.name + " was measured with other options than " +
                              items[at->second].layers.front() + ", which it is tied to");
         }
         AllocItem& item = items[at->second];
@@ -136,7 +127,7 @@ Expected<std::vector<AllocItem>> measuredItems(const std::vector<LinearLayer>& l
             if (site == sites.end()) return makeError("allocation: the analysis has no statistics of " + l.site);
             const SiteStats& st = *site->second;
             meanSquare = (st.var.cast<double>().array() + st.mean.cast<double>().array().square()).mean();
-            if (blockLoaded != l.block) {
+            if (s.weightSq.empty() && blockLoaded != l.block) { // older stores: RTN's perturbation, recomputed
                 QL_TRY(weights->block(l.block, block));
                 blockLoaded = l.block;
             }
@@ -146,8 +137,12 @@ Expected<std::vector<AllocItem>> measuredItems(const std::vector<LinearLayer>& l
             const double perWeight = specBitsPerWeight(o.spec, l.outFeatures, l.inFeatures);
             o.bits += std::llround(perWeight * double(l.outFeatures) * double(l.inFeatures));
             if (measure == AllocMeasure::Hawq) {
+                if (!s.weightSq.empty()) {
+                    o.error += meanSquare * s.weightSq[k];
+                    continue;
+                }
                 const ConstRowMap w = block[l.kind];
-                o.error += meanSquare * (rtnFakeQuant(w, s.bits[k], 128) - w).cast<double>().squaredNorm();
+                o.error += meanSquare * (rtnFakeQuant(w, s.bits[k], opts[k].group) - w).cast<double>().squaredNorm();
                 continue;
             }
             auto e = measured(s, k, measure);
@@ -169,11 +164,13 @@ Expected<std::vector<AllocItem>> measuredItems(const std::vector<LinearLayer>& l
             pin = p->second;
         }
         if (!pin) continue;
-        const auto k = std::find(widths[i].begin(), widths[i].end(), pin);
-        if (k == widths[i].end())
+        std::vector<AllocOption> kept; // every measured option at the pinned width
+        for (size_t k = 0; k < measuredAs[i].size(); ++k)
+            if (measuredAs[i][k].bits == pin) kept.push_back(items[i].options[k]);
+        if (kept.empty())
             return makeError("allocation: " + items[i].layers.front() + " is pinned to " + std::to_string(pin) +
                              " bits, which the analysis did not measure");
-        items[i].options = {items[i].options[size_t(k - widths[i].begin())]};
+        items[i].options = std::move(kept);
     }
     return items;
 }

@@ -5,19 +5,25 @@
 #include "quantlens/forward/forward.h"
 #include "quantlens/quant/formats.h"
 #include "quantlens/quant/rtn.h"
+#include "quantlens/methods/gptqquantizer.h"
 
 #include <chrono>
 #include <cmath>
 #include <map>
+#include <optional>
+#include <stdexcept>
 
 namespace ql {
 
 namespace {
 
-// One width's measures from the error ||ΔW X||², the signal ||W X||² and the token count.
-void addWidth(LayerSensitivity& s, int bits, double err, double signal, double n)
+// One option's measures from the error ||ΔW X||², the signal ||W X||² and the token count.
+void addWidth(LayerSensitivity& s, const SensitivityOption& o, double err, double signal, double n, double weightSq)
 {
-    s.bits.push_back(bits);
+    s.bits.push_back(o.bits);
+    s.methods.push_back(o.method);
+    s.groups.push_back(o.group);
+    s.weightSq.push_back(weightSq);
     s.proxy.push_back(n > 0 ? err / n : err);
     s.relMse.push_back(signal > 0 ? err / signal : 0.0);
     s.sqnrDb.push_back(err > 0 ? 10.0 * std::log10(signal / err) : INFINITY);
@@ -25,9 +31,35 @@ void addWidth(LayerSensitivity& s, int bits, double err, double signal, double n
 
 } // namespace
 
-LayerSensitivity layerSensitivity(const std::string& name, Eigen::Ref<const RowMatrix> w, const Eigen::VectorXf& bias,
-                                  const SiteStats& site, const Eigen::MatrixXf& h, const std::vector<int>& bits,
-                                  int groupSize)
+std::vector<SensitivityOption> sensitivityOptions(const AnalyzeOptions& opt)
+{
+    std::vector<SensitivityOption> out;
+    const std::vector<int> groups = opt.groups.empty() ? std::vector<int>{opt.groupSize} : opt.groups;
+    for (const std::string& m : opt.methods)
+        for (int g : groups)
+            for (int b : opt.bits) out.push_back({m, b, g});
+    return out;
+}
+
+Expected<QuantSpec> sensitivityOptionSpec(const SensitivityOption& o)
+{
+    if (o.method != "rtn" && o.method != "gptq")
+        return makeError("sensitivity method must be rtn or gptq, got '" + o.method + "'");
+    if (o.group < 0) return makeError("sensitivity group " + std::to_string(o.group) + " is negative");
+    auto format = intFormatId(o.bits, false);
+    if (!format) return makeError("sensitivity bits: " + format.error().message);
+    QuantSpec s;
+    s.method = o.method;
+    s.weight.format = *format;
+    s.weight.granularity = o.group > 0 ? Granularity::PerGroup : Granularity::PerChannel;
+    s.weight.groupSize = o.group;
+    return s;
+}
+
+Expected<LayerSensitivity> measureLayerOptions(const std::string& name, Eigen::Ref<const RowMatrix> w,
+                                               const Eigen::VectorXf& bias, const SiteStats& site,
+                                               const Eigen::MatrixXf& h, const std::vector<SensitivityOption>& options,
+                                               const OptionVisitor& visit)
 {
     LayerSensitivity s;
     s.name = name;
@@ -39,13 +71,50 @@ LayerSensitivity layerSensitivity(const std::string& name, Eigen::Ref<const RowM
         const Eigen::VectorXd sumX = site.mean.cast<double>() * n;
         signal += 2.0 * bias.cast<double>().dot(w.cast<double>() * sumX) + n * bias.cast<double>().squaredNorm();
     }
-    for (int b : bits) {
-        const RowMatrix dw = rtnFakeQuant(w, b, groupSize) - w;
+    const GptqQuantizer gptq;
+    std::optional<ParamMap> gptqParams;
+    const RowMatrix weight = w;
+    for (const SensitivityOption& o : options) {
+        RowMatrix q;
+        if (o.method == "gptq") {
+            auto spec = sensitivityOptionSpec(o);
+            if (!spec) return spec.error();
+            if (site.hessian.rows() != w.cols())
+                return makeError(name + ": a GPTQ sensitivity needs the Hessian of " + site.name);
+            if (!gptqParams) {
+                auto p = completeParams(gptq.parameters(), {}, "gptq");
+                if (!p) return p.error();
+                gptqParams = std::move(*p);
+            }
+            LayerInput in{name, &weight, &bias, &site, &site.hessian, site.nTokens, nullptr};
+            auto r = gptq.quantize(in, *spec, *gptqParams);
+            if (!r) return makeError(name + ", " + sensitivityOptionLabel(o) + ": " + r.error().message);
+            q = std::move(r->dequantized);
+        } else if (o.method == "rtn") {
+            if (auto id = intFormatId(o.bits, false); !id) return makeError("sensitivity bits: " + id.error().message);
+            q = rtnFakeQuant(w, o.bits, o.group);
+        } else {
+            return makeError("sensitivity method must be rtn or gptq, got '" + o.method + "'");
+        }
+        if (visit) QL_TRY(visit(s.bits.size(), q));
+        const RowMatrix dw = q - weight;
         // ||ΔW X||² = tr(ΔW H ΔWᵀ): the GPTQ objective of this quantization, from the Hessian.
         const Eigen::MatrixXf dh = dw * h;
-        addWidth(s, b, std::max(0.0, (dh.cwiseProduct(dw)).cast<double>().sum()), signal, n);
+        addWidth(s, o, std::max(0.0, (dh.cwiseProduct(dw)).cast<double>().sum()), signal, n,
+                 dw.cast<double>().squaredNorm());
     }
     return s;
+}
+
+LayerSensitivity layerSensitivity(const std::string& name, Eigen::Ref<const RowMatrix> w, const Eigen::VectorXf& bias,
+                                  const SiteStats& site, const Eigen::MatrixXf& h, const std::vector<int>& bits,
+                                  int groupSize)
+{
+    std::vector<SensitivityOption> options;
+    for (int b : bits) options.push_back({"rtn", b, groupSize});
+    auto s = measureLayerOptions(name, w, bias, site, h, options);
+    if (!s) throw std::invalid_argument(s.error().message);
+    return std::move(*s);
 }
 
 LayerSensitivity diagonalSensitivity(const std::string& name, Eigen::Ref<const RowMatrix> w,
@@ -62,64 +131,46 @@ LayerSensitivity diagonalSensitivity(const std::string& name, Eigen::Ref<const R
         return sum;
     };
     const double signal = weighted(w);
-    for (int b : bits) addWidth(s, b, weighted(rtnFakeQuant(w, b, groupSize) - w), signal, n);
+    for (int b : bits) {
+        const RowMatrix dw = rtnFakeQuant(w, b, groupSize) - w;
+        addWidth(s, {"rtn", b, groupSize}, weighted(dw), signal, n, dw.cast<double>().squaredNorm());
+    }
     return s;
 }
 
 namespace {
 
-// KL of every linear at every width on the held-out windows, and how the proxies rank against it.
-Expected<void> endToEndSensitivity(const Model& model, const CalibrationSet& calib, const AnalyzeOptions& opt,
-                                   AnalysisResult& result, Feedback* fb)
+// How the cheap measures rank layers against the end-to-end KL, per option.
+void endToEndSummary(const Model& model, const CalibrationSet& calib, const EndToEndSensitivity& e2e,
+                     AnalysisResult& result)
 {
-    const auto t0 = std::chrono::steady_clock::now();
-    if (fb)
-        fb->message("end-to-end sensitivity: float reference on " + std::to_string(calib.heldOutWindows.size()) +
-                    " held-out windows");
-    auto e2e = EndToEndSensitivity::prepare(model, calib.heldOutWindows, opt.threads);
-    if (!e2e) return e2e.error();
-    std::map<std::string, const LinearLayer*> byName;
-    for (const auto& l : model.linearLayers()) byName[l.name] = &l;
-    BlockWeights block;
-    int loaded = -1;
-    const size_t total = result.sensitivity.size() * opt.bits.size();
-    size_t done = 0;
-    for (LayerSensitivity& ls : result.sensitivity) {
-        const LinearLayer& l = *byName.at(ls.name);
-        if (loaded != l.block) {
-            QL_TRY(model.block(l.block, block));
-            loaded = l.block;
-        }
-        const RowMatrix w = block[l.kind];
-        ls.kl.clear();
-        for (int b : opt.bits) {
-            if (fb && fb->isCanceled()) return makeError(canceledMessage());
-            if (fb) fb->message("end-to-end KL: " + ls.name + " at " + std::to_string(b) + " bits");
-            const RowMatrix q = rtnFakeQuant(w, b, opt.groupSize);
-            auto kl = e2e->klWithLinear(l.block, l.kind, q);
-            if (!kl) return kl.error();
-            ls.kl.push_back(*kl);
-            if (fb) fb->progress(double(++done) / double(total));
-        }
-    }
+    std::map<std::string, const SiteStats*> sites;
+    for (const SiteStats& st : result.sites) sites[st.name] = &st;
+    std::map<std::string, double> meanSquare; // HAWQ: the input Hessian's mean diagonal over n
+    for (const LinearLayer& l : model.linearLayers())
+        if (const auto st = sites.find(l.site); st != sites.end())
+            meanSquare[l.name] =
+                (st->second->var.cast<double>().array() + st->second->mean.cast<double>().array().square()).mean();
     EndToEndSummary& s = result.endToEnd;
     s.windows = int(calib.heldOutWindows.size());
     s.seqlen = calib.spec.seqlen;
-    s.tokens = e2e->tokens();
+    s.tokens = e2e.tokens();
     s.heldOutSha256 = calib.heldOutSha256;
-    for (size_t i = 0; i < opt.bits.size(); ++i) {
-        std::vector<double> proxy, relMse, kl;
-        for (const auto& ls : result.sensitivity) {
+    const std::vector<LayerSensitivity>& sens = result.sensitivity;
+    for (size_t i = 0; !sens.empty() && i < sens.front().bits.size(); ++i) {
+        std::vector<double> proxy, relMse, hawq, kl;
+        for (const auto& ls : sens) {
             proxy.push_back(ls.proxy[i]);
             relMse.push_back(ls.relMse[i]);
+            hawq.push_back(meanSquare[ls.name] * ls.weightSq[i]);
             kl.push_back(ls.kl[i]);
         }
-        s.bits.push_back(opt.bits[i]);
+        s.bits.push_back(sens.front().bits[i]);
+        s.options.push_back(sensitivityOptionLabel(sens.front().option(i)));
         s.spearmanProxyKl.push_back(spearman(proxy, kl));
         s.spearmanRelMseKl.push_back(spearman(relMse, kl));
+        s.spearmanHawqKl.push_back(spearman(hawq, kl));
     }
-    s.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    return {};
 }
 
 } // namespace
@@ -144,8 +195,8 @@ std::optional<SensitivityMode> parseSensitivityMode(std::string_view name)
 Expected<AnalysisResult> beginAnalysis(const Model& model, const AnalyzeOptions& opt, Feedback* fb)
 {
     if (opt.sensitivity != SensitivityMode::None)
-        for (int b : opt.bits)
-            if (auto id = intFormatId(b, false); !id) return makeError("sensitivity bits: " + id.error().message);
+        for (const SensitivityOption& o : sensitivityOptions(opt))
+            if (auto spec = sensitivityOptionSpec(o); !spec) return spec.error();
     AnalysisResult result;
     AnalysisMeta& meta = result.meta;
     meta.quantlensVersion = QL_VERSION;
@@ -179,6 +230,22 @@ Expected<AnalysisResult> analyze(const Model& model, const CalibrationSet& calib
     meta.sampling = samplingName(calib.spec.sampling);
     meta.seed = calib.spec.seed;
 
+    // Full mode prepares the float reference on the held-out windows first, so that each option's
+    // KL is measured from the weights the option quantized (GPTQ's need the site's Hessian) at the
+    // time they exist, without keeping them.
+    const auto e2eStart = std::chrono::steady_clock::now();
+    std::optional<EndToEndSensitivity> e2e;
+    double e2eSeconds = 0;
+    if (opt.sensitivity == SensitivityMode::Full) {
+        if (fb)
+            fb->message("end-to-end sensitivity: float reference on " + std::to_string(calib.heldOutWindows.size()) +
+                        " held-out windows");
+        auto prepared = EndToEndSensitivity::prepare(model, calib.heldOutWindows, opt.threads);
+        if (!prepared) return prepared.error();
+        e2e.emplace(std::move(*prepared));
+        e2eSeconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - e2eStart).count();
+    }
+    const std::vector<SensitivityOption> options = sensitivityOptions(opt);
     StatsOptions so = opt.stats;
     so.hessian = so.hessian || opt.sensitivity != SensitivityMode::None || opt.keepHessians;
     StatsCollector collector(model.config(), calib.windows, so);
@@ -193,12 +260,30 @@ Expected<AnalysisResult> analyze(const Model& model, const CalibrationSet& calib
             }
             const auto s0 = std::chrono::steady_clock::now();
             const Eigen::MatrixXf hessian = site.hessian.cast<float>(); // q/k/v and gate/up share it
-            if (sensitivityStatus)
-                for (const auto& l : model.linearLayers())
-                    if (l.block == site.layer && l.site == site.name)
-                        result.sensitivity.push_back(layerSensitivity(l.name, block[l.kind],
-                                                                      block.bias[static_cast<int>(l.kind)], site,
-                                                                      hessian, opt.bits, opt.groupSize));
+            for (const auto& l : model.linearLayers()) {
+                if (!sensitivityStatus || l.block != site.layer || l.site != site.name) continue;
+                std::vector<double> kl;
+                OptionVisitor endToEnd;
+                if (e2e)
+                    endToEnd = [&](size_t k, const RowMatrix& q) -> Expected<void> {
+                        if (fb && fb->isCanceled()) return makeError(canceledMessage());
+                        if (fb) fb->message("end-to-end KL: " + l.name + ", " + sensitivityOptionLabel(options[k]));
+                        const auto k0 = std::chrono::steady_clock::now();
+                        auto v = e2e->klWithLinear(l.block, l.kind, q);
+                        e2eSeconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - k0).count();
+                        if (!v) return v.error();
+                        kl.push_back(*v);
+                        return {};
+                    };
+                auto ls = measureLayerOptions(l.name, block[l.kind], block.bias[static_cast<int>(l.kind)], site,
+                                              hessian, options, endToEnd);
+                if (!ls) {
+                    sensitivityStatus = ls.error();
+                    break;
+                }
+                ls->kl = std::move(kl);
+                result.sensitivity.push_back(std::move(*ls));
+            }
             result.sensitivitySeconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - s0).count();
         }
         if (!opt.keepHessians) site.hessian = Eigen::MatrixXd();
@@ -215,7 +300,10 @@ Expected<AnalysisResult> analyze(const Model& model, const CalibrationSet& calib
     result.passSeconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     if (!sensitivityStatus) return sensitivityStatus.error();
     result.weights = computeWeightStats(model);
-    if (opt.sensitivity == SensitivityMode::Full) QL_TRY(endToEndSensitivity(model, calib, opt, result, fb));
+    if (e2e) {
+        endToEndSummary(model, calib, *e2e, result);
+        result.endToEnd.seconds = e2eSeconds;
+    }
     return result;
 }
 

@@ -143,6 +143,16 @@ std::string AnalysisStore::missing(const AnalysisResult& r, const AnalysisReques
         return "it was made from another calibration set (calibration sha256 " + shortHash(r.meta.calibSha256) +
                ", expected " + shortHash(q.calibSha256) + ")";
     if (q.sensitivity != SensitivityMode::None && r.sensitivity.empty()) return "it holds no per-layer sensitivity";
+    if (q.sensitivity != SensitivityMode::None && !q.options.empty()) {
+        const LayerSensitivity& first = r.sensitivity.front();
+        std::vector<SensitivityOption> held;
+        for (size_t k = 0; k < first.bits.size(); ++k) held.push_back(first.option(k));
+        if (held != q.options) {
+            std::string names;
+            for (const SensitivityOption& o : held) names += (names.empty() ? "" : ", ") + sensitivityOptionLabel(o);
+            return "its sensitivity measured other options (" + names + ")";
+        }
+    }
     if (q.sensitivity == SensitivityMode::Full) {
         if (r.endToEnd.windows == 0) return "it holds no end-to-end KL sensitivity";
         if (r.endToEnd.heldOutSha256 != q.heldOutSha256)

@@ -124,7 +124,16 @@ Expected<LayerSensitivity> readSensitivity(hid_t sens, const std::string& name)
     QL_ASSIGN(ls.proxy, readArray<double>(id, w, "proxy", 1));
     QL_ASSIGN(ls.relMse, readArray<double>(id, w, "rel_mse", 1));
     QL_ASSIGN(ls.sqnrDb, readArray<double>(id, w, "sqnr_db", 1));
+    if (hasLink(id, "methods")) QL_ASSIGN(ls.methods, readStrings(id, w, "methods"));
+    if (hasLink(id, "groups")) QL_ASSIGN(ls.groups, readArray<int32_t>(id, w, "groups", 1));
+    if (hasLink(id, "weight_sq")) QL_ASSIGN(ls.weightSq, readArray<double>(id, w, "weight_sq", 1));
     if (hasLink(id, "kl")) QL_ASSIGN(ls.kl, readArray<double>(id, w, "kl", 1));
+    const size_t n = ls.bits.size();
+    auto fits = [n](size_t m, bool optional) { return m == n || (optional && m == 0); };
+    if (!fits(ls.proxy.size(), false) || !fits(ls.relMse.size(), false) || !fits(ls.sqnrDb.size(), false) ||
+        !fits(ls.methods.size(), true) || !fits(ls.groups.size(), true) || !fits(ls.weightSq.size(), true) ||
+        !fits(ls.kl.size(), true))
+        return makeError(w + ": its arrays are not all as long as bits (" + std::to_string(n) + ")");
     return ls;
 }
 
@@ -221,8 +230,12 @@ Expected<EndToEndSummary> readEndToEnd(hid_t file)
     QL_ASSIGN(e.bits, readArray<int32_t>(id, w, "bits", 1));
     QL_ASSIGN(e.spearmanProxyKl, readArray<double>(id, w, "spearman_proxy_kl", 1));
     QL_ASSIGN(e.spearmanRelMseKl, readArray<double>(id, w, "spearman_rel_mse_kl", 1));
-    if (e.spearmanProxyKl.size() != e.bits.size() || e.spearmanRelMseKl.size() != e.bits.size())
-        return makeError(w + ": bits, spearman_proxy_kl and spearman_rel_mse_kl differ in length");
+    if (hasLink(id, "options")) QL_ASSIGN(e.options, readStrings(id, w, "options"));
+    if (hasLink(id, "spearman_hawq_kl")) QL_ASSIGN(e.spearmanHawqKl, readArray<double>(id, w, "spearman_hawq_kl", 1));
+    if (e.spearmanProxyKl.size() != e.bits.size() || e.spearmanRelMseKl.size() != e.bits.size() ||
+        (!e.options.empty() && e.options.size() != e.bits.size()) ||
+        (!e.spearmanHawqKl.empty() && e.spearmanHawqKl.size() != e.bits.size()))
+        return makeError(w + ": bits, options and the spearman_* arrays differ in length");
     return e;
 }
 

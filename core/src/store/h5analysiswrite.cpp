@@ -129,6 +129,9 @@ Expected<void> writeSensitivity(hid_t sens, const LayerSensitivity& ls)
     QL_TRY(writeVector(id, w, "proxy", ls.proxy.data(), ls.proxy.size()));
     QL_TRY(writeVector(id, w, "rel_mse", ls.relMse.data(), ls.relMse.size()));
     QL_TRY(writeVector(id, w, "sqnr_db", ls.sqnrDb.data(), ls.sqnrDb.size()));
+    if (!ls.methods.empty()) QL_TRY(writeStrings(id, w, "methods", ls.methods));
+    if (!ls.groups.empty()) QL_TRY(writeVector(id, w, "groups", ls.groups.data(), ls.groups.size()));
+    if (!ls.weightSq.empty()) QL_TRY(writeVector(id, w, "weight_sq", ls.weightSq.data(), ls.weightSq.size()));
     if (!ls.kl.empty()) QL_TRY(writeVector(id, w, "kl", ls.kl.data(), ls.kl.size()));
     return {};
 }
@@ -147,6 +150,9 @@ Expected<void> writeEndToEnd(hid_t file, const EndToEndSummary& e)
     QL_TRY(writeVector(id, w, "bits", e.bits.data(), e.bits.size()));
     QL_TRY(writeVector(id, w, "spearman_proxy_kl", e.spearmanProxyKl.data(), e.spearmanProxyKl.size()));
     QL_TRY(writeVector(id, w, "spearman_rel_mse_kl", e.spearmanRelMseKl.data(), e.spearmanRelMseKl.size()));
+    if (!e.options.empty()) QL_TRY(writeStrings(id, w, "options", e.options));
+    if (!e.spearmanHawqKl.empty())
+        QL_TRY(writeVector(id, w, "spearman_hawq_kl", e.spearmanHawqKl.data(), e.spearmanHawqKl.size()));
     return {};
 }
 

@@ -1,8 +1,9 @@
 #pragma once
 
-// Allocation items from an analysis: every linear layer's options are the widths its sensitivity
-// table measured (round to nearest, asymmetric, groups of 128, as `analyze` quantizes them),
-// costed as the plan editor counts storage and scored by one of the measured errors.
+// Allocation items from an analysis: every linear layer's options are the options its
+// sensitivity table measured (method × width × group, asymmetric integers, as `analyze`
+// quantizes them), costed as the plan editor counts storage and scored by one of the measured
+// errors.
 
 #include "quantlens/alloc/allocation.h"
 #include "quantlens/analysis/analysis.h"
@@ -44,12 +45,9 @@ Expected<AllocMeasure> measureFor(const std::string& allocator, const std::strin
 /// Weights of the linear layers (what bits per weight of a budget divides by).
 int64_t linearWeights(const std::vector<LinearLayer>& layers);
 
-/// The spec `analyze` measures a width with: RTN, int<bits>_asym, groups of 128.
-Expected<QuantSpec> measuredSpec(int bits);
-
-/// One item per layer (or per tied group) with an option per measured width. Errors name a layer
-/// the analysis lacks, a measure it did not take, a pin to a width it did not measure, and tied
-/// layers measured at different widths.
+/// One item per layer (or per tied group) with an option per measured option. A pin keeps the
+/// options of its width. Errors name a layer the analysis lacks, a measure it did not take, a pin
+/// to a width it did not measure, and tied layers measured with different options.
 /// weights: the model's, needed by AllocMeasure::Hawq only.
 Expected<std::vector<AllocItem>> measuredItems(const std::vector<LinearLayer>& layers, const AnalysisResult& analysis,
                                                AllocMeasure measure, const AllocConstraints& constraints,

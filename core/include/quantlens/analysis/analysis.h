@@ -67,14 +67,31 @@ struct WeightStats {
     std::vector<float> histEdges;
 };
 
-/// Per-layer sensitivity to round-to-nearest quantization at several widths.
+/// One quantization a sensitivity measures: asymmetric integers of a width, by a method, in
+/// groups along the input (0: one group per row; a group longer than the row is the row).
+struct SensitivityOption {
+    std::string method = "rtn"; ///< "rtn" or "gptq"
+    int bits = 4;
+    int group = 128;
+    bool operator==(const SensitivityOption&) const = default;
+};
+
+/// "rtn w3 g128", "gptq w4 row": how options are named in tables, plots and errors.
+std::string sensitivityOptionLabel(const SensitivityOption& option);
+
+/// Per-layer sensitivity to quantization options (method × width × group), parallel arrays.
 struct LayerSensitivity {
     std::string name; ///< HF module name, e.g. model.layers.0.mlp.down_proj
     std::vector<int32_t> bits;
     std::vector<double> proxy;  ///< tr(ΔW H ΔWᵀ) / n_tokens
     std::vector<double> relMse; ///< ||Y - Ŷ||² / ||Y||² on calibration inputs
     std::vector<double> sqnrDb;
-    std::vector<double> kl; ///< end-to-end KL, empty when not computed
+    std::vector<double> kl;           ///< end-to-end KL, empty when not computed
+    std::vector<std::string> methods; ///< per option; stores without them measured RTN only
+    std::vector<int32_t> groups;      ///< per option; stores without them measured groups of 128
+    std::vector<double> weightSq;     ///< ||ΔW||²_F (HAWQ's perturbation); empty in older stores
+    /// Option k (method and group default to RTN, 128 where the store has none).
+    SensitivityOption option(size_t k) const;
 };
 
 /// Where an analysis came from; stored as root attributes of the analysis file.
@@ -97,8 +114,10 @@ struct EndToEndSummary {
     int64_t tokens = 0;                   ///< tokens each KL averages over
     std::string heldOutSha256;            ///< of the held-out windows' token ids
     std::vector<int32_t> bits;            ///< widths, parallel to the correlations
+    std::vector<std::string> options;     ///< option labels, parallel to the correlations
     std::vector<double> spearmanProxyKl;  ///< over layers at each width: Hessian proxy vs KL
     std::vector<double> spearmanRelMseKl; ///< over layers at each width: relative output MSE vs KL
+    std::vector<double> spearmanHawqKl;   ///< over layers at each width: HAWQ's E[x²]·‖ΔW‖² vs KL
     double seconds = 0;                   ///< not stored
 };
 

@@ -5,7 +5,9 @@
 #include "quantlens/base/feedback.h"
 #include "quantlens/model/model.h"
 #include "quantlens/analysis/statscollector.h"
+#include "quantlens/quant/quantspec.h"
 
+#include <functional>
 #include <optional>
 #include <string_view>
 
@@ -23,7 +25,9 @@ struct AnalyzeOptions {
     StatsOptions stats;
     SensitivityMode sensitivity = SensitivityMode::Proxy;
     std::vector<int> bits{2, 3, 4, 8};
-    int groupSize = 128; ///< RTN group for sensitivity; the whole row when the row is shorter
+    int groupSize = 128;                     ///< RTN group for sensitivity; the whole row when the row is shorter
+    std::vector<std::string> methods{"rtn"}; ///< sensitivity methods: "rtn", "gptq"
+    std::vector<int> groups;                 ///< sensitivity groups (0: per row); empty: {groupSize}
     /// Full mode: KL per layer and width on the calibration set's held-out windows, restarting
     /// the forward pass at the layer's block.
     bool keepHessians = false;
@@ -40,6 +44,25 @@ Expected<AnalysisResult> beginAnalysis(const Model& model, const AnalyzeOptions&
 /// statistics, weight statistics and, when asked, sensitivity; meta carries the hashes.
 Expected<AnalysisResult> analyze(const Model& model, const CalibrationSet& calib, const AnalyzeOptions& options,
                                  Feedback* feedback = nullptr);
+
+/// Sees option k's quantized weight while a layer's options are measured.
+using OptionVisitor = std::function<Expected<void>(size_t k, const RowMatrix& quantized)>;
+
+/// The options an analysis measures: every method × group × width, in that nesting.
+std::vector<SensitivityOption> sensitivityOptions(const AnalyzeOptions& options);
+
+/// The recipe spec of an option: its method at int<bits>_asym, in groups or per row.
+Expected<QuantSpec> sensitivityOptionSpec(const SensitivityOption& option);
+
+/// Proxy, relative output MSE, SQNR and ‖ΔW‖² of each option for one linear, from its site's
+/// Hessian Σxxᵀ (as float for the measures; GPTQ options quantize with the site's own double
+/// Hessian, with the method's default parameters, as a recipe would run them on float inputs).
+/// visit, when set, sees each option's index and quantized weight (the end-to-end KL's input).
+Expected<LayerSensitivity> measureLayerOptions(const std::string& name, Eigen::Ref<const RowMatrix> weight,
+                                               const Eigen::VectorXf& bias, const SiteStats& site,
+                                               const Eigen::MatrixXf& hessian,
+                                               const std::vector<SensitivityOption>& options,
+                                               const OptionVisitor& visit = {});
 
 /// Proxy, relative output MSE and SQNR of RTN at each width for one linear, from its site's
 /// Hessian Σxxᵀ (as float, shared by the linears of the site) and channel means (exact

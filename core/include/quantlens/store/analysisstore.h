@@ -13,7 +13,8 @@ struct AnalysisRequest {
     std::string modelSha256;
     std::string calibSha256;
     SensitivityMode sensitivity = SensitivityMode::Proxy;
-    std::string heldOutSha256; ///< of the held-out windows end-to-end KL is measured on (Full)
+    std::string heldOutSha256;              ///< of the held-out windows end-to-end KL is measured on (Full)
+    std::vector<SensitivityOption> options; ///< sensitivity options asked for (empty: any)
 };
 
 /// Reads and writes an AnalysisResult as one HDF5 file (layout in docs/analysis-file.md).
