@@ -6,6 +6,7 @@
 #include "exportdialog.h"
 #include "mainwindow.h"
 #include "outliersview.h"
+#include "paretoview.h"
 #include "chartpanel.h"
 #include "salientpicker.h"
 #include "paramform.h"
@@ -23,6 +24,7 @@
 #include <QAbstractSpinBox>
 #include <QChart>
 #include <QChartView>
+#include <QScatterSeries>
 #include <QCheckBox>
 #include <QComboBox>
 #include <QDir>
@@ -480,6 +482,48 @@ private slots:
         QVERIFY2(small.message().find("below the") != std::string::npos, small.message().c_str());
         auto unknown = wb.plan()->fitToBudget(*wb.snapshot()->analysis, 3.0, "magic");
         QVERIFY(!unknown.ok() && unknown.message().find("magic") != std::string::npos);
+    }
+
+    // Plan > Pareto Sweep: the uniform plans and each allocator's plans fill the plot as they are
+    // measured; clicking a point loads its plan. The uniform W4 point must equal the live
+    // what-if's own measure of the default plan (RTN W4 asym g128), taken by another evaluator.
+    void paretoSweepFillsAndLoads()
+    {
+        Workbench wb;
+        MainWindow w(&wb);
+        open(wb, true);
+        QVERIFY(finish(wb.runAnalysis()));
+        QVERIFY(settle(wb.plan()));
+        const double liveKl = wb.plan()->snapshot()->measure->kl.meanKl;
+        auto bad = wb.pareto()->start(*wb.plan(), wb.snapshot()->analysis, {3.0}, {"magic"});
+        QVERIFY(!bad.ok() && bad.message().find("magic") != std::string::npos);
+        auto job = wb.pareto()->start(*wb.plan(), wb.snapshot()->analysis, {3.0, 3.5}, {"knapsack", "greedy"});
+        QVERIFY2(job.ok(), job.message().c_str());
+        QVERIFY(finish(*job));
+        QCOMPARE((*job)->state(), Job::State::Succeeded);
+        QCoreApplication::processEvents();
+        const QList<ParetoPoint>& points = w.paretoView()->points();
+        QCOMPARE(points.size(), 4 + 2 * 2); // RTN at 2, 3, 4 and 8 bits, then two allocators at two budgets
+        std::map<QString, const ParetoPoint*> byLabel;
+        for (const ParetoPoint& p : points) byLabel[p.label] = &p;
+        const ParetoPoint* w4 = byLabel.at(QStringLiteral("uniform rtn w4 g128"));
+        QVERIFY2(std::abs(w4->meanKl - liveKl) <= 1e-6 * liveKl, qPrintable(QString::number(w4->meanKl)));
+        QVERIFY(byLabel.at(QStringLiteral("uniform rtn w2 g128"))->meanKl > w4->meanKl);
+        QVERIFY(byLabel.at(QStringLiteral("uniform rtn w8 g128"))->meanKl < w4->meanKl);
+        for (const char* label : {"knapsack at 3 bpw", "greedy at 3 bpw"})
+            QVERIFY2(byLabel.at(QString::fromLatin1(label))->bitsPerWeight <= 3.0 + 1e-9, label);
+        QVERIFY(byLabel.at(QStringLiteral("knapsack at 3.5 bpw"))->bitsPerWeight <= 3.5 + 1e-9);
+        // A click on the knapsack's first point (its 3-bit plan) loads that plan, undoably.
+        QScatterSeries* knapsack = nullptr;
+        for (QAbstractSeries* series : w.paretoView()->panel()->chart()->series())
+            if (series->name() == QLatin1String("knapsack")) knapsack = qobject_cast<QScatterSeries*>(series);
+        QVERIFY(knapsack && knapsack->count() == 2);
+        const ParetoPoint* chosen = byLabel.at(QStringLiteral("knapsack at 3 bpw"));
+        QCOMPARE(knapsack->at(0), QPointF(chosen->bitsPerWeight, chosen->meanKl));
+        emit knapsack->clicked(knapsack->at(0));
+        QCOMPARE(recipeToJson(wb.plan()->recipe()), recipeToJson(chosen->recipe));
+        QVERIFY(wb.plan()->undoStack()->undoText().contains(QStringLiteral("Pareto")));
+        QVERIFY(w.paretoView()->panel()->csvText().count('\n') == 1 + points.size());
     }
 
     // The export dialog previews per tensor what the format cannot represent, then exports as a job.

@@ -413,6 +413,19 @@ void ChartPanel::drawDetail(QXYSeries* series)
     series->replace(decimate(d.points, x0, x1, columns, d.mode));
 }
 
+void ChartPanel::addClickableSeries(QXYSeries* series, QAbstractAxis* x, QAbstractAxis* y, HoverText text,
+                                    std::function<void(int index)> clicked)
+{
+    chart()->addSeries(series);
+    series->attachAxis(x);
+    series->attachAxis(y);
+    attachHover(series, std::move(text));
+    connect(series, &QXYSeries::clicked, this, [series, clicked = std::move(clicked)](const QPointF& p) {
+        const int index = int(series->points().indexOf(p));
+        if (index >= 0) clicked(index);
+    });
+}
+
 void ChartPanel::attachHoverToAll()
 {
     for (QAbstractSeries* s : m_chart->series())

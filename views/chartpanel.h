@@ -81,6 +81,10 @@ public:
     void attachHover(QAbstractSeries* series, HoverText text = {});
     /// attachHover() for every series of the chart not attached yet.
     void attachHoverToAll();
+    /// Adds `series` to the chart on axes x and y, with hover `text`, calling clicked(index of
+    /// the point) when a point is clicked.
+    void addClickableSeries(QXYSeries* series, QAbstractAxis* x, QAbstractAxis* y, HoverText text,
+                            std::function<void(int index)> clicked);
     /// The tooltip text the panel would show for a series' point or category (for tests and owners).
     QString hoverText(QAbstractSeries* series, int index, const QBarSet* set = nullptr) const;
 

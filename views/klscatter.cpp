@@ -157,25 +157,21 @@ void KlScatter::setData(const SensitivityModel* model, const EndToEndSummary* su
     QLogValueAxis* y = logAxis(ylo, yhi, tr("KL (nats)"));
     chart->addAxis(x, Qt::AlignBottom);
     chart->addAxis(y, Qt::AlignLeft);
-    for (int s = 0; s < m_series.size(); ++s) {
-        QScatterSeries* series = m_series[s];
-        chart->addSeries(series);
-        series->attachAxis(x);
-        series->attachAxis(y);
-        m_panel->attachHover(series, [this, s](int index, const QBarSet*) {
-            if (!m_model || s >= m_rows.size() || index < 0 || index >= m_rows[s].size()) return QString();
-            const int row = m_rows[s][index];
-            return QStringLiteral("%1\n%2: %3\nKL: %4")
-                .arg(m_model->layerName(row), SensitivityModel::measureName(m_xMeasure),
-                     SensitivityModel::formatValue(m_xMeasure, *m_model->value(row, m_xMeasure, m_bits)),
-                     SensitivityModel::formatValue(SensitivityMeasure::Kl,
-                                                   *m_model->value(row, SensitivityMeasure::Kl, m_bits)));
-        });
-        connect(series, &QScatterSeries::clicked, this, [this, s](const QPointF& p) {
-            const int index = int(m_series[s]->points().indexOf(p));
-            if (index >= 0 && m_selection && m_model) m_selection->selectLayer(m_model->layerName(m_rows[s][index]));
-        });
-    }
+    for (int s = 0; s < m_series.size(); ++s)
+        m_panel->addClickableSeries(
+            m_series[s], x, y,
+            [this, s](int index, const QBarSet*) {
+                if (!m_model || s >= m_rows.size() || index < 0 || index >= m_rows[s].size()) return QString();
+                const int row = m_rows[s][index];
+                return QStringLiteral("%1\n%2: %3\nKL: %4")
+                    .arg(m_model->layerName(row), SensitivityModel::measureName(m_xMeasure),
+                         SensitivityModel::formatValue(m_xMeasure, *m_model->value(row, m_xMeasure, m_bits)),
+                         SensitivityModel::formatValue(SensitivityMeasure::Kl,
+                                                       *m_model->value(row, SensitivityMeasure::Kl, m_bits)));
+            },
+            [this, s](int index) {
+                if (m_selection && m_model) m_selection->selectLayer(m_model->layerName(m_rows[s][index]));
+            });
     // The selected layer as a ring on top of its point.
     m_selected = new QScatterSeries;
     m_selected->setName(tr("selected"));

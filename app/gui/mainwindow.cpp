@@ -11,6 +11,7 @@
 #include "outliersview.h"
 #include "overviewview.h"
 #include "pageselection.h"
+#include "paretoview.h"
 #include "planeditor.h"
 #include "sensitivityview.h"
 #include "weightsview.h"
@@ -150,6 +151,25 @@ void MainWindow::createViews()
     m_jobsDock->setObjectName(QStringLiteral("JobsDock"));
     m_jobsDock->setWidget(m_jobs);
     addDockWidget(Qt::BottomDockWidgetArea, m_jobsDock);
+    // The sweep fills the Pareto dock; a click loads a point's plan, and the plan marks itself.
+    m_pareto = new ParetoView(this);
+    m_paretoDock = new QDockWidget(tr("Pareto"), this);
+    m_paretoDock->setObjectName(QStringLiteral("ParetoDock"));
+    m_paretoDock->setWidget(m_pareto);
+    addDockWidget(Qt::RightDockWidgetArea, m_paretoDock);
+    m_paretoDock->hide();
+    ParetoSweep* sweep = m_wb->pareto();
+    connect(sweep, &ParetoSweep::started, m_pareto, &ParetoView::clear);
+    connect(sweep, &ParetoSweep::pointMeasured, m_pareto, &ParetoView::addPoint);
+    connect(m_pareto, &ParetoView::planChosen, this, [this](const Recipe& recipe, const QString& label) {
+        if (auto r = m_wb->plan()->setRecipe(recipe, tr("load %1 from the Pareto plot").arg(label)); !r)
+            return showError(tr("Pareto"), QString::fromStdString(r.message()));
+        showPage(QStringLiteral("plan"));
+    });
+    connect(plan, &PlanSession::planChanged, m_pareto, [this](const PlanSnapshotPtr& p) {
+        m_pareto->setCurrent(p->size.bitsPerWeight,
+                             p->measure ? std::optional<double>(p->measure->kl.meanKl) : std::nullopt);
+    });
 }
 
 void MainWindow::firstRunLayout()
@@ -232,6 +252,7 @@ void MainWindow::createMenus()
         if (auto r = m_wb->plan()->saveRecipe(f); !r) showError(tr("Save recipe"), QString::fromStdString(r.message()));
     });
     planMenu->addAction(tr("Fit to &Budget…"), this, &MainWindow::fitToBudget);
+    planMenu->addAction(tr("&Pareto Sweep…"), this, &MainWindow::sweepPareto);
     planMenu->addSeparator();
     QAction* bf16 = planMenu->addAction(tr("Quick Measure with &bf16 Products"));
     bf16->setCheckable(true);
@@ -351,14 +372,34 @@ void MainWindow::fitToBudget()
     const double bpw = QInputDialog::getDouble(this, tr("Fit to budget"), tr("Bits per weight of the linear layers:"),
                                                3.5, 1.0, 16.0, 3, &ok);
     if (!ok) return;
-    const QStringList allocators{QStringLiteral("knapsack"), QStringLiteral("greedy"), QStringLiteral("baq"),
-                                 QStringLiteral("entropy"),  QStringLiteral("spike"),  QStringLiteral("hawq")};
+    QStringList allocators;
+    for (const std::string& a : allocatorNames()) allocators << QString::fromStdString(a);
     const QString allocator = QInputDialog::getItem(this, tr("Fit to budget"), tr("Allocator:"), allocators, 0, false,
                                                     &ok);
     if (!ok) return;
     auto a = m_wb->plan()->fitToBudget(*s->analysis, bpw, allocator.toStdString());
     if (!a) return showError(tr("Fit to budget"), QString::fromStdString(a.message()));
     showPage(QStringLiteral("plan"));
+}
+
+void MainWindow::sweepPareto()
+{
+    bool ok = false;
+    const QString text = QInputDialog::getText(this, tr("Pareto sweep"),
+                                               tr("Budgets in bits per weight of the linear layers:"),
+                                               QLineEdit::Normal, QStringLiteral("2.5, 3, 3.5, 4"), &ok);
+    if (!ok) return;
+    std::vector<double> budgets;
+    for (const QString& b : text.split(',', Qt::SkipEmptyParts)) {
+        const double v = b.trimmed().toDouble(&ok);
+        if (!ok || v <= 0) return showError(tr("Pareto sweep"), tr("'%1' is not a number of bits per weight").arg(b));
+        budgets.push_back(v);
+    }
+    const SnapshotPtr s = m_wb->snapshot();
+    auto job = m_wb->pareto()->start(*m_wb->plan(), s ? s->analysis : nullptr, budgets, allocatorNames());
+    if (!job) return showError(tr("Pareto sweep"), QString::fromStdString(job.message()));
+    m_paretoDock->show();
+    m_paretoDock->raise();
 }
 
 void MainWindow::editCalibration()

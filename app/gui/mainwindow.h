@@ -16,6 +16,7 @@ class Exportable;
 class ExplorerView;
 class JobsView;
 class OutliersView;
+class ParetoView;
 class PlanEditor;
 class Workbench;
 
@@ -40,6 +41,8 @@ public:
     /// The model explorer and the Jobs dock (tests).
     QDockWidget* explorerDock() const { return m_explorerDock; }
     QDockWidget* jobsDock() const { return m_jobsDock; }
+    /// The size-quality plane of the Pareto dock (tests).
+    ParetoView* paretoView() const { return m_pareto; }
     /// The last error shown (tests).
     QString lastError() const { return m_lastError; }
 
@@ -60,6 +63,8 @@ private:
     void editCalibration();
     /// Plan > Fit to Budget: asks for bits per weight and an allocator, then replaces the plan.
     void fitToBudget();
+    /// Plan > Pareto Sweep: asks for budgets, then sweeps every allocator into the Pareto dock.
+    void sweepPareto();
     void exportCurrent(const QString& format);
     void rememberRecent(const QString& path);
     void rebuildRecentMenu();
@@ -77,6 +82,8 @@ private:
     JobsView* m_jobs = nullptr;
     QDockWidget* m_explorerDock = nullptr;
     QDockWidget* m_jobsDock = nullptr;
+    ParetoView* m_pareto = nullptr;
+    QDockWidget* m_paretoDock = nullptr;
     bool m_sizeDocksOnShow = false; ///< first run: give the docks their sizes when first shown
     QMenu* m_recent = nullptr;
     QMenu* m_runsMenu = nullptr;

@@ -185,6 +185,11 @@ Expected<void> PlanSession::setRecipeJson(const QString& json)
     return pushRecipe(std::move(*r), tr("edit rules"));
 }
 
+Expected<void> PlanSession::setRecipe(const Recipe& recipe, const QString& text)
+{
+    return pushRecipe(recipe, text);
+}
+
 Expected<Allocation> PlanSession::fitToBudget(const AnalysisResult& analysis, double bitsPerWeight,
                                               const std::string& allocator)
 {

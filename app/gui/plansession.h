@@ -63,6 +63,16 @@ public:
     Expected<void> setSalientChannels(const QString& site, const ChannelOverride& channels);
     /// Replaces the plan by a recipe (undoable); errors name the JSON path.
     Expected<void> setRecipeJson(const QString& json);
+    /// Replaces the plan by `recipe` (undoable); `text` names the step in the Edit menu.
+    Expected<void> setRecipe(const Recipe& recipe, const QString& text);
+    /// The open model (null before one is opened) and its tokenizer.
+    std::shared_ptr<const Model> model() const { return m_model; }
+    std::shared_ptr<const Tokenizer> tokenizer() const { return m_tokenizer; }
+    /// `recipe` as it runs here: with the project's calibration text when it names none.
+    Recipe runnable(const Recipe& recipe) const;
+    /// The quick slice's settings and text (the evaluation text, else the calibration text).
+    EvalOptions evalOptions() const;
+    std::string evalFile() const;
     /// Replaces the plan (undoably) by an allocator's widths per layer within bitsPerWeight of the
     /// linears, from the analysis's sensitivity (its end-to-end KL when it has it, else the proxy).
     Expected<Allocation> fitToBudget(const AnalysisResult& analysis, double bitsPerWeight,
@@ -101,9 +111,6 @@ private:
     void startRun();
     void startMeasure(std::shared_ptr<RecipeRun> run);
     void jobEnded();
-    Recipe runnable(const Recipe& recipe) const;
-    EvalOptions evalOptions() const;
-    std::string evalFile() const;
 
     JobRunner* m_jobs;
     const PluginRegistry* m_plugins;

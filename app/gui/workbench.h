@@ -2,6 +2,7 @@
 
 #include "jobrunner.h"
 #include "planexport.h"
+#include "paretosweep.h"
 #include "plansession.h"
 #include "pluginregistry.h"
 #include "project.h"
@@ -37,6 +38,8 @@ public:
     JobRunner* jobs() { return &m_jobs; }
     /// The quantization plan of the open model.
     PlanSession* plan() { return &m_plan; }
+    /// The size-quality sweep of the plan's model.
+    ParetoSweep* pareto() { return &m_pareto; }
     /// The methods and transforms the plugins offer.
     const PluginRegistry& plugins() const { return m_plugins; }
     /// True once a model is open.
@@ -82,6 +85,7 @@ private:
     PluginRegistry m_plugins; // before the jobs: a running job may use a plugin's method
     JobRunner m_jobs;
     PlanSession m_plan{&m_jobs, &m_plugins}; // after the jobs: its jobs end before they do
+    ParetoSweep m_pareto{&m_jobs, &m_plugins};
     Selection m_selection;
     std::shared_ptr<const Model> m_model;
     std::shared_ptr<Tokenizer> m_tokenizer;

@@ -123,6 +123,12 @@ Expected<Allocation> allocateSpikeAware(const std::vector<AllocItem>& items, int
     return withBound(items, std::move(choice), budget);
 }
 
+const std::vector<std::string>& allocatorNames()
+{
+    static const std::vector<std::string> names{"knapsack", "greedy", "baq", "entropy", "spike", "hawq"};
+    return names;
+}
+
 Expected<AllocatorFn> allocatorByName(const std::string& name)
 {
     static const std::map<std::string, AllocatorFn> allocators{

@@ -82,6 +82,9 @@ using AllocatorFn = Expected<Allocation> (*)(const std::vector<AllocItem>&, int6
 /// with the hawq measure).
 Expected<AllocatorFn> allocatorByName(const std::string& name);
 
+/// The allocators' names, the exact knapsack first (what menus and sweeps offer).
+const std::vector<std::string>& allocatorNames();
+
 /// The Lagrangian lower bound max over λ ≥ 0 of Σ_i min_o (e_io + λ·b_io) − λ·budget, found by
 /// bisection on λ: no choice within the budget has a smaller summed error.
 double lagrangianBound(const std::vector<AllocItem>& items, int64_t budgetBits);
