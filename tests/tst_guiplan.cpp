@@ -6,7 +6,11 @@
 #include "exportdialog.h"
 #include "mainwindow.h"
 #include "outliersview.h"
+#include "compareview.h"
 #include "paretoview.h"
+#include "histogrammodel.h"
+#include "histogramchart.h"
+#include "quantlens/quant/rtn.h"
 #include "chartpanel.h"
 #include "salientpicker.h"
 #include "paramform.h"
@@ -524,6 +528,56 @@ private slots:
         QCOMPARE(recipeToJson(wb.plan()->recipe()), recipeToJson(chosen->recipe));
         QVERIFY(wb.plan()->undoStack()->undoText().contains(QStringLiteral("Pareto")));
         QVERIFY(w.paretoView()->panel()->csvText().count('\n') == 1 + points.size());
+    }
+
+    // Plan > Compare Methods on Layer: three methods on one layer fill the Compare dock, each
+    // alone: RTN's weight error equals round to nearest recomputed here, GPTQ's output error
+    // (its objective) is below RTN's, and each error histogram counts every weight of the layer.
+    void compareViewFillsForThreeMethods()
+    {
+        Workbench wb;
+        MainWindow w(&wb);
+        open(wb);
+        QVERIFY(finish(wb.runAnalysis()));
+        const std::string layer = "model.layers.1.self_attn.o_proj";
+        auto bad = wb.compare()->start(*wb.plan(), layer, {"rtn", "magic"});
+        QVERIFY(!bad.ok() && bad.message().find("magic") != std::string::npos);
+        auto job = wb.compare()->start(*wb.plan(), layer, {"rtn", "gptq", "pbllm"});
+        QVERIFY2(job.ok(), job.message().c_str());
+        QVERIFY(finish(*job));
+        QVERIFY2((*job)->state() == Job::State::Succeeded, qPrintable((*job)->error()));
+        CompareView* view = w.compareView();
+        QCOMPARE(view->table()->rowCount(), 3);
+        const LayerComparison& c = view->comparison();
+        QCOMPARE(c.layer, layer);
+        const auto& layers = wb.plan()->model()->linearLayers();
+        const LinearLayer& l = *std::find_if(layers.begin(), layers.end(), [&](auto& x) { return x.name == layer; });
+        BlockWeights bw;
+        QVERIFY(wb.plan()->model()->block(l.block, bw).ok());
+        const RowMatrix weight = bw[l.kind];
+        const double naive = (rtnFakeQuant(weight, 4, 128) - weight).squaredNorm() / weight.squaredNorm();
+        QVERIFY2(std::abs(c.methods[0].weightRelError - naive) <= 1e-5 * naive,
+                 qPrintable(QString::number(c.methods[0].weightRelError)));
+        QVERIFY(c.methods[1].outputRelMse && c.methods[0].outputRelMse);
+        QVERIFY(*c.methods[1].outputRelMse < *c.methods[0].outputRelMse);
+        // RTN's output error equals the analysis's at 4 bits, taken from the statistics pass's
+        // Hessian instead of captured inputs (o_proj has no bias).
+        const auto& sens = wb.snapshot()->analysis->sensitivity;
+        const auto ls = std::find_if(sens.begin(), sens.end(), [&](auto& x) { return x.name == layer; });
+        QVERIFY(ls != sens.end());
+        const double relMse = ls->relMse[size_t(std::find(ls->bits.begin(), ls->bits.end(), 4) - ls->bits.begin())];
+        QVERIFY2(std::abs(*c.methods[0].outputRelMse - relMse) <= 1e-4 * relMse,
+                 qPrintable(QStringLiteral("%1 vs %2").arg(*c.methods[0].outputRelMse).arg(relMse)));
+        for (const LayerMethodResult& m : c.methods) {
+            QVERIFY2(m.kl.meanKl > 0, m.label.c_str());
+            double total = 0;
+            for (double n : m.error.histCounts) total += n;
+            QCOMPARE(total, double(weight.size()));
+        }
+        QCOMPARE(view->table()->item(1, 0)->text(), QStringLiteral("gptq int4_asym g128"));
+        view->table()->setCurrentCell(2, 0);
+        QVERIFY(view->errorChart()->model()->rowCount() > 0);
+        QVERIFY(view->weightChart()->model()->rowCount() > 0);
     }
 
     // The export dialog previews per tensor what the format cannot represent, then exports as a job.

@@ -11,6 +11,7 @@
 #include "outliersview.h"
 #include "overviewview.h"
 #include "pageselection.h"
+#include "compareview.h"
 #include "paretoview.h"
 #include "planeditor.h"
 #include "sensitivityview.h"
@@ -166,6 +167,14 @@ void MainWindow::createViews()
             return showError(tr("Pareto"), QString::fromStdString(r.message()));
         showPage(QStringLiteral("plan"));
     });
+    m_compare = new CompareView(this);
+    m_compareDock = new QDockWidget(tr("Compare"), this);
+    m_compareDock->setObjectName(QStringLiteral("CompareDock"));
+    m_compareDock->setWidget(m_compare);
+    addDockWidget(Qt::RightDockWidgetArea, m_compareDock);
+    tabifyDockWidget(m_paretoDock, m_compareDock);
+    m_compareDock->hide();
+    connect(m_wb->compare(), &MethodCompare::compared, m_compare, &CompareView::setComparison);
     connect(plan, &PlanSession::planChanged, m_pareto, [this](const PlanSnapshotPtr& p) {
         m_pareto->setCurrent(p->size.bitsPerWeight,
                              p->measure ? std::optional<double>(p->measure->kl.meanKl) : std::nullopt);
@@ -253,6 +262,7 @@ void MainWindow::createMenus()
     });
     planMenu->addAction(tr("Fit to &Budget…"), this, &MainWindow::fitToBudget);
     planMenu->addAction(tr("&Pareto Sweep…"), this, &MainWindow::sweepPareto);
+    planMenu->addAction(tr("&Compare Methods on Layer…"), this, &MainWindow::compareMethods);
     planMenu->addSeparator();
     QAction* bf16 = planMenu->addAction(tr("Quick Measure with &bf16 Products"));
     bf16->setCheckable(true);
@@ -400,6 +410,25 @@ void MainWindow::sweepPareto()
     if (!job) return showError(tr("Pareto sweep"), QString::fromStdString(job.message()));
     m_paretoDock->show();
     m_paretoDock->raise();
+}
+
+void MainWindow::compareMethods()
+{
+    const QString layer = m_wb->selection()->layer();
+    if (layer.isEmpty())
+        return showError(tr("Compare methods"), tr("Select a linear layer first (in the model tree or the plan)."));
+    QStringList offered;
+    for (const auto& [id, info] : m_wb->plugins().methods()) offered << QString::fromStdString(id);
+    bool ok = false;
+    const QString text = QInputDialog::getText(this, tr("Compare methods on %1").arg(layer), tr("Methods:"),
+                                               QLineEdit::Normal, offered.join(QStringLiteral(", ")), &ok);
+    if (!ok) return;
+    std::vector<std::string> methods;
+    for (const QString& m : text.split(',', Qt::SkipEmptyParts)) methods.push_back(m.trimmed().toStdString());
+    auto job = m_wb->compare()->start(*m_wb->plan(), layer.toStdString(), methods);
+    if (!job) return showError(tr("Compare methods"), QString::fromStdString(job.message()));
+    m_compareDock->show();
+    m_compareDock->raise();
 }
 
 void MainWindow::editCalibration()

@@ -13,6 +13,7 @@ class QTabWidget;
 namespace ql {
 
 class Exportable;
+class CompareView;
 class ExplorerView;
 class JobsView;
 class OutliersView;
@@ -43,6 +44,8 @@ public:
     QDockWidget* jobsDock() const { return m_jobsDock; }
     /// The size-quality plane of the Pareto dock (tests).
     ParetoView* paretoView() const { return m_pareto; }
+    /// The methods compared on a layer, in the Compare dock (tests).
+    CompareView* compareView() const { return m_compare; }
     /// The last error shown (tests).
     QString lastError() const { return m_lastError; }
 
@@ -65,6 +68,8 @@ private:
     void fitToBudget();
     /// Plan > Pareto Sweep: asks for budgets, then sweeps every allocator into the Pareto dock.
     void sweepPareto();
+    /// Plan > Compare Methods on Layer: asks for methods, then compares them on the selected layer.
+    void compareMethods();
     void exportCurrent(const QString& format);
     void rememberRecent(const QString& path);
     void rebuildRecentMenu();
@@ -84,6 +89,8 @@ private:
     QDockWidget* m_jobsDock = nullptr;
     ParetoView* m_pareto = nullptr;
     QDockWidget* m_paretoDock = nullptr;
+    CompareView* m_compare = nullptr;
+    QDockWidget* m_compareDock = nullptr;
     bool m_sizeDocksOnShow = false; ///< first run: give the docks their sizes when first shown
     QMenu* m_recent = nullptr;
     QMenu* m_runsMenu = nullptr;

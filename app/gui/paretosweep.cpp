@@ -2,13 +2,13 @@
 
 #include "plansession.h"
 #include "pluginregistry.h"
+#include "quickslice.h"
 
 #include "quantlens/alloc/measuredoptions.h"
 #include "quantlens/analysis/analyzer.h"
 #include "quantlens/forward/quickeval.h"
 #include "quantlens/recipe/plansize.h"
 #include "quantlens/recipe/reciperunner.h"
-#include "quantlens/text/calibration.h"
 
 #include <QCoreApplication>
 #include <QMetaObject>
@@ -83,12 +83,8 @@ Expected<Job*> ParetoSweep::start(const PlanSession& session, std::shared_ptr<co
                                  allocationRecipe(*items, *a)});
             }
         }
-        job.message("the float model on the quick slice");
-        auto text = readCalibrationText(evalFile);
-        if (!text) return text.error();
-        const int bos = tokenizer->addsBos() ? tokenizer->bosId() : -1;
-        auto quick = QuickEvaluator::prepare(*model, tokenizer->encode(*text), bos, opt, &job);
-        if (!quick) return makeError(evalFile + ": " + quick.message());
+        auto quick = prepareQuickSlice(*model, *tokenizer, evalFile, opt, &job);
+        if (!quick) return quick.error();
         std::optional<RecipeRun> previous;
         int done = 0;
         for (SweepPlan& plan : plans) {

@@ -3,6 +3,7 @@
 #include "planexport.h"
 
 #include "pluginregistry.h"
+#include "quickslice.h"
 
 #include "quantlens/forward/bf16gemm.h"
 #include "quantlens/quant/formats.h"
@@ -460,15 +461,8 @@ void PlanSession::startMeasure(std::shared_ptr<RecipeRun> run)
     auto work = [state, run, evalFile, opt](Job& job) -> Expected<PlanMeasure> {
         if (state->resetQuick.exchange(false)) state->quick.reset();
         if (!state->quick) {
-            if (evalFile.empty())
-                return makeError("the project has no evaluation or calibration text for the quick slice");
-            job.message("the float model on the quick slice");
-            auto text = readCalibrationText(evalFile);
-            if (!text) return text.error();
-            const std::vector<int32_t> tokens = state->tokenizer->encode(*text);
-            const int bos = state->tokenizer->addsBos() ? state->tokenizer->bosId() : -1;
-            auto q = QuickEvaluator::prepare(*state->model, tokens, bos, opt, &job);
-            if (!q) return makeError(evalFile + ": " + q.message());
+            auto q = prepareQuickSlice(*state->model, *state->tokenizer, evalFile, opt, &job);
+            if (!q) return q.error();
             state->quick.emplace(std::move(*q));
             state->evalState.reset();
         }

@@ -2,6 +2,7 @@
 
 #include "jobrunner.h"
 #include "planexport.h"
+#include "methodcompare.h"
 #include "paretosweep.h"
 #include "plansession.h"
 #include "pluginregistry.h"
@@ -40,6 +41,8 @@ public:
     PlanSession* plan() { return &m_plan; }
     /// The size-quality sweep of the plan's model.
     ParetoSweep* pareto() { return &m_pareto; }
+    /// Methods side by side on one layer of the plan's model.
+    MethodCompare* compare() { return &m_compare; }
     /// The methods and transforms the plugins offer.
     const PluginRegistry& plugins() const { return m_plugins; }
     /// True once a model is open.
@@ -86,6 +89,7 @@ private:
     JobRunner m_jobs;
     PlanSession m_plan{&m_jobs, &m_plugins}; // after the jobs: its jobs end before they do
     ParetoSweep m_pareto{&m_jobs, &m_plugins};
+    MethodCompare m_compare{&m_jobs, &m_plugins};
     Selection m_selection;
     std::shared_ptr<const Model> m_model;
     std::shared_ptr<Tokenizer> m_tokenizer;

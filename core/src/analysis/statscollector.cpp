@@ -45,51 +45,6 @@ float upperMedian(std::vector<float>::iterator first, std::vector<float>::iterat
     return *mid;
 }
 
-// Bins of the weight histograms (WeightStats::histCounts).
-constexpr int kWeightBins = 256;
-
-// Histogram of the finite values of w on kWeightBins uniform bins over their [min, max]. Bin b
-// holds edges[b] <= w < edges[b + 1], the last bin also w == max (so a constant matrix lands
-// there); counts follow the stored float edges exactly, so a reader rebinning with the edges
-// gets the same counts.
-void weightHistogram(const Eigen::Ref<const RowMatrix>& w, WeightStats& s)
-{
-    float lo = INFINITY, hi = -INFINITY;
-    for (Eigen::Index r = 0; r < w.rows(); ++r)
-        for (Eigen::Index c = 0; c < w.cols(); ++c)
-            if (std::isfinite(w(r, c))) lo = std::min(lo, w(r, c)), hi = std::max(hi, w(r, c));
-    s.histCounts.clear();
-    s.histEdges.clear();
-    if (!(lo <= hi)) return; // no finite weight
-    const int bins = kWeightBins;
-    s.histEdges.resize(size_t(bins) + 1);
-    for (int b = 0; b <= bins; ++b) s.histEdges[size_t(b)] = float(double(lo) + (double(hi) - double(lo)) * b / bins);
-    s.histEdges.front() = lo;
-    s.histEdges.back() = hi;
-    const float* e = s.histEdges.data();
-    const float scale = hi > lo ? float(bins / (double(hi) - double(lo))) : 0.f;
-    std::vector<int64_t> total(size_t(bins), 0);
-#pragma omp parallel
-    {
-        std::vector<int64_t> counts(size_t(bins), 0);
-#pragma omp for schedule(static)
-        for (Eigen::Index r = 0; r < w.rows(); ++r)
-            for (Eigen::Index c = 0; c < w.cols(); ++c) {
-                const float x = w(r, c);
-                if (!std::isfinite(x)) continue;
-                // The scaled position is at most a rounding away from the true bin; the edge
-                // comparisons settle it.
-                int b = static_cast<int>(std::min((x - lo) * scale, float(bins - 1))); // x - lo may overflow to inf
-                while (b > 0 && x < e[b]) --b;
-                while (b < bins - 1 && x >= e[b + 1]) ++b;
-                ++counts[size_t(b)];
-            }
-#pragma omp critical
-        for (int b = 0; b < bins; ++b) total[size_t(b)] += counts[size_t(b)];
-    }
-    s.histCounts.assign(total.begin(), total.end());
-}
-
 } // namespace
 
 StatsCollector::StatsCollector(const ModelConfig& config, const std::vector<std::vector<int32_t>>& windows,
@@ -237,6 +192,51 @@ std::vector<WeightStats> computeWeightStats(const Model& model)
         }
     }
     return out;
+}
+
+// Bins of the weight histograms (WeightStats::histCounts).
+constexpr int kWeightBins = 256;
+
+// Histogram of the finite values of w on kWeightBins uniform bins over their [min, max]. Bin b
+// holds edges[b] <= w < edges[b + 1], the last bin also w == max (so a constant matrix lands
+// there); counts follow the stored float edges exactly, so a reader rebinning with the edges
+// gets the same counts.
+void weightHistogram(const Eigen::Ref<const RowMatrix>& w, WeightStats& s)
+{
+    float lo = INFINITY, hi = -INFINITY;
+    for (Eigen::Index r = 0; r < w.rows(); ++r)
+        for (Eigen::Index c = 0; c < w.cols(); ++c)
+            if (std::isfinite(w(r, c))) lo = std::min(lo, w(r, c)), hi = std::max(hi, w(r, c));
+    s.histCounts.clear();
+    s.histEdges.clear();
+    if (!(lo <= hi)) return; // no finite weight
+    const int bins = kWeightBins;
+    s.histEdges.resize(size_t(bins) + 1);
+    for (int b = 0; b <= bins; ++b) s.histEdges[size_t(b)] = float(double(lo) + (double(hi) - double(lo)) * b / bins);
+    s.histEdges.front() = lo;
+    s.histEdges.back() = hi;
+    const float* e = s.histEdges.data();
+    const float scale = hi > lo ? float(bins / (double(hi) - double(lo))) : 0.f;
+    std::vector<int64_t> total(size_t(bins), 0);
+#pragma omp parallel
+    {
+        std::vector<int64_t> counts(size_t(bins), 0);
+#pragma omp for schedule(static)
+        for (Eigen::Index r = 0; r < w.rows(); ++r)
+            for (Eigen::Index c = 0; c < w.cols(); ++c) {
+                const float x = w(r, c);
+                if (!std::isfinite(x)) continue;
+                // The scaled position is at most a rounding away from the true bin; the edge
+                // comparisons settle it.
+                int b = static_cast<int>(std::min((x - lo) * scale, float(bins - 1))); // x - lo may overflow to inf
+                while (b > 0 && x < e[b]) --b;
+                while (b < bins - 1 && x >= e[b + 1]) ++b;
+                ++counts[size_t(b)];
+            }
+#pragma omp critical
+        for (int b = 0; b < bins; ++b) total[size_t(b)] += counts[size_t(b)];
+    }
+    s.histCounts.assign(total.begin(), total.end());
 }
 
 } // namespace ql

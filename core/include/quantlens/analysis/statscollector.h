@@ -62,6 +62,10 @@ private:
 /// Per-row absmax and std, kurtosis and the 3σ tail fraction of every linear weight of a model.
 std::vector<WeightStats> computeWeightStats(const class Model& model);
 
+/// Histogram of the finite values of w on 256 uniform bins over their [min, max], into s's
+/// histCounts and histEdges (the weight statistics' histogram, for any matrix).
+void weightHistogram(const Eigen::Ref<const RowMatrix>& w, WeightStats& s);
+
 /// Statistics of one site computed from its values (tokens × channels): the definitions the
 /// collector implements, for code that has the values at hand.
 SiteStats siteStatsFromValues(const std::string& name, int layer, const Eigen::MatrixXf& valuesTokensByChannels,

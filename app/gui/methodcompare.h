@@ -1,0 +1,44 @@
+#pragma once
+
+#include "jobrunner.h"
+
+#include "quantlens/recipe/layercompare.h"
+
+#include <QObject>
+#include <QPointer>
+
+#include <string>
+#include <vector>
+
+namespace ql {
+
+class PlanSession;
+class PluginRegistry;
+
+/// Methods side by side on one layer of the plan's model, as a background job: each method
+/// quantizes the layer alone at the plan's format for it, with the method's default parameters,
+/// and is measured on the plan's quick slice (its own evaluator, beside the live what-if).
+class MethodCompare : public QObject {
+    Q_OBJECT
+public:
+    /// A comparison whose job runs on `jobs` with the methods of `plugins` (both outlive it).
+    MethodCompare(JobRunner* jobs, const PluginRegistry* plugins, QObject* parent = nullptr);
+    ~MethodCompare() override;
+
+    /// Starts comparing `methods` (plugin ids) on `layer` (cancelling a running comparison).
+    /// Errors name an unknown layer or method, or a missing model or quick-slice text.
+    Expected<Job*> start(const PlanSession& session, const std::string& layer, const std::vector<std::string>& methods);
+    /// The running or last comparison's job (null before the first).
+    Job* job() const { return m_job; }
+
+signals:
+    /// Every method was measured.
+    void compared(const ql::LayerComparison& comparison);
+
+private:
+    JobRunner* m_jobs;
+    const PluginRegistry* m_plugins;
+    QPointer<Job> m_job;
+};
+
+} // namespace ql
