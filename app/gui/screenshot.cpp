@@ -3,6 +3,8 @@
 #include "exportdialog.h"
 #include "mainwindow.h"
 #include "outliersview.h"
+#include "compareview.h"
+#include "paretoview.h"
 #include "planeditor.h"
 #include "plantablemodel.h"
 #include "workbench.h"
@@ -29,6 +31,12 @@ int outliersTab(const QString& view)
     return view == QLatin1String("heatmap") ? 1 : view == QLatin1String("depth") ? 2 : -1;
 }
 
+// Views that are not pages: the export dialog and the Pareto and Compare docks.
+bool dockView(const QString& view)
+{
+    return view == QLatin1String("export") || view == QLatin1String("pareto") || view == QLatin1String("compare");
+}
+
 } // namespace
 
 void Screenshot::start(const QString& projectPath)
@@ -37,8 +45,8 @@ void Screenshot::start(const QString& projectPath)
         m_tab = outliersTab(m_view);
         m_view = QStringLiteral("outliers");
     }
-    if (!m_window->page(m_view) && m_view != QLatin1String("export"))
-        return fail(QStringLiteral("unknown view '%1'; expected one of: %2, heatmap, depth, export")
+    if (!m_window->page(m_view) && !dockView(m_view))
+        return fail(QStringLiteral("unknown view '%1'; expected one of: %2, heatmap, depth, export, pareto, compare")
                         .arg(m_view, m_window->pageIds().join(", ")));
     connect(m_wb, &Workbench::failed, this,
             [this](const QString& title, const QString& message) { fail(title + ": " + message); });
@@ -58,6 +66,7 @@ void Screenshot::analysed()
 {
     if (!m_wb->snapshot()->analysis) return; // the failure was reported
     m_window->resize(m_size);
+    if (m_view == QLatin1String("pareto") || m_view == QLatin1String("compare")) return sweepOrCompare();
     if (m_view == QLatin1String("plan") || m_view == QLatin1String("export")) {
         // The plan's layer columns and quick measure come from the what-if: wait for it.
         PlanSession* plan = m_wb->plan();
@@ -79,6 +88,30 @@ void Screenshot::analysed()
     // The heat map needs one calibration window's activations, captured by a job.
     connect(m_wb, &Workbench::siteSampleReady, this, [this]() { QTimer::singleShot(0, this, &Screenshot::render); });
     m_wb->requestSiteSample(m_wb->selection()->site(), 0);
+}
+
+void Screenshot::sweepOrCompare()
+{
+    // The Pareto plot of every allocator at four budgets, or every method on block 1's o_proj.
+    const bool pareto = m_view == QLatin1String("pareto");
+    Expected<Job*> job = makeError("not started");
+    if (pareto) {
+        job = m_wb->pareto()->start(*m_wb->plan(), m_wb->snapshot()->analysis, {2.5, 3.0, 3.5, 4.0}, allocatorNames());
+    } else {
+        std::vector<std::string> methods;
+        for (const auto& [id, info] : m_wb->plugins().methods()) methods.push_back(id);
+        job = m_wb->compare()->start(*m_wb->plan(), "model.layers.1.self_attn.o_proj", methods);
+    }
+    if (!job) return fail(QString::fromStdString(job.message()));
+    connect(*job, &Job::finished, this, [this, job = *job, pareto]() {
+        if (job->state() != Job::State::Succeeded) return fail(job->title() + QStringLiteral(": ") + job->error());
+        QWidget* view = pareto ? static_cast<QWidget*>(m_window->paretoView()) : m_window->compareView();
+        m_page = view;
+        view->setParent(m_window, Qt::Window);
+        view->resize(m_size);
+        view->show();
+        QTimer::singleShot(0, this, &Screenshot::grab);
+    });
 }
 
 void Screenshot::exportDialog()

@@ -12,7 +12,8 @@ class Workbench;
 /// `quantlens --project P --view V --screenshot F.png`: waits for the project to load (running
 /// the analysis when its store has none, and the outliers view's activation sample), renders
 /// the view at a fixed size into F and ends the application with 0, or 1 and a message. The
-/// plan view waits for the what-if's measure; "export" renders the export dialog's GGUF preview.
+/// plan view waits for the what-if's measure; "export" renders the export dialog's GGUF preview,
+/// "pareto" a sweep of every allocator and "compare" every method on block 1's o_proj.
 class Screenshot : public QObject {
     Q_OBJECT
 public:
@@ -26,6 +27,7 @@ private:
     void analysed();
     void render();
     void exportDialog();
+    void sweepOrCompare();
     void grab();
     void fail(const QString& message);
 

@@ -3,9 +3,12 @@
 # calibration on 32 random windows of 256 tokens of WikiText-2 test, full sensitivity; the plan
 # editor with a mixed GPTQ plan measured on 8 quick windows of 512 tokens, and the export dialog
 # previewing that plan as GGUF q4_k.
-# usage: tests/bench/screenshots.sh build/app/quantlens ../shared docs/screenshots
+# The Pareto dock sweeps every allocator at 2.5, 3, 3.5 and 4 bits per weight; the Compare dock
+# runs every method on block 1's o_proj.
+# usage: tests/bench/screenshots.sh build/app/quantlens ../shared docs/screenshots [VIEW ...]
 set -euo pipefail
-gui=$1; shared=$(cd "$2" && pwd); out=$3
+gui=$1; shared=$(cd "$2" && pwd); out=$3; shift 3
+views=${*:-overview outliers heatmap depth massive sensitivity entropy weights plan export pareto compare}
 mkdir -p "$out"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -24,7 +27,7 @@ for model in stories260k tinystories-656k; do
                                                                           "bits": 8, "sym": true}]}},
           "skip": ["model.layers.1.mlp.gate_proj"]}}
 JSON
-  for view in overview outliers heatmap depth massive sensitivity entropy weights plan export; do
+  for view in $views; do
     QT_QPA_PLATFORM=offscreen "$gui" --project "$work/$model.qlproj" --view "$view" --screenshot "$out/$model-$view.png"
   done
 done
