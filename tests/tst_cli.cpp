@@ -402,7 +402,7 @@ private slots:
                            QStringLiteral("--chunks"), QStringLiteral("2"), QStringLiteral("--json")});
         QVERIFY2(e.code == 0, qPrintable(e.err));
         const double ppl = nlohmann::json::parse(e.out.toStdString())["ppl"].get<double>();
-        QCOMPARE(points[2]["plan"].get<std::string>(), std::string("uniform 4 bits"));
+        QCOMPARE(points[2]["plan"].get<std::string>(), std::string("uniform rtn w4 g128"));
         QVERIFY(std::abs(points[2]["ppl"].get<double>() - ppl) <= 1e-6 * ppl);
     }
 
