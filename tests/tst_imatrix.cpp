@@ -204,7 +204,11 @@ private slots:
         site.nTokens = int64_t(n);
         Eigen::MatrixXf hm = Eigen::MatrixXf::Zero(96, 96);
         for (int j = 0; j < 96; ++j) hm(j, j) = h[size_t(j)];
-        const ql::LayerSensitivity full = ql::layerSensitivity("l", w, Eigen::VectorXf(), site, hm, bits, 32);
+        std::vector<ql::SensitivityOption> options;
+        for (int b : bits) options.push_back({"rtn", b, 32});
+        const auto measured = ql::measureLayerOptions("l", w, Eigen::VectorXf(), site, hm, options);
+        QVERIFY2(measured.ok(), measured.message().c_str());
+        const ql::LayerSensitivity& full = *measured;
         for (size_t b = 0; b < bits.size(); ++b) {
             const ql::RowMatrix q = ql::rtnFakeQuant(w, bits[b], 32);
             double err = 0, sig = 0;

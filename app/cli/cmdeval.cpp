@@ -95,8 +95,7 @@ int cmdEval(const QStringList& args)
         weights = saved->model.get();
     } else if (p.isSet(QStringLiteral("recipe"))) {
         PluginRegistry plugins;
-        plugins.scanDefault();
-        for (const auto& problem : plugins.problems()) std::fprintf(stderr, "warning: %s\n", problem.c_str());
+        scanPlugins(plugins);
         CliFeedback qfb("quantize");
         auto q = quantizeWithRecipe(p, *model, tok->get(), plugins, opt.threads, &qfb);
         if (!q) return fail(q.message());

@@ -3,7 +3,6 @@
 #include "quantizerun.h"
 
 #include "quantlens/analysis/analyzer.h"
-#include "quantlens/export/openedmodel.h"
 #include "quantlens/forward/quickeval.h"
 #include "quantlens/quant/formats.h"
 
@@ -71,27 +70,21 @@ int cmdPareto(const QStringList& args)
     const EvalOptions& opt = *quickOpt;
 
     const std::string dir = p.positionalArguments()[0].toStdString();
-    CliFeedback ofb("open");
-    auto opened = OpenedModel::open(dir, &ofb);
-    if (!opened) return fail(opened.message());
-    const Model& model = opened->model;
-    if (auto c = checkSequenceLength(model.config(), opt.ctx, false, "--ctx"); !c) return fail(c.message());
-    if (!opened->tokenizer) return fail(opened->tokenizerError);
-    const Tokenizer& tok = *opened->tokenizer;
+    const std::string dataPath = p.value(QStringLiteral("data")).toStdString();
+    auto input = openQuickSliceInput(p, opt);
+    if (!input) return fail(input.message());
+    const Model& model = input->opened.model;
+    const Tokenizer& tok = *input->opened.tokenizer;
     const std::string store = p.value(QStringLiteral("analysis")).toStdString();
     auto analysis = readAnalysisFor(model, store, dir);
     if (!analysis) return fail(analysis.message());
     if (analysis->sensitivity.empty()) return fail(store + ": the analysis has no sensitivity; run analyze with it");
-    const std::string dataPath = p.value(QStringLiteral("data")).toStdString();
-    auto tokens = readEvaluationTokens(dataPath, tok);
-    if (!tokens) return fail(tokens.message());
 
     PluginRegistry plugins;
-    plugins.scanDefault();
-    for (const auto& problem : plugins.problems()) std::fprintf(stderr, "warning: %s\n", problem.c_str());
+    scanPlugins(plugins);
     RecipeRunner runner = makeRecipeRunner(model, plugins, opt.threads);
     CliFeedback fb("pareto");
-    auto quickEval = QuickEvaluator::prepare(model, *tokens, tok.addsBos() ? tok.bosId() : -1, opt, &fb);
+    auto quickEval = QuickEvaluator::prepare(model, input->tokens, tok.addsBos() ? tok.bosId() : -1, opt, &fb);
     if (!quickEval) return fail(quickEval.message());
     // Quantizes a plan and measures it on the quick slice (whatif's measures, without the layers).
     auto measure = [&](const Recipe& recipe) -> Expected<nlohmann::json> {

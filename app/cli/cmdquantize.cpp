@@ -43,8 +43,7 @@ int cmdQuantize(const QStringList& args)
     Expected<std::shared_ptr<Tokenizer>> tok = makeError(opened->tokenizerError);
     if (opened->tokenizer) tok = opened->tokenizer;
     PluginRegistry plugins;
-    plugins.scanDefault();
-    for (const auto& problem : plugins.problems()) std::fprintf(stderr, "warning: %s\n", problem.c_str());
+    scanPlugins(plugins);
     auto modelSha = sha256OfFiles(model->weightFiles());
     if (!modelSha) return fail(modelSha.message());
     // An exported recipe names the weights it ran on; a rerun on others does not reproduce it.

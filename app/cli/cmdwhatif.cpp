@@ -1,7 +1,6 @@
 #include "clicommon.h"
 #include "quantizerun.h"
 
-#include "quantlens/export/openedmodel.h"
 #include "quantlens/forward/quickeval.h"
 #include "quantlens/recipe/planedit.h"
 
@@ -44,16 +43,11 @@ int cmdWhatIf(const QStringList& args)
     const EvalOptions& opt = *quickOpt;
 
     const std::string dir = p.positionalArguments()[0].toStdString();
-    CliFeedback ofb("open");
-    auto opened = OpenedModel::open(dir, &ofb);
-    if (!opened) return fail(opened.message());
-    const Model& model = opened->model;
-    if (auto c = checkSequenceLength(model.config(), opt.ctx, false, "--ctx"); !c) return fail(c.message());
-    if (!opened->tokenizer) return fail(opened->tokenizerError);
-    const Tokenizer& tok = *opened->tokenizer;
     const std::string dataPath = p.value(QStringLiteral("data")).toStdString();
-    auto tokens = readEvaluationTokens(dataPath, tok);
-    if (!tokens) return fail(tokens.message());
+    auto input = openQuickSliceInput(p, opt);
+    if (!input) return fail(input.message());
+    const Model& model = input->opened.model;
+    const Tokenizer& tok = *input->opened.tokenizer;
     const int bos = tok.addsBos() ? tok.bosId() : -1;
 
     auto base = recipeFromOptions(p);
@@ -66,12 +60,11 @@ int cmdWhatIf(const QStringList& args)
     }
 
     PluginRegistry plugins;
-    plugins.scanDefault();
-    for (const auto& problem : plugins.problems()) std::fprintf(stderr, "warning: %s\n", problem.c_str());
+    scanPlugins(plugins);
     // One runner for both plans: the edited plan re-quantizes only what the edits changed.
     RecipeRunner runner = makeRecipeRunner(model, plugins, opt.threads);
     CliFeedback fb("whatif");
-    auto quickEval = QuickEvaluator::prepare(model, *tokens, bos, opt, &fb);
+    auto quickEval = QuickEvaluator::prepare(model, input->tokens, bos, opt, &fb);
     if (!quickEval) return fail(quickEval.message());
     auto before = runner.run(*base, &tok, &fb);
     if (!before) return fail(before.message());

@@ -4,6 +4,8 @@
 
 #include "clicommon.h"
 
+#include <cstdio>
+
 namespace ql::cli {
 
 void addRecipeOptions(QCommandLineParser& p)
@@ -75,6 +77,24 @@ Expected<QuantizeRun> quantizeWithRecipe(const QCommandLineParser& p, const Mode
 nlohmann::json runReport(const Model& model, const QuantizeRun& run)
 {
     return nlohmann::json::parse(runReportJson(model, run));
+}
+
+void scanPlugins(PluginRegistry& plugins)
+{
+    plugins.scanDefault();
+    for (const auto& problem : plugins.problems()) std::fprintf(stderr, "warning: %s\n", problem.c_str());
+}
+
+Expected<QuickSliceInput> openQuickSliceInput(const QCommandLineParser& p, const EvalOptions& opt)
+{
+    CliFeedback ofb("open");
+    auto opened = OpenedModel::open(p.positionalArguments()[0].toStdString(), &ofb);
+    if (!opened) return opened.error();
+    QL_TRY(checkSequenceLength(opened->model.config(), opt.ctx, false, "--ctx"));
+    if (!opened->tokenizer) return makeError(opened->tokenizerError);
+    auto tokens = readEvaluationTokens(p.value(QStringLiteral("data")).toStdString(), *opened->tokenizer);
+    if (!tokens) return tokens.error();
+    return QuickSliceInput{std::move(*opened), std::move(*tokens)};
 }
 
 Expected<nlohmann::json> measurePlan(const Model& model, const QuantizeRun& run, const QuantizeRun* previous,

@@ -1,6 +1,7 @@
 #pragma once
 
 #include "pluginregistry.h"
+#include "quantlens/export/openedmodel.h"
 #include "quantlens/forward/quickeval.h"
 #include "quantlens/recipe/reciperunner.h"
 
@@ -9,8 +10,22 @@
 #include <nlohmann/json.hpp>
 
 #include <memory>
+#include <vector>
 
 namespace ql::cli {
+
+/// Scans the plugins where QuantLens looks for them, warning on stderr of each module skipped.
+void scanPlugins(PluginRegistry& plugins);
+
+/// MODEL_DIR opened for a command on the quick slice (whatif, pareto).
+struct QuickSliceInput {
+    OpenedModel opened;          ///< the model, with a tokenizer
+    std::vector<int32_t> tokens; ///< of --data
+};
+
+/// Opens MODEL_DIR (the first positional argument), requires its tokenizer, checks opt.ctx
+/// against the model and tokenizes --data.
+Expected<QuickSliceInput> openQuickSliceInput(const QCommandLineParser& p, const EvalOptions& opt);
 
 /// A recipe run as `quantize` writes it and `eval --recipe` evaluates it.
 using QuantizeRun = RecipeRun;

@@ -125,8 +125,7 @@ Expected<std::vector<AllocItem>> measuredItems(const std::vector<LinearLayer>& l
         if (measure == AllocMeasure::Hawq) {
             const auto site = sites.find(l.site);
             if (site == sites.end()) return makeError("allocation: the analysis has no statistics of " + l.site);
-            const SiteStats& st = *site->second;
-            meanSquare = (st.var.cast<double>().array() + st.mean.cast<double>().array().square()).mean();
+            meanSquare = inputMeanSquare(*site->second);
             if (s.weightSq.empty() && blockLoaded != l.block) { // older stores: RTN's perturbation, recomputed
                 QL_TRY(weights->block(l.block, block));
                 blockLoaded = l.block;

@@ -11,7 +11,6 @@
 #include <cmath>
 #include <map>
 #include <optional>
-#include <stdexcept>
 
 namespace ql {
 
@@ -106,17 +105,6 @@ Expected<LayerSensitivity> measureLayerOptions(const std::string& name, Eigen::R
     return s;
 }
 
-LayerSensitivity layerSensitivity(const std::string& name, Eigen::Ref<const RowMatrix> w, const Eigen::VectorXf& bias,
-                                  const SiteStats& site, const Eigen::MatrixXf& h, const std::vector<int>& bits,
-                                  int groupSize)
-{
-    std::vector<SensitivityOption> options;
-    for (int b : bits) options.push_back({"rtn", b, groupSize});
-    auto s = measureLayerOptions(name, w, bias, site, h, options);
-    if (!s) throw std::invalid_argument(s.error().message);
-    return std::move(*s);
-}
-
 LayerSensitivity diagonalSensitivity(const std::string& name, Eigen::Ref<const RowMatrix> w,
                                      const std::vector<float>& h, double n, const std::vector<int>& bits, int groupSize)
 {
@@ -148,9 +136,7 @@ void endToEndSummary(const Model& model, const CalibrationSet& calib, const EndT
     for (const SiteStats& st : result.sites) sites[st.name] = &st;
     std::map<std::string, double> meanSquare; // HAWQ: the input Hessian's mean diagonal over n
     for (const LinearLayer& l : model.linearLayers())
-        if (const auto st = sites.find(l.site); st != sites.end())
-            meanSquare[l.name] =
-                (st->second->var.cast<double>().array() + st->second->mean.cast<double>().array().square()).mean();
+        if (const auto st = sites.find(l.site); st != sites.end()) meanSquare[l.name] = inputMeanSquare(*st->second);
     EndToEndSummary& s = result.endToEnd;
     s.windows = int(calib.heldOutWindows.size());
     s.seqlen = calib.spec.seqlen;

@@ -2,6 +2,11 @@
 
 namespace ql {
 
+double inputMeanSquare(const SiteStats& site)
+{
+    return (site.var.cast<double>().array() + site.mean.cast<double>().array().square()).mean();
+}
+
 std::string sensitivityOptionLabel(const SensitivityOption& o)
 {
     return o.method + " w" + std::to_string(o.bits) + (o.group > 0 ? " g" + std::to_string(o.group) : " row");

@@ -76,6 +76,10 @@ struct SensitivityOption {
     bool operator==(const SensitivityOption&) const = default;
 };
 
+/// E[x²] averaged over a site's channels (var + mean²): the input Hessian's mean diagonal over
+/// the token count, HAWQ's trace per weight.
+double inputMeanSquare(const SiteStats& site);
+
 /// "rtn w3 g128", "gptq w4 row": how options are named in tables, plots and errors.
 std::string sensitivityOptionLabel(const SensitivityOption& option);
 

@@ -64,14 +64,7 @@ Expected<LayerSensitivity> measureLayerOptions(const std::string& name, Eigen::R
                                                const std::vector<SensitivityOption>& options,
                                                const OptionVisitor& visit = {});
 
-/// Proxy, relative output MSE and SQNR of RTN at each width for one linear, from its site's
-/// Hessian Σxxᵀ (as float, shared by the linears of the site) and channel means (exact
-/// identities, no forward pass).
-LayerSensitivity layerSensitivity(const std::string& name, Eigen::Ref<const RowMatrix> weight,
-                                  const Eigen::VectorXf& bias, const SiteStats& site, const Eigen::MatrixXf& hessian,
-                                  const std::vector<int>& bits, int groupSize);
-
-/// The same measures from the Hessian's diagonal h (Σx² per input feature, over n tokens), all
+/// measureLayerOptions' measures of RTN from the Hessian's diagonal h (Σx² per input feature, over n tokens), all
 /// an importance matrix keeps; the bias is not modelled (an imatrix has no channel means).
 LayerSensitivity diagonalSensitivity(const std::string& name, Eigen::Ref<const RowMatrix> weight,
                                      const std::vector<float>& h, double n, const std::vector<int>& bits,
