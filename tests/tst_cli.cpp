@@ -549,6 +549,64 @@ private slots:
         QCOMPARE(qj["kl"]["ppl_reference"].get<double>(), fj["ppl"].get<double>());
     }
 
+    // diff lists exactly the layers whose resolved specs differ (found here by comparing the two
+    // resolved.json files as JSON), the keys that differ, and each side's bits from report.json.
+    void diffTwoRuns()
+    {
+        const QString base = m_tmp.path() + QStringLiteral("/diff");
+        QDir().mkpath(base);
+        const char* recipes[] = {
+            "{\"version\": 1, \"rules\": [{\"match\": \"*\", \"method\": \"rtn\", \"bits\": 4, \"group\": 32}]}",
+            "{\"version\": 1, \"rules\": [{\"match\": \"*.down_proj\", \"method\": \"rtn\", \"bits\": 2, \"group\": 16},"
+            " {\"match\": \"*\", \"method\": \"rtn\", \"bits\": 4, \"group\": 32}],"
+            " \"skip\": [\"model.layers.1.self_attn.q_proj\"]}"};
+        QStringList runs;
+        for (int i = 0; i < 2; ++i) {
+            const QString recipe = base + QStringLiteral("/r%1.json").arg(i);
+            std::ofstream(recipe.toStdString()) << recipes[i];
+            runs << base + QStringLiteral("/run%1").arg(i);
+            const Run q = cli({QStringLiteral("quantize"), m_model, QStringLiteral("--recipe"), recipe,
+                               QStringLiteral("--out"), runs.back()});
+            QVERIFY2(q.code == 0, qPrintable(q.err));
+        }
+        const Run d = cli({QStringLiteral("diff"), runs[0], runs[1], QStringLiteral("--json")});
+        QVERIFY2(d.code == 0, qPrintable(d.err));
+        const auto j = nlohmann::json::parse(d.out.toStdString());
+        const auto ra = nlohmann::json::parse(readAll((runs[0] + "/resolved.json").toStdString()));
+        const auto rb = nlohmann::json::parse(readAll((runs[1] + "/resolved.json").toStdString()));
+        std::set<std::string> differing;
+        for (auto it = ra.begin(); it != ra.end(); ++it)
+            if (rb.at(it.key()) != it.value()) differing.insert(it.key());
+        QCOMPARE(differing.size(), size_t(3)); // two down_proj, one skipped q_proj
+        QCOMPARE(j["changed_layers"].get<size_t>(), differing.size());
+        QCOMPARE(j["rows"].size(), differing.size());
+        QCOMPARE(j["layers"].get<size_t>(), ra.size());
+        QVERIFY(j["same_model"].get<bool>());
+        const auto repB = nlohmann::json::parse(readAll((runs[1] + "/report.json").toStdString()));
+        for (const auto& row : j["rows"]) {
+            const std::string layer = row["layer"];
+            QVERIFY2(differing.count(layer), layer.c_str());
+            std::vector<std::string> changed = row["changed"];
+            if (layer.find("down_proj") != std::string::npos) {
+                QCOMPARE(changed, (std::vector<std::string>{"format", "group"}));
+                QCOMPARE(row["b"]["label"].get<std::string>(), std::string("rtn int2_asym g16"));
+                for (const auto& l : repB["layers"])
+                    if (l["layer"] == layer)
+                        QCOMPARE(row["b"]["bits_per_weight"].get<double>(), l["bits_per_weight"].get<double>());
+            } else {
+                QCOMPARE(layer, std::string("model.layers.1.self_attn.q_proj"));
+                QCOMPARE(row["b"]["label"].get<std::string>(), std::string("float"));
+                QCOMPARE(row["b"]["bits_per_weight"].get<double>(), 16.0);
+                QVERIFY(std::find(changed.begin(), changed.end(), "skip") != changed.end());
+            }
+        }
+        const Run text = cli({QStringLiteral("diff"), runs[0], runs[1]});
+        QVERIFY2(text.out.contains(QStringLiteral("3 of 14 layers differ")), qPrintable(text.out));
+        const Run bad = cli({QStringLiteral("diff"), runs[0], base});
+        QVERIFY(bad.code != 0);
+        QVERIFY2(bad.err.contains(base + QStringLiteral("/resolved.json")), qPrintable(bad.err));
+    }
+
     void savedRunEvaluatesAsInMemory_data()
     {
         QTest::addColumn<QString>("recipe");

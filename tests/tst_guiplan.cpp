@@ -8,6 +8,7 @@
 #include "outliersview.h"
 #include "compareview.h"
 #include "paretoview.h"
+#include "rundiffview.h"
 #include "histogrammodel.h"
 #include "histogramchart.h"
 #include "quantlens/quant/rtn.h"
@@ -663,6 +664,7 @@ private slots:
         std::map<std::string, QuantSpec> firstSpecs;
         {
             Workbench wb;
+            MainWindow w(&wb);
             open(wb);
             QDir().mkpath(path(QStringLiteral("runs")));
             Job* job = wb.plan()->quantize(QStringLiteral("first"), path(QStringLiteral("runs/first")));
@@ -691,6 +693,31 @@ private slots:
             QVERIFY(finish(job));
             QCOMPARE(wb.plan()->runs().size(), 2);
             QVERIFY(wb.plan()->runs()[1].bitsPerWeight < wb.plan()->runs()[0].bitsPerWeight);
+            // The two kept runs compared: only up_proj differs, highlighted, with each side's bits
+            // as its run's report gives them.
+            w.showRunDiff(0, 1);
+            RunDiffView* diff = w.runDiffView();
+            QCOMPARE(diff->diff().changedLayers, 1);
+            QCOMPARE(diff->table()->rowCount(), 1);
+            QCOMPARE(diff->table()->item(0, 0)->text(), QStringLiteral("model.layers.0.mlp.up_proj"));
+            QVERIFY(diff->table()->item(0, 0)->font().bold());
+            QCOMPARE(diff->table()->item(0, 7)->text(), QStringLiteral("format"));
+            QCOMPARE(diff->table()->item(0, 2)->text(), QStringLiteral("rtn int2_asym g128"));
+            for (int side = 0; side < 2; ++side) {
+                QFile rep(
+                    path(side ? QStringLiteral("runs/second/report.json") : QStringLiteral("runs/first/report.json")));
+                QVERIFY(rep.open(QIODevice::ReadOnly));
+                for (const auto& l : nlohmann::json::parse(rep.readAll().toStdString())["layers"])
+                    if (l["layer"] == "model.layers.0.mlp.up_proj")
+                        QCOMPARE(diff->table()->item(0, 3 + side)->text(),
+                                 QString::number(l["bits_per_weight"].get<double>(), 'f', 3));
+            }
+            diff->setOnlyDifferences(false);
+            QCOMPARE(diff->table()->rowCount(), int(wb.plan()->model()->linearLayers().size()));
+            int bold = 0;
+            for (int r = 0; r < diff->table()->rowCount(); ++r) bold += diff->table()->item(r, 0)->font().bold();
+            QCOMPARE(bold, 1);
+            QVERIFY(!wb.plan()->diffRuns(0, 5).ok());
             QVERIFY(wb.saveProject(saved).ok());
         }
         Workbench wb;

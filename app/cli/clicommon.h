@@ -85,5 +85,6 @@ int cmdExport(const QStringList& args);
 int cmdWhatIf(const QStringList& args);
 int cmdAllocate(const QStringList& args);
 int cmdPareto(const QStringList& args);
+int cmdDiff(const QStringList& args);
 
 } // namespace ql::cli

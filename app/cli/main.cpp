@@ -36,6 +36,8 @@ const char* kUsage =
     "                                               widths per layer that fit a size budget\n"
     "  pareto MODEL_DIR --analysis A.h5 --data FILE [--budgets 2.5,3.0,3.5] [--allocators LIST]\n"
     "       [--quick 8] [--csv FILE] [--json]       uniform and allocated plans, size against quick KL\n"
+    "  diff RUN_A RUN_B [--all] [--json]            two run folders' plans layer by layer: specs, bits\n"
+    "                                               and errors where they differ\n"
     "run 'quantlens-cli COMMAND --help' for a command's options.\n";
 
 } // namespace
@@ -68,6 +70,7 @@ int main(int argc, char** argv)
     if (cmd == QLatin1String("whatif")) return ql::cli::cmdWhatIf(args);
     if (cmd == QLatin1String("allocate")) return ql::cli::cmdAllocate(args);
     if (cmd == QLatin1String("pareto")) return ql::cli::cmdPareto(args);
+    if (cmd == QLatin1String("diff")) return ql::cli::cmdDiff(args);
     std::cerr << "error: unknown command '" << cmd.toStdString() << "'\n" << kUsage;
     return 2;
 }

@@ -14,6 +14,7 @@
 #include "compareview.h"
 #include "paretoview.h"
 #include "planeditor.h"
+#include "rundiffview.h"
 #include "sensitivityview.h"
 #include "weightsview.h"
 #include "workbench.h"
@@ -154,11 +155,7 @@ void MainWindow::createViews()
     addDockWidget(Qt::BottomDockWidgetArea, m_jobsDock);
     // The sweep fills the Pareto dock; a click loads a point's plan, and the plan marks itself.
     m_pareto = new ParetoView(this);
-    m_paretoDock = new QDockWidget(tr("Pareto"), this);
-    m_paretoDock->setObjectName(QStringLiteral("ParetoDock"));
-    m_paretoDock->setWidget(m_pareto);
-    addDockWidget(Qt::RightDockWidgetArea, m_paretoDock);
-    m_paretoDock->hide();
+    m_paretoDock = addHiddenDock(m_pareto, tr("Pareto"), QStringLiteral("ParetoDock"), nullptr);
     ParetoSweep* sweep = m_wb->pareto();
     connect(sweep, &ParetoSweep::started, m_pareto, &ParetoView::clear);
     connect(sweep, &ParetoSweep::pointMeasured, m_pareto, &ParetoView::addPoint);
@@ -168,17 +165,25 @@ void MainWindow::createViews()
         showPage(QStringLiteral("plan"));
     });
     m_compare = new CompareView(this);
-    m_compareDock = new QDockWidget(tr("Compare"), this);
-    m_compareDock->setObjectName(QStringLiteral("CompareDock"));
-    m_compareDock->setWidget(m_compare);
-    addDockWidget(Qt::RightDockWidgetArea, m_compareDock);
-    tabifyDockWidget(m_paretoDock, m_compareDock);
-    m_compareDock->hide();
+    m_compareDock = addHiddenDock(m_compare, tr("Compare"), QStringLiteral("CompareDock"), m_paretoDock);
     connect(m_wb->compare(), &MethodCompare::compared, m_compare, &CompareView::setComparison);
+    m_runDiff = new RunDiffView(this);
+    m_runDiffDock = addHiddenDock(m_runDiff, tr("Run Diff"), QStringLiteral("RunDiffDock"), m_compareDock);
     connect(plan, &PlanSession::planChanged, m_pareto, [this](const PlanSnapshotPtr& p) {
         m_pareto->setCurrent(p->size.bitsPerWeight,
                              p->measure ? std::optional<double>(p->measure->kl.meanKl) : std::nullopt);
     });
+}
+
+QDockWidget* MainWindow::addHiddenDock(QWidget* widget, const QString& title, const QString& name, QDockWidget* tabWith)
+{
+    auto* dock = new QDockWidget(title, this);
+    dock->setObjectName(name);
+    dock->setWidget(widget);
+    addDockWidget(Qt::RightDockWidgetArea, dock);
+    if (tabWith) tabifyDockWidget(tabWith, dock);
+    dock->hide();
+    return dock;
 }
 
 void MainWindow::firstRunLayout()
@@ -263,6 +268,7 @@ void MainWindow::createMenus()
     planMenu->addAction(tr("Fit to &Budget…"), this, &MainWindow::fitToBudget);
     planMenu->addAction(tr("&Pareto Sweep…"), this, &MainWindow::sweepPareto);
     planMenu->addAction(tr("&Compare Methods on Layer…"), this, &MainWindow::compareMethods);
+    planMenu->addAction(tr("Compare Kept R&uns…"), this, &MainWindow::compareRuns);
     planMenu->addSeparator();
     QAction* bf16 = planMenu->addAction(tr("Quick Measure with &bf16 Products"));
     bf16->setCheckable(true);
@@ -310,15 +316,35 @@ void MainWindow::rebuildRunsMenu()
     const QList<SavedRun>& runs = m_wb->plan()->runs();
     m_runsMenu->setEnabled(!runs.isEmpty());
     for (int i = 0; i < runs.size(); ++i) {
-        const SavedRun& r = runs[i];
-        QString text = tr("%1 — %2 bits/weight").arg(r.name).arg(r.bitsPerWeight, 0, 'f', 3);
-        if (r.quickKl >= 0) text += tr(", quick KL %1, ppl %2").arg(r.quickKl, 0, 'g', 4).arg(r.quickPpl, 0, 'f', 3);
-        if (r.fullPpl >= 0) text += tr(", full ppl %1").arg(r.fullPpl, 0, 'f', 3);
-        m_runsMenu->addAction(text, this, [this, i]() {
+        m_runsMenu->addAction(describeRun(runs[i]), this, [this, i]() {
             if (auto ok = m_wb->plan()->restoreRun(i); !ok)
                 showError(tr("Restore run"), QString::fromStdString(ok.message()));
         });
     }
+}
+
+void MainWindow::compareRuns()
+{
+    const QList<SavedRun>& runs = m_wb->plan()->runs();
+    if (runs.size() < 2) return showError(tr("Compare kept runs"), tr("Keep two runs first (Plan > Quantize)."));
+    QStringList names;
+    for (const SavedRun& r : runs) names << describeRun(r);
+    bool ok = false;
+    const QString a = QInputDialog::getItem(this, tr("Compare kept runs"), tr("Run A:"), names, 0, false, &ok);
+    if (!ok) return;
+    const QString b = QInputDialog::getItem(this, tr("Compare kept runs"), tr("Run B:"), names, 1, false, &ok);
+    if (!ok) return;
+    showRunDiff(int(names.indexOf(a)), int(names.indexOf(b)));
+}
+
+void MainWindow::showRunDiff(int a, int b)
+{
+    auto diff = m_wb->plan()->diffRuns(a, b);
+    if (!diff) return showError(tr("Compare kept runs"), QString::fromStdString(diff.message()));
+    const QList<SavedRun>& runs = m_wb->plan()->runs();
+    m_runDiff->setDiff(*diff, describeRun(runs[a]), describeRun(runs[b]));
+    m_runDiffDock->show();
+    m_runDiffDock->raise();
 }
 
 void MainWindow::showPage(const QString& id)

@@ -14,6 +14,7 @@ namespace ql {
 
 class Exportable;
 class CompareView;
+class RunDiffView;
 class ExplorerView;
 class JobsView;
 class OutliersView;
@@ -46,6 +47,10 @@ public:
     ParetoView* paretoView() const { return m_pareto; }
     /// The methods compared on a layer, in the Compare dock (tests).
     CompareView* compareView() const { return m_compare; }
+    /// Two kept runs compared layer by layer, in the Run Diff dock (tests).
+    RunDiffView* runDiffView() const { return m_runDiff; }
+    /// Shows kept runs a and b compared in the Run Diff dock (an error dialog when unreadable).
+    void showRunDiff(int a, int b);
     /// The last error shown (tests).
     QString lastError() const { return m_lastError; }
 
@@ -70,11 +75,15 @@ private:
     void sweepPareto();
     /// Plan > Compare Methods on Layer: asks for methods, then compares them on the selected layer.
     void compareMethods();
+    /// Plan > Compare Kept Runs: asks for two kept runs, then shows their per-layer differences.
+    void compareRuns();
     void exportCurrent(const QString& format);
     void rememberRecent(const QString& path);
     void rebuildRecentMenu();
     void quantizePlan();
     void rebuildRunsMenu();
+    /// A right-hand dock for a result view, hidden until its first result (tabbed with tabWith).
+    QDockWidget* addHiddenDock(QWidget* widget, const QString& title, const QString& name, QDockWidget* tabWith);
     void updateTitle();
 
     Workbench* m_wb;
@@ -91,6 +100,8 @@ private:
     QDockWidget* m_paretoDock = nullptr;
     CompareView* m_compare = nullptr;
     QDockWidget* m_compareDock = nullptr;
+    RunDiffView* m_runDiff = nullptr;
+    QDockWidget* m_runDiffDock = nullptr;
     bool m_sizeDocksOnShow = false; ///< first run: give the docks their sizes when first shown
     QMenu* m_recent = nullptr;
     QMenu* m_runsMenu = nullptr;

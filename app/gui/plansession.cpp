@@ -280,6 +280,16 @@ Expected<void> PlanSession::restoreRun(int index)
     return pushRecipe(std::move(*recipe), tr("restore %1").arg(r.name));
 }
 
+Expected<RunDiff> PlanSession::diffRuns(int a, int b) const
+{
+    if (a < 0 || a >= m_runs.size() || b < 0 || b >= m_runs.size()) return makeError("no such run");
+    auto ra = readRunReport(m_runs[a].folder.toStdString());
+    if (!ra) return ra.error();
+    auto rb = readRunReport(m_runs[b].folder.toStdString());
+    if (!rb) return rb.error();
+    return ql::diffRuns(*ra, *rb);
+}
+
 Expected<void> PlanSession::saveRecipe(const QString& path) const
 {
     Recipe r = m_recipe;

@@ -9,6 +9,7 @@
 #include "quantlens/model/model.h"
 #include "quantlens/recipe/recipe.h"
 #include "quantlens/recipe/reciperunner.h"
+#include "quantlens/store/rundiff.h"
 #include "quantlens/text/tokenizer.h"
 
 #include <QObject>
@@ -89,6 +90,8 @@ public:
     const QList<SavedRun>& runs() const { return m_runs; }
     /// Makes a kept run's recipe the plan (undoable).
     Expected<void> restoreRun(int index);
+    /// Kept runs a and b compared layer by layer (their folders' resolved specs and reports).
+    Expected<RunDiff> diffRuns(int a, int b) const;
     /// Writes the plan as a recipe file (with the model's hash).
     Expected<void> saveRecipe(const QString& path) const;
 

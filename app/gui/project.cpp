@@ -159,4 +159,13 @@ Expected<void> Project::save(const QString& target)
     return {};
 }
 
+QString describeRun(const SavedRun& r)
+{
+    QString text = QStringLiteral("%1 — %2 bits/weight").arg(r.name).arg(r.bitsPerWeight, 0, 'f', 3);
+    if (r.quickKl >= 0)
+        text += QStringLiteral(", quick KL %1, ppl %2").arg(r.quickKl, 0, 'g', 4).arg(r.quickPpl, 0, 'f', 3);
+    if (r.fullPpl >= 0) text += QStringLiteral(", full ppl %1").arg(r.fullPpl, 0, 'f', 3);
+    return text;
+}
+
 } // namespace ql

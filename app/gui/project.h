@@ -17,6 +17,9 @@ struct SavedRun {
     double fullPpl = -1;                ///< a full evaluation's perplexity at the time (-1: none)
 };
 
+/// A kept run in one line: name, bits per weight and the measures it has.
+QString describeRun(const SavedRun& run);
+
 /// A workbench project: a model folder, a calibration spec and the analysis store beside the
 /// project file. Saved as small JSON (docs/project-file.md); paths inside are stored relative
 /// to the project file when they lie below its folder.
