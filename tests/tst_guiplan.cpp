@@ -18,6 +18,8 @@
 #include "planeditor.h"
 #include "plantablemodel.h"
 #include "workbench.h"
+#include "quantlens/forward/sitecapture.h"
+#include "pluginregistry.h"
 
 #include "quantlens/export/ggufreader.h"
 #include "quantlens/forward/bf16gemm.h"
@@ -579,6 +581,61 @@ private slots:
         view->table()->setCurrentCell(2, 0);
         QVERIFY(view->errorChart()->model()->rowCount() > 0);
         QVERIFY(view->weightChart()->model()->rowCount() > 0);
+    }
+
+    // Transforms before a method: the output error of a rotated layer is measured on the inputs the
+    // rotated model gives it. Checked here independently: the layer's output energy on those inputs
+    // equals the float layer's (a rotation preserves the function, and down_proj's inputs carry
+    // the online Hadamard), and the reported error equals ‖(W − Ŵ)X‖²/‖WX‖² in double.
+    void compareWithTransforms()
+    {
+        Workbench wb;
+        MainWindow w(&wb);
+        open(wb);
+        const std::string layer = "model.layers.1.mlp.down_proj";
+        auto bad = wb.compare()->start(*wb.plan(), layer, {"gptq+hadamard"});
+        QVERIFY(!bad.ok() && bad.message().find("a method comes last") != std::string::npos);
+        auto job = wb.compare()->start(*wb.plan(), layer, {"rtn", "hadamard+rtn", "awq", "hadamard+gptq"});
+        QVERIFY2(job.ok(), job.message().c_str());
+        QVERIFY(finish(*job));
+        QVERIFY2((*job)->state() == Job::State::Succeeded, qPrintable((*job)->error()));
+        const LayerComparison& c = w.compareView()->comparison();
+        QCOMPARE(c.methods.size(), size_t(4));
+        QCOMPARE(c.methods[1].label, std::string("hadamard+rtn int4_asym g128"));
+        QCOMPARE(c.methods[2].label, std::string("awq+rtn int4_asym g128"));
+        QCOMPARE(c.methods[3].label, std::string("hadamard+gptq int4_asym g128"));
+        QCOMPARE(w.compareView()->table()->rowCount(), 4);
+
+        const Model& model = *wb.plan()->model();
+        RecipeRunner runner = makeRecipeRunner(model, wb.plugins(), 0);
+        Recipe recipe = wb.plan()->runnable(Recipe{});
+        recipe.transforms = {{"hadamard", {}}};
+        recipe.rules = {{layer, c.methods[1].spec}};
+        auto run = runner.run(recipe, wb.plan()->tokenizer().get());
+        QVERIFY2(run.ok(), run.message().c_str());
+        QVERIFY(run->transformed && !run->calib.windows.empty());
+        const auto& layers = model.linearLayers();
+        const LinearLayer& l = *std::find_if(layers.begin(), layers.end(), [&](auto& x) { return x.name == layer; });
+        BlockWeights bw;
+        QVERIFY(model.block(l.block, bw).ok());
+        const Eigen::MatrixXd wf = RowMatrix(bw[l.kind]).cast<double>();
+        const Eigen::MatrixXd wt = run->transformed->linear(l.block, l.kind).cast<double>();
+        const Eigen::MatrixXd d = wt - run->model->layer(layer)->result->dequantized.cast<double>();
+        double energyFloat = 0, energyRotated = 0, error = 0;
+        for (const auto& window : run->calib.windows) {
+            auto x = captureSite(model, model.config(), window, l.site);
+            auto xt = captureSite(*run->transformed, run->transformed->config(), window, l.site);
+            QVERIFY(x.ok() && xt.ok());
+            energyFloat += (wf * x->cast<double>().transpose()).squaredNorm();
+            energyRotated += (wt * xt->cast<double>().transpose()).squaredNorm();
+            error += (d * xt->cast<double>().transpose()).squaredNorm();
+        }
+        QVERIFY2(std::abs(energyRotated - energyFloat) <= 1e-4 * energyFloat,
+                 qPrintable(QStringLiteral("%1 vs %2").arg(energyRotated).arg(energyFloat)));
+        QVERIFY(c.methods[1].outputRelMse);
+        QVERIFY2(std::abs(*c.methods[1].outputRelMse - error / energyRotated) <= 1e-4 * error / energyRotated,
+                 qPrintable(QStringLiteral("%1 vs %2").arg(*c.methods[1].outputRelMse).arg(error / energyRotated)));
+        for (const LayerMethodResult& m : c.methods) QVERIFY2(m.kl.meanKl > 0 && m.outputRelMse, m.label.c_str());
     }
 
     // The export dialog previews per tensor what the format cannot represent, then exports as a job.

@@ -444,9 +444,10 @@ void MainWindow::compareMethods()
     if (layer.isEmpty())
         return showError(tr("Compare methods"), tr("Select a linear layer first (in the model tree or the plan)."));
     QStringList offered;
-    for (const auto& [id, info] : m_wb->plugins().methods()) offered << QString::fromStdString(id);
+    for (const std::string& id : m_wb->compare()->defaultCandidates()) offered << QString::fromStdString(id);
     bool ok = false;
-    const QString text = QInputDialog::getText(this, tr("Compare methods on %1").arg(layer), tr("Methods:"),
+    const QString text = QInputDialog::getText(this, tr("Compare methods on %1").arg(layer),
+                                               tr("Methods (transforms before a method joined by '+'):"),
                                                QLineEdit::Normal, offered.join(QStringLiteral(", ")), &ok);
     if (!ok) return;
     std::vector<std::string> methods;

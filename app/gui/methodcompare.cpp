@@ -1,5 +1,7 @@
 #include "methodcompare.h"
 
+#include "quantlens/quant/formats.h"
+
 #include "plansession.h"
 #include "pluginregistry.h"
 #include "quickslice.h"
@@ -39,18 +41,40 @@ Expected<Job*> MethodCompare::start(const PlanSession& session, const std::strin
         base.weight.granularity = Granularity::PerGroup;
         base.weight.groupSize = 128;
     }
-    std::vector<QuantSpec> specs;
+    std::vector<LayerCandidate> specs;
     for (const std::string& m : methods) {
-        if (!m_plugins->quantizer(m)) {
-            std::string known;
-            for (const auto& [id, info] : m_plugins->methods()) known += (known.empty() ? "" : ", ") + id;
-            return makeError("no method '" + m + "' (the plugins offer " + known + ")");
+        LayerCandidate c;
+        c.spec = base;
+        c.spec.params.clear(); // the method's defaults
+        c.spec.channels.clear();
+        size_t from = 0;
+        for (;;) {
+            const size_t plus = m.find('+', from);
+            const std::string id = m.substr(from, plus == std::string::npos ? std::string::npos : plus - from);
+            const bool last = plus == std::string::npos;
+            if (m_plugins->transform(id)) {
+                c.transforms.push_back({id, {}});
+                // AWQ's searches assume the quantization that follows: the layer's integer grid.
+                auto f = findFormat(base.weight.format);
+                if (id == "awq" && f && ((*f)->kind == FormatKind::IntAsym || (*f)->kind == FormatKind::IntSym))
+                    c.transforms.back().params = {
+                        {"bits", int64_t((*f)->bits)},
+                        {"sym", (*f)->kind == FormatKind::IntSym},
+                        {"group",
+                         int64_t(base.weight.granularity == Granularity::PerGroup ? base.weight.groupSize : 0)}};
+            } else if (last && m_plugins->quantizer(id)) {
+                c.spec.method = id;
+            } else {
+                std::string known;
+                for (const auto& [tid, info] : m_plugins->methods()) known += (known.empty() ? "" : ", ") + tid;
+                for (const auto& [tid, info] : m_plugins->transforms()) known += ", " + tid;
+                return makeError("no method or transform '" + id + "' in '" + m + "' (the plugins offer " + known +
+                                 "; a method comes last)");
+            }
+            if (last) break;
+            from = plus + 1;
         }
-        QuantSpec s = base;
-        s.method = m;
-        s.params.clear(); // the method's defaults
-        s.channels.clear();
-        specs.push_back(s);
+        specs.push_back(std::move(c));
     }
     const std::string evalFile = session.evalFile();
     if (evalFile.empty()) return makeError("the project has no evaluation or calibration text for the quick slice");
@@ -58,7 +82,7 @@ Expected<Job*> MethodCompare::start(const PlanSession& session, const std::strin
     const EvalOptions opt = session.evalOptions();
     if (m_job) m_job->cancel();
     auto runner = std::make_shared<RecipeRunner>(makeRecipeRunner(*model, *m_plugins, 0));
-    auto work = [model, tokenizer, layer, specs, calibrated, evalFile, opt,
+    auto work = [model, tokenizer, layer, specs = std::move(specs), calibrated, evalFile, opt,
                  runner](Job& job) -> Expected<LayerComparison> {
         auto quick = prepareQuickSlice(*model, *tokenizer, evalFile, opt, &job);
         if (!quick) return quick.error();
@@ -71,6 +95,15 @@ Expected<Job*> MethodCompare::start(const PlanSession& session, const std::strin
             if (self) emit self->compared(c);
         });
     return m_job.data();
+}
+
+std::vector<std::string> MethodCompare::defaultCandidates() const
+{
+    std::vector<std::string> out;
+    for (const auto& [id, info] : m_plugins->methods()) out.push_back(id);
+    for (const auto& [id, info] : m_plugins->transforms()) out.push_back(id);
+    if (m_plugins->transform("hadamard") && m_plugins->quantizer("gptq")) out.push_back("hadamard+gptq");
+    return out;
 }
 
 } // namespace ql

@@ -25,9 +25,14 @@ public:
     MethodCompare(JobRunner* jobs, const PluginRegistry* plugins, QObject* parent = nullptr);
     ~MethodCompare() override;
 
-    /// Starts comparing `methods` (plugin ids) on `layer` (cancelling a running comparison).
-    /// Errors name an unknown layer or method, or a missing model or quick-slice text.
+    /// Starts comparing `methods` on `layer` (cancelling a running comparison). Each is a plugin
+    /// method id, or transforms then a method joined by '+' ("hadamard+gptq"); a transform alone
+    /// ("awq") runs with the plan's method for the layer. Errors name an unknown layer, method or
+    /// transform, or a missing model or quick-slice text.
     Expected<Job*> start(const PlanSession& session, const std::string& layer, const std::vector<std::string>& methods);
+    /// What a comparison offers by default: every method, then every transform before the plan's
+    /// method, and Hadamard rotation before GPTQ when both exist (QuaRot's pairing).
+    std::vector<std::string> defaultCandidates() const;
     /// The running or last comparison's job (null before the first).
     Job* job() const { return m_job; }
 

@@ -98,9 +98,8 @@ void Screenshot::sweepOrCompare()
     if (pareto) {
         job = m_wb->pareto()->start(*m_wb->plan(), m_wb->snapshot()->analysis, {2.5, 3.0, 3.5, 4.0}, allocatorNames());
     } else {
-        std::vector<std::string> methods;
-        for (const auto& [id, info] : m_wb->plugins().methods()) methods.push_back(id);
-        job = m_wb->compare()->start(*m_wb->plan(), "model.layers.1.self_attn.o_proj", methods);
+        job = m_wb->compare()->start(*m_wb->plan(), "model.layers.1.self_attn.o_proj",
+                                     m_wb->compare()->defaultCandidates());
     }
     if (!job) return fail(QString::fromStdString(job.message()));
     connect(*job, &Job::finished, this, [this, job = *job, pareto]() {

@@ -8,37 +8,66 @@
 
 namespace ql {
 
+namespace {
+
+// Σ x xᵀ of the layer's input over the calibration windows, from `weights` (the float model or
+// its transformed weights: a transform changes what the layer reads).
+Expected<Eigen::MatrixXd> inputGram(const WeightSource& weights, const ModelConfig& config, const LinearLayer& layer,
+                                    const CalibrationSet& calib, Feedback* fb)
+{
+    Eigen::MatrixXd gram = Eigen::MatrixXd::Zero(layer.inFeatures, layer.inFeatures);
+    for (const auto& window : calib.windows) {
+        auto x = captureSite(weights, config, window, layer.site, 0, fb);
+        if (!x) return x.error();
+        gram.selfadjointView<Eigen::Lower>().rankUpdate(x->cast<double>().transpose());
+    }
+    gram.triangularView<Eigen::StrictlyUpper>() = gram.transpose();
+    return gram;
+}
+
+} // namespace
+
+std::string layerCandidateLabel(const LayerCandidate& c)
+{
+    std::string label;
+    for (const TransformStep& t : c.transforms) label += t.method + "+";
+    const QuantSpec& spec = c.spec;
+    return label + spec.method + " " + spec.weight.format +
+           (spec.weight.granularity == Granularity::PerGroup ? " g" + std::to_string(spec.weight.groupSize)
+                                                             : std::string());
+}
+
 Expected<LayerComparison> compareOnLayer(const Model& model, RecipeRunner& runner, QuickEvaluator& quick,
                                          const Tokenizer* tokenizer, const std::string& layer,
-                                         const std::vector<QuantSpec>& specs, const Recipe& calibrated, Feedback* fb)
+                                         const std::vector<LayerCandidate>& candidates, const Recipe& calibrated,
+                                         Feedback* fb)
 {
     const auto& layers = model.linearLayers();
     const auto it = std::find_if(layers.begin(), layers.end(), [&](const LinearLayer& l) { return l.name == layer; });
     if (it == layers.end()) return makeError("compare: the model has no linear layer " + layer);
-    if (specs.empty()) return makeError("compare: no method to run on " + layer);
+    if (candidates.empty()) return makeError("compare: no method to run on " + layer);
     BlockWeights block;
     QL_TRY(model.block(it->block, block));
     const RowMatrix w = block[it->kind];
     LayerComparison out;
     out.layer = layer;
     weightHistogram(w, out.weights);
-    // Only the compared layer has a rule: every other layer stays float.
+    // Only the compared layer has a rule: every other layer stays float (transformed or not).
     Recipe recipe;
     recipe.name = "compare";
     recipe.calibration = calibrated.calibration;
     recipe.calibrationFile = calibrated.calibrationFile;
     std::optional<RecipeRun> previous;
-    Eigen::MatrixXd hessian; // Σ x xᵀ of the layer's input on the calibration windows
-    double signal = 0;       // ‖W X‖²
-    for (const QuantSpec& spec : specs) {
+    Eigen::MatrixXd floatGram; // of the untransformed model, shared by every candidate without transforms
+    for (const LayerCandidate& c : candidates) {
         if (fb && fb->isCanceled()) return makeError(canceledMessage());
         LayerMethodResult r;
-        r.spec = spec;
-        r.label = spec.method + " " + spec.weight.format +
-                  (spec.weight.granularity == Granularity::PerGroup ? " g" + std::to_string(spec.weight.groupSize)
-                                                                    : std::string());
+        r.transforms = c.transforms;
+        r.spec = c.spec;
+        r.label = layerCandidateLabel(c);
         if (fb) fb->message("compare: " + r.label + " on " + layer);
-        recipe.rules = {{layer, spec}};
+        recipe.transforms = c.transforms;
+        recipe.rules = {{layer, c.spec}};
         auto run = runner.run(recipe, tokenizer, fb);
         if (!run) return makeError("compare: " + r.label + " on " + layer + ": " + run.message());
         const QuantizedLayer* q = run->model->layer(layer);
@@ -46,24 +75,31 @@ Expected<LayerComparison> compareOnLayer(const Model& model, RecipeRunner& runne
         const LayerReport& report = q->result->report;
         r.bitsPerWeight = report.bitsPerWeight;
         r.weightRelError = report.weightRelError;
-        // Output error the same way for every method (whatever each reports): from the float
-        // model's inputs to the layer on the calibration windows, the bias left out.
-        if (hessian.size() == 0 && !run->calib.windows.empty()) {
+        // Output error the same way for every candidate (whatever each reports): from the inputs
+        // the float model (after the candidate's transforms) gives the layer on the calibration
+        // windows, the bias left out.
+        const RowMatrix& wt = run->transformed ? run->transformed->linear(it->block, it->kind) : w;
+        Eigen::MatrixXd gram;
+        if (!run->calib.windows.empty()) {
             if (fb) fb->message("compare: the inputs of " + layer + " on the calibration windows");
-            hessian = Eigen::MatrixXd::Zero(w.cols(), w.cols());
-            for (const auto& window : run->calib.windows) {
-                auto x = captureSite(model, model.config(), window, it->site, 0, fb);
-                if (!x) return makeError("compare: " + layer + ": " + x.message());
-                hessian.selfadjointView<Eigen::Lower>().rankUpdate(x->cast<double>().transpose());
+            if (run->transformed) {
+                auto g = inputGram(*run->transformed, run->transformed->config(), *it, run->calib, fb);
+                if (!g) return makeError("compare: " + layer + ": " + g.message());
+                gram = std::move(*g);
+            } else {
+                if (floatGram.size() == 0) {
+                    auto g = inputGram(model, model.config(), *it, run->calib, fb);
+                    if (!g) return makeError("compare: " + layer + ": " + g.message());
+                    floatGram = std::move(*g);
+                }
+                gram = floatGram;
             }
-            hessian.triangularView<Eigen::StrictlyUpper>() = hessian.transpose();
-            const Eigen::MatrixXd wd = w.cast<double>();
-            signal = (wd * hessian).cwiseProduct(wd).sum();
         }
-        const RowMatrix delta = w - q->result->dequantized;
-        if (hessian.size() && signal > 0) {
-            const Eigen::MatrixXd d = delta.cast<double>();
-            r.outputRelMse = (d * hessian).cwiseProduct(d).sum() / signal;
+        const RowMatrix delta = wt - q->result->dequantized;
+        if (gram.size()) {
+            const Eigen::MatrixXd wd = wt.cast<double>(), d = delta.cast<double>();
+            const double signal = (wd * gram).cwiseProduct(wd).sum();
+            if (signal > 0) r.outputRelMse = (d * gram).cwiseProduct(d).sum() / signal;
         }
         weightHistogram(delta, r.error);
         auto kl = quick.measure(*run->model, firstChangedBlock(*run, previous ? &*previous : nullptr), fb);
