@@ -29,6 +29,9 @@
 #include "quantlens/text/calibration.h"
 
 #include <QAbstractSpinBox>
+#include <QJsonObject>
+#include <QJsonDocument>
+#include <QJsonArray>
 #include <QChart>
 #include <QChartView>
 #include <QScatterSeries>
@@ -788,6 +791,61 @@ private slots:
         for (const PlanRow& r : wb.plan()->snapshot()->rows) QVERIFY2(r.spec == firstSpecs[r.layer], r.layer.c_str());
         wb.plan()->undoStack()->undo();
         QCOMPARE(bitsOf(wb.plan(), "model.layers.0.mlp.up_proj"), 2);
+    }
+
+    // The sensitivity options travel with the project, the analysis measures every combination,
+    // and a store is reused on opening only when it holds the options the project asks for.
+    void sensitivityOptionsInTheProject()
+    {
+        const QString saved = path(QStringLiteral("options.qlproj"));
+        {
+            Workbench wb;
+            open(wb);
+            wb.setSensitivityOptions({"rtn", "gptq"}, {3, 4}, {128, 0});
+            QVERIFY(finish(wb.runAnalysis()));
+            const auto& sens = wb.snapshot()->analysis->sensitivity;
+            QVERIFY(!sens.empty());
+            QCOMPARE(sens[0].bits.size(), size_t(8));
+            std::set<std::string> labels;
+            for (size_t k = 0; k < sens[0].bits.size(); ++k) labels.insert(sensitivityOptionLabel(sens[0].option(k)));
+            QVERIFY2(labels.count("gptq w3 row") && labels.count("rtn w4 g128"),
+                     qPrintable(QString::number(labels.size())));
+            QCOMPARE(labels.size(), size_t(8));
+            QVERIFY(wb.saveProject(saved).ok());
+        }
+        auto loaded = Project::load(saved);
+        QVERIFY2(loaded.ok(), loaded.message().c_str());
+        QCOMPARE(loaded->sensMethods, (std::vector<std::string>{"rtn", "gptq"}));
+        QCOMPARE(loaded->sensBits, (std::vector<int>{3, 4}));
+        QCOMPARE(loaded->sensGroups, (std::vector<int>{128, 0}));
+        {
+            Workbench wb;
+            QVERIFY(finish(wb.openProject(saved)));
+            QVERIFY(wb.snapshot()->analysis); // the store holds every option asked for
+        }
+        // The same project asking for 2-bit options too, then for a width that does not exist.
+        auto withBits = [&](int first) {
+            QFile f(saved);
+            if (!f.open(QIODevice::ReadOnly)) return QString();
+            QJsonObject o = QJsonDocument::fromJson(f.readAll()).object();
+            QJsonObject so = o.value(QStringLiteral("sensitivity_options")).toObject();
+            so[QStringLiteral("bits")] = QJsonArray{first, 3, 4};
+            o[QStringLiteral("sensitivity_options")] = so;
+            const QString other = path(QStringLiteral("options%1.qlproj").arg(first));
+            QFile g(other);
+            if (!g.open(QIODevice::WriteOnly)) return QString();
+            g.write(QJsonDocument(o).toJson());
+            return other;
+        };
+        {
+            Workbench wb;
+            QVERIFY(finish(wb.openProject(withBits(2))));
+            QVERIFY(!wb.snapshot()->analysis); // 2-bit options were never measured
+        }
+        const QString other = withBits(9);
+        auto bad = Project::load(other);
+        QVERIFY(!bad.ok());
+        QVERIFY2(bad.message().find("sensitivity_options") != std::string::npos, bad.message().c_str());
     }
 
     void projectKeepsThePlan()

@@ -7,12 +7,16 @@
 #include <QHBoxLayout>
 #include <QLineEdit>
 #include <QPushButton>
+#include <QRegularExpression>
+#include <QRegularExpressionValidator>
 #include <QSpinBox>
+
+#include <algorithm>
 
 namespace ql {
 
 CalibrationDialog::CalibrationDialog(const Project& p, QWidget* parent)
-    : QDialog(parent), m_file(new QLineEdit(p.calibFile, this)), m_samples(new QSpinBox(this)),
+    : QDialog(parent), m_project(p), m_file(new QLineEdit(p.calibFile, this)), m_samples(new QSpinBox(this)),
       m_seqlen(new QSpinBox(this)), m_seed(new QSpinBox(this)), m_kl(new QSpinBox(this)),
       m_sampling(new QComboBox(this)), m_sensitivity(new QComboBox(this))
 {
@@ -48,6 +52,27 @@ CalibrationDialog::CalibrationDialog(const Project& p, QWidget* parent)
     m_kl->setRange(1, 256);
     m_kl->setValue(p.klSamples);
     form->addRow(tr("Held-out windows (full)"), m_kl);
+    auto listEdit = [this](const QString& text, const QString& pattern, const QString& tip) {
+        auto* e = new QLineEdit(text, this);
+        e->setValidator(new QRegularExpressionValidator(QRegularExpression(pattern), e));
+        e->setToolTip(tip);
+        return e;
+    };
+    QStringList methods, bits, groups;
+    for (const std::string& m : p.sensMethods) methods << QString::fromStdString(m);
+    for (int b : p.sensBits) bits << QString::number(b);
+    for (int g : p.sensGroups) groups << QString::number(g);
+    const QString sep = QStringLiteral(", ");
+    m_methods = listEdit(
+        methods.join(sep), QStringLiteral("^\\s*(rtn|gptq)(\\s*,\\s*(rtn|gptq))*\\s*$"),
+        tr("Methods each layer is measured with: rtn, gptq (GPTQ costs a solve per layer and option)"));
+    form->addRow(tr("Sensitivity methods"), m_methods);
+    m_bits = listEdit(bits.join(sep), QStringLiteral("^\\s*[2-8](\\s*,\\s*[2-8])*\\s*$"),
+                      tr("Widths each method is measured at (2 to 8)"));
+    form->addRow(tr("Sensitivity widths"), m_bits);
+    m_groups = listEdit(groups.join(sep), QStringLiteral("^\\s*\\d{1,6}(\\s*,\\s*\\d{1,6})*\\s*$"),
+                        tr("Groups each width is measured in; 0 for one group per row"));
+    form->addRow(tr("Sensitivity groups"), m_groups);
     auto* buttons = new QDialogButtonBox(QDialogButtonBox::Ok | QDialogButtonBox::Cancel, this);
     connect(buttons, &QDialogButtonBox::accepted, this, &QDialog::accept);
     connect(buttons, &QDialogButtonBox::rejected, this, &QDialog::reject);
@@ -77,6 +102,43 @@ QString CalibrationDialog::sensitivity() const
 int CalibrationDialog::klSamples() const
 {
     return m_kl->value();
+}
+
+namespace {
+
+QStringList listItems(const QLineEdit* e)
+{
+    QStringList out;
+    for (const QString& s : e->text().split(QLatin1Char(','), Qt::SkipEmptyParts))
+        if (!s.trimmed().isEmpty()) out << s.trimmed();
+    return out;
+}
+
+std::vector<int> intItems(const QLineEdit* e, const std::vector<int>& fallback)
+{
+    std::vector<int> out;
+    for (const QString& s : listItems(e)) out.push_back(s.toInt());
+    return out.empty() ? fallback : out;
+}
+
+} // namespace
+
+std::vector<std::string> CalibrationDialog::sensMethods() const
+{
+    std::vector<std::string> out;
+    for (const QString& s : listItems(m_methods))
+        if (std::find(out.begin(), out.end(), s.toStdString()) == out.end()) out.push_back(s.toStdString());
+    return out.empty() ? m_project.sensMethods : out;
+}
+
+std::vector<int> CalibrationDialog::sensBits() const
+{
+    return intItems(m_bits, m_project.sensBits);
+}
+
+std::vector<int> CalibrationDialog::sensGroups() const
+{
+    return intItems(m_groups, m_project.sensGroups);
 }
 
 } // namespace ql

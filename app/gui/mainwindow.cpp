@@ -464,6 +464,7 @@ void MainWindow::editCalibration()
     if (dlg.exec() != QDialog::Accepted) return;
     m_wb->setCalibration(dlg.file(), dlg.spec());
     m_wb->setSensitivity(dlg.sensitivity(), dlg.klSamples());
+    m_wb->setSensitivityOptions(dlg.sensMethods(), dlg.sensBits(), dlg.sensGroups());
 }
 
 void MainWindow::exportCurrent(const QString& format)

@@ -33,7 +33,26 @@ Expected<void> fieldError(const QString& file, const char* field, const QString&
     return makeError((file + ": " + field + ": " + what).toStdString());
 }
 
+QJsonObject sensitivityOptionsJson(const Project& p)
+{
+    QJsonArray methods, bits, groups;
+    for (const std::string& m : p.sensMethods) methods.append(QString::fromStdString(m));
+    for (int b : p.sensBits) bits.append(b);
+    for (int g : p.sensGroups) groups.append(g);
+    return QJsonObject{{"methods", methods}, {"bits", bits}, {"groups", groups}};
+}
+
 } // namespace
+
+AnalyzeOptions Project::analyzeOptions() const
+{
+    AnalyzeOptions opt;
+    opt.sensitivity = parseSensitivityMode(sensitivity.toStdString()).value_or(SensitivityMode::Proxy);
+    opt.methods = sensMethods;
+    opt.bits = sensBits;
+    opt.groups = sensGroups;
+    return opt;
+}
 
 QString Project::defaultStore(const QString& projectPath)
 {
@@ -75,6 +94,35 @@ Expected<Project> Project::load(const QString& path)
     if (!parseSensitivityMode(p.sensitivity.toStdString()))
         return fieldError(path, "sensitivity", "expected none, proxy or full, got " + p.sensitivity).error();
     p.klSamples = o.value(QStringLiteral("kl_samples")).toInt(4);
+    if (o.contains(QStringLiteral("sensitivity_options"))) {
+        const QJsonObject so = o.value(QStringLiteral("sensitivity_options")).toObject();
+        auto ints = [&](const char* key, int lo, int hi, std::vector<int>& out) -> Expected<void> {
+            if (!so.contains(QLatin1String(key))) return {};
+            out.clear();
+            for (const QJsonValue& v : so.value(QLatin1String(key)).toArray()) {
+                if (!v.isDouble() || v.toInt(-1) < lo || v.toInt(-1) > hi)
+                    return fieldError(
+                        path, "sensitivity_options",
+                        QStringLiteral("%1 must be integers from %2 to %3").arg(QLatin1String(key)).arg(lo).arg(hi));
+                out.push_back(v.toInt());
+            }
+            if (out.empty()) return fieldError(path, "sensitivity_options", QStringLiteral("%1 is empty").arg(key));
+            return {};
+        };
+        QL_TRY(ints("bits", 2, 8, p.sensBits));
+        QL_TRY(ints("groups", 0, 1 << 20, p.sensGroups));
+        if (so.contains(QStringLiteral("methods"))) {
+            p.sensMethods.clear();
+            for (const QJsonValue& v : so.value(QStringLiteral("methods")).toArray()) {
+                if (v.toString() != QLatin1String("rtn") && v.toString() != QLatin1String("gptq"))
+                    return fieldError(path, "sensitivity_options", QStringLiteral("methods must be rtn or gptq"))
+                        .error();
+                p.sensMethods.push_back(v.toString().toStdString());
+            }
+            if (p.sensMethods.empty())
+                return fieldError(path, "sensitivity_options", QStringLiteral("methods is empty")).error();
+        }
+    }
     p.storeFile = resolve(base, o.value(QStringLiteral("analysis")).toString());
     if (p.storeFile.isEmpty()) p.storeFile = defaultStore(path);
     const QJsonObject e = o.value(QStringLiteral("evaluation")).toObject();
@@ -130,6 +178,7 @@ Expected<void> Project::save(const QString& target)
                   {"calibration", c},
                   {"sensitivity", sensitivity},
                   {"kl_samples", klSamples},
+                  {"sensitivity_options", sensitivityOptionsJson(*this)},
                   {"analysis", relativeTo(base, storeFile)},
                   {"evaluation", QJsonObject{{"file", relativeTo(base, evalFile)},
                                              {"quick_windows", quickWindows},

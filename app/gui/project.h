@@ -1,5 +1,6 @@
 #pragma once
 
+#include "quantlens/analysis/analyzer.h"
 #include "quantlens/text/calibration.h"
 #include "quantlens/base/expected.h"
 
@@ -30,6 +31,9 @@ struct Project {
     CalibrationSpec calib{32, 512, Sampling::Random, 0, 0};
     QString sensitivity = QStringLiteral("proxy"); ///< none, proxy or full
     int klSamples = 4;                             ///< held-out windows for full sensitivity
+    std::vector<std::string> sensMethods{"rtn"};   ///< methods each layer's sensitivity is measured with
+    std::vector<int> sensBits{2, 3, 4, 8};         ///< widths each method is measured at
+    std::vector<int> sensGroups{128};              ///< groups each width is measured in (0: per row)
     QString storeFile;                             ///< the HDF5 analysis store (absolute)
     QString evalFile;     ///< text of the plan editor's quick slice ("" : the calibration text)
     int quickWindows = 8; ///< windows of the quick slice
@@ -43,6 +47,8 @@ struct Project {
     static QString defaultStore(const QString& projectPath);
     /// Reads a project file; errors name the file and the field.
     static Expected<Project> load(const QString& path);
+    /// The analysis the project asks for: sensitivity mode and options (the caller adds the model's hash).
+    AnalyzeOptions analyzeOptions() const;
     /// Writes the project to `path` (through a temporary file) and sets path.
     Expected<void> save(const QString& path);
 };

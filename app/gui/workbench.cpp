@@ -76,6 +76,9 @@ Job* Workbench::openModel(const QString& dir)
     p.calib = m_project.calib;
     p.sensitivity = m_project.sensitivity;
     p.klSamples = m_project.klSamples;
+    p.sensMethods = m_project.sensMethods;
+    p.sensBits = m_project.sensBits;
+    p.sensGroups = m_project.sensGroups;
     return openProjectData(p, QFileInfo(p.modelDir).fileName());
 }
 
@@ -122,10 +125,9 @@ Job* Workbench::openProjectData(const Project& project, const QString& name)
             job.progress(0.8);
             const std::string path = project.storeFile.toStdString();
             auto stored = AnalysisStore::openFor(path, out->modelSha, out->calib->sha256);
-            const AnalysisRequest request{
-                out->modelSha, out->calib->sha256,
-                parseSensitivityMode(project.sensitivity.toStdString()).value_or(SensitivityMode::Proxy),
-                out->calib->heldOutSha256};
+            const AnalyzeOptions asked = project.analyzeOptions();
+            const AnalysisRequest request{out->modelSha, out->calib->sha256, asked.sensitivity,
+                                          out->calib->heldOutSha256, sensitivityOptions(asked)};
             const std::string missing = stored ? AnalysisStore::missing(*stored, request) : stored.message();
             if (missing.empty())
                 out->analysis = std::make_shared<const AnalysisResult>(std::move(*stored));
@@ -193,6 +195,16 @@ void Workbench::setSensitivity(const QString& mode, int klSamples)
     emit projectChanged();
 }
 
+void Workbench::setSensitivityOptions(const std::vector<std::string>& methods, const std::vector<int>& bits,
+                                      const std::vector<int>& groups)
+{
+    if (methods.empty() || bits.empty() || groups.empty()) return;
+    m_project.sensMethods = methods;
+    m_project.sensBits = bits;
+    m_project.sensGroups = groups;
+    emit projectChanged();
+}
+
 Job* Workbench::runAnalysis()
 {
     if (!m_model) {
@@ -218,9 +230,8 @@ Job* Workbench::runAnalysis()
         auto c = loadCalibration(project, *tok, calib);
         if (!c) return c.error();
         out.calib = *c;
-        AnalyzeOptions opt;
+        AnalyzeOptions opt = project.analyzeOptions();
         opt.modelSha256 = sha;
-        opt.sensitivity = parseSensitivityMode(project.sensitivity.toStdString()).value_or(SensitivityMode::Proxy);
         auto r = analyze(*model, *out.calib, opt, &job);
         if (!r) return r.error();
         // The store is replaced only by a complete result (AnalysisStore writes through a temporary file).

@@ -60,6 +60,10 @@ public:
     void setQuickCompute(const QString& compute);
     /// Sets the sensitivity mode of the next analysis: none, proxy or full.
     void setSensitivity(const QString& mode, int klSamples = 4);
+    /// Sets what the next analysis measures each layer with: methods (rtn, gptq), widths and
+    /// groups (0: per row), every combination; none may be empty.
+    void setSensitivityOptions(const std::vector<std::string>& methods, const std::vector<int>& bits,
+                               const std::vector<int>& groups);
     /// Runs the analysis of the project's model on its calibration windows and writes the store.
     Job* runAnalysis();
     /// Exports (or previews) the plan's current run as the request says; done gets the outcome.
