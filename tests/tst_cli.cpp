@@ -4,6 +4,7 @@
 #include "quantlens/model/model.h"
 #include "quantlens/quant/formats.h"
 #include "quantlens/recipe/recipe.h"
+#include "quantlens/store/analysisstore.h"
 
 #include <QDir>
 #include <QElapsedTimer>
@@ -306,6 +307,52 @@ private slots:
         const Run refused = cli(other);
         QVERIFY(refused.code > 0);
         QVERIFY2(refused.err.contains(QStringLiteral("another calibration")), qPrintable(refused.err));
+    }
+
+    // --kl-context: the context plan's own KL is reported and stored, and a store measured in one
+    // context is reused for that context only.
+    void analyzeInContext()
+    {
+        const QString out = m_tmp.path() + QStringLiteral("/ctx.h5");
+        const QString r3 = m_tmp.path() + QStringLiteral("/ctx3.json"),
+                      r4 = m_tmp.path() + QStringLiteral("/ctx4.json");
+        std::ofstream(r3.toStdString())
+            << "{\"version\": 1, \"rules\": [{\"match\": \"*\", \"method\": \"rtn\", \"bits\": 3, \"group\": 32}]}";
+        std::ofstream(r4.toStdString())
+            << "{\"version\": 1, \"rules\": [{\"match\": \"*\", \"method\": \"rtn\", \"bits\": 4, \"group\": 32}]}";
+        const QStringList base{QStringLiteral("analyze"),       m_model,
+                               QStringLiteral("--calib"),       m_tmp.path() + "/eval.txt",
+                               QStringLiteral("--samples"),     QStringLiteral("4"),
+                               QStringLiteral("--seqlen"),      QStringLiteral("64"),
+                               QStringLiteral("--sensitivity"), QStringLiteral("full"),
+                               QStringLiteral("--kl-samples"),  QStringLiteral("1"),
+                               QStringLiteral("--out"),         out,
+                               QStringLiteral("--json")};
+        const Run r = cli(base + QStringList{QStringLiteral("--kl-context"), r3});
+        QVERIFY2(r.code == 0, qPrintable(r.err));
+        const auto j = nlohmann::json::parse(r.out.toStdString());
+        QVERIFY2(j["end_to_end"]["context"].get<std::string>().rfind("ctx3.json (sha256 ", 0) == 0,
+                 r.out.toStdString().c_str());
+        QVERIFY(j["end_to_end"]["context_kl"].get<double>() > 0);
+        auto stored = ql::AnalysisStore::read(out.toStdString());
+        QVERIFY2(stored.ok(), stored.message().c_str());
+        QCOMPARE(stored->endToEnd.context, j["end_to_end"]["context"].get<std::string>());
+        QCOMPARE(stored->endToEnd.contextKl, j["end_to_end"]["context_kl"].get<double>());
+        // The same context again is served from the store; another one is measured anew.
+        const Run again = cli(base + QStringList{QStringLiteral("--kl-context"), r3});
+        QVERIFY2(again.code == 0, qPrintable(again.err));
+        const auto ja = nlohmann::json::parse(again.out.toStdString());
+        QVERIFY(!ja["end_to_end"].contains("seconds")); // read back, not measured
+        QCOMPARE(ja["end_to_end"]["context_kl"].get<double>(), j["end_to_end"]["context_kl"].get<double>());
+        const Run other = cli(base + QStringList{QStringLiteral("--kl-context"), r4});
+        QVERIFY2(other.code == 0, qPrintable(other.err));
+        const auto k = nlohmann::json::parse(other.out.toStdString());
+        QVERIFY(k["end_to_end"]["context"].get<std::string>().rfind("ctx4.json (sha256 ", 0) == 0);
+        QVERIFY(k["end_to_end"]["context_kl"].get<double>() < j["end_to_end"]["context_kl"].get<double>());
+        const Run noFull = cli({QStringLiteral("analyze"), m_model, QStringLiteral("--calib"),
+                                m_tmp.path() + "/eval.txt", QStringLiteral("--kl-context"), r3, QStringLiteral("--out"),
+                                out});
+        QVERIFY(noFull.code > 0 && noFull.err.contains(QStringLiteral("needs --sensitivity full")));
     }
 
     // allocate on analyze's store: within the budget, the exact knapsack's predicted error at most

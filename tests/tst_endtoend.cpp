@@ -8,6 +8,7 @@
 #include "quantlens/analysis/endtoend.h"
 #include "quantlens/forward/forward.h"
 #include "quantlens/model/model.h"
+#include "quantlens/quant/quantizedmodel.h"
 #include "quantlens/quant/rtn.h"
 #include "quantlens/methods/gptq.h"
 #include "reference/naivellama.h"
@@ -196,6 +197,67 @@ private slots:
         auto zero = e2e->klWithLinear(block, layer->kind, same);
         QVERIFY(zero.ok());
         QVERIFY2(*zero < 1e-9, qPrintable(QString::number(*zero)));
+    }
+
+    // In a context (every linear at RTN 3 bits), replacing one layer gives the KL of the context
+    // with that layer changed, against a float64 forward of exactly those weights; the context's
+    // own KL is the same measure with the layer left as the context has it.
+    void klInContextMatchesNaive()
+    {
+        auto model = ql::Model::open(m_dir);
+        QVERIFY(model.ok());
+        const auto windows = qltest::tokenWindows(2, 24, m_spec.vocab, 13);
+        ql::QuantizedModel context(*model);
+        std::map<std::string, ql::RowMatrix> contextWeights;
+        for (const auto& l : model->linearLayers()) {
+            ql::BlockWeights bw;
+            QVERIFY(model->block(l.block, bw).ok());
+            auto r = std::make_shared<ql::LayerResult>();
+            r->dequantized = ql::rtnFakeQuant(bw[l.kind], 3, 16);
+            contextWeights[l.name] = r->dequantized;
+            context.setLayer({l.name, l.block, l.kind, {}, r});
+        }
+        auto e2e = ql::EndToEndSensitivity::prepare(*model, windows, 0, nullptr, &context);
+        QVERIFY2(e2e.ok(), e2e.message().c_str());
+        const std::string name = "model.layers.1.mlp.gate_proj";
+        const ql::LinearLayer* layer = nullptr;
+        for (const auto& l : model->linearLayers())
+            if (l.name == name) layer = &l;
+        QVERIFY(layer);
+        ql::BlockWeights bw;
+        QVERIFY(model->block(1, bw).ok());
+        const ql::RowMatrix q = ql::rtnFakeQuant(bw[layer->kind], 2, 16);
+        auto kl = e2e->klWithLinear(1, layer->kind, q);
+        QVERIFY2(kl.ok(), kl.message().c_str());
+
+        auto tensors = qlfix::makeWeights(m_spec);
+        std::vector<qltest::Vec> ref, ctx, mod;
+        for (const auto& w : windows) {
+            auto r = qltest::naiveLogits(m_spec, tensors, w);
+            ref.insert(ref.end(), r.begin(), r.end());
+        }
+        for (auto& t : tensors) {
+            const std::string n = t.name.size() > 7 ? t.name.substr(0, t.name.size() - 7) : "";
+            if (auto it = contextWeights.find(n); it != contextWeights.end())
+                t.data.assign(it->second.data(), it->second.data() + it->second.size());
+        }
+        for (const auto& w : windows) {
+            auto r = qltest::naiveLogits(m_spec, tensors, w);
+            ctx.insert(ctx.end(), r.begin(), r.end());
+        }
+        for (auto& t : tensors)
+            if (t.name == name + ".weight") t.data.assign(q.data(), q.data() + q.size());
+        for (const auto& w : windows) {
+            auto r = qltest::naiveLogits(m_spec, tensors, w);
+            mod.insert(mod.end(), r.begin(), r.end());
+        }
+        const double expect = naiveMeanKl(ref, mod), expectContext = naiveMeanKl(ref, ctx);
+        QVERIFY2(expect > expectContext && expectContext > 0, qPrintable(QString::number(expectContext)));
+        QVERIFY2(std::abs(*kl - expect) <= 1e-3 * expect,
+                 qPrintable(QStringLiteral("KL %1, float64 reference %2").arg(*kl).arg(expect)));
+        QVERIFY2(
+            std::abs(e2e->contextKl() - expectContext) <= 1e-3 * expectContext,
+            qPrintable(QStringLiteral("context KL %1, float64 reference %2").arg(e2e->contextKl()).arg(expectContext)));
     }
 
     void spearmanKnownValues()

@@ -2,6 +2,9 @@
 
 #include "quantlens/export/imatrixsensitivity.h"
 #include "quantlens/export/openedmodel.h"
+#include "quantlens/recipe/recipe.h"
+#include "quantlens/text/calibration.h"
+#include "quantizerun.h"
 
 #include "quantlens/store/analysisstore.h"
 #include "quantlens/analysis/analyzer.h"
@@ -89,6 +92,10 @@ nlohmann::json summarize(const AnalysisResult& r, const std::string& out, double
                            {"spearman_rel_mse_kl", e.spearmanRelMseKl},
                            {"spearman_hawq_kl", e.spearmanHawqKl},
                            {"options", e.options}};
+        if (!e.context.empty()) {
+            j["end_to_end"]["context"] = e.context;
+            j["end_to_end"]["context_kl"] = e.contextKl;
+        }
     }
     return j;
 }
@@ -187,6 +194,10 @@ int cmdAnalyze(const QStringList& args)
     p.addOption({QStringLiteral("sens-groups"),
                  QStringLiteral("Group sizes each width is measured in, 0 for one group per row (comma-separated)."),
                  QStringLiteral("LIST"), QStringLiteral("128")});
+    p.addOption({QStringLiteral("kl-context"),
+                 QStringLiteral("With --sensitivity full: measure each layer's KL with every other layer quantized "
+                                "by this recipe (e.g. the uniform plan nearest the budget), not float."),
+                 QStringLiteral("R.json")});
     p.addOption({QStringLiteral("save-hessian"), QStringLiteral("Store each site's Σxxᵀ (large).")});
     p.addOption({QStringLiteral("out"), QStringLiteral("Analysis file to write (HDF5)."), QStringLiteral("FILE.h5")});
     p.addOption(
@@ -226,6 +237,8 @@ int cmdAnalyze(const QStringList& args)
         if (!held) return fail(held.message());
         spec.heldOut = *held;
     }
+    if (p.isSet(QStringLiteral("kl-context")) && opt.sensitivity != SensitivityMode::Full)
+        return fail("--kl-context needs --sensitivity full");
     opt.keepHessians = p.isSet(QStringLiteral("save-hessian"));
     opt.threads = *threads;
     opt.methods.clear();
@@ -263,12 +276,40 @@ int cmdAnalyze(const QStringList& args)
     auto modelHash = sha256OfFiles(model->weightFiles());
     if (!modelHash) return fail(modelHash.message());
     opt.modelSha256 = *modelHash;
+    // The context plan, named by its file and the hash of its canonical form (so a store is
+    // reused only for the same plan), quantized on the analysis's own calibration windows.
+    std::optional<Recipe> context;
+    if (p.isSet(QStringLiteral("kl-context"))) {
+        const std::string path = p.value(QStringLiteral("kl-context")).toStdString();
+        auto r = loadRecipe(path);
+        if (!r) return fail(r.message());
+        if (!r->transforms.empty())
+            return fail(path + ": --kl-context takes a plan without transforms (the options are measured on the "
+                               "model's own weights)");
+        r->calibrationFile = p.value(QStringLiteral("calib")).toStdString();
+        r->calibration = spec;
+        r->calibration.heldOut = 0;
+        const std::string canonical = recipeToJson(*r);
+        opt.klContextName = fs::path(path).filename().string() + " (sha256 " +
+                            sha256Hex(canonical.data(), canonical.size()).substr(0, 12) + ")";
+        context = std::move(*r);
+    }
 
     const auto t0 = std::chrono::steady_clock::now();
-    if (auto done = reuseStore(
-            p, out, {*modelHash, calib->sha256, opt.sensitivity, calib->heldOutSha256, sensitivityOptions(opt)},
-            "calibration set"))
-        return *done;
+    AnalysisRequest request{*modelHash, calib->sha256, opt.sensitivity, calib->heldOutSha256, sensitivityOptions(opt)};
+    request.klContext = opt.klContextName;
+    if (auto done = reuseStore(p, out, request, "calibration set")) return *done;
+    std::optional<RecipeRun> contextRun;
+    if (context) {
+        PluginRegistry plugins;
+        scanPlugins(plugins);
+        RecipeRunner runner = makeRecipeRunner(*model, plugins, opt.threads);
+        CliFeedback qfb("context");
+        auto run = runner.run(*context, tok->get(), &qfb);
+        if (!run) return fail("--kl-context: " + run.message());
+        contextRun = std::move(*run);
+        opt.klContext = contextRun->model.get();
+    }
     // The statistics pass is one forward pass over the windows (sensitivity comes on top).
     announceCost(double(calib->windows.size()) * ForwardEngine::flops(model->config(), spec.seqlen, 0),
                  "the forward pass of this analysis");

@@ -226,7 +226,7 @@ Expected<AnalysisResult> analyze(const Model& model, const CalibrationSet& calib
         if (fb)
             fb->message("end-to-end sensitivity: float reference on " + std::to_string(calib.heldOutWindows.size()) +
                         " held-out windows");
-        auto prepared = EndToEndSensitivity::prepare(model, calib.heldOutWindows, opt.threads);
+        auto prepared = EndToEndSensitivity::prepare(model, calib.heldOutWindows, opt.threads, fb, opt.klContext);
         if (!prepared) return prepared.error();
         e2e.emplace(std::move(*prepared));
         e2eSeconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - e2eStart).count();
@@ -288,6 +288,8 @@ Expected<AnalysisResult> analyze(const Model& model, const CalibrationSet& calib
     result.weights = computeWeightStats(model);
     if (e2e) {
         endToEndSummary(model, calib, *e2e, result);
+        result.endToEnd.context = opt.klContext ? opt.klContextName : std::string();
+        result.endToEnd.contextKl = e2e->contextKl();
         result.endToEnd.seconds = e2eSeconds;
     }
     return result;

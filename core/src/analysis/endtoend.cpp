@@ -66,7 +66,10 @@ Eigen::VectorXd logSumExp(const Eigen::MatrixXf& logits)
 } // namespace
 
 struct EndToEndSensitivity::Impl {
-    Impl(const Model& m) : model(m), source(m), engine(m.config(), source) { engine.setCacheLmHead(true); }
+    Impl(const Model& m, const WeightSource& context) : model(m), source(context), engine(m.config(), source)
+    {
+        engine.setCacheLmHead(true);
+    }
 
     const Model& model;
     endtoend::ReplacingSource source;
@@ -75,6 +78,7 @@ struct EndToEndSensitivity::Impl {
     std::vector<std::vector<Eigen::MatrixXf>> inputs; ///< [block][window]: the float input of each block
     std::vector<Eigen::MatrixXf> logProbs;            ///< [window]: float log-probabilities, vocab × tokens
     int64_t tokens = 0;
+    double contextKl = 0;
 };
 
 EndToEndSensitivity::EndToEndSensitivity(std::unique_ptr<Impl> impl) : m_impl(std::move(impl)) {}
@@ -86,23 +90,45 @@ int64_t EndToEndSensitivity::tokens() const
     return m_impl->tokens;
 }
 
+namespace {
+
+// Σ over a window's tokens of KL(P‖Q) from P's log-probabilities and Q's logits (vocab × tokens).
+double windowKl(const Eigen::MatrixXf& logProbs, const Eigen::MatrixXf& logits)
+{
+    const Eigen::VectorXd lse = logSumExp(logits);
+    double sum = 0;
+#pragma omp parallel for reduction(+ : sum) schedule(static)
+    for (Eigen::Index t = 0; t < logits.cols(); ++t) {
+        // KL(P‖Q) = Σ p (log p - log q), log q = logit - logsumexp.
+        const auto p = logProbs.col(t).array().cast<double>();
+        const auto q = logits.col(t).array().cast<double>() - lse[t];
+        sum += std::max(0.0, (p.exp() * (p - q)).sum());
+    }
+    return sum;
+}
+
+} // namespace
+
 Expected<EndToEndSensitivity> EndToEndSensitivity::prepare(const Model& model,
                                                            const std::vector<std::vector<int32_t>>& windows,
-                                                           int threads, Feedback* fb)
+                                                           int threads, Feedback* fb, const WeightSource* context)
 {
     if (windows.empty()) return makeError("end-to-end sensitivity needs at least one held-out window");
-    auto impl = std::make_unique<Impl>(model);
+    auto impl = std::make_unique<Impl>(model, context ? *context : static_cast<const WeightSource&>(model));
     Impl& d = *impl;
     d.options.threads = threads;
     const int layers = model.config().layers;
     d.inputs.assign(size_t(layers), std::vector<Eigen::MatrixXf>(windows.size()));
     d.logProbs.resize(windows.size());
-    d.engine.setObserver([&d](const Activation& a) {
+    auto keepInputs = [&d](const Activation& a) {
         const std::string& n = a.name;
         if (a.layer >= 0 && n.size() > 6 && n.compare(n.size() - 6, 6, ".input") == 0)
             d.inputs[size_t(a.layer)][size_t(a.sequence)] = a.x;
-    });
-    QL_TRY(d.engine.run(
+    };
+    // The float reference; its block inputs are the restarts' unless a context gives its own.
+    ForwardEngine reference(model.config(), model);
+    if (!context) reference.setObserver(keepInputs);
+    QL_TRY(reference.run(
         windows,
         [&d](int s, const Eigen::MatrixXf& logits) -> Expected<void> {
             const Eigen::VectorXd lse = logSumExp(logits);
@@ -114,8 +140,25 @@ Expected<EndToEndSensitivity> EndToEndSensitivity::prepare(const Model& model,
             return {};
         },
         d.options, fb));
-    d.engine.setObserver(nullptr);
+    if (context) {
+        double klSum = 0;
+        d.engine.setObserver(keepInputs);
+        QL_TRY(d.engine.run(
+            windows,
+            [&d, &klSum](int s, const Eigen::MatrixXf& logits) -> Expected<void> {
+                klSum += windowKl(d.logProbs[size_t(s)], logits);
+                return {};
+            },
+            d.options, fb));
+        d.engine.setObserver(nullptr);
+        d.contextKl = klSum / double(d.tokens);
+    }
     return EndToEndSensitivity(std::move(impl));
+}
+
+double EndToEndSensitivity::contextKl() const
+{
+    return m_impl->contextKl;
 }
 
 Expected<double> EndToEndSensitivity::klWithLinear(int block, LinearKind kind, const RowMatrix& weight, Feedback* fb)
@@ -129,17 +172,7 @@ Expected<double> EndToEndSensitivity::klWithLinear(int block, LinearKind kind, c
     auto run = d.engine.runFrom(
         block, states,
         [&](int s, const Eigen::MatrixXf& logits) -> Expected<void> {
-            const Eigen::MatrixXf& lp = d.logProbs[size_t(s)];
-            const Eigen::VectorXd lse = logSumExp(logits);
-            double sum = 0;
-#pragma omp parallel for reduction(+ : sum) schedule(static)
-            for (Eigen::Index t = 0; t < logits.cols(); ++t) {
-                // KL(P‖Q) = Σ p (log p - log q), log q = logit - logsumexp.
-                const auto p = lp.col(t).array().cast<double>();
-                const auto q = logits.col(t).array().cast<double>() - lse[t];
-                sum += std::max(0.0, (p.exp() * (p - q)).sum());
-            }
-            klSum += sum;
+            klSum += windowKl(d.logProbs[size_t(s)], logits);
             return {};
         },
         d.options, fb);

@@ -158,6 +158,10 @@ std::string AnalysisStore::missing(const AnalysisResult& r, const AnalysisReques
         if (r.endToEnd.heldOutSha256 != q.heldOutSha256)
             return "its end-to-end KL was measured on other held-out windows (sha256 " +
                    shortHash(r.endToEnd.heldOutSha256) + ", expected " + shortHash(q.heldOutSha256) + ")";
+        if (r.endToEnd.context != q.klContext)
+            return "its end-to-end KL was measured in another context (" +
+                   (r.endToEnd.context.empty() ? std::string("float") : r.endToEnd.context) + ", expected " +
+                   (q.klContext.empty() ? std::string("float") : q.klContext) + ")";
     }
     return {};
 }

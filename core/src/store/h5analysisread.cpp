@@ -231,6 +231,10 @@ Expected<EndToEndSummary> readEndToEnd(hid_t file)
     QL_ASSIGN(e.spearmanProxyKl, readArray<double>(id, w, "spearman_proxy_kl", 1));
     QL_ASSIGN(e.spearmanRelMseKl, readArray<double>(id, w, "spearman_rel_mse_kl", 1));
     if (hasLink(id, "options")) QL_ASSIGN(e.options, readStrings(id, w, "options"));
+    if (hasAttr(id, "context")) {
+        QL_ASSIGN(e.context, readAttrString(id, w, "context"));
+        QL_ASSIGN(e.contextKl, readAttr<double>(id, w, "context_kl"));
+    }
     if (hasLink(id, "spearman_hawq_kl")) QL_ASSIGN(e.spearmanHawqKl, readArray<double>(id, w, "spearman_hawq_kl", 1));
     if (e.spearmanProxyKl.size() != e.bits.size() || e.spearmanRelMseKl.size() != e.bits.size() ||
         (!e.options.empty() && e.options.size() != e.bits.size()) ||

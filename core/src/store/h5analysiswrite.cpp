@@ -151,6 +151,10 @@ Expected<void> writeEndToEnd(hid_t file, const EndToEndSummary& e)
     QL_TRY(writeVector(id, w, "spearman_proxy_kl", e.spearmanProxyKl.data(), e.spearmanProxyKl.size()));
     QL_TRY(writeVector(id, w, "spearman_rel_mse_kl", e.spearmanRelMseKl.data(), e.spearmanRelMseKl.size()));
     if (!e.options.empty()) QL_TRY(writeStrings(id, w, "options", e.options));
+    if (!e.context.empty()) {
+        QL_TRY(writeAttr(id, w, "context", e.context));
+        QL_TRY(writeAttr<double>(id, w, "context_kl", e.contextKl));
+    }
     if (!e.spearmanHawqKl.empty())
         QL_TRY(writeVector(id, w, "spearman_hawq_kl", e.spearmanHawqKl.data(), e.spearmanHawqKl.size()));
     return {};

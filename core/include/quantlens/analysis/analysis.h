@@ -122,6 +122,8 @@ struct EndToEndSummary {
     std::vector<double> spearmanProxyKl;  ///< over layers at each width: Hessian proxy vs KL
     std::vector<double> spearmanRelMseKl; ///< over layers at each width: relative output MSE vs KL
     std::vector<double> spearmanHawqKl;   ///< over layers at each width: HAWQ's E[x²]·‖ΔW‖² vs KL
+    std::string context;                  ///< the plan around each measured layer ("": float)
+    double contextKl = 0;                 ///< KL of that plan itself, same tokens
     double seconds = 0;                   ///< not stored
 };
 

@@ -31,6 +31,10 @@ struct AnalyzeOptions {
     /// Full mode: KL per layer and width on the calibration set's held-out windows, restarting
     /// the forward pass at the layer's block.
     bool keepHessians = false;
+    /// Full mode: the weights every other layer has while one layer's KL is measured (a quantized
+    /// plan over this model, outliving the analysis); null: float. klContextName names it in the store.
+    const WeightSource* klContext = nullptr;
+    std::string klContextName;
     int threads = 0;
     std::string modelSha256;             ///< precomputed hash of the weight files; empty: computed here
     bool beyondTrainedPositions = false; ///< allow windows longer than max_position_embeddings

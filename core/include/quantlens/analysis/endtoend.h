@@ -13,19 +13,26 @@
 namespace ql {
 
 /// End-to-end sensitivity of single layers: the float model is run once over held-out windows,
-/// keeping every block's input and the next-token log-probabilities; measuring "only layer L
-/// replaced" then restarts from block L's cached input instead of from the embeddings.
+/// keeping the next-token log-probabilities, and the context (the float model itself, or a
+/// quantized plan) keeping every block's input; measuring "layer L replaced in the context" then
+/// restarts from block L's cached input instead of from the embeddings.
 class EndToEndSensitivity {
 public:
     ~EndToEndSensitivity();
     EndToEndSensitivity(EndToEndSensitivity&&) noexcept;
 
-    /// Runs the float model over the windows and keeps what the restarts need.
+    /// Runs the float model over the windows and keeps what the restarts need. With a context
+    /// (weights of the same model, e.g. a quantized plan's, outliving this object), every other
+    /// layer has the context's weights while one is replaced, exllamav2-style: a layer's measure
+    /// then includes how its error compounds with the errors of the plan around it.
     static Expected<EndToEndSensitivity> prepare(const Model& model, const std::vector<std::vector<int32_t>>& windows,
-                                                 int threads = 0, Feedback* feedback = nullptr);
+                                                 int threads = 0, Feedback* feedback = nullptr,
+                                                 const WeightSource* context = nullptr);
     /// Mean over all held-out tokens of KL(P_float || P_replaced), nats, with linear `kind` of
-    /// block `block` replaced by `weight` (same shape) and every other weight float.
+    /// block `block` replaced by `weight` (same shape) and every other weight the context's.
     Expected<double> klWithLinear(int block, LinearKind kind, const RowMatrix& weight, Feedback* feedback = nullptr);
+    /// KL(P_float || P_context) over the same tokens: 0 without a context.
+    double contextKl() const;
     /// Number of tokens each measure averages over.
     int64_t tokens() const;
 

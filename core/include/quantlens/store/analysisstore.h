@@ -15,6 +15,7 @@ struct AnalysisRequest {
     SensitivityMode sensitivity = SensitivityMode::Proxy;
     std::string heldOutSha256;              ///< of the held-out windows end-to-end KL is measured on (Full)
     std::vector<SensitivityOption> options; ///< sensitivity options asked for (empty: any)
+    std::string klContext;                  ///< Full: the plan around each measured layer ("": float)
 };
 
 /// Reads and writes an AnalysisResult as one HDF5 file (layout in docs/analysis-file.md).
