@@ -51,8 +51,9 @@ void CompareView::setComparison(const LayerComparison& c)
 {
     m_comparison = c;
     const QString layer = QString::fromStdString(c.layer);
-    m_title->setText(tr("%n method(s) on %1, each alone with every other layer float; KL, top-1 and perplexity on "
-                        "the quick slice. Bold: the best of each column.",
+    m_title->setText(tr("%n method(s) on %1, each alone with every other layer float (after the candidate's "
+                        "transforms, named before its method); KL, top-1 and perplexity on the quick slice. Bold: the "
+                        "best of each column.",
                         nullptr, int(c.methods.size()))
                          .arg(layer));
     m_table->setRowCount(int(c.methods.size()));

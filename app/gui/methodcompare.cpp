@@ -74,7 +74,12 @@ Expected<Job*> MethodCompare::start(const PlanSession& session, const std::strin
             if (last) break;
             from = plus + 1;
         }
-        specs.push_back(std::move(c));
+        // The same candidate twice ("hadamard" when the plan's method is GPTQ, and
+        // "hadamard+gptq") runs once.
+        const std::string label = layerCandidateLabel(c);
+        if (std::none_of(specs.begin(), specs.end(),
+                         [&label](const LayerCandidate& s) { return layerCandidateLabel(s) == label; }))
+            specs.push_back(std::move(c));
     }
     const std::string evalFile = session.evalFile();
     if (evalFile.empty()) return makeError("the project has no evaluation or calibration text for the quick slice");
@@ -82,6 +87,7 @@ Expected<Job*> MethodCompare::start(const PlanSession& session, const std::strin
     const EvalOptions opt = session.evalOptions();
     if (m_job) m_job->cancel();
     auto runner = std::make_shared<RecipeRunner>(makeRecipeRunner(*model, *m_plugins, 0));
+    const int count = int(specs.size());
     auto work = [model, tokenizer, layer, specs = std::move(specs), calibrated, evalFile, opt,
                  runner](Job& job) -> Expected<LayerComparison> {
         auto quick = prepareQuickSlice(*model, *tokenizer, evalFile, opt, &job);
@@ -90,7 +96,7 @@ Expected<Job*> MethodCompare::start(const PlanSession& session, const std::strin
     };
     QPointer<MethodCompare> self(this);
     m_job = m_jobs->run<LayerComparison>(
-        tr("Compare %n method(s) on %1", nullptr, int(methods.size())).arg(QString::fromStdString(layer)), work,
+        tr("Compare %n method(s) on %1", nullptr, count).arg(QString::fromStdString(layer)), work,
         [self](LayerComparison& c) {
             if (self) emit self->compared(c);
         });

@@ -4,7 +4,7 @@
 # editor with a mixed GPTQ plan measured on 8 quick windows of 512 tokens, and the export dialog
 # previewing that plan as GGUF q4_k.
 # The Pareto dock sweeps every allocator at 2.5, 3, 3.5 and 4 bits per weight; the Compare dock
-# runs every method on block 1's o_proj.
+# runs every method, every transform before the plan's method and hadamard+gptq on block 1's o_proj.
 # usage: tests/bench/screenshots.sh build/app/quantlens ../shared docs/screenshots [VIEW ...]
 set -euo pipefail
 gui=$1; shared=$(cd "$2" && pwd); out=$3; shift 3
