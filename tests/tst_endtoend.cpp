@@ -40,6 +40,18 @@ double naiveMeanKl(const std::vector<qltest::Vec>& ref, const std::vector<qltest
     return sum / double(ref.size());
 }
 
+// Float64 logits of every window, one vector per token, in order.
+std::vector<qltest::Vec> naiveLogitsAll(const qlfix::ModelSpec& spec, const std::vector<qlfix::Tensor>& tensors,
+                                        const std::vector<std::vector<int32_t>>& windows)
+{
+    std::vector<qltest::Vec> out;
+    for (const auto& w : windows) {
+        auto r = qltest::naiveLogits(spec, tensors, w);
+        out.insert(out.end(), r.begin(), r.end());
+    }
+    return out;
+}
+
 } // namespace
 
 class TestEndToEnd : public QObject {
@@ -177,17 +189,10 @@ private slots:
 
         // Reference: float64 forward from the embeddings, with and without the replaced weight.
         auto tensors = qlfix::makeWeights(m_spec);
-        std::vector<qltest::Vec> ref, mod;
-        for (const auto& w : windows) {
-            auto r = qltest::naiveLogits(m_spec, tensors, w);
-            ref.insert(ref.end(), r.begin(), r.end());
-        }
+        const std::vector<qltest::Vec> ref = naiveLogitsAll(m_spec, tensors, windows);
         for (auto& t : tensors)
             if (t.name == name + ".weight") t.data.assign(q.data(), q.data() + q.size());
-        for (const auto& w : windows) {
-            auto r = qltest::naiveLogits(m_spec, tensors, w);
-            mod.insert(mod.end(), r.begin(), r.end());
-        }
+        const std::vector<qltest::Vec> mod = naiveLogitsAll(m_spec, tensors, windows);
         const double expect = naiveMeanKl(ref, mod);
         QVERIFY2(expect > 0, "the replaced weight must change the output");
         QVERIFY2(std::abs(*kl - expect) <= 1e-3 * expect + 1e-9,
@@ -231,26 +236,16 @@ private slots:
         QVERIFY2(kl.ok(), kl.message().c_str());
 
         auto tensors = qlfix::makeWeights(m_spec);
-        std::vector<qltest::Vec> ref, ctx, mod;
-        for (const auto& w : windows) {
-            auto r = qltest::naiveLogits(m_spec, tensors, w);
-            ref.insert(ref.end(), r.begin(), r.end());
-        }
+        const std::vector<qltest::Vec> ref = naiveLogitsAll(m_spec, tensors, windows);
         for (auto& t : tensors) {
             const std::string n = t.name.size() > 7 ? t.name.substr(0, t.name.size() - 7) : "";
             if (auto it = contextWeights.find(n); it != contextWeights.end())
                 t.data.assign(it->second.data(), it->second.data() + it->second.size());
         }
-        for (const auto& w : windows) {
-            auto r = qltest::naiveLogits(m_spec, tensors, w);
-            ctx.insert(ctx.end(), r.begin(), r.end());
-        }
+        const std::vector<qltest::Vec> ctx = naiveLogitsAll(m_spec, tensors, windows);
         for (auto& t : tensors)
             if (t.name == name + ".weight") t.data.assign(q.data(), q.data() + q.size());
-        for (const auto& w : windows) {
-            auto r = qltest::naiveLogits(m_spec, tensors, w);
-            mod.insert(mod.end(), r.begin(), r.end());
-        }
+        const std::vector<qltest::Vec> mod = naiveLogitsAll(m_spec, tensors, windows);
         const double expect = naiveMeanKl(ref, mod), expectContext = naiveMeanKl(ref, ctx);
         QVERIFY2(expect > expectContext && expectContext > 0, qPrintable(QString::number(expectContext)));
         QVERIFY2(std::abs(*kl - expect) <= 1e-3 * expect,

@@ -9,12 +9,23 @@ namespace ql::cli {
 
 namespace {
 
-std::string errorText(const std::optional<double>& v)
+// A number for the table, or "-" when the side or the measure is absent.
+std::string cellText(const std::optional<double>& v, const char* format)
 {
     if (!v) return "-";
     char buf[32];
-    std::snprintf(buf, sizeof buf, "%.3e", *v);
+    std::snprintf(buf, sizeof buf, format, *v);
     return buf;
+}
+
+std::optional<double> bitsOf(const std::optional<RunLayer>& l)
+{
+    return l ? std::optional<double>(l->bitsPerWeight) : std::nullopt;
+}
+
+std::optional<double> outputErrorOf(const std::optional<RunLayer>& l)
+{
+    return l ? l->outputRelMse : std::nullopt;
 }
 
 nlohmann::json sideJson(const std::optional<RunLayer>& l)
@@ -63,10 +74,9 @@ int cmdDiff(const QStringList& args)
         for (const std::string& k : r.changed) changed += (changed.empty() ? "" : ",") + k;
         std::printf("%-40s %-28s %-28s %6s %6s %11s %11s  %s\n", r.layer.c_str(),
                     r.a ? runLayerLabel(*r.a).c_str() : "-", r.b ? runLayerLabel(*r.b).c_str() : "-",
-                    r.a ? std::to_string(r.a->bitsPerWeight).substr(0, 6).c_str() : "-",
-                    r.b ? std::to_string(r.b->bitsPerWeight).substr(0, 6).c_str() : "-",
-                    errorText(r.a ? r.a->outputRelMse : std::nullopt).c_str(),
-                    errorText(r.b ? r.b->outputRelMse : std::nullopt).c_str(), changed.c_str());
+                    cellText(bitsOf(r.a), "%.3f").c_str(), cellText(bitsOf(r.b), "%.3f").c_str(),
+                    cellText(outputErrorOf(r.a), "%.3e").c_str(), cellText(outputErrorOf(r.b), "%.3e").c_str(),
+                    changed.c_str());
     }
     std::printf("%d of %zu layers differ; bits per weight %.4f (A) and %.4f (B)\n", d.changedLayers, d.rows.size(),
                 a->bitsPerWeight, b->bitsPerWeight);

@@ -13,6 +13,47 @@
 
 namespace ql {
 
+namespace {
+
+// "t1+…+method" (or a transform alone, before base's method) at base's format, the method's
+// default parameters; AWQ's searches get the layer's integer grid, the quantization that follows.
+Expected<LayerCandidate> parseCandidate(const std::string& text, const QuantSpec& base, const PluginRegistry& plugins)
+{
+    LayerCandidate c;
+    c.spec = base;
+    c.spec.params.clear();
+    c.spec.channels.clear();
+    std::vector<std::string> ids;
+    for (size_t from = 0, plus = 0; plus != std::string::npos; from = plus + 1) {
+        plus = text.find('+', from);
+        ids.push_back(text.substr(from, plus == std::string::npos ? std::string::npos : plus - from));
+    }
+    const auto format = findFormat(base.weight.format);
+    const bool integer = format && ((*format)->kind == FormatKind::IntAsym || (*format)->kind == FormatKind::IntSym);
+    for (size_t i = 0; i < ids.size(); ++i) {
+        const std::string& id = ids[i];
+        if (plugins.transform(id)) {
+            c.transforms.push_back({id, {}});
+            if (id == "awq" && integer)
+                c.transforms.back().params = {
+                    {"bits", int64_t((*format)->bits)},
+                    {"sym", (*format)->kind == FormatKind::IntSym},
+                    {"group", int64_t(base.weight.granularity == Granularity::PerGroup ? base.weight.groupSize : 0)}};
+        } else if (i + 1 == ids.size() && plugins.quantizer(id)) {
+            c.spec.method = id;
+        } else {
+            std::string known;
+            for (const auto& [tid, info] : plugins.methods()) known += (known.empty() ? "" : ", ") + tid;
+            for (const auto& [tid, info] : plugins.transforms()) known += ", " + tid;
+            return makeError("no method or transform '" + id + "' in '" + text + "' (the plugins offer " + known +
+                             "; a method comes last)");
+        }
+    }
+    return c;
+}
+
+} // namespace
+
 MethodCompare::MethodCompare(JobRunner* jobs, const PluginRegistry* plugins, QObject* parent)
     : QObject(parent), m_jobs(jobs), m_plugins(plugins)
 {}
@@ -43,37 +84,9 @@ Expected<Job*> MethodCompare::start(const PlanSession& session, const std::strin
     }
     std::vector<LayerCandidate> specs;
     for (const std::string& m : methods) {
-        LayerCandidate c;
-        c.spec = base;
-        c.spec.params.clear(); // the method's defaults
-        c.spec.channels.clear();
-        size_t from = 0;
-        for (;;) {
-            const size_t plus = m.find('+', from);
-            const std::string id = m.substr(from, plus == std::string::npos ? std::string::npos : plus - from);
-            const bool last = plus == std::string::npos;
-            if (m_plugins->transform(id)) {
-                c.transforms.push_back({id, {}});
-                // AWQ's searches assume the quantization that follows: the layer's integer grid.
-                auto f = findFormat(base.weight.format);
-                if (id == "awq" && f && ((*f)->kind == FormatKind::IntAsym || (*f)->kind == FormatKind::IntSym))
-                    c.transforms.back().params = {
-                        {"bits", int64_t((*f)->bits)},
-                        {"sym", (*f)->kind == FormatKind::IntSym},
-                        {"group",
-                         int64_t(base.weight.granularity == Granularity::PerGroup ? base.weight.groupSize : 0)}};
-            } else if (last && m_plugins->quantizer(id)) {
-                c.spec.method = id;
-            } else {
-                std::string known;
-                for (const auto& [tid, info] : m_plugins->methods()) known += (known.empty() ? "" : ", ") + tid;
-                for (const auto& [tid, info] : m_plugins->transforms()) known += ", " + tid;
-                return makeError("no method or transform '" + id + "' in '" + m + "' (the plugins offer " + known +
-                                 "; a method comes last)");
-            }
-            if (last) break;
-            from = plus + 1;
-        }
+        auto parsed = parseCandidate(m, base, *m_plugins);
+        if (!parsed) return parsed.error();
+        LayerCandidate c = std::move(*parsed);
         // The same candidate twice ("hadamard" when the plan's method is GPTQ, and
         // "hadamard+gptq") runs once.
         const std::string label = layerCandidateLabel(c);

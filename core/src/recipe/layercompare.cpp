@@ -58,7 +58,8 @@ Expected<LayerComparison> compareOnLayer(const Model& model, RecipeRunner& runne
     recipe.calibration = calibrated.calibration;
     recipe.calibrationFile = calibrated.calibrationFile;
     std::optional<RecipeRun> previous;
-    Eigen::MatrixXd floatGram; // of the untransformed model, shared by every candidate without transforms
+    // Σ x xᵀ of the layer's input per transform chain, shared by the candidates that run it.
+    std::vector<std::pair<std::vector<TransformStep>, Eigen::MatrixXd>> grams;
     for (const LayerCandidate& c : candidates) {
         if (fb && fb->isCanceled()) return makeError(canceledMessage());
         LayerMethodResult r;
@@ -79,24 +80,18 @@ Expected<LayerComparison> compareOnLayer(const Model& model, RecipeRunner& runne
         // the float model (after the candidate's transforms) gives the layer on the calibration
         // windows, the bias left out.
         const RowMatrix& wt = run->transformed ? run->transformed->linear(it->block, it->kind) : w;
-        Eigen::MatrixXd gram;
-        if (!run->calib.windows.empty()) {
+        auto cached = std::find_if(grams.begin(), grams.end(), [&c](const auto& g) { return g.first == c.transforms; });
+        if (cached == grams.end() && !run->calib.windows.empty()) {
             if (fb) fb->message("compare: the inputs of " + layer + " on the calibration windows");
-            if (run->transformed) {
-                auto g = inputGram(*run->transformed, run->transformed->config(), *it, run->calib, fb);
-                if (!g) return makeError("compare: " + layer + ": " + g.message());
-                gram = std::move(*g);
-            } else {
-                if (floatGram.size() == 0) {
-                    auto g = inputGram(model, model.config(), *it, run->calib, fb);
-                    if (!g) return makeError("compare: " + layer + ": " + g.message());
-                    floatGram = std::move(*g);
-                }
-                gram = floatGram;
-            }
+            const WeightSource& source = run->transformed ? static_cast<const WeightSource&>(*run->transformed) : model;
+            auto g = inputGram(source, run->transformed ? run->transformed->config() : model.config(), *it, run->calib,
+                               fb);
+            if (!g) return makeError("compare: " + layer + ": " + g.message());
+            cached = grams.insert(grams.end(), {c.transforms, std::move(*g)});
         }
         const RowMatrix delta = wt - q->result->dequantized;
-        if (gram.size()) {
+        if (cached != grams.end()) {
+            const Eigen::MatrixXd& gram = cached->second;
             const Eigen::MatrixXd wd = wt.cast<double>(), d = delta.cast<double>();
             const double signal = (wd * gram).cwiseProduct(wd).sum();
             if (signal > 0) r.outputRelMse = (d * gram).cwiseProduct(d).sum() / signal;
