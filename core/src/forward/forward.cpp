@@ -1,5 +1,6 @@
 #include "quantlens/forward/forward.h"
 
+#include "quantlens/forward/blockops.h"
 #include "quantlens/quant/actquant.h"
 #include "quantlens/forward/rotation.h"
 #include "quantlens/base/threadscope.h"
@@ -29,42 +30,6 @@ int siteSlot(const std::string& name)
 // skipped, so the causal half of the score matrix is mostly never computed.
 constexpr int kQueryBlock = 128;
 
-// out = weight ⊙ x / sqrt(mean(x²) + eps), per column, as transformers' LlamaRMSNorm.
-void rmsNorm(const Eigen::MatrixXf& x, const Eigen::VectorXf& w, float eps, Eigen::MatrixXf& out)
-{
-    out.resize(x.rows(), x.cols());
-    const Eigen::Index n = x.cols();
-#pragma omp parallel for schedule(static)
-    for (Eigen::Index j = 0; j < n; ++j) {
-        const float ms = x.col(j).squaredNorm() / static_cast<float>(x.rows());
-        const float r = 1.0f / std::sqrt(ms + eps);
-        out.col(j) = w.cwiseProduct(x.col(j) * r);
-    }
-}
-
-// Rotate-half RoPE on every head of m (heads*headDim × T), positions 0..T-1.
-void applyRope(Eigen::MatrixXf& m, int headDim, const Eigen::MatrixXf& cosT, const Eigen::MatrixXf& sinT)
-{
-    const int half = headDim / 2;
-    const Eigen::Index heads = m.rows() / headDim;
-    const Eigen::Index n = m.cols();
-#pragma omp parallel for schedule(static)
-    for (Eigen::Index t = 0; t < n; ++t) {
-        float* col = m.col(t).data();
-        const float* c = cosT.col(t).data();
-        const float* s = sinT.col(t).data();
-        for (Eigen::Index h = 0; h < heads; ++h) {
-            float* a = col + h * headDim;
-            float* b = a + half;
-            for (int i = 0; i < half; ++i) {
-                const float x1 = a[i], x2 = b[i];
-                a[i] = x1 * c[i] - x2 * s[i];
-                b[i] = x2 * c[i] + x1 * s[i];
-            }
-        }
-    }
-}
-
 // out = head · x with bf16 operands (RuntimeNumerics::bf16Products), the input packed into `in`.
 void headProduct(const ConstRowMap& head, const Eigen::Ref<const Eigen::MatrixXf>& x, bf16::PackedInput& in,
                  Eigen::MatrixXf& out)
@@ -91,7 +56,7 @@ void headProduct(const ConstRowMap& head, const Eigen::Ref<const Eigen::MatrixXf
 } // namespace
 
 ForwardEngine::ForwardEngine(const ModelConfig& config, const WeightSource& weights)
-    : m_config(config), m_weights(weights), m_invFreq(config.ropeInvFreq())
+    : m_config(config), m_weights(weights)
 {
     m_names.resize(config.layers);
     for (int i = 0; i < config.layers; ++i)
@@ -200,18 +165,7 @@ Expected<void> ForwardEngine::layers(int first, int last, std::vector<Eigen::Mat
         fb->message("warning: sequence length " + std::to_string(maxLen) + " exceeds max_position_embeddings " +
                     std::to_string(m_config.maxPositions));
 
-    // Rotary tables, computed as transformers does: fp32 angle = pos * inv_freq, then cos/sin.
-    const int half = m_config.headDim / 2;
-    if (m_cos.cols() < static_cast<Eigen::Index>(maxLen) || m_cos.rows() != half) {
-        m_cos.resize(half, static_cast<Eigen::Index>(maxLen));
-        m_sin.resize(half, static_cast<Eigen::Index>(maxLen));
-        for (Eigen::Index t = 0; t < m_cos.cols(); ++t)
-            for (int i = 0; i < half; ++i) {
-                const float ang = static_cast<float>(t) * m_invFreq[i];
-                m_cos(i, t) = static_cast<float>(std::cos(static_cast<double>(ang)));
-                m_sin(i, t) = static_cast<float>(std::sin(static_cast<double>(ang)));
-            }
-    }
+    ropeTables(m_config, static_cast<Eigen::Index>(maxLen), m_cos, m_sin);
 
     QL_TRY(useBf16(opt.runtime));
     m_kvF16 = opt.runtime.kvCacheF16;
@@ -395,14 +349,7 @@ void ForwardEngine::runBlock(int layer, const BlockWeights& w, Eigen::MatrixXf& 
                     for (Eigen::Index cidx = 0; cidx < jb; ++cidx) {
                         const Eigen::Index j = j0 + cidx;
                         const Eigen::Index lo = window > 0 ? std::max<Eigen::Index>(0, j - window + 1) : 0;
-                        float* col = scores.col(cidx).data();
-                        // Vectorised softmax over the visible keys lo..j; the rest of the column is masked.
-                        Eigen::Map<Eigen::ArrayXf> seg(col + lo, j - lo + 1);
-                        seg *= scale;
-                        seg = (seg - seg.maxCoeff()).exp();
-                        seg *= 1.0f / seg.sum();
-                        std::fill(col, col + lo, 0.f);
-                        std::fill(col + j + 1, col + keys, 0.f);
+                        maskedSoftmax(scores.col(cidx).data(), lo, j, keys, scale);
                     }
                     out.middleCols(j0, jb).noalias() = vh.leftCols(keys) * scores;
                 }

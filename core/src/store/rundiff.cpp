@@ -11,23 +11,23 @@ namespace ql {
 
 namespace {
 
-using Json = nlohmann::json;
+using RunJson = nlohmann::json;
 
-Expected<Json> readJson(const std::filesystem::path& path)
+Expected<RunJson> readJson(const std::filesystem::path& path)
 {
     std::ifstream in(path, std::ios::binary);
     if (!in) return makeError(path.string() + ": cannot open (not a run folder?)");
     std::stringstream text;
     text << in.rdbuf();
     try {
-        return Json::parse(text.str());
+        return RunJson::parse(text.str());
     } catch (const std::exception& e) {
         return makeError(path.string() + ": not valid JSON: " + e.what());
     }
 }
 
 // Leaves become "a.b" keys with their JSON text (strings unquoted), so specs compare field by field.
-void flatten(const Json& j, const std::string& prefix, std::map<std::string, std::string>& out)
+void flatten(const RunJson& j, const std::string& prefix, std::map<std::string, std::string>& out)
 {
     if (j.is_object() && !j.empty()) {
         for (auto it = j.begin(); it != j.end(); ++it)
@@ -38,7 +38,7 @@ void flatten(const Json& j, const std::string& prefix, std::map<std::string, std
     out[prefix] = j.is_string() ? j.get<std::string>() : j.dump();
 }
 
-std::optional<double> number(const Json& j, const char* key)
+std::optional<double> number(const RunJson& j, const char* key)
 {
     auto it = j.find(key);
     if (it == j.end() || !it->is_number()) return std::nullopt;
@@ -64,7 +64,7 @@ Expected<RunReport> readRunReport(const std::string& folder)
     if (auto sha = report->find("model_sha256"); sha != report->end() && sha->is_string()) r.modelSha256 = *sha;
     r.bitsPerWeight = number(*report, "bits_per_weight").value_or(0);
     for (size_t i = 0; i < layers->size(); ++i) {
-        const Json& l = (*layers)[i];
+        const RunJson& l = (*layers)[i];
         auto name = l.find("layer");
         if (!l.is_object() || name == l.end() || !name->is_string())
             return makeError(reportPath + ": layers[" + std::to_string(i) + "] has no \"layer\" name");

@@ -127,7 +127,6 @@ private:
     const ModelConfig& m_config;
     const WeightSource& m_weights;
     ActivationObserver m_observer;
-    std::vector<float> m_invFreq;
     std::vector<std::vector<std::string>> m_names;
     std::string m_finalName = "final_norm";
     bool m_cacheLmHead = false;

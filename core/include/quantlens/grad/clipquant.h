@@ -1,0 +1,41 @@
+#pragma once
+
+#include "quantlens/model/weights.h"
+
+#include <Eigen/Core>
+
+namespace ql {
+
+/// The grid of a learnably clipped weight (OmniQuant's UniformAffineQuantizer with LWC).
+struct ClipQuantSpec {
+    int bits = 4;
+    int group = 128; ///< inputs per group; 0: one group per row
+    bool symmetric = false;
+};
+
+/// Learnable weight clipping: fake quantization of a weight [out, in] in groups along the input,
+/// each group's maximum scaled by σ(γ) and its minimum by σ(β) before the grid is fitted:
+///   s = clamp((σ(γ)·max − σ(β)·min) / (2^b − 1), 1e-5, 1e4), z = round(−σ(β)·min / s),
+///   ŵ = (clamp(round(w/s) + z, 0, 2^b − 1) − z) · s,
+/// and for a symmetric grid s = max(|σ(γ)·max|, |σ(β)·min|) / (2^(b−1) − 1), z = 2^(b−1) − 1.
+/// Gradients use the straight-through estimator for round(w/s); z is a constant to them, as in
+/// OmniQuant's code (its zero point is rounded without a straight-through estimator).
+class ClippedFakeQuant {
+public:
+    /// Validates the spec against a weight's shape: bits in [2, 16], a group dividing the inputs.
+    static bool fits(const ClipQuantSpec& spec, Eigen::Index in);
+    /// Groups per row.
+    static Eigen::Index groups(const ClipQuantSpec& spec, Eigen::Index in);
+
+    /// out = ŵ; gamma and beta are rows × groups.
+    static void forward(const ConstRowMap& w, const ClipQuantSpec& spec, const Eigen::MatrixXf& gamma,
+                        const Eigen::MatrixXf& beta, RowMatrix& out);
+    /// From dOut = ∂L/∂ŵ, adds ∂L/∂γ and ∂L/∂β to dGamma and dBeta (rows × groups) and, when dw
+    /// is not null, writes ∂L/∂w (straight through inside the grid, zero where a code clamps;
+    /// each group's minimum and maximum held fixed).
+    static void backward(const ConstRowMap& w, const ClipQuantSpec& spec, const Eigen::MatrixXf& gamma,
+                         const Eigen::MatrixXf& beta, const ConstRowMap& dOut, Eigen::MatrixXf& dGamma,
+                         Eigen::MatrixXf& dBeta, RowMatrix* dw);
+};
+
+} // namespace ql

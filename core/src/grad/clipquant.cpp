@@ -1,0 +1,106 @@
+#include "quantlens/grad/clipquant.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace ql {
+
+namespace {
+
+constexpr float kMinScale = 1e-5f, kMaxScale = 1e4f; // OmniQuant's CLIPMIN and upper clamp
+
+float sigmoid(float v)
+{
+    return 1.0f / (1.0f + std::exp(-v));
+}
+
+// One group's grid and how its scale depends on σ(γ) and σ(β).
+struct Grid {
+    float scale, zero, qmax;
+    float dsDa, dsDb; // ∂s/∂σ(γ) and ∂s/∂σ(β); zero where the scale is clamped
+};
+
+Grid fitGrid(const float* x, Eigen::Index n, const ClipQuantSpec& spec, float a, float b)
+{
+    const float mx = *std::max_element(x, x + n), mn = *std::min_element(x, x + n);
+    const float hi = a * mx, lo = b * mn;
+    Grid g{};
+    g.qmax = float((1 << spec.bits) - 1);
+    float raw;
+    if (spec.symmetric) {
+        const float half = float((1 << (spec.bits - 1)) - 1);
+        const bool top = std::abs(hi) >= std::abs(lo);
+        raw = (top ? std::abs(hi) : std::abs(lo)) / half;
+        g.dsDa = top ? std::abs(mx) / half : 0.f;
+        g.dsDb = top ? 0.f : std::abs(mn) / half;
+        g.zero = half;
+    } else {
+        raw = (hi - lo) / g.qmax;
+        g.dsDa = mx / g.qmax;
+        g.dsDb = -mn / g.qmax;
+    }
+    g.scale = std::clamp(raw, kMinScale, kMaxScale);
+    if (g.scale != raw) g.dsDa = g.dsDb = 0.f;
+    if (!spec.symmetric) g.zero = std::nearbyint(std::clamp(-lo / g.scale, -1e4f, 1e4f));
+    return g;
+}
+
+} // namespace
+
+bool ClippedFakeQuant::fits(const ClipQuantSpec& spec, Eigen::Index in)
+{
+    return spec.bits >= 2 && spec.bits <= 16 && spec.group >= 0 && in > 0 && (spec.group == 0 || in % spec.group == 0);
+}
+
+Eigen::Index ClippedFakeQuant::groups(const ClipQuantSpec& spec, Eigen::Index in)
+{
+    return spec.group > 0 ? in / spec.group : 1;
+}
+
+void ClippedFakeQuant::forward(const ConstRowMap& w, const ClipQuantSpec& spec, const Eigen::MatrixXf& gamma,
+                               const Eigen::MatrixXf& beta, RowMatrix& out)
+{
+    const Eigen::Index rows = w.rows(), in = w.cols(), ng = groups(spec, in), gs = in / ng;
+    out.resize(rows, in);
+#pragma omp parallel for schedule(static)
+    for (Eigen::Index r = 0; r < rows; ++r)
+        for (Eigen::Index gi = 0; gi < ng; ++gi) {
+            const float* x = w.row(r).data() + gi * gs;
+            float* o = out.row(r).data() + gi * gs;
+            const Grid g = fitGrid(x, gs, spec, sigmoid(gamma(r, gi)), sigmoid(beta(r, gi)));
+            for (Eigen::Index i = 0; i < gs; ++i) {
+                const float q = std::clamp(std::nearbyint(x[i] / g.scale) + g.zero, 0.f, g.qmax);
+                o[i] = (q - g.zero) * g.scale;
+            }
+        }
+}
+
+void ClippedFakeQuant::backward(const ConstRowMap& w, const ClipQuantSpec& spec, const Eigen::MatrixXf& gamma,
+                                const Eigen::MatrixXf& beta, const ConstRowMap& dOut, Eigen::MatrixXf& dGamma,
+                                Eigen::MatrixXf& dBeta, RowMatrix* dw)
+{
+    const Eigen::Index rows = w.rows(), in = w.cols(), ng = groups(spec, in), gs = in / ng;
+    if (dw) dw->resize(rows, in);
+#pragma omp parallel for schedule(static)
+    for (Eigen::Index r = 0; r < rows; ++r)
+        for (Eigen::Index gi = 0; gi < ng; ++gi) {
+            const float* x = w.row(r).data() + gi * gs;
+            const float* d = dOut.row(r).data() + gi * gs;
+            const float a = sigmoid(gamma(r, gi)), b = sigmoid(beta(r, gi));
+            const Grid g = fitGrid(x, gs, spec, a, b);
+            // ŵ = (q − z)·s: ∂ŵ/∂s = (q − z) − w/s inside the grid (round passes straight
+            // through), q − z where the code clamps (torch's clamp passes at the bounds).
+            double dScale = 0;
+            for (Eigen::Index i = 0; i < gs; ++i) {
+                const float v = std::nearbyint(x[i] / g.scale) + g.zero;
+                const bool inside = v >= 0.f && v <= g.qmax;
+                const float q = std::clamp(v, 0.f, g.qmax);
+                dScale += double(d[i]) * ((q - g.zero) - (inside ? x[i] / g.scale : 0.f));
+                if (dw) (*dw)(r, gi * gs + i) = inside ? d[i] : 0.f;
+            }
+            dGamma(r, gi) += float(dScale * g.dsDa * a * (1.0f - a));
+            dBeta(r, gi) += float(dScale * g.dsDb * b * (1.0f - b));
+        }
+}
+
+} // namespace ql

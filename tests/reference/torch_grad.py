@@ -1,0 +1,128 @@
+#!/usr/bin/python3
+"""Independent gradients for QuantLens' backward pass, by torch autograd in float64.
+
+Only forward functions are written here (from the LLaMA definition and OmniQuant's quantizer);
+torch derives every gradient. Run with Debian's python3-torch:
+
+  /usr/bin/python3 tests/reference/torch_grad.py DIR block|head|clip
+
+DIR holds index.json ({"config": {...}, "tensors": {name: shape}}) and <name>.bin, raw
+little-endian float32 in row-major order. The script writes ref_<name>.bin and ref_index.json.
+"""
+import json, os, sys
+
+import numpy as np
+import torch
+
+torch.set_default_dtype(torch.float64)
+
+
+def load(d):
+    index = json.load(open(os.path.join(d, "index.json")))
+    t = {}
+    for name, shape in index["tensors"].items():
+        a = np.fromfile(os.path.join(d, name + ".bin"), dtype="<f4").astype(np.float64)
+        t[name] = torch.tensor(a.reshape(shape))
+    return index["config"], t
+
+
+def save(d, out):
+    shapes = {}
+    for name, v in out.items():
+        a = v.detach().numpy().astype("<f8")
+        a.tofile(os.path.join(d, "ref_" + name + ".bin"))
+        shapes[name] = list(a.shape)
+    json.dump(shapes, open(os.path.join(d, "ref_index.json"), "w"))
+
+
+def rms_norm(x, w, eps):  # x: tokens × features
+    return w * x * torch.rsqrt((x * x).mean(-1, keepdim=True) + eps)
+
+
+def rope(x, heads, hd, theta):  # x: tokens × heads·hd, rotate-half
+    n = x.shape[0]
+    inv = 1.0 / (theta ** (torch.arange(0, hd, 2, dtype=torch.float32) / hd))
+    ang = (torch.arange(n, dtype=torch.float32)[:, None] * inv[None, :]).double()
+    cos, sin = torch.cos(ang).repeat(1, 2), torch.sin(ang).repeat(1, 2)
+    x = x.view(n, heads, hd)
+    rot = torch.cat([-x[..., hd // 2:], x[..., : hd // 2]], -1)
+    return (x * cos[:, None, :] + rot * sin[:, None, :]).reshape(n, heads * hd)
+
+
+def block(c, t):
+    names = ["q", "k", "v", "o", "gate", "up", "down"]
+    params = {k: t[k].clone().requires_grad_() for k in ["x", "attn_norm", "mlp_norm"] + names}
+    biases = {k: t["b_" + k].clone().requires_grad_() for k in names if "b_" + k in t}
+    params.update({"b_" + k: v for k, v in biases.items()})
+    P = params
+    n, H, KV, hd, eps = t["x"].shape[1], c["heads"], c["kv_heads"], c["head_dim"], c["eps"]
+
+    def lin(k, inp):
+        y = inp @ P[k].T
+        return y + P["b_" + k] if "b_" + k in P else y
+
+    def ste(value, name):  # a fake-quantized input: the given value, the gradient straight through
+        return value + (t[name].T - value).detach() if name in t else value
+
+    x = P["x"].T
+    h = rms_norm(x, P["attn_norm"], eps)
+    q = rope(lin("q", h), H, hd, c["theta"]).view(n, H, hd).transpose(0, 1)
+    k = rope(lin("k", h), KV, hd, c["theta"]).view(n, KV, hd).transpose(0, 1)
+    v = lin("v", h).view(n, KV, hd).transpose(0, 1)
+    k, v = k.repeat_interleave(H // KV, 0), v.repeat_interleave(H // KV, 0)
+    s = q @ k.transpose(1, 2) / hd ** 0.5
+    s = s.masked_fill(torch.triu(torch.ones(n, n, dtype=torch.bool), 1), float("-inf"))
+    a = (torch.softmax(s, -1) @ v).transpose(0, 1).reshape(n, H * hd)
+    mid = x + lin("o", a)
+    h2 = ste(rms_norm(mid, P["mlp_norm"], eps), "mlp_in_quant")
+    act = torch.nn.functional.silu(lin("gate", h2)) * lin("up", h2)
+    if "rotation" in t:
+        act = act @ t["rotation"].T
+    y = mid + lin("down", act)
+    loss = (y * t["dy"].T).sum()
+    loss.backward()
+    out = {"y": y.T}
+    out.update({"d_" + k: v.grad for k, v in P.items()})
+    return out
+
+
+def head(c, t):
+    x = t["x"].clone().requires_grad_()
+    norm = t["norm"].clone().requires_grad_()
+    w = t["head"].clone().requires_grad_()
+    logits = rms_norm(x.T, norm, c["eps"]) @ w.T
+    targets = torch.tensor(np.rint(t["targets"].numpy()).astype(np.int64))
+    loss = torch.nn.functional.cross_entropy(logits, targets, ignore_index=-1)
+    loss.backward()
+    return {"loss": loss.reshape(1), "d_x": x.grad, "d_norm": norm.grad, "d_head": w.grad}
+
+
+def clip(c, t):
+    w = t["w"].clone().requires_grad_()
+    gamma = t["gamma"].clone().requires_grad_()
+    beta = t["beta"].clone().requires_grad_()
+    bits, gs = c["bits"], c["group"]
+    rows, cols = w.shape
+    x = w.reshape(-1, gs)
+    # OmniQuant's LWC; the group extrema are constants to the weight's gradient (held fixed).
+    xmax = torch.sigmoid(gamma.reshape(-1, 1)) * x.detach().amax(-1, keepdim=True)
+    xmin = torch.sigmoid(beta.reshape(-1, 1)) * x.detach().amin(-1, keepdim=True)
+    if c["symmetric"]:
+        half = 2 ** (bits - 1) - 1
+        scale = (torch.max(xmax.abs(), xmin.abs()) / half).clamp(min=1e-5, max=1e4)
+        zero = half * torch.ones_like(scale)
+    else:
+        scale = ((xmax - xmin) / (2 ** bits - 1)).clamp(min=1e-5, max=1e4)
+        zero = -xmin / scale
+    zero = zero.clamp(min=-1e4, max=1e4).round()
+    v = x / scale
+    q = (v + (v.round() - v).detach() + zero).clamp(0, 2 ** bits - 1)
+    wq = ((q - zero) * scale).reshape(rows, cols)
+    (wq * t["d_out"]).sum().backward()
+    return {"wq": wq, "d_gamma": gamma.grad, "d_beta": beta.grad, "d_w": w.grad}
+
+
+if __name__ == "__main__":
+    d, mode = sys.argv[1], sys.argv[2]
+    config, tensors = load(d)
+    save(d, {"block": block, "head": head, "clip": clip}[mode](config, tensors))

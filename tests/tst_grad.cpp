@@ -1,0 +1,402 @@
+// The backward pass against torch autograd (float64, tests/reference/torch_grad.py, Debian's
+// python3-torch) and against finite differences of QuantLens' own forward: a decoder block with
+// GQA, q/k/v biases, an online rotation and a fake-quantized MLP input; the final norm, LM head
+// and cross-entropy; OmniQuant's learnable weight clipping with its straight-through estimator.
+#include "testpaths.h"
+#include "quantlens/forward/rotation.h"
+#include "quantlens/grad/blockgrad.h"
+#include "quantlens/grad/clipquant.h"
+#include "quantlens/grad/headgrad.h"
+
+#include <QProcess>
+#include <QTemporaryDir>
+#include <QtTest>
+
+#include <nlohmann/json.hpp>
+
+#include <fstream>
+#include <map>
+#include <random>
+
+namespace {
+
+using ql::ConstRowMap;
+using ql::RowMatrix;
+using qltest::readAll;
+using RowMatrixD = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+constexpr const char* kPython = "/usr/bin/python3";
+
+// Tensors handed to the reference script as raw float32 files with an index.
+class Exchange {
+public:
+    explicit Exchange(const QString& dir) : m_dir(dir.toStdString()) {}
+    void put(const std::string& name, const Eigen::Ref<const RowMatrix>& m)
+    {
+        std::ofstream(m_dir + "/" + name + ".bin", std::ios::binary)
+            .write(reinterpret_cast<const char*>(m.data()), std::streamsize(m.size() * sizeof(float)));
+        m_index["tensors"][name] = {m.rows(), m.cols()};
+    }
+    void putVector(const std::string& name, const Eigen::VectorXf& v)
+    {
+        std::ofstream(m_dir + "/" + name + ".bin", std::ios::binary)
+            .write(reinterpret_cast<const char*>(v.data()), std::streamsize(v.size() * sizeof(float)));
+        m_index["tensors"][name] = {v.size()};
+    }
+    nlohmann::json& config() { return m_index["config"]; }
+    // Runs the reference; false (with the reason logged) when torch is missing or it fails.
+    bool run(const char* mode)
+    {
+        std::ofstream(m_dir + "/index.json") << m_index.dump();
+        QProcess p;
+        p.start(kPython,
+                {QString(QL_SOURCE_DIR) + "/tests/reference/torch_grad.py", QString::fromStdString(m_dir), mode});
+        if (!p.waitForFinished(120000) || p.exitCode() != 0) {
+            qWarning("torch_grad.py failed: %s", p.readAllStandardError().constData());
+            return false;
+        }
+        const auto shapes = nlohmann::json::parse(readAll(m_dir + "/ref_index.json"));
+        for (const auto& [name, shape] : shapes.items()) {
+            const Eigen::Index rows = shape.empty() ? 1 : shape[0].get<Eigen::Index>();
+            const Eigen::Index cols = shape.size() > 1 ? shape[1].get<Eigen::Index>() : 1;
+            RowMatrixD m(rows, cols);
+            std::ifstream(m_dir + "/ref_" + name + ".bin", std::ios::binary)
+                .read(reinterpret_cast<char*>(m.data()), std::streamsize(m.size() * sizeof(double)));
+            m_ref[name] = m;
+        }
+        return true;
+    }
+    const RowMatrixD& ref(const std::string& name) const { return m_ref.at(name); }
+    bool has(const std::string& name) const { return m_ref.count(name) > 0; }
+
+private:
+    std::string m_dir;
+    nlohmann::json m_index;
+    std::map<std::string, RowMatrixD> m_ref;
+};
+
+bool torchAvailable()
+{
+    QProcess p;
+    p.start(kPython, {"-c", "import torch"});
+    return p.waitForFinished(60000) && p.exitCode() == 0;
+}
+
+// max |ours − ref| / max |ref|: the relative error of a whole tensor.
+double relError(const Eigen::Ref<const RowMatrix>& ours, const RowMatrixD& ref)
+{
+    if (ours.rows() != ref.rows() || ours.cols() != ref.cols()) return 1e9;
+    return (ours.cast<double>() - ref).cwiseAbs().maxCoeff() / std::max(ref.cwiseAbs().maxCoeff(), 1e-30);
+}
+
+RowMatrix randomMatrix(Eigen::Index rows, Eigen::Index cols, float stddev, std::mt19937& rng)
+{
+    std::normal_distribution<float> d(0.f, stddev);
+    RowMatrix m(rows, cols);
+    for (Eigen::Index i = 0; i < m.size(); ++i) m.data()[i] = d(rng);
+    return m;
+}
+
+ql::ModelConfig blockConfig()
+{
+    ql::ModelConfig c;
+    c.hidden = 64;
+    c.intermediate = 96;
+    c.heads = 4;
+    c.kvHeads = 2;
+    c.headDim = 16;
+    c.layers = 1;
+    c.vocab = 50;
+    c.rmsEps = 1e-5f;
+    c.qkvBias = true;
+    return c;
+}
+
+// A block with random weights, q/k/v biases, and with hooks an online rotation of down_proj's
+// input and a 6-bit per-token fake quantization of gate's and up's input.
+struct FixtureBlock {
+    ql::BlockWeights w;
+    Eigen::MatrixXf x, dy;
+    RowMatrix rotation;
+};
+
+FixtureBlock makeBlock(const ql::ModelConfig& c, bool hooks, uint32_t seed)
+{
+    std::mt19937 rng(seed);
+    FixtureBlock f;
+    const Eigen::Index q = Eigen::Index(c.heads) * c.headDim, kv = Eigen::Index(c.kvHeads) * c.headDim;
+    const Eigen::Index shapes[ql::kLinearCount][2] = {{q, c.hidden},
+                                                      {kv, c.hidden},
+                                                      {kv, c.hidden},
+                                                      {c.hidden, q},
+                                                      {c.intermediate, c.hidden},
+                                                      {c.intermediate, c.hidden},
+                                                      {c.hidden, c.intermediate}};
+    for (int k = 0; k < ql::kLinearCount; ++k) {
+        f.w.storage[size_t(k)] = randomMatrix(shapes[k][0], shapes[k][1], 0.15f, rng);
+        f.w.useStorage(ql::LinearKind(k));
+        if (k < 3) f.w.bias[size_t(k)] = randomMatrix(shapes[k][0], 1, 0.1f, rng).col(0);
+    }
+    f.w.attnNorm = Eigen::VectorXf::Ones(c.hidden) + randomMatrix(c.hidden, 1, 0.1f, rng).col(0);
+    f.w.mlpNorm = Eigen::VectorXf::Ones(c.hidden) + randomMatrix(c.hidden, 1, 0.1f, rng).col(0);
+    const Eigen::Index n = 20;
+    f.x = randomMatrix(c.hidden, n, 1.f, rng);
+    f.dy = randomMatrix(c.hidden, n, 1.f, rng);
+    if (hooks) {
+        auto r = ql::HadamardRotation::create(c.intermediate, 7);
+        if (!r) qFatal("rotation: %s", r.error().message.c_str());
+        f.w.downInputRotation = std::make_shared<const ql::HadamardRotation>(std::move(*r));
+        Eigen::MatrixXf eye = Eigen::MatrixXf::Identity(c.intermediate, c.intermediate);
+        f.w.downInputRotation->leftMultiply(eye);
+        f.rotation = eye;
+        for (ql::LinearKind k : {ql::LinearKind::Gate, ql::LinearKind::Up})
+            f.w.actQuant[size_t(k)] = ql::ActQuantSpec{6, true, true};
+    }
+    return f;
+}
+
+// Runs forward and backward on the fixture: output y, input gradient dx, parameter gradients g.
+bool forwardBackward(ql::BlockBackward& b, const FixtureBlock& f, Eigen::MatrixXf& y, Eigen::MatrixXf& dx,
+                     ql::BlockGradients& g)
+{
+    if (!b.forward(f.w, f.x, y)) return false;
+    g.reset(f.w);
+    b.backward(f.w, f.dy, dx, &g);
+    return true;
+}
+
+// Σ dy ⊙ block(x), in double: the scalar whose gradient backward() computes.
+double blockLoss(ql::BlockBackward& b, const ql::BlockWeights& w, const Eigen::MatrixXf& x, const Eigen::MatrixXf& dy)
+{
+    Eigen::MatrixXf y;
+    if (!b.forward(w, x, y)) qFatal("forward failed");
+    return (y.cast<double>().array() * dy.cast<double>().array()).sum();
+}
+
+} // namespace
+
+class TestGrad : public QObject {
+    Q_OBJECT
+
+    QTemporaryDir m_tmp;
+
+private slots:
+    void initTestCase()
+    {
+        if (!torchAvailable())
+            QSKIP("torch is missing: /usr/bin/python3 cannot import torch (install Debian's python3-torch, "
+                  "cmake/install-deps.sh does)");
+    }
+
+    void blockGradientsMatchTorch_data()
+    {
+        QTest::addColumn<bool>("hooks");
+        QTest::newRow("plain") << false;
+        QTest::newRow("rotation and fake-quantized mlp input") << true;
+    }
+
+    // Every gradient of a block (input, norms, seven weights, three biases) equals torch
+    // autograd's in float64 within 1e-4 relative; so does the output.
+    void blockGradientsMatchTorch()
+    {
+        QFETCH(bool, hooks);
+        const ql::ModelConfig c = blockConfig();
+        FixtureBlock f = makeBlock(c, hooks, 11);
+        ql::BlockBackward b(c);
+        Eigen::MatrixXf y, dx;
+        ql::BlockGradients g;
+        QVERIFY(forwardBackward(b, f, y, dx, g));
+
+        const QString dir = m_tmp.path() + (hooks ? "/hooks" : "/plain");
+        QVERIFY(QDir().mkpath(dir));
+        Exchange ex(dir);
+        ex.config() = {{"heads", c.heads},
+                       {"kv_heads", c.kvHeads},
+                       {"head_dim", c.headDim},
+                       {"eps", c.rmsEps},
+                       {"theta", c.ropeTheta}};
+        ex.put("x", f.x);
+        ex.put("dy", f.dy);
+        ex.putVector("attn_norm", f.w.attnNorm);
+        ex.putVector("mlp_norm", f.w.mlpNorm);
+        const char* names[] = {"q", "k", "v", "o", "gate", "up", "down"};
+        for (int k = 0; k < ql::kLinearCount; ++k) {
+            ex.put(names[k], f.w[ql::LinearKind(k)]);
+            if (f.w.bias[size_t(k)].size()) ex.putVector(std::string("b_") + names[k], f.w.bias[size_t(k)]);
+        }
+        if (hooks) {
+            ex.put("rotation", f.rotation);
+            ex.put("mlp_in_quant", b.linearInput(ql::LinearKind::Gate));
+            // The fake quantization changed gate's input (else a missing straight-through path
+            // would go unseen): without the hook the same forward multiplies another input.
+            ql::BlockWeights plain = f.w;
+            plain.actQuant.fill(ql::ActQuantSpec{});
+            ql::BlockBackward unhooked(c);
+            Eigen::MatrixXf y2;
+            QVERIFY(unhooked.forward(plain, f.x, y2));
+            const double change = (unhooked.linearInput(ql::LinearKind::Gate) - b.linearInput(ql::LinearKind::Gate))
+                                      .cwiseAbs()
+                                      .maxCoeff();
+            QVERIFY2(change > 1e-3, qPrintable(QString::number(change)));
+        }
+        QVERIFY(ex.run("block"));
+        const double tol = 1e-4;
+        QVERIFY2(relError(y, ex.ref("y")) < tol, qPrintable(QString::number(relError(y, ex.ref("y")))));
+        auto check = [&](const std::string& what, const Eigen::Ref<const RowMatrix>& ours) {
+            const double e = relError(ours, ex.ref(what));
+            QVERIFY2(e < tol, qPrintable(QString::fromStdString(what) + ": relative error " + QString::number(e)));
+        };
+        check("d_x", dx);
+        check("d_attn_norm", g.attnNorm);
+        check("d_mlp_norm", g.mlpNorm);
+        for (int k = 0; k < ql::kLinearCount; ++k) {
+            check(std::string("d_") + names[k], g.weight[size_t(k)]);
+            if (g.bias[size_t(k)].size()) check(std::string("d_b_") + names[k], g.bias[size_t(k)]);
+        }
+    }
+
+    // Central differences of QuantLens' own forward agree with backward() on the largest
+    // gradient coordinate of every parameter kind (fp32 forward, loss in double, h = 2e-3).
+    void blockGradientsMatchFiniteDifferences()
+    {
+        const ql::ModelConfig c = blockConfig();
+        FixtureBlock f = makeBlock(c, false, 5);
+        ql::BlockBackward b(c);
+        Eigen::MatrixXf y, dx;
+        ql::BlockGradients g;
+        QVERIFY(forwardBackward(b, f, y, dx, g));
+        const float h = 2e-3f;
+        auto fd = [&](float& v) {
+            const float keep = v;
+            v = keep + h;
+            const double up = blockLoss(b, f.w, f.x, f.dy);
+            v = keep - h;
+            const double down = blockLoss(b, f.w, f.x, f.dy);
+            v = keep;
+            return (up - down) / (2.0 * double(h));
+        };
+        auto checkAt = [&](const char* what, float* values, const float* grads, Eigen::Index n) {
+            Eigen::Index at = 0;
+            for (Eigen::Index i = 1; i < n; ++i)
+                if (std::abs(grads[i]) > std::abs(grads[at])) at = i;
+            const double numeric = fd(values[at]), analytic = grads[at];
+            QVERIFY2(
+                std::abs(numeric - analytic) <= 1e-2 * std::abs(analytic) + 5e-3,
+                qPrintable(
+                    QString("%1[%2]: finite difference %3, backward %4").arg(what).arg(at).arg(numeric).arg(analytic)));
+        };
+        const char* names[] = {"q", "k", "v", "o", "gate", "up", "down"};
+        for (int k = 0; k < ql::kLinearCount; ++k)
+            checkAt(names[k], f.w.storage[size_t(k)].data(), g.weight[size_t(k)].data(), g.weight[size_t(k)].size());
+        checkAt("b_k", f.w.bias[1].data(), g.bias[1].data(), g.bias[1].size());
+        checkAt("attn_norm", f.w.attnNorm.data(), g.attnNorm.data(), g.attnNorm.size());
+        checkAt("mlp_norm", f.w.mlpNorm.data(), g.mlpNorm.data(), g.mlpNorm.size());
+        checkAt("x", f.x.data(), dx.data(), dx.size());
+    }
+
+    // The loss and every gradient of final norm + LM head + cross-entropy (ignored positions
+    // included) equal torch's F.cross_entropy under autograd, and finite differences agree.
+    void headGradientsMatchTorch()
+    {
+        std::mt19937 rng(3);
+        const Eigen::Index hidden = 64, vocab = 50, n = 20;
+        const Eigen::MatrixXf x = randomMatrix(hidden, n, 1.f, rng);
+        RowMatrix head = randomMatrix(vocab, hidden, 0.3f, rng);
+        const Eigen::VectorXf norm = Eigen::VectorXf::Ones(hidden) + randomMatrix(hidden, 1, 0.1f, rng).col(0);
+        std::vector<int32_t> targets(static_cast<size_t>(n), 0);
+        for (Eigen::Index j = 0; j < n; ++j) targets[size_t(j)] = j % 7 == 3 ? -1 : int32_t(rng() % vocab);
+        ql::HeadBackward hb;
+        Eigen::MatrixXf dx;
+        ql::HeadGradients g{Eigen::VectorXf::Zero(hidden), RowMatrix::Zero(vocab, hidden)};
+        auto loss = hb.lossAndGradient(norm, ConstRowMap(head.data(), vocab, hidden), 1e-5f, x, targets, dx, &g);
+        QVERIFY(loss);
+
+        Exchange ex(m_tmp.path());
+        ex.config() = {{"eps", 1e-5}};
+        ex.put("x", x);
+        ex.putVector("norm", norm);
+        ex.put("head", head);
+        Eigen::VectorXf t(n);
+        for (Eigen::Index j = 0; j < n; ++j) t(j) = float(targets[size_t(j)]);
+        ex.putVector("targets", t);
+        QVERIFY(ex.run("head"));
+        QVERIFY2(std::abs(*loss - ex.ref("loss")(0, 0)) < 1e-5 * ex.ref("loss")(0, 0),
+                 qPrintable(QString("loss %1, torch %2").arg(*loss).arg(ex.ref("loss")(0, 0))));
+        QVERIFY2(relError(dx, ex.ref("d_x")) < 1e-4, qPrintable(QString::number(relError(dx, ex.ref("d_x")))));
+        QVERIFY(relError(g.norm, ex.ref("d_norm")) < 1e-4);
+        QVERIFY(relError(g.head, ex.ref("d_head")) < 1e-4);
+
+        // A finite difference on the head's largest gradient.
+        Eigen::Index r, cidx;
+        g.head.cwiseAbs().maxCoeff(&r, &cidx);
+        const float keep = head(r, cidx), h = 1e-2f;
+        auto lossAt = [&](float v) {
+            head(r, cidx) = v;
+            Eigen::MatrixXf unused;
+            return *hb.lossAndGradient(norm, ConstRowMap(head.data(), vocab, hidden), 1e-5f, x, targets, unused,
+                                       nullptr);
+        };
+        const double numeric = (lossAt(keep + h) - lossAt(keep - h)) / (2.0 * h);
+        head(r, cidx) = keep;
+        QVERIFY2(std::abs(numeric - g.head(r, cidx)) <= 1e-2 * std::abs(g.head(r, cidx)) + 1e-4,
+                 qPrintable(QString("finite difference %1, backward %2").arg(numeric).arg(g.head(r, cidx))));
+
+        // A target outside the vocabulary is refused with its position.
+        targets[4] = int32_t(vocab);
+        auto bad = hb.lossAndGradient(norm, ConstRowMap(head.data(), vocab, hidden), 1e-5f, x, targets, dx, nullptr);
+        QVERIFY(!bad);
+        QVERIFY(bad.error().message.find("position 4") != std::string::npos);
+    }
+
+    void clipGradientsMatchTorch_data()
+    {
+        QTest::addColumn<bool>("symmetric");
+        QTest::addColumn<int>("bits");
+        QTest::newRow("asymmetric W3 g16") << false << 3;
+        QTest::newRow("symmetric W4 g16") << true << 4;
+    }
+
+    // OmniQuant's learnable clipping: ŵ, ∂/∂γ, ∂/∂β and the straight-through ∂/∂w equal torch
+    // autograd's on the same forward; some codes clamp, so the clamped branch is exercised.
+    void clipGradientsMatchTorch()
+    {
+        QFETCH(bool, symmetric);
+        QFETCH(int, bits);
+        std::mt19937 rng(9);
+        const ql::ClipQuantSpec spec{bits, 16, symmetric};
+        const RowMatrix w = randomMatrix(8, 64, 0.2f, rng);
+        const Eigen::Index ng = ql::ClippedFakeQuant::groups(spec, w.cols());
+        std::uniform_real_distribution<float> u(0.5f, 4.f);
+        Eigen::MatrixXf gamma(w.rows(), ng), beta(w.rows(), ng);
+        for (Eigen::Index i = 0; i < gamma.size(); ++i) {
+            gamma.data()[i] = u(rng);
+            beta.data()[i] = u(rng);
+        }
+        const RowMatrix dOut = randomMatrix(8, 64, 1.f, rng);
+        RowMatrix wq, dw;
+        const ConstRowMap wm(w.data(), w.rows(), w.cols());
+        ql::ClippedFakeQuant::forward(wm, spec, gamma, beta, wq);
+        Eigen::MatrixXf dGamma = Eigen::MatrixXf::Zero(w.rows(), ng), dBeta = dGamma;
+        ql::ClippedFakeQuant::backward(wm, spec, gamma, beta, ConstRowMap(dOut.data(), 8, 64), dGamma, dBeta, &dw);
+        QVERIFY2((dw.array() == 0).count() > 0, "no code clamped: the clamped branch went untested");
+
+        const QString dir = m_tmp.path() + (symmetric ? "/clipsym" : "/clipasym");
+        QVERIFY(QDir().mkpath(dir));
+        Exchange ex(dir);
+        ex.config() = {{"bits", bits}, {"group", 16}, {"symmetric", symmetric}};
+        ex.put("w", w);
+        ex.put("gamma", RowMatrix(gamma));
+        ex.put("beta", RowMatrix(beta));
+        ex.put("d_out", dOut);
+        QVERIFY(ex.run("clip"));
+        QVERIFY2(relError(wq, ex.ref("wq")) < 1e-5, qPrintable(QString::number(relError(wq, ex.ref("wq")))));
+        QVERIFY2(relError(RowMatrix(dGamma), ex.ref("d_gamma")) < 1e-4,
+                 qPrintable(QString::number(relError(RowMatrix(dGamma), ex.ref("d_gamma")))));
+        if (!symmetric || ex.ref("d_beta").cwiseAbs().maxCoeff() > 0)
+            QVERIFY2(relError(RowMatrix(dBeta), ex.ref("d_beta")) < 1e-4,
+                     qPrintable(QString::number(relError(RowMatrix(dBeta), ex.ref("d_beta")))));
+        QVERIFY(relError(dw, ex.ref("d_w")) < 1e-6);
+    }
+};
+
+QTEST_GUILESS_MAIN(TestGrad)
+#include "tst_grad.moc"
