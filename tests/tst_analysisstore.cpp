@@ -466,6 +466,11 @@ private slots:
         QVERIFY(AnalysisStore::covers(r, req(SensitivityMode::Proxy, model, calib, "")));
         QCOMPARE(QString::fromStdString(AnalysisStore::missing(r, req(SensitivityMode::Full, model, calib, heldOut))),
                  QStringLiteral("it holds no end-to-end KL sensitivity"));
+        for (auto& s : r.sensitivity) s.fisher.clear();
+        QCOMPARE(QString::fromStdString(AnalysisStore::missing(r, req(SensitivityMode::Fisher, model, calib, ""))),
+                 QStringLiteral("it holds no Fisher sensitivity"));
+        for (auto& s : r.sensitivity) s.fisher.assign(s.bits.size(), 1e-3);
+        QVERIFY(AnalysisStore::covers(r, req(SensitivityMode::Fisher, model, calib, "")));
         QVERIFY(AnalysisStore::missing(r, req(SensitivityMode::Proxy, hexHash(7), calib, ""))
                     .find("it was made from another model") == 0);
         QVERIFY(AnalysisStore::missing(r, req(SensitivityMode::None, model, hexHash(8), ""))

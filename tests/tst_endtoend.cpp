@@ -7,6 +7,7 @@
 #include "quantlens/analysis/analyzer.h"
 #include "quantlens/analysis/endtoend.h"
 #include "quantlens/forward/forward.h"
+#include "quantlens/grad/fisher.h"
 #include "quantlens/model/model.h"
 #include "quantlens/quant/quantizedmodel.h"
 #include "quantlens/quant/rtn.h"
@@ -276,6 +277,7 @@ private slots:
         opt.sensitivity = ql::SensitivityMode::Full;
         opt.groupSize = 16;
         opt.modelSha256 = "m";
+        opt.keepHessians = true; // the output Fisher's measure is recomputed from them below
         QVERIFY(QString::fromStdString(ql::analyze(*model, calib, opt).message()).contains("held-out"));
         calib.heldOutWindows = qltest::tokenWindows(2, 32, m_spec.vocab, 9);
         calib.heldOutSha256 = "h";
@@ -297,21 +299,51 @@ private slots:
         const auto& ls = *std::find_if(r->sensitivity.begin(), r->sensitivity.end(),
                                        [&](auto& s) { return s.name == l.name; });
         QCOMPARE(ls.kl[1], *kl3);
+        // Full includes the Fisher measure: ½·Σ F·ΔW² of the same RTN weights, F from the
+        // calibration windows (DiagonalFisher is checked against finite differences in tst_grad).
+        auto fisher = ql::DiagonalFisher::compute(model->config(), *model, calib.windows);
+        QVERIFY(fisher.ok());
+        const ql::RowMatrix w3 = ql::rtnFakeQuant(bw[l.kind], 3, 16);
+        const ql::RowMatrix& f = fisher->of(l.block, l.kind);
+        double expected = 0;
+        for (Eigen::Index i = 0; i < f.size(); ++i) {
+            const double d = double(w3.data()[i]) - double(bw[l.kind].data()[i]);
+            expected += 0.5 * double(f.data()[i]) * d * d;
+        }
+        QCOMPARE(ls.fisher.size(), opt.bits.size());
+        QVERIFY2(std::abs(ls.fisher[1] - expected) <= 1e-6 * expected,
+                 qPrintable(QString("%1 against %2").arg(ls.fisher[1]).arg(expected)));
+        QVERIFY(ls.fisher.front() > ls.fisher.back()); // 2 bits hurt more than 8
+        // The output Fisher's measure, ½·Σ_i F_out,i·(ΔW H ΔWᵀ)_ii / n, in double from the site's
+        // kept Hessian.
+        const auto site = std::find_if(r->sites.begin(), r->sites.end(), [&](auto& s) { return s.name == l.site; });
+        QVERIFY(site != r->sites.end() && site->hessian.rows() == bw[l.kind].cols());
+        const Eigen::MatrixXd dw = (w3 - bw[l.kind]).cast<double>();
+        const Eigen::VectorXd rowErr = (dw * site->hessian).cwiseProduct(dw).rowwise().sum() / double(site->nTokens);
+        const double expectedOut = 0.5 * fisher->outputsOf(l.block, l.kind).cast<double>().dot(rowErr);
+        QCOMPARE(ls.fisherOut.size(), opt.bits.size());
+        QVERIFY2(std::abs(ls.fisherOut[1] - expectedOut) <= 1e-4 * expectedOut,
+                 qPrintable(QString("%1 against %2").arg(ls.fisherOut[1]).arg(expectedOut)));
         // Correlations are those of the stored columns.
         const auto& e = r->endToEnd;
         QCOMPARE(e.windows, 2);
         QCOMPARE(e.tokens, int64_t(64));
         QCOMPARE(e.bits, std::vector<int32_t>({2, 3, 4, 8}));
         for (size_t i = 0; i < e.bits.size(); ++i) {
-            std::vector<double> proxy, rel, kl;
+            std::vector<double> proxy, rel, kl, fi, fo;
             for (const auto& s : r->sensitivity) {
                 proxy.push_back(s.proxy[i]);
                 rel.push_back(s.relMse[i]);
                 kl.push_back(s.kl[i]);
+                fi.push_back(s.fisher[i]);
+                fo.push_back(s.fisherOut[i]);
             }
             QCOMPARE(e.spearmanProxyKl[i], ql::spearman(proxy, kl));
             QCOMPARE(e.spearmanRelMseKl[i], ql::spearman(rel, kl));
-            qInfo("%d bits: spearman proxy %.3f rel_mse %.3f", e.bits[i], e.spearmanProxyKl[i], e.spearmanRelMseKl[i]);
+            QCOMPARE(e.spearmanFisherKl[i], ql::spearman(fi, kl));
+            QCOMPARE(e.spearmanFisherOutKl[i], ql::spearman(fo, kl));
+            qInfo("%d bits: spearman proxy %.3f rel_mse %.3f fisher %.3f output fisher %.3f", e.bits[i],
+                  e.spearmanProxyKl[i], e.spearmanRelMseKl[i], e.spearmanFisherKl[i], e.spearmanFisherOutKl[i]);
         }
         const std::string path = m_tmp.filePath(QStringLiteral("full.h5")).toStdString();
         QVERIFY(ql::AnalysisStore::write(path, *r).ok());
@@ -320,6 +352,16 @@ private slots:
         QCOMPARE(back->endToEnd.heldOutSha256, std::string("h"));
         QCOMPARE(back->endToEnd.spearmanProxyKl, e.spearmanProxyKl);
         QCOMPARE(back->sensitivity[4].kl, r->sensitivity[4].kl);
+        QCOMPARE(back->sensitivity[4].fisher, r->sensitivity[4].fisher);
+        QCOMPARE(back->sensitivity[4].fisherOut, r->sensitivity[4].fisherOut);
+        QCOMPARE(back->endToEnd.spearmanFisherOutKl, e.spearmanFisherOutKl);
+        QCOMPARE(back->endToEnd.spearmanFisherKl, e.spearmanFisherKl);
+        // A store without the Fisher measure is not reused for a request that needs it.
+        ql::AnalysisResult proxyOnly = *r;
+        for (auto& s : proxyOnly.sensitivity) s.fisher.clear();
+        QCOMPARE(QString::fromStdString(ql::AnalysisStore::missing(
+                     proxyOnly, ql::AnalysisRequest{"m", "c", ql::SensitivityMode::Fisher, "", {}, ""})),
+                 QStringLiteral("it holds no Fisher sensitivity"));
     }
 
     // GPTQ and per-row options: every measure of an option is that of the weights GPTQ gives

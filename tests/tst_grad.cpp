@@ -2,7 +2,12 @@
 // python3-torch) and against finite differences of QuantLens' own forward: a decoder block with
 // GQA, q/k/v biases, an online rotation and a fake-quantized MLP input; the final norm, LM head
 // and cross-entropy; OmniQuant's learnable weight clipping with its straight-through estimator.
+#include "fixturemodel.h"
 #include "testpaths.h"
+#include "quantlens/forward/forward.h"
+#include "quantlens/grad/fisher.h"
+#include "quantlens/model/floatweights.h"
+#include "quantlens/model/model.h"
 #include "quantlens/forward/rotation.h"
 #include "quantlens/grad/blockgrad.h"
 #include "quantlens/grad/clipquant.h"
@@ -159,9 +164,27 @@ bool forwardBackward(ql::BlockBackward& b, const FixtureBlock& f, Eigen::MatrixX
                      ql::BlockGradients& g)
 {
     if (!b.forward(f.w, f.x, y)) return false;
-    g.reset(f.w);
+    g.reset(f.w, true);
     b.backward(f.w, f.dy, dx, &g);
     return true;
+}
+
+// Summed next-token cross-entropy of one window in double, from ForwardEngine's logits (the
+// forward pass the analysis uses, independent of the backward module's own forward).
+double summedLoss(const ql::ModelConfig& c, const ql::WeightSource& w, const std::vector<int32_t>& ids)
+{
+    ql::ForwardEngine engine(c, w);
+    double loss = 0;
+    auto ran = engine.run({ids}, [&](int, const Eigen::MatrixXf& logits) -> ql::Expected<void> {
+        for (Eigen::Index t = 0; t + 1 < logits.cols(); ++t) {
+            const Eigen::VectorXd z = logits.col(t).cast<double>();
+            const double m = z.maxCoeff();
+            loss += m + std::log((z.array() - m).exp().sum()) - z(ids[size_t(t) + 1]);
+        }
+        return {};
+    });
+    if (!ran) qFatal("forward: %s", ran.error().message.c_str());
+    return loss;
 }
 
 // Σ dy ⊙ block(x), in double: the scalar whose gradient backward() computes.
@@ -251,6 +274,7 @@ private slots:
         for (int k = 0; k < ql::kLinearCount; ++k) {
             check(std::string("d_") + names[k], g.weight[size_t(k)]);
             if (g.bias[size_t(k)].size()) check(std::string("d_b_") + names[k], g.bias[size_t(k)]);
+            check(std::string("out_sq_") + names[k], g.outputSq[size_t(k)]);
         }
     }
 
@@ -345,6 +369,60 @@ private slots:
         auto bad = hb.lossAndGradient(norm, ConstRowMap(head.data(), vocab, hidden), 1e-5f, x, targets, dx, nullptr);
         QVERIFY(!bad);
         QVERIFY(bad.error().message.find("position 4") != std::string::npos);
+    }
+
+    // The diagonal Fisher of one window is (∂L/∂W)²/N with L the window's summed loss; on a
+    // two-block fixture model, central differences of ForwardEngine's loss give ∂L/∂W at the
+    // largest entry of each linear kind, and ½ΣF·ΔW² follows from F as documented.
+    void fisherMatchesFiniteDifferences()
+    {
+        const QString dir = m_tmp.path() + "/fishermodel";
+        qlfix::ModelSpec spec;
+        spec.weightStd = 0.15f;
+        std::string err;
+        QVERIFY2(qlfix::writeModel(dir.toStdString(), spec, &err), err.c_str());
+        auto model = ql::Model::open(dir.toStdString());
+        QVERIFY2(model, model ? "" : model.error().message.c_str());
+        const ql::ModelConfig& c = model->config();
+        std::vector<int32_t> ids;
+        for (int i = 0; i < 24; ++i) ids.push_back((i * 37 + 11) % c.vocab);
+        auto fisher = ql::DiagonalFisher::compute(c, *model, {ids});
+        QVERIFY2(fisher, fisher ? "" : fisher.error().message.c_str());
+        QCOMPARE(fisher->tokens(), int64_t(ids.size() - 1));
+        QVERIFY(std::abs(fisher->meanLoss() * double(fisher->tokens()) - summedLoss(c, *model, ids)) <
+                1e-4 * summedLoss(c, *model, ids));
+
+        auto fw = ql::FloatWeights::load(*model);
+        QVERIFY(fw);
+        const double n = double(fisher->tokens());
+        for (int layer = 0; layer < c.layers; ++layer)
+            for (int k = 0; k < ql::kLinearCount; ++k) {
+                const RowMatrix& f = fisher->of(layer, ql::LinearKind(k));
+                Eigen::Index r, col;
+                f.maxCoeff(&r, &col);
+                float& v = fw->linear(layer, ql::LinearKind(k))(r, col);
+                const float keep = v, h = 1e-2f;
+                v = keep + h;
+                const double up = summedLoss(c, *fw, ids);
+                v = keep - h;
+                const double down = summedLoss(c, *fw, ids);
+                v = keep;
+                const double grad = (up - down) / (2.0 * h), expected = grad * grad / n;
+                QVERIFY2(std::abs(f(r, col) - expected) <= 2e-2 * expected + 1e-6,
+                         qPrintable(QString("layer %1 %2 [%3,%4]: Fisher %5, finite differences give %6")
+                                        .arg(layer)
+                                        .arg(ql::linearShortName(ql::LinearKind(k)))
+                                        .arg(r)
+                                        .arg(col)
+                                        .arg(f(r, col))
+                                        .arg(expected)));
+            }
+        // ½ΣF·ΔW² for a change of one weight.
+        const RowMatrix& w = fw->linear(1, ql::LinearKind::Down);
+        RowMatrix moved = w;
+        moved(3, 5) += 0.1f;
+        const double s = fisher->sensitivity(1, ql::LinearKind::Down, w, moved);
+        QVERIFY(std::abs(s - 0.5 * fisher->of(1, ql::LinearKind::Down)(3, 5) * 0.01) < 1e-4 * s + 1e-12);
     }
 
     void clipGradientsMatchTorch_data()

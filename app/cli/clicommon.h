@@ -77,6 +77,8 @@ int cmdInfo(const QStringList& args);
 int cmdTokenize(const QStringList& args);
 int cmdEval(const QStringList& args);
 int cmdBenchForward(const QStringList& args);
+/// One decoder block's forward and backward, timed against the forward pass alone.
+int cmdBenchBackward(const QStringList& args);
 int cmdAnalyze(const QStringList& args);
 int cmdPlugins(const QStringList& args);
 int cmdQuantize(const QStringList& args);

@@ -43,7 +43,7 @@ int cmdAllocate(const QStringList& args)
     if (!parseArgs(
             p, args, 1,
             "quantlens-cli allocate MODEL_DIR --analysis A.h5 --budget 3.0bpw|SIZE [--allocator knapsack|greedy|baq|entropy|spike|hawq] "
-            "[--measure proxy|output|kl|hawq] [--tie qkv,gateup] [--pin LAYER=BITS] [--out R.json] [--json]"))
+            "[--measure proxy|output|kl|hawq|fisher|fisher-out] [--tie qkv,gateup] [--pin LAYER=BITS] [--out R.json] [--json]"))
         return 1;
     if (!p.isSet(QStringLiteral("analysis"))) return fail("allocate needs --analysis A.h5 (analyze writes it)");
     if (!p.isSet(QStringLiteral("budget"))) return fail("allocate needs --budget, e.g. 3.0bpw or 2.5GB");

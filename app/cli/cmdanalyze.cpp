@@ -70,6 +70,8 @@ nlohmann::json summarize(const AnalysisResult& r, const std::string& out, double
             nlohmann::json j{
                 {"layer", l->name}, {"rel_mse", l->relMse[k]}, {"sqnr_db", l->sqnrDb[k]}, {"proxy", l->proxy[k]}};
             if (k < l->kl.size()) j["kl"] = l->kl[k];
+            if (k < l->fisher.size()) j["fisher"] = l->fisher[k];
+            if (k < l->fisherOut.size()) j["fisher_out"] = l->fisherOut[k];
             return j;
         };
         nlohmann::json most = nlohmann::json::array(), least = nlohmann::json::array();
@@ -91,6 +93,8 @@ nlohmann::json summarize(const AnalysisResult& r, const std::string& out, double
                            {"spearman_proxy_kl", e.spearmanProxyKl},
                            {"spearman_rel_mse_kl", e.spearmanRelMseKl},
                            {"spearman_hawq_kl", e.spearmanHawqKl},
+                           {"spearman_fisher_kl", e.spearmanFisherKl},
+                           {"spearman_fisher_out_kl", e.spearmanFisherOutKl},
                            {"options", e.options}};
         if (!e.context.empty()) {
             j["end_to_end"]["context"] = e.context;
@@ -181,8 +185,10 @@ int cmdAnalyze(const QStringList& args)
                  QStringLiteral("contiguous")});
     p.addOption(
         {QStringLiteral("seed"), QStringLiteral("Seed of random sampling."), QStringLiteral("N"), QStringLiteral("0")});
-    p.addOption({QStringLiteral("sensitivity"), QStringLiteral("none, proxy or full."), QStringLiteral("M"),
-                 QStringLiteral("proxy")});
+    p.addOption({QStringLiteral("sensitivity"),
+                 QStringLiteral("none, proxy, fisher (proxy and the diagonal Fisher) or full (all and "
+                                "the end-to-end KL)."),
+                 QStringLiteral("M"), QStringLiteral("proxy")});
     p.addOption({QStringLiteral("kl-samples"),
                  QStringLiteral("Held-out windows for --sensitivity full, taken from the end of the calibration text."),
                  QStringLiteral("N"), QStringLiteral("4")});
@@ -230,7 +236,7 @@ int cmdAnalyze(const QStringList& args)
     spec.sampling = *sampling;
     AnalyzeOptions opt;
     const auto sens = parseSensitivityMode(p.value(QStringLiteral("sensitivity")).toStdString());
-    if (!sens) return fail("--sensitivity must be none, proxy or full");
+    if (!sens) return fail("--sensitivity must be none, proxy, fisher or full");
     opt.sensitivity = *sens;
     if (opt.sensitivity == SensitivityMode::Full) {
         auto held = intOption(p, QStringLiteral("kl-samples"), 1);
@@ -322,6 +328,10 @@ int cmdAnalyze(const QStringList& args)
     nlohmann::json j = summarize(*result, out, seconds);
     j["pass_seconds"] = result->passSeconds;
     j["sensitivity_seconds"] = result->sensitivitySeconds;
+    if (computesFisher(opt.sensitivity)) {
+        j["fisher_seconds"] = result->fisherSeconds;
+        j["fisher_loss"] = result->fisherLoss;
+    }
     if (result->endToEnd.windows > 0) j["end_to_end"]["seconds"] = result->endToEnd.seconds;
     if (p.isSet(QStringLiteral("json"))) {
         printJson(j);
@@ -338,10 +348,12 @@ int cmdAnalyze(const QStringList& args)
     const EndToEndSummary& e = result->endToEnd;
     for (size_t i = 0; i < e.bits.size(); ++i)
         std::printf("  %s: Spearman rank correlation with end-to-end KL over layers: proxy %.3f, rel. MSE %.3f, "
-                    "hawq %.3f\n",
+                    "hawq %.3f, fisher %.3f, output fisher %.3f\n",
                     i < e.options.size() ? e.options[i].c_str() : (std::to_string(e.bits[i]) + " bits").c_str(),
                     e.spearmanProxyKl[i], e.spearmanRelMseKl[i],
-                    i < e.spearmanHawqKl.size() ? e.spearmanHawqKl[i] : NAN);
+                    i < e.spearmanHawqKl.size() ? e.spearmanHawqKl[i] : NAN,
+                    i < e.spearmanFisherKl.size() ? e.spearmanFisherKl[i] : NAN,
+                    i < e.spearmanFisherOutKl.size() ? e.spearmanFisherOutKl[i] : NAN);
     return 0;
 }
 

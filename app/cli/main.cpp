@@ -16,11 +16,12 @@ const char* kUsage =
     "       [--json]                                perplexity (of the recipe's quantized model or\n"
     "                                               a saved run; KL to a reference model)\n"
     "  bench-forward MODEL_DIR [--ctx 512] [--chunks N] [--threads N] [--json]\n"
+    "  bench-backward MODEL_DIR [--ctx 512] [--reps 3] [--threads N] [--json]\n"
     "                                               prompt-processing throughput\n"
     "  bench-gptq [--size 4096] [--tokens 4096] [--bits 4] [--group 128] [--json]\n"
     "                                               GPTQ of one layer against the GEMM peak\n"
     "  analyze MODEL_DIR --calib FILE --out FILE.h5 [--samples 128] [--seqlen 512]\n"
-    "       [--sampling contiguous|random] [--seed 0] [--sensitivity none|proxy|full]\n"
+    "       [--sampling contiguous|random] [--seed 0] [--sensitivity none|proxy|fisher|full]\n"
     "       [--save-hessian] [--force] [--json]     calibration statistics and sensitivity\n"
     "  analyze MODEL_DIR --imatrix FILE --out FILE.h5 [--force] [--json]\n"
     "                                               sensitivity from a llama.cpp importance matrix\n"
@@ -32,7 +33,7 @@ const char* kUsage =
     "  whatif MODEL_DIR --recipe R.json --edit LAYER:key=value [--edit ...] --data FILE [--quick 8]\n"
     "       [--out-recipe FILE] [--json]            a plan edit's effect: quick KL, top-1, ppl, size\n"
     "  allocate MODEL_DIR --analysis A.h5 --budget 3.0bpw|2.5GB [--allocator knapsack|greedy|baq|entropy|spike|hawq]\n"
-    "       [--measure proxy|output|kl|hawq] [--tie qkv,gateup] [--pin LAYER=BITS] [--out R.json] [--json]\n"
+    "       [--measure proxy|output|kl|hawq|fisher|fisher-out] [--tie qkv,gateup] [--pin LAYER=BITS] [--out R.json] [--json]\n"
     "                                               widths per layer that fit a size budget\n"
     "  pareto MODEL_DIR --analysis A.h5 --data FILE [--budgets 2.5,3.0,3.5] [--allocators LIST]\n"
     "       [--quick 8] [--csv FILE] [--json]       uniform and allocated plans, size against quick KL\n"
@@ -62,6 +63,7 @@ int main(int argc, char** argv)
     if (cmd == QLatin1String("tokenize")) return ql::cli::cmdTokenize(args);
     if (cmd == QLatin1String("eval")) return ql::cli::cmdEval(args);
     if (cmd == QLatin1String("bench-forward")) return ql::cli::cmdBenchForward(args);
+    if (cmd == QLatin1String("bench-backward")) return ql::cli::cmdBenchBackward(args);
     if (cmd == QLatin1String("analyze")) return ql::cli::cmdAnalyze(args);
     if (cmd == QLatin1String("plugins")) return ql::cli::cmdPlugins(args);
     if (cmd == QLatin1String("quantize")) return ql::cli::cmdQuantize(args);

@@ -44,9 +44,11 @@ CalibrationDialog::CalibrationDialog(const Project& p, QWidget* parent)
     m_seed->setRange(0, INT_MAX);
     m_seed->setValue(int(p.calib.seed));
     form->addRow(tr("Seed"), m_seed);
-    m_sensitivity->addItems({QStringLiteral("none"), QStringLiteral("proxy"), QStringLiteral("full")});
+    m_sensitivity->addItems(
+        {QStringLiteral("none"), QStringLiteral("proxy"), QStringLiteral("fisher"), QStringLiteral("full")});
     m_sensitivity->setCurrentText(p.sensitivity);
-    m_sensitivity->setToolTip(tr("proxy: Hessian proxy and output error of RTN per layer; full: also the end-to-end KL "
+    m_sensitivity->setToolTip(tr("proxy: Hessian proxy and output error of RTN per layer; fisher: also the diagonal "
+                                 "Fisher measure (one backward sweep); full: all of these and the end-to-end KL "
                                  "of every layer at every width on held-out windows (slower)"));
     form->addRow(tr("Sensitivity"), m_sensitivity);
     m_kl->setRange(1, 256);

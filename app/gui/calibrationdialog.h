@@ -19,7 +19,7 @@ public:
     QString file() const;
     /// The chosen windows.
     CalibrationSpec spec() const;
-    /// none, proxy or full.
+    /// none, proxy, fisher or full.
     QString sensitivity() const;
     /// Held-out windows for full sensitivity.
     int klSamples() const;

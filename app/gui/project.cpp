@@ -92,7 +92,7 @@ Expected<Project> Project::load(const QString& path)
             .error();
     p.sensitivity = o.value(QStringLiteral("sensitivity")).toString(QStringLiteral("proxy"));
     if (!parseSensitivityMode(p.sensitivity.toStdString()))
-        return fieldError(path, "sensitivity", "expected none, proxy or full, got " + p.sensitivity).error();
+        return fieldError(path, "sensitivity", "expected none, proxy, fisher or full, got " + p.sensitivity).error();
     p.klSamples = o.value(QStringLiteral("kl_samples")).toInt(4);
     if (o.contains(QStringLiteral("sensitivity_options"))) {
         const QJsonObject so = o.value(QStringLiteral("sensitivity_options")).toObject();

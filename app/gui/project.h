@@ -29,7 +29,7 @@ struct Project {
     QString modelDir;
     QString calibFile;
     CalibrationSpec calib{32, 512, Sampling::Random, 0, 0};
-    QString sensitivity = QStringLiteral("proxy"); ///< none, proxy or full
+    QString sensitivity = QStringLiteral("proxy"); ///< none, proxy, fisher or full
     int klSamples = 4;                             ///< held-out windows for full sensitivity
     std::vector<std::string> sensMethods{"rtn"};   ///< methods each layer's sensitivity is measured with
     std::vector<int> sensBits{2, 3, 4, 8};         ///< widths each method is measured at

@@ -58,7 +58,7 @@ public:
     void setCalibration(const QString& file, const CalibrationSpec& spec);
     /// Sets the products of the plan's quick measure: "auto", "fp32" or "bf16" (Project::quickCompute).
     void setQuickCompute(const QString& compute);
-    /// Sets the sensitivity mode of the next analysis: none, proxy or full.
+    /// Sets the sensitivity mode of the next analysis: none, proxy, fisher or full.
     void setSensitivity(const QString& mode, int klSamples = 4);
     /// Sets what the next analysis measures each layer with: methods (rtn, gptq), widths and
     /// groups (0: per row), every combination; none may be empty.

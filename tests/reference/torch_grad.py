@@ -57,9 +57,14 @@ def block(c, t):
     P = params
     n, H, KV, hd, eps = t["x"].shape[1], c["heads"], c["kv_heads"], c["head_dim"], c["eps"]
 
+    outputs = {}
+
     def lin(k, inp):
         y = inp @ P[k].T
-        return y + P["b_" + k] if "b_" + k in P else y
+        y = y + P["b_" + k] if "b_" + k in P else y
+        y.retain_grad()
+        outputs[k] = y
+        return y
 
     def ste(value, name):  # a fake-quantized input: the given value, the gradient straight through
         return value + (t[name].T - value).detach() if name in t else value
@@ -83,6 +88,7 @@ def block(c, t):
     loss.backward()
     out = {"y": y.T}
     out.update({"d_" + k: v.grad for k, v in P.items()})
+    out.update({"out_sq_" + k: (y.grad ** 2).sum(0) for k, y in outputs.items()})
     return out
 
 

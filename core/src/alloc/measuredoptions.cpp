@@ -26,16 +26,20 @@ std::string itemKey(const LinearLayer& l, const AllocConstraints& c)
 
 Expected<double> measured(const LayerSensitivity& s, size_t k, AllocMeasure m)
 {
+    // An optional column: what it is called and which analysis writes it, for the error.
+    auto column = [&](const std::vector<double>& v, const char* what, const char* run) -> Expected<double> {
+        if (v.size() != s.bits.size())
+            return makeError("allocation: " + s.name + " has no " + what + " in the analysis; run analyze " + run +
+                             ", or use another measure");
+        return v[k];
+    };
     switch (m) {
     case AllocMeasure::Hawq: return makeError("allocation: the hawq measure is computed from the weights");
     case AllocMeasure::Proxy: return s.proxy.at(k);
     case AllocMeasure::Output: return s.relMse.at(k);
-    case AllocMeasure::Kl:
-        if (s.kl.size() != s.bits.size())
-            return makeError("allocation: " + s.name +
-                             " has no end-to-end KL in the analysis; run analyze --sensitivity full, or use another "
-                             "measure");
-        return s.kl[k];
+    case AllocMeasure::Kl: return column(s.kl, "end-to-end KL", "--sensitivity full");
+    case AllocMeasure::Fisher: return column(s.fisher, "Fisher measure", "--sensitivity fisher (or full)");
+    case AllocMeasure::FisherOut: return column(s.fisherOut, "output-Fisher measure", "--sensitivity fisher (or full)");
     }
     return makeError("allocation: unknown measure");
 }
@@ -48,7 +52,9 @@ Expected<AllocMeasure> parseAllocMeasure(std::string_view name)
     if (name == "output") return AllocMeasure::Output;
     if (name == "kl") return AllocMeasure::Kl;
     if (name == "hawq") return AllocMeasure::Hawq;
-    return makeError("measure must be proxy, output, kl or hawq, got '" + std::string(name) + "'");
+    if (name == "fisher") return AllocMeasure::Fisher;
+    if (name == "fisher-out") return AllocMeasure::FisherOut;
+    return makeError("measure must be proxy, output, kl, hawq, fisher or fisher-out, got '" + std::string(name) + "'");
 }
 
 Expected<AllocMeasure> measureFor(const std::string& allocator, const std::string& requested,

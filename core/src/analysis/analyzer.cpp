@@ -1,4 +1,6 @@
 #include "quantlens/analysis/analyzer.h"
+
+#include "quantlens/grad/fisher.h"
 #include "quantlens/base/threadscope.h"
 
 #include "quantlens/analysis/endtoend.h"
@@ -144,18 +146,22 @@ void endToEndSummary(const Model& model, const CalibrationSet& calib, const EndT
     s.heldOutSha256 = calib.heldOutSha256;
     const std::vector<LayerSensitivity>& sens = result.sensitivity;
     for (size_t i = 0; !sens.empty() && i < sens.front().bits.size(); ++i) {
-        std::vector<double> proxy, relMse, hawq, kl;
+        std::vector<double> proxy, relMse, hawq, kl, fisher, fisherOut;
         for (const auto& ls : sens) {
             proxy.push_back(ls.proxy[i]);
             relMse.push_back(ls.relMse[i]);
             hawq.push_back(meanSquare[ls.name] * ls.weightSq[i]);
             kl.push_back(ls.kl[i]);
+            if (!ls.fisher.empty()) fisher.push_back(ls.fisher[i]);
+            if (!ls.fisherOut.empty()) fisherOut.push_back(ls.fisherOut[i]);
         }
         s.bits.push_back(sens.front().bits[i]);
         s.options.push_back(sensitivityOptionLabel(sens.front().option(i)));
         s.spearmanProxyKl.push_back(spearman(proxy, kl));
         s.spearmanRelMseKl.push_back(spearman(relMse, kl));
         s.spearmanHawqKl.push_back(spearman(hawq, kl));
+        if (fisher.size() == kl.size()) s.spearmanFisherKl.push_back(spearman(fisher, kl));
+        if (fisherOut.size() == kl.size()) s.spearmanFisherOutKl.push_back(spearman(fisherOut, kl));
     }
 }
 
@@ -167,13 +173,15 @@ const char* sensitivityModeName(SensitivityMode mode)
     case SensitivityMode::None: return "none";
     case SensitivityMode::Proxy: return "proxy";
     case SensitivityMode::Full: return "full";
+    case SensitivityMode::Fisher: return "fisher";
     }
     return "proxy";
 }
 
 std::optional<SensitivityMode> parseSensitivityMode(std::string_view name)
 {
-    for (SensitivityMode m : {SensitivityMode::None, SensitivityMode::Proxy, SensitivityMode::Full})
+    for (SensitivityMode m :
+         {SensitivityMode::None, SensitivityMode::Proxy, SensitivityMode::Full, SensitivityMode::Fisher})
         if (name == sensitivityModeName(m)) return m;
     return std::nullopt;
 }
@@ -231,6 +239,18 @@ Expected<AnalysisResult> analyze(const Model& model, const CalibrationSet& calib
         e2e.emplace(std::move(*prepared));
         e2eSeconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - e2eStart).count();
     }
+    // The Fisher's backward sweep over the calibration windows, before the pass that measures
+    // each option (which then needs only each option's quantized weight).
+    std::optional<DiagonalFisher> fisher;
+    if (computesFisher(opt.sensitivity)) {
+        if (fb) fb->message("Fisher: backward sweep over " + std::to_string(calib.windows.size()) + " windows");
+        const auto f0 = std::chrono::steady_clock::now();
+        auto f = DiagonalFisher::compute(model.config(), model, calib.windows, opt.threads, fb);
+        if (!f) return f.error();
+        fisher.emplace(std::move(*f));
+        result.fisherSeconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - f0).count();
+        result.fisherLoss = fisher->meanLoss();
+    }
     const std::vector<SensitivityOption> options = sensitivityOptions(opt);
     StatsOptions so = opt.stats;
     so.hessian = so.hessian || opt.sensitivity != SensitivityMode::None || opt.keepHessians;
@@ -248,10 +268,16 @@ Expected<AnalysisResult> analyze(const Model& model, const CalibrationSet& calib
             const Eigen::MatrixXf hessian = site.hessian.cast<float>(); // q/k/v and gate/up share it
             for (const auto& l : model.linearLayers()) {
                 if (!sensitivityStatus || l.block != site.layer || l.site != site.name) continue;
-                std::vector<double> kl;
-                OptionVisitor endToEnd;
-                if (e2e)
-                    endToEnd = [&](size_t k, const RowMatrix& q) -> Expected<void> {
+                std::vector<double> kl, fisherErr, fisherOut;
+                OptionVisitor visit;
+                if (e2e || fisher)
+                    visit = [&](size_t k, const RowMatrix& q) -> Expected<void> {
+                        if (fisher) {
+                            fisherErr.push_back(fisher->sensitivity(l.block, l.kind, block[l.kind], q));
+                            fisherOut.push_back(fisher->outputSensitivity(l.block, l.kind, block[l.kind], q, hessian,
+                                                                          double(site.nTokens)));
+                        }
+                        if (!e2e) return {};
                         if (fb && fb->isCanceled()) return makeError(canceledMessage());
                         if (fb) fb->message("end-to-end KL: " + l.name + ", " + sensitivityOptionLabel(options[k]));
                         const auto k0 = std::chrono::steady_clock::now();
@@ -262,12 +288,14 @@ Expected<AnalysisResult> analyze(const Model& model, const CalibrationSet& calib
                         return {};
                     };
                 auto ls = measureLayerOptions(l.name, block[l.kind], block.bias[static_cast<int>(l.kind)], site,
-                                              hessian, options, endToEnd);
+                                              hessian, options, visit);
                 if (!ls) {
                     sensitivityStatus = ls.error();
                     break;
                 }
                 ls->kl = std::move(kl);
+                ls->fisher = std::move(fisherErr);
+                ls->fisherOut = std::move(fisherOut);
                 result.sensitivity.push_back(std::move(*ls));
             }
             result.sensitivitySeconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - s0).count();

@@ -15,7 +15,7 @@ constexpr int kAttnIn = 0, kOIn = 1, kMlpIn = 2, kDownIn = 3; // site indices (k
 
 } // namespace
 
-void BlockGradients::reset(const BlockWeights& w)
+void BlockGradients::reset(const BlockWeights& w, bool withOutputs)
 {
     attnNorm = Eigen::VectorXf::Zero(w.attnNorm.size());
     mlpNorm = Eigen::VectorXf::Zero(w.mlpNorm.size());
@@ -23,6 +23,7 @@ void BlockGradients::reset(const BlockWeights& w)
         const ConstRowMap wk = w[LinearKind(k)];
         weight[size_t(k)] = RowMatrix::Zero(wk.rows(), wk.cols());
         bias[size_t(k)] = Eigen::VectorXf::Zero(w.bias[size_t(k)].size());
+        outputSq[size_t(k)] = withOutputs ? Eigen::VectorXf::Zero(wk.rows()) : Eigen::VectorXf();
     }
 }
 
@@ -172,6 +173,7 @@ void BlockBackward::backward(const BlockWeights& w, const Eigen::MatrixXf& dy, E
         if (g) {
             g->weight[size_t(k)].noalias() += dOut * m_input[size_t(k)]->transpose();
             if (g->bias[size_t(k)].size()) g->bias[size_t(k)] += dOut.rowwise().sum();
+            if (g->outputSq[size_t(k)].size()) g->outputSq[size_t(k)] += dOut.array().square().rowwise().sum().matrix();
         }
         if (add)
             dIn.noalias() += w[k].transpose() * dOut;

@@ -153,6 +153,10 @@ std::string AnalysisStore::missing(const AnalysisResult& r, const AnalysisReques
             return "its sensitivity measured other options (" + names + ")";
         }
     }
+    // Full analyses compute the Fisher measure too, but a full store made before it existed keeps
+    // its (expensive) KL and is reused; only a request for the Fisher measure itself needs it.
+    if (q.sensitivity == SensitivityMode::Fisher && r.sensitivity.front().fisher.empty())
+        return "it holds no Fisher sensitivity";
     if (q.sensitivity == SensitivityMode::Full) {
         if (r.endToEnd.windows == 0) return "it holds no end-to-end KL sensitivity";
         if (r.endToEnd.heldOutSha256 != q.heldOutSha256)

@@ -128,11 +128,13 @@ Expected<LayerSensitivity> readSensitivity(hid_t sens, const std::string& name)
     if (hasLink(id, "groups")) QL_ASSIGN(ls.groups, readArray<int32_t>(id, w, "groups", 1));
     if (hasLink(id, "weight_sq")) QL_ASSIGN(ls.weightSq, readArray<double>(id, w, "weight_sq", 1));
     if (hasLink(id, "kl")) QL_ASSIGN(ls.kl, readArray<double>(id, w, "kl", 1));
+    if (hasLink(id, "fisher")) QL_ASSIGN(ls.fisher, readArray<double>(id, w, "fisher", 1));
+    if (hasLink(id, "fisher_out")) QL_ASSIGN(ls.fisherOut, readArray<double>(id, w, "fisher_out", 1));
     const size_t n = ls.bits.size();
     auto fits = [n](size_t m, bool optional) { return m == n || (optional && m == 0); };
     if (!fits(ls.proxy.size(), false) || !fits(ls.relMse.size(), false) || !fits(ls.sqnrDb.size(), false) ||
         !fits(ls.methods.size(), true) || !fits(ls.groups.size(), true) || !fits(ls.weightSq.size(), true) ||
-        !fits(ls.kl.size(), true))
+        !fits(ls.kl.size(), true) || !fits(ls.fisher.size(), true) || !fits(ls.fisherOut.size(), true))
         return makeError(w + ": its arrays are not all as long as bits (" + std::to_string(n) + ")");
     return ls;
 }
@@ -236,9 +238,15 @@ Expected<EndToEndSummary> readEndToEnd(hid_t file)
         QL_ASSIGN(e.contextKl, readAttr<double>(id, w, "context_kl"));
     }
     if (hasLink(id, "spearman_hawq_kl")) QL_ASSIGN(e.spearmanHawqKl, readArray<double>(id, w, "spearman_hawq_kl", 1));
+    if (hasLink(id, "spearman_fisher_kl"))
+        QL_ASSIGN(e.spearmanFisherKl, readArray<double>(id, w, "spearman_fisher_kl", 1));
+    if (hasLink(id, "spearman_fisher_out_kl"))
+        QL_ASSIGN(e.spearmanFisherOutKl, readArray<double>(id, w, "spearman_fisher_out_kl", 1));
     if (e.spearmanProxyKl.size() != e.bits.size() || e.spearmanRelMseKl.size() != e.bits.size() ||
         (!e.options.empty() && e.options.size() != e.bits.size()) ||
-        (!e.spearmanHawqKl.empty() && e.spearmanHawqKl.size() != e.bits.size()))
+        (!e.spearmanHawqKl.empty() && e.spearmanHawqKl.size() != e.bits.size()) ||
+        (!e.spearmanFisherKl.empty() && e.spearmanFisherKl.size() != e.bits.size()) ||
+        (!e.spearmanFisherOutKl.empty() && e.spearmanFisherOutKl.size() != e.bits.size()))
         return makeError(w + ": bits, options and the spearman_* arrays differ in length");
     return e;
 }

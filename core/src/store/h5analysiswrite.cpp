@@ -132,6 +132,8 @@ Expected<void> writeSensitivity(hid_t sens, const LayerSensitivity& ls)
     if (!ls.methods.empty()) QL_TRY(writeStrings(id, w, "methods", ls.methods));
     if (!ls.groups.empty()) QL_TRY(writeVector(id, w, "groups", ls.groups.data(), ls.groups.size()));
     if (!ls.weightSq.empty()) QL_TRY(writeVector(id, w, "weight_sq", ls.weightSq.data(), ls.weightSq.size()));
+    if (!ls.fisher.empty()) QL_TRY(writeVector(id, w, "fisher", ls.fisher.data(), ls.fisher.size()));
+    if (!ls.fisherOut.empty()) QL_TRY(writeVector(id, w, "fisher_out", ls.fisherOut.data(), ls.fisherOut.size()));
     if (!ls.kl.empty()) QL_TRY(writeVector(id, w, "kl", ls.kl.data(), ls.kl.size()));
     return {};
 }
@@ -157,6 +159,11 @@ Expected<void> writeEndToEnd(hid_t file, const EndToEndSummary& e)
     }
     if (!e.spearmanHawqKl.empty())
         QL_TRY(writeVector(id, w, "spearman_hawq_kl", e.spearmanHawqKl.data(), e.spearmanHawqKl.size()));
+    if (!e.spearmanFisherKl.empty())
+        QL_TRY(writeVector(id, w, "spearman_fisher_kl", e.spearmanFisherKl.data(), e.spearmanFisherKl.size()));
+    if (!e.spearmanFisherOutKl.empty())
+        QL_TRY(
+            writeVector(id, w, "spearman_fisher_out_kl", e.spearmanFisherOutKl.data(), e.spearmanFisherOutKl.size()));
     return {};
 }
 

@@ -25,9 +25,11 @@ enum class AllocMeasure {
     /// HAWQ-style: the input Hessian's mean diagonal (E[x²] over channels, from the statistics)
     /// × ‖ΔW‖² of the width's RTN; needs the weights
     Hawq,
+    Fisher,    ///< ½·Σ F·ΔW² with the diagonal empirical Fisher (analyze --sensitivity fisher or full)
+    FisherOut, ///< ½·Σ_i F_out,i·(ΔW H ΔWᵀ)_ii / n with the Fisher of the layer's outputs (same analyses)
 };
 
-/// "proxy", "output", "kl" or "hawq".
+/// "proxy", "output", "kl", "hawq", "fisher" or "fisher-out".
 Expected<AllocMeasure> parseAllocMeasure(std::string_view name);
 
 /// Runtime constraints and pins of an allocation.

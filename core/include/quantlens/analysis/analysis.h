@@ -94,6 +94,8 @@ struct LayerSensitivity {
     std::vector<std::string> methods; ///< per option; stores without them measured RTN only
     std::vector<int32_t> groups;      ///< per option; stores without them measured groups of 128
     std::vector<double> weightSq;     ///< ||ΔW||²_F (HAWQ's perturbation); empty in older stores
+    std::vector<double> fisher;       ///< ½·Σ F·ΔW² with F the diagonal empirical Fisher; empty when not computed
+    std::vector<double> fisherOut; ///< ½·Σ_i F_out,i·(ΔW H ΔWᵀ)_ii / n, the output Fisher's; empty when not computed
     /// Option k (method and group default to RTN, 128 where the store has none).
     SensitivityOption option(size_t k) const;
 };
@@ -115,16 +117,18 @@ struct AnalysisMeta {
 struct EndToEndSummary {
     int windows = 0; ///< held-out windows (0: end-to-end sensitivity was not computed)
     int seqlen = 0;
-    int64_t tokens = 0;                   ///< tokens each KL averages over
-    std::string heldOutSha256;            ///< of the held-out windows' token ids
-    std::vector<int32_t> bits;            ///< widths, parallel to the correlations
-    std::vector<std::string> options;     ///< option labels, parallel to the correlations
-    std::vector<double> spearmanProxyKl;  ///< over layers at each width: Hessian proxy vs KL
-    std::vector<double> spearmanRelMseKl; ///< over layers at each width: relative output MSE vs KL
-    std::vector<double> spearmanHawqKl;   ///< over layers at each width: HAWQ's E[x²]·‖ΔW‖² vs KL
-    std::string context;                  ///< the plan around each measured layer ("": float)
-    double contextKl = 0;                 ///< KL of that plan itself, same tokens
-    double seconds = 0;                   ///< not stored
+    int64_t tokens = 0;                      ///< tokens each KL averages over
+    std::string heldOutSha256;               ///< of the held-out windows' token ids
+    std::vector<int32_t> bits;               ///< widths, parallel to the correlations
+    std::vector<std::string> options;        ///< option labels, parallel to the correlations
+    std::vector<double> spearmanProxyKl;     ///< over layers at each width: Hessian proxy vs KL
+    std::vector<double> spearmanRelMseKl;    ///< over layers at each width: relative output MSE vs KL
+    std::vector<double> spearmanHawqKl;      ///< over layers at each width: HAWQ's E[x²]·‖ΔW‖² vs KL
+    std::vector<double> spearmanFisherKl;    ///< over layers at each width: ½·Σ F·ΔW² vs KL (empty: no Fisher)
+    std::vector<double> spearmanFisherOutKl; ///< the same for the output Fisher's measure
+    std::string context;                     ///< the plan around each measured layer ("": float)
+    double contextKl = 0;                    ///< KL of that plan itself, same tokens
+    double seconds = 0;                      ///< not stored
 };
 
 /// Everything one analysis produced.
@@ -138,6 +142,8 @@ struct AnalysisResult {
     EndToEndSummary endToEnd;
     double passSeconds = 0;        ///< forward pass with statistics (and proxy sensitivity), not stored
     double sensitivitySeconds = 0; ///< of which sensitivity, not stored
+    double fisherSeconds = 0;      ///< the Fisher's backward sweep, not stored
+    double fisherLoss = 0;         ///< mean cross-entropy of the calibration windows from that sweep, not stored
 };
 
 } // namespace ql

@@ -13,11 +13,18 @@
 
 namespace ql {
 
-/// Which sensitivity measures an analysis computes.
-enum class SensitivityMode { None, Proxy, Full };
-/// "none", "proxy" or "full".
+/// Which sensitivity measures an analysis computes: Proxy the Hessian-based ones; Fisher those
+/// and the diagonal-Fisher measure (a backward sweep over the calibration windows); Full all of
+/// them and the end-to-end KL per layer and option.
+enum class SensitivityMode { None, Proxy, Full, Fisher };
+/// Whether a mode computes the diagonal-Fisher measure (Fisher and Full do).
+inline bool computesFisher(SensitivityMode mode)
+{
+    return mode == SensitivityMode::Fisher || mode == SensitivityMode::Full;
+}
+/// "none", "proxy", "full" or "fisher".
 const char* sensitivityModeName(SensitivityMode mode);
-/// The mode a name spells ("none", "proxy", "full"); nullopt for anything else.
+/// The mode a name spells ("none", "proxy", "full", "fisher"); nullopt for anything else.
 std::optional<SensitivityMode> parseSensitivityMode(std::string_view name);
 
 /// Settings of one analysis run.

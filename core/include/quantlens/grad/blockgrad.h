@@ -18,9 +18,12 @@ struct BlockGradients {
     Eigen::VectorXf mlpNorm;
     std::array<RowMatrix, kLinearCount> weight;     ///< [out, in], as the weights
     std::array<Eigen::VectorXf, kLinearCount> bias; ///< empty where the layer has no bias
+    /// Σ over tokens of (∂L/∂y)² per output of each linear (the diagonal Fisher of its outputs);
+    /// accumulated only when reset() was asked for it, else empty.
+    std::array<Eigen::VectorXf, kLinearCount> outputSq;
 
-    /// Sets every gradient to zero with the shapes of w.
-    void reset(const BlockWeights& w);
+    /// Sets every gradient to zero with the shapes of w (and outputSq when withOutputs).
+    void reset(const BlockWeights& w, bool withOutputs = false);
 };
 
 /// fp32 forward and backward of one decoder block on one sequence (hidden × tokens, positions
