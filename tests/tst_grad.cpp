@@ -4,6 +4,8 @@
 // and cross-entropy; OmniQuant's learnable weight clipping with its straight-through estimator.
 #include "fixturemodel.h"
 #include "testpaths.h"
+#include "torchexchange.h"
+#include "blockfixture.h"
 #include "quantlens/forward/forward.h"
 #include "quantlens/grad/fisher.h"
 #include "quantlens/model/floatweights.h"
@@ -27,138 +29,13 @@ namespace {
 
 using ql::ConstRowMap;
 using ql::RowMatrix;
-using qltest::readAll;
-using RowMatrixD = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-constexpr const char* kPython = "/usr/bin/python3";
-
-// Tensors handed to the reference script as raw float32 files with an index.
-class Exchange {
-public:
-    explicit Exchange(const QString& dir) : m_dir(dir.toStdString()) {}
-    void put(const std::string& name, const Eigen::Ref<const RowMatrix>& m)
-    {
-        std::ofstream(m_dir + "/" + name + ".bin", std::ios::binary)
-            .write(reinterpret_cast<const char*>(m.data()), std::streamsize(m.size() * sizeof(float)));
-        m_index["tensors"][name] = {m.rows(), m.cols()};
-    }
-    void putVector(const std::string& name, const Eigen::VectorXf& v)
-    {
-        std::ofstream(m_dir + "/" + name + ".bin", std::ios::binary)
-            .write(reinterpret_cast<const char*>(v.data()), std::streamsize(v.size() * sizeof(float)));
-        m_index["tensors"][name] = {v.size()};
-    }
-    nlohmann::json& config() { return m_index["config"]; }
-    // Runs the reference; false (with the reason logged) when torch is missing or it fails.
-    bool run(const char* mode)
-    {
-        std::ofstream(m_dir + "/index.json") << m_index.dump();
-        QProcess p;
-        p.start(kPython,
-                {QString(QL_SOURCE_DIR) + "/tests/reference/torch_grad.py", QString::fromStdString(m_dir), mode});
-        if (!p.waitForFinished(120000) || p.exitCode() != 0) {
-            qWarning("torch_grad.py failed: %s", p.readAllStandardError().constData());
-            return false;
-        }
-        const auto shapes = nlohmann::json::parse(readAll(m_dir + "/ref_index.json"));
-        for (const auto& [name, shape] : shapes.items()) {
-            const Eigen::Index rows = shape.empty() ? 1 : shape[0].get<Eigen::Index>();
-            const Eigen::Index cols = shape.size() > 1 ? shape[1].get<Eigen::Index>() : 1;
-            RowMatrixD m(rows, cols);
-            std::ifstream(m_dir + "/ref_" + name + ".bin", std::ios::binary)
-                .read(reinterpret_cast<char*>(m.data()), std::streamsize(m.size() * sizeof(double)));
-            m_ref[name] = m;
-        }
-        return true;
-    }
-    const RowMatrixD& ref(const std::string& name) const { return m_ref.at(name); }
-    bool has(const std::string& name) const { return m_ref.count(name) > 0; }
-
-private:
-    std::string m_dir;
-    nlohmann::json m_index;
-    std::map<std::string, RowMatrixD> m_ref;
-};
-
-bool torchAvailable()
-{
-    QProcess p;
-    p.start(kPython, {"-c", "import torch"});
-    return p.waitForFinished(60000) && p.exitCode() == 0;
-}
-
-// max |ours − ref| / max |ref|: the relative error of a whole tensor.
-double relError(const Eigen::Ref<const RowMatrix>& ours, const RowMatrixD& ref)
-{
-    if (ours.rows() != ref.rows() || ours.cols() != ref.cols()) return 1e9;
-    return (ours.cast<double>() - ref).cwiseAbs().maxCoeff() / std::max(ref.cwiseAbs().maxCoeff(), 1e-30);
-}
-
-RowMatrix randomMatrix(Eigen::Index rows, Eigen::Index cols, float stddev, std::mt19937& rng)
-{
-    std::normal_distribution<float> d(0.f, stddev);
-    RowMatrix m(rows, cols);
-    for (Eigen::Index i = 0; i < m.size(); ++i) m.data()[i] = d(rng);
-    return m;
-}
-
-ql::ModelConfig blockConfig()
-{
-    ql::ModelConfig c;
-    c.hidden = 64;
-    c.intermediate = 96;
-    c.heads = 4;
-    c.kvHeads = 2;
-    c.headDim = 16;
-    c.layers = 1;
-    c.vocab = 50;
-    c.rmsEps = 1e-5f;
-    c.qkvBias = true;
-    return c;
-}
-
-// A block with random weights, q/k/v biases, and with hooks an online rotation of down_proj's
-// input and a 6-bit per-token fake quantization of gate's and up's input.
-struct FixtureBlock {
-    ql::BlockWeights w;
-    Eigen::MatrixXf x, dy;
-    RowMatrix rotation;
-};
-
-FixtureBlock makeBlock(const ql::ModelConfig& c, bool hooks, uint32_t seed)
-{
-    std::mt19937 rng(seed);
-    FixtureBlock f;
-    const Eigen::Index q = Eigen::Index(c.heads) * c.headDim, kv = Eigen::Index(c.kvHeads) * c.headDim;
-    const Eigen::Index shapes[ql::kLinearCount][2] = {{q, c.hidden},
-                                                      {kv, c.hidden},
-                                                      {kv, c.hidden},
-                                                      {c.hidden, q},
-                                                      {c.intermediate, c.hidden},
-                                                      {c.intermediate, c.hidden},
-                                                      {c.hidden, c.intermediate}};
-    for (int k = 0; k < ql::kLinearCount; ++k) {
-        f.w.storage[size_t(k)] = randomMatrix(shapes[k][0], shapes[k][1], 0.15f, rng);
-        f.w.useStorage(ql::LinearKind(k));
-        if (k < 3) f.w.bias[size_t(k)] = randomMatrix(shapes[k][0], 1, 0.1f, rng).col(0);
-    }
-    f.w.attnNorm = Eigen::VectorXf::Ones(c.hidden) + randomMatrix(c.hidden, 1, 0.1f, rng).col(0);
-    f.w.mlpNorm = Eigen::VectorXf::Ones(c.hidden) + randomMatrix(c.hidden, 1, 0.1f, rng).col(0);
-    const Eigen::Index n = 20;
-    f.x = randomMatrix(c.hidden, n, 1.f, rng);
-    f.dy = randomMatrix(c.hidden, n, 1.f, rng);
-    if (hooks) {
-        auto r = ql::HadamardRotation::create(c.intermediate, 7);
-        if (!r) qFatal("rotation: %s", r.error().message.c_str());
-        f.w.downInputRotation = std::make_shared<const ql::HadamardRotation>(std::move(*r));
-        Eigen::MatrixXf eye = Eigen::MatrixXf::Identity(c.intermediate, c.intermediate);
-        f.w.downInputRotation->leftMultiply(eye);
-        f.rotation = eye;
-        for (ql::LinearKind k : {ql::LinearKind::Gate, ql::LinearKind::Up})
-            f.w.actQuant[size_t(k)] = ql::ActQuantSpec{6, true, true};
-    }
-    return f;
-}
-
+using qltest::blockConfig;
+using qltest::Exchange;
+using qltest::FixtureBlock;
+using qltest::makeBlock;
+using qltest::randomMatrix;
+using qltest::relError;
+using qltest::torchAvailable;
 // Runs forward and backward on the fixture: output y, input gradient dx, parameter gradients g.
 bool forwardBackward(ql::BlockBackward& b, const FixtureBlock& f, Eigen::MatrixXf& y, Eigen::MatrixXf& dx,
                      ql::BlockGradients& g)

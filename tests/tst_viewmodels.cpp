@@ -252,6 +252,24 @@ private slots:
                  QString::number(sqnrValue(row, 2), 'f', 1));
         QVERIFY(!m.value(row, ql::SensitivityMeasure::Proxy, 8));
 
+        // An analysis with the Fisher measures gets their columns, after the KL's.
+        auto fisherSnap = std::make_shared<ql::AnalysisSnapshot>(*makeSnapshot());
+        auto withFisher = std::make_shared<ql::AnalysisResult>(*fisherSnap->analysis);
+        for (size_t i = 0; i < withFisher->sensitivity.size(); ++i) {
+            withFisher->sensitivity[i].fisher = {3e-2 * double(i + 1), 2e-2, 1e-2};
+            withFisher->sensitivity[i].fisherOut = {5e-3, 4e-3, 1e-3 * double(i + 1)};
+        }
+        fisherSnap->analysis = withFisher;
+        m.setSnapshot(fisherSnap);
+        QCOMPARE(m.measures().mid(4),
+                 (QList<ql::SensitivityMeasure>{ql::SensitivityMeasure::Fisher, ql::SensitivityMeasure::FisherOut}));
+        QCOMPARE(m.columnCount(), int(ql::SensitivityModel::FixedColumnCount) + 18);
+        QCOMPARE(*m.value(row, ql::SensitivityMeasure::Fisher, 2), 3e-2 * double(row + 1));
+        QCOMPARE(m.index(row, m.columnOf(ql::SensitivityMeasure::FisherOut, 4)).data(Qt::UserRole).toDouble(),
+                 1e-3 * double(row + 1));
+        QCOMPARE(m.headerData(m.columnOf(ql::SensitivityMeasure::Fisher, 3), Qt::Horizontal).toString(),
+                 QStringLiteral("Fisher @3"));
+
         m.setSnapshot(makeSnapshot(true, false));
         QVERIFY(!m.hasKl());
         QCOMPARE(m.columnOf(ql::SensitivityMeasure::Kl, 4), -1);

@@ -135,8 +135,10 @@ void KlScatter::setData(const SensitivityModel* model, const EndToEndSummary* su
     QString rho = tr("Spearman ρ not available");
     if (summary) {
         const auto wi = std::find(summary->bits.begin(), summary->bits.end(), bits);
-        const std::vector<double>& rhos = xMeasure == SensitivityMeasure::Proxy ? summary->spearmanProxyKl
-                                                                                : summary->spearmanRelMseKl;
+        const std::vector<double>& rhos = xMeasure == SensitivityMeasure::Proxy       ? summary->spearmanProxyKl
+                                          : xMeasure == SensitivityMeasure::Fisher    ? summary->spearmanFisherKl
+                                          : xMeasure == SensitivityMeasure::FisherOut ? summary->spearmanFisherOutKl
+                                                                                      : summary->spearmanRelMseKl;
         const size_t i = size_t(wi - summary->bits.begin());
         if (wi != summary->bits.end() && i < rhos.size() && !std::isnan(rhos[i]))
             rho = tr("Spearman ρ = %1").arg(rhos[i], 0, 'f', 3);

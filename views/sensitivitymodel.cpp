@@ -11,8 +11,9 @@ namespace ql {
 
 namespace {
 
-constexpr SensitivityMeasure kAllMeasures[] = {SensitivityMeasure::Proxy, SensitivityMeasure::RelMse,
-                                               SensitivityMeasure::SqnrDb, SensitivityMeasure::Kl};
+constexpr SensitivityMeasure kAllMeasures[] = {SensitivityMeasure::Proxy,  SensitivityMeasure::RelMse,
+                                               SensitivityMeasure::SqnrDb, SensitivityMeasure::Kl,
+                                               SensitivityMeasure::Fisher, SensitivityMeasure::FisherOut};
 
 const std::vector<double>& valuesOf(const LayerSensitivity& s, SensitivityMeasure m)
 {
@@ -21,6 +22,8 @@ const std::vector<double>& valuesOf(const LayerSensitivity& s, SensitivityMeasur
     case SensitivityMeasure::RelMse: return s.relMse;
     case SensitivityMeasure::SqnrDb: return s.sqnrDb;
     case SensitivityMeasure::Kl: return s.kl;
+    case SensitivityMeasure::Fisher: return s.fisher;
+    case SensitivityMeasure::FisherOut: return s.fisherOut;
     }
     return s.proxy;
 }
@@ -117,6 +120,8 @@ QString SensitivityModel::measureName(SensitivityMeasure measure)
     case SensitivityMeasure::RelMse: return tr("Relative output MSE");
     case SensitivityMeasure::SqnrDb: return tr("SQNR (dB)");
     case SensitivityMeasure::Kl: return tr("End-to-end KL");
+    case SensitivityMeasure::Fisher: return tr("Fisher");
+    case SensitivityMeasure::FisherOut: return tr("Output Fisher");
     }
     return {};
 }
@@ -128,6 +133,8 @@ QString SensitivityModel::columnTitle(SensitivityMeasure measure, int bits)
     case SensitivityMeasure::RelMse: return tr("rel MSE @%1").arg(bits);
     case SensitivityMeasure::SqnrDb: return tr("SQNR @%1 (dB)").arg(bits);
     case SensitivityMeasure::Kl: return tr("KL @%1").arg(bits);
+    case SensitivityMeasure::Fisher: return tr("Fisher @%1").arg(bits);
+    case SensitivityMeasure::FisherOut: return tr("out Fisher @%1").arg(bits);
     }
     return {};
 }
@@ -144,6 +151,12 @@ QString SensitivityModel::measureHelp(SensitivityMeasure measure)
     case SensitivityMeasure::Kl:
         return tr("KL divergence of the model's next-token distribution from the float model's when only this "
                   "layer is quantized, on held-out windows (higher: more sensitive)");
+    case SensitivityMeasure::Fisher:
+        return tr("½·Σ F·ΔW² with F the diagonal empirical Fisher of the language-model loss per weight, from a "
+                  "backward sweep over the calibration windows (nats per token; higher: more sensitive)");
+    case SensitivityMeasure::FisherOut:
+        return tr("½·Σ F_out·(ΔW H ΔWᵀ)_ii / tokens with F_out the Fisher of each output of the layer: the "
+                  "Fisher-weighted output error (nats per token; higher: more sensitive)");
     }
     return {};
 }

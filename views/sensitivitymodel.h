@@ -11,7 +11,7 @@
 namespace ql {
 
 /// The per-layer sensitivity measures core stores (LayerSensitivity).
-enum class SensitivityMeasure { Proxy, RelMse, SqnrDb, Kl };
+enum class SensitivityMeasure { Proxy, RelMse, SqnrDb, Kl, Fisher, FisherOut };
 
 /// One sensitivity column: a measure at a bit width.
 struct SensitivityColumn {

@@ -54,6 +54,9 @@ SensitivityView::SensitivityView(Selection* selection, QWidget* parent)
     m_scatterCombo = new QComboBox(page);
     m_scatterCombo->addItem(SensitivityModel::measureName(SensitivityMeasure::Proxy), int(SensitivityMeasure::Proxy));
     m_scatterCombo->addItem(SensitivityModel::measureName(SensitivityMeasure::RelMse), int(SensitivityMeasure::RelMse));
+    m_scatterCombo->addItem(SensitivityModel::measureName(SensitivityMeasure::Fisher), int(SensitivityMeasure::Fisher));
+    m_scatterCombo->addItem(SensitivityModel::measureName(SensitivityMeasure::FisherOut),
+                            int(SensitivityMeasure::FisherOut));
     m_logCheck = new QCheckBox(tr("Log scale"), page);
     m_logCheck->setChecked(true); // the measures span orders of magnitude across layers
     m_logCheck->setToolTip(tr("Logarithmic value axis (not for SQNR, which is already in dB)"));

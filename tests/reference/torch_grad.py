@@ -4,7 +4,7 @@
 Only forward functions are written here (from the LLaMA definition and OmniQuant's quantizer);
 torch derives every gradient. Run with Debian's python3-torch:
 
-  /usr/bin/python3 tests/reference/torch_grad.py DIR block|head|clip
+  /usr/bin/python3 tests/reference/torch_grad.py DIR block|head|clip|omniquant
 
 DIR holds index.json ({"config": {...}, "tensors": {name: shape}}) and <name>.bin, raw
 little-endian float32 in row-major order. The script writes ref_<name>.bin and ref_index.json.
@@ -49,27 +49,25 @@ def rope(x, heads, hd, theta):  # x: tokens × heads·hd, rotate-half
     return (x * cos[:, None, :] + rot * sin[:, None, :]).reshape(n, heads * hd)
 
 
-def block(c, t):
-    names = ["q", "k", "v", "o", "gate", "up", "down"]
-    params = {k: t[k].clone().requires_grad_() for k in ["x", "attn_norm", "mlp_norm"] + names}
-    biases = {k: t["b_" + k].clone().requires_grad_() for k in names if "b_" + k in t}
-    params.update({"b_" + k: v for k, v in biases.items()})
-    P = params
-    n, H, KV, hd, eps = t["x"].shape[1], c["heads"], c["kv_heads"], c["head_dim"], c["eps"]
+NAMES = ["q", "k", "v", "o", "gate", "up", "down"]
 
-    outputs = {}
+
+def block_forward(c, t, P, x, outputs=None):
+    """The decoder block on x (tokens × hidden) with the parameters in P; outputs, when given,
+    receives every linear's output with its gradient retained."""
+    n, H, KV, hd, eps = x.shape[0], c["heads"], c["kv_heads"], c["head_dim"], c["eps"]
 
     def lin(k, inp):
         y = inp @ P[k].T
         y = y + P["b_" + k] if "b_" + k in P else y
-        y.retain_grad()
-        outputs[k] = y
+        if outputs is not None:
+            y.retain_grad()
+            outputs[k] = y
         return y
 
     def ste(value, name):  # a fake-quantized input: the given value, the gradient straight through
         return value + (t[name].T - value).detach() if name in t else value
 
-    x = P["x"].T
     h = rms_norm(x, P["attn_norm"], eps)
     q = rope(lin("q", h), H, hd, c["theta"]).view(n, H, hd).transpose(0, 1)
     k = rope(lin("k", h), KV, hd, c["theta"]).view(n, KV, hd).transpose(0, 1)
@@ -83,9 +81,15 @@ def block(c, t):
     act = torch.nn.functional.silu(lin("gate", h2)) * lin("up", h2)
     if "rotation" in t:
         act = act @ t["rotation"].T
-    y = mid + lin("down", act)
-    loss = (y * t["dy"].T).sum()
-    loss.backward()
+    return mid + lin("down", act)
+
+
+def block(c, t):
+    P = {k: t[k].clone().requires_grad_() for k in ["x", "attn_norm", "mlp_norm"] + NAMES}
+    P.update({"b_" + k: t["b_" + k].clone().requires_grad_() for k in NAMES if "b_" + k in t})
+    outputs = {}
+    y = block_forward(c, t, P, P["x"].T, outputs)
+    (y * t["dy"].T).sum().backward()
     out = {"y": y.T}
     out.update({"d_" + k: v.grad for k, v in P.items()})
     out.update({"out_sq_" + k: (y.grad ** 2).sum(0) for k, y in outputs.items()})
@@ -103,17 +107,14 @@ def head(c, t):
     return {"loss": loss.reshape(1), "d_x": x.grad, "d_norm": norm.grad, "d_head": w.grad}
 
 
-def clip(c, t):
-    w = t["w"].clone().requires_grad_()
-    gamma = t["gamma"].clone().requires_grad_()
-    beta = t["beta"].clone().requires_grad_()
-    bits, gs = c["bits"], c["group"]
+def lwc(w, gamma, beta, bits, gs, symmetric, detach_range=True):
+    """OmniQuant's learnable weight clipping of w in groups of gs inputs."""
     rows, cols = w.shape
     x = w.reshape(-1, gs)
-    # OmniQuant's LWC; the group extrema are constants to the weight's gradient (held fixed).
-    xmax = torch.sigmoid(gamma.reshape(-1, 1)) * x.detach().amax(-1, keepdim=True)
-    xmin = torch.sigmoid(beta.reshape(-1, 1)) * x.detach().amin(-1, keepdim=True)
-    if c["symmetric"]:
+    r = x.detach() if detach_range else x
+    xmax = torch.sigmoid(gamma.reshape(-1, 1)) * r.amax(-1, keepdim=True)
+    xmin = torch.sigmoid(beta.reshape(-1, 1)) * r.amin(-1, keepdim=True)
+    if symmetric:
         half = 2 ** (bits - 1) - 1
         scale = (torch.max(xmax.abs(), xmin.abs()) / half).clamp(min=1e-5, max=1e4)
         zero = half * torch.ones_like(scale)
@@ -123,12 +124,50 @@ def clip(c, t):
     zero = zero.clamp(min=-1e4, max=1e4).round()
     v = x / scale
     q = (v + (v.round() - v).detach() + zero).clamp(0, 2 ** bits - 1)
-    wq = ((q - zero) * scale).reshape(rows, cols)
+    return ((q - zero) * scale).reshape(rows, cols)
+
+
+def clip(c, t):
+    w = t["w"].clone().requires_grad_()
+    gamma = t["gamma"].clone().requires_grad_()
+    beta = t["beta"].clone().requires_grad_()
+    # The group extrema are constants to the weight's gradient (held fixed).
+    wq = lwc(w, gamma, beta, c["bits"], c["group"], c["symmetric"])
     (wq * t["d_out"]).sum().backward()
     return {"wq": wq, "d_gamma": gamma.grad, "d_beta": beta.grad, "d_w": w.grad}
+
+
+def omniquant(c, t):
+    """OmniQuant's LWC training of one block: AdamW on MSE(quantized block(input), target),
+    one step per window in order, for the given epochs."""
+    gs, bits = c["group"], c["bits"]
+    params = {}
+    for k in NAMES:
+        g = torch.full((t[k].shape[0], t[k].shape[1] // gs), c["init"], requires_grad=True)
+        params[k] = (g, torch.full_like(g, c["init"]).requires_grad_())
+    opt = torch.optim.AdamW([p for pair in params.values() for p in pair], lr=c["lr"], weight_decay=0.0)
+    base = {k: t[k] for k in ["attn_norm", "mlp_norm"] + ["b_" + k for k in NAMES if "b_" + k in t]}
+    losses = []
+    for epoch in range(c["epochs"]):
+        total = 0.0
+        for w in range(c["windows"]):
+            P = dict(base)
+            for k in NAMES:
+                P[k] = lwc(t[k], params[k][0], params[k][1], bits, gs, False)
+            y = block_forward(c, t, P, t["x%d" % w].T)
+            loss = torch.nn.functional.mse_loss(y, t["y%d" % w].T)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            total += loss.item()
+        losses.append(total / c["windows"])
+    out = {"epoch_loss": torch.tensor(losses)}
+    for k in NAMES:
+        out["gamma_" + k], out["beta_" + k] = params[k][0].detach(), params[k][1].detach()
+    return out
 
 
 if __name__ == "__main__":
     d, mode = sys.argv[1], sys.argv[2]
     config, tensors = load(d)
-    save(d, {"block": block, "head": head, "clip": clip}[mode](config, tensors))
+    save(d, {"block": block, "head": head, "clip": clip, "omniquant": omniquant}[mode](config, tensors))
