@@ -7,15 +7,8 @@
 # usage: tests/bench/allocmeasures.sh QUANTLENS_CLI [SHARED_DIR]
 set -uo pipefail
 cli=$1; shared=${2:-../shared}
-calib=$shared/data/c4/c4_en_validation_sample_first1000.jsonl
-stories=$shared/data/tinystories/valid_hf_first1000_eot.txt
 work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
-cal=(--calib "$calib" --samples 64 --seqlen 256)
-score() { "$cli" eval "$1" --data "$stories" --chunks 200 --recipe "$2" "${cal[@]}" --kl-ref "$1" --json 2>/dev/null |
-  python3 -c "
-import json,sys
-a=json.load(sys.stdin)
-print('%.4f | %.2f | %.4f' % (a['quantization']['bits_per_weight'], a['ppl'], a['kl']['mean_kl']))"; }
+source "$(dirname "$0")/allocscore.sh"
 echo "| model | plan | measure | bits/weight | TinyStories ppl | TinyStories KL |"
 echo "|---|---|---|---|---|---|"
 for model in stories260k tinystories-656k; do

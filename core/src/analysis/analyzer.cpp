@@ -60,7 +60,7 @@ Expected<QuantSpec> sensitivityOptionSpec(const SensitivityOption& o)
 Expected<LayerSensitivity> measureLayerOptions(const std::string& name, Eigen::Ref<const RowMatrix> w,
                                                const Eigen::VectorXf& bias, const SiteStats& site,
                                                const Eigen::MatrixXf& h, const std::vector<SensitivityOption>& options,
-                                               const OptionVisitor& visit)
+                                               const OptionVisitor& visit, const Eigen::VectorXf* outputFisher)
 {
     LayerSensitivity s;
     s.name = name;
@@ -103,6 +103,10 @@ Expected<LayerSensitivity> measureLayerOptions(const std::string& name, Eigen::R
         const Eigen::MatrixXf dh = dw * h;
         addWidth(s, o, std::max(0.0, (dh.cwiseProduct(dw)).cast<double>().sum()), signal, n,
                  dw.cast<double>().squaredNorm());
+        if (outputFisher) {
+            const Eigen::VectorXd rowErr = dh.cwiseProduct(dw).rowwise().sum().cast<double>() / n;
+            s.fisherOut.push_back(0.5 * outputFisher->cast<double>().dot(rowErr));
+        }
     }
     return s;
 }
@@ -268,15 +272,11 @@ Expected<AnalysisResult> analyze(const Model& model, const CalibrationSet& calib
             const Eigen::MatrixXf hessian = site.hessian.cast<float>(); // q/k/v and gate/up share it
             for (const auto& l : model.linearLayers()) {
                 if (!sensitivityStatus || l.block != site.layer || l.site != site.name) continue;
-                std::vector<double> kl, fisherErr, fisherOut;
+                std::vector<double> kl, fisherErr;
                 OptionVisitor visit;
                 if (e2e || fisher)
                     visit = [&](size_t k, const RowMatrix& q) -> Expected<void> {
-                        if (fisher) {
-                            fisherErr.push_back(fisher->sensitivity(l.block, l.kind, block[l.kind], q));
-                            fisherOut.push_back(fisher->outputSensitivity(l.block, l.kind, block[l.kind], q, hessian,
-                                                                          double(site.nTokens)));
-                        }
+                        if (fisher) fisherErr.push_back(fisher->sensitivity(l.block, l.kind, block[l.kind], q));
                         if (!e2e) return {};
                         if (fb && fb->isCanceled()) return makeError(canceledMessage());
                         if (fb) fb->message("end-to-end KL: " + l.name + ", " + sensitivityOptionLabel(options[k]));
@@ -288,14 +288,14 @@ Expected<AnalysisResult> analyze(const Model& model, const CalibrationSet& calib
                         return {};
                     };
                 auto ls = measureLayerOptions(l.name, block[l.kind], block.bias[static_cast<int>(l.kind)], site,
-                                              hessian, options, visit);
+                                              hessian, options, visit,
+                                              fisher ? &fisher->outputsOf(l.block, l.kind) : nullptr);
                 if (!ls) {
                     sensitivityStatus = ls.error();
                     break;
                 }
                 ls->kl = std::move(kl);
                 ls->fisher = std::move(fisherErr);
-                ls->fisherOut = std::move(fisherOut);
                 result.sensitivity.push_back(std::move(*ls));
             }
             result.sensitivitySeconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - s0).count();

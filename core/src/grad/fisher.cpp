@@ -21,15 +21,6 @@ double DiagonalFisher::sensitivity(int layer, LinearKind k, const Eigen::Ref<con
     return 0.5 * (f.cast<double>().array() * (quantized - weight).cast<double>().array().square()).sum();
 }
 
-double DiagonalFisher::outputSensitivity(int layer, LinearKind k, const Eigen::Ref<const RowMatrix>& weight,
-                                         const Eigen::Ref<const RowMatrix>& quantized, const Eigen::MatrixXf& hessian,
-                                         double n) const
-{
-    const RowMatrix d = quantized - weight;
-    const Eigen::VectorXd rowErr = ((d * hessian).cwiseProduct(d)).rowwise().sum().cast<double>() / n;
-    return 0.5 * outputsOf(layer, k).cast<double>().dot(rowErr);
-}
-
 Expected<DiagonalFisher> DiagonalFisher::compute(const ModelConfig& c, const WeightSource& weights,
                                                  const std::vector<std::vector<int32_t>>& windows, int threads,
                                                  Feedback* fb)

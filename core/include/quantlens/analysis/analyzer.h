@@ -69,11 +69,14 @@ Expected<QuantSpec> sensitivityOptionSpec(const SensitivityOption& option);
 /// Hessian Σxxᵀ (as float for the measures; GPTQ options quantize with the site's own double
 /// Hessian, with the method's default parameters, as a recipe would run them on float inputs).
 /// visit, when set, sees each option's index and quantized weight (the end-to-end KL's input).
+/// outputFisher, when set (the Fisher of each output, DiagonalFisher::outputsOf), adds the
+/// output-Fisher measure ½·Σ_i F_out,i·(ΔW H ΔWᵀ)_ii / n from the proxy's own ΔW·H.
 Expected<LayerSensitivity> measureLayerOptions(const std::string& name, Eigen::Ref<const RowMatrix> weight,
                                                const Eigen::VectorXf& bias, const SiteStats& site,
                                                const Eigen::MatrixXf& hessian,
                                                const std::vector<SensitivityOption>& options,
-                                               const OptionVisitor& visit = {});
+                                               const OptionVisitor& visit = {},
+                                               const Eigen::VectorXf* outputFisher = nullptr);
 
 /// measureLayerOptions' measures of RTN from the Hessian's diagonal h (Σx² per input feature, over n tokens), all
 /// an importance matrix keeps; the bias is not modelled (an imatrix has no channel means).

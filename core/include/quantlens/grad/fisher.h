@@ -32,15 +32,11 @@ public:
     /// ½·Σ F·(quantized − weight)² of linear k of block layer.
     double sensitivity(int layer, LinearKind k, const Eigen::Ref<const RowMatrix>& weight,
                        const Eigen::Ref<const RowMatrix>& quantized) const;
-    /// The diagonal Fisher of linear k's outputs: Σ_w Σ_t (∂L_w/∂y_t)² / N per output.
+    /// The diagonal Fisher of linear k's outputs: Σ_w Σ_t (∂L_w/∂y_t)² / N per output. Weighting
+    /// each output's error on the calibration inputs by it (measureLayerOptions' output-Fisher
+    /// measure) is BRECQ's Fisher-weighted reconstruction error with tokens and outputs taken
+    /// apart; unlike the weight Fisher it sees the input correlations GPTQ exploits.
     const Eigen::VectorXf& outputsOf(int layer, LinearKind k) const { return m_out[size_t(layer)][size_t(k)]; }
-    /// ½·Σ_i F_out,i · (ΔW H ΔWᵀ)_ii / n: the output Fisher times each output's error on the
-    /// calibration inputs (H = Σ x xᵀ over n tokens), BRECQ's Fisher-weighted reconstruction
-    /// error with tokens and outputs taken apart; unlike the weight Fisher it sees the input
-    /// correlations a method such as GPTQ exploits.
-    double outputSensitivity(int layer, LinearKind k, const Eigen::Ref<const RowMatrix>& weight,
-                             const Eigen::Ref<const RowMatrix>& quantized, const Eigen::MatrixXf& hessian,
-                             double n) const;
     /// Predicted tokens F averages over.
     int64_t tokens() const { return m_tokens; }
     /// Mean cross-entropy of the windows (nats per predicted token), a by-product of the sweep.

@@ -26,8 +26,6 @@ public:
     Expected<double> lossAndGradient(const Eigen::VectorXf& norm, const ConstRowMap& head, float eps,
                                      const Eigen::MatrixXf& x, const std::vector<int32_t>& targets, Eigen::MatrixXf& dx,
                                      HeadGradients* grads);
-    /// The counted columns' softmax of the last call, vocab × T (zero columns where not counted).
-    const Eigen::MatrixXf& probabilities() const { return m_p; }
 
 private:
     Eigen::MatrixXf m_h, m_p;
