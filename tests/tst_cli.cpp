@@ -672,6 +672,12 @@ private slots:
             << "\"transforms\": [{\"method\": \"awq\", \"params\": {\"group\": 32}}],"
                " \"rules\": [{\"match\": \"*\", \"method\": \"rtn\", \"bits\": 3, \"group\": 32,"
                " \"channels\": [{\"select\": \"top_absmax_percent\", \"value\": 5, \"bits\": 8}]}]";
+        QTest::newRow("omniquant per channel, skip")
+            << "\"rules\": [{\"match\": \"*\", \"method\": \"omniquant\", \"bits\": 3, \"sym\": false,"
+               " \"group\": -1, \"params\": {\"epochs\": 2}}], \"skip\": [\"model.layers.1.mlp.down_proj\"]";
+        QTest::newRow("autoround per channel")
+            << "\"rules\": [{\"match\": \"*\", \"method\": \"autoround\", \"bits\": 3, \"sym\": false,"
+               " \"group\": -1, \"params\": {\"iters\": 10, \"batch\": 2}}]";
     }
 
     void savedRunEvaluatesAsInMemory()
@@ -751,7 +757,11 @@ private slots:
             QVERIFY(!m["parameters"].empty());
             for (const auto& p : m["parameters"]) QVERIFY(p.contains("default") && p.contains("help"));
         }
-        for (const char* id : {"rtn", "gptq", "pbllm", "hadamard", "smoothquant"}) QVERIFY2(ids.count(id), id);
+        for (const char* id : {"rtn", "gptq", "pbllm", "hadamard", "smoothquant", "omniquant", "autoround"})
+            QVERIFY2(ids.count(id), id);
+        for (const auto& m : j["methods"])
+            if (m["id"] == "omniquant" || m["id"] == "autoround")
+                QCOMPARE(m["kind"].get<std::string>(), std::string("block quantizer"));
         QVERIFY(j["problems"].empty());
     }
 

@@ -1,8 +1,7 @@
 // OmniQuant's learnable weight clipping trained block by block: the trajectory equals torch's
 // (autograd and torch.optim.AdamW in float64 on the same forward, tests/reference/torch_grad.py),
 // and training lowers the block's output error below the unclipped grid's.
-#include "blockfixture.h"
-#include "torchexchange.h"
+#include "blocktraining.h"
 #include "quantlens/grad/blockgrad.h"
 #include "quantlens/methods/omniquant.h"
 
@@ -13,33 +12,14 @@ namespace {
 
 using qltest::RowMatrix;
 
-// Windows of a block: float inputs, their float outputs (the targets), and inputs as quantized
-// earlier blocks would give them (the float ones with a small perturbation).
-struct Windows {
-    std::vector<Eigen::MatrixXf> quantInputs, targets;
-};
-
-Windows makeWindows(const ql::ModelConfig& c, const ql::BlockWeights& w, int count, int tokens, uint32_t seed)
-{
-    std::mt19937 rng(seed);
-    Windows out;
-    ql::BlockBackward b(c);
-    for (int i = 0; i < count; ++i) {
-        const Eigen::MatrixXf x = qltest::randomMatrix(c.hidden, tokens, 1.f, rng);
-        Eigen::MatrixXf y;
-        if (!b.forward(w, x, y)) qFatal("forward failed");
-        out.targets.push_back(y);
-        out.quantInputs.push_back(x + Eigen::MatrixXf(qltest::randomMatrix(c.hidden, tokens, 0.05f, rng)));
-    }
-    return out;
-}
+using qltest::Windows;
 
 // Mean MSE of the block with the given clipping against the targets.
 double blockLoss(const ql::ModelConfig& c, const ql::BlockWeights& w, const ql::BlockClipping& clip,
-                 const ql::ClipQuantSpec& spec, const Windows& win)
+                 const ql::OmniQuantOptions& o, const Windows& win)
 {
     ql::BlockWeights q;
-    ql::applyClipping(w, clip, spec, q);
+    ql::applyClipping(w, clip, o, q);
     ql::BlockBackward b(c);
     double sum = 0;
     for (size_t i = 0; i < win.targets.size(); ++i) {
@@ -67,36 +47,17 @@ private slots:
                   "python3-torch)");
         const ql::ModelConfig c = qltest::blockConfig();
         const qltest::FixtureBlock f = qltest::makeBlock(c, false, 21);
-        const Windows win = makeWindows(c, f.w, 3, 16, 4);
+        const Windows win = qltest::makeWindows(c, f.w, 3, 16, 4);
         ql::OmniQuantOptions o;
-        o.spec = {3, 16, false};
+        o.setAll({3, 16, false});
         o.epochs = 2;
         auto clip = ql::trainBlockClipping(c, f.w, win.quantInputs, win.targets, o);
         QVERIFY2(clip, clip ? "" : clip.error().message.c_str());
 
         qltest::Exchange ex(m_tmp.path());
-        ex.config() = {{"heads", c.heads},
-                       {"kv_heads", c.kvHeads},
-                       {"head_dim", c.headDim},
-                       {"eps", c.rmsEps},
-                       {"theta", c.ropeTheta},
-                       {"bits", 3},
-                       {"group", 16},
-                       {"epochs", 2},
-                       {"windows", 3},
-                       {"lr", 1e-2},
-                       {"init", 4.0}};
-        const char* names[] = {"q", "k", "v", "o", "gate", "up", "down"};
-        ex.putVector("attn_norm", f.w.attnNorm);
-        ex.putVector("mlp_norm", f.w.mlpNorm);
-        for (int k = 0; k < ql::kLinearCount; ++k) {
-            ex.put(names[k], f.w[ql::LinearKind(k)]);
-            if (f.w.bias[size_t(k)].size()) ex.putVector(std::string("b_") + names[k], f.w.bias[size_t(k)]);
-        }
-        for (int w = 0; w < 3; ++w) {
-            ex.put("x" + std::to_string(w), win.quantInputs[size_t(w)]);
-            ex.put("y" + std::to_string(w), win.targets[size_t(w)]);
-        }
+        qltest::putTrainingBlock(ex, c, f.w, win);
+        ex.config().update({{"bits", 3}, {"group", 16}, {"epochs", 2}, {"lr", 1e-2}, {"init", 4.0}});
+        const auto& names = qltest::kTorchLinearNames;
         QVERIFY(ex.run("omniquant"));
         const auto& losses = ex.ref("epoch_loss");
         QCOMPARE(clip->epochLoss.size(), size_t(2));
@@ -126,9 +87,9 @@ private slots:
     {
         const ql::ModelConfig c = qltest::blockConfig();
         const qltest::FixtureBlock f = qltest::makeBlock(c, false, 8);
-        const Windows win = makeWindows(c, f.w, 4, 24, 6);
+        const Windows win = qltest::makeWindows(c, f.w, 4, 24, 6);
         ql::OmniQuantOptions o;
-        o.spec = {3, 16, false};
+        o.setAll({3, 16, false});
         o.epochs = 10;
         auto clip = ql::trainBlockClipping(c, f.w, win.quantInputs, win.targets, o);
         QVERIFY(clip);
@@ -137,14 +98,14 @@ private slots:
             minMax.gamma[size_t(k)].setConstant(40.f); // σ(40) = 1 in fp32
             minMax.beta[size_t(k)].setConstant(40.f);
         }
-        const double learned = blockLoss(c, f.w, *clip, o.spec, win), rtn = blockLoss(c, f.w, minMax, o.spec, win);
+        const double learned = blockLoss(c, f.w, *clip, o, win), rtn = blockLoss(c, f.w, minMax, o, win);
         QCOMPARE(learned, clip->lossAfter);
         qInfo("block MSE: min/max grid %.6g, initial clipping %.6g, learned %.6g", rtn, clip->lossBefore, learned);
         QVERIFY(learned < clip->lossBefore);
         QVERIFY(learned < rtn);
 
         // A group that does not divide a linear's inputs is refused, naming the linear.
-        o.spec.group = 24;
+        o.setAll({3, 24, false});
         auto bad = ql::trainBlockClipping(c, f.w, win.quantInputs, win.targets, o);
         QVERIFY(!bad);
         QVERIFY(bad.error().message.find("q_proj") != std::string::npos);

@@ -925,7 +925,9 @@ private slots:
             {"awq", {"bits", "sym", "group", "alpha_grid", "clip", "max_shrink", "clip_grid"}},
             {"smoothquant", {"alpha"}},
             {"hadamard", {"seed", "online_down"}},
-            {"pbllm", {"salient_fraction", "criterion", "salient_bits"}}};
+            {"pbllm", {"salient_fraction", "criterion", "salient_bits"}},
+            {"omniquant", {"epochs", "lwc_lr", "weight_decay", "init_value"}},
+            {"autoround", {"iters", "lr", "minmax_lr", "batch", "seed", "keep_best"}}};
         const auto checkParams = [&](const std::string& method, const ql::ParamMap& params) {
             QVERIFY2(known.count(method), method.c_str());
             for (const auto& kv : params) QVERIFY2(known.at(method).count(kv.first), (method + "." + kv.first).c_str());

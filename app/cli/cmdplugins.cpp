@@ -46,7 +46,7 @@ int cmdPlugins(const QStringList& args)
     };
     for (const auto& [id, m] : reg.methods())
         j["methods"].push_back({{"id", id},
-                                {"kind", "quantizer"},
+                                {"kind", m.quantizer->asBlockQuantizer() ? "block quantizer" : "quantizer"},
                                 {"plugin", m.plugin},
                                 {"file", m.file},
                                 {"description", m.quantizer->description()},

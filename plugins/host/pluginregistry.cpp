@@ -1,6 +1,7 @@
 #include "pluginregistry.h"
 
 #include "quantlensplugin.h"
+#include "quantlens/quant/blockquantizer.h"
 
 #include <QCoreApplication>
 #include <QDir>
@@ -17,6 +18,19 @@ namespace ql {
 
 namespace {
 
+// Runs f, turning an exception it throws into an error that names who threw.
+template <class F>
+auto guardedCall(const std::string& who, F&& f) -> decltype(f())
+{
+    try {
+        return f();
+    } catch (const std::exception& e) {
+        return makeError(who + "threw: " + e.what());
+    } catch (...) {
+        return makeError(who + "threw an unknown exception");
+    }
+}
+
 // Runs a plugin's method so that nothing it does escapes as an exception, and every error it
 // reports names the plugin.
 class GuardedQuantizer final : public Quantizer {
@@ -32,21 +46,52 @@ public:
     Expected<LayerResult> quantize(const LayerInput& in, const QuantSpec& spec, const ParamMap& params) const override
     {
         const std::string who = "plugin " + m_plugin + ", method " + m_id + ", layer " + in.name + ": ";
-        try {
+        return guardedCall(who, [&]() -> Expected<LayerResult> {
             auto r = m_inner->quantize(in, spec, params);
             if (!r) return makeError(who + r.message());
             if (!in.weight || r->dequantized.rows() != in.weight->rows() || r->dequantized.cols() != in.weight->cols())
                 return makeError(who + "returned a weight of the wrong shape");
             return r;
-        } catch (const std::exception& e) {
-            return makeError(who + "threw: " + e.what());
-        } catch (...) {
-            return makeError(who + "threw an unknown exception");
-        }
+        });
     }
 
 private:
     std::shared_ptr<Quantizer> m_inner;
+    std::string m_plugin;
+    std::string m_id;
+};
+
+// The guard for block methods: every linear with a spec gets a result of its weight's shape.
+class GuardedBlockQuantizer final : public BlockQuantizer {
+public:
+    GuardedBlockQuantizer(std::shared_ptr<Quantizer> inner, std::string plugin)
+        : m_owner(std::move(inner)), m_inner(m_owner->asBlockQuantizer()), m_plugin(std::move(plugin)),
+          m_id(m_owner->id())
+    {}
+    std::string id() const override { return m_id; }
+    std::string description() const override { return m_inner->description(); }
+    std::vector<ParamSpec> parameters() const override { return m_inner->parameters(); }
+    Expected<BlockResult> quantizeBlock(const BlockInput& in, const ParamMap& params, Feedback* fb) const override
+    {
+        const std::string who = "plugin " + m_plugin + ", method " + m_id + ", block " + std::to_string(in.block) +
+                                ": ";
+        return guardedCall(who, [&]() -> Expected<BlockResult> {
+            auto r = m_inner->quantizeBlock(in, params, fb);
+            if (!r) return makeError(who + r.message());
+            for (int k = 0; k < kLinearCount; ++k) {
+                if (!in.specs[size_t(k)]) continue;
+                const auto& layer = r->layers[size_t(k)];
+                const ConstRowMap w = (*in.weights)[LinearKind(k)];
+                if (!layer || layer->dequantized.rows() != w.rows() || layer->dequantized.cols() != w.cols())
+                    return makeError(who + "returned no weight, or one of the wrong shape, for " + in.names[size_t(k)]);
+            }
+            return r;
+        });
+    }
+
+private:
+    std::shared_ptr<Quantizer> m_owner;
+    const BlockQuantizer* m_inner;
     std::string m_plugin;
     std::string m_id;
 };
@@ -65,17 +110,13 @@ public:
     Expected<void> apply(FloatWeights& weights, const TransformContext& ctx, const ParamMap& params) const override
     {
         const std::string who = "plugin " + m_plugin + ", transform " + m_id + ": ";
-        try {
+        return guardedCall(who, [&]() -> Expected<void> {
             auto r = m_inner->apply(weights, ctx, params);
             if (!r) return makeError(who + r.message());
             auto valid = weights.validate();
             if (!valid) return makeError(who + "left the weights inconsistent: " + valid.message());
             return {};
-        } catch (const std::exception& e) {
-            return makeError(who + "threw: " + e.what());
-        } catch (...) {
-            return makeError(who + "threw an unknown exception");
-        }
+        });
     }
 
 private:
@@ -173,7 +214,12 @@ void PluginRegistry::consider(const QString& file)
     for (const auto& q : made) {
         const std::string id = q ? q->id() : std::string();
         if (!q || !declaredId(id, "method")) continue;
-        m_methods[id] = MethodInfo{id, name, path, std::make_shared<GuardedQuantizer>(q, name)};
+        std::shared_ptr<Quantizer> guarded;
+        if (q->asBlockQuantizer())
+            guarded = std::make_shared<GuardedBlockQuantizer>(q, name);
+        else
+            guarded = std::make_shared<GuardedQuantizer>(q, name);
+        m_methods[id] = MethodInfo{id, name, path, std::move(guarded)};
     }
     for (const auto& t : madeTransforms) {
         const std::string id = t ? t->id() : std::string();

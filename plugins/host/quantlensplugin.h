@@ -5,6 +5,7 @@
 // "description": "..."}) that the host reads before loading it, so a module built for another
 // API version is never loaded. "methods" lists the ids of its quantizers and transforms alike.
 
+#include "quantlens/quant/blockquantizer.h"
 #include "quantlens/quant/quantizer.h"
 #include "quantlens/quant/transform.h"
 

@@ -1,10 +1,10 @@
 #!/usr/bin/python3
 """Independent gradients for QuantLens' backward pass, by torch autograd in float64.
 
-Only forward functions are written here (from the LLaMA definition and OmniQuant's quantizer);
+Only forward functions are written here (from the LLaMA definition and OmniQuant's and AutoRound's quantizers);
 torch derives every gradient. Run with Debian's python3-torch:
 
-  /usr/bin/python3 tests/reference/torch_grad.py DIR block|head|clip|omniquant
+  /usr/bin/python3 tests/reference/torch_grad.py DIR block|head|clip|omniquant|roundq|autoround
 
 DIR holds index.json ({"config": {...}, "tensors": {name: shape}}) and <name>.bin, raw
 little-endian float32 in row-major order. The script writes ref_<name>.bin and ref_index.json.
@@ -167,7 +167,81 @@ def omniquant(c, t):
     return out
 
 
+def round_ste(x):
+    return x + (x.round() - x).detach()
+
+
+def autoround_q(w, v, mn, mx, bits, gs):
+    """AutoRound's asymmetric quantize-dequantize of w in groups of gs inputs, with rounding
+    offsets v and min/max factors mn, mx (one per group); the scale is an fp16 value."""
+    rows, cols = w.shape
+    x = w.reshape(-1, gs)
+    lo = x.amin(-1).clamp(max=0) * mn.reshape(-1)
+    hi = x.amax(-1).clamp(min=0) * mx.reshape(-1)
+    maxq = 2 ** bits - 1
+    # fp16 scale, floored at fp16(1e-5) (the same as clamping in fp16, which CPU torch lacks).
+    # The cast passes the gradient unrounded: in the reference the scale's gradient is an fp16
+    # tensor, rounded to fp16 before it reaches the factors; QuantLens keeps it in fp32 (sign
+    # descent uses only its sign), and this reference checks that choice.
+    floor = torch.tensor(1e-5).to(torch.float16).to(torch.float64).item()
+    raw = (hi - lo) / maxq
+    scale = (raw + (raw.to(torch.float16).to(torch.float64) - raw).detach()).clamp(min=floor)
+    zero = round_ste(-lo / scale)
+    q = (round_ste(x / scale[:, None] + v.reshape(-1, gs)) + zero[:, None]).clamp(0, maxq)
+    return (scale[:, None] * (q - zero[:, None])).reshape(rows, cols)
+
+
+def roundq(c, t):
+    v = t["v"].clone().requires_grad_()
+    mn = t["min"].clone().requires_grad_()
+    mx = t["max"].clone().requires_grad_()
+    wq = autoround_q(t["w"], v, mn, mx, c["bits"], c["group"])
+    (wq * t["d_out"]).sum().backward()
+    return {"wq": wq, "d_v": v.grad, "d_min": mn.grad, "d_max": mx.grad}
+
+
+def autoround(c, t):
+    """AutoRound's training of one block: each iteration, MSE over all windows' outputs, then
+    p -= lr·(1 − i/iters)·sign(grad) (torch's LinearLR from 1 to 0) and the factors clamped to
+    [0, 1]; returns the parameters the last iteration used (keep-last mode) and every loss."""
+    gs, bits, iters, lr = c["group"], c["bits"], c["iters"], c["lr"]
+    params = {}
+    for k in NAMES:
+        rows, cols = t[k].shape
+        params[k] = (torch.zeros(rows, cols, requires_grad=True),
+                     torch.ones(rows, cols // gs, requires_grad=True),
+                     torch.ones(rows, cols // gs, requires_grad=True))
+    base = {k: t[k] for k in ["attn_norm", "mlp_norm"] + ["b_" + k for k in NAMES if "b_" + k in t]}
+    target = torch.cat([t["y%d" % w].T for w in range(c["windows"])])
+    losses, kept = [], None
+    for i in range(iters):
+        P = dict(base)
+        for k in NAMES:
+            P[k] = autoround_q(t[k], *params[k], bits, gs)
+        y = torch.cat([block_forward(c, t, P, t["x%d" % w].T) for w in range(c["windows"])])
+        loss = torch.nn.functional.mse_loss(y, target)
+        for pr in params.values():
+            for p in pr:
+                p.grad = None
+        loss.backward()
+        losses.append(loss.item())
+        if i == iters - 1:
+            kept = {k: [p.detach().clone() for p in pr] for k, pr in params.items()}
+        step = lr * (1.0 - i / iters)
+        with torch.no_grad():
+            for v, mn, mx in params.values():
+                for p in (v, mn, mx):
+                    p -= step * p.grad.sign()
+                mn.clamp_(0, 1)
+                mx.clamp_(0, 1)
+    out = {"iter_loss": torch.tensor(losses)}
+    for k in NAMES:
+        out["v_" + k], out["min_" + k], out["max_" + k] = kept[k]
+    return out
+
+
 if __name__ == "__main__":
     d, mode = sys.argv[1], sys.argv[2]
     config, tensors = load(d)
-    save(d, {"block": block, "head": head, "clip": clip, "omniquant": omniquant}[mode](config, tensors))
+    save(d, {"block": block, "head": head, "clip": clip, "omniquant": omniquant, "roundq": roundq,
+             "autoround": autoround}[mode](config, tensors))

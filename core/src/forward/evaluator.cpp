@@ -47,25 +47,6 @@ double secondsSince(Clock::time_point t0)
     return std::chrono::duration<double>(Clock::now() - t0).count();
 }
 
-// Forwards a progress sub-range to a parent Feedback.
-class SubFeedback final : public Feedback {
-public:
-    SubFeedback(Feedback* parent, double from, double span) : m_parent(parent), m_from(from), m_span(span) {}
-    void progress(double f) override
-    {
-        if (m_parent) m_parent->progress(m_from + m_span * f);
-    }
-    void message(const std::string& t) override
-    {
-        if (m_parent) m_parent->message(t);
-    }
-    bool isCanceled() const override { return m_parent && m_parent->isCanceled(); }
-
-private:
-    Feedback* m_parent;
-    double m_from, m_span;
-};
-
 int batchSize(const EvalOptions& opt, int hidden, int vocab, int scored, bool keepLogits, size_t windows)
 {
     const double perWindow = double(opt.ctx) * hidden * 4.0 + (keepLogits ? double(scored) * vocab * 4.0 : 0.0);

@@ -207,4 +207,14 @@ void BlockBackward::backward(const BlockWeights& w, const Eigen::MatrixXf& dy, E
     rmsNormBackward(m_x, m_r1, w.attnNorm, dh, dx, g ? &g->attnNorm : nullptr);
 }
 
+void copyBlockFrame(const BlockWeights& block, BlockWeights& out)
+{
+    out.attnNorm = block.attnNorm;
+    out.mlpNorm = block.mlpNorm;
+    out.bias = block.bias;
+    out.downInputRotation = block.downInputRotation;
+    out.actQuant = block.actQuant;
+    out.q8_1Mins.fill(nullptr); // a runtime's correction, which the backward pass refuses
+}
+
 } // namespace ql

@@ -49,12 +49,12 @@ Grid fitGrid(const float* x, Eigen::Index n, const ClipQuantSpec& spec, float a,
 
 bool ClippedFakeQuant::fits(const ClipQuantSpec& spec, Eigen::Index in)
 {
-    return spec.bits >= 2 && spec.bits <= 16 && spec.group >= 0 && in > 0 && (spec.group == 0 || in % spec.group == 0);
+    return learnedGridFits(spec.bits, 16, spec.group, in);
 }
 
 Eigen::Index ClippedFakeQuant::groups(const ClipQuantSpec& spec, Eigen::Index in)
 {
-    return spec.group > 0 ? in / spec.group : 1;
+    return learnedGridGroups(spec.group, in);
 }
 
 void ClippedFakeQuant::forward(const ConstRowMap& w, const ClipQuantSpec& spec, const Eigen::MatrixXf& gamma,
@@ -73,6 +73,31 @@ void ClippedFakeQuant::forward(const ConstRowMap& w, const ClipQuantSpec& spec, 
                 o[i] = (q - g.zero) * g.scale;
             }
         }
+}
+
+Expected<QuantizedTensor> ClippedFakeQuant::encode(const ConstRowMap& w, const ClipQuantSpec& spec,
+                                                   const Eigen::MatrixXf& gamma, const Eigen::MatrixXf& beta,
+                                                   const FormatSpec& format)
+{
+    if (spec.symmetric) return makeError("learned clipping: symmetric grids have no integer format here");
+    auto t = QuantizedTensor::create(w.rows(), w.cols(), format);
+    if (!t) return t.error();
+    const Eigen::Index in = w.cols(), ng = groups(spec, in), gs = in / ng;
+    if (t->format().kind != FormatKind::IntAsym || t->format().bits != spec.bits || t->groups() != ng)
+        return makeError(std::string("learned clipping: format ") + format.format + " with " +
+                         std::to_string(t->groups()) + " groups per row cannot hold an asymmetric " +
+                         std::to_string(spec.bits) + "-bit grid of " + std::to_string(ng) + " groups");
+    for (Eigen::Index r = 0; r < w.rows(); ++r)
+        for (Eigen::Index gi = 0; gi < ng; ++gi) {
+            const float* x = w.row(r).data() + gi * gs;
+            const Grid g = fitGrid(x, gs, spec, sigmoid(gamma(r, gi)), sigmoid(beta(r, gi)));
+            QL_TRY(t->setParams(r, int(gi), GroupParams{g.scale, g.zero}));
+            for (Eigen::Index i = 0; i < gs; ++i) {
+                const float q = std::clamp(std::nearbyint(x[i] / g.scale) + g.zero, 0.f, g.qmax);
+                QL_TRY(t->setCode(r, gi * gs + i, uint32_t(q)));
+            }
+        }
+    return t;
 }
 
 void ClippedFakeQuant::backward(const ConstRowMap& w, const ClipQuantSpec& spec, const Eigen::MatrixXf& gamma,

@@ -33,19 +33,13 @@ double meanSquare(const Eigen::MatrixXf& a, const Eigen::MatrixXf& b)
 
 } // namespace
 
-void applyClipping(const BlockWeights& block, const BlockClipping& clip, const ClipQuantSpec& spec, BlockWeights& out)
+void applyClipping(const BlockWeights& block, const BlockClipping& clip, const OmniQuantOptions& o, BlockWeights& out)
 {
-    out.attnNorm = block.attnNorm;
-    out.mlpNorm = block.mlpNorm;
-    out.bias = block.bias;
-    out.downInputRotation = block.downInputRotation;
-    out.actQuant = block.actQuant;
-    out.q8_1Mins.fill(nullptr);
-    for (int k = 0; k < kLinearCount; ++k) {
-        ClippedFakeQuant::forward(block[LinearKind(k)], spec, clip.gamma[size_t(k)], clip.beta[size_t(k)],
-                                  out.storage[size_t(k)]);
-        out.useStorage(LinearKind(k));
-    }
+    std::array<bool, kLinearCount> trained{};
+    for (int k = 0; k < kLinearCount; ++k) trained[size_t(k)] = o.specs[size_t(k)].has_value();
+    fillTrainedBlock(block, trained, out, [&](int k, const ConstRowMap& w, RowMatrix& q) {
+        ClippedFakeQuant::forward(w, *o.specs[size_t(k)], clip.gamma[size_t(k)], clip.beta[size_t(k)], q);
+    });
 }
 
 Expected<BlockClipping> trainBlockClipping(const ModelConfig& c, const BlockWeights& block,
@@ -60,11 +54,13 @@ Expected<BlockClipping> trainBlockClipping(const ModelConfig& c, const BlockWeig
     BlockClipping clip;
     for (int k = 0; k < kLinearCount; ++k) {
         const ConstRowMap w = block[LinearKind(k)];
-        if (!ClippedFakeQuant::fits(o.spec, w.cols()))
+        if (!o.specs[size_t(k)]) continue;
+        const ClipQuantSpec& spec = *o.specs[size_t(k)];
+        if (!ClippedFakeQuant::fits(spec, w.cols()))
             return makeError("OmniQuant: " + std::string(linearShortName(LinearKind(k))) + " has " +
-                             std::to_string(w.cols()) + " inputs, which groups of " + std::to_string(o.spec.group) +
-                             " do not divide");
-        const Eigen::Index g = ClippedFakeQuant::groups(o.spec, w.cols());
+                             std::to_string(w.cols()) + " inputs, which groups of " + std::to_string(spec.group) +
+                             " do not divide (or " + std::to_string(spec.bits) + " bits is outside 2..16)");
+        const Eigen::Index g = ClippedFakeQuant::groups(spec, w.cols());
         clip.gamma[size_t(k)] = Eigen::MatrixXf::Constant(w.rows(), g, o.initValue);
         clip.beta[size_t(k)] = Eigen::MatrixXf::Constant(w.rows(), g, o.initValue);
     }
@@ -73,7 +69,7 @@ Expected<BlockClipping> trainBlockClipping(const ModelConfig& c, const BlockWeig
     BlockGradients grads;
     Eigen::MatrixXf y, dy, dx;
     auto evaluate = [&]() -> Expected<double> {
-        applyClipping(block, clip, o.spec, q);
+        applyClipping(block, clip, o, q);
         double sum = 0;
         for (size_t w = 0; w < quantInputs.size(); ++w) {
             QL_TRY(bb.forward(q, quantInputs[w], y));
@@ -90,7 +86,7 @@ Expected<BlockClipping> trainBlockClipping(const ModelConfig& c, const BlockWeig
         double epochSum = 0;
         for (size_t w = 0; w < quantInputs.size(); ++w) {
             if (fb && fb->isCanceled()) return makeError(canceledMessage());
-            applyClipping(block, clip, o.spec, q);
+            applyClipping(block, clip, o, q);
             QL_TRY(bb.forward(q, quantInputs[w], y));
             epochSum += meanSquare(y, targets[w]);
             dy = (y - targets[w]) * (2.0f / float(y.size())); // torch's MSELoss, mean over elements
@@ -98,11 +94,13 @@ Expected<BlockClipping> trainBlockClipping(const ModelConfig& c, const BlockWeig
             bb.backward(q, dy, dx, &grads);
             ++t;
             for (int k = 0; k < kLinearCount; ++k) {
+                if (!o.specs[size_t(k)]) continue;
                 const RowMatrix& dWq = grads.weight[size_t(k)];
                 Eigen::MatrixXf dg = Eigen::MatrixXf::Zero(clip.gamma[size_t(k)].rows(), clip.gamma[size_t(k)].cols());
                 Eigen::MatrixXf db = dg;
-                ClippedFakeQuant::backward(block[LinearKind(k)], o.spec, clip.gamma[size_t(k)], clip.beta[size_t(k)],
-                                           ConstRowMap(dWq.data(), dWq.rows(), dWq.cols()), dg, db, nullptr);
+                ClippedFakeQuant::backward(block[LinearKind(k)], *o.specs[size_t(k)], clip.gamma[size_t(k)],
+                                           clip.beta[size_t(k)], ConstRowMap(dWq.data(), dWq.rows(), dWq.cols()), dg,
+                                           db, nullptr);
                 gammaOpt[size_t(k)].step(clip.gamma[size_t(k)], dg, o.lwcLr, o.weightDecay, t);
                 betaOpt[size_t(k)].step(clip.beta[size_t(k)], db, o.lwcLr, o.weightDecay, t);
             }

@@ -2,11 +2,13 @@
 
 #include "pipeline/channeloverrides.h"
 #include "quantlens/base/threadscope.h"
+#include "quantlens/quant/blockquantizer.h"
 
 #include "quantlens/forward/forward.h"
 #include "quantlens/base/params.h"
 
 #include <chrono>
+#include <cstdio>
 #include <sstream>
 
 namespace ql {
@@ -114,6 +116,26 @@ Expected<std::shared_ptr<QuantizedModel>> QuantPipeline::run(const std::map<std:
         job.spec.params = std::move(*params);
         jobs.emplace(std::make_pair(it->second->block, static_cast<int>(it->second->kind)), std::move(job));
     }
+    // A block method trains the block as a whole: every quantized linear of its block uses it,
+    // with the same parameters (the formats may differ).
+    std::map<int, const Job*> blockJobs; // block -> the first job of a block method there
+    for (const auto& [key, job] : jobs)
+        if (job.method->asBlockQuantizer() && !blockJobs.count(key.first)) blockJobs[key.first] = &job;
+    for (const auto& [key, job] : jobs) {
+        auto bj = blockJobs.find(key.first);
+        if (bj == blockJobs.end()) continue;
+        if (job.spec.method != bj->second->spec.method)
+            return makeError("quantize: layer " + job.layer->name + " uses method " + job.spec.method + " but " +
+                             bj->second->layer->name + " uses " + bj->second->spec.method +
+                             ", which quantizes whole blocks: every quantized linear of block " +
+                             std::to_string(key.first) + " must use it (or be skipped)");
+        if (job.spec.params != bj->second->spec.params)
+            return makeError("quantize: layers " + bj->second->layer->name + " and " + job.layer->name + " give " +
+                             job.spec.method + " different parameters; a block method takes one set per block");
+        if (!job.spec.channels.empty())
+            return makeError("quantize: layer " + job.layer->name + ": " + job.spec.method +
+                             " quantizes whole blocks and takes no salient-channel overrides");
+    }
 
     const WeightSource& base = opt.base ? *opt.base : static_cast<const WeightSource&>(m_model);
     auto qm = std::make_shared<QuantizedModel>(m_model, base);
@@ -127,6 +149,30 @@ Expected<std::shared_ptr<QuantizedModel>> QuantPipeline::run(const std::map<std:
     std::vector<Eigen::MatrixXf> states;
     int statesBlock = -1;
     BlockCheckpoint checkpoint;
+    // Brings states to the input of block b (finishing a block left at a site on the way).
+    auto statesTo = [&](int b) -> Expected<void> {
+        if (statesBlock < 0) {
+            states.resize(calib.windows.size());
+            for (size_t s = 0; s < calib.windows.size(); ++s) QL_TRY(base.embed(calib.windows[s], states[s]));
+            statesBlock = 0;
+        }
+        if (checkpoint.layer >= 0 && checkpoint.layer < b) {
+            const int finished = checkpoint.layer;
+            QL_TRY(engine.runBlockPart(finished, states, checkpoint, fo, nullptr));
+            ++m_stats.blockParts;
+            statesBlock = finished + 1;
+        }
+        if (statesBlock < b) {
+            QL_TRY(engine.runLayers(statesBlock, b, states, fo, nullptr));
+            m_stats.blockForwards += b - statesBlock;
+            statesBlock = b;
+        }
+        return {};
+    };
+    // Block methods' targets: the float model's stream, kept apart from states in sequential
+    // mode (in parallel mode states are that stream).
+    std::vector<Eigen::MatrixXf> floatStates;
+    int floatStatesBlock = -1;
     // Identity of what the next layer's inputs depend on: the calibration set, the mode and, in
     // sequential mode, every spec applied before it.
     std::string upstream = calib.sha256 + (opt.sequential ? "|sequential|" : "|parallel|") + opt.baseIdentity;
@@ -135,6 +181,94 @@ Expected<std::shared_ptr<QuantizedModel>> QuantPipeline::run(const std::map<std:
 
     BlockWeights floatBlock;
     for (int b = 0; b < cfg.layers; ++b) {
+        if (blockJobs.count(b)) {
+            std::vector<Job*> group;
+            for (int k = 0; k < kLinearCount; ++k)
+                if (auto it = jobs.find({b, k}); it != jobs.end()) group.push_back(&it->second);
+            // Each layer's key holds every spec of the block: the block is trained as one.
+            std::string blockSpecs;
+            for (Job* j : group) blockSpecs += j->layer->name + "#" + specKey(j->spec) + ";";
+            std::vector<std::string> keys;
+            bool allCached = true;
+            for (Job* j : group) {
+                keys.push_back(j->layer->name + "#block:" + blockSpecs + "#" + upstream);
+                allCached = allCached && m_cache.count(keys.back());
+            }
+            if (!allCached) {
+                if (calib.windows.empty())
+                    return makeError("quantize: block " + std::to_string(b) + ": method " + group.front()->spec.method +
+                                     " needs calibration data (give --calib FILE or a calibration file in the recipe)");
+                if (fb && fb->isCanceled()) return makeError(canceledMessage());
+                QL_TRY(statesTo(b));
+                // The float stream to block b's output: the targets.
+                std::vector<Eigen::MatrixXf>* targets = &floatStates;
+                std::vector<Eigen::MatrixXf> parallelTargets;
+                if (opt.sequential) {
+                    if (floatStatesBlock < 0 || floatStatesBlock > b) {
+                        floatStates.resize(calib.windows.size());
+                        for (size_t s = 0; s < calib.windows.size(); ++s)
+                            QL_TRY(base.embed(calib.windows[s], floatStates[s]));
+                        floatStatesBlock = 0;
+                    }
+                    QL_TRY(floatEngine.runLayers(floatStatesBlock, b + 1, floatStates, fo, nullptr));
+                    m_stats.blockForwards += b + 1 - floatStatesBlock;
+                    floatStatesBlock = b + 1;
+                } else {
+                    parallelTargets = states;
+                    QL_TRY(floatEngine.runLayers(b, b + 1, parallelTargets, fo, nullptr));
+                    ++m_stats.blockForwards;
+                    targets = &parallelTargets;
+                }
+                QL_TRY(base.block(b, floatBlock));
+                BlockInput in;
+                in.block = b;
+                in.config = &cfg;
+                in.weights = &floatBlock;
+                in.inputs = &states;
+                in.targets = targets;
+                for (Job* j : group) {
+                    const int k = static_cast<int>(j->layer->kind);
+                    in.specs[size_t(k)] = &j->spec;
+                    in.names[size_t(k)] = j->layer->name;
+                    if (j->spec.activations.active()) floatBlock.actQuant[size_t(k)] = j->spec.activations;
+                }
+                const Job& first = *group.front();
+                if (fb) fb->message("block " + std::to_string(b) + ": " + first.spec.method);
+                SubFeedback sub(fb, double(done) / total, double(group.size()) / total);
+                auto r = first.method->asBlockQuantizer()->quantizeBlock(in, first.spec.params, &sub);
+                if (!r) return makeError("quantize: block " + std::to_string(b) + ": " + r.message());
+                attachBlockLoss(*r);
+                for (size_t i = 0; i < group.size(); ++i) {
+                    auto& layer = r->layers[size_t(static_cast<int>(group[i]->layer->kind))];
+                    if (!layer)
+                        return makeError("quantize: block " + std::to_string(b) + ": method " + first.spec.method +
+                                         " returned no result for " + group[i]->layer->name);
+                    layer->report.notes.insert(layer->report.notes.end(), r->notes.begin(), r->notes.end());
+                    m_cache[keys[i]] = std::make_shared<const LayerResult>(std::move(*layer));
+                    ++m_stats.layersQuantized;
+                }
+                if (fb) {
+                    char line[160];
+                    std::snprintf(line, sizeof line, "block %d: %s output MSE %.6g -> %.6g", b,
+                                  first.spec.method.c_str(), r->lossBefore, r->lossAfter);
+                    fb->message(line);
+                }
+            } else {
+                m_stats.layersReused += int(group.size());
+            }
+            for (size_t i = 0; i < group.size(); ++i) {
+                Job& j = *group[i];
+                qm->setLayer(QuantizedLayer{j.layer->name, b, j.layer->kind, j.spec, m_cache.at(keys[i])});
+                ++done;
+            }
+            if (fb) fb->progress(double(done) / total);
+            if (opt.sequential) {
+                std::string chain = upstream;
+                for (const auto& k : keys) chain += "|" + k;
+                upstream = sha256Hex(chain.data(), chain.size());
+            }
+            continue;
+        }
         bool blockLoaded = false; // converted once per block, and only when a layer needs it
         // The linears in true-sequential order, grouped by the site they read.
         for (const BlockPoint point : kSitePoints) {
@@ -163,22 +297,7 @@ Expected<std::shared_ptr<QuantizedModel>> QuantPipeline::run(const std::map<std:
                                  (detail::needsSiteStatistics(group.front()->spec) ? " with a channel selector" : "") +
                                  " needs calibration data (give --calib FILE or a calibration file in the recipe)");
             if (needSite) {
-                if (statesBlock < 0) {
-                    states.resize(calib.windows.size());
-                    for (size_t s = 0; s < calib.windows.size(); ++s) QL_TRY(base.embed(calib.windows[s], states[s]));
-                    statesBlock = 0;
-                }
-                if (checkpoint.layer >= 0 && checkpoint.layer < b) { // finish the block left at a site
-                    const int finished = checkpoint.layer;
-                    QL_TRY(engine.runBlockPart(finished, states, checkpoint, fo, nullptr));
-                    ++m_stats.blockParts;
-                    statesBlock = finished + 1;
-                }
-                if (statesBlock < b) {
-                    QL_TRY(engine.runLayers(statesBlock, b, states, fo, nullptr));
-                    m_stats.blockForwards += b - statesBlock;
-                    statesBlock = b;
-                }
+                QL_TRY(statesTo(b));
                 const std::string site = siteName(b, point);
                 capture.wantInputs = needInputs;
                 capture.stats.name = site;

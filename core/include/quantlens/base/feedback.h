@@ -16,6 +16,25 @@ public:
     virtual bool isCanceled() const { return false; }
 };
 
+/// Forwards progress in a sub-range [from, from + span] of a parent's job (which may be null).
+class SubFeedback final : public Feedback {
+public:
+    SubFeedback(Feedback* parent, double from, double span) : m_parent(parent), m_from(from), m_span(span) {}
+    void progress(double f) override
+    {
+        if (m_parent) m_parent->progress(m_from + m_span * f);
+    }
+    void message(const std::string& t) override
+    {
+        if (m_parent) m_parent->message(t);
+    }
+    bool isCanceled() const override { return m_parent && m_parent->isCanceled(); }
+
+private:
+    Feedback* m_parent;
+    double m_from, m_span;
+};
+
 /// The error message every canceled core job returns.
 inline const char* canceledMessage()
 {

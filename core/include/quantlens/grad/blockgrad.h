@@ -69,6 +69,28 @@ private:
 void rmsNormBackward(const Eigen::MatrixXf& x, const Eigen::VectorXf& r, const Eigen::VectorXf& w,
                      const Eigen::MatrixXf& dy, Eigen::MatrixXf& dx, Eigen::VectorXf* dw);
 
+/// Copies everything of block but its linear weights into out (norms, biases, forward hooks);
+/// the methods that train a block's weights fill those themselves.
+void copyBlockFrame(const BlockWeights& block, BlockWeights& out);
+
+/// out = block with the linears a method trains replaced: for each k with trained[k],
+/// fill(k, block[k], out.storage[k]) writes the weight; every other linear views block's own.
+template <class Fill>
+void fillTrainedBlock(const BlockWeights& block, const std::array<bool, kLinearCount>& trained, BlockWeights& out,
+                      Fill&& fill)
+{
+    copyBlockFrame(block, out);
+    for (int k = 0; k < kLinearCount; ++k) {
+        const ConstRowMap w = block[LinearKind(k)];
+        if (!trained[size_t(k)]) {
+            out.setView(LinearKind(k), w.data(), w.rows(), w.cols());
+            continue;
+        }
+        fill(k, w, out.storage[size_t(k)]);
+        out.useStorage(LinearKind(k));
+    }
+}
+
 /// 1/sqrt(mean(x²) + eps) of every column of x.
 Eigen::VectorXf inverseRms(const Eigen::MatrixXf& x, float eps);
 

@@ -1,10 +1,23 @@
 #pragma once
 
 #include "quantlens/model/weights.h"
+#include "quantlens/quant/quantizedtensor.h"
 
 #include <Eigen/Core>
 
 namespace ql {
+
+/// Groups per row of a learned grid over `in` inputs in groups of `group` (0: one per row).
+inline Eigen::Index learnedGridGroups(int group, Eigen::Index in)
+{
+    return group > 0 ? in / group : 1;
+}
+
+/// True when a learned grid of `bits` (at most maxBits) with that group fits `in` inputs.
+inline bool learnedGridFits(int bits, int maxBits, int group, Eigen::Index in)
+{
+    return bits >= 2 && bits <= maxBits && group >= 0 && in > 0 && (group == 0 || in % group == 0);
+}
 
 /// The grid of a learnably clipped weight (OmniQuant's UniformAffineQuantizer with LWC).
 struct ClipQuantSpec {
@@ -33,6 +46,11 @@ public:
     /// From dOut = ∂L/∂ŵ, adds ∂L/∂γ and ∂L/∂β to dGamma and dBeta (rows × groups) and, when dw
     /// is not null, writes ∂L/∂w (straight through inside the grid, zero where a code clamps;
     /// each group's minimum and maximum held fixed).
+    /// The codes forward() rounds to, as a tensor of format (an asymmetric integer format of
+    /// spec.bits, grouped as spec): its dequantize() equals forward()'s output exactly.
+    static Expected<QuantizedTensor> encode(const ConstRowMap& w, const ClipQuantSpec& spec,
+                                            const Eigen::MatrixXf& gamma, const Eigen::MatrixXf& beta,
+                                            const FormatSpec& format);
     static void backward(const ConstRowMap& w, const ClipQuantSpec& spec, const Eigen::MatrixXf& gamma,
                          const Eigen::MatrixXf& beta, const ConstRowMap& dOut, Eigen::MatrixXf& dGamma,
                          Eigen::MatrixXf& dBeta, RowMatrix* dw);

@@ -10,6 +10,7 @@
 #include <Eigen/Core>
 
 #include <array>
+#include <optional>
 #include <vector>
 
 namespace ql {
@@ -18,11 +19,15 @@ namespace ql {
 /// defaults of its weight-only runs: 20 epochs, AdamW at lr 1e-2 without weight decay, clipping
 /// factors initialised at 4 (σ(4) ≈ 0.982 of each group's range).
 struct OmniQuantOptions {
-    ClipQuantSpec spec; ///< the grid of all seven linears
+    /// Per linear, its grid; empty where the linear stays float.
+    std::array<std::optional<ClipQuantSpec>, kLinearCount> specs;
     int epochs = 20;
     float lwcLr = 1e-2f;
     float weightDecay = 0.f;
     float initValue = 4.f;
+
+    /// Gives all seven linears the grid spec.
+    void setAll(const ClipQuantSpec& spec) { specs.fill(spec); }
 };
 
 /// The clipping OmniQuant learned for one block, and how the block's loss moved.
@@ -44,7 +49,9 @@ Expected<BlockClipping> trainBlockClipping(const ModelConfig& config, const Bloc
                                            const std::vector<Eigen::MatrixXf>& targets, const OmniQuantOptions& options,
                                            Feedback* feedback = nullptr);
 
-/// Fills out with block's weights fake-quantized at the clipping (the rest of block copied).
-void applyClipping(const BlockWeights& block, const BlockClipping& clip, const ClipQuantSpec& spec, BlockWeights& out);
+/// Fills out with block's weights fake-quantized at the clipping (the rest of block copied; a
+/// linear without a grid in options is a view of block's own weight).
+void applyClipping(const BlockWeights& block, const BlockClipping& clip, const OmniQuantOptions& options,
+                   BlockWeights& out);
 
 } // namespace ql

@@ -18,8 +18,10 @@
 
 namespace ql {
 
+class BlockQuantizer;
+
 /// Version of the plugin interfaces; a plugin built against another one is refused unloaded.
-inline constexpr int kPluginApiVersion = 1;
+inline constexpr int kPluginApiVersion = 2;
 
 /// Everything a quantizer may use for one linear layer. Pointers are null when not available.
 struct LayerInput {
@@ -63,6 +65,8 @@ public:
     virtual bool needsHessian() const { return false; }
     /// True when the method needs the calibration inputs themselves.
     virtual bool needsInputs() const { return false; }
+    /// Non-null for a method that quantizes whole decoder blocks (see blockquantizer.h).
+    virtual const BlockQuantizer* asBlockQuantizer() const { return nullptr; }
     /// Quantizes one layer; params are complete (defaults applied) and valid.
     virtual Expected<LayerResult> quantize(const LayerInput& input, const QuantSpec& spec,
                                            const ParamMap& params) const = 0;

@@ -1,0 +1,196 @@
+// Block methods in the quantization pipeline: each block is trained on the right streams (the
+// quantized model's input and the float model's output, recomputed here independently), every
+// linear gets codes that decode to what was trained, the block's loss is reported, a re-run is
+// served from the cache, and plans the methods cannot run are refused with the reason.
+#include "fixturemodel.h"
+#include "testpaths.h"
+#include "quantlens/forward/forward.h"
+#include "quantlens/methods/autoroundquantizer.h"
+#include "quantlens/methods/omniquant.h"
+#include "quantlens/methods/omniquantquantizer.h"
+#include "quantlens/methods/rtnquantizer.h"
+#include "quantlens/model/model.h"
+#include "quantlens/model/safetensors.h"
+#include "quantlens/pipeline/pipeline.h"
+
+#include <QTemporaryDir>
+#include <QtTest>
+
+class TestBlockPipeline : public QObject {
+    Q_OBJECT
+
+    QTemporaryDir m_tmp;
+    std::string m_dir;
+    ql::CalibrationSet m_calib;
+    ql::OmniQuantQuantizer m_omni;
+    ql::AutoRoundQuantizer m_autoround;
+    ql::RtnQuantizer m_rtn;
+
+    ql::MethodLookup lookup()
+    {
+        return [this](const std::string& id) -> const ql::Quantizer* {
+            if (id == "omniquant") return &m_omni;
+            if (id == "autoround") return &m_autoround;
+            if (id == "rtn") return &m_rtn;
+            return nullptr;
+        };
+    }
+    static std::map<std::string, ql::QuantSpec> allLayers(const ql::Model& m, const std::string& method,
+                                                          const ql::ParamMap& params)
+    {
+        std::map<std::string, ql::QuantSpec> specs;
+        for (const auto& l : m.linearLayers()) {
+            ql::QuantSpec s;
+            s.method = method;
+            s.params = params;
+            s.weight = {"int3_asym", ql::Granularity::PerGroup, 32};
+            specs[l.name] = s;
+        }
+        return specs;
+    }
+
+private slots:
+    void initTestCase()
+    {
+        QVERIFY(m_tmp.isValid());
+        qlfix::ModelSpec spec;
+        spec.layers = 2;
+        spec.intermediate = 128;
+        spec.vocab = 96;
+        m_dir = m_tmp.filePath(QStringLiteral("model")).toStdString();
+        QVERIFY(qlfix::writeModel(m_dir, spec));
+        m_calib.windows = qltest::tokenWindows(3, 24, spec.vocab, 11);
+        m_calib.sha256 = "calib";
+    }
+
+    // OmniQuant through the pipeline equals OmniQuant trained here on streams computed here:
+    // block b's inputs are the quantized model's blocks before it, its targets the float
+    // model's first b + 1 blocks.
+    void omniQuantTrainsOnTheRightStreams()
+    {
+        auto model = ql::Model::open(m_dir);
+        QVERIFY(model.ok());
+        const ql::ParamMap params{{"epochs", int64_t(2)}};
+        const auto specs = allLayers(*model, "omniquant", params);
+        ql::QuantPipeline pipe(*model, lookup());
+        auto qm = pipe.run(specs, m_calib);
+        QVERIFY2(qm, qm ? "" : qm.error().message.c_str());
+        QCOMPARE(pipe.lastRun().layersQuantized, 14);
+
+        const ql::ModelConfig& c = model->config();
+        ql::ForwardEngine floatEngine(c, *model), quantEngine(c, **qm);
+        for (int b = 0; b < c.layers; ++b) {
+            std::vector<Eigen::MatrixXf> inputs(m_calib.windows.size()), targets(m_calib.windows.size());
+            for (size_t s = 0; s < inputs.size(); ++s) {
+                QVERIFY(model->embed(m_calib.windows[s], inputs[s]));
+                targets[s] = inputs[s];
+            }
+            QVERIFY(quantEngine.runLayers(0, b, inputs));
+            QVERIFY(floatEngine.runLayers(0, b + 1, targets));
+            ql::BlockWeights w;
+            QVERIFY(model->block(b, w));
+            ql::OmniQuantOptions o;
+            o.setAll({3, 32, false});
+            o.epochs = 2;
+            auto clip = ql::trainBlockClipping(c, w, inputs, targets, o);
+            QVERIFY(clip);
+            ql::BlockWeights expected;
+            ql::applyClipping(w, *clip, o, expected);
+            for (int k = 0; k < ql::kLinearCount; ++k) {
+                const auto* layer = (*qm)->layer(ql::Model::linearName(b, ql::LinearKind(k)));
+                QVERIFY(layer && layer->result->tensor);
+                QCOMPARE(layer->block, b);
+                const Eigen::MatrixXf want = expected[layer->kind];
+                const double diff = (layer->result->dequantized - want).cwiseAbs().maxCoeff();
+                QVERIFY2(diff == 0.0, qPrintable(QString("%1: off by %2").arg(layer->name.c_str()).arg(diff)));
+                QVERIFY(layer->result->tensor->dequantize() == layer->result->dequantized);
+                const auto& m = layer->result->report.metrics;
+                QCOMPARE(m.at("block_loss_before"), clip->lossBefore);
+                QCOMPARE(m.at("block_loss_after"), clip->lossAfter);
+            }
+        }
+        // Nothing changed: the second run is served from the cache.
+        auto again = pipe.run(specs, m_calib);
+        QVERIFY(again);
+        QCOMPARE(pipe.lastRun().layersQuantized, 0);
+        QCOMPARE(pipe.lastRun().layersReused, 14);
+        // A changed parameter retrains.
+        auto changed = pipe.run(allLayers(*model, "omniquant", {{"epochs", int64_t(1)}}), m_calib);
+        QVERIFY(changed);
+        QCOMPARE(pipe.lastRun().layersQuantized, 14);
+    }
+
+    // AutoRound through the pipeline: codes on the int3 grid with fp16 scales, the block's loss
+    // lowered, a skipped linear left float.
+    void autoRoundRunsWithASkippedLinear()
+    {
+        auto model = ql::Model::open(m_dir);
+        QVERIFY(model.ok());
+        auto specs = allLayers(*model, "autoround", {{"iters", int64_t(20)}, {"batch", int64_t(2)}});
+        const std::string skipped = ql::Model::linearName(0, ql::LinearKind::O);
+        specs[skipped].skip = true;
+        ql::QuantPipeline pipe(*model, lookup());
+        auto qm = pipe.run(specs, m_calib);
+        QVERIFY2(qm, qm ? "" : qm.error().message.c_str());
+        QCOMPARE(pipe.lastRun().layersQuantized, 13);
+        QVERIFY(!(*qm)->layer(skipped));
+        for (const auto& [name, layer] : (*qm)->layers()) {
+            const ql::QuantizedTensor& t = *layer.result->tensor;
+            QCOMPARE(t.spec().format, std::string("int3_asym"));
+            for (Eigen::Index i = 0; i < t.scales().size(); ++i)
+                QCOMPARE(t.scales().data()[i], ql::roundToHalf(t.scales().data()[i]));
+            const auto& m = layer.result->report.metrics;
+            QVERIFY2(m.at("block_loss_after") < m.at("block_loss_before"), name.c_str());
+        }
+    }
+
+    void unrunnablePlansAreRefused()
+    {
+        auto model = ql::Model::open(m_dir);
+        QVERIFY(model.ok());
+        ql::QuantPipeline pipe(*model, lookup());
+        auto name = [](ql::LinearKind k) { return ql::Model::linearName(0, k); };
+        // Another method in a block that a block method trains.
+        auto mixed = allLayers(*model, "omniquant", {});
+        mixed[name(ql::LinearKind::K)].method = "rtn";
+        mixed[name(ql::LinearKind::K)].params.clear();
+        auto r = pipe.run(mixed, m_calib);
+        QVERIFY(!r);
+        QVERIFY2(r.error().message.find("quantizes whole blocks") != std::string::npos, r.error().message.c_str());
+        // Different parameters within a block.
+        auto params = allLayers(*model, "omniquant", {});
+        params[name(ql::LinearKind::V)].params = {{"epochs", int64_t(3)}};
+        r = pipe.run(params, m_calib);
+        QVERIFY(!r);
+        QVERIFY2(r.error().message.find("different parameters") != std::string::npos, r.error().message.c_str());
+        // A symmetric format, and a group that does not divide the inputs.
+        auto sym = allLayers(*model, "autoround", {{"iters", int64_t(1)}});
+        sym[name(ql::LinearKind::Q)].weight.format = "int3_sym";
+        r = pipe.run(sym, m_calib);
+        QVERIFY(!r);
+        QVERIFY2(r.error().message.find(name(ql::LinearKind::Q)) != std::string::npos &&
+                     r.error().message.find("asymmetric") != std::string::npos,
+                 r.error().message.c_str());
+        auto group = allLayers(*model, "autoround", {{"iters", int64_t(1)}});
+        group[name(ql::LinearKind::Down)].weight.groupSize = 48;
+        r = pipe.run(group, m_calib);
+        QVERIFY(!r);
+        QVERIFY2(r.error().message.find("divide") != std::string::npos, r.error().message.c_str());
+        // No calibration data.
+        r = pipe.run(allLayers(*model, "omniquant", {}), ql::CalibrationSet{});
+        QVERIFY(!r);
+        QVERIFY2(r.error().message.find("calibration") != std::string::npos, r.error().message.c_str());
+        // The per-layer entry point says where block methods run.
+        const Eigen::MatrixXf w = Eigen::MatrixXf::Ones(4, 32);
+        const ql::RowMatrix rw = w;
+        ql::LayerInput in;
+        in.name = "x";
+        in.weight = &rw;
+        auto single = m_omni.quantize(in, ql::QuantSpec{}, {});
+        QVERIFY(!single);
+        QVERIFY(single.error().message.find("whole decoder blocks") != std::string::npos);
+    }
+};
+
+QTEST_GUILESS_MAIN(TestBlockPipeline)
+#include "tst_blockpipeline.moc"
