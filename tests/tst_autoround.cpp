@@ -36,27 +36,35 @@ class TestAutoRound : public QObject {
 private slots:
     // ŵ, ∂/∂v, ∂/∂(min factor) and ∂/∂(max factor) equal torch autograd's; factors below 1
     // make codes clamp, so the clamped branch (the zero point's straight-through path) is exercised.
+    void roundingGradientsMatchTorch_data()
+    {
+        QTest::addColumn<int>("cols");
+        QTest::newRow("W3 g16") << 64;
+        QTest::newRow("W3 g16, partial last group") << 72;
+    }
+
     void roundingGradientsMatchTorch()
     {
         if (!qltest::torchAvailable()) QSKIP("torch is missing: /usr/bin/python3 cannot import torch");
+        QFETCH(int, cols);
         std::mt19937 rng(5);
         const ql::RoundQuantSpec spec{3, 16, true};
-        const RowMatrix w = randomMatrix(8, 64, 0.2f, rng);
+        const RowMatrix w = randomMatrix(8, cols, 0.2f, rng);
         const Eigen::Index ng = ql::RoundingFakeQuant::groups(spec, w.cols());
         std::uniform_real_distribution<float> half(-0.5f, 0.5f), factor(0.6f, 1.f);
-        RowMatrix v(8, 64);
+        RowMatrix v(8, cols);
         for (Eigen::Index i = 0; i < v.size(); ++i) v.data()[i] = half(rng);
         Eigen::MatrixXf mn(8, ng), mx(8, ng);
         for (Eigen::Index i = 0; i < mn.size(); ++i) {
             mn.data()[i] = factor(rng);
             mx.data()[i] = factor(rng);
         }
-        const RowMatrix dOut = randomMatrix(8, 64, 1.f, rng);
+        const RowMatrix dOut = randomMatrix(8, cols, 1.f, rng);
         const ConstRowMap wm(w.data(), w.rows(), w.cols());
         RowMatrix wq, dV;
         ql::RoundingFakeQuant::forward(wm, spec, v, mn, mx, wq);
         Eigen::MatrixXf dMin = Eigen::MatrixXf::Zero(8, ng), dMax = dMin;
-        ql::RoundingFakeQuant::backward(wm, spec, v, mn, mx, ConstRowMap(dOut.data(), 8, 64), dV, dMin, dMax);
+        ql::RoundingFakeQuant::backward(wm, spec, v, mn, mx, ConstRowMap(dOut.data(), 8, cols), dV, dMin, dMax);
         QVERIFY2((dV.array() == 0).count() > 0, "no code clamped: the clamped branch went untested");
 
         Exchange ex(m_tmp.path());

@@ -163,7 +163,7 @@ private slots:
         r = pipe.run(params, m_calib);
         QVERIFY(!r);
         QVERIFY2(r.error().message.find("different parameters") != std::string::npos, r.error().message.c_str());
-        // A symmetric format, and a group that does not divide the inputs.
+        // A symmetric format, and a grid over the whole tensor.
         auto sym = allLayers(*model, "autoround", {{"iters", int64_t(1)}});
         sym[name(ql::LinearKind::Q)].weight.format = "int3_sym";
         r = pipe.run(sym, m_calib);
@@ -171,11 +171,11 @@ private slots:
         QVERIFY2(r.error().message.find(name(ql::LinearKind::Q)) != std::string::npos &&
                      r.error().message.find("asymmetric") != std::string::npos,
                  r.error().message.c_str());
-        auto group = allLayers(*model, "autoround", {{"iters", int64_t(1)}});
-        group[name(ql::LinearKind::Down)].weight.groupSize = 48;
-        r = pipe.run(group, m_calib);
+        auto tensor = allLayers(*model, "autoround", {{"iters", int64_t(1)}});
+        tensor[name(ql::LinearKind::Down)].weight.granularity = ql::Granularity::PerTensor;
+        r = pipe.run(tensor, m_calib);
         QVERIFY(!r);
-        QVERIFY2(r.error().message.find("divide") != std::string::npos, r.error().message.c_str());
+        QVERIFY2(r.error().message.find("per_group") != std::string::npos, r.error().message.c_str());
         // No calibration data.
         r = pipe.run(allLayers(*model, "omniquant", {}), ql::CalibrationSet{});
         QVERIFY(!r);

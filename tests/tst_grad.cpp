@@ -306,8 +306,10 @@ private slots:
     {
         QTest::addColumn<bool>("symmetric");
         QTest::addColumn<int>("bits");
-        QTest::newRow("asymmetric W3 g16") << false << 3;
-        QTest::newRow("symmetric W4 g16") << true << 4;
+        QTest::addColumn<int>("cols");
+        QTest::newRow("asymmetric W3 g16") << false << 3 << 64;
+        QTest::newRow("symmetric W4 g16") << true << 4 << 64;
+        QTest::newRow("asymmetric W3 g16, partial last group") << false << 3 << 72;
     }
 
     // OmniQuant's learnable clipping: ŵ, ∂/∂γ, ∂/∂β and the straight-through ∂/∂w equal torch
@@ -316,9 +318,10 @@ private slots:
     {
         QFETCH(bool, symmetric);
         QFETCH(int, bits);
+        QFETCH(int, cols);
         std::mt19937 rng(9);
         const ql::ClipQuantSpec spec{bits, 16, symmetric};
-        const RowMatrix w = randomMatrix(8, 64, 0.2f, rng);
+        const RowMatrix w = randomMatrix(8, cols, 0.2f, rng);
         const Eigen::Index ng = ql::ClippedFakeQuant::groups(spec, w.cols());
         std::uniform_real_distribution<float> u(0.5f, 4.f);
         Eigen::MatrixXf gamma(w.rows(), ng), beta(w.rows(), ng);
@@ -326,15 +329,15 @@ private slots:
             gamma.data()[i] = u(rng);
             beta.data()[i] = u(rng);
         }
-        const RowMatrix dOut = randomMatrix(8, 64, 1.f, rng);
+        const RowMatrix dOut = randomMatrix(8, cols, 1.f, rng);
         RowMatrix wq, dw;
         const ConstRowMap wm(w.data(), w.rows(), w.cols());
         ql::ClippedFakeQuant::forward(wm, spec, gamma, beta, wq);
         Eigen::MatrixXf dGamma = Eigen::MatrixXf::Zero(w.rows(), ng), dBeta = dGamma;
-        ql::ClippedFakeQuant::backward(wm, spec, gamma, beta, ConstRowMap(dOut.data(), 8, 64), dGamma, dBeta, &dw);
+        ql::ClippedFakeQuant::backward(wm, spec, gamma, beta, ConstRowMap(dOut.data(), 8, cols), dGamma, dBeta, &dw);
         QVERIFY2((dw.array() == 0).count() > 0, "no code clamped: the clamped branch went untested");
 
-        const QString dir = m_tmp.path() + (symmetric ? "/clipsym" : "/clipasym");
+        const QString dir = m_tmp.path() + (symmetric ? "/clipsym" : "/clipasym") + QString::number(cols);
         QVERIFY(QDir().mkpath(dir));
         Exchange ex(dir);
         ex.config() = {{"bits", bits}, {"group", 16}, {"symmetric", symmetric}};

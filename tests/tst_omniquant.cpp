@@ -104,8 +104,8 @@ private slots:
         QVERIFY(learned < clip->lossBefore);
         QVERIFY(learned < rtn);
 
-        // A group that does not divide a linear's inputs is refused, naming the linear.
-        o.setAll({3, 24, false});
+        // A grid the trainer cannot fit is refused, naming the linear.
+        o.setAll({1, 16, false});
         auto bad = ql::trainBlockClipping(c, f.w, win.quantInputs, win.targets, o);
         QVERIFY(!bad);
         QVERIFY(bad.error().message.find("q_proj") != std::string::npos);

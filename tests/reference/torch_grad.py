@@ -107,10 +107,20 @@ def head(c, t):
     return {"loss": loss.reshape(1), "d_x": x.grad, "d_norm": norm.grad, "d_head": w.grad}
 
 
+def grouped(w, gs):
+    """w in rows of gs inputs, a partial last group padded with zeros (as both references do)."""
+    pad = (-w.shape[1]) % gs
+    return torch.nn.functional.pad(w, (0, pad)).reshape(-1, gs) if pad else w.reshape(-1, gs)
+
+
+def ungrouped(q, rows, cols):
+    return q.reshape(rows, -1)[:, :cols]
+
+
 def lwc(w, gamma, beta, bits, gs, symmetric, detach_range=True):
     """OmniQuant's learnable weight clipping of w in groups of gs inputs."""
     rows, cols = w.shape
-    x = w.reshape(-1, gs)
+    x = grouped(w, gs)
     r = x.detach() if detach_range else x
     xmax = torch.sigmoid(gamma.reshape(-1, 1)) * r.amax(-1, keepdim=True)
     xmin = torch.sigmoid(beta.reshape(-1, 1)) * r.amin(-1, keepdim=True)
@@ -124,7 +134,7 @@ def lwc(w, gamma, beta, bits, gs, symmetric, detach_range=True):
     zero = zero.clamp(min=-1e4, max=1e4).round()
     v = x / scale
     q = (v + (v.round() - v).detach() + zero).clamp(0, 2 ** bits - 1)
-    return ((q - zero) * scale).reshape(rows, cols)
+    return ungrouped((q - zero) * scale, rows, cols)
 
 
 def clip(c, t):
@@ -143,7 +153,7 @@ def omniquant(c, t):
     gs, bits = c["group"], c["bits"]
     params = {}
     for k in NAMES:
-        g = torch.full((t[k].shape[0], t[k].shape[1] // gs), c["init"], requires_grad=True)
+        g = torch.full((t[k].shape[0], -(-t[k].shape[1] // gs)), c["init"], requires_grad=True)
         params[k] = (g, torch.full_like(g, c["init"]).requires_grad_())
     opt = torch.optim.AdamW([p for pair in params.values() for p in pair], lr=c["lr"], weight_decay=0.0)
     base = {k: t[k] for k in ["attn_norm", "mlp_norm"] + ["b_" + k for k in NAMES if "b_" + k in t]}
@@ -175,7 +185,7 @@ def autoround_q(w, v, mn, mx, bits, gs):
     """AutoRound's asymmetric quantize-dequantize of w in groups of gs inputs, with rounding
     offsets v and min/max factors mn, mx (one per group); the scale is an fp16 value."""
     rows, cols = w.shape
-    x = w.reshape(-1, gs)
+    x = grouped(w, gs)
     lo = x.amin(-1).clamp(max=0) * mn.reshape(-1)
     hi = x.amax(-1).clamp(min=0) * mx.reshape(-1)
     maxq = 2 ** bits - 1
@@ -187,8 +197,8 @@ def autoround_q(w, v, mn, mx, bits, gs):
     raw = (hi - lo) / maxq
     scale = (raw + (raw.to(torch.float16).to(torch.float64) - raw).detach()).clamp(min=floor)
     zero = round_ste(-lo / scale)
-    q = (round_ste(x / scale[:, None] + v.reshape(-1, gs)) + zero[:, None]).clamp(0, maxq)
-    return (scale[:, None] * (q - zero[:, None])).reshape(rows, cols)
+    q = (round_ste(x / scale[:, None] + grouped(v, gs)) + zero[:, None]).clamp(0, maxq)
+    return ungrouped(scale[:, None] * (q - zero[:, None]), rows, cols)
 
 
 def roundq(c, t):
@@ -209,8 +219,8 @@ def autoround(c, t):
     for k in NAMES:
         rows, cols = t[k].shape
         params[k] = (torch.zeros(rows, cols, requires_grad=True),
-                     torch.ones(rows, cols // gs, requires_grad=True),
-                     torch.ones(rows, cols // gs, requires_grad=True))
+                     torch.ones(rows, -(-cols // gs), requires_grad=True),
+                     torch.ones(rows, -(-cols // gs), requires_grad=True))
     base = {k: t[k] for k in ["attn_norm", "mlp_norm"] + ["b_" + k for k in NAMES if "b_" + k in t]}
     target = torch.cat([t["y%d" % w].T for w in range(c["windows"])])
     losses, kept = [], None

@@ -20,9 +20,14 @@ struct Grid {
     float dsDa, dsDb; // ∂s/∂σ(γ) and ∂s/∂σ(β); zero where the scale is clamped
 };
 
-Grid fitGrid(const float* x, Eigen::Index n, const ClipQuantSpec& spec, float a, float b)
+// A padded group is the row's partial last group, which the reference fills up with zeros.
+Grid fitGrid(const float* x, Eigen::Index n, bool padded, const ClipQuantSpec& spec, float a, float b)
 {
-    const float mx = *std::max_element(x, x + n), mn = *std::min_element(x, x + n);
+    float mx = *std::max_element(x, x + n), mn = *std::min_element(x, x + n);
+    if (padded) {
+        mx = std::max(mx, 0.f);
+        mn = std::min(mn, 0.f);
+    }
     const float hi = a * mx, lo = b * mn;
     Grid g{};
     g.qmax = float((1 << spec.bits) - 1);
@@ -60,15 +65,16 @@ Eigen::Index ClippedFakeQuant::groups(const ClipQuantSpec& spec, Eigen::Index in
 void ClippedFakeQuant::forward(const ConstRowMap& w, const ClipQuantSpec& spec, const Eigen::MatrixXf& gamma,
                                const Eigen::MatrixXf& beta, RowMatrix& out)
 {
-    const Eigen::Index rows = w.rows(), in = w.cols(), ng = groups(spec, in), gs = in / ng;
+    const Eigen::Index rows = w.rows(), in = w.cols(), ng = groups(spec, in), gs = spec.group > 0 ? spec.group : in;
     out.resize(rows, in);
 #pragma omp parallel for schedule(static)
     for (Eigen::Index r = 0; r < rows; ++r)
         for (Eigen::Index gi = 0; gi < ng; ++gi) {
+            const Eigen::Index n = std::min(gs, in - gi * gs); // the last group may be partial
             const float* x = w.row(r).data() + gi * gs;
             float* o = out.row(r).data() + gi * gs;
-            const Grid g = fitGrid(x, gs, spec, sigmoid(gamma(r, gi)), sigmoid(beta(r, gi)));
-            for (Eigen::Index i = 0; i < gs; ++i) {
+            const Grid g = fitGrid(x, n, n < gs, spec, sigmoid(gamma(r, gi)), sigmoid(beta(r, gi)));
+            for (Eigen::Index i = 0; i < n; ++i) {
                 const float q = std::clamp(std::nearbyint(x[i] / g.scale) + g.zero, 0.f, g.qmax);
                 o[i] = (q - g.zero) * g.scale;
             }
@@ -82,17 +88,18 @@ Expected<QuantizedTensor> ClippedFakeQuant::encode(const ConstRowMap& w, const C
     if (spec.symmetric) return makeError("learned clipping: symmetric grids have no integer format here");
     auto t = QuantizedTensor::create(w.rows(), w.cols(), format);
     if (!t) return t.error();
-    const Eigen::Index in = w.cols(), ng = groups(spec, in), gs = in / ng;
+    const Eigen::Index in = w.cols(), ng = groups(spec, in), gs = spec.group > 0 ? spec.group : in;
     if (t->format().kind != FormatKind::IntAsym || t->format().bits != spec.bits || t->groups() != ng)
         return makeError(std::string("learned clipping: format ") + format.format + " with " +
                          std::to_string(t->groups()) + " groups per row cannot hold an asymmetric " +
                          std::to_string(spec.bits) + "-bit grid of " + std::to_string(ng) + " groups");
     for (Eigen::Index r = 0; r < w.rows(); ++r)
         for (Eigen::Index gi = 0; gi < ng; ++gi) {
+            const Eigen::Index n = std::min(gs, in - gi * gs); // the last group may be partial
             const float* x = w.row(r).data() + gi * gs;
-            const Grid g = fitGrid(x, gs, spec, sigmoid(gamma(r, gi)), sigmoid(beta(r, gi)));
+            const Grid g = fitGrid(x, n, n < gs, spec, sigmoid(gamma(r, gi)), sigmoid(beta(r, gi)));
             QL_TRY(t->setParams(r, int(gi), GroupParams{g.scale, g.zero}));
-            for (Eigen::Index i = 0; i < gs; ++i) {
+            for (Eigen::Index i = 0; i < n; ++i) {
                 const float q = std::clamp(std::nearbyint(x[i] / g.scale) + g.zero, 0.f, g.qmax);
                 QL_TRY(t->setCode(r, gi * gs + i, uint32_t(q)));
             }
@@ -104,19 +111,20 @@ void ClippedFakeQuant::backward(const ConstRowMap& w, const ClipQuantSpec& spec,
                                 const Eigen::MatrixXf& beta, const ConstRowMap& dOut, Eigen::MatrixXf& dGamma,
                                 Eigen::MatrixXf& dBeta, RowMatrix* dw)
 {
-    const Eigen::Index rows = w.rows(), in = w.cols(), ng = groups(spec, in), gs = in / ng;
+    const Eigen::Index rows = w.rows(), in = w.cols(), ng = groups(spec, in), gs = spec.group > 0 ? spec.group : in;
     if (dw) dw->resize(rows, in);
 #pragma omp parallel for schedule(static)
     for (Eigen::Index r = 0; r < rows; ++r)
         for (Eigen::Index gi = 0; gi < ng; ++gi) {
+            const Eigen::Index n = std::min(gs, in - gi * gs); // the last group may be partial
             const float* x = w.row(r).data() + gi * gs;
             const float* d = dOut.row(r).data() + gi * gs;
             const float a = sigmoid(gamma(r, gi)), b = sigmoid(beta(r, gi));
-            const Grid g = fitGrid(x, gs, spec, a, b);
+            const Grid g = fitGrid(x, n, n < gs, spec, a, b);
             // ŵ = (q − z)·s: ∂ŵ/∂s = (q − z) − w/s inside the grid (round passes straight
             // through), q − z where the code clamps (torch's clamp passes at the bounds).
             double dScale = 0;
-            for (Eigen::Index i = 0; i < gs; ++i) {
+            for (Eigen::Index i = 0; i < n; ++i) {
                 const float v = std::nearbyint(x[i] / g.scale) + g.zero;
                 const bool inside = v >= 0.f && v <= g.qmax;
                 const float q = std::clamp(v, 0.f, g.qmax);

@@ -52,16 +52,17 @@ Eigen::Index RoundingFakeQuant::groups(const RoundQuantSpec& spec, Eigen::Index 
 void RoundingFakeQuant::forward(const ConstRowMap& w, const RoundQuantSpec& spec, const RowMatrix& v,
                                 const Eigen::MatrixXf& minScale, const Eigen::MatrixXf& maxScale, RowMatrix& out)
 {
-    const Eigen::Index rows = w.rows(), in = w.cols(), ng = groups(spec, in), gs = in / ng;
+    const Eigen::Index rows = w.rows(), in = w.cols(), ng = groups(spec, in), gs = spec.group > 0 ? spec.group : in;
     out.resize(rows, in);
 #pragma omp parallel for schedule(static)
     for (Eigen::Index r = 0; r < rows; ++r)
         for (Eigen::Index gi = 0; gi < ng; ++gi) {
+            const Eigen::Index n = std::min(gs, in - gi * gs); // the last group may be partial
             const float* x = w.row(r).data() + gi * gs;
             const float* vv = v.row(r).data() + gi * gs;
             float* o = out.row(r).data() + gi * gs;
-            const Grid g = fitGrid(x, gs, spec, minScale(r, gi), maxScale(r, gi));
-            for (Eigen::Index i = 0; i < gs; ++i) {
+            const Grid g = fitGrid(x, n, spec, minScale(r, gi), maxScale(r, gi));
+            for (Eigen::Index i = 0; i < n; ++i) {
                 const float q = std::clamp(std::nearbyint(x[i] / g.scale + vv[i]) + g.zero, 0.f, g.qmax);
                 o[i] = (q - g.zero) * g.scale;
             }
@@ -72,21 +73,22 @@ void RoundingFakeQuant::backward(const ConstRowMap& w, const RoundQuantSpec& spe
                                  const Eigen::MatrixXf& minScale, const Eigen::MatrixXf& maxScale,
                                  const ConstRowMap& dOut, RowMatrix& dV, Eigen::MatrixXf& dMin, Eigen::MatrixXf& dMax)
 {
-    const Eigen::Index rows = w.rows(), in = w.cols(), ng = groups(spec, in), gs = in / ng;
+    const Eigen::Index rows = w.rows(), in = w.cols(), ng = groups(spec, in), gs = spec.group > 0 ? spec.group : in;
     dV.resize(rows, in);
 #pragma omp parallel for schedule(static)
     for (Eigen::Index r = 0; r < rows; ++r)
         for (Eigen::Index gi = 0; gi < ng; ++gi) {
+            const Eigen::Index n = std::min(gs, in - gi * gs); // the last group may be partial
             const float* x = w.row(r).data() + gi * gs;
             const float* vv = v.row(r).data() + gi * gs;
             const float* d = dOut.row(r).data() + gi * gs;
             float* dv = dV.row(r).data() + gi * gs;
-            const Grid g = fitGrid(x, gs, spec, minScale(r, gi), maxScale(r, gi));
+            const Grid g = fitGrid(x, n, spec, minScale(r, gi), maxScale(r, gi));
             // ŵ = s·(q − z), q = clamp(round(w/s + v) + z): inside the grid ∂ŵ/∂s = (q − z) − w/s,
             // ∂ŵ/∂v = s and z cancels; where q clamps, ∂ŵ/∂s = (q − z) − lo/s through z and
             // ∂ŵ/∂lo = 1 directly (z = round(−lo/s)).
             double dScale = 0, dLo = 0;
-            for (Eigen::Index i = 0; i < gs; ++i) {
+            for (Eigen::Index i = 0; i < n; ++i) {
                 const float u = std::nearbyint(x[i] / g.scale + vv[i]) + g.zero;
                 const bool inside = u >= 0.f && u <= g.qmax;
                 const float q = std::clamp(u, 0.f, g.qmax);
@@ -112,18 +114,19 @@ Expected<QuantizedTensor> RoundingFakeQuant::encode(const ConstRowMap& w, const 
 {
     auto t = QuantizedTensor::create(w.rows(), w.cols(), format);
     if (!t) return t.error();
-    const Eigen::Index in = w.cols(), ng = groups(spec, in), gs = in / ng;
+    const Eigen::Index in = w.cols(), ng = groups(spec, in), gs = spec.group > 0 ? spec.group : in;
     if (t->format().kind != FormatKind::IntAsym || t->format().bits != spec.bits || t->groups() != ng)
         return makeError(std::string("learned rounding: format ") + format.format + " with " +
                          std::to_string(t->groups()) + " groups per row cannot hold an asymmetric " +
                          std::to_string(spec.bits) + "-bit grid of " + std::to_string(ng) + " groups");
     for (Eigen::Index r = 0; r < w.rows(); ++r)
         for (Eigen::Index gi = 0; gi < ng; ++gi) {
+            const Eigen::Index n = std::min(gs, in - gi * gs); // the last group may be partial
             const float* x = w.row(r).data() + gi * gs;
             const float* vv = v.row(r).data() + gi * gs;
-            const Grid g = fitGrid(x, gs, spec, minScale(r, gi), maxScale(r, gi));
+            const Grid g = fitGrid(x, n, spec, minScale(r, gi), maxScale(r, gi));
             QL_TRY(t->setParams(r, int(gi), GroupParams{g.scale, g.zero}));
-            for (Eigen::Index i = 0; i < gs; ++i) {
+            for (Eigen::Index i = 0; i < n; ++i) {
                 const float q = std::clamp(std::nearbyint(x[i] / g.scale + vv[i]) + g.zero, 0.f, g.qmax);
                 QL_TRY(t->setCode(r, gi * gs + i, uint32_t(q)));
             }

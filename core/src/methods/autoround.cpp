@@ -49,9 +49,9 @@ Expected<BlockRounding> trainBlockRounding(const ModelConfig& c, const BlockWeig
         const RoundQuantSpec& spec = *o.specs[size_t(k)];
         const ConstRowMap w = block[LinearKind(k)];
         if (!RoundingFakeQuant::fits(spec, w.cols()))
-            return makeError("AutoRound: " + std::string(linearShortName(LinearKind(k))) + " has " +
-                             std::to_string(w.cols()) + " inputs, which groups of " + std::to_string(spec.group) +
-                             " do not divide (or " + std::to_string(spec.bits) + " bits is outside 2..8)");
+            return makeError("AutoRound: " + std::string(linearShortName(LinearKind(k))) + ": a grid of " +
+                             std::to_string(spec.bits) + " bits in groups of " + std::to_string(spec.group) +
+                             " (bits 2..8, group ≥ 0) over " + std::to_string(w.cols()) + " inputs");
         const Eigen::Index g = RoundingFakeQuant::groups(spec, w.cols());
         r.v[size_t(k)] = RowMatrix::Zero(w.rows(), w.cols());
         r.minScale[size_t(k)] = Eigen::MatrixXf::Ones(w.rows(), g);

@@ -57,9 +57,9 @@ Expected<BlockClipping> trainBlockClipping(const ModelConfig& c, const BlockWeig
         if (!o.specs[size_t(k)]) continue;
         const ClipQuantSpec& spec = *o.specs[size_t(k)];
         if (!ClippedFakeQuant::fits(spec, w.cols()))
-            return makeError("OmniQuant: " + std::string(linearShortName(LinearKind(k))) + " has " +
-                             std::to_string(w.cols()) + " inputs, which groups of " + std::to_string(spec.group) +
-                             " do not divide (or " + std::to_string(spec.bits) + " bits is outside 2..16)");
+            return makeError("OmniQuant: " + std::string(linearShortName(LinearKind(k))) + ": a grid of " +
+                             std::to_string(spec.bits) + " bits in groups of " + std::to_string(spec.group) +
+                             " (bits 2..16, group ≥ 0) over " + std::to_string(w.cols()) + " inputs");
         const Eigen::Index g = ClippedFakeQuant::groups(spec, w.cols());
         clip.gamma[size_t(k)] = Eigen::MatrixXf::Constant(w.rows(), g, o.initValue);
         clip.beta[size_t(k)] = Eigen::MatrixXf::Constant(w.rows(), g, o.initValue);

@@ -21,12 +21,7 @@ Expected<AsymmetricGrid> asymmetricGrid(const QuantSpec& spec, Eigen::Index inpu
     case Granularity::PerTensor:
         return makeError("layer " + layer + ": " + method + " needs per_channel or per_group granularity");
     case Granularity::PerChannel: break;
-    case Granularity::PerGroup:
-        g.group = spec.weight.groupSize >= inputs ? 0 : spec.weight.groupSize;
-        if (g.group > 0 && inputs % g.group != 0)
-            return makeError("layer " + layer + ": " + method + " needs groups that divide the " +
-                             std::to_string(inputs) + " inputs; " + std::to_string(g.group) + " does not");
-        break;
+    case Granularity::PerGroup: g.group = spec.weight.groupSize >= inputs ? 0 : spec.weight.groupSize; break;
     }
     return g;
 }

@@ -7,16 +7,17 @@
 
 namespace ql {
 
-/// Groups per row of a learned grid over `in` inputs in groups of `group` (0: one per row).
+/// Groups per row of a learned grid over `in` inputs in groups of `group` (0: one per row); the
+/// last group is partial when group does not divide in.
 inline Eigen::Index learnedGridGroups(int group, Eigen::Index in)
 {
-    return group > 0 ? in / group : 1;
+    return group > 0 ? (in + group - 1) / group : 1;
 }
 
 /// True when a learned grid of `bits` (at most maxBits) with that group fits `in` inputs.
 inline bool learnedGridFits(int bits, int maxBits, int group, Eigen::Index in)
 {
-    return bits >= 2 && bits <= maxBits && group >= 0 && in > 0 && (group == 0 || in % group == 0);
+    return bits >= 2 && bits <= maxBits && group >= 0 && in > 0;
 }
 
 /// The grid of a learnably clipped weight (OmniQuant's UniformAffineQuantizer with LWC).
@@ -26,7 +27,8 @@ struct ClipQuantSpec {
     bool symmetric = false;
 };
 
-/// Learnable weight clipping: fake quantization of a weight [out, in] in groups along the input,
+/// Learnable weight clipping: fake quantization of a weight [out, in] in groups along the input
+/// (a partial last group has its range widened to include 0, as the reference's zero padding does),
 /// each group's maximum scaled by σ(γ) and its minimum by σ(β) before the grid is fitted:
 ///   s = clamp((σ(γ)·max − σ(β)·min) / (2^b − 1), 1e-5, 1e4), z = round(−σ(β)·min / s),
 ///   ŵ = (clamp(round(w/s) + z, 0, 2^b − 1) − z) · s,
@@ -35,7 +37,7 @@ struct ClipQuantSpec {
 /// OmniQuant's code (its zero point is rounded without a straight-through estimator).
 class ClippedFakeQuant {
 public:
-    /// Validates the spec against a weight's shape: bits in [2, 16], a group dividing the inputs.
+    /// Validates the spec against a weight's shape: bits in [2, 16], a group ≥ 0.
     static bool fits(const ClipQuantSpec& spec, Eigen::Index in);
     /// Groups per row.
     static Eigen::Index groups(const ClipQuantSpec& spec, Eigen::Index in);

@@ -24,7 +24,7 @@ struct RoundQuantSpec {
 /// through (AutoRound's round_ste, zero point included), clamp passes them at its bounds.
 class RoundingFakeQuant {
 public:
-    /// Validates the spec against a weight's input count: bits in [2, 8], a group dividing it.
+    /// Validates the spec against a weight's input count: bits in [2, 8], a group ≥ 0.
     static bool fits(const RoundQuantSpec& spec, Eigen::Index in);
     /// Groups per row.
     static Eigen::Index groups(const RoundQuantSpec& spec, Eigen::Index in);

@@ -61,8 +61,8 @@ struct AsymmetricGrid {
 };
 
 /// The grid of spec for a linear with `inputs` columns, or an error naming the layer and the
-/// method when spec's format is not an asymmetric integer one, per channel or in groups that
-/// divide the inputs.
+/// method when spec's format is not an asymmetric integer one, per channel or in groups (the
+/// last group of a row may be partial; a group of at least the row is the row).
 Expected<AsymmetricGrid> asymmetricGrid(const QuantSpec& spec, Eigen::Index inputs, const std::string& layer,
                                         const std::string& method);
 
