@@ -256,7 +256,8 @@ private slots:
         Workbench wb;
         MainWindow w(&wb);
         open(wb);
-        QStringList methods{QStringLiteral("gptq"), QStringLiteral("rtn")};
+        QStringList methods{QStringLiteral("gptq"), QStringLiteral("rtn"), QStringLiteral("omniquant"),
+                            QStringLiteral("autoround")};
         const QString extra = qEnvironmentVariable("QL_FORM_METHOD");
         if (!extra.isEmpty()) methods = {extra};
         auto* editor = qobject_cast<PlanEditor*>(w.page(QStringLiteral("plan")));
@@ -883,6 +884,31 @@ private slots:
         QVERIFY2(QString::fromStdString(bad.message()).contains(QStringLiteral("rules[0].bits")),
                  bad.message().c_str());
         QVERIFY(wb.plan()->recipe() == edited);
+    }
+
+    // A block method from the plan: AutoRound on every layer quantizes through the window's job,
+    // and the run's report carries each block's output MSE before and after training.
+    void blockMethodFromThePlan()
+    {
+        Workbench wb;
+        MainWindow w(&wb);
+        open(wb);
+        auto set = wb.plan()->setRecipeJson(QStringLiteral(
+            R"({"version": 1, "rules": [{"match": "*", "method": "autoround", "bits": 3, "sym": false, "group": 32,
+                "params": {"iters": 8, "batch": 2}}]})"));
+        QVERIFY2(set, set.message().c_str());
+        QDir().mkpath(path(QStringLiteral("runs")));
+        Job* job = wb.plan()->quantize(QStringLiteral("autoround"), path(QStringLiteral("runs/autoround")));
+        QVERIFY(finish(job));
+        QVERIFY2(job->state() == Job::State::Succeeded, qPrintable(job->error()));
+        QFile report(path(QStringLiteral("runs/autoround/report.json")));
+        QVERIFY(report.open(QIODevice::ReadOnly));
+        const auto layers = nlohmann::json::parse(report.readAll().toStdString())["layers"];
+        QCOMPARE(layers.size(), wb.plan()->model()->linearLayers().size());
+        for (const auto& l : layers) {
+            QCOMPARE(l["method"].get<std::string>(), std::string("autoround"));
+            QVERIFY(l["metrics"]["block_loss_after"].get<double>() <= l["metrics"]["block_loss_before"].get<double>());
+        }
     }
 };
 
