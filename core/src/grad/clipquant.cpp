@@ -81,18 +81,26 @@ void ClippedFakeQuant::forward(const ConstRowMap& w, const ClipQuantSpec& spec, 
         }
 }
 
+Expected<QuantizedTensor> learnedGridTensor(const std::string& method, Eigen::Index rows, Eigen::Index cols, int bits,
+                                            Eigen::Index groups, const FormatSpec& format)
+{
+    auto t = QuantizedTensor::create(rows, cols, format);
+    if (!t) return t.error();
+    if (t->format().kind != FormatKind::IntAsym || t->format().bits != bits || t->groups() != groups)
+        return makeError(method + ": format " + format.format + " with " + std::to_string(t->groups()) +
+                         " groups per row cannot hold an asymmetric " + std::to_string(bits) + "-bit grid of " +
+                         std::to_string(groups) + " groups");
+    return t;
+}
+
 Expected<QuantizedTensor> ClippedFakeQuant::encode(const ConstRowMap& w, const ClipQuantSpec& spec,
                                                    const Eigen::MatrixXf& gamma, const Eigen::MatrixXf& beta,
                                                    const FormatSpec& format)
 {
     if (spec.symmetric) return makeError("learned clipping: symmetric grids have no integer format here");
-    auto t = QuantizedTensor::create(w.rows(), w.cols(), format);
-    if (!t) return t.error();
     const Eigen::Index in = w.cols(), ng = groups(spec, in), gs = spec.group > 0 ? spec.group : in;
-    if (t->format().kind != FormatKind::IntAsym || t->format().bits != spec.bits || t->groups() != ng)
-        return makeError(std::string("learned clipping: format ") + format.format + " with " +
-                         std::to_string(t->groups()) + " groups per row cannot hold an asymmetric " +
-                         std::to_string(spec.bits) + "-bit grid of " + std::to_string(ng) + " groups");
+    auto t = learnedGridTensor("learned clipping", w.rows(), in, spec.bits, ng, format);
+    if (!t) return t.error();
     for (Eigen::Index r = 0; r < w.rows(); ++r)
         for (Eigen::Index gi = 0; gi < ng; ++gi) {
             const Eigen::Index n = std::min(gs, in - gi * gs); // the last group may be partial

@@ -112,13 +112,9 @@ Expected<QuantizedTensor> RoundingFakeQuant::encode(const ConstRowMap& w, const 
                                                     const RowMatrix& v, const Eigen::MatrixXf& minScale,
                                                     const Eigen::MatrixXf& maxScale, const FormatSpec& format)
 {
-    auto t = QuantizedTensor::create(w.rows(), w.cols(), format);
-    if (!t) return t.error();
     const Eigen::Index in = w.cols(), ng = groups(spec, in), gs = spec.group > 0 ? spec.group : in;
-    if (t->format().kind != FormatKind::IntAsym || t->format().bits != spec.bits || t->groups() != ng)
-        return makeError(std::string("learned rounding: format ") + format.format + " with " +
-                         std::to_string(t->groups()) + " groups per row cannot hold an asymmetric " +
-                         std::to_string(spec.bits) + "-bit grid of " + std::to_string(ng) + " groups");
+    auto t = learnedGridTensor("learned rounding", w.rows(), in, spec.bits, ng, format);
+    if (!t) return t.error();
     for (Eigen::Index r = 0; r < w.rows(); ++r)
         for (Eigen::Index gi = 0; gi < ng; ++gi) {
             const Eigen::Index n = std::min(gs, in - gi * gs); // the last group may be partial

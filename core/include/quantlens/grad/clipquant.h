@@ -5,6 +5,8 @@
 
 #include <Eigen/Core>
 
+#include <string>
+
 namespace ql {
 
 /// Groups per row of a learned grid over `in` inputs in groups of `group` (0: one per row); the
@@ -19,6 +21,11 @@ inline bool learnedGridFits(int bits, int maxBits, int group, Eigen::Index in)
 {
     return bits >= 2 && bits <= maxBits && group >= 0 && in > 0;
 }
+
+/// An empty tensor of format for a learned asymmetric grid of `bits` with `groups` groups per row,
+/// or an error (naming `method`) when the format cannot hold that grid.
+Expected<QuantizedTensor> learnedGridTensor(const std::string& method, Eigen::Index rows, Eigen::Index cols, int bits,
+                                            Eigen::Index groups, const FormatSpec& format);
 
 /// The grid of a learnably clipped weight (OmniQuant's UniformAffineQuantizer with LWC).
 struct ClipQuantSpec {
