@@ -217,4 +217,16 @@ void copyBlockFrame(const BlockWeights& block, BlockWeights& out)
     out.q8_1Mins.fill(nullptr); // a runtime's correction, which the backward pass refuses
 }
 
+Expected<double> meanBlockMse(BlockBackward& bb, const BlockWeights& w, const std::vector<Eigen::MatrixXf>& inputs,
+                              const std::vector<Eigen::MatrixXf>& targets)
+{
+    Eigen::MatrixXf y;
+    double sum = 0;
+    for (size_t i = 0; i < inputs.size(); ++i) {
+        QL_TRY(bb.forward(w, inputs[i], y));
+        sum += (y - targets[i]).cast<double>().squaredNorm() / double(y.size());
+    }
+    return sum / double(inputs.size());
+}
+
 } // namespace ql

@@ -65,12 +65,7 @@ Expected<BlockRounding> trainBlockRounding(const ModelConfig& c, const BlockWeig
     Eigen::MatrixXf y, dy, dx;
     auto evaluate = [&]() -> Expected<double> {
         applyRounding(block, r, o, q);
-        double sum = 0;
-        for (size_t w = 0; w < inputs.size(); ++w) {
-            QL_TRY(bb.forward(q, inputs[w], y));
-            sum += (y - targets[w]).cast<double>().squaredNorm() / double(y.size());
-        }
-        return sum / double(inputs.size());
+        return meanBlockMse(bb, q, inputs, targets);
     };
     auto before = evaluate();
     if (!before) return before.error();

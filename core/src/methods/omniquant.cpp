@@ -70,12 +70,7 @@ Expected<BlockClipping> trainBlockClipping(const ModelConfig& c, const BlockWeig
     Eigen::MatrixXf y, dy, dx;
     auto evaluate = [&]() -> Expected<double> {
         applyClipping(block, clip, o, q);
-        double sum = 0;
-        for (size_t w = 0; w < quantInputs.size(); ++w) {
-            QL_TRY(bb.forward(q, quantInputs[w], y));
-            sum += meanSquare(y, targets[w]);
-        }
-        return sum / double(quantInputs.size());
+        return meanBlockMse(bb, q, quantInputs, targets);
     };
     auto before = evaluate();
     if (!before) return before.error();

@@ -149,11 +149,16 @@ Expected<std::shared_ptr<QuantizedModel>> QuantPipeline::run(const std::map<std:
     std::vector<Eigen::MatrixXf> states;
     int statesBlock = -1;
     BlockCheckpoint checkpoint;
+    // The calibration windows' embeddings: the input of block 0.
+    auto embedWindows = [&](std::vector<Eigen::MatrixXf>& out) -> Expected<void> {
+        out.resize(calib.windows.size());
+        for (size_t s = 0; s < calib.windows.size(); ++s) QL_TRY(base.embed(calib.windows[s], out[s]));
+        return {};
+    };
     // Brings states to the input of block b (finishing a block left at a site on the way).
     auto statesTo = [&](int b) -> Expected<void> {
         if (statesBlock < 0) {
-            states.resize(calib.windows.size());
-            for (size_t s = 0; s < calib.windows.size(); ++s) QL_TRY(base.embed(calib.windows[s], states[s]));
+            QL_TRY(embedWindows(states));
             statesBlock = 0;
         }
         if (checkpoint.layer >= 0 && checkpoint.layer < b) {
@@ -176,6 +181,13 @@ Expected<std::shared_ptr<QuantizedModel>> QuantPipeline::run(const std::map<std:
     // Identity of what the next layer's inputs depend on: the calibration set, the mode and, in
     // sequential mode, every spec applied before it.
     std::string upstream = calib.sha256 + (opt.sequential ? "|sequential|" : "|parallel|") + opt.baseIdentity;
+    // In sequential mode, the layers just applied become part of what follows them depends on.
+    auto chainUpstream = [&](const std::vector<std::string>& keys) {
+        if (!opt.sequential) return;
+        std::string chain = upstream;
+        for (const auto& k : keys) chain += "|" + k;
+        upstream = sha256Hex(chain.data(), chain.size());
+    };
     const double total = double(std::max<size_t>(1, jobs.size()));
     int done = 0;
 
@@ -200,32 +212,27 @@ Expected<std::shared_ptr<QuantizedModel>> QuantPipeline::run(const std::map<std:
                                      " needs calibration data (give --calib FILE or a calibration file in the recipe)");
                 if (fb && fb->isCanceled()) return makeError(canceledMessage());
                 QL_TRY(statesTo(b));
-                // The float stream to block b's output: the targets.
-                std::vector<Eigen::MatrixXf>* targets = &floatStates;
-                std::vector<Eigen::MatrixXf> parallelTargets;
+                // The float stream to block b's output: the targets. In parallel mode states are
+                // that stream, so the targets are also the next block's input.
                 if (opt.sequential) {
-                    if (floatStatesBlock < 0 || floatStatesBlock > b) {
-                        floatStates.resize(calib.windows.size());
-                        for (size_t s = 0; s < calib.windows.size(); ++s)
-                            QL_TRY(base.embed(calib.windows[s], floatStates[s]));
+                    if (floatStatesBlock < 0) {
+                        QL_TRY(embedWindows(floatStates));
                         floatStatesBlock = 0;
                     }
-                    QL_TRY(floatEngine.runLayers(floatStatesBlock, b + 1, floatStates, fo, nullptr));
-                    m_stats.blockForwards += b + 1 - floatStatesBlock;
-                    floatStatesBlock = b + 1;
                 } else {
-                    parallelTargets = states;
-                    QL_TRY(floatEngine.runLayers(b, b + 1, parallelTargets, fo, nullptr));
-                    ++m_stats.blockForwards;
-                    targets = &parallelTargets;
+                    floatStates = states;
+                    floatStatesBlock = b;
                 }
+                QL_TRY(floatEngine.runLayers(floatStatesBlock, b + 1, floatStates, fo, nullptr));
+                m_stats.blockForwards += b + 1 - floatStatesBlock;
+                floatStatesBlock = b + 1;
                 QL_TRY(base.block(b, floatBlock));
                 BlockInput in;
                 in.block = b;
                 in.config = &cfg;
                 in.weights = &floatBlock;
                 in.inputs = &states;
-                in.targets = targets;
+                in.targets = &floatStates;
                 for (Job* j : group) {
                     const int k = static_cast<int>(j->layer->kind);
                     in.specs[size_t(k)] = &j->spec;
@@ -253,6 +260,10 @@ Expected<std::shared_ptr<QuantizedModel>> QuantPipeline::run(const std::map<std:
                                   first.spec.method.c_str(), r->lossBefore, r->lossAfter);
                     fb->message(line);
                 }
+                if (!opt.sequential) { // the float block's output is the next block's input
+                    std::swap(states, floatStates);
+                    statesBlock = b + 1;
+                }
             } else {
                 m_stats.layersReused += int(group.size());
             }
@@ -262,11 +273,7 @@ Expected<std::shared_ptr<QuantizedModel>> QuantPipeline::run(const std::map<std:
                 ++done;
             }
             if (fb) fb->progress(double(done) / total);
-            if (opt.sequential) {
-                std::string chain = upstream;
-                for (const auto& k : keys) chain += "|" + k;
-                upstream = sha256Hex(chain.data(), chain.size());
-            }
+            chainUpstream(keys);
             continue;
         }
         bool blockLoaded = false; // converted once per block, and only when a layer needs it
@@ -355,11 +362,7 @@ Expected<std::shared_ptr<QuantizedModel>> QuantPipeline::run(const std::map<std:
                 if (fb) fb->progress(double(++done) / total);
             }
             // The layers of one group read the same input, so the identity moves on per group.
-            if (opt.sequential) {
-                std::string chain = upstream;
-                for (const auto& k : keys) chain += "|" + k;
-                upstream = sha256Hex(chain.data(), chain.size());
-            }
+            chainUpstream(keys);
         }
     }
     m_stats.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

@@ -69,6 +69,11 @@ private:
 void rmsNormBackward(const Eigen::MatrixXf& x, const Eigen::VectorXf& r, const Eigen::VectorXf& w,
                      const Eigen::MatrixXf& dy, Eigen::MatrixXf& dx, Eigen::VectorXf* dw);
 
+/// The mean over windows of MSE(block w (inputs[i]), targets[i]): the output error the
+/// block-training methods minimise, measured on every window.
+Expected<double> meanBlockMse(BlockBackward& bb, const BlockWeights& w, const std::vector<Eigen::MatrixXf>& inputs,
+                              const std::vector<Eigen::MatrixXf>& targets);
+
 /// Copies everything of block but its linear weights into out (norms, biases, forward hooks);
 /// the methods that train a block's weights fill those themselves.
 void copyBlockFrame(const BlockWeights& block, BlockWeights& out);
