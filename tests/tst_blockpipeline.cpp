@@ -12,6 +12,7 @@
 #include "quantlens/model/model.h"
 #include "quantlens/model/safetensors.h"
 #include "quantlens/pipeline/pipeline.h"
+#include "quantlens/store/runstate.h"
 
 #include <QTemporaryDir>
 #include <QtTest>
@@ -95,7 +96,7 @@ private slots:
             auto clip = ql::trainBlockClipping(c, w, inputs, targets, o);
             QVERIFY(clip);
             ql::BlockWeights expected;
-            ql::applyClipping(w, *clip, o, expected);
+            ql::applyClipping(c, w, *clip, o, expected);
             for (int k = 0; k < ql::kLinearCount; ++k) {
                 const auto* layer = (*qm)->layer(ql::Model::linearName(b, ql::LinearKind(k)));
                 QVERIFY(layer && layer->result->tensor);
@@ -118,6 +119,69 @@ private slots:
         auto changed = pipe.run(allLayers(*model, "omniquant", {{"epochs", int64_t(1)}}), m_calib);
         QVERIFY(changed);
         QCOMPARE(pipe.lastRun().layersQuantized, 14);
+    }
+
+    // OmniQuant with LET at W4A4: the layers reading a norm carry the norm they were trained
+    // with, the quantized model serves it, linears LET leaves alone carry none (block 1's o_proj
+    // is skipped, so its v/o scale is not used), the state file keeps the norms, and the model
+    // read back computes exactly what the run computed.
+    void letTravelsWithTheLayers()
+    {
+        auto model = ql::Model::open(m_dir);
+        QVERIFY(model.ok());
+        auto specs = allLayers(*model, "omniquant", {{"epochs", int64_t(1)}, {"let", true}});
+        for (auto& [name, spec] : specs) spec.activations = ql::ActQuantSpec{4, true, false};
+        specs[ql::Model::linearName(1, ql::LinearKind::O)].skip = true;
+        ql::QuantPipeline pipe(*model, lookup());
+        auto qm = pipe.run(specs, m_calib);
+        QVERIFY2(qm, qm ? "" : qm.error().message.c_str());
+        const ql::ModelConfig& c = model->config();
+        auto layer = [&](int b, ql::LinearKind k) { return (*qm)->layer(ql::Model::linearName(b, k)); };
+        for (int b = 0; b < c.layers; ++b) {
+            ql::BlockWeights fw, qw;
+            QVERIFY(model->block(b, fw));
+            QVERIFY((*qm)->block(b, qw));
+            const Eigen::VectorXf& attn = layer(b, ql::LinearKind::Q)->result->inputNorm;
+            const Eigen::VectorXf& mlp = layer(b, ql::LinearKind::Gate)->result->inputNorm;
+            QCOMPARE(attn.size(), Eigen::Index(c.hidden));
+            QCOMPARE(mlp.size(), Eigen::Index(c.hidden));
+            QVERIFY(layer(b, ql::LinearKind::K)->result->inputNorm == attn);
+            QVERIFY(layer(b, ql::LinearKind::V)->result->inputNorm == attn);
+            QVERIFY(layer(b, ql::LinearKind::Up)->result->inputNorm == mlp);
+            QVERIFY(layer(b, ql::LinearKind::Down)->result->inputNorm.size() == 0);
+            QVERIFY(qw.attnNorm == attn && qw.mlpNorm == mlp);
+            QVERIFY((attn - fw.attnNorm).cwiseAbs().maxCoeff() > 1e-3f);
+            QVERIFY(layer(b, ql::LinearKind::Q)->result->report.notes.size() > 0);
+        }
+        // Block 1 has no v/o scale (o is skipped): its v codes are W_v·diag(s) on a 3-bit grid,
+        // with s = the model's attn norm / the trained one; the errors each layer reports are
+        // measured in that basis too (against the untransformed weight they would be large).
+        QVERIFY(layer(1, ql::LinearKind::O) == nullptr);
+        ql::BlockWeights fw1;
+        QVERIFY(model->block(1, fw1));
+        const Eigen::VectorXf s1 = fw1.attnNorm.cwiseQuotient(layer(1, ql::LinearKind::V)->result->inputNorm);
+        const ql::RowMatrix v1 = ql::RowMatrix(fw1[ql::LinearKind::V]) * s1.asDiagonal();
+        const double vErr = (layer(1, ql::LinearKind::V)->result->dequantized - v1).squaredNorm() / v1.squaredNorm();
+        qInfo("block 1 v_proj: relative error %.3g against W·diag(s)", vErr);
+        QVERIFY(vErr < 0.05);
+        for (const auto& [name, l] : (*qm)->layers()) QVERIFY2(l.result->report.weightRelError < 0.05, name.c_str());
+
+        const std::string path = m_tmp.filePath(QStringLiteral("let.safetensors")).toStdString();
+        QVERIFY(ql::writeRunState(path, **qm, nullptr, "sha"));
+        auto back = ql::readRunState(path, *model);
+        QVERIFY2(back, back ? "" : back.error().message.c_str());
+        ql::ForwardEngine runEngine(c, **qm), readEngine(c, *back->model);
+        std::vector<Eigen::MatrixXf> a(1), b(1);
+        QVERIFY(model->embed(m_calib.windows[0], a[0]));
+        b[0] = a[0];
+        QVERIFY(runEngine.runLayers(0, c.layers, a));
+        QVERIFY(readEngine.runLayers(0, c.layers, b));
+        QVERIFY(a[0] == b[0]);
+        for (int blk = 0; blk < c.layers; ++blk) {
+            ql::BlockWeights rw;
+            QVERIFY(back->model->block(blk, rw));
+            QVERIFY(rw.attnNorm == layer(blk, ql::LinearKind::Q)->result->inputNorm);
+        }
     }
 
     // AutoRound through the pipeline: codes on the int3 grid with fp16 scales, the block's loss

@@ -19,7 +19,7 @@ double blockLoss(const ql::ModelConfig& c, const ql::BlockWeights& w, const ql::
                  const ql::OmniQuantOptions& o, const Windows& win)
 {
     ql::BlockWeights q;
-    ql::applyClipping(w, clip, o, q);
+    ql::applyClipping(c, w, clip, o, q);
     ql::BlockBackward b(c);
     double sum = 0;
     for (size_t i = 0; i < win.targets.size(); ++i) {

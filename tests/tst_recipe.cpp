@@ -926,7 +926,7 @@ private slots:
             {"smoothquant", {"alpha"}},
             {"hadamard", {"seed", "online_down"}},
             {"pbllm", {"salient_fraction", "criterion", "salient_bits"}},
-            {"omniquant", {"epochs", "lwc_lr", "weight_decay", "init_value"}},
+            {"omniquant", {"epochs", "lwc_lr", "weight_decay", "init_value", "let", "let_lr", "alpha", "aug_loss"}},
             {"autoround", {"iters", "lr", "minmax_lr", "batch", "seed", "keep_best"}}};
         const auto checkParams = [&](const std::string& method, const ql::ParamMap& params) {
             QVERIFY2(known.count(method), method.c_str());

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # The trained methods (OmniQuant, AutoRound) beside RTN, GPTQ and AWQ at W3 g128, and OmniQuant
-# beside SmoothQuant at W4A4, on both shared models: the table of docs/results.md. Each recipe
+# beside SmoothQuant at W4A4 and W6A6, on both shared models: the table of docs/results.md. Each recipe
 # is quantized once (quantize --out, C4 calibration as the recipe says) and the run evaluated on
 # WikiText-2 test and the TinyStories excerpt (paper protocol, ctx 512, 16 windows). Prints
 # Markdown rows with the quantization's wall time and, for block methods, the mean over blocks
 # of the block output MSE before and after training.
+# W6A6 and the W4A4 ablation without LET (w4a4-omniquant-lwc) follow. QL_RECIPES="r1 r2 ..."
+# runs only those recipes.
 # usage: tests/bench/trainedresults.sh QUANTLENS_CLI [SHARED_DIR] [RECIPES_DIR] [MODELS...]
 set -uo pipefail
 cli=$1; shared=${2:-../shared}; recipes=${3:-resources/recipes}; shift $(( $# < 3 ? $# : 3 ))
@@ -19,7 +21,8 @@ ppl() { # model run text
 echo "| model | recipe | bits/weight | WikiText-2 ppl | TinyStories ppl | quantize s | block MSE before → after |"
 echo "|---|---|---|---|---|---|---|"
 for model in "${models[@]}"; do
-  for r in w3-rtn-g128 w3-gptq-g128 w3-awq-g128 w3-omniquant-g128 w3-autoround-g128 w4a4-smoothquant w4a4-omniquant; do
+  for r in ${QL_RECIPES:-w3-rtn-g128 w3-gptq-g128 w3-awq-g128 w3-omniquant-g128 w3-autoround-g128 w4a4-smoothquant \
+           w4a4-omniquant-lwc w4a4-omniquant w6a6-smoothquant w6a6-omniquant}; do
     run=$work/$model-$r
     t0=$(date +%s.%N)
     if ! "$cli" quantize "$shared/models/$model" --recipe "$recipes/$r.json" --calib "$calib" --out "$run" --force \

@@ -23,7 +23,7 @@ assert ids["halfstep"]["parameters"][0]["name"] == "shrink"
 for builtin in ("rtn", "gptq", "pbllm", "hadamard", "smoothquant"):
     assert builtin in ids, "installed built-in %s missing" % builtin
 bad = [p for p in j["problems"] if "futureapi" in p]
-assert bad and "apiVersion 3, this QuantLens supports 2; not loaded" in bad[0], j["problems"]
+assert bad and "apiVersion 4, this QuantLens supports 3; not loaded" in bad[0], j["problems"]
 print("discovered halfstep; refused:", bad[0])
 PY
 cat > "$work/recipe.json" <<'JSON'

@@ -1,10 +1,10 @@
 #!/usr/bin/python3
 """Independent gradients for QuantLens' backward pass, by torch autograd in float64.
 
-Only forward functions are written here (from the LLaMA definition and OmniQuant's and AutoRound's quantizers);
+Only forward functions are written here (from the LLaMA definition and OmniQuant's and AutoRound's quantizers and transformation);
 torch derives every gradient. Run with Debian's python3-torch:
 
-  /usr/bin/python3 tests/reference/torch_grad.py DIR block|head|clip|omniquant|roundq|autoround
+  /usr/bin/python3 tests/reference/torch_grad.py DIR block|head|clip|omniquant|roundq|autoround|let
 
 DIR holds index.json ({"config": {...}, "tensors": {name: shape}}) and <name>.bin, raw
 little-endian float32 in row-major order. The script writes ref_<name>.bin and ref_index.json.
@@ -52,12 +52,27 @@ def rope(x, heads, hd, theta):  # x: tokens × heads·hd, rotate-half
 NAMES = ["q", "k", "v", "o", "gate", "up", "down"]
 
 
-def block_forward(c, t, P, x, outputs=None):
+def act_quant(x, bits):
+    """Per-token asymmetric fake quantization of a linear's input (tokens × features), the range
+    widened to contain 0; the gradient passes straight through."""
+    lo = x.amin(-1, keepdim=True).clamp(max=0)
+    hi = x.amax(-1, keepdim=True).clamp(min=0)
+    qmax = 2 ** bits - 1
+    s = ((hi - lo) / qmax).detach()
+    z = torch.round(-lo.detach() / s)
+    q = ((torch.round(x / s) + z).clamp(0, qmax) - z) * s
+    return x + (q - x).detach()
+
+
+def block_forward(c, t, P, x, outputs=None, act_bits=0):
     """The decoder block on x (tokens × hidden) with the parameters in P; outputs, when given,
-    receives every linear's output with its gradient retained."""
+    receives every linear's output with its gradient retained; act_bits > 0 fake-quantizes
+    every linear's input."""
     n, H, KV, hd, eps = x.shape[0], c["heads"], c["kv_heads"], c["head_dim"], c["eps"]
 
     def lin(k, inp):
+        if act_bits:
+            inp = act_quant(inp, act_bits)
         y = inp @ P[k].T
         y = y + P["b_" + k] if "b_" + k in P else y
         if outputs is not None:
@@ -150,22 +165,38 @@ def clip(c, t):
 def omniquant(c, t):
     """OmniQuant's LWC training of one block: AdamW on MSE(quantized block(input), target),
     one step per window in order, for the given epochs."""
-    gs, bits = c["group"], c["bits"]
+    gs, bits, act_bits = c["group"], c["bits"], c.get("act_bits", 0)
     params = {}
     for k in NAMES:
         g = torch.full((t[k].shape[0], -(-t[k].shape[1] // gs)), c["init"], requires_grad=True)
         params[k] = (g, torch.full_like(g, c["init"]).requires_grad_())
-    opt = torch.optim.AdamW([p for pair in params.values() for p in pair], lr=c["lr"], weight_decay=0.0)
-    base = {k: t[k] for k in ["attn_norm", "mlp_norm"] + ["b_" + k for k in NAMES if "b_" + k in t]}
+    groups = [{"params": [p for pair in params.values() for p in pair], "lr": c["lr"]}]
+    S = {}
+    if c.get("let"):  # the scales start where the caller's s_* say; truncated before every use
+        S = {n: t["s_" + n].reshape(-1).clone().requires_grad_() for n in LET if "s_" + n in t}
+        groups.insert(0, {"params": list(S.values()), "lr": c["let_lr"]})
+    opt = torch.optim.AdamW(groups, weight_decay=0.0)
+    base = {k: t[k] for k in ["attn_norm", "mlp_norm"] + NAMES + ["b_" + k for k in NAMES if "b_" + k in t]}
+    # --aug_loss: the float block (no quantization at all) on the quantized stream's input.
+    aug = [block_forward(c, t, base, t["x%d" % w].T).detach() for w in range(c["windows"])] if c.get("aug") else []
     losses = []
     for epoch in range(c["epochs"]):
         total = 0.0
         for w in range(c["windows"]):
-            P = dict(base)
+            if S:
+                with torch.no_grad():
+                    for v in S.values():
+                        small = v.abs() < 1e-2
+                        v[small] = torch.sign(v[small]) * 1e-2
+                P = let_transform(c, t, S)
+            else:
+                P = dict(base)
             for k in NAMES:
-                P[k] = lwc(t[k], params[k][0], params[k][1], bits, gs, False)
-            y = block_forward(c, t, P, t["x%d" % w].T)
+                P[k] = lwc(P[k], params[k][0], params[k][1], bits, gs, False, detach_range=not S)
+            y = block_forward(c, t, P, t["x%d" % w].T, act_bits=act_bits)
             loss = torch.nn.functional.mse_loss(y, t["y%d" % w].T)
+            if aug:
+                loss = loss + torch.nn.functional.mse_loss(y, aug[w])
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -174,6 +205,49 @@ def omniquant(c, t):
     out = {"epoch_loss": torch.tensor(losses)}
     for k in NAMES:
         out["gamma_" + k], out["beta_" + k] = params[k][0].detach(), params[k][1].detach()
+    for n, v in S.items():
+        out["s_" + n] = v.detach()
+    return out
+
+
+LET = ["qkv", "fc1", "out", "qk"]
+
+
+def let_transform(c, t, S):
+    """OmniQuant's LET, scale only, on the block's weights: qkv and fc1 fold into the norms,
+    out sits between v's rows and o's columns of every head reading that kv head, qk between
+    q's and k's rows with one scale per rotary pair (d, d + head_dim/2) of each kv head."""
+    H, KV, hd = c["heads"], c["kv_heads"], c["head_dim"]
+    g = H // KV
+    qk = S["qk"] if "qk" in S else torch.ones(KV * hd // 2)
+    qk_k = torch.cat([qk.view(KV, hd // 2)] * 2, -1).reshape(-1)
+    qk_q = qk_k.view(KV, hd).repeat_interleave(g, 0).reshape(-1)
+    out_o = S["out"].view(KV, hd).repeat_interleave(g, 0).reshape(-1)
+    P = {"attn_norm": t["attn_norm"] / S["qkv"], "mlp_norm": t["mlp_norm"] / S["fc1"],
+         "q": t["q"] * S["qkv"] / qk_q[:, None], "k": t["k"] * S["qkv"] * qk_k[:, None],
+         "v": t["v"] * S["qkv"] / S["out"][:, None], "o": t["o"] * out_o,
+         "gate": t["gate"] * S["fc1"], "up": t["up"] * S["fc1"], "down": t["down"]}
+    rows = {"q": 1 / qk_q, "k": qk_k, "v": 1 / S["out"]}
+    for k in NAMES:
+        if "b_" + k in t:
+            P["b_" + k] = t["b_" + k] * rows[k] if k in rows else t["b_" + k]
+    return P
+
+
+def let(c, t):
+    """Gradients of Σ y·dy for a block under LET and learnable clipping of every linear (the
+    range of each group follows the transformed weight) with per-token activation quantization."""
+    S = {n: t["s_" + n].reshape(-1).clone().requires_grad_() for n in LET if "s_" + n in t}
+    G = {k: (t["gamma_" + k].clone().requires_grad_(), t["beta_" + k].clone().requires_grad_()) for k in NAMES}
+    P = let_transform(c, t, S)
+    for k in NAMES:
+        P[k] = lwc(P[k], G[k][0], G[k][1], c["bits"], c["group"], False, detach_range=False)
+    y = block_forward(c, t, P, t["x"].T, act_bits=c["act_bits"])
+    (y * t["dy"].T).sum().backward()
+    out = {"y": y.T}
+    out.update({"d_s_" + n: v.grad for n, v in S.items()})
+    for k in NAMES:
+        out["d_gamma_" + k], out["d_beta_" + k] = G[k][0].grad, G[k][1].grad
     return out
 
 
@@ -254,4 +328,4 @@ if __name__ == "__main__":
     d, mode = sys.argv[1], sys.argv[2]
     config, tensors = load(d)
     save(d, {"block": block, "head": head, "clip": clip, "omniquant": omniquant, "roundq": roundq,
-             "autoround": autoround}[mode](config, tensors))
+             "autoround": autoround, "let": let}[mode](config, tensors))

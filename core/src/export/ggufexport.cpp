@@ -277,8 +277,8 @@ Expected<GgufExportReport> exportGguf(const Model& model, const WeightSource& we
     }
     auto cache = std::make_shared<BlockCache>(weights);
     // A norm of block i: from the model directly (no block read), or from the block of a run.
-    auto norm = [cache, plainBase](int i, bool attn) -> Expected<Eigen::VectorXf> {
-        if (plainBase) {
+    auto norm = [cache, plainBase, run](int i, bool attn) -> Expected<Eigen::VectorXf> {
+        if (plainBase && !(run && run->changesNorms(i))) {
             auto m = plainBase->tensorAsFloat(attn ? Model::attnNormName(i) : Model::mlpNormName(i));
             if (!m) return m.error();
             return Eigen::VectorXf(Eigen::Map<const Eigen::VectorXf>(m->data(), m->size()));

@@ -17,19 +17,27 @@ float sigmoid(float v)
 // One group's grid and how its scale depends on σ(γ) and σ(β).
 struct Grid {
     float scale, zero, qmax;
-    float dsDa, dsDb; // ∂s/∂σ(γ) and ∂s/∂σ(β); zero where the scale is clamped
+    float dsDa, dsDb;            // ∂s/∂σ(γ) and ∂s/∂σ(β); zero where the scale is clamped
+    float dsDmax, dsDmin;        // ∂s/∂max and ∂s/∂min of the group; zero where the scale is clamped
+    Eigen::Index argMax, argMin; // where the extrema are (-1: the padding's 0)
 };
 
 // A padded group is the row's partial last group, which the reference fills up with zeros.
 Grid fitGrid(const float* x, Eigen::Index n, bool padded, const ClipQuantSpec& spec, float a, float b)
 {
-    float mx = *std::max_element(x, x + n), mn = *std::min_element(x, x + n);
-    if (padded) {
-        mx = std::max(mx, 0.f);
-        mn = std::min(mn, 0.f);
+    Grid g{};
+    g.argMax = std::max_element(x, x + n) - x;
+    g.argMin = std::min_element(x, x + n) - x;
+    float mx = x[g.argMax], mn = x[g.argMin];
+    if (padded && mx < 0.f) {
+        mx = 0.f;
+        g.argMax = -1;
+    }
+    if (padded && mn > 0.f) {
+        mn = 0.f;
+        g.argMin = -1;
     }
     const float hi = a * mx, lo = b * mn;
-    Grid g{};
     g.qmax = float((1 << spec.bits) - 1);
     float raw;
     if (spec.symmetric) {
@@ -38,14 +46,18 @@ Grid fitGrid(const float* x, Eigen::Index n, bool padded, const ClipQuantSpec& s
         raw = (top ? std::abs(hi) : std::abs(lo)) / half;
         g.dsDa = top ? std::abs(mx) / half : 0.f;
         g.dsDb = top ? 0.f : std::abs(mn) / half;
+        g.dsDmax = top ? a * (mx < 0.f ? -1.f : 1.f) / half : 0.f;
+        g.dsDmin = top ? 0.f : b * (mn < 0.f ? -1.f : 1.f) / half;
         g.zero = half;
     } else {
         raw = (hi - lo) / g.qmax;
         g.dsDa = mx / g.qmax;
         g.dsDb = -mn / g.qmax;
+        g.dsDmax = a / g.qmax;
+        g.dsDmin = -b / g.qmax;
     }
     g.scale = std::clamp(raw, kMinScale, kMaxScale);
-    if (g.scale != raw) g.dsDa = g.dsDb = 0.f;
+    if (g.scale != raw) g.dsDa = g.dsDb = g.dsDmax = g.dsDmin = 0.f;
     if (!spec.symmetric) g.zero = std::nearbyint(std::clamp(-lo / g.scale, -1e4f, 1e4f));
     return g;
 }
@@ -117,7 +129,7 @@ Expected<QuantizedTensor> ClippedFakeQuant::encode(const ConstRowMap& w, const C
 
 void ClippedFakeQuant::backward(const ConstRowMap& w, const ClipQuantSpec& spec, const Eigen::MatrixXf& gamma,
                                 const Eigen::MatrixXf& beta, const ConstRowMap& dOut, Eigen::MatrixXf& dGamma,
-                                Eigen::MatrixXf& dBeta, RowMatrix* dw)
+                                Eigen::MatrixXf& dBeta, RowMatrix* dw, bool throughRange)
 {
     const Eigen::Index rows = w.rows(), in = w.cols(), ng = groups(spec, in), gs = spec.group > 0 ? spec.group : in;
     if (dw) dw->resize(rows, in);
@@ -138,6 +150,11 @@ void ClippedFakeQuant::backward(const ConstRowMap& w, const ClipQuantSpec& spec,
                 const float q = std::clamp(v, 0.f, g.qmax);
                 dScale += double(d[i]) * ((q - g.zero) - (inside ? x[i] / g.scale : 0.f));
                 if (dw) (*dw)(r, gi * gs + i) = inside ? d[i] : 0.f;
+            }
+            if (dw && throughRange) { // the scale's dependence on the group's extrema
+                float* dRow = dw->row(r).data() + gi * gs;
+                if (g.argMax >= 0) dRow[g.argMax] += float(dScale * g.dsDmax);
+                if (g.argMin >= 0) dRow[g.argMin] += float(dScale * g.dsDmin);
             }
             dGamma(r, gi) += float(dScale * g.dsDa * a * (1.0f - a));
             dBeta(r, gi) += float(dScale * g.dsDb * b * (1.0f - b));

@@ -3,19 +3,21 @@
 #include "quantlens/grad/blockgrad.h"
 
 #include <cmath>
+#include <utility>
 
 namespace ql {
 
 namespace {
 
 // torch.optim.AdamW's update of one parameter tensor (betas 0.9 and 0.999, eps 1e-8).
+template <class M>
 struct AdamW {
-    Eigen::MatrixXf m, v;
-    void step(Eigen::MatrixXf& p, const Eigen::MatrixXf& g, float lr, float wd, int t)
+    M m, v;
+    void step(M& p, const M& g, float lr, float wd, int t)
     {
         constexpr float b1 = 0.9f, b2 = 0.999f, eps = 1e-8f;
         if (m.size() == 0) {
-            m = Eigen::MatrixXf::Zero(p.rows(), p.cols());
+            m = M::Zero(p.rows(), p.cols());
             v = m;
         }
         p *= 1.f - lr * wd;
@@ -31,16 +33,60 @@ double meanSquare(const Eigen::MatrixXf& a, const Eigen::MatrixXf& b)
     return (a - b).cast<double>().squaredNorm() / double(a.size());
 }
 
-} // namespace
-
-void applyClipping(const BlockWeights& block, const BlockClipping& clip, const OmniQuantOptions& o, BlockWeights& out)
+std::array<bool, kLinearCount> trainedLinears(const OmniQuantOptions& o)
 {
     std::array<bool, kLinearCount> trained{};
     for (int k = 0; k < kLinearCount; ++k) trained[size_t(k)] = o.specs[size_t(k)].has_value();
-    fillTrainedBlock(block, trained, out, [&](int k, const ConstRowMap& w, RowMatrix& q) {
+    return trained;
+}
+
+bool usesLet(const LetScales& s)
+{
+    for (const Eigen::VectorXf* v : s.all())
+        if (v->size()) return true;
+    return false;
+}
+
+// out = the clipped weights of `from` (block, or its LET transform), with from's norms.
+void clipFrom(const BlockWeights& from, const BlockClipping& clip, const OmniQuantOptions& o, BlockWeights& out)
+{
+    fillTrainedBlock(from, trainedLinears(o), out, [&](int k, const ConstRowMap& w, RowMatrix& q) {
         ClippedFakeQuant::forward(w, *o.specs[size_t(k)], clip.gamma[size_t(k)], clip.beta[size_t(k)], q);
     });
 }
+
+} // namespace
+
+void applyClipping(const ModelConfig& c, const BlockWeights& block, const BlockClipping& clip,
+                   const OmniQuantOptions& o, BlockWeights& out)
+{
+    if (!usesLet(clip.let)) return clipFrom(block, clip, o, out);
+    BlockWeights t; // linears LET leaves alone stay views of block, so out may outlive t
+    applyLet(c, block, clip.let, t);
+    clipFrom(t, clip, o, out);
+}
+
+namespace {
+
+// The float block without activation quantization run on the quantized stream: the second
+// target of the reference's augmented loss.
+Expected<std::vector<Eigen::MatrixXf>> augmentedTargets(const ModelConfig& c, const BlockWeights& block,
+                                                        const std::vector<Eigen::MatrixXf>& inputs)
+{
+    BlockWeights plain;
+    copyBlockFrame(block, plain);
+    plain.actQuant.fill(ActQuantSpec{});
+    for (int k = 0; k < kLinearCount; ++k) {
+        const ConstRowMap w = block[LinearKind(k)];
+        plain.setView(LinearKind(k), w.data(), w.rows(), w.cols());
+    }
+    BlockBackward bb(c);
+    std::vector<Eigen::MatrixXf> out(inputs.size());
+    for (size_t i = 0; i < inputs.size(); ++i) QL_TRY(bb.forward(plain, inputs[i], out[i]));
+    return out;
+}
+
+} // namespace
 
 Expected<BlockClipping> trainBlockClipping(const ModelConfig& c, const BlockWeights& block,
                                            const std::vector<Eigen::MatrixXf>& quantInputs,
@@ -50,7 +96,8 @@ Expected<BlockClipping> trainBlockClipping(const ModelConfig& c, const BlockWeig
     if (quantInputs.empty() || quantInputs.size() != targets.size())
         return makeError("OmniQuant: " + std::to_string(quantInputs.size()) + " input windows for " +
                          std::to_string(targets.size()) + " targets");
-    if (o.epochs < 0 || !(o.lwcLr > 0)) return makeError("OmniQuant: epochs must be ≥ 0 and the learning rate > 0");
+    if (o.epochs < 0 || !(o.lwcLr > 0) || (o.let && !(o.letLr > 0)))
+        return makeError("OmniQuant: epochs must be ≥ 0 and the learning rates > 0");
     BlockClipping clip;
     for (int k = 0; k < kLinearCount; ++k) {
         const ConstRowMap w = block[LinearKind(k)];
@@ -64,27 +111,52 @@ Expected<BlockClipping> trainBlockClipping(const ModelConfig& c, const BlockWeig
         clip.gamma[size_t(k)] = Eigen::MatrixXf::Constant(w.rows(), g, o.initValue);
         clip.beta[size_t(k)] = Eigen::MatrixXf::Constant(w.rows(), g, o.initValue);
     }
+    if (o.let) {
+        if (c.headDim % 2 || c.kvHeads <= 0 || c.heads % c.kvHeads)
+            return makeError("OmniQuant: LET needs an even head dimension and heads a multiple of the kv heads");
+        clip.let = initialLetScales(c, block, trainedLinears(o), o.actAbsmax, o.alpha);
+    }
+    std::vector<Eigen::MatrixXf> augTargets;
+    if (o.augLoss) {
+        auto t = augmentedTargets(c, block, quantInputs);
+        if (!t) return t.error();
+        augTargets = std::move(*t);
+    }
     BlockBackward bb(c);
-    BlockWeights q;
+    BlockWeights q, transformed;
     BlockGradients grads;
+    std::array<RowMatrix, kLinearCount> dTransformed; // ∂L/∂(transformed weight before quantization)
+    LetScales dLet;
     Eigen::MatrixXf y, dy, dx;
     auto evaluate = [&]() -> Expected<double> {
-        applyClipping(block, clip, o, q);
+        truncateLetScales(clip.let);
+        applyClipping(c, block, clip, o, q);
         return meanBlockMse(bb, q, quantInputs, targets);
     };
     auto before = evaluate();
     if (!before) return before.error();
     clip.lossBefore = *before;
-    std::array<AdamW, kLinearCount> gammaOpt, betaOpt;
+    std::array<AdamW<Eigen::MatrixXf>, kLinearCount> gammaOpt, betaOpt;
+    std::array<AdamW<Eigen::VectorXf>, 4> letOpt;
+    const bool let = usesLet(clip.let);
     int t = 0;
     for (int epoch = 0; epoch < o.epochs; ++epoch) {
         double epochSum = 0;
         for (size_t w = 0; w < quantInputs.size(); ++w) {
             if (fb && fb->isCanceled()) return makeError(canceledMessage());
-            applyClipping(block, clip, o, q);
+            // The reference truncates the scales in place before every use.
+            truncateLetScales(clip.let);
+            if (let) applyLet(c, block, clip.let, transformed);
+            const BlockWeights& from = let ? transformed : block;
+            clipFrom(from, clip, o, q);
             QL_TRY(bb.forward(q, quantInputs[w], y));
+            const float k2 = 2.0f / float(y.size()); // torch's MSELoss, mean over elements
             epochSum += meanSquare(y, targets[w]);
-            dy = (y - targets[w]) * (2.0f / float(y.size())); // torch's MSELoss, mean over elements
+            dy = (y - targets[w]) * k2;
+            if (o.augLoss) {
+                epochSum += meanSquare(y, augTargets[w]);
+                dy += (y - augTargets[w]) * k2;
+            }
             grads.reset(q);
             bb.backward(q, dy, dx, &grads);
             ++t;
@@ -93,11 +165,19 @@ Expected<BlockClipping> trainBlockClipping(const ModelConfig& c, const BlockWeig
                 const RowMatrix& dWq = grads.weight[size_t(k)];
                 Eigen::MatrixXf dg = Eigen::MatrixXf::Zero(clip.gamma[size_t(k)].rows(), clip.gamma[size_t(k)].cols());
                 Eigen::MatrixXf db = dg;
-                ClippedFakeQuant::backward(block[LinearKind(k)], *o.specs[size_t(k)], clip.gamma[size_t(k)],
+                ClippedFakeQuant::backward(from[LinearKind(k)], *o.specs[size_t(k)], clip.gamma[size_t(k)],
                                            clip.beta[size_t(k)], ConstRowMap(dWq.data(), dWq.rows(), dWq.cols()), dg,
-                                           db, nullptr);
+                                           db, let ? &dTransformed[size_t(k)] : nullptr, true);
                 gammaOpt[size_t(k)].step(clip.gamma[size_t(k)], dg, o.lwcLr, o.weightDecay, t);
                 betaOpt[size_t(k)].step(clip.beta[size_t(k)], db, o.lwcLr, o.weightDecay, t);
+            }
+            if (let) {
+                letBackward(c, block, transformed, clip.let, grads.attnNorm, grads.mlpNorm, dTransformed, grads.bias,
+                            dLet);
+                const auto scales = clip.let.all();
+                const auto dScales = std::as_const(dLet).all();
+                for (size_t i = 0; i < scales.size(); ++i)
+                    if (scales[i]->size()) letOpt[i].step(*scales[i], *dScales[i], o.letLr, o.weightDecay, t);
             }
         }
         clip.epochLoss.push_back(epochSum / double(quantInputs.size()));

@@ -8,7 +8,8 @@ namespace ql {
 
 std::string OmniQuantQuantizer::description() const
 {
-    return "OmniQuant (Shao et al. 2024): learnable weight clipping trained block by block on the output MSE";
+    return "OmniQuant (Shao et al. 2024): learnable weight clipping, optionally with the learnable equivalent "
+           "transformation, trained block by block on the output MSE";
 }
 
 std::vector<ParamSpec> OmniQuantQuantizer::parameters() const
@@ -36,6 +37,25 @@ std::vector<ParamSpec> OmniQuantQuantizer::parameters() const
          .min = -20.0,
          .max = 20.0,
          .help = "Initial logit of the clipping factors (sigmoid(4) keeps 98% of each group's range)"},
+        {.name = "let",
+         .type = ParamSpec::Type::Bool,
+         .defaultValue = d.let,
+         .help = "Learnable equivalent transformation: per-channel scales folded into the norms and between "
+                 "v/o and q/k, trained with the clipping (the paper's weight-activation setting)"},
+        {.name = "let_lr",
+         .defaultValue = double(d.letLr),
+         .min = 1e-6,
+         .max = 1.0,
+         .help = "AdamW learning rate of the LET scales"},
+        {.name = "alpha",
+         .defaultValue = double(d.alpha),
+         .min = 0.0,
+         .max = 1.0,
+         .help = "LET's initial migration strength: scales start at act^alpha / weight^(1-alpha)"},
+        {.name = "aug_loss",
+         .type = ParamSpec::Type::Bool,
+         .defaultValue = d.augLoss,
+         .help = "Also fit the float block's output on the quantized model's input (the reference's W4A4 runs)"},
     };
 }
 
@@ -48,6 +68,11 @@ Expected<BlockResult> OmniQuantQuantizer::quantizeBlock(const BlockInput& in, co
     o.lwcLr = float(paramDouble(params, "lwc_lr"));
     o.weightDecay = float(paramDouble(params, "weight_decay"));
     o.initValue = float(paramDouble(params, "init_value"));
+    o.let = paramBool(params, "let");
+    o.letLr = float(paramDouble(params, "let_lr"));
+    o.alpha = float(paramDouble(params, "alpha"));
+    o.augLoss = paramBool(params, "aug_loss");
+    if (in.floatAbsmax) o.actAbsmax = *in.floatAbsmax;
     int count = 0;
     for (int k = 0; k < kLinearCount; ++k) {
         if (!in.specs[size_t(k)]) continue;
@@ -63,13 +88,34 @@ Expected<BlockResult> OmniQuantQuantizer::quantizeBlock(const BlockInput& in, co
     r.lossBefore = clip->lossBefore;
     r.lossAfter = clip->lossAfter;
     r.stepLoss = clip->epochLoss;
+    // With LET the codes are those of the transformed weights, and the errors are measured
+    // against them; the transformed norms travel with the layers that read them.
+    BlockWeights transformed;
+    BlockInput basis = in;
+    if (o.let) {
+        applyLet(*in.config, *in.weights, clip->let, transformed);
+        basis.weights = &transformed;
+    }
     for (int k = 0; k < kLinearCount; ++k) {
         if (!o.specs[size_t(k)]) continue;
-        auto t = ClippedFakeQuant::encode((*in.weights)[LinearKind(k)], *o.specs[size_t(k)], clip->gamma[size_t(k)],
+        auto t = ClippedFakeQuant::encode((*basis.weights)[LinearKind(k)], *o.specs[size_t(k)], clip->gamma[size_t(k)],
                                           clip->beta[size_t(k)], in.specs[size_t(k)]->weight);
         if (!t) return makeError("layer " + in.names[size_t(k)] + ": " + t.message());
-        r.layers[size_t(k)] = finishBlockLayer(in, k, std::move(*t), seconds / count);
-        r.layers[size_t(k)]->report.metrics["epochs"] = o.epochs;
+        LayerResult& layer = r.layers[size_t(k)].emplace(finishBlockLayer(basis, k, std::move(*t), seconds / count));
+        layer.report.metrics["epochs"] = o.epochs;
+        if (!o.let) continue;
+        const BlockPoint site = siteOf(LinearKind(k));
+        if (site == BlockPoint::AttnIn && clip->let.qkv.size()) layer.inputNorm = transformed.attnNorm;
+        if (site == BlockPoint::MlpIn && clip->let.fc1.size()) layer.inputNorm = transformed.mlpNorm;
+    }
+    if (o.let) {
+        const auto scales = clip->let.all();
+        const char* names[] = {"qkv", "fc1", "out", "qk"};
+        std::string used;
+        for (size_t i = 0; i < scales.size(); ++i)
+            if (scales[i]->size()) used += std::string(used.empty() ? "" : ", ") + names[i];
+        r.notes.push_back("LET scales: " +
+                          (used.empty() ? std::string("none (their linears are not all quantized)") : used));
     }
     return r;
 }

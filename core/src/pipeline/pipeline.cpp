@@ -223,7 +223,20 @@ Expected<std::shared_ptr<QuantizedModel>> QuantPipeline::run(const std::map<std:
                     floatStates = states;
                     floatStatesBlock = b;
                 }
-                QL_TRY(floatEngine.runLayers(floatStatesBlock, b + 1, floatStates, fo, nullptr));
+                // The float model's activation maxima at block b's sites, seen on the way.
+                std::array<Eigen::VectorXf, kSiteCount> floatAbsmax;
+                floatEngine.setObserver([&](const Activation& a) {
+                    if (a.layer != b) return;
+                    for (int i = 0; i < kSiteCount; ++i) {
+                        if (a.point != kSitePoints[size_t(i)]) continue;
+                        const Eigen::VectorXf m = a.x.cwiseAbs().rowwise().maxCoeff();
+                        Eigen::VectorXf& acc = floatAbsmax[size_t(i)];
+                        acc = acc.size() ? acc.cwiseMax(m) : m;
+                    }
+                });
+                auto ran = floatEngine.runLayers(floatStatesBlock, b + 1, floatStates, fo, nullptr);
+                floatEngine.setObserver(nullptr);
+                QL_TRY(ran);
                 m_stats.blockForwards += b + 1 - floatStatesBlock;
                 floatStatesBlock = b + 1;
                 QL_TRY(base.block(b, floatBlock));
@@ -233,6 +246,7 @@ Expected<std::shared_ptr<QuantizedModel>> QuantPipeline::run(const std::map<std:
                 in.weights = &floatBlock;
                 in.inputs = &states;
                 in.targets = &floatStates;
+                in.floatAbsmax = &floatAbsmax;
                 for (Job* j : group) {
                     const int k = static_cast<int>(j->layer->kind);
                     in.specs[size_t(k)] = &j->spec;

@@ -16,6 +16,15 @@ const QuantizedLayer* QuantizedModel::layer(const std::string& name) const
     return it == m_layers.end() ? nullptr : &it->second;
 }
 
+bool QuantizedModel::changesNorms(int i) const
+{
+    auto it = m_byBlock.find(i);
+    if (it == m_byBlock.end()) return false;
+    for (const QuantizedLayer* l : it->second)
+        if (l->result->inputNorm.size()) return true;
+    return false;
+}
+
 Expected<void> QuantizedModel::block(int i, BlockWeights& out) const
 {
     QL_TRY(m_base.block(i, out));
@@ -26,6 +35,8 @@ Expected<void> QuantizedModel::block(int i, BlockWeights& out) const
         const RowMatrix& w = l->result->dequantized;
         out.setView(l->kind, w.data(), w.rows(), w.cols());
         if (l->spec.activations.active()) out.actQuant[static_cast<int>(l->kind)] = l->spec.activations;
+        if (const Eigen::VectorXf& norm = l->result->inputNorm; norm.size())
+            (siteOf(l->kind) == BlockPoint::AttnIn ? out.attnNorm : out.mlpNorm) = norm;
     }
     return {};
 }

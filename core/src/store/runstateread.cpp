@@ -64,6 +64,10 @@ private:
 Expected<LayerResult> readLayer(const StateTensors& st, const LinearLayer& info, const StateJson& j)
 {
     LayerResult r;
+    if (j.value("input_norm", false)) { // its norm's width is the linear's input width
+        r.inputNorm.resize(info.inFeatures);
+        QL_TRY(st.vector(info.name + ".input_norm", r.inputNorm));
+    }
     if (!j.value("packed", false)) {
         auto w = st.matrix(info.name + ".weight", info.outFeatures, info.inFeatures);
         if (!w) return w.error();

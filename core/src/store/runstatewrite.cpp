@@ -28,6 +28,7 @@ nlohmann::json layerJson(const QuantizedLayer& l)
                         {"granularity", granularityName(f.granularity)},
                         {"group", f.groupSize},
                         {"packed", l.result->tensor.has_value()}};
+    if (l.result->inputNorm.size()) j["input_norm"] = true;
     if (l.spec.activations.bits > 0)
         j["activations"] = {{"bits", l.spec.activations.bits},
                             {"per_token", l.spec.activations.perToken},
@@ -73,6 +74,7 @@ Expected<void> writeRunState(const std::string& path, const QuantizedModel& qm, 
     for (const auto& [name, l] : qm.layers()) {
         layers[name] = layerJson(l);
         const LayerResult& r = *l.result;
+        if (r.inputNorm.size()) addVector(tensors, name + ".input_norm", r.inputNorm);
         if (!r.tensor) {
             addMatrix(tensors, name + ".weight", r.dequantized);
             continue;

@@ -52,17 +52,19 @@ public:
     /// out = ŵ; gamma and beta are rows × groups.
     static void forward(const ConstRowMap& w, const ClipQuantSpec& spec, const Eigen::MatrixXf& gamma,
                         const Eigen::MatrixXf& beta, RowMatrix& out);
-    /// From dOut = ∂L/∂ŵ, adds ∂L/∂γ and ∂L/∂β to dGamma and dBeta (rows × groups) and, when dw
-    /// is not null, writes ∂L/∂w (straight through inside the grid, zero where a code clamps;
-    /// each group's minimum and maximum held fixed).
     /// The codes forward() rounds to, as a tensor of format (an asymmetric integer format of
     /// spec.bits, grouped as spec): its dequantize() equals forward()'s output exactly.
     static Expected<QuantizedTensor> encode(const ConstRowMap& w, const ClipQuantSpec& spec,
                                             const Eigen::MatrixXf& gamma, const Eigen::MatrixXf& beta,
                                             const FormatSpec& format);
+    /// From dOut = ∂L/∂ŵ, adds ∂L/∂γ and ∂L/∂β to dGamma and dBeta (rows × groups) and, when dw
+    /// is not null, writes ∂L/∂w: straight through inside the grid, zero where a code clamps;
+    /// with throughRange also through the grid's scale to each group's maximum and minimum
+    /// element (torch's amax/amin, as OmniQuant's quantizer does when the weight itself is
+    /// trained, e.g. under LET), else with the extrema held fixed.
     static void backward(const ConstRowMap& w, const ClipQuantSpec& spec, const Eigen::MatrixXf& gamma,
                          const Eigen::MatrixXf& beta, const ConstRowMap& dOut, Eigen::MatrixXf& dGamma,
-                         Eigen::MatrixXf& dBeta, RowMatrix* dw);
+                         Eigen::MatrixXf& dBeta, RowMatrix* dw, bool throughRange = false);
 };
 
 } // namespace ql

@@ -4,6 +4,7 @@
 // whole decoder block at once, trained against the float block's outputs (OmniQuant, AutoRound).
 
 #include "quantlens/base/feedback.h"
+#include "quantlens/forward/site.h"
 #include "quantlens/model/modelconfig.h"
 #include "quantlens/quant/quantizer.h"
 
@@ -30,6 +31,9 @@ struct BlockInput {
     const std::vector<Eigen::MatrixXf>* inputs = nullptr;
     /// The float block's output on the float model's input, per window: the training target.
     const std::vector<Eigen::MatrixXf>* targets = nullptr;
+    /// Per site (attn_in, o_in, mlp_in, down_in), the per-channel maximum of |x| in the float
+    /// model over the calibration windows: where smoothing-like transforms start.
+    const std::array<Eigen::VectorXf, kSiteCount>* floatAbsmax = nullptr;
 };
 
 /// What a block quantizer returns.

@@ -40,6 +40,10 @@ public:
     /// The float weights underneath.
     const WeightSource& base() const { return m_base; }
 
+    /// True when a layer of block i carries its own input norm (LayerResult::inputNorm).
+    bool changesNorms(int i) const;
+
+    /// The base's block with the quantized layers' weights, activation quantization and norms.
     Expected<void> block(int i, BlockWeights& out) const override;
     Expected<void> embed(std::span<const int32_t> ids, Eigen::MatrixXf& out) const override
     {

@@ -21,7 +21,7 @@ namespace ql {
 class BlockQuantizer;
 
 /// Version of the plugin interfaces; a plugin built against another one is refused unloaded.
-inline constexpr int kPluginApiVersion = 2;
+inline constexpr int kPluginApiVersion = 3;
 
 /// Everything a quantizer may use for one linear layer. Pointers are null when not available.
 struct LayerInput {
@@ -49,6 +49,10 @@ struct LayerResult {
     std::optional<QuantizedTensor> tensor; ///< the codes, when the method's output fits one format
     RowMatrix dequantized;                 ///< [out, in]: what the fake-quant forward uses
     LayerReport report;
+    /// The weight of the RMSNorm before the layer's input when the method folded a scale into it
+    /// (OmniQuant's LET; codes and dequantized then hold the matching transformed weight); empty:
+    /// the model's norm. The layers reading one site carry the same vector.
+    Eigen::VectorXf inputNorm;
 };
 
 /// A quantization method for one linear layer (RTN, GPTQ, PB-LLM, plugins ...).
