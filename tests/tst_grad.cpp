@@ -109,11 +109,9 @@ private slots:
         const QString dir = m_tmp.path() + (hooks ? "/hooks" : "/plain");
         QVERIFY(QDir().mkpath(dir));
         Exchange ex(dir);
-        ex.config() = {{"heads", c.heads},
-                       {"kv_heads", c.kvHeads},
-                       {"head_dim", c.headDim},
-                       {"eps", c.rmsEps},
-                       {"theta", c.ropeTheta}};
+        ex.config() = {{"heads", c.heads},        {"kv_heads", c.kvHeads}, {"head_dim", c.headDim}, {"eps", c.rmsEps},
+                       {"theta", c.ropeTheta},    {"mlp_in_bits", 6}, // the fixture's hook on gate's and up's input
+                       {"mlp_in_symmetric", true}};
         ex.put("x", f.x);
         ex.put("dy", f.dy);
         ex.putVector("attn_norm", f.w.attnNorm);

@@ -52,16 +52,24 @@ def rope(x, heads, hd, theta):  # x: tokens × heads·hd, rotate-half
 NAMES = ["q", "k", "v", "o", "gate", "up", "down"]
 
 
-def act_quant(x, bits):
-    """Per-token asymmetric fake quantization of a linear's input (tokens × features), the range
-    widened to contain 0; the gradient passes straight through."""
+def round_ste(x):
+    return x + (x.round() - x).detach()
+
+
+def act_quant(x, bits, symmetric=False):
+    """Per-token fake quantization of a linear's input (tokens × features) as OmniQuant's
+    UniformAffineQuantizer differentiates it: round_ste, the zero point rounded (a constant), the
+    scale from the token's extrema (an asymmetric range widened to contain 0)."""
+    if symmetric:
+        qmax = 2 ** (bits - 1) - 1
+        s = x.abs().amax(-1, keepdim=True) / qmax
+        return (round_ste(x / s).clamp(-qmax - 1, qmax)) * s
     lo = x.amin(-1, keepdim=True).clamp(max=0)
     hi = x.amax(-1, keepdim=True).clamp(min=0)
     qmax = 2 ** bits - 1
-    s = ((hi - lo) / qmax).detach()
-    z = torch.round(-lo.detach() / s)
-    q = ((torch.round(x / s) + z).clamp(0, qmax) - z) * s
-    return x + (q - x).detach()
+    s = (hi - lo) / qmax
+    z = torch.round(-lo / s).detach()
+    return ((round_ste(x / s) + z).clamp(0, qmax) - z) * s
 
 
 def block_forward(c, t, P, x, outputs=None, act_bits=0):
@@ -80,8 +88,11 @@ def block_forward(c, t, P, x, outputs=None, act_bits=0):
             outputs[k] = y
         return y
 
-    def ste(value, name):  # a fake-quantized input: the given value, the gradient straight through
-        return value + (t[name].T - value).detach() if name in t else value
+    def quantized(value, name):  # a fake-quantized input: the given value, the quantizer's gradient
+        if name not in t:
+            return value
+        q = act_quant(value, c["mlp_in_bits"], c["mlp_in_symmetric"])
+        return q + (t[name].T - q).detach()
 
     h = rms_norm(x, P["attn_norm"], eps)
     q = rope(lin("q", h), H, hd, c["theta"]).view(n, H, hd).transpose(0, 1)
@@ -92,7 +103,7 @@ def block_forward(c, t, P, x, outputs=None, act_bits=0):
     s = s.masked_fill(torch.triu(torch.ones(n, n, dtype=torch.bool), 1), float("-inf"))
     a = (torch.softmax(s, -1) @ v).transpose(0, 1).reshape(n, H * hd)
     mid = x + lin("o", a)
-    h2 = ste(rms_norm(mid, P["mlp_norm"], eps), "mlp_in_quant")
+    h2 = quantized(rms_norm(mid, P["mlp_norm"], eps), "mlp_in_quant")
     act = torch.nn.functional.silu(lin("gate", h2)) * lin("up", h2)
     if "rotation" in t:
         act = act @ t["rotation"].T
@@ -249,10 +260,6 @@ def let(c, t):
     for k in NAMES:
         out["d_gamma_" + k], out["d_beta_" + k] = G[k][0].grad, G[k][1].grad
     return out
-
-
-def round_ste(x):
-    return x + (x.round() - x).detach()
 
 
 def autoround_q(w, v, mn, mx, bits, gs):

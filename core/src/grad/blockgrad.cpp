@@ -167,13 +167,24 @@ void BlockBackward::attentionBackward(const Eigen::MatrixXf& dOut, Eigen::Matrix
 void BlockBackward::backward(const BlockWeights& w, const Eigen::MatrixXf& dy, Eigen::MatrixXf& dx, BlockGradients* g)
 {
     const ModelConfig& c = m_config;
-    // dOut of linear k → its weight and bias gradients, and Wᵀ·dOut added into dIn (a fake-quantized
-    // input passes its gradient straight through to the site).
+    // dOut of linear k → its weight and bias gradients, and Wᵀ·dOut added into dIn (through the
+    // fake quantization of its input, where a hook asks for one).
     auto linearBack = [&](LinearKind k, const Eigen::MatrixXf& dOut, Eigen::MatrixXf& dIn, bool add) {
         if (g) {
             g->weight[size_t(k)].noalias() += dOut * m_input[size_t(k)]->transpose();
             if (g->bias[size_t(k)].size()) g->bias[size_t(k)] += dOut.rowwise().sum();
             if (g->outputSq[size_t(k)].size()) g->outputSq[size_t(k)] += dOut.array().square().rowwise().sum().matrix();
+        }
+        const ActQuantSpec& a = w.actQuant[size_t(k)];
+        if (a.active()) {
+            const Eigen::MatrixXf dQuant = w[k].transpose() * dOut;
+            Eigen::MatrixXf dSite;
+            fakeQuantizeActivationsBackward(m_site[size_t(siteIndex(siteOf(k)))], a, dQuant, dSite);
+            if (add)
+                dIn += dSite;
+            else
+                dIn = std::move(dSite);
+            return;
         }
         if (add)
             dIn.noalias() += w[k].transpose() * dOut;

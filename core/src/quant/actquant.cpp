@@ -49,6 +49,37 @@ void applyGrid(const In& x, const Grid& g, Out&& out)
               .matrix();
 }
 
+// ∂L/∂x of one grid's values (contiguous x, d = ∂L/∂x̂, out dx), as OmniQuant's quantizer
+// differentiates it: round passes straight through, a clamped code passes nothing, the zero point
+// is a constant (rounded without a straight-through estimator), and the scale carries its
+// gradient to the extreme element(s) it was computed from.
+void gridBackward(const float* x, const float* d, Eigen::Index n, const Grid& g, bool symmetric, float* dx)
+{
+    if (!(g.scale > 0) || !std::isfinite(g.scale)) { // passed through unchanged
+        std::copy(d, d + n, dx);
+        return;
+    }
+    const float s = g.scale, z = g.zero;
+    double dScale = 0; // ∂L/∂s: x̂ = (q − z)·s, with ∂q/∂s = −x/s² inside the grid
+    Eigen::Index argMax = 0, argMin = 0;
+    for (Eigen::Index i = 0; i < n; ++i) {
+        const float v = std::nearbyint(x[i] / s) + z;
+        const bool inside = v >= g.qmin && v <= g.qmax;
+        const float q = std::clamp(v, g.qmin, g.qmax);
+        dx[i] = inside ? d[i] : 0.f;
+        dScale += double(d[i]) * ((q - z) - (inside ? x[i] / s : 0.f));
+        if (symmetric ? std::abs(x[i]) > std::abs(x[argMax]) : x[i] > x[argMax]) argMax = i;
+        if (x[i] < x[argMin]) argMin = i;
+    }
+    if (symmetric) { // s = max|x| / qmax
+        dx[argMax] += float(dScale / g.qmax) * (x[argMax] < 0 ? -1.f : 1.f);
+        return;
+    }
+    // s = (max(max x, 0) − min(min x, 0)) / qmax
+    if (x[argMax] > 0) dx[argMax] += float(dScale / g.qmax);
+    if (x[argMin] < 0) dx[argMin] -= float(dScale / g.qmax);
+}
+
 // llama.cpp's q8_0 rounding of len values (its AVX path): codes q = round-half-even(x·127/max|x|)
 // into q; returns d = max|x|/127, not yet rounded to the fp16 the block stores.
 float q8Codes(const float* x, Eigen::Index len, float* q)
@@ -145,6 +176,25 @@ void fakeQuantizeActivations(const Eigen::Ref<const Eigen::MatrixXf>& x, const A
     const Eigen::Index n = x.cols();
 #pragma omp parallel for schedule(static) if (x.size() > 65536)
     for (Eigen::Index t = 0; t < n; ++t) applyGrid(x.col(t), gridFor(x.col(t), spec), out.col(t));
+}
+
+void fakeQuantizeActivationsBackward(const Eigen::Ref<const Eigen::MatrixXf>& xIn, const ActQuantSpec& spec,
+                                     const Eigen::Ref<const Eigen::MatrixXf>& dIn, Eigen::MatrixXf& dx)
+{
+    dx.resize(xIn.rows(), xIn.cols());
+    if (spec.grid != ActGrid::Integer || spec.bits <= 0 || spec.bits > 16 || xIn.size() == 0) {
+        dx = dIn;
+        return;
+    }
+    const Eigen::MatrixXf x = xIn, d = dIn; // contiguous
+    if (!spec.perToken) {
+        gridBackward(x.data(), d.data(), x.size(), gridFor(x, spec), spec.symmetric, dx.data());
+        return;
+    }
+    const Eigen::Index rows = x.rows();
+#pragma omp parallel for schedule(static) if (x.size() > 65536)
+    for (Eigen::Index t = 0; t < x.cols(); ++t)
+        gridBackward(x.col(t).data(), d.col(t).data(), rows, gridFor(x.col(t), spec), spec.symmetric, dx.col(t).data());
 }
 
 } // namespace ql

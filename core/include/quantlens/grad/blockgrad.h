@@ -28,7 +28,8 @@ struct BlockGradients {
 
 /// fp32 forward and backward of one decoder block on one sequence (hidden × tokens, positions
 /// from 0): the same function as ForwardEngine's block, including its activation-quantization
-/// and online-rotation hooks (a fake-quantized input passes its gradient straight through).
+/// and online-rotation hooks (a fake-quantized input is differentiated as OmniQuant's quantizer
+/// is: fakeQuantizeActivationsBackward).
 ///
 /// forward() keeps what backward() needs: the block's input, the norms' scales, the inputs of
 /// the seven linears as they multiplied them, q and k after RoPE, v, the causal attention

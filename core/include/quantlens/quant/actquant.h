@@ -47,4 +47,11 @@ void q8_1Correction(const Eigen::Ref<const Eigen::MatrixXf>& x, Eigen::MatrixXf&
 void fakeQuantizeActivations(const Eigen::Ref<const Eigen::MatrixXf>& x, const ActQuantSpec& spec,
                              Eigen::MatrixXf& out);
 
+/// dx = ∂L/∂x from dOut = ∂L/∂x̂ of fakeQuantizeActivations(x, spec), as OmniQuant's quantizer is
+/// differentiated: round passes straight through, a code that clamps passes nothing, the zero
+/// point is a constant, and the scale passes its gradient to the element(s) its range came from
+/// (the largest and smallest value of the token or tensor). A ggml grid passes dOut unchanged.
+void fakeQuantizeActivationsBackward(const Eigen::Ref<const Eigen::MatrixXf>& x, const ActQuantSpec& spec,
+                                     const Eigen::Ref<const Eigen::MatrixXf>& dOut, Eigen::MatrixXf& dx);
+
 } // namespace ql

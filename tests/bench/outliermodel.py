@@ -1,0 +1,91 @@
+#!/usr/bin/python3
+"""Writes a copy of a LLaMA model folder whose activations have outlier channels, as real 1-8B
+models do, while computing the same function: in every block a few channels of the two
+RMSNorm weights are multiplied by FACTOR and the matching input columns of q/k/v (after
+input_layernorm) and of gate/up (after post_attention_layernorm) are divided by it. The
+inputs of those linears then carry channels FACTOR times larger than the rest, the case
+activation smoothing (SmoothQuant, OmniQuant's LET) is built for; float perplexity is unchanged
+up to rounding. Weights are written as F32; the other files of the folder are linked.
+
+usage: outliermodel.py MODEL_DIR OUT_DIR [--factor 30] [--channels 3] [--seed 0]
+"""
+import argparse, json, os, struct
+
+import numpy as np
+
+
+def read_safetensors(path):
+    with open(path, "rb") as f:
+        n = struct.unpack("<Q", f.read(8))[0]
+        header = json.loads(f.read(n))
+        data = f.read()
+    out = {}
+    for name, info in header.items():
+        if name == "__metadata__":
+            continue
+        a, b = info["data_offsets"]
+        raw = data[a:b]
+        if info["dtype"] == "F32":
+            v = np.frombuffer(raw, "<f4")
+        elif info["dtype"] == "F16":
+            v = np.frombuffer(raw, "<f2").astype(np.float32)
+        elif info["dtype"] == "BF16":
+            v = (np.frombuffer(raw, "<u2").astype(np.uint32) << 16).view(np.float32)
+        else:
+            raise SystemExit("%s: tensor %s has dtype %s (F32, F16 or BF16 expected)" % (path, name, info["dtype"]))
+        out[name] = v.reshape(info["shape"]).copy()
+    return out
+
+
+def write_safetensors(path, tensors):
+    header, offset, blobs = {}, 0, []
+    for name, v in tensors.items():
+        b = np.ascontiguousarray(v, dtype="<f4").tobytes()
+        header[name] = {"dtype": "F32", "shape": list(v.shape), "data_offsets": [offset, offset + len(b)]}
+        offset += len(b)
+        blobs.append(b)
+    h = json.dumps(header).encode()
+    h += b" " * ((8 - len(h) % 8) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(h)) + h)
+        for b in blobs:
+            f.write(b)
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("model")
+    p.add_argument("out")
+    p.add_argument("--factor", type=float, default=30.0)
+    p.add_argument("--channels", type=int, default=3)
+    p.add_argument("--seed", type=int, default=0)
+    a = p.parse_args()
+    files = sorted(f for f in os.listdir(a.model) if f.endswith(".safetensors"))
+    if not files:
+        raise SystemExit("%s: no .safetensors weights" % a.model)
+    t = {}
+    for f in files:
+        t.update(read_safetensors(os.path.join(a.model, f)))
+    cfg = json.load(open(os.path.join(a.model, "config.json")))
+    hidden, layers = cfg["hidden_size"], cfg["num_hidden_layers"]
+    channels = np.random.default_rng(a.seed).choice(hidden, a.channels, replace=False)
+    for i in range(layers):
+        pre = "model.layers.%d." % i
+        for norm, linears in (("input_layernorm", ("self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj")),
+                              ("post_attention_layernorm", ("mlp.gate_proj", "mlp.up_proj"))):
+            t[pre + norm + ".weight"][channels] *= a.factor
+            for lin in linears:
+                t[pre + lin + ".weight"][:, channels] /= a.factor
+    os.makedirs(a.out, exist_ok=True)
+    write_safetensors(os.path.join(a.out, "model.safetensors"), t)
+    for f in os.listdir(a.model):
+        if f.endswith(".safetensors") or f.endswith(".safetensors.index.json"):
+            continue
+        dst = os.path.join(a.out, f)
+        if not os.path.exists(dst):
+            os.symlink(os.path.abspath(os.path.join(a.model, f)), dst)
+    print("%s: channels %s of both norms x%g in %d blocks" % (a.out, sorted(channels.tolist()), a.factor, layers))
+
+
+if __name__ == "__main__":
+    main()
