@@ -9,32 +9,12 @@ up to rounding. Weights are written as F32; the other files of the folder are li
 
 usage: outliermodel.py MODEL_DIR OUT_DIR [--factor 30] [--channels 3] [--seed 0]
 """
-import argparse, json, os, struct
+import argparse, json, os, struct, sys
 
 import numpy as np
 
-
-def read_safetensors(path):
-    with open(path, "rb") as f:
-        n = struct.unpack("<Q", f.read(8))[0]
-        header = json.loads(f.read(n))
-        data = f.read()
-    out = {}
-    for name, info in header.items():
-        if name == "__metadata__":
-            continue
-        a, b = info["data_offsets"]
-        raw = data[a:b]
-        if info["dtype"] == "F32":
-            v = np.frombuffer(raw, "<f4")
-        elif info["dtype"] == "F16":
-            v = np.frombuffer(raw, "<f2").astype(np.float32)
-        elif info["dtype"] == "BF16":
-            v = (np.frombuffer(raw, "<u2").astype(np.uint32) << 16).view(np.float32)
-        else:
-            raise SystemExit("%s: tensor %s has dtype %s (F32, F16 or BF16 expected)" % (path, name, info["dtype"]))
-        out[name] = v.reshape(info["shape"]).copy()
-    return out
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "reference"))
+from numpy_reference import load_safetensors  # noqa: E402  (F32, F16 and BF16 to float64)
 
 
 def write_safetensors(path, tensors):
@@ -65,7 +45,7 @@ def main():
         raise SystemExit("%s: no .safetensors weights" % a.model)
     t = {}
     for f in files:
-        t.update(read_safetensors(os.path.join(a.model, f)))
+        t.update({k: v.copy() for k, v in load_safetensors(os.path.join(a.model, f)).items()})
     cfg = json.load(open(os.path.join(a.model, "config.json")))
     hidden, layers = cfg["hidden_size"], cfg["num_hidden_layers"]
     channels = np.random.default_rng(a.seed).choice(hidden, a.channels, replace=False)
