@@ -96,6 +96,7 @@ Expected<std::vector<int32_t>> readEvaluationTokens(const std::string& path, con
     auto text = readFile(path);
     if (!text) return text.error();
     if (text->empty()) return makeError(path + ": the evaluation file is empty");
+    if (auto ok = checkText(*text, path); !ok) return ok.error();
     return tokenizer.encode(*text);
 }
 

@@ -2,6 +2,7 @@
 
 #include <QCoreApplication>
 
+#include <csignal>
 #include <iostream>
 
 namespace {
@@ -45,6 +46,9 @@ const char* kUsage =
 
 int main(int argc, char** argv)
 {
+    // Past a file-size limit a write fails (EFBIG) and is reported with its file, instead of the
+    // signal killing the process with nothing said.
+    std::signal(SIGXFSZ, SIG_IGN);
     QCoreApplication app(argc, argv);
     QCoreApplication::setApplicationName(QStringLiteral("quantlens-cli"));
     QCoreApplication::setApplicationVersion(QStringLiteral(QL_VERSION));

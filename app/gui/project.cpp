@@ -156,6 +156,10 @@ Expected<Project> Project::load(const QString& path)
         // Read again in file order: a recipe's overrides apply in order, and QJsonObject sorts keys.
         const auto ordered = nlohmann::ordered_json::parse(bytes.constData(), bytes.constData() + bytes.size(), nullptr,
                                                            false);
+        // Qt's reader accepts a few files nlohmann's does not (for instance a NUL after the
+        // document); such a file is refused rather than read half-way.
+        if (ordered.is_discarded() || !ordered.is_object() || !ordered.contains("plan"))
+            return fieldError(path, "plan", QStringLiteral("the file is not strict JSON")).error();
         p.planJson = QString::fromStdString(ordered.at("plan").dump(2));
         if (auto r = parseRecipe(p.planJson.toStdString()); !r)
             return fieldError(path, "plan", QString::fromStdString(r.message())).error();

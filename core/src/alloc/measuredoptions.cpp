@@ -87,8 +87,9 @@ Expected<std::vector<AllocItem>> measuredItems(const std::vector<LinearLayer>& l
     for (const SiteStats& s : analysis.sites) sites[s.name] = &s;
     std::set<int> massiveAfter; // blocks whose output carries a massive activation
     for (const MassiveActivation& m : analysis.massive) massiveAfter.insert(m.layer);
-    for (const auto& [layer, bits] : constraints.pinnedBits)
-        if (!std::any_of(layers.begin(), layers.end(), [&](const LinearLayer& l) { return l.name == layer; }))
+    for (const auto& pinned : constraints.pinnedBits)
+        if (const std::string& layer = pinned.first;
+            !std::any_of(layers.begin(), layers.end(), [&](const LinearLayer& l) { return l.name == layer; }))
             return makeError("allocation: cannot pin " + layer + ", the model has no such linear layer");
     std::vector<AllocItem> items;
     std::vector<std::vector<SensitivityOption>> measuredAs; // per item, the options it was measured with

@@ -31,7 +31,9 @@ std::string paramValueText(const ParamValue& v)
 Expected<ParamMap> completeParams(const std::vector<ParamSpec>& specs, const ParamMap& given, const std::string& method)
 {
     ParamMap out;
-    for (const auto& [name, value] : given) {
+    for (const auto& entry : given) {
+        const std::string& name = entry.first;
+        const ParamValue& value = entry.second; // a reference, not a binding: lambdas below capture it
         const ParamSpec* spec = nullptr;
         for (const auto& s : specs)
             if (s.name == name) spec = &s;

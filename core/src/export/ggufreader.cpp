@@ -1,5 +1,9 @@
 #include "quantlens/export/ggufreader.h"
 
+#include <cfloat>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -112,6 +116,28 @@ Expected<double> ggufScalar(GgufIn& in, uint32_t k)
     }
 }
 
+// Narrowing that reports what the target cannot hold instead of being undefined.
+Expected<int32_t> toInt32(GgufIn& in, double d)
+{
+    if (!(d >= double(INT32_MIN) && d <= double(INT32_MAX))) {
+        char text[32];
+        std::snprintf(text, sizeof text, "%.0f", d);
+        return in.error(std::string("integer ") + text + " does not fit the 32 bits QuantLens reads it as");
+    }
+    return int32_t(d);
+}
+
+float toFloat(double d)
+{
+    if (std::isfinite(d) && std::fabs(d) > double(FLT_MAX)) return d > 0 ? INFINITY : -INFINITY;
+    return float(d);
+}
+
+uint64_t toUint64(double d)
+{
+    return d >= 18446744073709551616.0 ? UINT64_MAX : uint64_t(d);
+}
+
 Expected<GgufValue> ggufValue(GgufIn& in, uint32_t kind)
 {
     if (kind == kGkSTRING) {
@@ -143,7 +169,7 @@ Expected<GgufValue> ggufValue(GgufIn& in, uint32_t kind)
             for (auto& x : v) {
                 auto d = ggufScalar(in, *elem);
                 if (!d) return d.error();
-                x = float(*d);
+                x = toFloat(*d);
             }
             return GgufValue(std::move(v));
         }
@@ -151,7 +177,9 @@ Expected<GgufValue> ggufValue(GgufIn& in, uint32_t kind)
         for (auto& x : v) {
             auto d = ggufScalar(in, *elem);
             if (!d) return d.error();
-            x = int32_t(*d);
+            auto i = toInt32(in, *d);
+            if (!i) return i.error();
+            x = *i;
         }
         return GgufValue(std::move(v));
     }
@@ -160,12 +188,16 @@ Expected<GgufValue> ggufValue(GgufIn& in, uint32_t kind)
     switch (kind) {
     case kGkBOOL: return GgufValue(*d != 0);
     case kGkF32:
-    case kGkF64: return GgufValue(float(*d));
+    case kGkF64: return GgufValue(toFloat(*d));
     case kGkI8:
     case kGkI16:
     case kGkI32:
-    case kGkI64: return GgufValue(int32_t(*d));
-    default: return GgufValue(uint64_t(*d));
+    case kGkI64: {
+        auto i = toInt32(in, *d);
+        if (!i) return i.error();
+        return GgufValue(*i);
+    }
+    default: return GgufValue(toUint64(*d));
     }
 }
 

@@ -250,7 +250,7 @@ Expected<ParamMap> readParams(const Json& v, const std::string& path)
 Json paramsJson(const ParamMap& params)
 {
     Json j = Json::object();
-    for (const auto& [name, value] : params) std::visit([&](const auto& x) { j[name] = x; }, value);
+    for (const auto& entry : params) std::visit([&](const auto& x) { j[entry.first] = x; }, entry.second);
     return j;
 }
 

@@ -293,6 +293,7 @@ Expected<Recipe> loadRecipe(const std::string& path)
     if (in.bad()) return makeError(path + ": cannot read the recipe file");
     auto r = parseRecipe(text.str());
     if (!r) return makeError(path + ": " + r.message());
+    r->source = path;
     // A calibration file is written relative to the recipe, so a recipe folder can be moved whole.
     namespace fs = std::filesystem;
     if (!r->calibrationFile.empty() && fs::path(r->calibrationFile).is_relative()) {

@@ -7,7 +7,8 @@
 namespace ql {
 
 RecipeRunner::RecipeRunner(const Model& model, MethodLookup quantizers, TransformLookup transforms)
-    : m_model(model), m_transforms(std::move(transforms)), m_pipeline(model, std::move(quantizers))
+    : m_model(model), m_methods(quantizers), m_transforms(std::move(transforms)),
+      m_pipeline(model, std::move(quantizers))
 {}
 
 void RecipeRunner::clearCache()
@@ -37,6 +38,30 @@ Expected<void> RecipeRunner::loadCalibration(const Recipe& r, const Tokenizer* t
         m_calibKey = key;
     }
     run.calib = m_calib;
+    return {};
+}
+
+Expected<void> RecipeRunner::checkMethods(const Recipe& r) const
+{
+    // Before any calibration pass: a misspelt parameter is reported where it is written.
+    const std::string file = r.source.empty() ? "" : r.source + ": ";
+    for (size_t i = 0; i < r.rules.size(); ++i) {
+        const QuantSpec& spec = r.rules[i].spec;
+        if (spec.skip || spec.method.empty()) continue;
+        const std::string where = file + "rules[" + std::to_string(i) + "]";
+        const Quantizer* q = m_methods ? m_methods(spec.method) : nullptr;
+        if (!q) return makeError(where + " asks for method \"" + spec.method + "\", which no plugin provides");
+        if (auto p = completeParams(q->parameters(), spec.params, spec.method); !p)
+            return makeError(where + ".params: " + p.message());
+    }
+    for (size_t i = 0; i < r.transforms.size(); ++i) {
+        const TransformStep& step = r.transforms[i];
+        const std::string where = file + "transforms[" + std::to_string(i) + "] (" + step.method + "): ";
+        const Transform* t = m_transforms ? m_transforms(step.method) : nullptr;
+        if (!t) return makeError(where + "no plugin provides this transform");
+        if (auto p = completeParams(t->parameters(), step.params, step.method); !p)
+            return makeError(where + p.message());
+    }
     return {};
 }
 
@@ -107,8 +132,9 @@ Expected<RecipeRun> RecipeRunner::run(const Recipe& recipe, const Tokenizer* tok
     RecipeRun run;
     run.recipe = recipe;
     auto specs = resolveRecipe(recipe, m_model.linearLayers());
-    if (!specs) return specs.error();
+    if (!specs) return makeError((recipe.source.empty() ? "" : recipe.source + ": ") + specs.message());
     run.specs = std::move(*specs);
+    QL_TRY(checkMethods(recipe));
     QL_TRY(loadCalibration(recipe, tokenizer, run));
     PipelineOptions po;
     po.sequential = recipe.mode == Recipe::PipelineMode::Sequential;

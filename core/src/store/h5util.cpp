@@ -1,5 +1,9 @@
 #include "store/h5util.h"
 
+#include <algorithm>
+#include <cstring>
+#include <fstream>
+
 namespace ql::detail {
 
 namespace {
@@ -81,6 +85,11 @@ bool isNumeric(hid_t type)
 
 void silenceH5Errors()
 {
+    // HDF5's exit handler closes what is still open, and crashes on a file whose close already
+    // failed (a full disk): the process would die after reporting the error. The OS reclaims
+    // everything at exit anyway. Effective only before the library's first use, as here.
+    static const bool noExitHandler = (H5dont_atexit(), true);
+    (void)noExitHandler;
     H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
 }
 
@@ -88,6 +97,15 @@ std::string lastH5Error()
 {
     std::string out;
     H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, firstDescription, &out);
+    // A failed system call is described over several lines with buffer addresses; the OS's
+    // reason is what a user needs, on the one line an error gets.
+    const std::string key = "error message = '";
+    if (const size_t at = out.find(key); at != std::string::npos) {
+        const size_t end = out.find('\'', at + key.size());
+        if (end != std::string::npos) out = out.substr(at + key.size(), end - at - key.size());
+    }
+    for (char& c : out)
+        if (c == '\n' || c == '\r') c = ' ';
     return out;
 }
 
@@ -198,6 +216,46 @@ Expected<void> writeStrings(hid_t loc, const std::string& where, const std::stri
     return {};
 }
 
+// HDF5 allocates (and fills) each variable-length string's declared length before it reads the
+// string, so a damaged length costs up to 4 GiB per element. For a contiguous dataset the
+// descriptors (length, heap address, heap index) are read from the file first and each length
+// checked against the file's size; other layouts hold no text QuantLens writes.
+Expected<void> checkVlenLengths(hid_t ds, size_t n, const std::string& object)
+{
+    const haddr_t offset = H5Dget_offset(ds);
+    if (n == 0 || offset == HADDR_UNDEF) {
+        H5Handle dcpl(H5Dget_create_plist(ds), H5Pclose);
+        if (n && H5Pget_layout(dcpl.get()) != H5D_CONTIGUOUS)
+            return makeError(object + ": text in a storage layout QuantLens does not write");
+        return {}; // nothing stored: the strings read as empty
+    }
+    H5Handle file(H5Iget_file_id(ds), H5Fclose);
+    H5Handle fcpl(H5Fget_create_plist(file.get()), H5Pclose);
+    size_t addrBytes = 0, sizeBytes = 0;
+    hsize_t fileSize = 0;
+    if (H5Pget_sizes(fcpl.get(), &addrBytes, &sizeBytes) < 0 || H5Fget_filesize(file.get(), &fileSize) < 0)
+        return fail(object, "cannot read the file's layout");
+    const ssize_t nameLen = H5Fget_name(file.get(), nullptr, 0);
+    std::string path(size_t(std::max<ssize_t>(nameLen, 0)), '\0');
+    if (nameLen <= 0 || H5Fget_name(file.get(), path.data(), path.size() + 1) < 0)
+        return fail(object, "cannot name the file");
+    const uint64_t stride = 8 + addrBytes;
+    if (n > fileSize / stride || offset > fileSize - n * stride)
+        return makeError(object + ": " + std::to_string(n) + " strings do not fit the file");
+    std::ifstream in(path, std::ios::binary);
+    std::vector<char> raw(n * stride);
+    if (!in.seekg(std::streamoff(offset)) || !in.read(raw.data(), std::streamsize(raw.size())))
+        return makeError(object + ": cannot read the string descriptors");
+    for (size_t i = 0; i < n; ++i) {
+        uint32_t len = 0;
+        std::memcpy(&len, raw.data() + i * stride, 4);
+        if (len > fileSize)
+            return makeError(object + ": string " + std::to_string(i) + " declares " + std::to_string(len) +
+                             " bytes, more than the whole file");
+    }
+    return {};
+}
+
 Expected<std::vector<std::string>> readStrings(hid_t loc, const std::string& where, const std::string& name)
 {
     const std::string object = joinPath(where, name);
@@ -209,6 +267,7 @@ Expected<std::vector<std::string>> readStrings(hid_t loc, const std::string& whe
     if (H5Sget_simple_extent_ndims(space.get()) != 1) return makeError(object + ": expected a 1-D list of names");
     const hssize_t n = H5Sget_simple_extent_npoints(space.get());
     if (n < 0) return fail(object, "cannot read shape");
+    if (H5Tis_variable_str(type.get()) > 0) QL_TRY(checkVlenLengths(ds.get(), size_t(n), object));
     return readStringData(type.get(), space.get(), size_t(n), object, [&](hid_t mt, void* buf) {
         return H5Dread(ds.get(), mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf);
     });

@@ -4,6 +4,7 @@
 
 #include <nlohmann/json.hpp>
 #include <openssl/evp.h>
+#include <utf8proc.h>
 
 #include <fstream>
 #include <memory>
@@ -38,6 +39,21 @@ std::optional<Sampling> parseSampling(std::string_view name)
     return std::nullopt;
 }
 
+Expected<void> checkText(std::string_view text, const std::string& path)
+{
+    const auto* p = reinterpret_cast<const utf8proc_uint8_t*>(text.data());
+    for (size_t i = 0; i < text.size();) {
+        utf8proc_int32_t cp = 0;
+        const utf8proc_ssize_t n = utf8proc_iterate(p + i, utf8proc_ssize_t(text.size() - i), &cp);
+        if (n <= 0)
+            return makeError(path + ": not text: invalid UTF-8 at byte " + std::to_string(i) + " (a binary file?)");
+        if (cp == 0)
+            return makeError(path + ": not text: a NUL byte at byte " + std::to_string(i) + " (a binary file?)");
+        i += size_t(n);
+    }
+    return {};
+}
+
 Expected<std::string> readCalibrationText(const std::string& path)
 {
     std::ifstream in(path, std::ios::binary);
@@ -47,6 +63,7 @@ Expected<std::string> readCalibrationText(const std::string& path)
         std::stringstream ss;
         ss << in.rdbuf();
         if (ss.str().empty()) return makeError(path + ": the calibration file is empty");
+        if (auto ok = checkText(ss.str(), path); !ok) return ok.error();
         return ss.str();
     }
     std::string out, line;

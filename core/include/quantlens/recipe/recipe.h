@@ -80,6 +80,8 @@ struct Recipe {
     /// What an exported recipe was run on (SHA-256 of the model's weight files and of the
     /// calibration text), so a rerun can tell when its inputs differ; "" when unknown.
     std::string modelSha256, calibrationSha256;
+    /// The file the recipe was read from ("" otherwise): messages name it. Not compared.
+    std::string source;
 
     bool operator==(const Recipe& other) const;
 };

@@ -55,8 +55,11 @@ public:
 private:
     Expected<void> loadCalibration(const Recipe& recipe, const Tokenizer* tokenizer, RecipeRun& run);
     Expected<void> applyTransforms(const Recipe& recipe, RecipeRun& run, std::string& identity, Feedback* fb);
+    /// Every rule's method and parameters and every transform step, errors naming the recipe path.
+    Expected<void> checkMethods(const Recipe& recipe) const;
 
     const Model& m_model;
+    MethodLookup m_methods;
     TransformLookup m_transforms;
     QuantPipeline m_pipeline;
     int m_threads = 0;

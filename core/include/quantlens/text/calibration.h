@@ -47,6 +47,9 @@ struct CalibrationSet {
 /// Reads calibration text: a plain text file as is, or a .jsonl file whose lines are objects
 /// with a "text" field (joined with blank lines). Errors name the file and line.
 Expected<std::string> readCalibrationText(const std::string& path);
+/// Refuses what is not UTF-8 text (a NUL byte, an invalid sequence), naming path and the byte
+/// offset: a model or archive passed as text would otherwise be tokenized into noise.
+Expected<void> checkText(std::string_view text, const std::string& path);
 
 /// Tokenizes text (no special tokens) and cuts it into windows; errors when the text is too
 /// short for the request or the spec is invalid.
