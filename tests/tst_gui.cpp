@@ -567,6 +567,12 @@ private slots:
                                              << "model.safetensors";
         QTest::newRow("empty calibration") << "emptycalib"
                                            << "empty.txt: the calibration file is empty";
+        QTest::newRow("project whose model moved") << "movedmodel"
+                                                   << "moved-away: not a folder";
+        QTest::newRow("project whose calibration text moved") << "movedcalib"
+                                                              << "moved.txt: cannot open the calibration file";
+        QTest::newRow("binary calibration text") << "binarycalib"
+                                                 << "model.safetensors: not text";
         QTest::newRow("store of another model") << "otherstore"
                                                 << "was made from another model";
         QTest::newRow("store without the KL asked for")
@@ -627,6 +633,15 @@ private slots:
         } else if (kind == "nokl") { // the store holds proxy sensitivity, the project asks for full
             writeProject(path("full.qlproj"), "model", "calib.txt", "fixture.h5", "full");
             job = wb.openProject(path("full.qlproj"));
+        } else if (kind == "movedmodel") {
+            writeProject(path("movedmodel.qlproj"), "moved-away", "calib.txt");
+            job = wb.openProject(path("movedmodel.qlproj"));
+        } else if (kind == "movedcalib") {
+            writeProject(path("movedcalib.qlproj"), "model", "moved.txt");
+            job = wb.openProject(path("movedcalib.qlproj"));
+        } else if (kind == "binarycalib") {
+            writeProject(path("binarycalib.qlproj"), "model", "model/model.safetensors");
+            job = wb.openProject(path("binarycalib.qlproj"));
         } else if (kind == "otherstore") {
             writeProject(path("other.qlproj"), "other", "calib.txt", "fixture.h5");
             job = wb.openProject(path("other.qlproj"));
