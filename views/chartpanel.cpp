@@ -525,11 +525,7 @@ bool ChartPanel::exportPng(const QString& path, QString* error) const
         // QWidget::render (not QGraphicsView's) also lays out a widget that was never shown.
         static_cast<QWidget*>(m_view)->render(&p, QPoint(), QRegion(), QWidget::DrawChildren);
     }
-    if (!img.save(path, "PNG")) {
-        if (error) *error = tr("Cannot write PNG image %1").arg(path);
-        return false;
-    }
-    return true;
+    return detail::writeExportPng(path, img, error);
 }
 
 bool ChartPanel::exportSvg(const QString& path, QString* error) const

@@ -1,5 +1,6 @@
 #include "exportable.h"
 
+#include <QBuffer>
 #include <QObject>
 #include <QSaveFile>
 
@@ -13,6 +14,17 @@ bool writeExportFile(const QString& path, const QByteArray& data, QString* error
         return false;
     }
     return true;
+}
+
+bool writeExportPng(const QString& path, const QImage& img, QString* error)
+{
+    QByteArray png;
+    QBuffer buffer(&png);
+    if (!buffer.open(QIODevice::WriteOnly) || !img.save(&buffer, "PNG")) {
+        if (error) *error = QObject::tr("Cannot encode the PNG image %1").arg(path);
+        return false;
+    }
+    return writeExportFile(path, png, error);
 }
 
 } // namespace ql::detail

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <QImage>
 #include <QString>
 
 namespace ql {
@@ -24,6 +25,8 @@ namespace detail {
 /// Writes an export's bytes to `path` in one step (nothing is left half written); on failure
 /// returns false and sets `error` to a message naming the file.
 bool writeExportFile(const QString& path, const QByteArray& data, QString* error);
+/// Encodes img as PNG and writes it like writeExportFile (never a partial image under path).
+bool writeExportPng(const QString& path, const QImage& img, QString* error);
 
 } // namespace detail
 

@@ -348,11 +348,7 @@ QString HeatMapWidget::exportTitle() const
 
 bool HeatMapWidget::exportPng(const QString& path, QString* error) const
 {
-    if (!renderImage().save(path, "PNG")) {
-        if (error) *error = tr("Cannot write PNG image %1").arg(path);
-        return false;
-    }
-    return true;
+    return detail::writeExportPng(path, renderImage(), error);
 }
 
 bool HeatMapWidget::exportSvg(const QString& path, QString* error) const

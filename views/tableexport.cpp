@@ -111,8 +111,7 @@ bool TableExport::exportPng(const QString& path, QString* error) const
     if (!m_widget) return fail(error, QObject::tr("%1: there is no table to export").arg(path));
     const QPixmap pixmap = m_widget->grab();
     if (pixmap.isNull()) return fail(error, QObject::tr("%1: the table has no size to export").arg(path));
-    if (!pixmap.save(path, "PNG")) return fail(error, QObject::tr("Cannot write %1").arg(path));
-    return true;
+    return detail::writeExportPng(path, pixmap.toImage(), error);
 }
 
 bool TableExport::exportSvg(const QString& path, QString* error) const

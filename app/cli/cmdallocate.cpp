@@ -1,4 +1,5 @@
 #include "allocinputs.h"
+#include "quantlens/base/atomicfile.h"
 #include "clicommon.h"
 
 #include "quantlens/alloc/measuredoptions.h"
@@ -99,8 +100,7 @@ int cmdAllocate(const QStringList& args)
     const PlanSize size = planSize(*specs, model.linearLayers(), model.parameterCount());
     if (p.isSet(QStringLiteral("out"))) {
         const std::string out = p.value(QStringLiteral("out")).toStdString();
-        std::ofstream f(out, std::ios::trunc);
-        if (!(f << recipeToJson(recipe))) return fail(out + ": cannot write the recipe");
+        if (auto w = writeFileAtomically(out, recipeToJson(recipe)); !w) return fail(w.message());
     }
 
     std::map<int, int64_t> layersAt; // width → layers

@@ -1,4 +1,5 @@
 #include "allocinputs.h"
+#include "quantlens/base/atomicfile.h"
 #include "clicommon.h"
 #include "quantizerun.h"
 
@@ -145,8 +146,7 @@ int cmdPareto(const QStringList& args)
     }
     if (p.isSet(QStringLiteral("csv"))) {
         const std::string out = p.value(QStringLiteral("csv")).toStdString();
-        std::ofstream f(out, std::ios::trunc);
-        if (!(f << csv)) return fail(out + ": cannot write the CSV");
+        if (auto w = writeFileAtomically(out, csv); !w) return fail(w.message());
     }
     if (p.isSet(QStringLiteral("json"))) {
         printJson({{"model_dir", dir},

@@ -1,4 +1,5 @@
 #include "clicommon.h"
+#include "quantlens/base/atomicfile.h"
 
 #include "quantlens/export/ggufimport.h"
 #include "quantlens/export/openedmodel.h"
@@ -40,10 +41,7 @@ int cmdTokenize(const QStringList& args)
     out += '\n';
     if (p.isSet(QStringLiteral("out"))) {
         const std::string path = p.value(QStringLiteral("out")).toStdString();
-        std::FILE* f = std::fopen(path.c_str(), "wb");
-        if (!f) return fail(path + ": cannot open for writing");
-        const bool ok = std::fwrite(out.data(), 1, out.size(), f) == out.size();
-        if (std::fclose(f) != 0 || !ok) return fail(path + ": write failed");
+        if (auto w = writeFileAtomically(path, out); !w) return fail(w.message());
         std::cerr << ids.size() << " tokens written to " << path << "\n";
     } else {
         std::cout << out;

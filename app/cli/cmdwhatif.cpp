@@ -1,4 +1,5 @@
 #include "clicommon.h"
+#include "quantlens/base/atomicfile.h"
 #include "quantizerun.h"
 
 #include "quantlens/forward/quickeval.h"
@@ -77,8 +78,7 @@ int cmdWhatIf(const QStringList& args)
 
     if (p.isSet(QStringLiteral("out-recipe"))) {
         const std::string out = p.value(QStringLiteral("out-recipe")).toStdString();
-        std::ofstream f(out, std::ios::trunc);
-        if (!(f << recipeToJson(edited))) return fail(out + ": cannot write the edited recipe");
+        if (auto w = writeFileAtomically(out, recipeToJson(edited)); !w) return fail(w.message());
     }
     // The layers an edit touched, before and after, as the plan table's rows.
     nlohmann::json changed = nlohmann::json::array();

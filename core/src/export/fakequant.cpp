@@ -3,7 +3,7 @@
 #include "export/embeddinghead.h"
 #include "export/modelfiles.h"
 
-#include "quantlens/export/stagedfolder.h"
+#include "quantlens/base/stagedfolder.h"
 #include "quantlens/model/safetensorswriter.h"
 
 #include <nlohmann/json.hpp>

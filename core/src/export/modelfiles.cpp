@@ -1,4 +1,5 @@
 #include "export/modelfiles.h"
+#include "quantlens/base/atomicfile.h"
 
 #include <fstream>
 #include <sstream>
@@ -18,11 +19,7 @@ Expected<nlohmann::json> readConfigJson(const std::string& folder)
 
 Expected<void> writeTextFile(const std::filesystem::path& path, std::string_view text)
 {
-    std::ofstream out(path, std::ios::binary);
-    out.write(text.data(), std::streamsize(text.size()));
-    out.close();
-    if (!out) return makeError(path.string() + ": cannot write");
-    return {};
+    return writeFileAtomically(path.string(), text);
 }
 
 } // namespace ql

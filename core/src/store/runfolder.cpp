@@ -1,12 +1,12 @@
 #include "quantlens/store/runfolder.h"
 
+#include "quantlens/base/stagedfolder.h"
 #include "quantlens/store/runstate.h"
 
 #include <nlohmann/json.hpp>
 
 #include <filesystem>
 #include <fstream>
-#include <unistd.h>
 
 namespace ql {
 
@@ -73,13 +73,12 @@ Expected<std::string> writeRunFolder(const std::string& outDir, const Model& mod
                                      const std::string& modelSha256, const std::string& recipeSource, bool overwrite)
 {
     const fs::path out = fs::absolute(outDir);
-    std::error_code ec;
     if (!fs::is_directory(out.parent_path()))
         return makeError(out.parent_path().string() + ": folder does not exist (for the run folder)");
     if (fs::exists(out) && !overwrite) return makeError(out.string() + " exists; choose another name or replace it");
-    const fs::path tmp = out.string() + ".tmp-" + std::to_string(getpid());
-    fs::remove_all(tmp, ec);
-    if (!fs::create_directory(tmp, ec)) return makeError(tmp.string() + ": cannot create the folder: " + ec.message());
+    auto staged = StagedFolder::begin(out.string(), true);
+    if (!staged) return staged.error();
+    const fs::path tmp = staged->path();
     nlohmann::json report = reportOf(model, run);
     report["model_dir"] = model.dir();
     report["model_sha256"] = modelSha256;
@@ -89,16 +88,8 @@ Expected<std::string> writeRunFolder(const std::string& outDir, const Model& mod
     if (step) step = writeText(tmp / "report.json", report.dump(2) + "\n");
     if (step)
         step = writeRunState((tmp / "quantized.safetensors").string(), *run.model, run.transformed.get(), modelSha256);
-    if (!step) {
-        fs::remove_all(tmp, ec);
-        return step.error();
-    }
-    if (fs::exists(out)) fs::remove_all(out, ec);
-    fs::rename(tmp, out, ec);
-    if (ec) {
-        fs::remove_all(tmp, ec);
-        return makeError(out.string() + ": cannot move the finished run into place: " + ec.message());
-    }
+    if (!step) return step.error(); // the staging folder goes with `staged`
+    QL_TRY(staged->commit());
     return report.dump();
 }
 

@@ -1,10 +1,12 @@
-#include "quantlens/export/stagedfolder.h"
+#include "quantlens/base/stagedfolder.h"
 
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
 
+#include <fcntl.h>
+#include <stdio.h>
 #include <sys/stat.h>
 
 namespace ql {
@@ -21,7 +23,7 @@ Expected<StagedFolder> StagedFolder::begin(const std::string& target, bool overw
     if (fs::exists(t, ec) && !overwrite) return makeError(target + " exists; pass --force to replace it");
     std::string tmpl = (parent / ("." + t.filename().string() + ".partial-XXXXXX")).string();
     if (!::mkdtemp(tmpl.data()))
-        return makeError(parent.string() + ": cannot create a folder there (" + std::strerror(errno) + ")");
+        return makeError(target + ": cannot create a folder in " + parent.string() + " (" + std::strerror(errno) + ")");
     // mkdtemp makes the folder private; an export is an ordinary folder (mode as umask allows).
     const mode_t mask = ::umask(0);
     ::umask(mask);
@@ -62,8 +64,16 @@ Expected<void> StagedFolder::copyModelFiles(const std::string& modelFolder) cons
 Expected<void> StagedFolder::commit()
 {
     std::error_code ec;
+    // An existing target is swapped with the staging folder in one step, so a kill at any
+    // moment leaves the old folder or the new one under the name, never neither.
+    if (fs::exists(m_target, ec) &&
+        ::renameat2(AT_FDCWD, m_staging.c_str(), AT_FDCWD, m_target.c_str(), RENAME_EXCHANGE) == 0) {
+        m_done = true;
+        fs::remove_all(m_staging, ec); // now the old folder
+        return {};
+    }
     std::string old;
-    if (fs::exists(m_target, ec)) { // set aside, so the target is never missing a complete folder for long
+    if (fs::exists(m_target, ec)) { // a file system without the exchange: set the old one aside briefly
         old = m_staging + ".old";
         fs::rename(m_target, old, ec);
         if (ec) return makeError(m_target + ": cannot replace it: " + ec.message());

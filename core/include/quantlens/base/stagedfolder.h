@@ -25,7 +25,8 @@ public:
     const std::string& path() const { return m_staging; }
     /// Copies a model folder's tokenizer and generation files that exist (writable copies).
     Expected<void> copyModelFiles(const std::string& modelFolder) const;
-    /// Moves the folder into place (replacing an old one only now).
+    /// Moves the folder into place, exchanging it atomically with an old one where the file
+    /// system allows (Linux renameat2), so the name always holds a complete folder.
     Expected<void> commit();
 
 private:
