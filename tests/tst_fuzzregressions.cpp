@@ -3,6 +3,7 @@
 #include "project.h"
 #include "quantlens/export/ggufreader.h"
 #include "quantlens/store/analysisstore.h"
+#include "quantlens/text/sptokenizer.h"
 
 #include <QDir>
 #include <QtTest>
@@ -21,7 +22,7 @@ private slots:
                 QTest::newRow(qPrintable(target + "/" + f)) << root + target + "/" + f;
                 ++n;
             }
-        QVERIFY2(n >= 3, "the regression inputs are missing from tests/data/fuzz");
+        QVERIFY2(n >= 4, "the regression inputs are missing from tests/data/fuzz");
     }
 
     void refused()
@@ -42,6 +43,10 @@ private slots:
             auto g = ql::GgufFile::open(path);
             QVERIFY2(!g, "the damaged GGUF file was accepted");
             message = g.message();
+        } else if (target == QLatin1String("sptokenizer")) {
+            auto t = ql::SpTokenizer::fromFile(path);
+            QVERIFY2(!t, "the damaged SentencePiece model was accepted");
+            message = t.message();
         } else {
             QFAIL(qPrintable("no reader for regression inputs of " + target));
         }

@@ -3,6 +3,7 @@
 #include "spproto.h"
 
 #include <sentencepiece_processor.h>
+#include <stdexcept>
 
 namespace ql {
 
@@ -12,8 +13,14 @@ SpTokenizer::~SpTokenizer() = default;
 Expected<std::shared_ptr<SpTokenizer>> SpTokenizer::fromFile(const std::string& path)
 {
     std::shared_ptr<SpTokenizer> t(new SpTokenizer);
-    const auto status = t->m_sp->Load(path);
-    if (!status.ok()) return makeError(path + ": not a loadable SentencePiece model: " + status.ToString());
+    // libsentencepiece throws from its trie builder on some malformed piece lists, instead of
+    // returning a status.
+    try {
+        const auto status = t->m_sp->Load(path);
+        if (!status.ok()) return makeError(path + ": not a loadable SentencePiece model: " + status.ToString());
+    } catch (const std::exception& e) {
+        return makeError(path + ": not a loadable SentencePiece model: " + e.what());
+    }
     return t;
 }
 
@@ -25,9 +32,13 @@ Expected<std::shared_ptr<SpTokenizer>> SpTokenizer::fromVocabulary(const SpVocab
                          std::to_string(v.scores.size()) + " scores and " + std::to_string(v.types.size()) +
                          " token types");
     std::shared_ptr<SpTokenizer> t(new SpTokenizer);
-    const auto status = t->m_sp->LoadFromSerializedProto(writeSpModelProto(v));
-    if (!status.ok())
-        return makeError(origin + ": the vocabulary is not a valid SentencePiece model: " + status.ToString());
+    try {
+        const auto status = t->m_sp->LoadFromSerializedProto(writeSpModelProto(v));
+        if (!status.ok())
+            return makeError(origin + ": the vocabulary is not a valid SentencePiece model: " + status.ToString());
+    } catch (const std::exception& e) {
+        return makeError(origin + ": the vocabulary is not a valid SentencePiece model: " + e.what());
+    }
     return t;
 }
 
