@@ -262,9 +262,15 @@ Expected<GgufFile> GgufFile::open(const std::string& path)
         if (!nd) return nd.error();
         if (*nd == 0 || *nd > 4)
             return in.error("tensor " + t.name + " has " + std::to_string(*nd) + " dimensions; expected 1 to 4");
+        uint64_t elements = 1;
         for (uint32_t d = 0; d < *nd; ++d) {
             auto v = in.le<uint64_t>("a tensor dimension");
             if (!v) return v.error();
+            // Every size below is computed from the product; it must exist and no dimension be
+            // empty (a zero row length would divide by zero when rows are counted).
+            if (*v == 0 || *v > size * 8 || __builtin_mul_overflow(elements, *v, &elements) || elements > size * 8)
+                return in.error("tensor " + t.name + " has dimension " + std::to_string(d) + " of " +
+                                std::to_string(*v) + ", more elements than the file can hold");
             t.dims.push_back(*v);
         }
         auto type = in.le<uint32_t>("a tensor type");
