@@ -52,11 +52,9 @@ private slots:
         m_model = m_tmp.path() + QStringLiteral("/model");
         qlfix::ModelSpec spec;
         spec.vocab = 400;
-        QVERIFY(qlfix::writeModel(m_model.toStdString(), spec));
-        std::string text;
-        for (int i = 0; i < 300; ++i) text += "a small model reads story number " + std::to_string(i) + " again.\n";
+        const std::string text = qlfix::storyText(300);
         std::string err;
-        QVERIFY2(qlfix::writeSentencePieceTokenizer(m_model.toStdString(), text, 400, &err), err.c_str());
+        QVERIFY2(qlfix::writeTokenizedModel(m_model.toStdString(), spec, text, &err), err.c_str());
         std::ofstream(m_tmp.path().toStdString() + "/eval.txt") << text;
     }
 
@@ -73,6 +71,39 @@ private slots:
         const Run text = cli({QStringLiteral("info"), m_model});
         QCOMPARE(text.code, 0);
         QVERIFY(text.out.contains(QStringLiteral("model.layers.1.mlp.down_proj")));
+
+        // The memory estimate of each command: terms that add up, sized by the shapes (hidden 64,
+        // 4 heads of 16, ffn 172, 128 windows of 512 tokens), against what the kernel says is free.
+        const auto& mem = j["memory"];
+        QCOMPARE(mem["commands"].size(), size_t(8));
+        for (const auto& [name, c] : mem["commands"].items()) {
+            int64_t sum = 0;
+            for (const auto& [what, bytes] : c["terms"].items()) sum += bytes.get<int64_t>();
+            QCOMPARE(c["peak_bytes"].get<int64_t>(), sum);
+            QVERIFY2(c["fits"].get<bool>(), name.c_str());
+        }
+        const int64_t tokens = 128 * 512;
+        QCOMPARE(mem["commands"]["analyze"]["terms"]["per-site activation buffers"].get<int64_t>(),
+                 4 * tokens * (64 + 64 + 64 + 172));
+        QCOMPARE(mem["commands"]["quantize (gptq)"]["terms"]["one site's Hessian"].get<int64_t>(), 12 * 172 * 172);
+        QCOMPARE(mem["commands"]["quantize (rtn)"]["terms"]["quantized layers"].get<int64_t>(),
+                 5 * j["linear_parameters"].get<int64_t>());
+        QVERIFY(!mem["commands"]["quantize (rtn)"]["terms"].contains("calibration states"));
+        int64_t memAvailable = -1;
+        QFile meminfo(QStringLiteral("/proc/meminfo"));
+        QVERIFY(meminfo.open(QIODevice::ReadOnly));
+        for (const QByteArray& line : meminfo.readAll().split('\n'))
+            if (line.startsWith("MemAvailable:")) memAvailable = line.simplified().split(' ')[1].toLongLong() * 1024;
+        const int64_t available = mem["available_bytes"].get<int64_t>();
+        QVERIFY2(available > 0 && available <= memAvailable * 5 / 4, qPrintable(QString::number(available)));
+        QVERIFY(text.out.contains(QStringLiteral("estimated peak memory")));
+
+        qputenv("QL_MEMORY_LIMIT", "1.5G");
+        const Run limited = cli({QStringLiteral("info"), m_model, QStringLiteral("--json")});
+        qunsetenv("QL_MEMORY_LIMIT");
+        const auto lj = nlohmann::json::parse(limited.out.toStdString())["memory"];
+        QCOMPARE(lj["available_bytes"].get<int64_t>(), int64_t(1.5 * 1024 * 1024 * 1024));
+        QCOMPARE(lj["available_source"].get<std::string>(), std::string("QL_MEMORY_LIMIT"));
     }
 
     void tokenizeGolden_data()

@@ -127,11 +127,9 @@ private slots:
         qlfix::ModelSpec spec;
         spec.vocab = 400;
         spec.layers = 4;
-        QVERIFY(qlfix::writeModel(m_model.toStdString(), spec));
-        std::string text;
-        for (int i = 0; i < 400; ++i) text += "a small model reads story number " + std::to_string(i) + " again.\n";
+        const std::string text = qlfix::storyText(400);
         std::string err;
-        QVERIFY2(qlfix::writeSentencePieceTokenizer(m_model.toStdString(), text, 400, &err), err.c_str());
+        QVERIFY2(qlfix::writeTokenizedModel(m_model.toStdString(), spec, text, &err), err.c_str());
         m_calib = path("calib.txt");
         std::ofstream(m_calib.toStdString()) << text;
         auto m = ql::Model::open(m_model.toStdString());

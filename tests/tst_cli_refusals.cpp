@@ -68,6 +68,53 @@ void editHeader(const std::string& path, const std::function<void(nlohmann::orde
 
 constexpr const char* kWeight = "model.layers.0.self_attn.q_proj.weight";
 
+// A model folder of Llama-2-70B's shapes in BF16 (about 138 GB) whose weight file is sparse: the
+// header is real, the data a hole, so it takes no disk and opens like the real thing.
+void writeSparse70b(const std::string& dir)
+{
+    qlfix::ModelSpec spec;
+    spec.hidden = 8192;
+    spec.intermediate = 28672;
+    spec.layers = 80;
+    spec.heads = 64;
+    spec.kvHeads = 8;
+    spec.vocab = 32000;
+    spec.maxPositions = 4096;
+    spec.tieEmbeddings = false;
+    spec.dtype = "BF16";
+    const int64_t h = spec.hidden, kv = h / spec.heads * spec.kvHeads, in = spec.intermediate;
+    std::vector<std::pair<std::string, std::vector<int64_t>>> tensors{{"model.embed_tokens.weight", {spec.vocab, h}}};
+    for (int i = 0; i < spec.layers; ++i) {
+        const std::string b = "model.layers." + std::to_string(i) + ".";
+        tensors.insert(tensors.end(), {{b + "input_layernorm.weight", {h}},
+                                       {b + "self_attn.q_proj.weight", {h, h}},
+                                       {b + "self_attn.k_proj.weight", {kv, h}},
+                                       {b + "self_attn.v_proj.weight", {kv, h}},
+                                       {b + "self_attn.o_proj.weight", {h, h}},
+                                       {b + "post_attention_layernorm.weight", {h}},
+                                       {b + "mlp.gate_proj.weight", {in, h}},
+                                       {b + "mlp.up_proj.weight", {in, h}},
+                                       {b + "mlp.down_proj.weight", {h, in}}});
+    }
+    tensors.push_back({"model.norm.weight", {h}});
+    tensors.push_back({"lm_head.weight", {spec.vocab, h}});
+    nlohmann::ordered_json header;
+    uint64_t offset = 0;
+    for (const auto& [name, shape] : tensors) {
+        uint64_t n = 2;
+        for (int64_t d : shape) n *= uint64_t(d);
+        header[name] = {{"dtype", "BF16"}, {"shape", shape}, {"data_offsets", {offset, offset + n}}};
+        offset += n;
+    }
+    const std::string h8 = header.dump();
+    const uint64_t len = h8.size();
+    QDir().mkpath(QString::fromStdString(dir));
+    spit(dir + "/config.json", qlfix::configJson(spec));
+    spit(dir + "/model.safetensors", std::string(reinterpret_cast<const char*>(&len), 8) + h8);
+    QFile f(QString::fromStdString(dir + "/model.safetensors"));
+    QVERIFY(f.open(QIODevice::ReadWrite) && f.resize(qint64(8 + len + offset)));
+}
+
 } // namespace
 
 class TestCliRefusals : public QObject {
@@ -116,10 +163,9 @@ private slots:
         m_model = m_tmp.path() + QStringLiteral("/model");
         qlfix::ModelSpec spec;
         spec.vocab = 400;
-        QVERIFY(qlfix::writeModel(m_model.toStdString(), spec));
-        for (int i = 0; i < 300; ++i) m_text += "a small model reads story number " + std::to_string(i) + " again.\n";
+        m_text = qlfix::storyText(300);
         std::string err;
-        QVERIFY2(qlfix::writeSentencePieceTokenizer(m_model.toStdString(), m_text, 400, &err), err.c_str());
+        QVERIFY2(qlfix::writeTokenizedModel(m_model.toStdString(), spec, m_text, &err), err.c_str());
         spit(tmp("calib.txt"), m_text);
     }
 
@@ -337,6 +383,23 @@ private slots:
         QTest::newRow("run folder without its state")
             << QStringList{"eval", m_model, "--data", calib, "--ctx", "32", "--run", m_tmp.path() + "/emptyrun"}
             << QStringList{"emptyrun"} << QString();
+
+        // Memory: a model that cannot fit, and a small one under a limit the user set.
+        const QString big = m_tmp.path() + "/llama70b";
+        writeSparse70b(big.toStdString());
+        QFile::copy(m_model + "/tokenizer.model", big + "/tokenizer.model");
+        QTest::newRow("model bigger than the memory available")
+            << QStringList{"analyze",  big,    "--calib",       calib,    "--samples", "1",
+                           "--seqlen", "1024", "--sensitivity", "fisher", "--out",     m_tmp.path() + "/big.h5"}
+            << QStringList{"llama70b", "analysing needs an estimated", "diagonal Fisher", "is available ("}
+            << QString();
+        QTest::newRow("under QL_MEMORY_LIMIT")
+            << QStringList{"quantize", m_model,
+                           "--recipe", recipe("r-gptq", head + R"({"match": "*", "method": "gptq", "bits": 4}]})"),
+                           "--calib",  calib,
+                           "--out",    m_tmp.path() + "/limited"}
+            << QStringList{"quantizing needs an estimated", "100 MiB is available (QL_MEMORY_LIMIT)"}
+            << QStringLiteral("export QL_MEMORY_LIMIT=100M");
 
         // Writes that cannot complete.
         QTest::newRow("disk full while writing a GGUF")

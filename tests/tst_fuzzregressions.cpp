@@ -8,6 +8,36 @@
 #include <QDir>
 #include <QtTest>
 
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+
+namespace {
+
+// Each target's reader: the error it gives for a file, or nothing when it accepts the file.
+using Reader = std::function<std::optional<std::string>(const std::string& path)>;
+
+template <class R>
+std::optional<std::string> refusal(const R& result)
+{
+    return result ? std::nullopt : std::optional<std::string>(result.message());
+}
+
+const std::map<QString, Reader>& readers()
+{
+    static const std::map<QString, Reader> r = {
+        {QStringLiteral("project"),
+         [](const std::string& p) { return refusal(ql::Project::load(QString::fromStdString(p))); }},
+        {QStringLiteral("store"), [](const std::string& p) { return refusal(ql::AnalysisStore::read(p)); }},
+        {QStringLiteral("gguf"), [](const std::string& p) { return refusal(ql::GgufFile::open(p)); }},
+        {QStringLiteral("sptokenizer"), [](const std::string& p) { return refusal(ql::SpTokenizer::fromFile(p)); }},
+    };
+    return r;
+}
+
+} // namespace
+
 class TestFuzzRegressions : public QObject {
     Q_OBJECT
 
@@ -30,28 +60,12 @@ private slots:
         QFETCH(QString, file);
         const std::string path = file.toStdString();
         const QString target = QFileInfo(QFileInfo(file).path()).fileName();
-        std::string message;
-        if (target == QLatin1String("project")) {
-            auto p = ql::Project::load(file);
-            QVERIFY2(!p, "the damaged project file was accepted");
-            message = p.message();
-        } else if (target == QLatin1String("store")) {
-            auto s = ql::AnalysisStore::read(path);
-            QVERIFY2(!s, "the damaged store was accepted");
-            message = s.message();
-        } else if (target == QLatin1String("gguf")) {
-            auto g = ql::GgufFile::open(path);
-            QVERIFY2(!g, "the damaged GGUF file was accepted");
-            message = g.message();
-        } else if (target == QLatin1String("sptokenizer")) {
-            auto t = ql::SpTokenizer::fromFile(path);
-            QVERIFY2(!t, "the damaged SentencePiece model was accepted");
-            message = t.message();
-        } else {
-            QFAIL(qPrintable("no reader for regression inputs of " + target));
-        }
-        QVERIFY2(message.find(path) != std::string::npos, message.c_str());
-        QVERIFY2(message.find('\n') == std::string::npos, message.c_str());
+        const auto reader = readers().find(target);
+        QVERIFY2(reader != readers().end(), qPrintable("no reader for regression inputs of " + target));
+        const std::optional<std::string> message = reader->second(path);
+        QVERIFY2(message, qPrintable("the damaged " + target + " input was accepted"));
+        QVERIFY2(message->find(path) != std::string::npos, message->c_str());
+        QVERIFY2(message->find('\n') == std::string::npos, message->c_str());
     }
 };
 

@@ -130,16 +130,13 @@ private slots:
         QCoreApplication::setOrganizationName(QStringLiteral("QuantLensTest"));
         QCoreApplication::setApplicationName(QStringLiteral("tst_gui"));
         QSettings().clear();
-        std::string text;
-        for (int i = 0; i < 300; ++i) text += "a small model reads story number " + std::to_string(i) + " again.\n";
+        const std::string text = qlfix::storyText(300);
         for (const char* name : {"model", "other"}) {
             qlfix::ModelSpec spec;
             spec.vocab = 400;
             if (std::string(name) == "other") spec.seed = 99;
-            const std::string dir = path(name).toStdString();
-            QVERIFY(qlfix::writeModel(dir, spec));
             std::string err;
-            QVERIFY2(qlfix::writeSentencePieceTokenizer(dir, text, 400, &err), err.c_str());
+            QVERIFY2(qlfix::writeTokenizedModel(path(name).toStdString(), spec, text, &err), err.c_str());
         }
         std::ofstream(path("calib.txt").toStdString()) << text;
         std::ofstream(path("empty.txt").toStdString()) << "";

@@ -120,16 +120,14 @@ private slots:
     void initTestCase()
     {
         QStandardPaths::setTestModeEnabled(true);
-        std::string text;
-        for (int i = 0; i < 400; ++i) text += "a small model reads story number " + std::to_string(i) + " again.\n";
+        const std::string text = qlfix::storyText(400);
         qlfix::ModelSpec spec;
         spec.vocab = 400;
         spec.layers = 4;
         spec.weightStd = 0.3f; // peaked enough that quantization moves the KL measurably
-        const std::string dir = path(QStringLiteral("model")).toStdString();
-        QVERIFY(qlfix::writeModel(dir, spec));
         std::string err;
-        QVERIFY2(qlfix::writeSentencePieceTokenizer(dir, text, 400, &err), err.c_str());
+        QVERIFY2(qlfix::writeTokenizedModel(path(QStringLiteral("model")).toStdString(), spec, text, &err),
+                 err.c_str());
         std::ofstream(path(QStringLiteral("calib.txt")).toStdString()) << text;
         m_project = path(QStringLiteral("plan.qlproj"));
         std::ofstream(m_project.toStdString())

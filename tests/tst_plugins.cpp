@@ -14,6 +14,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <random>
+#include <thread>
 
 namespace {
 
@@ -130,6 +131,25 @@ private slots:
         QVERIFY(QString::fromStdString(failed.message()).endsWith(QStringLiteral("cannot quantize this")));
         auto shape = reg.quantizer("wrong_shape")->quantize(in, {}, {});
         QVERIFY(QString::fromStdString(shape.message()).contains(QStringLiteral("wrong shape")));
+        auto nan = reg.quantizer("nan_codes")->quantize(in, {}, {});
+        QCOMPARE(QString::fromStdString(nan.message()),
+                 QStringLiteral("plugin misbehaving, method nan_codes, layer model.layers.0.mlp.down_proj: returned "
+                                "NaN or infinite values in 1 of 32 dequantized weights"));
+
+        // A call that does not return is listed, naming the plugin, while it runs, and not after.
+        QTemporaryDir hangDir;
+        const QString release = hangDir.filePath(QStringLiteral("release"));
+        qputenv("QL_TEST_HANG_RELEASE", release.toLocal8Bit());
+        QVERIFY(ql::PluginRegistry::callsInProgress().empty());
+        std::thread stuck([&]() { (void)reg.quantizer("hangs")->quantize(in, {}, {}); });
+        QTRY_COMPARE_WITH_TIMEOUT(int(ql::PluginRegistry::callsInProgress().size()), 1, 5000);
+        QVERIFY(QString::fromStdString(ql::PluginRegistry::callsInProgress()[0])
+                    .startsWith(QStringLiteral(
+                        "plugin misbehaving, method hangs, layer model.layers.0.mlp.down_proj (running for ")));
+        QFile(release).open(QIODevice::WriteOnly);
+        stuck.join();
+        qunsetenv("QL_TEST_HANG_RELEASE");
+        QVERIFY(ql::PluginRegistry::callsInProgress().empty());
 
         QVERIFY(reg.transform("throwing_transform") && reg.transform("breaking_transform"));
         const std::string dir = tmp.filePath(QStringLiteral("m")).toStdString();

@@ -207,6 +207,20 @@ void announceCost(double flops, const std::string& what)
                  what.c_str(), flops / 1e12, seconds, gflops);
 }
 
+Expected<nlohmann::json> guardMemory(const Model& model, const MemoryJob& job, const std::string& what)
+{
+    const MemoryEstimate e = estimateMemory(model, job);
+    const AvailableMemory available = availableMemory();
+    QL_TRY(checkMemory(e, available, model.dir() + ": " + what));
+    nlohmann::json terms = nlohmann::json::object();
+    for (const MemoryTerm& t : e.terms) terms[t.what] = t.bytes;
+    return nlohmann::json{{"estimated_peak_bytes", e.peakBytes()},
+                          {"mapped_bytes", e.mappedBytes},
+                          {"terms", terms},
+                          {"available_bytes", available.bytes},
+                          {"available_source", available.source}};
+}
+
 Expected<RunState> loadRun(const std::string& runDir, const Model& model)
 {
     const std::string state = runDir + "/quantized.safetensors";

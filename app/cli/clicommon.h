@@ -3,6 +3,7 @@
 #include "quantlens/base/expected.h"
 #include "quantlens/base/feedback.h"
 #include "quantlens/forward/evaluator.h"
+#include "quantlens/model/memoryestimate.h"
 #include "quantlens/store/runstate.h"
 #include "quantlens/text/tokenizer.h"
 
@@ -67,6 +68,11 @@ Expected<EvalOptions> quickSliceOptions(const QCommandLineParser& p);
 /// Before a long run: when `flops` is large, states on stderr its size and the time it takes at
 /// the GEMM throughput measured now ("what" names the run).
 void announceCost(double flops, const std::string& what);
+
+/// Refuses a job that will not fit in the memory available (estimateMemory against
+/// availableMemory), naming the model, what it was to do, the estimate and what is available;
+/// otherwise gives both as the "memory" object of the command's JSON report.
+Expected<nlohmann::json> guardMemory(const Model& model, const MemoryJob& job, const std::string& what);
 /// The quantized model saved in RUN_DIR/quantized.safetensors, refused when it was quantized
 /// from other weights than model's.
 Expected<RunState> loadRun(const std::string& runDir, const Model& model);

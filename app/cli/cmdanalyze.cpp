@@ -279,6 +279,11 @@ int cmdAnalyze(const QStringList& args)
     if (!text) return fail(text.message());
     auto calib = makeCalibrationSet(*text, **tok, spec);
     if (!calib) return fail(calib.message());
+    // Before any pass over the model: tokenizing took little, the windows are now counted.
+    CalibrationSpec taken = spec;
+    taken.samples = int(calib->windows.size());
+    auto memory = guardMemory(*model, analysisMemoryJob(opt, taken), "analysing");
+    if (!memory) return fail(memory.message());
     auto modelHash = sha256OfFiles(model->weightFiles());
     if (!modelHash) return fail(modelHash.message());
     opt.modelSha256 = *modelHash;
@@ -326,6 +331,7 @@ int cmdAnalyze(const QStringList& args)
     if (!written) return fail(written.message());
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     nlohmann::json j = summarize(*result, out, seconds);
+    j["memory"] = *memory;
     j["pass_seconds"] = result->passSeconds;
     j["sensitivity_seconds"] = result->sensitivitySeconds;
     if (computesFisher(opt.sensitivity)) {

@@ -8,6 +8,7 @@
 #include "quantlens/store/runstate.h"
 #include "quantlens/text/tokenizer.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <optional>
 
@@ -87,6 +88,14 @@ int cmdEval(const QStringList& args)
     const WeightSource* weights = &*model;
     std::optional<QuantizeRun> run;
     std::optional<RunState> saved;
+    MemoryJob memory;
+    memory.kind = MemoryJob::Kind::Eval;
+    memory.ctx = opt.ctx;
+    memory.evalWindows = opt.chunks > 0 ? opt.chunks : int64_t(tokens.size()) / std::max(1, opt.ctx / 2);
+    memory.loadsRun = p.isSet(QStringLiteral("run"));
+    Expected<nlohmann::json> memoryReport = nlohmann::json();
+    if (!p.isSet(QStringLiteral("recipe"))) memoryReport = guardMemory(*model, memory, "evaluating");
+    if (!memoryReport) return fail(memoryReport.message());
     if (p.isSet(QStringLiteral("run"))) {
         if (p.isSet(QStringLiteral("recipe"))) return fail("pass either --run or --recipe, not both");
         auto s = loadRun(p.value(QStringLiteral("run")).toStdString(), *model);
@@ -97,7 +106,7 @@ int cmdEval(const QStringList& args)
         PluginRegistry plugins;
         scanPlugins(plugins);
         CliFeedback qfb("quantize");
-        auto q = quantizeWithRecipe(p, *model, tok->get(), plugins, opt.threads, &qfb);
+        auto q = quantizeWithRecipe(p, *model, tok->get(), plugins, opt.threads, &qfb, &memory, &*memoryReport);
         if (!q) return fail(q.message());
         run = std::move(*q);
         weights = run->model.get();
@@ -126,6 +135,7 @@ int cmdEval(const QStringList& args)
 
     nlohmann::json j;
     j["model_dir"] = dir;
+    j["memory"] = *memoryReport;
     j["data"] = dataPath;
     j["ppl"] = r->ppl;
     j["mean_nll"] = r->meanNll;

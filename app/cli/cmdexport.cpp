@@ -128,6 +128,11 @@ int cmdExport(const QStringList& args)
     const Model* model = &opened->model;
     const WeightSource* weights = &*model;
     std::optional<RunState> run;
+    MemoryJob memory;
+    memory.kind = MemoryJob::Kind::Export;
+    memory.loadsRun = p.isSet(QStringLiteral("run"));
+    auto memoryReport = guardMemory(*model, memory, "exporting");
+    if (!memoryReport) return fail(memoryReport.message());
     if (p.isSet(QStringLiteral("run"))) {
         auto s = loadRun(p.value(QStringLiteral("run")).toStdString(), *model);
         if (!s) return fail(s.message());
@@ -136,6 +141,7 @@ int cmdExport(const QStringList& args)
     }
     nlohmann::json j;
     j["out"] = out;
+    j["memory"] = *memoryReport;
     j["format"] = format;
     CliFeedback fb("export");
 

@@ -1,6 +1,7 @@
 #include "clicommon.h"
 
 #include "quantlens/export/openedmodel.h"
+#include "quantlens/model/memoryestimate.h"
 #include "quantlens/model/model.h"
 #include "quantlens/text/tokenizer.h"
 
@@ -8,6 +9,61 @@
 #include <map>
 
 namespace ql::cli {
+
+namespace {
+
+// Each command's estimated peak with its default options, against what is available now.
+nlohmann::json memoryReport(const Model& model)
+{
+    const auto job = [](MemoryJob::Kind kind) {
+        MemoryJob j;
+        j.kind = kind;
+        j.windows = 128; // the calibration defaults of analyze and recipes
+        j.seqlen = 512;
+        j.ctx = 512;
+        j.evalWindows = 1 << 20; // a long text: the evaluator's batch cap binds
+        return j;
+    };
+    std::vector<std::pair<std::string, MemoryJob>> jobs;
+    jobs.push_back({"analyze", job(MemoryJob::Kind::Analyze)});
+    MemoryJob full = job(MemoryJob::Kind::Analyze);
+    full.fisher = true;
+    full.heldOut = 4;
+    jobs.push_back({"analyze --sensitivity full", full});
+    MemoryJob rtn = job(MemoryJob::Kind::Quantize);
+    jobs.push_back({"quantize (rtn)", rtn});
+    MemoryJob gptq = rtn;
+    gptq.calibrated = gptq.hessians = true;
+    jobs.push_back({"quantize (gptq)", gptq});
+    MemoryJob block = rtn;
+    block.calibrated = block.blockMethod = true;
+    jobs.push_back({"quantize (omniquant, autoround)", block});
+    MemoryJob awq = gptq;
+    awq.transforms = true;
+    jobs.push_back({"quantize (awq + gptq)", awq});
+    jobs.push_back({"eval", job(MemoryJob::Kind::Eval)});
+    jobs.push_back({"export", job(MemoryJob::Kind::Export)});
+
+    const AvailableMemory available = availableMemory();
+    nlohmann::json j;
+    j["available_bytes"] = available.bytes;
+    j["available_source"] = available.source;
+    j["assumes"] = "128 calibration windows of 512 tokens, evaluation context 512, default sensitivity options";
+    nlohmann::json commands = nlohmann::json::object();
+    for (const auto& [name, mj] : jobs) {
+        const MemoryEstimate e = estimateMemory(model, mj);
+        nlohmann::json terms = nlohmann::json::object();
+        for (const MemoryTerm& t : e.terms) terms[t.what] = t.bytes;
+        commands[name] = {{"peak_bytes", e.peakBytes()},
+                          {"mapped_bytes", e.mappedBytes},
+                          {"terms", terms},
+                          {"fits", available.bytes < 0 || e.peakBytes() <= available.bytes}};
+    }
+    j["commands"] = commands;
+    return j;
+}
+
+} // namespace
 
 int cmdInfo(const QStringList& args)
 {
@@ -72,6 +128,7 @@ int cmdInfo(const QStringList& args)
     } else {
         j["tokenizer"] = {{"error", opened->tokenizerError}};
     }
+    j["memory"] = memoryReport(*model);
     if (p.isSet(QStringLiteral("json"))) {
         printJson(j);
         return 0;
@@ -91,6 +148,14 @@ int cmdInfo(const QStringList& args)
             std::printf(" %s %d", name.c_str(), n.get<int>());
         std::printf(" (decoded to fp32 below)\n");
     }
+    const nlohmann::json& mem = j["memory"];
+    const int64_t avail = mem["available_bytes"].get<int64_t>();
+    std::printf("estimated peak memory (%s; %s available, %s):\n", mem["assumes"].get<std::string>().c_str(),
+                avail < 0 ? "unbounded" : formatBytes(avail).c_str(),
+                mem["available_source"].get<std::string>().c_str());
+    for (const auto& [name, c] : mem["commands"].items())
+        std::printf("  %-34s %10s%s\n", name.c_str(), formatBytes(c["peak_bytes"].get<int64_t>()).c_str(),
+                    c["fits"].get<bool>() ? "" : "  does not fit");
     std::printf("%-45s %-16s %12s %s\n", "layer", "shape", "params", "dtype");
     for (const auto& l : model->linearLayers()) {
         const std::string shape = "[" + std::to_string(l.outFeatures) + ", " + std::to_string(l.inFeatures) + "]";

@@ -52,7 +52,8 @@ int cmdQuantize(const QStringList& args)
                      recipe->modelSha256.substr(0, 12).c_str(), modelSha->substr(0, 12).c_str());
 
     CliFeedback fb("quantize");
-    auto run = quantizeWithRecipe(p, *model, tok ? tok->get() : nullptr, plugins, *threads, &fb);
+    nlohmann::json memory;
+    auto run = quantizeWithRecipe(p, *model, tok ? tok->get() : nullptr, plugins, *threads, &fb, nullptr, &memory);
     if (!run && !tok && run.message().find("tokenizer") != std::string::npos)
         return fail(run.message() + ": " + tok.message());
     if (!run) return fail(run.message());
@@ -65,6 +66,7 @@ int cmdQuantize(const QStringList& args)
 
     if (p.isSet(QStringLiteral("json"))) {
         report["out"] = out.string();
+        report["memory"] = memory;
         printJson(report);
         return 0;
     }

@@ -66,11 +66,22 @@ Expected<Recipe> recipeFromOptions(const QCommandLineParser& p)
 }
 
 Expected<QuantizeRun> quantizeWithRecipe(const QCommandLineParser& p, const Model& model, const Tokenizer* tokenizer,
-                                         const PluginRegistry& plugins, int threads, Feedback* fb)
+                                         const PluginRegistry& plugins, int threads, Feedback* fb,
+                                         const MemoryJob* evaluation, nlohmann::json* memory)
 {
     auto recipe = recipeFromOptions(p);
     if (!recipe) return recipe.error();
     RecipeRunner runner = makeRecipeRunner(model, plugins, threads);
+    MemoryJob job = runner.memoryJob(*recipe);
+    if (evaluation) {
+        job.kind = MemoryJob::Kind::Eval;
+        job.evalWindows = evaluation->evalWindows;
+        job.ctx = evaluation->ctx;
+        job.quantizes = true;
+    }
+    auto report = guardMemory(model, job, evaluation ? "quantizing, then evaluating" : "quantizing");
+    if (!report) return report.error();
+    if (memory) *memory = std::move(*report);
     return runner.run(*recipe, tokenizer, fb);
 }
 

@@ -37,9 +37,12 @@ void addRecipeOptions(QCommandLineParser& p);
 Expected<Recipe> recipeFromOptions(const QCommandLineParser& p);
 
 /// Runs the recipe of recipeFromOptions with a RecipeRunner over the plugins' methods (the
-/// tokenizer may be null when neither the recipe nor --calib names calibration text).
+/// tokenizer may be null when neither the recipe nor --calib names calibration text). It is
+/// refused first when the run, and the evaluation that follows it when given, will not fit in
+/// the memory available; memory, when given, receives the estimate (guardMemory).
 Expected<QuantizeRun> quantizeWithRecipe(const QCommandLineParser& p, const Model& model, const Tokenizer* tokenizer,
-                                         const PluginRegistry& plugins, int threads, Feedback* fb);
+                                         const PluginRegistry& plugins, int threads, Feedback* fb,
+                                         const MemoryJob* evaluation = nullptr, nlohmann::json* memory = nullptr);
 
 /// Per-layer reports and totals (bits per weight weighted by parameters) as JSON.
 nlohmann::json runReport(const Model& model, const QuantizeRun& run);

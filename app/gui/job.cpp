@@ -35,7 +35,8 @@ void Job::message(const std::string& text)
 
 void Job::cancel()
 {
-    if (m_state == State::Running) m_canceled.store(true);
+    if (m_state != State::Running || m_canceled.exchange(true)) return;
+    emit cancelRequested();
 }
 
 void Job::finish(State state, const QString& error)

@@ -45,6 +45,8 @@ public slots:
     void cancel();
 
 signals:
+    /// cancel() was called on the running job (once).
+    void cancelRequested();
     /// Progress or status changed (emitted on the UI thread, at most every 100 ms).
     void updated();
     /// The job ended; state() tells how.

@@ -25,7 +25,7 @@ void JobRunner::yieldToUiThread()
 #endif
 }
 
-JobRunner::JobRunner(QObject* parent) : QObject(parent)
+JobRunner::JobRunner(QObject* parent) : QObject(parent), m_pool(new QThreadPool)
 {
     // Progress is read on a timer rather than signalled per update: the core reports far more
     // often than a person can read, and the UI thread must stay free.
@@ -39,7 +39,9 @@ JobRunner::JobRunner(QObject* parent) : QObject(parent)
 JobRunner::~JobRunner()
 {
     cancelAll();
-    for (QFuture<void>& f : m_futures) f.waitForFinished();
+    for (auto& [job, future] : m_futures)
+        if (job->state() == Job::State::Running) future.waitForFinished(); // not the abandoned ones
+    if (m_abandoned == 0) delete m_pool;
 }
 
 int JobRunner::running() const
@@ -54,8 +56,30 @@ void JobRunner::cancelAll()
     for (Job* j : std::as_const(m_jobs)) j->cancel();
 }
 
+void JobRunner::checkStopped(Job* job)
+{
+    if (job->state() != Job::State::Running) return;
+    const std::vector<std::string> calls = m_stalls ? m_stalls() : std::vector<std::string>{};
+    if (calls.empty()) { // the core's own work stops at its next check: wait for it
+        QTimer::singleShot(m_cancelGraceMs, job, [this, job]() { checkStopped(job); });
+        return;
+    }
+    QStringList inside;
+    for (const auto& c : calls) inside << QString::fromStdString(c);
+    job->finish(Job::State::Failed,
+                tr("did not stop within %1 s of the cancel; it is inside %2. The job was abandoned: its thread "
+                   "runs on and its result will be dropped.")
+                    .arg(m_cancelGraceMs / 1000.0)
+                    .arg(inside.join(QStringLiteral("; "))));
+    ++m_abandoned;
+    m_pool->setMaxThreadCount(m_pool->maxThreadCount() + 1); // new jobs get the thread it holds
+    jobEnded(job);
+}
+
 void JobRunner::jobBegan(Job* job)
 {
+    connect(job, &Job::cancelRequested, this,
+            [this, job]() { QTimer::singleShot(m_cancelGraceMs, job, [this, job]() { checkStopped(job); }); });
     m_jobs.append(job);
     if (!m_tick.isActive()) m_tick.start();
     emit jobStarted(job);

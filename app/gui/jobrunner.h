@@ -18,6 +18,8 @@
 #include <new>
 #include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace ql {
 
@@ -40,6 +42,7 @@ public:
         auto result = std::make_shared<std::optional<Expected<T>>>();
         auto* watcher = new QFutureWatcher<void>(job);
         connect(watcher, &QFutureWatcher<void>::finished, this, [this, job, result, done]() {
+            if (job->state() != Job::State::Running) return; // abandoned: ended already, result dropped
             Expected<T>& r = **result;
             if (job->isCanceled())
                 job->finish(Job::State::Canceled, QStringLiteral("canceled"));
@@ -51,7 +54,7 @@ public:
             }
             jobEnded(job);
         });
-        QFuture<void> future = QtConcurrent::run(&m_pool, [job, result, work]() {
+        QFuture<void> future = QtConcurrent::run(m_pool, [job, result, work]() {
             yieldToUiThread();
             // An exception (std::bad_alloc, a plugin's own) fails this job; escaping the pool
             // task it would terminate the application.
@@ -66,7 +69,7 @@ public:
             }
         });
         watcher->setFuture(future);
-        m_futures.append(future);
+        m_futures.append({job, future});
         jobBegan(job);
         return job;
     }
@@ -75,6 +78,16 @@ public:
     /// it starts) once per thread: the UI thread then gets a core the moment it needs one, and a
     /// job loses nothing while the UI is idle. Job threads call it before their work.
     static void yieldToUiThread();
+
+    /// How long a canceled job may take to stop before the runner looks for a plugin call it is
+    /// stuck in (10 s by default).
+    void setCancelGrace(int ms) { m_cancelGraceMs = ms; }
+    /// What reports the plugin calls running now (PluginRegistry::callsInProgress): a canceled
+    /// job still running after the grace period while some are is ended as failed, naming them.
+    void setStallReporter(std::function<std::vector<std::string>()> calls) { m_stalls = std::move(calls); }
+    /// Jobs ended while their work never returned: their threads still run and their results are
+    /// dropped.
+    int abandoned() const { return m_abandoned; }
 
     /// Every job of this session, oldest first.
     QList<Job*> jobs() const { return m_jobs; }
@@ -96,13 +109,18 @@ signals:
 private:
     void jobBegan(Job* job);
     void jobEnded(Job* job);
+    void checkStopped(Job* job);
 
     QList<Job*> m_jobs;
-    QList<QFuture<void>> m_futures;
+    QList<std::pair<Job*, QFuture<void>>> m_futures;
     // Jobs run in a pool of their own: Qt's image conversion and scaling on the UI thread wait
-    // for tasks on the global pool, which long jobs would otherwise hold for seconds.
-    QThreadPool m_pool;
+    // for tasks on the global pool, which long jobs would otherwise hold for seconds. It is left
+    // undeleted when a job was abandoned, since deleting it waits for every thread.
+    QThreadPool* m_pool;
     QTimer m_tick;
+    int m_cancelGraceMs = 10000;
+    std::function<std::vector<std::string>()> m_stalls;
+    int m_abandoned = 0;
 };
 
 } // namespace ql

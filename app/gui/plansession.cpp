@@ -239,6 +239,8 @@ Job* PlanSession::quantize(const QString& name, const QString& folder)
         std::shared_ptr<const RecipeRun> run = current;
         if (!run) { // a runner of its own: the what-if's may be busy
             RecipeRunner runner = makeRecipeRunner(*model, *plugins, 0);
+            QL_TRY(checkMemory(estimateMemory(*model, runner.memoryJob(recipe)), availableMemory(),
+                               model->dir() + ": quantizing the plan"));
             auto r = runner.run(recipe, tok.get(), &job);
             if (!r) return r.error();
             run = std::make_shared<RecipeRun>(std::move(*r));

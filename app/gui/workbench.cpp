@@ -57,6 +57,7 @@ Expected<std::shared_ptr<const CalibrationSet>> loadCalibration(const Project& p
 Workbench::Workbench(QObject* parent) : QObject(parent), m_snapshot(std::make_shared<AnalysisSnapshot>())
 {
     m_plugins.scanDefault();
+    m_jobs.setStallReporter(&PluginRegistry::callsInProgress);
     connect(&m_plan, &PlanSession::failed, this, &Workbench::failed);
 }
 
@@ -226,12 +227,15 @@ Job* Workbench::runAnalysis()
     };
     auto work = [project, model, tok, calib, sha](Job& job) -> Expected<Out> {
         Out out{nullptr, nullptr};
+        AnalyzeOptions opt = project.analyzeOptions();
+        opt.modelSha256 = sha;
+        // Refused before any work when it will not fit, rather than killed part way.
+        QL_TRY(checkMemory(estimateMemory(*model, analysisMemoryJob(opt, effectiveSpec(project))), availableMemory(),
+                           project.modelDir.toStdString() + ": analysing"));
         job.message("reading the calibration text");
         auto c = loadCalibration(project, *tok, calib);
         if (!c) return c.error();
         out.calib = *c;
-        AnalyzeOptions opt = project.analyzeOptions();
-        opt.modelSha256 = sha;
         auto r = analyze(*model, *out.calib, opt, &job);
         if (!r) return r.error();
         // The store is replaced only by a complete result (AnalysisStore writes through a temporary file).

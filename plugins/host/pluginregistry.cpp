@@ -12,16 +12,51 @@
 #include <QPluginLoader>
 
 #include <algorithm>
+#include <chrono>
+#include <cstdint>
 #include <exception>
+#include <mutex>
 
 namespace ql {
 
 namespace {
 
+// The plugin calls running now, for a window that must say which plugin a stuck job is in.
+struct CallInProgress {
+    uint64_t id;
+    std::string who;
+    std::chrono::steady_clock::time_point since;
+};
+std::mutex g_callsMutex;
+std::vector<CallInProgress> g_calls;
+uint64_t g_nextCall = 0;
+
+// Registers one call for its lifetime.
+class CallScope {
+public:
+    explicit CallScope(std::string who)
+    {
+        std::lock_guard<std::mutex> lock(g_callsMutex);
+        m_id = g_nextCall++;
+        g_calls.push_back({m_id, std::move(who), std::chrono::steady_clock::now()});
+    }
+    ~CallScope()
+    {
+        std::lock_guard<std::mutex> lock(g_callsMutex);
+        std::erase_if(g_calls, [this](const CallInProgress& c) { return c.id == m_id; });
+    }
+    CallScope(const CallScope&) = delete;
+    CallScope& operator=(const CallScope&) = delete;
+
+private:
+    uint64_t m_id = 0;
+};
+
 // Runs f, turning an exception it throws into an error that names who threw.
 template <class F>
 auto guardedCall(const std::string& who, F&& f) -> decltype(f())
 {
+    const CallScope scope(who.substr(0, who.size() - 2)); // who ends in ": "
     try {
         return f();
     } catch (const std::exception& e) {
@@ -29,6 +64,21 @@ auto guardedCall(const std::string& who, F&& f) -> decltype(f())
     } catch (...) {
         return makeError(who + "threw an unknown exception");
     }
+}
+
+// What is wrong with a layer result whose numbers are not all finite (NaN codes would otherwise
+// reach the evaluation and the exports as a perplexity of NaN, far from the method that made them);
+// empty when it is sound.
+std::string nonFiniteProblem(const LayerResult& r)
+{
+    const auto count = [](const auto& m) { return (!m.array().isFinite()).count(); };
+    if (const auto n = count(r.dequantized))
+        return "NaN or infinite values in " + std::to_string(n) + " of " + std::to_string(r.dequantized.size()) +
+               " dequantized weights";
+    if (r.tensor && (count(r.tensor->scales()) || count(r.tensor->zeros())))
+        return "codes with NaN or infinite scales or zero points";
+    if (count(r.inputNorm)) return "NaN or infinite values in its input norm";
+    return {};
 }
 
 // Runs a plugin's method so that nothing it does escapes as an exception, and every error it
@@ -51,6 +101,7 @@ public:
             if (!r) return makeError(who + r.message());
             if (!in.weight || r->dequantized.rows() != in.weight->rows() || r->dequantized.cols() != in.weight->cols())
                 return makeError(who + "returned a weight of the wrong shape");
+            if (const std::string bad = nonFiniteProblem(*r); !bad.empty()) return makeError(who + "returned " + bad);
             return r;
         });
     }
@@ -84,6 +135,8 @@ public:
                 const ConstRowMap w = (*in.weights)[LinearKind(k)];
                 if (!layer || layer->dequantized.rows() != w.rows() || layer->dequantized.cols() != w.cols())
                     return makeError(who + "returned no weight, or one of the wrong shape, for " + in.names[size_t(k)]);
+                if (const std::string bad = nonFiniteProblem(*layer); !bad.empty())
+                    return makeError(who + "returned " + bad + " for " + in.names[size_t(k)]);
             }
             return r;
         });
@@ -126,6 +179,18 @@ private:
 };
 
 } // namespace
+
+std::vector<std::string> PluginRegistry::callsInProgress()
+{
+    std::lock_guard<std::mutex> lock(g_callsMutex);
+    std::vector<std::string> out;
+    const auto now = std::chrono::steady_clock::now();
+    for (const CallInProgress& c : g_calls) {
+        const auto s = std::chrono::duration_cast<std::chrono::seconds>(now - c.since).count();
+        out.push_back(c.who + " (running for " + std::to_string(s) + " s)");
+    }
+    return out;
+}
 
 QStringList PluginRegistry::defaultDirs()
 {

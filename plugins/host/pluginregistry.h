@@ -49,6 +49,9 @@ public:
     const Transform* transform(const std::string& id) const;
     /// Every transform found, by id (ids are unique across methods and transforms).
     const std::map<std::string, TransformInfo>& transforms() const { return m_transforms; }
+    /// The plugin calls running now in this process, each naming the plugin, the method and the
+    /// layer or block, with how long it has run: what a job that does not stop is stuck in.
+    static std::vector<std::string> callsInProgress();
     /// One message per module that was skipped, naming the file and the reason.
     const std::vector<std::string>& problems() const { return m_problems; }
 

@@ -9,6 +9,7 @@
 #include "quantlens/quant/rtn.h"
 #include "quantlens/methods/gptqquantizer.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <map>
@@ -207,6 +208,21 @@ Expected<AnalysisResult> beginAnalysis(const Model& model, const AnalyzeOptions&
         meta.modelSha256 = *modelHash;
     }
     return result;
+}
+
+MemoryJob analysisMemoryJob(const AnalyzeOptions& opt, const CalibrationSpec& calibration)
+{
+    const bool full = opt.sensitivity == SensitivityMode::Full;
+    MemoryJob job;
+    job.kind = MemoryJob::Kind::Analyze;
+    job.windows = calibration.samples + (full ? calibration.heldOut : 0);
+    job.seqlen = calibration.seqlen;
+    job.sensitivity = opt.sensitivity != SensitivityMode::None;
+    job.gptqSensitivity = std::find(opt.methods.begin(), opt.methods.end(), "gptq") != opt.methods.end();
+    job.fisher = computesFisher(opt.sensitivity);
+    job.heldOut = full ? calibration.heldOut : 0;
+    job.keepHessians = opt.keepHessians;
+    return job;
 }
 
 Expected<AnalysisResult> analyze(const Model& model, const CalibrationSet& calib, const AnalyzeOptions& opt,

@@ -1,7 +1,9 @@
 #include "quantlens/export/openedmodel.h"
 
 #include "quantlens/export/ggufimport.h"
+#include "quantlens/model/memoryestimate.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 
@@ -23,6 +25,18 @@ Expected<OpenedModel> OpenedModel::open(const std::string& path, Feedback* fb)
     if (isGgufPath(path)) {
         auto g = GgufFile::open(path);
         if (!g) return g.error();
+        // Every tensor is decoded to fp32 in memory before it is written out: refuse a file that
+        // will not fit rather than be killed half way.
+        int64_t elements = 0, largest = 0;
+        for (const GgufFile::Tensor& t : g->tensors()) {
+            int64_t n = 1;
+            for (uint64_t d : t.dims) n *= int64_t(d); // bounded by the reader (no overflow)
+            elements += n;
+            largest = std::max(largest, n);
+        }
+        MemoryEstimate need;
+        need.terms = {{"decoded tensors", 4 * elements}, {"the tensor being decoded", 8 * largest}};
+        QL_TRY(checkMemory(need, availableMemory(), path + ": reading this GGUF file"));
         std::error_code ec;
         std::string tmpl = (fs::temp_directory_path(ec) / "quantlens-gguf-XXXXXX").string();
         if (!::mkdtemp(tmpl.data())) return makeError(path + ": cannot create a temporary folder to read it into");

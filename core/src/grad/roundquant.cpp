@@ -11,18 +11,18 @@ namespace ql {
 
 namespace {
 
-constexpr float kMinScale = 1e-5f; // AutoRound's q_scale_thresh
+constexpr float kRoundMinScale = 1e-5f; // AutoRound's q_scale_thresh
 
 // One group's grid and the pieces its gradients need.
-struct Grid {
+struct RoundGrid {
     float lo0, hi0; // the group's min (≤ 0) and max (≥ 0) before the learned factors
     float lo, scale, zero, qmax;
     bool scaleFree; // false where the scale sits at its floor (no gradient through it)
 };
 
-Grid fitGrid(const float* x, Eigen::Index n, const RoundQuantSpec& spec, float m, float M)
+RoundGrid fitGrid(const float* x, Eigen::Index n, const RoundQuantSpec& spec, float m, float M)
 {
-    Grid g{};
+    RoundGrid g{};
     g.lo0 = std::min(*std::min_element(x, x + n), 0.f);
     g.hi0 = std::max(*std::max_element(x, x + n), 0.f);
     g.qmax = float((1 << spec.bits) - 1);
@@ -30,7 +30,7 @@ Grid fitGrid(const float* x, Eigen::Index n, const RoundQuantSpec& spec, float m
     const float hi = g.hi0 * M;
     float s = (hi - g.lo) / g.qmax;
     if (spec.fp16Scale) s = roundToHalf(s);
-    const float floor = spec.fp16Scale ? roundToHalf(kMinScale) : kMinScale;
+    const float floor = spec.fp16Scale ? roundToHalf(kRoundMinScale) : kRoundMinScale;
     g.scaleFree = s >= floor;
     g.scale = std::max(s, floor);
     g.zero = std::nearbyint(-g.lo / g.scale);
@@ -61,7 +61,7 @@ void RoundingFakeQuant::forward(const ConstRowMap& w, const RoundQuantSpec& spec
             const float* x = w.row(r).data() + gi * gs;
             const float* vv = v.row(r).data() + gi * gs;
             float* o = out.row(r).data() + gi * gs;
-            const Grid g = fitGrid(x, n, spec, minScale(r, gi), maxScale(r, gi));
+            const RoundGrid g = fitGrid(x, n, spec, minScale(r, gi), maxScale(r, gi));
             for (Eigen::Index i = 0; i < n; ++i) {
                 const float q = std::clamp(std::nearbyint(x[i] / g.scale + vv[i]) + g.zero, 0.f, g.qmax);
                 o[i] = (q - g.zero) * g.scale;
@@ -83,7 +83,7 @@ void RoundingFakeQuant::backward(const ConstRowMap& w, const RoundQuantSpec& spe
             const float* vv = v.row(r).data() + gi * gs;
             const float* d = dOut.row(r).data() + gi * gs;
             float* dv = dV.row(r).data() + gi * gs;
-            const Grid g = fitGrid(x, n, spec, minScale(r, gi), maxScale(r, gi));
+            const RoundGrid g = fitGrid(x, n, spec, minScale(r, gi), maxScale(r, gi));
             // ŵ = s·(q − z), q = clamp(round(w/s + v) + z): inside the grid ∂ŵ/∂s = (q − z) − w/s,
             // ∂ŵ/∂v = s and z cancels; where q clamps, ∂ŵ/∂s = (q − z) − lo/s through z and
             // ∂ŵ/∂lo = 1 directly (z = round(−lo/s)).
@@ -120,7 +120,7 @@ Expected<QuantizedTensor> RoundingFakeQuant::encode(const ConstRowMap& w, const 
             const Eigen::Index n = std::min(gs, in - gi * gs); // the last group may be partial
             const float* x = w.row(r).data() + gi * gs;
             const float* vv = v.row(r).data() + gi * gs;
-            const Grid g = fitGrid(x, n, spec, minScale(r, gi), maxScale(r, gi));
+            const RoundGrid g = fitGrid(x, n, spec, minScale(r, gi), maxScale(r, gi));
             QL_TRY(t->setParams(r, int(gi), GroupParams{g.scale, g.zero}));
             for (Eigen::Index i = 0; i < n; ++i) {
                 const float q = std::clamp(std::nearbyint(x[i] / g.scale + vv[i]) + g.zero, 0.f, g.qmax);

@@ -6,6 +6,16 @@
 
 namespace ql {
 
+namespace {
+
+// "FILE: " for a recipe read from a file, so that its errors name it; empty otherwise.
+std::string sourcePrefix(const Recipe& r)
+{
+    return r.source.empty() ? std::string() : r.source + ": ";
+}
+
+} // namespace
+
 RecipeRunner::RecipeRunner(const Model& model, MethodLookup quantizers, TransformLookup transforms)
     : m_model(model), m_methods(quantizers), m_transforms(std::move(transforms)),
       m_pipeline(model, std::move(quantizers))
@@ -44,7 +54,7 @@ Expected<void> RecipeRunner::loadCalibration(const Recipe& r, const Tokenizer* t
 Expected<void> RecipeRunner::checkMethods(const Recipe& r) const
 {
     // Before any calibration pass: a misspelt parameter is reported where it is written.
-    const std::string file = r.source.empty() ? "" : r.source + ": ";
+    const std::string file = sourcePrefix(r);
     for (size_t i = 0; i < r.rules.size(); ++i) {
         const QuantSpec& spec = r.rules[i].spec;
         if (spec.skip || spec.method.empty()) continue;
@@ -54,37 +64,39 @@ Expected<void> RecipeRunner::checkMethods(const Recipe& r) const
         if (auto p = completeParams(q->parameters(), spec.params, spec.method); !p)
             return makeError(where + ".params: " + p.message());
     }
-    for (size_t i = 0; i < r.transforms.size(); ++i) {
-        const TransformStep& step = r.transforms[i];
-        const std::string where = file + "transforms[" + std::to_string(i) + "] (" + step.method + "): ";
-        const Transform* t = m_transforms ? m_transforms(step.method) : nullptr;
-        if (!t) return makeError(where + "no plugin provides this transform");
-        if (auto p = completeParams(t->parameters(), step.params, step.method); !p)
-            return makeError(where + p.message());
-    }
+    for (size_t i = 0; i < r.transforms.size(); ++i)
+        if (auto t = transformStep(r, i); !t) return t.error();
     return {};
+}
+
+Expected<RecipeRunner::ResolvedStep> RecipeRunner::transformStep(const Recipe& r, size_t i) const
+{
+    const TransformStep& step = r.transforms[i];
+    const std::string where = sourcePrefix(r) + "transforms[" + std::to_string(i) + "] (" + step.method + "): ";
+    const Transform* t = m_transforms ? m_transforms(step.method) : nullptr;
+    if (!t) return makeError(where + "no plugin provides this transform");
+    auto p = completeParams(t->parameters(), step.params, step.method);
+    if (!p) return makeError(where + p.message());
+    return ResolvedStep{t, std::move(*p), where};
 }
 
 Expected<void> RecipeRunner::applyTransforms(const Recipe& r, RecipeRun& run, std::string& identity, Feedback* fb)
 {
     // The identity of the transformed weights: every step with its completed parameters.
-    std::vector<ParamMap> params;
+    std::vector<ResolvedStep> steps;
     for (size_t i = 0; i < r.transforms.size(); ++i) {
-        const TransformStep& step = r.transforms[i];
-        const std::string where = "transforms[" + std::to_string(i) + "] (" + step.method + "): ";
-        const Transform* t = m_transforms ? m_transforms(step.method) : nullptr;
-        if (!t) return makeError(where + "no plugin provides this transform");
-        auto p = completeParams(t->parameters(), step.params, step.method);
-        if (!p) return makeError(where + p.message());
+        auto step = transformStep(r, i);
+        if (!step) return step.error();
+        const Transform* t = step->transform;
         if ((t->needsCalibration() || t->needsStatistics()) && run.calib.windows.empty())
-            return makeError(where +
+            return makeError(step->where +
                              (t->needsCalibration() ? "needs calibration windows" : "needs activation statistics") +
                              ": give calibration data (--calib)");
         QuantSpec spec;
-        spec.method = step.method;
-        spec.params = *p;
-        identity += step.method + "(" + specKey(spec) + ");";
-        params.push_back(std::move(*p));
+        spec.method = r.transforms[i].method;
+        spec.params = step->params;
+        identity += spec.method + "(" + specKey(spec) + ");";
+        steps.push_back(std::move(*step));
     }
     // Statistics-driven transforms give other weights for other windows: the windows are part
     // of the identity the pipeline keys its cached layers on.
@@ -100,10 +112,8 @@ Expected<void> RecipeRunner::applyTransforms(const Recipe& r, RecipeRun& run, st
     auto fw = FloatWeights::load(m_model, fb);
     if (!fw) return fw.error();
     auto weights = std::make_shared<FloatWeights>(std::move(*fw));
-    for (size_t i = 0; i < r.transforms.size(); ++i) {
-        const TransformStep& step = r.transforms[i];
-        const std::string where = "transforms[" + std::to_string(i) + "] (" + step.method + "): ";
-        const Transform* t = m_transforms(step.method);
+    for (const ResolvedStep& step : steps) {
+        const Transform* t = step.transform;
         std::vector<SiteStats> sites;
         TransformContext ctx;
         ctx.feedback = fb;
@@ -112,18 +122,35 @@ Expected<void> RecipeRunner::applyTransforms(const Recipe& r, RecipeRun& run, st
         if (t->needsStatistics()) {
             // Measured on the weights as this step finds them: earlier steps changed the activations.
             auto st = siteRanges(weights->config(), *weights, run.calib.windows, m_threads, fb);
-            if (!st) return makeError(where + st.message());
+            if (!st) return makeError(step.where + st.message());
             sites = std::move(*st);
             ctx.sites = &sites;
         }
-        if (fb) fb->message("transform " + step.method);
-        auto applied = t->apply(*weights, ctx, params[i]);
-        if (!applied) return makeError(where + applied.message());
+        if (fb) fb->message("transform " + t->id());
+        auto applied = t->apply(*weights, ctx, step.params);
+        if (!applied) return makeError(step.where + applied.message());
     }
     m_transformed = std::move(weights);
     m_transformKey = key;
     run.transformed = m_transformed;
     return {};
+}
+
+MemoryJob RecipeRunner::memoryJob(const Recipe& r) const
+{
+    MemoryJob job;
+    job.kind = MemoryJob::Kind::Quantize;
+    job.calibrated = !r.calibrationFile.empty();
+    job.windows = r.calibration.samples;
+    job.seqlen = r.calibration.seqlen;
+    job.transforms = !r.transforms.empty();
+    for (const RecipeRule& rule : r.rules) {
+        const Quantizer* q = m_methods && !rule.spec.method.empty() ? m_methods(rule.spec.method) : nullptr;
+        if (!q || rule.spec.skip) continue;
+        job.hessians = job.hessians || q->needsHessian();
+        job.blockMethod = job.blockMethod || q->asBlockQuantizer();
+    }
+    return job;
 }
 
 Expected<RecipeRun> RecipeRunner::run(const Recipe& recipe, const Tokenizer* tokenizer, Feedback* fb)
@@ -132,7 +159,7 @@ Expected<RecipeRun> RecipeRunner::run(const Recipe& recipe, const Tokenizer* tok
     RecipeRun run;
     run.recipe = recipe;
     auto specs = resolveRecipe(recipe, m_model.linearLayers());
-    if (!specs) return makeError((recipe.source.empty() ? "" : recipe.source + ": ") + specs.message());
+    if (!specs) return makeError(sourcePrefix(recipe) + specs.message());
     run.specs = std::move(*specs);
     QL_TRY(checkMethods(recipe));
     QL_TRY(loadCalibration(recipe, tokenizer, run));

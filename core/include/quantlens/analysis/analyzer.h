@@ -3,6 +3,7 @@
 #include "quantlens/analysis/analysis.h"
 #include "quantlens/text/calibration.h"
 #include "quantlens/base/feedback.h"
+#include "quantlens/model/memoryestimate.h"
 #include "quantlens/model/model.h"
 #include "quantlens/analysis/statscollector.h"
 #include "quantlens/quant/quantspec.h"
@@ -46,6 +47,9 @@ struct AnalyzeOptions {
     std::string modelSha256;             ///< precomputed hash of the weight files; empty: computed here
     bool beyondTrainedPositions = false; ///< allow windows longer than max_position_embeddings
 };
+
+/// What analyze() will hold in memory for these options and windows, for estimateMemory.
+MemoryJob analysisMemoryJob(const AnalyzeOptions& options, const CalibrationSpec& calibration);
 
 /// What every analysis starts from, once the sensitivity widths are checked: meta naming this
 /// build, the model and the hash of its weight files (options.modelSha256, or computed here).

@@ -4,6 +4,7 @@
 #include "quantlens/base/feedback.h"
 #include "quantlens/model/floatweights.h"
 #include "quantlens/pipeline/pipeline.h"
+#include "quantlens/model/memoryestimate.h"
 #include "quantlens/recipe/recipe.h"
 #include "quantlens/text/tokenizer.h"
 #include "quantlens/quant/transform.h"
@@ -51,8 +52,18 @@ public:
     Expected<RecipeRun> run(const Recipe& recipe, const Tokenizer* tokenizer, Feedback* feedback = nullptr);
     /// Forgets the cached windows, transformed weights and layer results.
     void clearCache();
+    /// What run(recipe) will hold in memory, for estimateMemory: its calibration, the needs of
+    /// its methods (Hessians, whole blocks) and its transforms.
+    MemoryJob memoryJob(const Recipe& recipe) const;
 
 private:
+    /// A transform step found and its parameters completed, with where its errors point.
+    struct ResolvedStep {
+        const Transform* transform;
+        ParamMap params;
+        std::string where; ///< "FILE: transforms[i] (id): "
+    };
+    Expected<ResolvedStep> transformStep(const Recipe& recipe, size_t i) const;
     Expected<void> loadCalibration(const Recipe& recipe, const Tokenizer* tokenizer, RecipeRun& run);
     Expected<void> applyTransforms(const Recipe& recipe, RecipeRun& run, std::string& identity, Feedback* fb);
     /// Every rule's method and parameters and every transform step, errors naming the recipe path.
