@@ -1,8 +1,9 @@
-// Plugins that misbehave, run from the window: a method that throws, fails, returns a wrong shape
+// Faults in the window. Plugins that misbehave: a method that throws, fails, returns a wrong shape
 // or NaN values fails its own quantize job with a message naming the plugin and an error dialog;
-// one that never returns is abandoned when canceled, naming the plugin; and in every case the
-// window goes on working (the next job succeeds). Uses tests/plugins/misbehaving.cpp on a fixture
-// model (no ../shared needed).
+// one that never returns is abandoned when canceled, naming the plugin. An analysis that will not
+// fit in memory is refused with the estimate before it starts. In every case the window goes on
+// working (the next job succeeds). Uses tests/plugins/misbehaving.cpp on a fixture model (no
+// ../shared needed).
 #include "fixturemodel.h"
 #include "guitestutil.h"
 #include "mainwindow.h"
@@ -21,7 +22,7 @@
 using namespace ql;
 using qltest::finish;
 
-class TestGuiPlugins : public QObject {
+class TestGuiFaults : public QObject {
     Q_OBJECT
 
     QTemporaryDir m_tmp;
@@ -112,6 +113,30 @@ private slots:
         QCOMPARE(wb.plan()->runs().size(), 1);
     }
 
+    // Under a memory limit the analysis is refused with its estimate, in the job and the dialog,
+    // and nothing is replaced; without it the same analysis runs.
+    void analysisThatWillNotFit()
+    {
+        Workbench wb;
+        MainWindow w(&wb);
+        wb.plan()->setLive(false);
+        QVERIFY(finish(wb.openProject(m_project)));
+        const auto before = wb.snapshot();
+        qputenv("QL_MEMORY_LIMIT", "64M");
+        Job* refused = wb.runAnalysis();
+        QVERIFY(finish(refused));
+        qunsetenv("QL_MEMORY_LIMIT");
+        QCOMPARE(refused->state(), Job::State::Failed);
+        QVERIFY2(refused->error().contains(QStringLiteral("analysing needs an estimated")) &&
+                     refused->error().contains(QStringLiteral("64 MiB is available (QL_MEMORY_LIMIT)")),
+                 qPrintable(refused->error()));
+        QVERIFY2(w.lastError().contains(QStringLiteral("analysing needs an estimated")), qPrintable(w.lastError()));
+        QCOMPARE(wb.snapshot(), before);
+        Job* ok = wb.runAnalysis();
+        QVERIFY(finish(ok));
+        QVERIFY2(ok->state() == Job::State::Succeeded, qPrintable(ok->error()));
+    }
+
     // A method that never returns: cancel ends the job after the grace period, naming the
     // plugin; another job runs meanwhile; freed, the stuck thread ends and nothing is applied.
     void methodThatNeverReturns()
@@ -149,5 +174,5 @@ private slots:
     }
 };
 
-QTEST_MAIN(TestGuiPlugins)
-#include "tst_guiplugins.moc"
+QTEST_MAIN(TestGuiFaults)
+#include "tst_guifaults.moc"
