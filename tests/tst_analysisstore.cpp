@@ -507,6 +507,62 @@ private slots:
         QVERIFY2(!d.ok() && d.message().find("folder") != std::string::npos, d.message().c_str());
     }
 
+    // A string's heap object that declares another size than its descriptor would make HDF5 copy
+    // past the buffer it allocated (an AddressSanitizer report inside libhdf5 before the check):
+    // both an attribute's and a dataset's string are refused, naming the file and the object.
+    // A size that leaves the object's slot also breaks the walk of its collection, so the
+    // refusal may name an earlier string of the same collection.
+    void damagedStringHeapIsRefused()
+    {
+        QTemporaryDir tmp;
+        const std::string good = tmp.filePath("good.h5").toStdString();
+        AnalysisResult written = makeResult();
+        QVERIFY(AnalysisStore::write(good, written).ok());
+        std::string bytes;
+        {
+            std::ifstream in(good, std::ios::binary);
+            bytes.assign(std::istreambuf_iterator<char>(in), {});
+        }
+        struct Case {
+            std::string text; // the stored string whose heap object is damaged
+            uint64_t size;    // the size written into its heap object header
+            bool meta;        // an attribute, which readMeta reads too (else a dataset's string)
+        };
+        const std::string dir = written.meta.modelDir;
+        const std::vector<Case> cases{
+            {dir, dir.size() + 64, true},
+            {dir, uint64_t(1) << 40, true},
+            {dir, dir.size() - 1, true},
+            {"layers.10.down_in", 200, false},
+        };
+        for (size_t i = 0; i < cases.size(); ++i) {
+            const Case& c = cases[i];
+            // A heap object: index (2), reference count (2), reserved (4), size (8), data; the
+            // text may also occur elsewhere (a link name), where no size precedes it.
+            const auto sizeBefore = [&](size_t at) {
+                uint64_t stored = 0;
+                if (at >= 8) std::memcpy(&stored, bytes.data() + at - 8, 8);
+                return stored;
+            };
+            size_t at = bytes.find(c.text);
+            while (at != std::string::npos && sizeBefore(at) != c.text.size()) at = bytes.find(c.text, at + 1);
+            QVERIFY2(at != std::string::npos, c.text.c_str());
+            std::string damaged = bytes;
+            std::memcpy(damaged.data() + at - 8, &c.size, 8);
+            const std::string path = tmp.filePath(QStringLiteral("bad%1.h5").arg(i)).toStdString();
+            std::ofstream(path, std::ios::binary) << damaged;
+            auto r = AnalysisStore::read(path);
+            QVERIFY2(!r.ok() && r.message().rfind(path + ": ", 0) == 0, r.message().c_str());
+            QVERIFY2(r.message().find("heap") != std::string::npos, r.message().c_str());
+            if (c.meta) {
+                auto m = AnalysisStore::readMeta(path);
+                // The first string read from the damaged collection is refused, naming its attribute.
+                QVERIFY2(!m.ok() && m.message().rfind(path + ": / attribute ", 0) == 0, m.message().c_str());
+                QVERIFY2(m.message().find("heap") != std::string::npos, m.message().c_str());
+            }
+        }
+    }
+
     // Reads our file with h5py (layout, dtypes, strings as h5py users see them), and has h5py
     // write files without schema_version and with a newer one, which must be refused.
     void h5pyReadsTheLayout()

@@ -82,28 +82,12 @@ void writeSparse70b(const std::string& dir)
     spec.maxPositions = 4096;
     spec.tieEmbeddings = false;
     spec.dtype = "BF16";
-    const int64_t h = spec.hidden, kv = h / spec.heads * spec.kvHeads, in = spec.intermediate;
-    std::vector<std::pair<std::string, std::vector<int64_t>>> tensors{{"model.embed_tokens.weight", {spec.vocab, h}}};
-    for (int i = 0; i < spec.layers; ++i) {
-        const std::string b = "model.layers." + std::to_string(i) + ".";
-        tensors.insert(tensors.end(), {{b + "input_layernorm.weight", {h}},
-                                       {b + "self_attn.q_proj.weight", {h, h}},
-                                       {b + "self_attn.k_proj.weight", {kv, h}},
-                                       {b + "self_attn.v_proj.weight", {kv, h}},
-                                       {b + "self_attn.o_proj.weight", {h, h}},
-                                       {b + "post_attention_layernorm.weight", {h}},
-                                       {b + "mlp.gate_proj.weight", {in, h}},
-                                       {b + "mlp.up_proj.weight", {in, h}},
-                                       {b + "mlp.down_proj.weight", {h, in}}});
-    }
-    tensors.push_back({"model.norm.weight", {h}});
-    tensors.push_back({"lm_head.weight", {spec.vocab, h}});
     nlohmann::ordered_json header;
     uint64_t offset = 0;
-    for (const auto& [name, shape] : tensors) {
+    for (const qlfix::TensorShape& t : qlfix::tensorShapes(spec)) {
         uint64_t n = 2;
-        for (int64_t d : shape) n *= uint64_t(d);
-        header[name] = {{"dtype", "BF16"}, {"shape", shape}, {"data_offsets", {offset, offset + n}}};
+        for (int64_t d : t.shape) n *= uint64_t(d);
+        header[t.name] = {{"dtype", "BF16"}, {"shape", t.shape}, {"data_offsets", {offset, offset + n}}};
         offset += n;
     }
     const std::string h8 = header.dump();
@@ -399,6 +383,13 @@ private slots:
                            "--calib",  calib,
                            "--out",    m_tmp.path() + "/limited"}
             << QStringList{"quantizing needs an estimated", "100 MiB is available (QL_MEMORY_LIMIT)"}
+            << QStringLiteral("export QL_MEMORY_LIMIT=100M");
+        QTest::newRow("whatif under QL_MEMORY_LIMIT")
+            << QStringList{"whatif",   m_model,
+                           "--recipe", recipe("r-whatif", head + R"({"match": "*", "method": "rtn", "bits": 4}]})"),
+                           "--edit",   "model.layers.0.mlp.down_proj:bits=8",
+                           "--data",   calib}
+            << QStringList{"whatif needs an estimated", "100 MiB is available (QL_MEMORY_LIMIT)"}
             << QStringLiteral("export QL_MEMORY_LIMIT=100M");
 
         // Writes that cannot complete.

@@ -716,6 +716,94 @@ private slots:
         QVERIFY2(gguf.ok(), gguf.message().c_str());
     }
 
+    // Cancelling an export, a Pareto sweep or a method comparison leaves the plan, its undo
+    // history and the export's target as they were, and the next job of each kind runs. Each is
+    // canceled straight after it starts, before the worker thread reaches its first check: a job
+    // that still ran to the end is retried, and at least one of each must have been canceled.
+    void cancelledPlanJobsChangeNothing()
+    {
+        Workbench wb;
+        MainWindow w(&wb);
+        open(wb, true);
+        QVERIFY(finish(wb.runAnalysis()));
+        QVERIFY(settle(wb.plan()));
+        const std::string recipe = recipeToJson(wb.plan()->recipe());
+        const int undo = wb.plan()->undoStack()->count();
+        auto unchanged = [&]() {
+            return recipeToJson(wb.plan()->recipe()) == recipe && wb.plan()->undoStack()->count() == undo;
+        };
+
+        // An export over an older file: the old bytes stay and nothing is left beside them.
+        const QString dir = path(QStringLiteral("cancel"));
+        QDir().mkpath(dir);
+        const QString out = dir + QStringLiteral("/plan.gguf");
+        const QByteArray old("an older export");
+        ExportDialog d(&wb);
+        d.formatBox()->setCurrentIndex(d.formatBox()->findData(QStringLiteral("gguf")));
+        d.typeBox()->setCurrentText(QStringLiteral("q8_0"));
+        d.refreshPreview();
+        QVERIFY(finish(d.previewJob()));
+        d.pathEdit()->setText(out);
+        bool exportCanceled = false;
+        for (int attempt = 0; attempt < 5 && !exportCanceled; ++attempt) {
+            QFile f(out);
+            QVERIFY(f.open(QIODevice::WriteOnly) && f.write(old) == old.size());
+            f.close();
+            d.startExport();
+            QVERIFY(d.cancelButton()->isEnabled());
+            d.cancelButton()->click();
+            QVERIFY(finish(d.exportJob()));
+            exportCanceled = d.exportJob()->state() == Job::State::Canceled;
+            QVERIFY2(exportCanceled || d.exportJob()->state() == Job::State::Succeeded,
+                     qPrintable(d.exportJob()->error()));
+            QCOMPARE(QDir(dir).entryList(QDir::Files | QDir::Hidden), QStringList{QStringLiteral("plan.gguf")});
+            if (exportCanceled) {
+                QVERIFY(f.open(QIODevice::ReadOnly));
+                QCOMPARE(f.readAll(), old);
+                QCOMPARE(d.statusLabel()->text(), QStringLiteral("Export canceled; nothing was written."));
+            } else {
+                QVERIFY(GgufFile::open(out.toStdString()).ok());
+            }
+        }
+        QVERIFY(exportCanceled);
+        QVERIFY(unchanged());
+        d.startExport();
+        QVERIFY(finish(d.exportJob()));
+        QCOMPARE(d.exportJob()->state(), Job::State::Succeeded);
+        QVERIFY(GgufFile::open(out.toStdString()).ok());
+
+        // A Pareto sweep and a comparison: the plan and its history are untouched.
+        auto cancelRepeatedly = [&](const std::function<Expected<Job*>()>& start) {
+            for (int attempt = 0; attempt < 5; ++attempt) {
+                auto job = start();
+                if (!job) return QString::fromStdString(job.message());
+                (*job)->cancel();
+                if (!finish(*job)) return QStringLiteral("did not end");
+                if ((*job)->state() == Job::State::Canceled) return QString();
+                if ((*job)->state() != Job::State::Succeeded) return (*job)->error();
+            }
+            return QStringLiteral("ran to the end five times");
+        };
+        auto sweep = [&]() { return wb.pareto()->start(*wb.plan(), wb.snapshot()->analysis, {3.0}, {"knapsack"}); };
+        const std::string layer = "model.layers.1.self_attn.o_proj";
+        auto compare = [&]() { return wb.compare()->start(*wb.plan(), layer, {"rtn", "gptq"}); };
+        const QString sweepCanceled = cancelRepeatedly(sweep);
+        QVERIFY2(sweepCanceled.isEmpty(), qPrintable(sweepCanceled));
+        QVERIFY(unchanged());
+        const QString compareCanceled = cancelRepeatedly(compare);
+        QVERIFY2(compareCanceled.isEmpty(), qPrintable(compareCanceled));
+        QVERIFY(unchanged());
+        for (const auto& start : {std::function<Expected<Job*>()>(sweep), std::function<Expected<Job*>()>(compare)}) {
+            auto job = start();
+            QVERIFY2(job.ok(), job.message().c_str());
+            QVERIFY(finish(*job));
+            QVERIFY2((*job)->state() == Job::State::Succeeded, qPrintable((*job)->error()));
+        }
+        QCOMPARE(w.compareView()->table()->rowCount(), 2);
+        QCOMPARE(w.paretoView()->points().size(), 4 + 1);
+        QVERIFY(unchanged());
+    }
+
     // Quantize keeps named runs (run folders) in the project; a kept run's plan can be restored.
     void quantizeKeepsRunsInTheProject()
     {

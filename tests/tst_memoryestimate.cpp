@@ -104,6 +104,22 @@ private slots:
         QCOMPARE(term(estimateMemory(f32, q), "calibration states"), int64_t(-1));
         q.transforms = true;
         QCOMPARE(term(estimateMemory(f32, q), "the model in fp32 for the transforms"), 4 * (linear + 2 * 256 * 64));
+
+        // whatif and pareto: the quick slice's references and block inputs, and two plans.
+        MemoryJob w;
+        w.kind = MemoryJob::Kind::Eval;
+        w.quantizes = true;
+        w.ctx = 128;
+        w.evalWindows = w.quickWindows = 8;
+        w.plansKept = 2;
+        const MemoryEstimate quick = estimateMemory(f32, w);
+        QCOMPARE(term(quick, "quick-slice float log-probabilities"), int64_t(4 * 8 * 128 * 256));
+        QCOMPARE(term(quick, "quick-slice block inputs"), int64_t(4 * 3 * 8 * 128 * 64));
+        QCOMPARE(term(quick, "quantized layers"), 2 * 5 * linear);
+        // analyze --kl-context keeps the context plan's layers through the analysis.
+        MemoryJob ctxJob = job;
+        ctxJob.klContext = true;
+        QCOMPARE(estimateMemory(f32, ctxJob).peakBytes() - a.peakBytes(), 5 * linear);
     }
 
     void refusal()

@@ -282,7 +282,9 @@ int cmdAnalyze(const QStringList& args)
     // Before any pass over the model: tokenizing took little, the windows are now counted.
     CalibrationSpec taken = spec;
     taken.samples = int(calib->windows.size());
-    auto memory = guardMemory(*model, analysisMemoryJob(opt, taken), "analysing");
+    MemoryJob memoryJob = analysisMemoryJob(opt, taken);
+    memoryJob.klContext = p.isSet(QStringLiteral("kl-context"));
+    auto memory = guardMemory(*model, memoryJob, "analysing");
     if (!memory) return fail(memory.message());
     auto modelHash = sha256OfFiles(model->weightFiles());
     if (!modelHash) return fail(modelHash.message());

@@ -91,7 +91,9 @@ int cmdEval(const QStringList& args)
     MemoryJob memory;
     memory.kind = MemoryJob::Kind::Eval;
     memory.ctx = opt.ctx;
-    memory.evalWindows = opt.chunks > 0 ? opt.chunks : int64_t(tokens.size()) / std::max(1, opt.ctx / 2);
+    // A bad window layout is reported by the evaluation itself; the guard then assumes none.
+    const auto windows = makeWindows(tokens, bos, opt);
+    memory.evalWindows = windows ? int64_t(windows->size()) : 0;
     memory.loadsRun = p.isSet(QStringLiteral("run"));
     Expected<nlohmann::json> memoryReport = nlohmann::json();
     if (!p.isSet(QStringLiteral("recipe"))) memoryReport = guardMemory(*model, memory, "evaluating");
@@ -127,8 +129,7 @@ int cmdEval(const QStringList& args)
         runtime->apply(opt);
         weights = &*runtime;
     }
-    if (auto windows = makeWindows(tokens, bos, opt); windows)
-        announceCost(evaluationFlops(model->config(), opt, int64_t(windows->size())), "this evaluation");
+    if (windows) announceCost(evaluationFlops(model->config(), opt, int64_t(windows->size())), "this evaluation");
     CliFeedback fb("eval", p.isSet(QStringLiteral("verbose")));
     auto r = evaluatePerplexity(model->config(), *weights, tokens, bos, opt, &fb);
     if (!r) return fail(r.message());

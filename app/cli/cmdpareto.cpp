@@ -84,8 +84,24 @@ int cmdPareto(const QStringList& args)
     PluginRegistry plugins;
     scanPlugins(plugins);
     RecipeRunner runner = makeRecipeRunner(model, plugins, opt.threads);
+    // The uniform plans at each measured option, and the memory of the most demanding of them.
+    const LayerSensitivity& measured = analysis->sensitivity.front();
+    std::vector<Recipe> uniforms;
+    MemoryJob job = runner.memoryJob(Recipe{});
+    for (size_t k = 0; k < measured.bits.size(); ++k) {
+        auto spec = sensitivityOptionSpec(measured.option(k));
+        if (!spec) return fail(spec.message());
+        Recipe& uniform = uniforms.emplace_back();
+        uniform.rules.push_back({"*", *spec});
+        const MemoryJob u = runner.memoryJob(uniform);
+        job.hessians = job.hessians || u.hessians;
+        job.blockMethod = job.blockMethod || u.blockMethod;
+    }
+    const int bos = tok.addsBos() ? tok.bosId() : -1;
+    auto memory = guardQuickSlice(model, job, *input, opt, bos, "pareto");
+    if (!memory) return fail(memory.message());
     CliFeedback fb("pareto");
-    auto quickEval = QuickEvaluator::prepare(model, input->tokens, tok.addsBos() ? tok.bosId() : -1, opt, &fb);
+    auto quickEval = QuickEvaluator::prepare(model, input->tokens, bos, opt, &fb);
     if (!quickEval) return fail(quickEval.message());
     // Quantizes a plan and measures it on the quick slice (whatif's measures, without the layers).
     auto measure = [&](const Recipe& recipe) -> Expected<nlohmann::json> {
@@ -97,13 +113,8 @@ int cmdPareto(const QStringList& args)
     };
 
     std::vector<ParetoPoint> points;
-    const LayerSensitivity& measured = analysis->sensitivity.front();
     for (size_t k = 0; k < measured.bits.size(); ++k) {
-        auto spec = sensitivityOptionSpec(measured.option(k));
-        if (!spec) return fail(spec.message());
-        Recipe uniform;
-        uniform.rules.push_back({"*", *spec});
-        auto m = measure(uniform);
+        auto m = measure(uniforms[k]);
         if (!m) return fail(m.message());
         points.push_back({"uniform " + sensitivityOptionLabel(measured.option(k)), "uniform", "-", 0, 0, false, *m});
     }
@@ -155,7 +166,8 @@ int cmdPareto(const QStringList& args)
                    {"n_ctx", opt.ctx},
                    {"windows", opt.chunks},
                    {"compute", opt.runtime.bf16Products ? "bf16" : "fp32"},
-                   {"points", list}});
+                   {"points", list},
+                   {"memory", *memory}});
         return 0;
     }
     std::fputs(csv.c_str(), stdout);

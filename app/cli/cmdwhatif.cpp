@@ -64,6 +64,8 @@ int cmdWhatIf(const QStringList& args)
     scanPlugins(plugins);
     // One runner for both plans: the edited plan re-quantizes only what the edits changed.
     RecipeRunner runner = makeRecipeRunner(model, plugins, opt.threads);
+    auto memory = guardQuickSlice(model, runner.memoryJob(*base), *input, opt, bos, "whatif");
+    if (!memory) return fail(memory.message());
     CliFeedback fb("whatif");
     auto quickEval = QuickEvaluator::prepare(model, input->tokens, bos, opt, &fb);
     if (!quickEval) return fail(quickEval.message());
@@ -92,7 +94,8 @@ int cmdWhatIf(const QStringList& args)
                      {"edits", p.values(QStringLiteral("edit")).join(QLatin1Char(' ')).toStdString()},
                      {"changed_layers", changed},
                      {"before", *mBefore},
-                     {"after", *mAfter}};
+                     {"after", *mAfter},
+                     {"memory", *memory}};
     j["before"].erase("layers");
     j["after"].erase("layers");
     if (p.isSet(QStringLiteral("json"))) {

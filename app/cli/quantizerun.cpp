@@ -85,6 +85,19 @@ Expected<QuantizeRun> quantizeWithRecipe(const QCommandLineParser& p, const Mode
     return runner.run(*recipe, tokenizer, fb);
 }
 
+Expected<nlohmann::json> guardQuickSlice(const Model& model, MemoryJob job, const QuickSliceInput& input,
+                                         const EvalOptions& opt, int bos, const std::string& what)
+{
+    auto windows = makeWindows(input.tokens, bos, opt);
+    if (!windows) return windows.error();
+    job.kind = MemoryJob::Kind::Eval;
+    job.quantizes = true;
+    job.ctx = opt.ctx;
+    job.evalWindows = job.quickWindows = int64_t(windows->size());
+    job.plansKept = 2;
+    return guardMemory(model, job, what);
+}
+
 nlohmann::json runReport(const Model& model, const QuantizeRun& run)
 {
     return nlohmann::json::parse(runReportJson(model, run));

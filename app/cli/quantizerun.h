@@ -27,6 +27,12 @@ struct QuickSliceInput {
 /// against the model and tokenizes --data.
 Expected<QuickSliceInput> openQuickSliceInput(const QCommandLineParser& p, const EvalOptions& opt);
 
+/// Refuses a command on the quick slice (whatif, pareto) that will not fit in the memory
+/// available: the float model's log-probabilities and block inputs over the slice's windows, and
+/// two quantized plans of `job` (the runner keeps the last one); returns the estimate as JSON.
+Expected<nlohmann::json> guardQuickSlice(const Model& model, MemoryJob job, const QuickSliceInput& input,
+                                         const EvalOptions& opt, int bos, const std::string& what);
+
 /// A recipe run as `quantize` writes it and `eval --recipe` evaluates it.
 using QuantizeRun = RecipeRun;
 

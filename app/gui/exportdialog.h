@@ -37,6 +37,7 @@ public:
     QLabel* warningLabel() const { return m_warning; }
     QLabel* statusLabel() const { return m_status; }
     QPushButton* exportButton() const { return m_export; }
+    QPushButton* cancelButton() const { return m_cancel; }
     Job* previewJob() const { return m_previewJob; }
     Job* exportJob() const { return m_exportJob; }
 

@@ -56,12 +56,17 @@ void JobRunner::cancelAll()
     for (Job* j : std::as_const(m_jobs)) j->cancel();
 }
 
+void JobRunner::armStopCheck(Job* job)
+{
+    QTimer::singleShot(m_cancelGraceMs, job, [this, job]() { checkStopped(job); });
+}
+
 void JobRunner::checkStopped(Job* job)
 {
     if (job->state() != Job::State::Running) return;
     const std::vector<std::string> calls = m_stalls ? m_stalls() : std::vector<std::string>{};
     if (calls.empty()) { // the core's own work stops at its next check: wait for it
-        QTimer::singleShot(m_cancelGraceMs, job, [this, job]() { checkStopped(job); });
+        armStopCheck(job);
         return;
     }
     QStringList inside;
@@ -78,8 +83,7 @@ void JobRunner::checkStopped(Job* job)
 
 void JobRunner::jobBegan(Job* job)
 {
-    connect(job, &Job::cancelRequested, this,
-            [this, job]() { QTimer::singleShot(m_cancelGraceMs, job, [this, job]() { checkStopped(job); }); });
+    connect(job, &Job::cancelRequested, this, [this, job]() { armStopCheck(job); });
     m_jobs.append(job);
     if (!m_tick.isActive()) m_tick.start();
     emit jobStarted(job);

@@ -109,6 +109,8 @@ signals:
 private:
     void jobBegan(Job* job);
     void jobEnded(Job* job);
+    // Looks again, after the cancel grace, whether a canceled job has stopped.
+    void armStopCheck(Job* job);
     void checkStopped(Job* job);
 
     QList<Job*> m_jobs;

@@ -46,6 +46,14 @@ Shapes shapesOf(const Model& model)
     return s;
 }
 
+// What one block's backward pass keeps of one window: the activations it recomputes from and the
+// attention probabilities of every head.
+MemoryTerm tapeTerm(const Shapes& s, int64_t seqlen)
+{
+    return {"backward tape of one window",
+            4 * seqlen * (4 * s.h + 2 * s.q + 2 * s.kv + 3 * s.inter) + 4 * s.heads * seqlen * seqlen};
+}
+
 // Adds the terms of a quantize run: calibration buffers, Hessians, the method's working memory,
 // the quantized layers kept to the end, and the transforms' fp32 model.
 void addQuantize(std::vector<MemoryTerm>& t, const Shapes& s, const MemoryJob& job)
@@ -61,12 +69,11 @@ void addQuantize(std::vector<MemoryTerm>& t, const Shapes& s, const MemoryJob& j
     }
     if (job.blockMethod) {
         t.push_back({"block-method target states", 4 * nt * s.h});
-        t.push_back({"backward tape of one window", 4 * job.seqlen * (4 * s.h + 2 * s.q + 2 * s.kv + 3 * s.inter) +
-                                                        4 * s.heads * job.seqlen * job.seqlen});
+        t.push_back(tapeTerm(s, job.seqlen));
         t.push_back({"block parameters and gradients", 16 * s.blockParams});
     }
     // Each layer keeps its fp32 dequantized weight and its codes until the run is written.
-    t.push_back({"quantized layers", 5 * s.linearParams});
+    t.push_back({"quantized layers", 5 * s.linearParams * std::max<int64_t>(1, job.plansKept)});
     t.push_back({"run state being written", s.linearParams});
     if (job.transforms) t.push_back({"the model in fp32 for the transforms", 4 * (s.linearParams + 2 * s.vocab * s.h)});
 }
@@ -110,10 +117,10 @@ MemoryEstimate estimateMemory(const Model& model, const MemoryJob& job)
         if (job.fisher) {
             t.push_back({"diagonal Fisher", 4 * s.linearParams});
             t.push_back({"Fisher block inputs", 16 * s.layers * job.seqlen * s.h});
-            t.push_back({"backward tape of one window", 4 * job.seqlen * (4 * s.h + 2 * s.q + 2 * s.kv + 3 * s.inter) +
-                                                            4 * s.heads * job.seqlen * job.seqlen});
+            t.push_back(tapeTerm(s, job.seqlen));
             t.push_back({"gradients and head backward", 4 * s.blockParams + 8 * s.vocab * job.seqlen + head});
         }
+        if (job.klContext) t.push_back({"the --kl-context plan's layers", 5 * s.linearParams});
         if (job.heldOut > 0)
             t.push_back(
                 {"end-to-end KL references", 4 * job.heldOut * job.seqlen * (s.layers * s.h + s.vocab + s.h) + head});
@@ -125,6 +132,10 @@ MemoryEstimate estimateMemory(const Model& model, const MemoryJob& job)
         t.push_back({"forward scratch", 4 * job.ctx * (2 * s.h + 2 * s.q + 2 * s.kv + 2 * s.inter)});
         t.push_back({"logits", 4 * s.vocab * job.ctx});
         if (head) t.push_back({"lm_head in fp32", head});
+        if (job.quickWindows > 0) {
+            t.push_back({"quick-slice float log-probabilities", 4 * job.quickWindows * job.ctx * s.vocab});
+            t.push_back({"quick-slice block inputs", 4 * (s.layers + 1) * job.quickWindows * job.ctx * s.h});
+        }
         if (job.quantizes) addQuantize(t, s, job);
         if (job.loadsRun) t.push_back({"the saved run's layers", 5 * s.linearParams});
         break;

@@ -1,5 +1,7 @@
 #include "store/h5util.h"
 
+#include "store/h5heapcheck.h"
+
 #include <algorithm>
 #include <cstring>
 #include <fstream>
@@ -217,9 +219,10 @@ Expected<void> writeStrings(hid_t loc, const std::string& where, const std::stri
 }
 
 // HDF5 allocates (and fills) each variable-length string's declared length before it reads the
-// string, so a damaged length costs up to 4 GiB per element. For a contiguous dataset the
-// descriptors (length, heap address, heap index) are read from the file first and each length
-// checked against the file's size; other layouts hold no text QuantLens writes.
+// string, and copies the heap object whatever its size, so a damaged descriptor or heap can cost
+// 4 GiB per element or write out of bounds. For a contiguous dataset the descriptors (length, heap
+// address, heap index) are read from the file first and each checked against the file and its heap
+// object; other layouts hold no text QuantLens writes.
 Expected<void> checkVlenLengths(hid_t ds, size_t n, const std::string& object)
 {
     const haddr_t offset = H5Dget_offset(ds);
@@ -229,30 +232,15 @@ Expected<void> checkVlenLengths(hid_t ds, size_t n, const std::string& object)
             return makeError(object + ": text in a storage layout QuantLens does not write");
         return {}; // nothing stored: the strings read as empty
     }
-    H5Handle file(H5Iget_file_id(ds), H5Fclose);
-    H5Handle fcpl(H5Fget_create_plist(file.get()), H5Pclose);
-    size_t addrBytes = 0, sizeBytes = 0;
-    hsize_t fileSize = 0;
-    if (H5Pget_sizes(fcpl.get(), &addrBytes, &sizeBytes) < 0 || H5Fget_filesize(file.get(), &fileSize) < 0)
-        return fail(object, "cannot read the file's layout");
-    const ssize_t nameLen = H5Fget_name(file.get(), nullptr, 0);
-    std::string path(size_t(std::max<ssize_t>(nameLen, 0)), '\0');
-    if (nameLen <= 0 || H5Fget_name(file.get(), path.data(), path.size() + 1) < 0)
-        return fail(object, "cannot name the file");
-    const uint64_t stride = 8 + addrBytes;
+    auto check = H5HeapCheck::open(ds, object);
+    if (!check) return check.error();
+    const uint64_t stride = 8 + check->addressBytes(), fileSize = check->fileSize();
     if (n > fileSize / stride || offset > fileSize - n * stride)
         return makeError(object + ": " + std::to_string(n) + " strings do not fit the file");
-    std::ifstream in(path, std::ios::binary);
-    std::vector<char> raw(n * stride);
-    if (!in.seekg(std::streamoff(offset)) || !in.read(raw.data(), std::streamsize(raw.size())))
-        return makeError(object + ": cannot read the string descriptors");
-    for (size_t i = 0; i < n; ++i) {
-        uint32_t len = 0;
-        std::memcpy(&len, raw.data() + i * stride, 4);
-        if (len > fileSize)
-            return makeError(object + ": string " + std::to_string(i) + " declares " + std::to_string(len) +
-                             " bytes, more than the whole file");
-    }
+    std::vector<unsigned char> raw(n * stride);
+    if (!check->read(offset, raw.data(), raw.size())) return makeError(object + ": cannot read the string descriptors");
+    for (size_t i = 0; i < n; ++i)
+        QL_TRY(check->checkDescriptor(raw.data() + i * stride, object + ": string " + std::to_string(i)));
     return {};
 }
 
@@ -317,6 +305,11 @@ Expected<std::string> readAttrString(hid_t loc, const std::string& where, const 
     H5Handle type(H5Aget_type(attr.get()), H5Tclose);
     H5Handle space(H5Aget_space(attr.get()), H5Sclose);
     if (H5Sget_simple_extent_npoints(space.get()) != 1) return makeError(object + ": expected a single text");
+    if (H5Tis_variable_str(type.get()) > 0) {
+        auto check = H5HeapCheck::open(loc, object);
+        if (!check) return check.error();
+        QL_TRY(check->checkAttribute(loc, name, object));
+    }
     auto r = readStringData(type.get(), space.get(), 1, object,
                             [&](hid_t mt, void* buf) { return H5Aread(attr.get(), mt, buf); });
     if (!r) return r.error();

@@ -25,6 +25,7 @@ struct MemoryJob {
     bool fisher = false;       ///< diagonal Fisher (fisher, full)
     int64_t heldOut = 0;       ///< full: held-out windows of the end-to-end KL
     bool keepHessians = false; ///< --save-hessian
+    bool klContext = false;    ///< --kl-context: the context plan's layers stay through the analysis
     // quantize (and eval --recipe, export --run)
     bool calibrated = false;  ///< a calibration pass runs (GPTQ, AWQ, channel selectors ...)
     bool hessians = false;    ///< a method needs each site's Hessian (GPTQ, PB-LLM)
@@ -32,6 +33,9 @@ struct MemoryJob {
     bool transforms = false;  ///< the recipe has transforms (the whole model in fp32)
     bool quantizes = false;   ///< eval --recipe, whatif: a quantize runs before
     bool loadsRun = false;    ///< eval/export --run: a saved run is read
+    int64_t plansKept = 1;    ///< quantized plans alive together (whatif and pareto keep the last one)
+    // whatif, pareto
+    int64_t quickWindows = 0; ///< windows of the quick slice: their float log-probabilities and block inputs stay
 };
 
 /// One part of a peak.
