@@ -14,7 +14,8 @@ src=$PWD
 runs=${1:-1000000}
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(safetensors config hftokenizer sptokenizer recipe project store runstate gguf)
+all=(safetensors config hftokenizer sptokenizer recipe project store runstate gguf)
+[ ${#targets[@]} -gt 0 ] || targets=("${all[@]}")
 B=$(realpath -m "${QL_FUZZ_BUILD:-build-fuzz}")
 main=$(realpath -m "${QL_MAIN_BUILD:-build}")
 shared=$(realpath -m "${QL_SHARED_DIR:-../shared}")
@@ -29,7 +30,9 @@ cmake --build "$B"
 S=$B/seeds
 rm -rf "$S" && mkdir -p "$S"
 "$B/fuzz/ql-fuzz-fixture" "$S/fixture"
-for t in "${targets[@]}"; do mkdir -p "$S/$t" "$B/corpus/$t" "$B/crashes"; done
+# Every target's seed folder, so a run of some targets writes the seeds of all without failing.
+for t in "${all[@]}"; do mkdir -p "$S/$t"; done
+for t in "${targets[@]}"; do mkdir -p "$B/corpus/$t" "$B/crashes"; done
 cp "$S/fixture/model/model.safetensors" "$S/safetensors/" 2>/dev/null || true
 cp "$S/fixture/model/config.json" "$S/config/fixture.json" 2>/dev/null || true
 cp "$S/fixture/model/tokenizer.json" "$S/hftokenizer/bytelevel.json" 2>/dev/null || true
@@ -87,4 +90,5 @@ fuzz_one() {
 }
 export -f fuzz_one
 export B S runs maxtime
+export LSAN_OPTIONS="suppressions=$src/fuzz/lsan.supp:print_suppressions=0"
 printf '%s\n' "${targets[@]}" | xargs -P "$jobs" -I{} bash -c 'fuzz_one {}'

@@ -773,7 +773,9 @@ private slots:
         QVERIFY(GgufFile::open(out.toStdString()).ok());
 
         // A Pareto sweep and a comparison: the plan and its history are untouched.
+        int ranToEnd = 0; // attempts of the last cancelRepeatedly that finished before the cancel
         auto cancelRepeatedly = [&](const std::function<Expected<Job*>()>& start) {
+            ranToEnd = 0;
             for (int attempt = 0; attempt < 5; ++attempt) {
                 auto job = start();
                 if (!job) return QString::fromStdString(job.message());
@@ -781,6 +783,7 @@ private slots:
                 if (!finish(*job)) return QStringLiteral("did not end");
                 if ((*job)->state() == Job::State::Canceled) return QString();
                 if ((*job)->state() != Job::State::Succeeded) return (*job)->error();
+                ++ranToEnd;
             }
             return QStringLiteral("ran to the end five times");
         };
@@ -801,6 +804,29 @@ private slots:
         }
         QCOMPARE(w.compareView()->table()->rowCount(), 2);
         QCOMPARE(w.paretoView()->points().size(), 4 + 1);
+        QVERIFY(unchanged());
+
+        // A full evaluation: the plan shows no full result. Quantize into a run folder: no run
+        // is kept and the folder does not exist (a run that finished first is kept whole).
+        QVERIFY(!wb.plan()->snapshot()->full);
+        const QString fullCanceled = cancelRepeatedly([&]() -> Expected<Job*> {
+            if (Job* j = wb.plan()->evaluateFully()) return j;
+            return makeError("not started");
+        });
+        QVERIFY2(fullCanceled.isEmpty(), qPrintable(fullCanceled));
+        QCOMPARE(bool(wb.plan()->snapshot()->full), ranToEnd > 0);
+        int attempt = 0;
+        QString folder;
+        const int kept = int(wb.plan()->runs().size());
+        const QString quantizeCanceled = cancelRepeatedly([&]() -> Expected<Job*> {
+            ++attempt;
+            folder = path(QStringLiteral("runs/canceled%1").arg(attempt));
+            if (Job* j = wb.plan()->quantize(QStringLiteral("canceled%1").arg(attempt), folder)) return j;
+            return makeError("not started");
+        });
+        QVERIFY2(quantizeCanceled.isEmpty(), qPrintable(quantizeCanceled));
+        QCOMPARE(int(wb.plan()->runs().size()), kept + ranToEnd);
+        QVERIFY(!QFileInfo::exists(folder));
         QVERIFY(unchanged());
     }
 
