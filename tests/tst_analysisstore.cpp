@@ -563,6 +563,37 @@ private slots:
         }
     }
 
+    // A dataset whose dataspace declares far more elements than the file stores for it is refused
+    // before any memory is allocated for it (the fuzzer's input declared 768 GiB).
+    void shapeBeyondTheStoredBytesIsRefused()
+    {
+        QTemporaryDir tmp;
+        const std::string good = tmp.filePath("good.h5").toStdString();
+        QVERIFY(AnalysisStore::write(good, makeResult()).ok());
+        std::string bytes;
+        {
+            std::ifstream in(good, std::ios::binary);
+            bytes.assign(std::istreambuf_iterator<char>(in), {});
+        }
+        // A version-1 dataspace message of rank 1 with its maximum size, then the dimension and
+        // the maximum: 172, the channels of the site layers.1.mlp_in. Both are raised.
+        std::string pattern("\x01\x01\x01\x00\x00\x00\x00\x00", 8);
+        const uint64_t channels = 172, huge = uint64_t(1) << 37;
+        pattern.append(reinterpret_cast<const char*>(&channels), 8);
+        pattern.append(reinterpret_cast<const char*>(&channels), 8);
+        const size_t at = bytes.find(pattern);
+        QVERIFY(at != std::string::npos);
+        std::memcpy(bytes.data() + at + 8, &huge, 8);
+        std::memcpy(bytes.data() + at + 16, &huge, 8);
+        const std::string bad = tmp.filePath("bad.h5").toStdString();
+        std::ofstream(bad, std::ios::binary) << bytes;
+        auto r = AnalysisStore::read(bad);
+        QVERIFY2(!r.ok() && r.message().rfind(bad + ": ", 0) == 0, r.message().c_str());
+        QVERIFY2(r.message().find("its shape declares " + std::to_string(huge * 4) +
+                                  " bytes but the file stores 688") != std::string::npos,
+                 r.message().c_str());
+    }
+
     // Reads our file with h5py (layout, dtypes, strings as h5py users see them), and has h5py
     // write files without schema_version and with a newer one, which must be refused.
     void h5pyReadsTheLayout()

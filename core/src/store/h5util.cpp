@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstring>
 #include <fstream>
+#include <limits>
 
 namespace ql::detail {
 
@@ -179,6 +180,37 @@ Expected<void> writeRaw(hid_t loc, const std::string& where, const std::string& 
     return {};
 }
 
+namespace {
+
+// A dataset's shape is only a declaration: before memory is allocated for it, its elements must
+// fit the bytes the file stores for it (all of them for the contiguous layout QuantLens writes;
+// chunked data may be compressed, so there only a bound on the ratio is checked).
+Expected<void> checkDeclaredSize(hid_t ds, hid_t fileType, const std::vector<hsize_t>& dims, const std::string& object)
+{
+    constexpr hsize_t kMaxCompression = 64;
+    const hsize_t elem = std::max<hsize_t>(1, H5Tget_size(fileType));
+    hsize_t bytes = elem;
+    for (hsize_t d : dims) {
+        if (d != 0 && bytes > std::numeric_limits<hsize_t>::max() / d)
+            return makeError(object + ": a shape whose size overflows");
+        bytes *= d;
+    }
+    if (bytes == 0 || dims.empty()) return {};
+    const hsize_t stored = H5Dget_storage_size(ds);
+    H5Handle dcpl(H5Dget_create_plist(ds), H5Pclose);
+    const bool contiguous = H5Pget_layout(dcpl.get()) == H5D_CONTIGUOUS;
+    const hsize_t limit = contiguous ? stored
+                                     : (stored > std::numeric_limits<hsize_t>::max() / kMaxCompression
+                                            ? std::numeric_limits<hsize_t>::max()
+                                            : stored * kMaxCompression);
+    if (bytes > limit)
+        return makeError(object + ": its shape declares " + std::to_string(bytes) + " bytes but the file stores " +
+                         std::to_string(stored) + " for it");
+    return {};
+}
+
+} // namespace
+
 Expected<std::vector<hsize_t>> readRaw(hid_t loc, const std::string& where, const std::string& name, hid_t memType,
                                        size_t elemSize, std::vector<unsigned char>& out)
 {
@@ -193,6 +225,7 @@ Expected<std::vector<hsize_t>> readRaw(hid_t loc, const std::string& where, cons
     if (rank < 0) return fail(object, "cannot read shape");
     std::vector<hsize_t> dims(size_t(rank), 0);
     H5Sget_simple_extent_dims(space.get(), dims.data(), nullptr);
+    QL_TRY(checkDeclaredSize(ds.get(), type.get(), dims, object));
     hsize_t total = 1;
     for (hsize_t d : dims) total *= d;
     out.assign(size_t(total) * elemSize, 0);
