@@ -50,6 +50,13 @@ Expected<std::vector<std::string>> readStringData(hid_t ftype, hid_t space, size
     std::vector<std::string> out;
     out.reserve(n);
     if (H5Tis_variable_str(ftype) > 0) {
+        // HDF5 sizes its conversion buffers by the file's character width: one byte in any text
+        // QuantLens or h5py writes; a damaged width would cost gigabytes per string.
+        H5Handle base(H5Tget_super(ftype), H5Tclose);
+        const size_t charBytes = base.valid() ? H5Tget_size(base.get()) : 0;
+        if (charBytes != 1)
+            return makeError(object + ": text whose characters are " + std::to_string(charBytes) +
+                             " bytes wide, expected 1");
         H5Handle mt = makeVlenStringType();
         H5Tset_cset(mt.get(), H5Tget_cset(ftype));
         std::vector<char*> buf(n, nullptr);
@@ -63,7 +70,10 @@ Expected<std::vector<std::string>> readStringData(hid_t ftype, hid_t space, size
         return out;
     }
     // Fixed-length strings (as written by numpy 'S' arrays): NUL-padded, possibly unterminated.
+    constexpr size_t kMaxFixedWidth = 1 << 20; // far wider than any name or hash QuantLens stores
     const size_t width = H5Tget_size(ftype);
+    if (width == 0 || width > kMaxFixedWidth)
+        return makeError(object + ": fixed-length text of " + std::to_string(width) + " bytes per string");
     H5Handle mt(H5Tcopy(ftype), H5Tclose);
     std::vector<char> buf(n * width + 1, '\0');
     if (n && read(mt.get(), buf.data()) < 0) return fail(object, "cannot read text");
@@ -288,7 +298,10 @@ Expected<std::vector<std::string>> readStrings(hid_t loc, const std::string& whe
     if (H5Sget_simple_extent_ndims(space.get()) != 1) return makeError(object + ": expected a 1-D list of names");
     const hssize_t n = H5Sget_simple_extent_npoints(space.get());
     if (n < 0) return fail(object, "cannot read shape");
-    if (H5Tis_variable_str(type.get()) > 0) QL_TRY(checkVlenLengths(ds.get(), size_t(n), object));
+    if (H5Tis_variable_str(type.get()) > 0)
+        QL_TRY(checkVlenLengths(ds.get(), size_t(n), object));
+    else
+        QL_TRY(checkDeclaredSize(ds.get(), type.get(), {hsize_t(n)}, object));
     return readStringData(type.get(), space.get(), size_t(n), object, [&](hid_t mt, void* buf) {
         return H5Dread(ds.get(), mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf);
     });
