@@ -1,6 +1,7 @@
 #include "quantlens/store/analysisstore.h"
 
 #include "store/h5analysis.h"
+#include "store/h5heapcheck.h"
 
 #include <exception>
 #include <filesystem>
@@ -31,6 +32,7 @@ Expected<H5Handle> openFile(const std::string& path)
     if (fs::is_directory(path, ec)) return makeError(path + ": is a folder, expected an analysis file");
     if (H5Fis_hdf5(path.c_str()) <= 0)
         return makeError(path + ": not an HDF5 file (expected a QuantLens analysis file)");
+    QL_TRY(detail::H5HeapCheck::checkRootGroup(path));
     H5Handle fapl = fileAccess();
     H5Handle file(H5Fopen(path.c_str(), H5F_ACC_RDONLY, fapl.get()), H5Fclose);
     if (!file.valid()) return makeError(path + ": cannot open (" + lastH5Error() + ")");

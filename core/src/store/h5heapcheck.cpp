@@ -2,6 +2,8 @@
 
 #include "store/h5util.h"
 
+#include <algorithm>
+#include <cstring>
 #include <vector>
 
 namespace ql::detail {
@@ -48,6 +50,32 @@ Expected<H5HeapCheck> H5HeapCheck::open(hid_t anyObject, const std::string& obje
     if (!c.m_in) return makeError(object + ": cannot reopen " + path + " to check it");
     c.m_size = size;
     return c;
+}
+
+Expected<void> H5HeapCheck::checkRootGroup(const std::string& path)
+{
+    H5HeapCheck c;
+    c.m_in.open(path, std::ios::binary | std::ios::ate);
+    if (!c.m_in) return makeError(path + ": cannot open");
+    c.m_size = uint64_t(c.m_in.tellg());
+    unsigned char sb[128] = {};
+    const size_t got = size_t(std::min<uint64_t>(sizeof sb, c.m_size));
+    if (!c.read(0, sb, got) || got < 16 || std::memcmp(sb, "\x89HDF\r\n\x1a\n", 8) != 0)
+        return {}; // not at offset 0 (a user block) or not HDF5: H5Fopen says which
+    const int version = sb[8];
+    const size_t at = version <= 1 ? 13 : 9; // the size of offsets, then of lengths
+    c.m_addrBytes = sb[at];
+    c.m_lenBytes = sb[at + 1];
+    if (c.m_addrBytes < 2 || c.m_addrBytes > 8 || c.m_lenBytes < 2 || c.m_lenBytes > 8 || version > 3)
+        return makeError(path + ": an HDF5 superblock QuantLens does not read (version " + std::to_string(version) +
+                         ")");
+    // v0/v1: four addresses after the fixed fields, then the root entry's name offset and its
+    // header address; v2/v3: base, extension, end of file, then the root header address.
+    const size_t rootAt = version <= 1 ? (version == 0 ? 24 : 28) + 5 * c.m_addrBytes : 12 + 3 * c.m_addrBytes;
+    if (rootAt + c.m_addrBytes > got) return makeError(path + ": its superblock is cut short");
+    auto walked = c.walkHeader(c.readAddress(sb + rootAt), nullptr, path + ": the root group");
+    if (!walked) return walked.error();
+    return {};
 }
 
 bool H5HeapCheck::read(uint64_t offset, void* out, size_t n)
@@ -112,7 +140,8 @@ Expected<void> H5HeapCheck::checkDescriptor(const unsigned char* raw, const std:
     return {};
 }
 
-Expected<std::string> H5HeapCheck::attributeData(uint64_t address, const std::string& name, const std::string& what)
+Expected<std::optional<std::string>> H5HeapCheck::walkHeader(uint64_t address, const std::string* name,
+                                                             const std::string& what)
 {
     const std::string where = what + ": the object header at byte " + std::to_string(address);
     unsigned char prefix[40];
@@ -166,25 +195,38 @@ Expected<std::string> H5HeapCheck::attributeData(uint64_t address, const std::st
                 const auto pad = [&](uint64_t n) { return version == 1 ? align8(n) : n; };
                 const uint64_t nameAt = version == 3 ? 9 : 8;
                 const uint64_t dataAt = nameAt + pad(nameSize) + pad(typeSize) + pad(spaceSize);
-                if (version >= 1 && version <= 3 && nameSize > 0 && dataAt <= size &&
-                    std::string(reinterpret_cast<const char*>(d + nameAt), nameSize - 1) == name)
-                    return std::string(reinterpret_cast<const char*>(d + dataAt), size - dataAt);
+                if (name && version >= 1 && version <= 3 && nameSize > 0 && dataAt <= size &&
+                    std::string(reinterpret_cast<const char*>(d + nameAt), nameSize - 1) == *name)
+                    return std::optional<std::string>(
+                        std::string(reinterpret_cast<const char*>(d + dataAt), size - dataAt));
             }
             p += size;
         }
     }
-    if (dense) return makeError(what + ": stored in dense attribute storage, which QuantLens does not write");
-    return makeError(what + ": not found in its object's header");
+    if (name && dense) return makeError(what + ": stored in dense attribute storage, which QuantLens does not write");
+    return std::optional<std::string>();
+}
+
+Expected<void> H5HeapCheck::checkObjectHeader(hid_t loc, const std::string& name, const std::string& what)
+{
+    H5L_info_t info;
+    if (H5Lget_info(loc, name.c_str(), &info, H5P_DEFAULT) < 0) return makeError(what + ": cannot read its link");
+    if (info.type != H5L_TYPE_HARD)
+        return makeError(what + ": a link to another file or name, which QuantLens does not write");
+    auto walked = walkHeader(info.u.address, nullptr, what);
+    if (!walked) return walked.error();
+    return {};
 }
 
 Expected<void> H5HeapCheck::checkAttribute(hid_t loc, const std::string& name, const std::string& what)
 {
     H5O_info_t info;
     if (H5Oget_info2(loc, &info, H5O_INFO_BASIC) < 0) return makeError(what + ": cannot locate its object");
-    auto data = attributeData(info.addr, name, what);
+    auto data = walkHeader(info.addr, &name, what);
     if (!data) return data.error();
-    if (data->size() < 8 + m_addrBytes) return makeError(what + ": its stored value is too short for a string");
-    return checkDescriptor(reinterpret_cast<const unsigned char*>(data->data()), what);
+    if (!*data) return makeError(what + ": not found in its object's header");
+    if ((*data)->size() < 8 + m_addrBytes) return makeError(what + ": its stored value is too short for a string");
+    return checkDescriptor(reinterpret_cast<const unsigned char*>((*data)->data()), what);
 }
 
 } // namespace ql::detail

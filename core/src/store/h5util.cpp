@@ -88,6 +88,14 @@ Expected<std::vector<std::string>> readStringData(hid_t ftype, hid_t space, size
     return out;
 }
 
+// HDF5 allocates an object header's declared chunk sizes when it opens the object.
+Expected<void> checkHeaderOf(hid_t loc, const std::string& name, const std::string& object)
+{
+    auto check = H5HeapCheck::open(loc, object);
+    if (!check) return check.error();
+    return check->checkObjectHeader(loc, name, object);
+}
+
 bool isNumeric(hid_t type)
 {
     const H5T_class_t c = H5Tget_class(type);
@@ -140,6 +148,7 @@ Expected<H5Handle> createGroup(hid_t loc, const std::string& where, const std::s
 Expected<H5Handle> openGroup(hid_t loc, const std::string& where, const std::string& name)
 {
     if (!hasLink(loc, name)) return makeError(joinPath(where, name) + ": group missing");
+    QL_TRY(checkHeaderOf(loc, name, joinPath(where, name)));
     H5Handle g(H5Gopen2(loc, name.c_str(), H5P_DEFAULT), H5Gclose);
     if (!g.valid()) return fail(joinPath(where, name), "cannot open group");
     return g;
@@ -226,6 +235,7 @@ Expected<std::vector<hsize_t>> readRaw(hid_t loc, const std::string& where, cons
 {
     const std::string object = joinPath(where, name);
     if (!hasLink(loc, name)) return makeError(object + ": dataset missing");
+    QL_TRY(checkHeaderOf(loc, name, object));
     H5Handle ds(H5Dopen2(loc, name.c_str(), H5P_DEFAULT), H5Dclose);
     if (!ds.valid()) return fail(object, "cannot open dataset");
     H5Handle type(H5Dget_type(ds.get()), H5Tclose);
@@ -291,6 +301,7 @@ Expected<std::vector<std::string>> readStrings(hid_t loc, const std::string& whe
 {
     const std::string object = joinPath(where, name);
     if (!hasLink(loc, name)) return makeError(object + ": dataset missing");
+    QL_TRY(checkHeaderOf(loc, name, object));
     H5Handle ds(H5Dopen2(loc, name.c_str(), H5P_DEFAULT), H5Dclose);
     if (!ds.valid()) return fail(object, "cannot open dataset");
     H5Handle type(H5Dget_type(ds.get()), H5Tclose);
